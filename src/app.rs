@@ -1,0 +1,92 @@
+//! Maps the parsed command line onto the pipeline: logging, the async runtime, the session, the command,
+//! and the exit code. Errors are printed here, once, with their hint.
+
+use crate::cli::{Cli, ColorChoice, Command, PublishArgs};
+use crate::error::{exit, Error, Result};
+use crate::publish::{self, PublishOpts, Session};
+use crate::ui::{Ui, Verbosity};
+
+pub fn run(cli: Cli) -> i32 {
+    init_logging(cli.global.verbose);
+    let verbosity = if cli.global.quiet {
+        Verbosity::Quiet
+    } else if cli.global.verbose > 0 {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let color = match cli.global.color {
+        ColorChoice::Auto => None,
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+    };
+    let ui = Ui::new(verbosity, cli.global.json, color);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return report(&Error::io("starting the async runtime", e)),
+    };
+    match runtime.block_on(dispatch(cli, ui)) {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
+    let cwd = match &cli.global.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
+    };
+    let json = cli.global.json;
+    match cli.command {
+        None => run_publish(Session::open(&cwd, cli.global.config, ui)?, cli.publish, json).await,
+        Some(Command::Publish(args)) => run_publish(Session::open(&cwd, cli.global.config, ui)?, args, json).await,
+        Some(Command::Status { target }) => {
+            let s = Session::open(&cwd, cli.global.config, ui)?;
+            let list = publish::status(&s, target.as_deref()).await?;
+            if json {
+                s.ui.json(&list);
+            } else {
+                publish::render_status(&s, &list);
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+async fn run_publish(s: Session, a: PublishArgs, json: bool) -> Result<i32> {
+    let opts = PublishOpts {
+        target: a.target,
+        rev: a.rev,
+        dry_run: a.dry_run,
+        since: a.since,
+        full: a.full,
+        max_deletes: a.max_deletes,
+        take_over: a.take_over,
+        wait: a.wait,
+        wait_timeout: a.wait_timeout,
+    };
+    let report = publish::publish(&s, &opts).await?;
+    if json {
+        s.ui.json(&report);
+    }
+    Ok(exit::OK)
+}
+
+/// Print an error once: message, then the fix.
+pub fn report(e: &Error) -> i32 {
+    eprintln!("git-publish: error: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("  hint: {h}");
+    }
+    e.exit_code()
+}
+
+fn init_logging(verbose: u8) {
+    let filter = match verbose {
+        0 | 1 => "warn,git_publish=warn",
+        2 => "warn,git_publish=debug",
+        _ => "info,git_publish=trace,aws_smithy_runtime=debug,aws_config=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GIT_PUBLISH_LOG").unwrap_or_else(|_| filter.into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

@@ -1,0 +1,112 @@
+//! Command-line definitions (clap derive). Raw flags only: `main` turns them into settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "git-publish",
+    version,
+    about = "Publish a static site committed in git to S3 + CloudFront (or a local directory): upload exactly the \
+             diff, invalidate exactly what changed.",
+    long_about = None,
+    args_conflicts_with_subcommands = true,
+    after_help = "Run as `git publish` (git finds git-publish on PATH). `git publish -h` shows this help; \
+                  `git publish --help` opens the man page when installed."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub publish: PublishArgs,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Config file (default: site.toml at the repository root)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Run as if started in DIR
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// More output (-v: details, -vv: debug log, -vvv: AWS SDK log)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print one JSON document on stdout instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Colour the plan
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PublishArgs {
+    /// Target to publish to (a [targets.NAME] in site.toml; default: the one with default = true)
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Option<String>,
+
+    /// Commit, branch or tag to publish (default: source.branch, else HEAD)
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+
+    /// Show the plan (+ upload, ~ replace, - delete, ! invalidate) and change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Treat REV as what is deployed (adopt a bucket filled by another tool)
+    #[arg(long, value_name = "REV")]
+    pub since: Option<String>,
+
+    /// Upload every file of the tree, not only changed ones
+    #[arg(long)]
+    pub full: bool,
+
+    /// Allow up to N deletes in this publish (overrides max_deletes)
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+
+    /// Take over a target claimed by another publisher that is not provably gone
+    #[arg(long)]
+    pub take_over: bool,
+
+    /// Wait until the CloudFront invalidation has completed
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Give up waiting after this long (e.g. 10m)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+    pub wait_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish (the default when no command is given)
+    Publish(PublishArgs),
+    /// Show what is live on each target and how far it is behind
+    Status {
+        /// Only this target
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
+}

@@ -1,0 +1,160 @@
+//! Error types and exit codes.
+//!
+//! Every failure a user can see ends up as an [`Error`]: a variant that carries the thing that failed
+//! (file, key, flag, commit) and, through [`Error::hint`], the fix. `main` prints it once, with its chain,
+//! and exits with [`Error::exit_code`]. Exit codes are named here and nowhere else.
+
+use std::path::PathBuf;
+
+/// Exit codes, documented in the README ("Exit codes").
+pub mod exit {
+    /// Published, or nothing to do.
+    pub const OK: i32 = 0;
+    /// Runtime failure: network, AWS, git read, local IO. Nothing was recorded as deployed.
+    pub const RUNTIME: i32 = 1;
+    /// Usage or configuration error, or bad input in the commit (clap also uses 2).
+    pub const USAGE: i32 = 2;
+    /// Another publisher holds the target, or won the race for it.
+    pub const BUSY: i32 = 3;
+    /// A safety limit refused the plan (e.g. `max_deletes`); nothing was changed.
+    pub const REFUSED: i32 = 4;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    // ---- configuration ------------------------------------------------------------------------
+    #[error("no config file: {path} does not exist")]
+    ConfigMissing { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    ConfigRead { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}:{column}: {message}")]
+    ConfigParse { path: PathBuf, line: usize, column: usize, message: String },
+    #[error("{path}: {message}")]
+    ConfigInvalid { path: PathBuf, message: String, hint: String },
+    #[error("unknown target `{name}` (known: {known})")]
+    UnknownTarget { name: String, known: String },
+    #[error("several targets ({known}) and none is the default")]
+    NoDefaultTarget { known: String },
+    #[error("{0}")]
+    Usage(String),
+
+    // ---- git -------------------------------------------------------------------------------------
+    #[error("not in a git repository: {0}")]
+    NotARepo(String),
+    #[error("revision `{rev}` not found in {repo}")]
+    RevNotFound { rev: String, repo: String },
+    #[error("output directory `{dir}` does not exist in commit {commit}")]
+    OutputDirMissing { dir: String, commit: String },
+    #[error("the deployed commit {commit} (recorded in {target}'s state) is not in this repository")]
+    DeployedCommitUnknown { commit: String, target: String },
+    #[error("`{path}` in the output of {commit} is a {what}; git-publish does not follow or publish it")]
+    UnsupportedEntry { path: String, what: &'static str, commit: String },
+    #[error("file name `{path}` in {commit} is not valid UTF-8; S3 keys must be UTF-8")]
+    NonUtf8Path { path: String, commit: String },
+    #[error("`{path}` would be published outside the target (key `{key}`)")]
+    KeyEscapes { path: String, key: String },
+    #[error("`{path}` uses the name reserved for git-publish's own state")]
+    ReservedPath { path: String },
+    #[error("git: {0}")]
+    Git(String),
+
+    // ---- plan limits -----------------------------------------------------------------------------
+    #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]
+    TooManyDeletes { count: usize, limit: usize, target: String },
+
+    // ---- target / AWS ----------------------------------------------------------------------------
+    #[error("{target}: {message}")]
+    Store { target: String, message: String, hint: String },
+    #[error("CloudFront distribution {distribution}: {message}")]
+    Cdn { distribution: String, message: String, hint: String },
+    #[error("{target} is being published by {holder} since {since} (commit {commit})")]
+    Busy { target: String, holder: String, since: String, commit: String },
+    #[error("{target}: another publisher changed the state while this one ran; nothing more was written")]
+    LostRace { target: String },
+    #[error("state of {target} ({key}) is unreadable: {message}")]
+    StateCorrupt { target: String, key: String, message: String },
+    #[error("state of {target} was written by a newer git-publish (state format {found}, this build reads up to {supported})")]
+    StateTooNew { target: String, found: u32, supported: u32 },
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        use Error::*;
+        match self {
+            ConfigMissing { .. }
+            | ConfigRead { .. }
+            | ConfigParse { .. }
+            | ConfigInvalid { .. }
+            | UnknownTarget { .. }
+            | NoDefaultTarget { .. }
+            | Usage(_)
+            | NotARepo(_)
+            | RevNotFound { .. }
+            | OutputDirMissing { .. }
+            | DeployedCommitUnknown { .. }
+            | UnsupportedEntry { .. }
+            | NonUtf8Path { .. }
+            | KeyEscapes { .. }
+            | ReservedPath { .. } => exit::USAGE,
+            TooManyDeletes { .. } => exit::REFUSED,
+            Busy { .. } | LostRace { .. } => exit::BUSY,
+            Git(_) | Store { .. } | Cdn { .. } | StateCorrupt { .. } | StateTooNew { .. } | Io { .. } => {
+                exit::RUNTIME
+            }
+        }
+    }
+
+    /// The fix, in one or two sentences naming the flag, key or command to use.
+    pub fn hint(&self) -> Option<String> {
+        use Error::*;
+        Some(match self {
+            ConfigMissing { .. } => "create one from the documented example: `cp site.toml.example site.toml` \
+                 (or run `git publish init`), or point at another file with `--config PATH`"
+                .into(),
+            ConfigParse { .. } => "fix the line above; every key is documented in site.toml.example".into(),
+            ConfigInvalid { hint, .. } => hint.clone(),
+            UnknownTarget { .. } => "use one of the known names with `--target NAME`, or add `[targets.NAME]` to site.toml".into(),
+            NoDefaultTarget { .. } => "pass `--target NAME`, or mark one target with `default = true` in site.toml".into(),
+            NotARepo(_) => "run git-publish inside the site's git repository".into(),
+            RevNotFound { .. } => "check the name with `git log --oneline`; for `--rev` give a commit, branch or tag; \
+                 for `source.branch` in site.toml give an existing branch"
+                .into(),
+            OutputDirMissing { .. } => "set `source.dir` in site.toml to the directory that holds the generated site \
+                 (\"\" for the whole tree), and check that it was committed"
+                .into(),
+            DeployedCommitUnknown { .. } => "fetch it (`git fetch --unshallow`, or `git fetch origin`), or tell git-publish \
+                 what is deployed with `--since REV` (or `--full` to upload everything)"
+                .into(),
+            UnsupportedEntry { .. } => "replace it with a regular file in the generator's output (or remove it) and commit".into(),
+            NonUtf8Path { .. } => "rename the file to a UTF-8 name and commit".into(),
+            KeyEscapes { .. } => "rename the file: path components `.` and `..` are not allowed".into(),
+            ReservedPath { .. } => "rename `.git-publish/` in the output; that prefix holds the deployed-commit record".into(),
+            TooManyDeletes { .. } => "check the plan with `--dry-run`; if it is right, allow it with `--max-deletes N` \
+                 (or raise `max_deletes` for the target in site.toml)"
+                .into(),
+            Store { hint, .. } | Cdn { hint, .. } => {
+                if hint.is_empty() {
+                    return None;
+                }
+                hint.clone()
+            }
+            Busy { .. } => "wait for it to finish (`git publish status` shows it); if that publisher is gone for good, \
+                 take over with `--take-over`"
+                .into(),
+            LostRace { .. } => "run `git publish status`, then publish again".into(),
+            StateCorrupt { .. } => "inspect the object; if the deployed commit is known, re-create the state with \
+                 `git publish --since REV` (or `--full`)"
+                .into(),
+            StateTooNew { .. } => "upgrade git-publish on this machine".into(),
+            _ => return None,
+        })
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}

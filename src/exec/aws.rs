@@ -1,0 +1,164 @@
+//! Builds the AWS SDK clients (one place for region, profile, endpoint, retries, timeouts) and turns SDK
+//! errors into messages that name the bucket/key and the fix. Never prints credentials.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use super::StoreError;
+use crate::config::Target;
+
+/// Shared SDK configuration for a target: standard credential chain, the target's profile and region.
+pub async fn sdk_config(target: &Target) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(p) = &target.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(r) = &target.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    let config = loader.load().await;
+    if config.region().is_none() {
+        // S3 answers with a redirect error naming the right region; CloudFront is global.
+        return config.into_builder().region(Region::from_static("us-east-1")).build();
+    }
+    config
+}
+
+/// Whether S3 requests go to a custom (S3-compatible or local) endpoint.
+pub fn custom_s3_endpoint(target: &Target) -> Option<String> {
+    target
+        .endpoint
+        .clone()
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()))
+}
+
+pub fn s3_client(sdk: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(ep) = &target.endpoint {
+        b = b.endpoint_url(ep);
+    }
+    if custom_s3_endpoint(target).is_some() {
+        // S3-compatible stores: path-style addressing, and no default CRC checksums (several reject them).
+        b = b
+            .force_path_style(true)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+pub fn cloudfront_client(sdk: &SdkConfig) -> aws_sdk_cloudfront::Client {
+    // CloudFront is a global service signed in us-east-1.
+    let conf = aws_sdk_cloudfront::config::Builder::from(sdk).region(Region::from_static("us-east-1")).build();
+    aws_sdk_cloudfront::Client::from_conf(conf)
+}
+
+/// What went wrong talking to AWS, in words that name `what` (e.g. `s3://bucket/key`) and a fix.
+pub fn classify<E>(err: &SdkError<E, HttpResponse>, what: &str, endpoint: Option<&str>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().unwrap_or_default().to_string();
+    let detail = DisplayErrorContext(err).to_string();
+    let where_ = endpoint.map(|e| format!(" at {e}")).unwrap_or_default();
+    if status == Some(412) || code == "PreconditionFailed" {
+        return StoreError::PreconditionFailed;
+    }
+    if status == Some(409) && (code == "ConditionalRequestConflict" || code.is_empty()) {
+        return StoreError::Conflict;
+    }
+    if code == "TooManyInvalidationsInProgress" {
+        return StoreError::Conflict;
+    }
+    match code.as_str() {
+        "NoSuchBucket" => {
+            return StoreError::failed(
+                format!("bucket of {what} does not exist{where_}"),
+                "create the bucket (`aws s3 mb s3://BUCKET`) or fix `url` for the target in site.toml",
+            )
+        }
+        "AccessDenied" | "AllAccessDisabled" => {
+            return StoreError::failed(
+                format!("access denied to {what}"),
+                "check which identity is in use (`aws sts get-caller-identity`, `profile` in site.toml, AWS_PROFILE) \
+                 and that its policy allows this action (`git publish iam-policy` prints the minimal one)",
+            )
+        }
+        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" | "InvalidClientTokenId" => {
+            return StoreError::failed(
+                format!("credentials rejected for {what} ({code})"),
+                "refresh or fix the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`, `profile` in site.toml)",
+            )
+        }
+        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
+            return StoreError::failed(
+                format!("the bucket of {what} is in another region than the one in use"),
+                "set `region` for the target in site.toml (or AWS_REGION) to the bucket's region",
+            )
+        }
+        "NoSuchDistribution" => {
+            return StoreError::failed(
+                format!("{what} does not exist"),
+                "fix `distribution` for the target in site.toml (`aws cloudfront list-distributions` lists them)",
+            )
+        }
+        _ => {}
+    }
+    if status == Some(301) {
+        return StoreError::failed(
+            format!("the bucket of {what} is in another region than the one in use"),
+            "set `region` for the target in site.toml (or AWS_REGION) to the bucket's region",
+        );
+    }
+    if status == Some(403) {
+        return StoreError::failed(
+            format!("access denied to {what} (HTTP 403)"),
+            "check the credentials in use and their IAM policy (`git publish iam-policy`)",
+        );
+    }
+    let lower = detail.to_ascii_lowercase();
+    if lower.contains("credentials") && (lower.contains("no provider") || lower.contains("not loaded") || lower.contains("failed to load")) {
+        return StoreError::failed(
+            format!("no AWS credentials found for {what}"),
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws configure` / `aws sso login`, or name a \
+             profile with `profile = \"NAME\"` in site.toml (or AWS_PROFILE)",
+        );
+    }
+    if let SdkError::DispatchFailure(d) = err {
+        let kind = if d.is_timeout() { "timed out" } else { "unreachable" };
+        return StoreError::failed(
+            format!("endpoint{} {kind} for {what}: {}", where_, first_line(&detail)),
+            "check `endpoint` in site.toml and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDFRONT, \
+             and the network; then run again (nothing was recorded as deployed)",
+        );
+    }
+    if let SdkError::TimeoutError(_) = err {
+        return StoreError::failed(format!("request for {what} timed out{where_}"), "run again; nothing was recorded as deployed");
+    }
+    let code_part = if code.is_empty() { status.map(|s| format!("HTTP {s}")).unwrap_or_default() } else { code };
+    StoreError::failed(format!("{what}: {code_part} {}", first_line(&detail)).trim().to_string(), "")
+}
+
+fn first_line(s: &str) -> String {
+    let s = s.lines().next().unwrap_or("");
+    if s.len() > 300 {
+        format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 300).last().map(|(i, _)| i).unwrap_or(0)])
+    } else {
+        s.to_string()
+    }
+}

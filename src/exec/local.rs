@@ -1,0 +1,146 @@
+//! [`ObjectStore`] on a local directory (a web server's document root): each file is written to a temporary
+//! file beside it and renamed into place, so a reader never sees half a file; deletes prune directories left
+//! empty. The state record gets the same compare-and-swap as on S3, under an exclusive lock file.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+use super::{ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned};
+
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: &Path) -> Self {
+        LocalStore { root: root.to_path_buf() }
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
+    let hint = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => "check the directory's permissions, or fix `url` in site.toml",
+        _ => "check the target directory (`url` in site.toml) and the disk",
+    };
+    StoreError::failed(format!("{what} {}: {e}", path.display()), hint)
+}
+
+/// Write `body` to `path` atomically: temp file in the same directory, fsync, rename.
+fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StoreError> {
+    let dir = path.parent().expect("keys have a parent under the root");
+    fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".git-publish-tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| io_err("creating a temporary file in", dir, e))?;
+    tmp.write_all(body).map_err(|e| io_err("writing", path, e))?;
+    tmp.as_file().sync_data().map_err(|e| io_err("syncing", path, e))?;
+    tmp.persist(path).map_err(|e| io_err("renaming into", path, e.error))?;
+    Ok(())
+}
+
+fn etag(body: &[u8]) -> String {
+    hex::encode(&Sha256::digest(body)[..12])
+}
+
+#[async_trait]
+impl ObjectStore for LocalStore {
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, _headers: &ObjectHeaders) -> Result<(), StoreError> {
+        let path = self.path(key);
+        tokio::task::spawn_blocking(move || write_atomic(&path, &body))
+            .await
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?
+    }
+
+    async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
+        let root = self.root.clone();
+        let keys = keys.to_vec();
+        tokio::task::spawn_blocking(move || {
+            for key in &keys {
+                let path = root.join(key);
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("deleting", &path, e)),
+                }
+                // Prune directories left empty, up to (not including) the root.
+                let mut dir = path.parent();
+                while let Some(d) = dir {
+                    if d == root || !d.starts_with(&root) || fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::failed(e.to_string(), ""))?
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let path = self.path(key);
+        match fs::read(&path) {
+            Ok(body) => {
+                let etag = etag(&body);
+                Ok(Some(Versioned { body, etag }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !self.root.exists() && !self.root.parent().is_some_and(|p| p.exists()) {
+                    return Err(StoreError::failed(
+                        format!("target directory {} and its parent do not exist", self.root.display()),
+                        "create the parent directory, or fix `url` in site.toml",
+                    ));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(io_err("reading", &path, e)),
+        }
+    }
+
+    async fn put_versioned(&self, key: &str, body: Vec<u8>, cond: Precondition) -> Result<String, StoreError> {
+        let path = self.path(key);
+        tokio::task::spawn_blocking(move || {
+            let dir = path.parent().expect("state key has a parent");
+            fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+            let lock_path = dir.join("lock");
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| io_err("opening", &lock_path, e))?;
+            lock.lock().map_err(|e| io_err("locking", &lock_path, e))?;
+            let current = match fs::read(&path) {
+                Ok(b) => Some(etag(&b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io_err("reading", &path, e)),
+            };
+            let ok = match (&cond, &current) {
+                (Precondition::Absent, None) => true,
+                (Precondition::Matches(want), Some(have)) => want == have,
+                _ => false,
+            };
+            if !ok {
+                return Err(StoreError::PreconditionFailed);
+            }
+            write_atomic(&path, &body)?;
+            drop::<File>(lock);
+            Ok(etag(&body))
+        })
+        .await
+        .map_err(|e| StoreError::failed(e.to_string(), ""))?
+    }
+}

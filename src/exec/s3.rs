@@ -1,0 +1,178 @@
+//! [`ObjectStore`] on S3 (or an S3-compatible store): PutObject (multipart above a threshold), DeleteObjects in
+//! batches with per-key errors checked, conditional PutObject for the state record. No LIST, no HEAD.
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+
+use super::aws::classify;
+use super::{ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned};
+
+/// Files above this size go up in parts of [`PART_SIZE`].
+pub const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
+pub const PART_SIZE: usize = 16 * 1024 * 1024;
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    endpoint: Option<String>,
+}
+
+impl S3Store {
+    pub fn new(client: Client, bucket: &str, prefix: &str, endpoint: Option<String>) -> Self {
+        S3Store { client, bucket: bucket.to_string(), prefix: prefix.to_string(), endpoint }
+    }
+
+    fn what(&self, key: &str) -> String {
+        format!("s3://{}/{}", self.bucket, key)
+    }
+
+    async fn put_multipart(&self, key: &str, body: Vec<u8>, h: &ObjectHeaders) -> Result<(), StoreError> {
+        let ep = self.endpoint.as_deref();
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(&h.content_type)
+            .metadata("git-blob", &h.git_blob)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.what(key), ep))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_string();
+        let result = async {
+            let mut parts = Vec::new();
+            for (i, chunk) in body.chunks(PART_SIZE).enumerate() {
+                let n = i as i32 + 1;
+                let out = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .part_number(n)
+                    .body(ByteStream::from(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| classify(&e, &self.what(key), ep))?;
+                parts.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .send()
+                .await
+                .map_err(|e| classify(&e, &self.what(key), ep))?;
+            Ok(())
+        }
+        .await;
+        if result.is_err() {
+            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    fn describe(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, h: &ObjectHeaders) -> Result<(), StoreError> {
+        if body.len() > MULTIPART_THRESHOLD {
+            return self.put_multipart(key, body, h).await;
+        }
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(&h.content_type)
+            .metadata("git-blob", &h.git_blob)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+        Ok(())
+    }
+
+    async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
+        let objects = keys
+            .iter()
+            .map(|k| ObjectIdentifier::builder().key(k).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?;
+        let delete =
+            Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| StoreError::failed(e.to_string(), ""))?;
+        let out = self
+            .client
+            .delete_objects()
+            .bucket(&self.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.what(&keys[0]), self.endpoint.as_deref()))?;
+        let errors = out.errors();
+        if !errors.is_empty() {
+            let list: Vec<String> = errors
+                .iter()
+                .take(10)
+                .map(|e| format!("{} ({})", e.key().unwrap_or("?"), e.code().unwrap_or("error")))
+                .collect();
+            return Err(StoreError::failed(
+                format!("{} of {} deletes failed in s3://{}: {}", errors.len(), keys.len(), self.bucket, list.join(", ")),
+                "check `s3:DeleteObject` permission for these keys, then run again",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let res = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        match res {
+            Ok(out) => {
+                let etag = out.e_tag().unwrap_or_default().to_string();
+                let body = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::failed(format!("reading {}: {e}", self.what(key)), "run again"))?
+                    .into_bytes()
+                    .to_vec();
+                Ok(Some(Versioned { body, etag }))
+            }
+            Err(e) => {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    return Ok(None);
+                }
+                Err(classify(&e, &self.what(key), self.endpoint.as_deref()))
+            }
+        }
+    }
+
+    async fn put_versioned(&self, key: &str, body: Vec<u8>, cond: Precondition) -> Result<String, StoreError> {
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/json")
+            .cache_control("no-store")
+            .body(ByteStream::from(body));
+        req = match cond {
+            Precondition::Absent => req.if_none_match("*"),
+            Precondition::Matches(etag) => req.if_match(etag),
+        };
+        let out = req.send().await.map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+}

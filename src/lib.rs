@@ -1,0 +1,15 @@
+//! git-publish: publish a static site committed in git to S3 + CloudFront (or a local directory).
+//!
+//! Data flows one way: `config` → `source` (git2) → `plan` (pure) → `exec` (async backends) → `state` → `ui`.
+//! `publish` strings them together; `app` maps the command line onto it.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod plan;
+pub mod publish;
+pub mod source;
+pub mod state;
+pub mod ui;

@@ -1,0 +1,436 @@
+//! CloudFront invalidation paths: which URLs went stale, and the cheapest set of paths that covers them.
+//!
+//! Pure: works on site paths (relative to the output directory) and returns URL-encoded CloudFront paths.
+//!
+//! ## URL forms
+//! A file is cached under every URL that serves it. With `index_document = "index.html"`:
+//!
+//! | file                  | URLs that may be cached            |
+//! |-----------------------|------------------------------------|
+//! | `index.html`          | `/`, `/index.html`                 |
+//! | `posts/a/index.html`  | `/posts/a/`, `/posts/a/index.html` |
+//! | `css/site.css`        | `/css/site.css`                    |
+//!
+//! ## Cover
+//! A stale URL is one whose content changed or vanished (modified or deleted files; new files were never
+//! cached except briefly as an error, see `invalidate_new_files`). Exact paths evict nothing else. When there
+//! are more than `max_paths` of them, directories are collapsed to `/dir/*` greedily: at each step the
+//! directory with the fewest still-cached unchanged URLs evicted per path saved (counting saving only up to what
+//! is still needed) is chosen. Directories whose every URL is stale or new cost nothing and go first, largest
+//! first; `/*` is the root directory and so the last resort. Worked example, budget 2:
+//!
+//! | stale                              | unchanged        | result                 | evicted |
+//! |------------------------------------|------------------|------------------------|---------|
+//! | `/a/1`, `/a/2`, `/b/1`             | `/b/2`           | `/a/*`, `/b/1`         | 0       |
+//! | `/a/1`, `/a/2`, `/b/1`, `/c/1`     | `/a/3`, `/c/2`.. | `/a/*` + ... by cost   | least   |
+
+use std::collections::{BTreeSet, HashMap};
+
+use percent_encoding::{AsciiSet, CONTROLS};
+use serde::Serialize;
+
+/// RFC 1738 "unsafe" characters, plus `?` (which would start a query string); non-ASCII bytes are always
+/// encoded by `percent_encoding`. Everything else is sent as it is, or the path won't match the cache key.
+const UNSAFE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'#')
+    .add(b'%')
+    .add(b'{')
+    .add(b'}')
+    .add(b'|')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'~')
+    .add(b'[')
+    .add(b']')
+    .add(b'`')
+    .add(b'?');
+
+pub struct Input<'a> {
+    /// Site paths whose cached URLs are stale (modified or deleted).
+    pub stale: &'a [&'a str],
+    /// Site paths of the new tree whose content did not change: evicting them costs origin load.
+    pub unchanged: &'a [&'a str],
+    /// New site paths: never cached, free to evict.
+    pub added: &'a [&'a str],
+    pub index_document: &'a str,
+    pub max_paths: usize,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// URLs whose cached copy is stale.
+    pub stale_urls: usize,
+    /// Paths sent (a wildcard counts as one).
+    pub paths: usize,
+    pub wildcards: usize,
+    /// Unchanged URLs that the chosen paths evict anyway.
+    pub unchanged_evicted: usize,
+}
+
+/// Raw (unencoded) URL paths under which `path` may be cached.
+pub fn url_forms(path: &str, index_document: &str) -> Vec<String> {
+    if path == index_document {
+        return vec!["/".into(), format!("/{path}")];
+    }
+    if let Some(dir) = path.strip_suffix(index_document).and_then(|d| d.strip_suffix('/')) {
+        if !dir.is_empty() {
+            return vec![format!("/{dir}/"), format!("/{path}")];
+        }
+    }
+    vec![format!("/{path}")]
+}
+
+/// Encode a raw URL path for CloudFront.
+pub fn encode(raw: &str) -> String {
+    percent_encoding::utf8_percent_encode(raw, UNSAFE).to_string()
+}
+
+/// The CloudFront path for one raw URL: exact, unless it holds a literal `*`, which CloudFront would take as a
+/// wildcard (or reject mid-path): then the path up to that `*`, as a wildcard.
+fn exact_path(raw: &str) -> String {
+    match raw.find('*') {
+        Some(i) => format!("{}*", encode(&raw[..i])),
+        None => encode(raw),
+    }
+}
+
+/// Directory of a raw URL: everything up to and including the last `/`.
+fn dir_of(url: &str) -> &str {
+    &url[..=url.rfind('/').expect("URLs start with /")]
+}
+
+fn parent_dir(dir: &str) -> Option<&str> {
+    if dir == "/" {
+        return None;
+    }
+    let trimmed = &dir[..dir.len() - 1];
+    Some(&trimmed[..=trimmed.rfind('/').expect("dirs start with /")])
+}
+
+struct Node {
+    dir: String,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    stale_total: usize,
+    clean_total: usize,
+    /// Paths this subtree currently contributes.
+    emitted: usize,
+    /// Unchanged URLs this subtree's chosen wildcards evict.
+    evicted: usize,
+    chosen: bool,
+    covered: bool,
+}
+
+struct Tree {
+    nodes: Vec<Node>,
+    index: HashMap<String, usize>,
+}
+
+impl Tree {
+    fn node(&mut self, dir: &str) -> usize {
+        if let Some(&i) = self.index.get(dir) {
+            return i;
+        }
+        let parent = parent_dir(dir).map(|p| self.node(p));
+        let i = self.nodes.len();
+        self.nodes.push(Node {
+            dir: dir.to_string(),
+            parent,
+            children: Vec::new(),
+            stale_total: 0,
+            clean_total: 0,
+            emitted: 0,
+            evicted: 0,
+            chosen: false,
+            covered: false,
+        });
+        if let Some(p) = parent {
+            self.nodes[p].children.push(i);
+        }
+        self.index.insert(dir.to_string(), i);
+        i
+    }
+
+    fn add(&mut self, url: &str, stale: bool) {
+        let mut at = Some(self.node(dir_of(url)));
+        while let Some(i) = at {
+            if stale {
+                self.nodes[i].stale_total += 1;
+                self.nodes[i].emitted += 1;
+            } else {
+                self.nodes[i].clean_total += 1;
+            }
+            at = self.nodes[i].parent;
+        }
+    }
+
+    fn choose(&mut self, n: usize) {
+        let saved = self.nodes[n].emitted - 1;
+        let cost = self.nodes[n].clean_total - self.nodes[n].evicted;
+        let mut stack = self.nodes[n].children.clone();
+        while let Some(c) = stack.pop() {
+            self.nodes[c].covered = true;
+            self.nodes[c].chosen = false;
+            stack.extend(self.nodes[c].children.iter().copied());
+        }
+        let node = &mut self.nodes[n];
+        node.chosen = true;
+        node.emitted = 1;
+        node.evicted = node.clean_total;
+        let mut at = node.parent;
+        while let Some(i) = at {
+            self.nodes[i].emitted -= saved;
+            self.nodes[i].evicted += cost;
+            at = self.nodes[i].parent;
+        }
+    }
+
+    fn is_covered(&self, mut i: usize) -> bool {
+        loop {
+            if self.nodes[i].chosen || self.nodes[i].covered {
+                return true;
+            }
+            match self.nodes[i].parent {
+                Some(p) => i = p,
+                None => return false,
+            }
+        }
+    }
+}
+
+/// Choose the paths. Returns URL-encoded CloudFront paths, sorted, and what they cost.
+pub fn plan(input: &Input) -> (Vec<String>, Summary) {
+    let stale: BTreeSet<String> =
+        input.stale.iter().flat_map(|p| url_forms(p, input.index_document)).collect();
+    if stale.is_empty() {
+        return (Vec::new(), Summary::default());
+    }
+    let clean: BTreeSet<String> = input
+        .unchanged
+        .iter()
+        .flat_map(|p| url_forms(p, input.index_document))
+        .filter(|u| !stale.contains(u))
+        .collect();
+
+    let mut tree = Tree { nodes: Vec::new(), index: HashMap::new() };
+    tree.node("/");
+    for u in &stale {
+        tree.add(u, true);
+    }
+    for u in &clean {
+        tree.add(u, false);
+    }
+    let _ = input.added; // new URLs are free to evict: they only shape the listing, never the cost
+
+    let budget = input.max_paths.max(1);
+    while tree.nodes[0].emitted > budget {
+        let need = tree.nodes[0].emitted - budget;
+        let mut best: Option<(usize, f64, usize)> = None; // (node, score, saved)
+        for (i, n) in tree.nodes.iter().enumerate() {
+            if n.emitted < 2 || n.chosen || n.covered {
+                continue;
+            }
+            let saved = n.emitted - 1;
+            let cost = n.clean_total - n.evicted;
+            let score = cost as f64 / saved.min(need) as f64;
+            let better = match best {
+                None => true,
+                Some((b, bs, bsaved)) => {
+                    score < bs
+                        || (score == bs && saved > bsaved)
+                        || (score == bs && saved == bsaved && n.dir.len() < tree.nodes[b].dir.len())
+                }
+            };
+            if better {
+                best = Some((i, score, saved));
+            }
+        }
+        match best {
+            Some((i, _, _)) => tree.choose(i),
+            None => break, // cannot happen: the root always saves while emitted > 1
+        }
+    }
+
+    let mut paths = BTreeSet::new();
+    for u in &stale {
+        if !tree.is_covered(tree.index[dir_of(u)]) {
+            paths.insert(exact_path(u));
+        }
+    }
+    for n in tree.nodes.iter().filter(|n| n.chosen) {
+        paths.insert(format!("{}*", encode(&n.dir)));
+    }
+    let paths: Vec<String> = paths.into_iter().collect();
+    let summary = Summary {
+        stale_urls: stale.len(),
+        paths: paths.len(),
+        wildcards: paths.iter().filter(|p| p.ends_with('*')).count(),
+        unchanged_evicted: clean.iter().filter(|u| evicts(&paths, &encode(u))).count(),
+    };
+    (paths, summary)
+}
+
+/// Whether one of `paths` (CloudFront semantics: exact, or prefix when ending in `*`) matches `encoded_url`.
+pub fn evicts(paths: &[String], encoded_url: &str) -> bool {
+    paths.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => encoded_url.starts_with(prefix),
+        None => p == encoded_url,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stale: &[&str], unchanged: &[&str], max: usize) -> (Vec<String>, Summary) {
+        plan(&Input { stale, unchanged, added: &[], index_document: "index.html", max_paths: max })
+    }
+
+    #[test]
+    fn forms() {
+        let table: &[(&str, &[&str])] = &[
+            ("index.html", &["/", "/index.html"]),
+            ("posts/a/index.html", &["/posts/a/", "/posts/a/index.html"]),
+            ("posts/a/cover.jpg", &["/posts/a/cover.jpg"]),
+            ("notindex.html", &["/notindex.html"]),
+            ("a/myindex.html", &["/a/myindex.html"]),
+        ];
+        for (path, want) in table {
+            assert_eq!(url_forms(path, "index.html"), *want, "{path}");
+        }
+    }
+
+    #[test]
+    fn encoding() {
+        let table = [
+            ("/a b.html", "/a%20b.html"),
+            ("/café/", "/caf%C3%A9/"),
+            ("/x#y%z", "/x%23y%25z"),
+            ("/q?.html", "/q%3F.html"),
+            ("/a+b&c=d;e'f(g)!$@,", "/a+b&c=d;e'f(g)!$@,"),
+            ("/~user/[1]{2}|^`\\\"<>", "/%7Euser/%5B1%5D%7B2%7D%7C%5E%60%5C%22%3C%3E"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(encode(raw), want, "{raw}");
+        }
+        assert_eq!(exact_path("/a*b.html"), "/a*");
+        assert_eq!(exact_path("/sp ace/x*"), "/sp%20ace/x*");
+    }
+
+    #[test]
+    fn exact_when_within_budget() {
+        let (p, s) = run(&["index.html", "feed.xml", "posts/old/index.html"], &["about/index.html"], 15);
+        assert_eq!(p, ["/", "/feed.xml", "/index.html", "/posts/old/", "/posts/old/index.html"]);
+        assert_eq!(s, Summary { stale_urls: 5, paths: 5, wildcards: 0, unchanged_evicted: 0 });
+    }
+
+    #[test]
+    fn collapses_fully_changed_dirs_first() {
+        // budget 2: /a/ is entirely stale -> free wildcard; /b/1 stays exact.
+        let (p, s) = run(&["a/1", "a/2", "b/1"], &["b/2"], 2);
+        assert_eq!(p, ["/a/*", "/b/1"]);
+        assert_eq!(s.unchanged_evicted, 0);
+    }
+
+    #[test]
+    fn picks_cheapest_cover_when_it_must_evict() {
+        // budget 2, 4 stale URLs: /x/ (2 stale, 10 clean) vs /y/ (2 stale, 1 clean): /y/* is cheaper.
+        let clean_x: Vec<String> = (0..10).map(|i| format!("x/c{i}")).collect();
+        let mut unchanged: Vec<&str> = clean_x.iter().map(|s| s.as_str()).collect();
+        unchanged.push("y/c");
+        let (p, s) = run(&["x/1", "x/2", "y/1", "y/2"], &unchanged, 3);
+        assert_eq!(p, ["/x/1", "/x/2", "/y/*"]);
+        assert_eq!(s.unchanged_evicted, 1);
+    }
+
+    #[test]
+    fn saving_counts_only_what_is_needed() {
+        // Need to save 1: a 2-path dir costing 1 beats a 50-path dir costing 20.
+        let big: Vec<String> = (0..50).map(|i| format!("big/s{i}")).collect();
+        let big_clean: Vec<String> = (0..20).map(|i| format!("big/c{i}")).collect();
+        let mut stale: Vec<&str> = big.iter().map(|s| s.as_str()).collect();
+        stale.extend(["small/1", "small/2"]);
+        let mut unchanged: Vec<&str> = big_clean.iter().map(|s| s.as_str()).collect();
+        unchanged.push("small/c");
+        let (p, s) = run(&stale, &unchanged, 51);
+        assert_eq!(p.len(), 51);
+        assert!(p.contains(&"/small/*".to_string()));
+        assert_eq!(s.unchanged_evicted, 1);
+    }
+
+    #[test]
+    fn root_wildcard_is_last_resort() {
+        let (p, s) = run(&["a", "b", "c"], &["d"], 1);
+        assert_eq!(p, ["/*"]);
+        assert_eq!(s.unchanged_evicted, 1);
+        assert_eq!(s.wildcards, 1);
+    }
+
+    #[test]
+    fn deleted_directory_collapses_for_free() {
+        let stale = ["gone/a.html", "gone/b.html", "gone/c/index.html", "index.html"];
+        let (p, s) = run(&stale, &["keep/x.html"], 3);
+        assert_eq!(p, ["/", "/gone/*", "/index.html"]);
+        assert_eq!(s.unchanged_evicted, 0);
+    }
+
+    #[test]
+    fn literal_star_is_covered_by_a_wildcard() {
+        let (p, _) = run(&["a*b.html", "x/y*"], &[], 15);
+        assert_eq!(p, ["/a*", "/x/y*"]);
+    }
+
+    /// Freshness model: a cache holding every URL form of every old file; apply the paths; no stale URL may
+    /// survive, and within budget nothing unchanged may be evicted.
+    #[test]
+    fn freshness_model_random_changes() {
+        let mut rng = 0x2545F4914F6CDD1Du64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut total_paths, mut total_evicted) = (0, 0);
+        for _trial in 0..300 {
+            let files: Vec<String> = (0..(5 + next(60)))
+                .map(|i| match next(4) {
+                    0 => format!("p{}/index.html", i),
+                    1 => format!("d{}/f{}.css", next(5), i),
+                    2 => format!("d{}/s{}/index.html", next(3), i),
+                    _ => format!("f{i}.html"),
+                })
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let mut stale = Vec::new();
+            let mut unchanged = Vec::new();
+            for f in &files {
+                if next(3) == 0 {
+                    stale.push(f.as_str());
+                } else {
+                    unchanged.push(f.as_str());
+                }
+            }
+            let max = 1 + next(20) as usize;
+            let (paths, s) = run(&stale, &unchanged, max);
+            assert!(paths.len() <= max, "over budget");
+            for f in &stale {
+                for u in url_forms(f, "index.html") {
+                    assert!(evicts(&paths, &encode(&u)), "stale {u} survives {paths:?}");
+                }
+            }
+            let stale_urls: usize = stale.iter().map(|f| url_forms(f, "index.html").len()).sum();
+            if stale_urls <= max {
+                assert_eq!(s.unchanged_evicted, 0);
+            }
+            total_paths += s.paths;
+            total_evicted += s.unchanged_evicted;
+        }
+        eprintln!("freshness model: 300 trials, {total_paths} paths, {total_evicted} unchanged URLs evicted, 0 stale");
+    }
+}

@@ -1,0 +1,515 @@
+//! The publish pipeline, end to end: config → source → plan → claim → exec → state → report.
+//!
+//! This is the only place that strings the modules together. Every check happens before the claim, so a
+//! refused or invalid publish changes nothing; the deployed commit is recorded only after everything succeeded.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Backend, Config, Target};
+use crate::error::{Error, Result};
+use crate::exec::{self, Cdn, Event, Executor, ObjectStore};
+use crate::plan::{self, Plan};
+use crate::source::Repo;
+use crate::state::{self, Deploy, Holder, Pending, State, Takeover};
+use crate::ui::{human_bytes, Ui};
+
+#[derive(Debug, Clone, Default)]
+pub struct PublishOpts {
+    pub target: Option<String>,
+    pub rev: Option<String>,
+    pub dry_run: bool,
+    pub since: Option<String>,
+    pub full: bool,
+    pub max_deletes: Option<usize>,
+    pub take_over: bool,
+    pub wait: bool,
+    pub wait_timeout: Option<Duration>,
+}
+
+/// The `--json` document of a publish (stable: fields are only ever added).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub url: String,
+    pub base: Option<String>,
+    pub commit: String,
+    pub uploads: Vec<String>,
+    pub deletes: Vec<String>,
+    pub invalidations: Vec<String>,
+    pub dry_run: bool,
+    /// "published", "nothing-to-do" or "planned" (dry run).
+    pub status: &'static str,
+    pub resumed: bool,
+    pub uploaded_bytes: u64,
+    pub invalidation_ids: Vec<String>,
+    pub invalidation: plan::invalidate::Summary,
+    pub elapsed_ms: u128,
+}
+
+pub struct Session {
+    pub repo: Repo,
+    pub config: Config,
+    pub ui: Ui,
+}
+
+impl Session {
+    /// Open the repository from `cwd` and load the config (`--config` or `<repo root>/site.toml`).
+    pub fn open(cwd: &std::path::Path, config: Option<PathBuf>, ui: Ui) -> Result<Session> {
+        let repo = Repo::open(cwd)?;
+        let root = repo.root();
+        let path = match config {
+            Some(p) if p.is_absolute() => p,
+            Some(p) => cwd.join(p),
+            None => root.join("site.toml"),
+        };
+        let config = Config::load(&path, &root)?;
+        Ok(Session { repo, config, ui })
+    }
+}
+
+/// The backends of one target.
+pub struct Backends {
+    pub store: Box<dyn ObjectStore>,
+    pub cdn: Option<Box<dyn Cdn>>,
+}
+
+pub async fn backends(target: &Target) -> Backends {
+    match &target.backend {
+        Backend::Local { root } => Backends { store: Box::new(exec::local::LocalStore::new(root)), cdn: None },
+        Backend::S3 { bucket, prefix } => {
+            let sdk = exec::aws::sdk_config(target).await;
+            let client = exec::aws::s3_client(&sdk, target);
+            let store = exec::s3::S3Store::new(client, bucket, prefix, exec::aws::custom_s3_endpoint(target));
+            let cdn: Option<Box<dyn Cdn>> = target.distribution.as_ref().map(|d| {
+                Box::new(exec::cloudfront::CloudFront::new(exec::aws::cloudfront_client(&sdk), d)) as Box<dyn Cdn>
+            });
+            Backends { store: Box::new(store), cdn }
+        }
+    }
+}
+
+/// The commit to publish: `--rev`, else `source.branch`, else HEAD.
+pub fn resolve_rev(s: &Session, rev: Option<&str>) -> Result<(String, String)> {
+    let name = rev
+        .map(str::to_string)
+        .or_else(|| s.config.source.branch.clone())
+        .unwrap_or_else(|| "HEAD".to_string());
+    let id = s.repo.resolve_commit(&name)?;
+    Ok((name, id))
+}
+
+pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
+    let started = Instant::now();
+    let target = s.config.target(opts.target.as_deref())?;
+    let dir = &s.config.source.dir;
+    let (rev_name, commit) = resolve_rev(s, opts.rev.as_deref())?;
+    let new_tree = s.repo.output_tree(&commit, dir)?;
+    let listing = s.repo.listing(&new_tree, &commit)?;
+
+    if opts.rev.is_none() && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str()) {
+        let dirty = s.repo.uncommitted_in(dir);
+        if dirty > 0 {
+            let shown = if dir.is_empty() { "the working tree" } else { dir.as_str() };
+            s.ui.warn(&format!(
+                "{dirty} uncommitted change(s) in {shown} will not be published (git-publish publishes commits; commit them first)"
+            ));
+        }
+    }
+
+    let backends = backends(target).await;
+    let store = backends.store.as_ref();
+    let key = state::state_key(target.prefix());
+    let (current, etag) = state::read(store, &key, &target.name).await?;
+    let takeover = state::check_pending(&target.name, current.as_ref(), target.claim_lease, opts.take_over)?;
+
+    // What the target holds now.
+    let (base_commit, base_tree) = match &opts.since {
+        Some(rev) => {
+            let c = s.repo.resolve_commit(rev)?;
+            let t = s.repo.output_tree(&c, dir)?;
+            (Some(c), Some(t))
+        }
+        None => match current.as_ref().and_then(|st| st.deployed.as_ref()) {
+            None => (None, None),
+            Some(d) => {
+                if s.repo.has_commit(&d.commit) {
+                    let t = s.repo.output_tree(&d.commit, dir).or_else(|e| if s.repo.has_tree(&d.tree) { Ok(d.tree.clone()) } else { Err(e) })?;
+                    (Some(d.commit.clone()), Some(t))
+                } else if opts.full {
+                    s.ui.warn(&format!(
+                        "deployed commit {} is not in this repository: uploading everything, deleting nothing",
+                        state::short(&d.commit)
+                    ));
+                    (Some(d.commit.clone()), None)
+                } else {
+                    return Err(Error::DeployedCommitUnknown { commit: d.commit.clone(), target: target.name.clone() });
+                }
+            }
+        },
+    };
+    let mut bases = vec![base_tree.clone()];
+    let mut resumed_pending = None;
+    match &takeover {
+        Takeover::None => {}
+        Takeover::Resume(p) | Takeover::Stale(p, _) => {
+            if let Takeover::Stale(_, why) = &takeover {
+                s.ui.note(why);
+            }
+            let how = p.error.as_deref().map(|e| format!(" (it failed: {e})")).unwrap_or_default();
+            s.ui.note(&format!(
+                "resuming: the publish of {} started {} did not finish{how}; re-doing what it may have left half done",
+                state::short(&p.commit),
+                p.started
+            ));
+            if s.repo.has_tree(&p.tree) {
+                bases.push(Some(p.tree.clone()));
+            } else {
+                s.ui.warn(&format!(
+                    "the interrupted publish's commit {} is not in this repository: files only it added may remain in the target",
+                    state::short(&p.commit)
+                ));
+            }
+            resumed_pending = Some(p.clone());
+        }
+    }
+    let changes = s.repo.merged_diff(&bases, &new_tree)?;
+
+    let settings = plan::Settings {
+        prefix: target.prefix().to_string(),
+        cdn: target.distribution.is_some(),
+        max_deletes: opts.max_deletes.unwrap_or(target.max_deletes),
+        max_invalidation_paths: target.max_invalidation_paths,
+        index_document: target.index_document.clone(),
+        invalidate_new_files: target.invalidate_new_files,
+        full: opts.full,
+    };
+    let plan = plan::build(&target.name, &changes, &listing, &settings)?;
+
+    let url = store.describe();
+    let from = base_commit.as_deref().map(|c| s.repo.describe(c)).unwrap_or_else(|| "nothing deployed".into());
+    s.ui.note(&format!(
+        "{}{} → {} ({}): {} → {}",
+        target.name,
+        if opts.dry_run { " [dry run]" } else { "" },
+        url,
+        rev_name,
+        from,
+        s.repo.describe(&commit)
+    ));
+    s.ui.plan(&plan, opts.dry_run);
+
+    let mut report = Report {
+        target: target.name.clone(),
+        url,
+        base: base_commit.clone(),
+        commit: commit.clone(),
+        uploads: plan.uploads.iter().map(|u| u.key.clone()).collect(),
+        deletes: plan.deletes.clone(),
+        invalidations: plan.invalidations.clone(),
+        dry_run: opts.dry_run,
+        status: "planned",
+        resumed: resumed_pending.is_some(),
+        uploaded_bytes: 0,
+        invalidation_ids: Vec::new(),
+        invalidation: plan.invalidation.clone(),
+        elapsed_ms: 0,
+    };
+    if opts.dry_run {
+        report.elapsed_ms = started.elapsed().as_millis();
+        return Ok(report);
+    }
+
+    let deployed_now = current.as_ref().and_then(|st| st.deployed.as_ref()).map(|d| d.commit.as_str());
+    if plan.is_empty() && resumed_pending.is_none() && deployed_now == Some(commit.as_str()) {
+        s.ui.note(&format!("{} already has {}: nothing to do", target.name, state::short(&commit)));
+        report.status = "nothing-to-do";
+        report.elapsed_ms = started.elapsed().as_millis();
+        return Ok(report);
+    }
+
+    let me = Holder::me();
+    let deploy_record = |outcome: &exec::Outcome| Deploy {
+        commit: commit.clone(),
+        tree: new_tree.clone(),
+        at: state::now(),
+        by: format!("{}@{}", me.user, me.host),
+        uploads: plan.uploads.len(),
+        deletes: plan.deletes.len(),
+        invalidation_paths: plan.invalidations.len(),
+        invalidation_ids: outcome.invalidation_ids.clone(),
+    };
+
+    let (outcome, final_etag) = if plan.is_empty() {
+        // Nothing to transfer: record the new commit in one conditional write.
+        let outcome = exec::Outcome::default();
+        let next = finished_state(current.clone(), &target.name, deploy_record(&outcome));
+        let e = state::write(store, &key, &target.name, &next, etag.as_deref()).await?;
+        (outcome, e)
+    } else {
+        // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
+        // CallerReference is the same and a retried invalidation is not paid twice.
+        let claim_started = match &resumed_pending {
+            Some(p) if p.commit == commit && p.base == base_commit => p.started.clone(),
+            _ => state::now(),
+        };
+        let pending = Pending {
+            commit: commit.clone(),
+            tree: new_tree.clone(),
+            base: base_commit.clone(),
+            started: claim_started.clone(),
+            holder: Some(me.clone()),
+            error: None,
+        };
+        let (claimed, claim_etag) =
+            state::claim(store, &key, &target.name, current.as_ref(), etag.as_deref(), pending.clone()).await?;
+        tracing::debug!("claimed {} ({})", key, claim_etag);
+
+        let executor = Executor {
+            store,
+            cdn: backends.cdn.as_deref(),
+            blobs: Arc::new(s.repo.blob_reader()?),
+            concurrency: target.concurrency,
+            caller_reference: caller_reference(&target.name, base_commit.as_deref(), &commit, &plan, &claim_started),
+        };
+        let bytes_done = std::sync::atomic::AtomicU64::new(0);
+        let ui = &s.ui;
+        let on = |ev: Event| match ev {
+            Event::Phase(name, n) => ui.start_progress(name, n as u64),
+            Event::Uploaded { bytes, .. } => {
+                let total = bytes_done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+                ui.progress(1, total);
+            }
+            Event::Deleted { count } => ui.progress(count as u64, 0),
+            Event::Invalidated { id, paths } => {
+                ui.finish_progress();
+                ui.note(&format!("invalidation {id} created ({paths} paths)"));
+            }
+        };
+        let result = tokio::select! {
+            r = executor.run(&plan, &on) => r.map_err(|e| e.to_string()),
+            _ = tokio::signal::ctrl_c() => Err("interrupted (Ctrl-C)".to_string()),
+        };
+        s.ui.finish_progress();
+        let outcome = match result {
+            Ok(o) => o,
+            Err(message) => {
+                // Release the claim but keep the record that this publish is incomplete.
+                let mut failed = claimed.clone();
+                failed.pending = Some(Pending { holder: None, error: Some(message.clone()), ..pending });
+                if let Err(e) = state::write(store, &key, &target.name, &failed, Some(&claim_etag)).await {
+                    tracing::warn!("could not record the failure in the state: {e}");
+                }
+                return Err(exec_error(&target.name, message));
+            }
+        };
+        let next = finished_state(Some(claimed), &target.name, deploy_record(&outcome));
+        let e = state::write(store, &key, &target.name, &next, Some(&claim_etag)).await?;
+        (outcome, e)
+    };
+    tracing::debug!("state written ({final_etag})");
+
+    if let Err(e) = s.repo.update_ref(&format!("refs/publish/{}", target.name), &commit, "git-publish: deployed") {
+        s.ui.warn(&format!("could not update refs/publish/{}: {e}", target.name));
+    }
+
+    s.ui.note(&format!(
+        "published {} to {} in {:.1}s: uploaded {} files ({}), deleted {}, invalidated {} paths",
+        state::short(&commit),
+        report.url,
+        started.elapsed().as_secs_f64(),
+        plan.uploads.len(),
+        human_bytes(outcome.uploaded_bytes),
+        plan.deletes.len(),
+        plan.invalidations.len()
+    ));
+
+    if opts.wait && !outcome.invalidation_ids.is_empty() {
+        if let Some(cdn) = backends.cdn.as_deref() {
+            let timeout = opts.wait_timeout.unwrap_or(Duration::from_secs(900));
+            let ui = &s.ui;
+            let done = exec::wait_invalidations(cdn, &outcome.invalidation_ids, timeout, Duration::from_secs(5), &|n, t| {
+                ui.note(&format!("waiting for {n} invalidation(s) ({}s)", t.as_secs()))
+            })
+            .await
+            .map_err(|e| state::store_err(&target.name, e))?;
+            if !done {
+                return Err(Error::Cdn {
+                    distribution: target.distribution.clone().unwrap_or_default(),
+                    message: format!("invalidation not completed after {}s (the publish itself succeeded)", timeout.as_secs()),
+                    hint: "check it later with `aws cloudfront get-invalidation`, or raise --wait-timeout".into(),
+                });
+            }
+            s.ui.note("invalidation completed");
+        }
+    }
+
+    report.status = "published";
+    report.uploaded_bytes = outcome.uploaded_bytes;
+    report.invalidation_ids = outcome.invalidation_ids;
+    report.elapsed_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+fn finished_state(current: Option<State>, target: &str, deploy: Deploy) -> State {
+    let mut st = current.unwrap_or(State {
+        format: state::FORMAT,
+        target: target.to_string(),
+        deployed: None,
+        pending: None,
+        history: Vec::new(),
+    });
+    st.format = state::FORMAT;
+    st.pending = None;
+    st.history.insert(0, deploy.clone());
+    st.history.truncate(state::HISTORY);
+    st.deployed = Some(deploy);
+    st
+}
+
+fn exec_error(target: &str, message: String) -> Error {
+    Error::Store {
+        target: target.to_string(),
+        message: format!("publish failed: {message}"),
+        hint: "nothing was recorded as deployed; fix the cause and run `git publish` again: it resumes".into(),
+    }
+}
+
+/// Deterministic per (target, base, commit, paths, claim): a retry of the same invalidation is free.
+fn caller_reference(target: &str, base: Option<&str>, commit: &str, plan: &Plan, claim_started: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [target, base.unwrap_or("-"), commit, claim_started] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for p in &plan.invalidations {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    format!("git-publish-{}", &hex::encode(h.finalize())[..32])
+}
+
+// ---- status ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct TargetStatus {
+    pub target: String,
+    pub url: String,
+    pub deployed: Option<Deploy>,
+    pub pending: Option<Pending>,
+    /// The commit that `git publish` would publish now.
+    pub head: Option<String>,
+    /// Commits in `head` not yet deployed.
+    pub behind: Option<usize>,
+    /// Deployed commits not in `head` (e.g. a rollback or another branch).
+    pub ahead: Option<usize>,
+    /// Where this came from: "target" or "local-ref" (when the target could not be read).
+    pub source: &'static str,
+    pub error: Option<String>,
+}
+
+pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>> {
+    let names: Vec<String> = match only {
+        Some(n) => vec![s.config.target(Some(n))?.name.clone()],
+        None => s.config.targets.keys().cloned().collect(),
+    };
+    let head = resolve_rev(s, None).ok().map(|(_, id)| id);
+    let mut out = Vec::new();
+    for name in names {
+        let target = s.config.target(Some(&name))?;
+        let backends = backends(target).await;
+        let key = state::state_key(target.prefix());
+        let (mut st, source, error) = match state::read(backends.store.as_ref(), &key, &name).await {
+            Ok((st, _)) => (st, "target", None),
+            Err(e) => {
+                let local = s.repo.read_ref(&format!("refs/publish/{name}"));
+                let st = local.map(|c| State {
+                    format: state::FORMAT,
+                    target: name.clone(),
+                    deployed: Some(Deploy {
+                        commit: c,
+                        tree: String::new(),
+                        at: String::new(),
+                        by: String::new(),
+                        uploads: 0,
+                        deletes: 0,
+                        invalidation_paths: 0,
+                        invalidation_ids: vec![],
+                    }),
+                    pending: None,
+                    history: vec![],
+                });
+                (st, "local-ref", Some(e.to_string()))
+            }
+        };
+        let deployed = st.as_mut().and_then(|s| s.deployed.take());
+        let pending = st.and_then(|s| s.pending);
+        let (ahead, behind) = match (&head, &deployed) {
+            (Some(h), Some(d)) => match s.repo.ahead_behind(h, &d.commit) {
+                Some((a, b)) => (Some(b), Some(a)),
+                None => (None, None),
+            },
+            _ => (None, None),
+        };
+        out.push(TargetStatus {
+            target: name,
+            url: backends.store.describe(),
+            deployed,
+            pending,
+            head: head.clone(),
+            behind,
+            ahead,
+            source,
+            error,
+        });
+    }
+    Ok(out)
+}
+
+pub fn render_status(s: &Session, list: &[TargetStatus]) {
+    for t in list {
+        s.ui.out(&format!("{} ({})", t.target, t.url));
+        if let Some(e) = &t.error {
+            s.ui.out(&format!("  could not read the target: {e}"));
+            s.ui.out("  (showing the local mirror refs/publish/<target>)");
+        }
+        match &t.deployed {
+            None => s.ui.out("  live:    nothing deployed yet"),
+            Some(d) => {
+                let when = if d.at.is_empty() { String::new() } else { format!(", {} by {}", d.at, d.by) };
+                s.ui.out(&format!("  live:    {}{when}", s.repo.describe(&d.commit)));
+            }
+        }
+        match (t.behind, t.ahead, &t.head) {
+            (Some(0), Some(0), _) => s.ui.out("  up to date"),
+            (Some(b), Some(a), Some(h)) => {
+                let mut parts = vec![format!("{b} commit(s) behind {}", state::short(h))];
+                if a > 0 {
+                    parts.push(format!("{a} deployed commit(s) not in it"));
+                }
+                s.ui.out(&format!("  {}", parts.join(", ")));
+            }
+            _ => {}
+        }
+        if let Some(p) = &t.pending {
+            match &p.holder {
+                Some(h) => s.ui.out(&format!(
+                    "  pending: publishing {} by {} since {}",
+                    state::short(&p.commit),
+                    h.describe(),
+                    h.since
+                )),
+                None => s.ui.out(&format!(
+                    "  FAILED:  the publish of {} started {} did not finish{}; run `git publish` to finish it",
+                    state::short(&p.commit),
+                    p.started,
+                    p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                )),
+            }
+        }
+    }
+}

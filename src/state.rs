@@ -1,0 +1,310 @@
+//! The deployed-commit record that lives in the target (`<prefix>/.git-publish/state.json`): read first,
+//! claimed with a conditional write before anything changes, written last after everything succeeded.
+//!
+//! Protocol (works with S3's primitives; the local-directory store emulates them under a lock file):
+//! 1. GET the state (ETag e0; absent on a first publish).
+//! 2. PUT it back with `pending` = "publishing B by host/pid since T", `If-Match: e0` (`If-None-Match: *`
+//!    when absent). 412: someone else moved first; re-read and report who.
+//! 3. Uploads, deletes, invalidation.
+//! 4. PUT `deployed` = B, `pending` = none, with `If-Match: e1`.
+//!
+//! While `pending` is set the target may hold any mix of the deployed tree and B's, so the next publish diffs
+//! against both (see `source::Repo::merged_diff`) and says it is resuming.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::exec::{ObjectStore, Precondition, StoreError};
+
+/// Highest state format this build reads and the one it writes.
+pub const FORMAT: u32 = 1;
+/// How many past deploys the record keeps.
+pub const HISTORY: usize = 20;
+
+pub fn state_key(prefix: &str) -> String {
+    let rel = format!("{}/state.json", crate::plan::STATE_DIR);
+    if prefix.is_empty() {
+        rel
+    } else {
+        format!("{prefix}/{rel}")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub format: u32,
+    pub target: String,
+    #[serde(default)]
+    pub deployed: Option<Deploy>,
+    #[serde(default)]
+    pub pending: Option<Pending>,
+    #[serde(default)]
+    pub history: Vec<Deploy>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Deploy {
+    pub commit: String,
+    pub tree: String,
+    pub at: String,
+    pub by: String,
+    #[serde(default)]
+    pub uploads: usize,
+    #[serde(default)]
+    pub deletes: usize,
+    #[serde(default)]
+    pub invalidation_paths: usize,
+    #[serde(default)]
+    pub invalidation_ids: Vec<String>,
+}
+
+/// A publish that started and has not finished: in progress (holder set) or failed/killed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    pub commit: String,
+    pub tree: String,
+    pub base: Option<String>,
+    pub started: String,
+    #[serde(default)]
+    pub holder: Option<Holder>,
+    /// Why it stopped, when the publisher could still say so.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Holder {
+    pub host: String,
+    pub pid: u32,
+    pub user: String,
+    pub since: String,
+    pub since_unix: u64,
+}
+
+impl Holder {
+    pub fn me() -> Holder {
+        let now = SystemTime::now();
+        Holder {
+            host: hostname(),
+            pid: std::process::id(),
+            user: std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()),
+            since: rfc3339(now),
+            since_unix: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{}@{} (pid {})", self.user, self.host, self.pid)
+    }
+
+    pub fn age(&self) -> Duration {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        Duration::from_secs(now.saturating_sub(self.since_unix))
+    }
+
+    /// Provably gone: same host and no such process.
+    pub fn is_dead_here(&self) -> bool {
+        if self.host != hostname() {
+            return false;
+        }
+        if self.pid == std::process::id() {
+            return false;
+        }
+        // SAFETY: kill with signal 0 only checks whether the process exists.
+        let r = unsafe { libc::kill(self.pid as libc::pid_t, 0) };
+        r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    }
+}
+
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+pub fn now() -> String {
+    rfc3339(SystemTime::now())
+}
+
+/// What the claim check decided about an existing `pending` record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Takeover {
+    /// No pending record.
+    None,
+    /// A failed or killed publish left it (holder gone or released): resume.
+    Resume(Pending),
+    /// A holder that is provably dead or past its lease: take over, saying why, and resume.
+    Stale(Pending, String),
+}
+
+/// Decide what to do with `state.pending` before claiming. `force` = `--take-over`.
+pub fn check_pending(target: &str, state: Option<&State>, lease: Duration, force: bool) -> Result<Takeover> {
+    let Some(p) = state.and_then(|s| s.pending.clone()) else { return Ok(Takeover::None) };
+    let Some(h) = p.holder.clone() else { return Ok(Takeover::Resume(p)) };
+    if h.is_dead_here() {
+        let why = format!("the claim by {} since {} is stale: that process is gone", h.describe(), h.since);
+        return Ok(Takeover::Stale(p, why));
+    }
+    if h.host != hostname() && h.age() > lease {
+        let why = format!(
+            "the claim by {} since {} is older than the lease ({}); taking it over",
+            h.describe(),
+            h.since,
+            humantime::format_duration(lease)
+        );
+        return Ok(Takeover::Stale(p, why));
+    }
+    if force {
+        let why = format!("taking over the claim by {} since {} (--take-over)", h.describe(), h.since);
+        return Ok(Takeover::Stale(p, why));
+    }
+    Err(Error::Busy { target: target.to_string(), holder: h.describe(), since: h.since, commit: short(&p.commit) })
+}
+
+/// Read and parse the record.
+pub async fn read(store: &dyn ObjectStore, key: &str, target: &str) -> Result<(Option<State>, Option<String>)> {
+    let Some(v) = store.get_versioned(key).await.map_err(|e| store_err(target, e))? else { return Ok((None, None)) };
+    Ok((Some(parse(&v.body, target, key)?), Some(v.etag)))
+}
+
+pub fn parse(body: &[u8], target: &str, key: &str) -> Result<State> {
+    #[derive(Deserialize)]
+    struct Probe {
+        format: u32,
+    }
+    let corrupt = |e: serde_json::Error| Error::StateCorrupt { target: target.into(), key: key.into(), message: e.to_string() };
+    let probe: Probe = serde_json::from_slice(body).map_err(corrupt)?;
+    if probe.format > FORMAT {
+        return Err(Error::StateTooNew { target: target.into(), found: probe.format, supported: FORMAT });
+    }
+    serde_json::from_slice(body).map_err(corrupt)
+}
+
+/// Conditional write of the whole record. 412 becomes `LostRace`.
+pub async fn write(store: &dyn ObjectStore, key: &str, target: &str, state: &State, etag: Option<&str>) -> Result<String> {
+    let body = serde_json::to_vec_pretty(state).expect("state serializes");
+    let cond = match etag {
+        Some(e) => Precondition::Matches(e.to_string()),
+        None => Precondition::Absent,
+    };
+    let mut attempts = 0;
+    loop {
+        match store.put_versioned(key, body.clone(), cond.clone()).await {
+            Ok(etag) => return Ok(etag),
+            Err(StoreError::PreconditionFailed) => return Err(Error::LostRace { target: target.into() }),
+            Err(StoreError::Conflict) if attempts < 3 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(200 * attempts)).await;
+            }
+            Err(e) => return Err(store_err(target, e)),
+        }
+    }
+}
+
+/// Claim the target: write `pending` with us as holder over the record we read (etag). On a lost race,
+/// re-read to name who won.
+pub async fn claim(
+    store: &dyn ObjectStore,
+    key: &str,
+    target: &str,
+    current: Option<&State>,
+    etag: Option<&str>,
+    pending: Pending,
+) -> Result<(State, String)> {
+    let mut next = current.cloned().unwrap_or(State {
+        format: FORMAT,
+        target: target.to_string(),
+        deployed: None,
+        pending: None,
+        history: Vec::new(),
+    });
+    next.format = FORMAT;
+    next.pending = Some(pending);
+    match write(store, key, target, &next, etag).await {
+        Ok(e) => Ok((next, e)),
+        Err(Error::LostRace { .. }) => {
+            let (now, _) = read(store, key, target).await?;
+            if let Some(Pending { holder: Some(h), commit, .. }) = now.and_then(|s| s.pending) {
+                return Err(Error::Busy { target: target.into(), holder: h.describe(), since: h.since, commit: short(&commit) });
+            }
+            Err(Error::LostRace { target: target.into() })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn store_err(target: &str, e: StoreError) -> Error {
+    match e {
+        StoreError::Failed { message, hint } => Error::Store { target: target.into(), message, hint },
+        other => Error::Store { target: target.into(), message: other.to_string(), hint: String::new() },
+    }
+}
+
+pub fn short(id: &str) -> String {
+    id[..id.len().min(12)].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(holder: Option<Holder>) -> State {
+        State {
+            format: FORMAT,
+            target: "t".into(),
+            deployed: None,
+            pending: Some(Pending {
+                commit: "b".repeat(40),
+                tree: "c".repeat(40),
+                base: None,
+                started: now(),
+                holder,
+                error: None,
+            }),
+            history: vec![],
+        }
+    }
+
+    #[test]
+    fn parse_rejects_newer_and_corrupt() {
+        assert!(matches!(parse(b"{\"format\": 2, \"target\": \"t\"}", "t", "k"), Err(Error::StateTooNew { found: 2, .. })));
+        assert!(matches!(parse(b"{not json", "t", "k"), Err(Error::StateCorrupt { .. })));
+        assert!(matches!(parse(b"{\"format\": 1}", "t", "k"), Err(Error::StateCorrupt { .. })));
+        let s = parse(b"{\"format\": 1, \"target\": \"t\", \"future_field\": 1}", "t", "k").unwrap();
+        assert_eq!(s.deployed, None);
+    }
+
+    #[test]
+    fn pending_decisions() {
+        let lease = Duration::from_secs(3600);
+        assert_eq!(check_pending("t", None, lease, false).unwrap(), Takeover::None);
+        // released by a failed publish: resume
+        assert!(matches!(check_pending("t", Some(&state_with(None)), lease, false).unwrap(), Takeover::Resume(_)));
+        // a live holder on this host: busy, unless forced
+        let mut me = Holder::me();
+        me.pid = std::os::unix::process::parent_id(); // alive, not us
+        let s = state_with(Some(me.clone()));
+        assert!(matches!(check_pending("t", Some(&s), lease, false), Err(Error::Busy { .. })));
+        assert!(matches!(check_pending("t", Some(&s), lease, true).unwrap(), Takeover::Stale(..)));
+        // a dead holder on this host: stale
+        let mut dead = me.clone();
+        dead.pid = 0x3fff_fff0;
+        assert!(matches!(check_pending("t", Some(&state_with(Some(dead))), lease, false).unwrap(), Takeover::Stale(..)));
+        // another host: busy within the lease, stale after it
+        let mut other = me.clone();
+        other.host = "elsewhere".into();
+        assert!(matches!(check_pending("t", Some(&state_with(Some(other.clone()))), lease, false), Err(Error::Busy { .. })));
+        other.since_unix -= 7200;
+        assert!(matches!(check_pending("t", Some(&state_with(Some(other))), lease, false).unwrap(), Takeover::Stale(..)));
+    }
+
+    #[test]
+    fn keys() {
+        assert_eq!(state_key(""), ".git-publish/state.json");
+        assert_eq!(state_key("blog"), "blog/.git-publish/state.json");
+    }
+}

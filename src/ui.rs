@@ -1,0 +1,188 @@
+//! Everything the user sees: the rendered plan, `--json` documents, progress, warnings and notes.
+//!
+//! Stdout carries the result (plan lines, JSON); stderr carries progress, notes and errors. Progress bars
+//! appear only on a terminal; `--quiet` leaves only errors; inside hooks the caller asks for quiet.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use crate::plan::{Plan, UploadKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+pub struct Ui {
+    pub verbosity: Verbosity,
+    pub json: bool,
+    color: bool,
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+/// Plans longer than this print only their summary unless `-v` or `--dry-run`.
+const LONG_PLAN: usize = 60;
+
+impl Ui {
+    pub fn new(verbosity: Verbosity, json: bool, color: Option<bool>) -> Ui {
+        let color = color.unwrap_or_else(|| std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()));
+        Ui { verbosity, json, color, bar: Mutex::new(None) }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A note on stderr (suppressed by `-q`).
+    pub fn note(&self, msg: &str) {
+        if self.verbosity > Verbosity::Quiet {
+            self.eprintln(&format!("git-publish: {msg}"));
+        }
+    }
+
+    /// A warning on stderr (suppressed by `-q`).
+    pub fn warn(&self, msg: &str) {
+        if self.verbosity > Verbosity::Quiet {
+            self.eprintln(&format!("git-publish: warning: {msg}"));
+        }
+    }
+
+    fn eprintln(&self, line: &str) {
+        match self.bar.lock().ok().and_then(|b| b.clone()) {
+            Some(bar) if !bar.is_hidden() => bar.println(line),
+            _ => eprintln!("{line}"),
+        }
+    }
+
+    /// A line of result on stdout (suppressed by `-q` and `--json`).
+    pub fn out(&self, line: &str) {
+        if self.verbosity > Verbosity::Quiet && !self.json {
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{line}");
+        }
+    }
+
+    pub fn json<T: Serialize>(&self, value: &T) {
+        let mut o = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut o, value);
+        let _ = writeln!(o);
+    }
+
+    /// The plan: `+` new, `~` replace, `-` delete, `!` invalidate, then a summary line.
+    pub fn plan(&self, plan: &Plan, dry_run: bool) {
+        let total = plan.uploads.len() + plan.deletes.len() + plan.invalidations.len();
+        let detail = dry_run || self.verbosity >= Verbosity::Verbose || total <= LONG_PLAN;
+        if detail {
+            for u in &plan.uploads {
+                let (mark, code) = match u.kind {
+                    UploadKind::New => ("+", "32"),
+                    UploadKind::Replace => ("~", "33"),
+                };
+                self.out(&format!("{} {}", self.paint(code, mark), u.key));
+            }
+            for d in &plan.deletes {
+                self.out(&format!("{} {}", self.paint("31", "-"), d));
+            }
+            for p in &plan.invalidations {
+                self.out(&format!("{} {}", self.paint("36", "!"), p));
+            }
+        }
+        self.out(&summary_line(plan));
+    }
+
+    /// Start a progress bar over `len` items of `bytes` bytes (terminal only).
+    pub fn start_progress(&self, phase: &str, len: u64) {
+        let target = if self.verbosity > Verbosity::Quiet && !self.json && std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        if target.is_hidden() && self.verbosity >= Verbosity::Verbose {
+            eprintln!("git-publish: {phase}: {len}");
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), target);
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} files, {msg} {elapsed} (eta {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(phase.to_string());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(old) = b.take() {
+                old.finish_and_clear();
+            }
+            *b = Some(bar);
+        }
+    }
+
+    pub fn progress(&self, items: u64, bytes_total: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(bar) = b.as_ref() {
+                bar.inc(items);
+                bar.set_message(human_bytes(bytes_total));
+            }
+        }
+    }
+
+    pub fn finish_progress(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(bar) = b.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+pub fn summary_line(plan: &Plan) -> String {
+    let new = plan.uploads.iter().filter(|u| u.kind == UploadKind::New).count();
+    let replaced = plan.uploads.len() - new;
+    let inv = &plan.invalidation;
+    let wild = if inv.wildcards > 0 { format!(", {} wildcard", inv.wildcards) } else { String::new() };
+    let evicted = if inv.unchanged_evicted > 0 { format!(", evicting {} unchanged URLs", inv.unchanged_evicted) } else { String::new() };
+    format!(
+        "{} uploads ({new} new, {replaced} replaced, {}), {} deletes, {} invalidation paths{wild}{evicted}",
+        plan.uploads.len(),
+        human_bytes(plan.upload_bytes()),
+        plan.deletes.len(),
+        plan.invalidations.len(),
+    )
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}
