@@ -83,8 +83,8 @@ pub fn report(e: &Error) -> i32 {
 
 fn init_logging(verbose: u8) {
     let filter = match verbose {
-        0 | 1 => "warn,git_publish=warn",
-        2 => "warn,git_publish=debug",
+        0 | 1 => "error,git_publish=warn",
+        2 => "error,git_publish=debug",
         _ => "info,git_publish=trace,aws_smithy_runtime=debug,aws_config=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("GIT_PUBLISH_LOG").unwrap_or_else(|_| filter.into());

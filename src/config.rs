@@ -137,7 +137,13 @@ impl Config {
         check_secrets(text, path)?;
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            Error::ConfigParse { path: path.to_path_buf(), line, column, message: e.message().trim().to_string() }
+            // Name the key when the error sits on a `key = value` line.
+            let key = text.lines().nth(line - 1).and_then(|l| l.split_once('=')).map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('['));
+            let message = match key {
+                Some(k) if !e.message().contains(k) => format!("`{k}`: {}", e.message().trim()),
+                _ => e.message().trim().to_string(),
+            };
+            Error::ConfigParse { path: path.to_path_buf(), line, column, message }
         })?;
         let invalid = |message: String, hint: &str| Error::ConfigInvalid {
             path: path.to_path_buf(),

@@ -100,7 +100,7 @@ impl Repo {
         let tree = self.repo.find_tree(Oid::from_str(tree)?)?;
         let mut out = Vec::new();
         let mut err = None;
-        tree.walk(TreeWalkMode::PreOrder, |root, entry| {
+        let walked = tree.walk(TreeWalkMode::PreOrder, |root, entry| {
             let name = match std::str::from_utf8(entry.name_bytes()) {
                 Ok(n) => n,
                 Err(_) => {
@@ -129,10 +129,11 @@ impl Repo {
                     TreeWalkResult::Abort
                 }
             }
-        })?;
+        });
         if let Some(e) = err {
             return Err(e);
         }
+        walked?;
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }

@@ -132,7 +132,9 @@ where
         );
     }
     let lower = detail.to_ascii_lowercase();
-    if lower.contains("credentials") && (lower.contains("no provider") || lower.contains("not loaded") || lower.contains("failed to load")) {
+    if lower.contains("credential")
+        && ["no provider", "not loaded", "failed to load", "no credentials", "not enabled"].iter().any(|m| lower.contains(m))
+    {
         return StoreError::failed(
             format!("no AWS credentials found for {what}"),
             "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws configure` / `aws sso login`, or name a \

@@ -1,0 +1,5 @@
+//! Integration tests, compiled as one binary: real git, the real binary, moto's S3 + CloudFront server.
+
+mod bad_input;
+mod publish;
+mod util;

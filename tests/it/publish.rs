@@ -1,0 +1,429 @@
+//! End-to-end publishing against moto's S3 + CloudFront and against a local directory.
+
+use crate::util::*;
+
+fn s3_config(bucket: &str, extra: &str) -> String {
+    format!("[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{bucket}\"\n{extra}\n")
+}
+
+#[test]
+fn first_publish_uploads_every_file_with_bytes_type_and_blob_id() {
+    let site = Site::new();
+    let b = bucket("first");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    let commit = site.commit("site");
+    let r = site.run(&["--json"]).ok();
+    let reqs = moto().requests(&b);
+    let j = r.json();
+    assert_eq!(j["commit"], commit.as_str());
+    assert_eq!(j["base"], serde_json::Value::Null);
+    assert_eq!(j["status"], "published");
+
+    let objs = site_objects(&b);
+    let keys: Vec<&str> = objs.keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["css/site.css", "feed.xml", "img/logo.png", "index.html", "posts/a/index.html", "posts/b/index.html"]);
+    for (key, obj) in &objs {
+        assert_eq!(obj.body, std::fs::read(site.path(&format!("public/{key}"))).unwrap(), "{key}");
+        let blob = site.git(&["rev-parse", &format!("HEAD:public/{key}")]);
+        assert_eq!(obj.meta.get("git-blob"), Some(&blob), "{key}");
+    }
+    assert_eq!(objs["index.html"].content_type, "text/html; charset=utf-8");
+    assert_eq!(objs["css/site.css"].content_type, "text/css; charset=utf-8");
+    assert_eq!(objs["img/logo.png"].content_type, "image/png");
+    assert_eq!(objs["feed.xml"].content_type, "application/xml; charset=utf-8");
+
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["commit"], commit.as_str());
+    assert_eq!(st["pending"], serde_json::Value::Null);
+    // mirrored locally
+    assert_eq!(site.git(&["rev-parse", "refs/publish/production"]), commit);
+
+    // Requests: one GET of the state, one claim, one PUT per file, one final state write. No LIST, no HEAD.
+    // (The first request is the test's own CreateBucket.)
+    let reqs = &reqs[1..];
+    let count = |m: &str| reqs.iter().filter(|r| r.method == m).count();
+    assert!(!reqs.iter().any(|r| r.method == "GET" && r.path.contains("list-type")), "{reqs:?}");
+    assert_eq!(count("HEAD"), 0);
+    assert_eq!(count("GET"), 1, "{reqs:?}");
+    assert_eq!(count("PUT"), 6 + 2, "{reqs:?}");
+}
+
+#[test]
+fn new_post_uploads_exactly_the_changed_keys_without_listing() {
+    let site = Site::new();
+    let b = bucket("newpost");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let before = moto().request_count(&b);
+
+    site.write("public/posts/c/index.html", "<h1>C</h1>")
+        .write("public/posts/c/cover.jpg", [0xffu8, 0xd8, 0xff])
+        .write("public/index.html", "<h1>Home</h1> with c")
+        .write("public/feed.xml", "<rss>c</rss>");
+    let c2 = site.commit("new post");
+    let j = site.run(&["--json"]).ok().json();
+    let mut uploads = strings(&j["uploads"]);
+    uploads.sort();
+    assert_eq!(uploads, ["feed.xml", "index.html", "posts/c/cover.jpg", "posts/c/index.html"]);
+    assert!(strings(&j["deletes"]).is_empty());
+
+    let reqs: Vec<Req> = moto().requests(&b).into_iter().skip(before).collect();
+    let puts: Vec<&str> = reqs.iter().filter(|r| r.method == "PUT").map(|r| r.path.as_str()).collect();
+    assert_eq!(puts.len(), 4 + 2, "{puts:?}");
+    assert!(reqs.iter().all(|r| !r.path.contains("list-type") && r.method != "HEAD"), "{reqs:?}");
+    assert_eq!(reqs.len(), 4 + 3, "changed files + GET state + claim + final: {reqs:?}");
+    assert_eq!(state_json(&b, "")["deployed"]["commit"], c2.as_str());
+    assert_eq!(site_objects(&b)["index.html"].body, b"<h1>Home</h1> with c");
+}
+
+#[test]
+fn regenerating_identical_output_uploads_nothing() {
+    let site = Site::new();
+    let b = bucket("regen");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    // A generator rewrites every file with the same bytes; only something outside public/ changes.
+    small_blog(&site);
+    site.write("README.md", "changed outside the output");
+    let c2 = site.commit("regen");
+    let before = moto().request_count(&b);
+    let j = site.run(&["--json"]).ok().json();
+    assert!(strings(&j["uploads"]).is_empty());
+    let reqs: Vec<Req> = moto().requests(&b).into_iter().skip(before).collect();
+    assert!(reqs.len() <= 3, "{reqs:?}");
+    assert_eq!(reqs.iter().filter(|r| r.method == "PUT").count(), 1, "only the state: {reqs:?}");
+    assert_eq!(state_json(&b, "")["deployed"]["commit"], c2.as_str());
+    // and a second run is a no-op with a single GET
+    let before = moto().request_count(&b);
+    let j = site.run(&["--json"]).ok().json();
+    assert_eq!(j["status"], "nothing-to-do");
+    assert_eq!(moto().request_count(&b) - before, 1);
+}
+
+#[test]
+fn delete_rename_and_invalidations_as_cloudfront_records_them() {
+    let site = Site::new();
+    let b = bucket("delren");
+    let dist = distribution(&b);
+    small_blog(&site);
+    site.write("public/old/page.html", "old");
+    site.config(&s3_config(&b, &format!("distribution = \"{dist}\"")));
+    site.commit("v1");
+    site.run(&[]).ok();
+    assert!(invalidations(&dist).is_empty(), "a first publish has nothing cached to invalidate");
+
+    site.remove("public/old/page.html");
+    std::fs::rename(site.path("public/img/logo.png"), site.path("public/img/brand.png")).unwrap();
+    site.write("public/posts/a/index.html", "<h1>A, edited</h1>");
+    site.write("public/posts/new/index.html", "<h1>new</h1>");
+    site.commit("v2");
+    let j = site.run(&["--json"]).ok().json();
+    assert_eq!(strings(&j["deletes"]), ["img/logo.png", "old/page.html"]);
+    let mut up = strings(&j["uploads"]);
+    up.sort();
+    assert_eq!(up, ["img/brand.png", "posts/a/index.html", "posts/new/index.html"]);
+    let want = ["/img/logo.png", "/old/page.html", "/posts/a/", "/posts/a/index.html"];
+    assert_eq!(strings(&j["invalidations"]), want);
+    let recorded = invalidations(&dist);
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0], want);
+
+    let objs = site_objects(&b);
+    assert!(!objs.contains_key("old/page.html") && !objs.contains_key("img/logo.png"));
+    assert_eq!(objs["img/brand.png"].body, [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3]);
+    let ids = state_json(&b, "")["deployed"]["invalidation_ids"].clone();
+    assert_eq!(ids.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn unicode_space_and_tricky_names_get_exact_keys_and_matching_paths() {
+    let site = Site::new();
+    let b = bucket("names");
+    let dist = distribution(&b);
+    let names = [
+        "a file.html",
+        "café.html",           // NFC
+        "cafe\u{301}-nfd.html", // NFD
+        "hash#tag.html",
+        "per%cent.html",
+        "q?mark.html",
+        "plus+amp&.html",
+        "tilde~x.html",
+        "star*name.html",
+        "日本/index.html",
+    ];
+    for n in names {
+        site.write(&format!("public/{n}"), format!("v1 {n}"));
+    }
+    site.config(&s3_config(&b, &format!("distribution = \"{dist}\"\nmax_invalidation_paths = 30")));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let keys: Vec<String> = site_objects(&b).into_keys().collect();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(keys, want);
+
+    for n in names {
+        site.write(&format!("public/{n}"), format!("v2 {n}"));
+    }
+    site.commit("v2");
+    let j = site.run(&["--json"]).ok().json();
+    let paths = strings(&j["invalidations"]);
+    assert_eq!(
+        paths,
+        [
+            "/a%20file.html",
+            "/cafe%CC%81-nfd.html",
+            "/caf%C3%A9.html",
+            "/hash%23tag.html",
+            "/per%25cent.html",
+            "/plus+amp&.html",
+            "/q%3Fmark.html",
+            "/star*",
+            "/tilde%7Ex.html",
+            "/%E6%97%A5%E6%9C%AC/",
+            "/%E6%97%A5%E6%9C%AC/index.html",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    assert_eq!(invalidations(&dist)[0], paths);
+    for (k, o) in site_objects(&b) {
+        assert_eq!(o.body, format!("v2 {k}").into_bytes());
+    }
+}
+
+#[test]
+fn dry_run_changes_nothing_and_prints_the_plan() {
+    let site = Site::new();
+    let b = bucket("dry");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    let r = site.run(&["--dry-run"]).ok();
+    let reqs = moto().requests(&b);
+    assert!(r.stdout.contains("+ index.html"), "{}", r.stdout);
+    assert!(r.stdout.contains("6 uploads (6 new, 0 replaced"), "{}", r.stdout);
+    assert!(objects(&b).is_empty());
+    assert_eq!(reqs.len(), 2, "CreateBucket + one GET of the state: {reqs:?}");
+    assert_eq!(reqs[1].method, "GET");
+
+    site.run(&[]).ok();
+    site.remove("public/feed.xml").write("public/index.html", "changed");
+    site.commit("v2");
+    let before = objects(&b);
+    let r = site.run(&["-n", "--json"]).ok();
+    let j = r.json();
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(strings(&j["deletes"]), ["feed.xml"]);
+    assert_eq!(strings(&j["uploads"]), ["index.html"]);
+    let after = objects(&b);
+    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+    let text = site.run(&["--dry-run"]).ok().stdout;
+    assert!(text.contains("~ index.html") && text.contains("- feed.xml"), "{text}");
+}
+
+#[test]
+fn key_prefix_is_respected() {
+    let site = Site::new();
+    let b = bucket("prefix");
+    small_blog(&site);
+    site.config(&format!("[source]\ndir = \"public\"\n[targets.p]\nurl = \"s3://{b}/blog/v1/\"\n"));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let keys: Vec<String> = objects(&b).into_keys().collect();
+    assert!(keys.iter().all(|k| k.starts_with("blog/v1/")), "{keys:?}");
+    assert!(keys.contains(&"blog/v1/.git-publish/state.json".to_string()));
+    assert_eq!(state_json(&b, "blog/v1")["target"], "p");
+}
+
+#[test]
+fn max_deletes_refuses_before_changing_anything() {
+    let site = Site::new();
+    let b = bucket("maxdel");
+    small_blog(&site);
+    site.config(&s3_config(&b, "max_deletes = 2"));
+    site.commit("v1");
+    site.run(&[]).ok();
+    for f in ["feed.xml", "css/site.css", "img/logo.png"] {
+        site.remove(&format!("public/{f}"));
+    }
+    site.write("public/index.html", "new home");
+    site.commit("v2");
+    let before = objects(&b);
+    let r = site.run(&[]).fails(4);
+    assert!(r.stderr.contains("refusing to delete 3 objects") && r.stderr.contains("--max-deletes"), "{}", r.stderr);
+    let after = objects(&b);
+    assert_eq!(before.len(), after.len());
+    assert_eq!(after["index.html"].body, before["index.html"].body);
+    site.run(&["--max-deletes", "3"]).ok();
+    assert_eq!(site_objects(&b).len(), 3);
+}
+
+#[test]
+fn a_live_claim_stops_a_second_publisher_before_it_writes() {
+    let site = Site::new();
+    let b = bucket("claim");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    // Someone on another host holds the target right now.
+    let mut st = state_json(&b, "");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    st["pending"] = serde_json::json!({
+        "commit": "1111111111111111111111111111111111111111",
+        "tree": "2222222222222222222222222222222222222222",
+        "base": null,
+        "started": "2026-01-01T00:00:00Z",
+        "holder": {"host": "other-host", "pid": 4242, "user": "alice", "since": "2026-01-01T00:00:00Z", "since_unix": now}
+    });
+    rt().block_on(
+        s3().put_object().bucket(&b).key(".git-publish/state.json").body(serde_json::to_vec(&st).unwrap().into()).send(),
+    )
+    .unwrap();
+    site.write("public/index.html", "v2");
+    site.commit("v2");
+    let before = objects(&b);
+    let r = site.run(&[]).fails(3);
+    assert!(r.stderr.contains("alice@other-host (pid 4242)") && r.stderr.contains("--take-over"), "{}", r.stderr);
+    assert_eq!(objects(&b)["index.html"].body, before["index.html"].body);
+    // status shows who holds it
+    let s = site.run(&["status"]).ok();
+    assert!(s.stdout.contains("pending: publishing 111111111111 by alice@other-host"), "{}", s.stdout);
+    // explicit take-over works and says so
+    let r = site.run(&["--take-over"]).ok();
+    assert!(r.stderr.contains("taking over"), "{}", r.stderr);
+    assert_eq!(site_objects(&b)["index.html"].body, b"v2");
+}
+
+#[test]
+fn conditional_write_loses_to_a_concurrent_change() {
+    // The state changes between our read and our claim: the claim's If-Match fails and nothing is uploaded.
+    // Simulated by making the state object change during a slow first step: two publishes racing.
+    let site = Site::new();
+    let b = bucket("race");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let e0 = rt().block_on(s3().head_object().bucket(&b).key(".git-publish/state.json").send()).unwrap();
+    let e0 = e0.e_tag().unwrap().to_string();
+    // Stale If-Match is refused by the server: the protocol's foundation.
+    let r = rt().block_on(
+        s3().put_object().bucket(&b).key(".git-publish/state.json").if_match("\"0000\"").body(b"{}".to_vec().into()).send(),
+    );
+    assert_eq!(r.unwrap_err().raw_response().unwrap().status().as_u16(), 412);
+    let r = rt().block_on(
+        s3().put_object().bucket(&b).key(".git-publish/state.json").if_none_match("*").body(b"{}".to_vec().into()).send(),
+    );
+    assert_eq!(r.unwrap_err().raw_response().unwrap().status().as_u16(), 412);
+    let still = rt().block_on(s3().head_object().bucket(&b).key(".git-publish/state.json").send()).unwrap();
+    assert_eq!(still.e_tag().unwrap(), e0);
+}
+
+#[test]
+fn local_directory_target_writes_deletes_and_prunes() {
+    let site = Site::new();
+    let out = site.tmp.path().join("www");
+    small_blog(&site);
+    site.config(&format!("[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n", out.display()));
+    let c1 = site.commit("v1");
+    site.run(&[]).ok();
+    for f in ["index.html", "posts/a/index.html", "css/site.css", "img/logo.png"] {
+        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(site.path(&format!("public/{f}"))).unwrap());
+    }
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(".git-publish/state.json")).unwrap()).unwrap();
+    assert_eq!(st["deployed"]["commit"], c1.as_str());
+
+    site.remove("public/posts/b/index.html");
+    site.write("public/index.html", "v2");
+    site.commit("v2");
+    site.run(&[]).ok();
+    assert!(!out.join("posts/b").exists(), "empty directory pruned");
+    assert_eq!(std::fs::read_to_string(out.join("index.html")).unwrap(), "v2");
+    let leftovers: Vec<_> = walk(&out).into_iter().filter(|p| p.contains(".git-publish-tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let s = site.run(&["status"]).ok();
+    assert!(s.stdout.contains("up to date"), "{}", s.stdout);
+}
+
+#[test]
+fn uncommitted_output_is_warned_about_and_not_published() {
+    let site = Site::new();
+    let out = site.tmp.path().join("www");
+    small_blog(&site);
+    site.config(&format!("[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n", out.display()));
+    site.commit("v1");
+    site.write("public/index.html", "uncommitted").write("public/draft.html", "draft");
+    let r = site.run(&[]).ok();
+    assert!(r.stderr.contains("2 uncommitted change(s) in public will not be published"), "{}", r.stderr);
+    assert_ne!(std::fs::read_to_string(out.join("index.html")).unwrap(), "uncommitted");
+    assert!(!out.join("draft.html").exists());
+}
+
+#[test]
+fn since_and_full_and_rev() {
+    let site = Site::new();
+    let b = bucket("since");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    let c1 = site.commit("v1");
+    site.write("public/index.html", "v2");
+    let c2 = site.commit("v2");
+    // Publish an older revision explicitly.
+    let j = site.run(&["--rev", &c1, "--json"]).ok().json();
+    assert_eq!(j["commit"], c1.as_str());
+    assert_eq!(site_objects(&b)["index.html"].body, std::fs::read(site.path("public/index.html")).map(|_| b"<h1>Home</h1><a href=/posts/a/>a</a>".to_vec()).unwrap());
+    // --since: pretend c1 is what's there (e.g. another tool filled it): only the diff is uploaded.
+    let j = site.run(&["--since", &c1, "--json"]).ok().json();
+    assert_eq!(strings(&j["uploads"]), ["index.html"]);
+    assert_eq!(j["base"], c1.as_str());
+    assert_eq!(j["commit"], c2.as_str());
+    // --full re-sends everything.
+    let j = site.run(&["--full", "--json"]).ok().json();
+    assert_eq!(strings(&j["uploads"]).len(), 6);
+}
+
+#[test]
+fn status_reports_live_commit_and_lag() {
+    let site = Site::new();
+    let b = bucket("status");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    let s = site.run(&["status"]).ok();
+    assert!(s.stdout.contains("nothing deployed yet"), "{}", s.stdout);
+    site.run(&[]).ok();
+    site.write("public/index.html", "v2");
+    site.commit("v2");
+    site.write("public/index.html", "v3");
+    site.commit("v3");
+    let s = site.run(&["status"]).ok();
+    assert!(s.stdout.contains("2 commit(s) behind"), "{}", s.stdout);
+    let j = site.run(&["status", "--json"]).ok().json();
+    assert_eq!(j[0]["behind"], 2);
+    assert_eq!(j[0]["target"], "production");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}

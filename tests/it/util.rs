@@ -1,0 +1,413 @@
+//! Test rig: a real git repository in a temp dir with git's environment pinned, the real `git-publish` binary,
+//! and moto's server (S3 + CloudFront on one port on 127.0.0.1), started once per test process.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_git-publish");
+
+// ---- moto ----------------------------------------------------------------------------------------------
+
+pub struct Moto {
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+fn moto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("MOTO_SERVER") {
+        return p.into();
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
+    if venv.exists() {
+        return venv;
+    }
+    "moto_server".into()
+}
+
+/// The shared moto server. Started on first use from a thread that lives as long as the process, with
+/// PR_SET_PDEATHSIG so it dies with the test process.
+pub fn moto() -> &'static Moto {
+    MOTO.get_or_init(|| {
+        if let Ok(ep) = std::env::var("GIT_PUBLISH_TEST_ENDPOINT") {
+            let log = std::env::var("GIT_PUBLISH_TEST_MOTO_LOG").expect("GIT_PUBLISH_TEST_MOTO_LOG with GIT_PUBLISH_TEST_ENDPOINT");
+            return Moto { endpoint: ep, log: log.into() };
+        }
+        let dir = std::env::temp_dir().join(format!("git-publish-moto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("moto.log");
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let logf = std::fs::File::create(&log2).unwrap();
+            let mut cmd = Command::new(moto_binary());
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(logf.try_clone().unwrap())
+                .stderr(logf);
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn();
+            tx.send(child.as_ref().map(|_| ()).map_err(|e| e.to_string())).unwrap();
+            if let Ok(mut c) = child {
+                let _ = c.wait();
+            }
+            // keep this thread (the child's parent) alive until the process exits
+            loop {
+                std::thread::park();
+            }
+        });
+        if let Err(e) = rx.recv().unwrap() {
+            panic!("cannot start moto_server ({e}); run `.ci/run` once, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`");
+        }
+        let endpoint = format!("http://127.0.0.1:{port}");
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Moto { endpoint, log };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("moto_server did not start on port {port}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    })
+}
+
+/// One request from moto's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+impl Moto {
+    /// Requests whose path is in `bucket` (path-style), in order.
+    pub fn requests(&self, bucket: &str) -> Vec<Req> {
+        let f = std::fs::File::open(&self.log).unwrap();
+        let prefix = format!("/{bucket}");
+        BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|l| {
+                // 127.0.0.1 - - [date] "GET /bucket/key HTTP/1.1" 200 -
+                let q = l.split('"').nth(1)?;
+                let mut parts = q.split(' ');
+                let method = parts.next()?.to_string();
+                let path = parts.next()?.to_string();
+                let status = l.split('"').nth(2)?.split_whitespace().next()?.parse().ok()?;
+                (path == prefix || path.starts_with(&format!("{prefix}/")) || path.starts_with(&format!("{prefix}?")))
+                    .then_some(Req { method, path, status })
+            })
+            .collect()
+    }
+
+    pub fn request_count(&self, bucket: &str) -> usize {
+        self.requests(bucket).len()
+    }
+}
+
+static UNIQUE: AtomicUsize = AtomicUsize::new(0);
+
+pub fn unique(name: &str) -> String {
+    format!("{name}-{}-{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::SeqCst))
+}
+
+// ---- AWS clients for assertions -----------------------------------------------------------------------
+
+pub fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+}
+
+fn sdk() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests")))
+        .endpoint_url(&moto().endpoint)
+        .build()
+}
+
+pub fn s3() -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(&sdk()).force_path_style(true).build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+pub fn cloudfront() -> aws_sdk_cloudfront::Client {
+    aws_sdk_cloudfront::Client::new(&sdk())
+}
+
+/// A fresh bucket in moto.
+pub fn bucket(name: &str) -> String {
+    let b = unique(name).to_lowercase();
+    rt().block_on(s3().create_bucket().bucket(&b).send()).unwrap();
+    b
+}
+
+#[derive(Debug, Clone)]
+pub struct Obj {
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Every object in the bucket (test side: listing is fine here).
+pub fn objects(bucket: &str) -> BTreeMap<String, Obj> {
+    rt().block_on(async {
+        let c = s3();
+        let mut out = BTreeMap::new();
+        let mut pages = c.list_objects_v2().bucket(bucket).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for o in page.unwrap().contents() {
+                let key = o.key().unwrap().to_string();
+                let got = c.get_object().bucket(bucket).key(&key).send().await.unwrap();
+                let content_type = got.content_type().unwrap_or_default().to_string();
+                let meta = got.metadata().cloned().unwrap_or_default().into_iter().collect();
+                let body = got.body.collect().await.unwrap().into_bytes().to_vec();
+                out.insert(key, Obj { body, content_type, meta });
+            }
+        }
+        out
+    })
+}
+
+/// Site objects only (without git-publish's own state).
+pub fn site_objects(bucket: &str) -> BTreeMap<String, Obj> {
+    objects(bucket).into_iter().filter(|(k, _)| !k.contains(".git-publish/")).collect()
+}
+
+pub fn state_json(bucket: &str, prefix: &str) -> serde_json::Value {
+    let key = if prefix.is_empty() { ".git-publish/state.json".to_string() } else { format!("{prefix}/.git-publish/state.json") };
+    rt().block_on(async {
+        let got = s3().get_object().bucket(bucket).key(key).send().await.unwrap();
+        serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap()
+    })
+}
+
+/// A CloudFront distribution in moto with the bucket as origin. Returns its id.
+#[allow(deprecated)] // moto wants the legacy cache settings
+pub fn distribution(bucket: &str) -> String {
+    use aws_sdk_cloudfront::types::*;
+    let origin = Origin::builder()
+        .id("s3origin")
+        .domain_name(format!("{bucket}.s3.amazonaws.com"))
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference(unique("dist"))
+        .comment("test")
+        .enabled(true)
+        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("s3origin")
+                .viewer_protocol_policy(ViewerProtocolPolicy::AllowAll)
+                .min_ttl(0)
+                .forwarded_values(
+                    ForwardedValues::builder()
+                        .query_string(false)
+                        .cookies(CookiePreference::builder().forward(ItemSelection::None).build().unwrap())
+                        .build()
+                        .unwrap(),
+                )
+                .trusted_signers(TrustedSigners::builder().enabled(false).quantity(0).build().unwrap())
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = rt().block_on(cloudfront().create_distribution().distribution_config(config).send()).unwrap();
+    out.distribution().unwrap().id().to_string()
+}
+
+/// Paths of every invalidation of a distribution, newest first.
+pub fn invalidations(dist: &str) -> Vec<Vec<String>> {
+    rt().block_on(async {
+        let c = cloudfront();
+        let list = c.list_invalidations().distribution_id(dist).send().await.unwrap();
+        let mut out = Vec::new();
+        for s in list.invalidation_list().map(|l| l.items()).unwrap_or_default() {
+            let inv = c.get_invalidation().distribution_id(dist).id(s.id()).send().await.unwrap();
+            let mut paths: Vec<String> =
+                inv.invalidation().unwrap().invalidation_batch().unwrap().paths().unwrap().items().to_vec();
+            paths.sort();
+            out.push(paths);
+        }
+        out
+    })
+}
+
+// ---- git repositories ------------------------------------------------------------------------------------
+
+pub struct Site {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+    home: PathBuf,
+    tick: Mutex<u64>,
+    pub git: String,
+}
+
+pub fn git_binary() -> String {
+    std::env::var("GIT_PUBLISH_TEST_GIT").unwrap_or_else(|_| "git".into())
+}
+
+impl Site {
+    /// An empty repository on branch `main`.
+    pub fn new() -> Site {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("site");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let s = Site { tmp, dir, home, tick: Mutex::new(0), git: git_binary() };
+        s.git(&["init", "-q", "-b", "main"]);
+        s
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+
+    pub fn env(&self, cmd: &mut Command) {
+        let t = {
+            let mut t = self.tick.lock().unwrap();
+            *t += 1;
+            *t
+        };
+        let date = format!("{} +0000", 1_700_000_000 + t * 60);
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &self.home)
+            .env("LANG", "C.UTF-8")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", self.home.join("no-aws-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.home.join("no-aws-credentials"))
+            .env("AWS_ENDPOINT_URL", &moto().endpoint)
+            .env("NO_COLOR", "1");
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new(&self.git);
+        self.env(&mut cmd);
+        let out = cmd.args(args).current_dir(&self.dir).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    pub fn write(&self, rel: &str, body: impl AsRef<[u8]>) -> &Site {
+        let p = self.path(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+        self
+    }
+
+    pub fn remove(&self, rel: &str) -> &Site {
+        std::fs::remove_file(self.path(rel)).unwrap();
+        self
+    }
+
+    /// `git add -A && git commit`; returns the commit id.
+    pub fn commit(&self, msg: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    pub fn config(&self, text: &str) -> &Site {
+        self.write("site.toml", text)
+    }
+
+    /// Run git-publish with `args` in the site directory.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(BIN);
+        self.env(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(args).current_dir(&self.dir).stdin(Stdio::null()).output().unwrap();
+        Run::from(out)
+    }
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn fails(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Strings of a JSON array.
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// A small blog: home, two posts, CSS, an image, a feed.
+pub fn small_blog(site: &Site) {
+    site.write("public/index.html", "<h1>Home</h1><a href=/posts/a/>a</a>")
+        .write("public/posts/a/index.html", "<h1>A</h1>")
+        .write("public/posts/b/index.html", "<h1>B</h1>")
+        .write("public/css/site.css", "body{}")
+        .write("public/img/logo.png", [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3])
+        .write("public/feed.xml", "<rss/>")
+        .write("README.md", "not published");
+}
