@@ -21,7 +21,10 @@ pub fn run(cli: Cli) -> i32 {
         ColorChoice::Never => Some(false),
     };
     let ui = Ui::new(verbosity, cli.global.json, color);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return report(&Error::io("starting the async runtime", e)),
     };
@@ -34,12 +37,23 @@ pub fn run(cli: Cli) -> i32 {
 async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
     let cwd = match &cli.global.dir {
         Some(d) => d.clone(),
-        None => std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?,
+        None => {
+            std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?
+        }
     };
     let json = cli.global.json;
     match cli.command {
-        None => run_publish(Session::open(&cwd, cli.global.config, ui)?, cli.publish, json).await,
-        Some(Command::Publish(args)) => run_publish(Session::open(&cwd, cli.global.config, ui)?, args, json).await,
+        None => {
+            run_publish(
+                Session::open(&cwd, cli.global.config, ui)?,
+                cli.publish,
+                json,
+            )
+            .await
+        }
+        Some(Command::Publish(args)) => {
+            run_publish(Session::open(&cwd, cli.global.config, ui)?, args, json).await
+        }
         Some(Command::Status { target }) => {
             let s = Session::open(&cwd, cli.global.config, ui)?;
             let list = publish::status(&s, target.as_deref()).await?;
@@ -87,6 +101,11 @@ fn init_logging(verbose: u8) {
         2 => "error,git_publish=debug",
         _ => "info,git_publish=trace,aws_smithy_runtime=debug,aws_config=debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GIT_PUBLISH_LOG").unwrap_or_else(|_| filter.into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GIT_PUBLISH_LOG")
+        .unwrap_or_else(|_| filter.into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

@@ -125,9 +125,16 @@ impl Config {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::ConfigMissing { path: path.to_path_buf() })
+                return Err(Error::ConfigMissing {
+                    path: path.to_path_buf(),
+                })
             }
-            Err(source) => return Err(Error::ConfigRead { path: path.to_path_buf(), source }),
+            Err(source) => {
+                return Err(Error::ConfigRead {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
         };
         Config::from_str(&text, path, base_dir)
     }
@@ -138,12 +145,22 @@ impl Config {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             // Name the key when the error sits on a `key = value` line.
-            let key = text.lines().nth(line - 1).and_then(|l| l.split_once('=')).map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('['));
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty() && !k.starts_with('['));
             let message = match key {
                 Some(k) if !e.message().contains(k) => format!("`{k}`: {}", e.message().trim()),
                 _ => e.message().trim().to_string(),
             };
-            Error::ConfigParse { path: path.to_path_buf(), line, column, message }
+            Error::ConfigParse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message,
+            }
         })?;
         let invalid = |message: String, hint: &str| Error::ConfigInvalid {
             path: path.to_path_buf(),
@@ -161,7 +178,10 @@ impl Config {
         }
         if let Some(b) = &raw.source.branch {
             if b.trim().is_empty() {
-                return Err(invalid("source.branch is empty".into(), "name a branch, or remove the key to use the current branch"));
+                return Err(invalid(
+                    "source.branch is empty".into(),
+                    "name a branch, or remove the key to use the current branch",
+                ));
             }
         }
 
@@ -176,16 +196,26 @@ impl Config {
             let target = validate_target(&name, t, path, base_dir)?;
             targets.insert(name, target);
         }
-        let defaults: Vec<&String> = targets.values().filter(|t| t.default).map(|t| &t.name).collect();
+        let defaults: Vec<&String> = targets
+            .values()
+            .filter(|t| t.default)
+            .map(|t| &t.name)
+            .collect();
         if defaults.len() > 1 {
             return Err(invalid(
-                format!("more than one target has `default = true`: {}", join(defaults.iter().map(|s| s.as_str()))),
+                format!(
+                    "more than one target has `default = true`: {}",
+                    join(defaults.iter().map(|s| s.as_str()))
+                ),
                 "keep `default = true` on one target only",
             ));
         }
         Ok(Config {
             path: path.to_path_buf(),
-            source: SourceConfig { branch: raw.source.branch, dir },
+            source: SourceConfig {
+                branch: raw.source.branch,
+                dir,
+            },
             targets,
         })
     }
@@ -194,20 +224,34 @@ impl Config {
     pub fn target(&self, name: Option<&str>) -> Result<&Target> {
         let known = || join(self.targets.keys().map(|s| s.as_str()));
         match name {
-            Some(n) => self.targets.get(n).ok_or_else(|| Error::UnknownTarget { name: n.to_string(), known: known() }),
+            Some(n) => self.targets.get(n).ok_or_else(|| Error::UnknownTarget {
+                name: n.to_string(),
+                known: known(),
+            }),
             None => {
                 if self.targets.len() == 1 {
                     return Ok(self.targets.values().next().expect("one target"));
                 }
-                self.targets.values().find(|t| t.default).ok_or_else(|| Error::NoDefaultTarget { known: known() })
+                self.targets
+                    .values()
+                    .find(|t| t.default)
+                    .ok_or_else(|| Error::NoDefaultTarget { known: known() })
             }
         }
     }
 }
 
 fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Result<Target> {
-    let invalid = |message: String, hint: String| Error::ConfigInvalid { path: path.to_path_buf(), message, hint };
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+    let invalid = |message: String, hint: String| Error::ConfigInvalid {
+        path: path.to_path_buf(),
+        message,
+        hint,
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
         return Err(invalid(
             format!("target name {name:?} may only hold letters, digits, `-`, `_` and `.`"),
             "rename the [targets.NAME] table".into(),
@@ -231,7 +275,10 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
         })?;
     }
     if let Some(d) = &t.distribution {
-        let ok = d.len() >= 8 && d.len() <= 32 && d.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        let ok = d.len() >= 8
+            && d.len() <= 32
+            && d.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if !ok {
             return Err(invalid(
                 format!("targets.{name}.distribution = {d:?} is not a CloudFront distribution id"),
@@ -248,29 +295,45 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
     for (key, v) in [("region", &t.region), ("profile", &t.profile)] {
         if let Some(v) = v {
             if v.trim().is_empty() || v.contains(char::is_whitespace) {
-                return Err(invalid(format!("targets.{name}.{key} = {v:?} is not valid"), format!("remove `{key}` or give a name without spaces")));
+                return Err(invalid(
+                    format!("targets.{name}.{key} = {v:?} is not valid"),
+                    format!("remove `{key}` or give a name without spaces"),
+                ));
             }
         }
     }
     let concurrency = t.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
     if concurrency == 0 || concurrency > 256 {
-        return Err(invalid(format!("targets.{name}.concurrency = {concurrency} is out of range"), "use 1..=256".into()));
+        return Err(invalid(
+            format!("targets.{name}.concurrency = {concurrency} is out of range"),
+            "use 1..=256".into(),
+        ));
     }
-    let max_invalidation_paths = t.max_invalidation_paths.unwrap_or(DEFAULT_MAX_INVALIDATION_PATHS);
+    let max_invalidation_paths = t
+        .max_invalidation_paths
+        .unwrap_or(DEFAULT_MAX_INVALIDATION_PATHS);
     if max_invalidation_paths == 0 {
         return Err(invalid(
             format!("targets.{name}.max_invalidation_paths must be at least 1"),
             "use 1 to always send a single wildcard, or a larger budget".into(),
         ));
     }
-    let index_document = t.index_document.unwrap_or_else(|| DEFAULT_INDEX_DOCUMENT.to_string());
+    let index_document = t
+        .index_document
+        .unwrap_or_else(|| DEFAULT_INDEX_DOCUMENT.to_string());
     if index_document.is_empty() || index_document.contains('/') {
-        return Err(invalid(format!("targets.{name}.index_document = {index_document:?} must be a file name"), "e.g. \"index.html\"".into()));
+        return Err(invalid(
+            format!("targets.{name}.index_document = {index_document:?} must be a file name"),
+            "e.g. \"index.html\"".into(),
+        ));
     }
     let claim_lease = match &t.claim_lease {
         None => DEFAULT_CLAIM_LEASE,
         Some(s) => humantime::parse_duration(s).map_err(|e| {
-            invalid(format!("targets.{name}.claim_lease = {s:?}: {e}"), "use a duration such as \"30m\" or \"2h\"".into())
+            invalid(
+                format!("targets.{name}.claim_lease = {s:?}: {e}"),
+                "use a duration such as \"30m\" or \"2h\"".into(),
+            )
         })?,
     };
     Ok(Target {
@@ -296,28 +359,43 @@ pub fn parse_url(url: &str, base_dir: &Path) -> std::result::Result<Backend, Str
     if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let valid_bucket = (3..=63).contains(&bucket.len())
-            && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
             && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
             && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !valid_bucket {
             return Err(format!("`{bucket}` is not a valid S3 bucket name (3-63 lowercase letters, digits, `.`, `-`)"));
         }
         let prefix = prefix.trim_matches('/');
-        if !prefix.is_empty() && prefix.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-            return Err(format!("key prefix `{prefix}` has an empty, `.` or `..` component"));
+        if !prefix.is_empty()
+            && prefix
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(format!(
+                "key prefix `{prefix}` has an empty, `.` or `..` component"
+            ));
         }
-        return Ok(Backend::S3 { bucket: bucket.to_string(), prefix: prefix.to_string() });
+        return Ok(Backend::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        });
     }
     if url.starts_with("file://") {
         let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
-        let root = parsed.to_file_path().map_err(|_| "not an absolute local path (file:///dir)".to_string())?;
+        let root = parsed
+            .to_file_path()
+            .map_err(|_| "not an absolute local path (file:///dir)".to_string())?;
         return Ok(Backend::Local { root });
     }
     if let Some(rel) = url.strip_prefix("file:") {
         if rel.is_empty() {
             return Err("empty path".into());
         }
-        return Ok(Backend::Local { root: base_dir.join(rel) });
+        return Ok(Backend::Local {
+            root: base_dir.join(rel),
+        });
     }
     Err("unsupported scheme (expected s3:// or file:)".into())
 }
@@ -336,7 +414,10 @@ fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), String>
             if loopback || allow_http {
                 Ok(())
             } else {
-                Err("plain http to a non-loopback host would send signed requests unencrypted".into())
+                Err(
+                    "plain http to a non-loopback host would send signed requests unencrypted"
+                        .into(),
+                )
             }
         }
         s => Err(format!("unsupported scheme `{s}`")),
@@ -380,7 +461,9 @@ fn find_access_key_id(line: &str) -> Option<usize> {
     let b = line.as_bytes();
     (0..b.len().saturating_sub(19)).find(|&i| {
         (b[i..].starts_with(b"AKIA") || b[i..].starts_with(b"ASIA"))
-            && b[i + 4..i + 20].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && b[i + 4..i + 20]
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
             && b.get(i + 20).is_none_or(|c| !c.is_ascii_alphanumeric())
             && (i == 0 || !b[i - 1].is_ascii_alphanumeric())
     })
@@ -389,7 +472,12 @@ fn find_access_key_id(line: &str) -> Option<usize> {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 
@@ -413,7 +501,13 @@ mod tests {
         assert_eq!(c.source.dir, "");
         assert_eq!(c.source.branch, None);
         let t = c.target(None).unwrap();
-        assert_eq!(t.backend, Backend::S3 { bucket: "my-bucket".into(), prefix: "blog".into() });
+        assert_eq!(
+            t.backend,
+            Backend::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "blog".into()
+            }
+        );
         assert_eq!(t.max_deletes, DEFAULT_MAX_DELETES);
         assert_eq!(t.max_invalidation_paths, DEFAULT_MAX_INVALIDATION_PATHS);
         assert_eq!(t.index_document, "index.html");
@@ -423,11 +517,39 @@ mod tests {
     fn urls() {
         let base = Path::new("/repo");
         let table: &[(&str, std::result::Result<Backend, ()>)] = &[
-            ("s3://bucket", Ok(Backend::S3 { bucket: "bucket".into(), prefix: "".into() })),
-            ("s3://bucket/", Ok(Backend::S3 { bucket: "bucket".into(), prefix: "".into() })),
-            ("s3://b.example.com/a/b/", Ok(Backend::S3 { bucket: "b.example.com".into(), prefix: "a/b".into() })),
-            ("file:///srv/www", Ok(Backend::Local { root: "/srv/www".into() })),
-            ("file:out/site", Ok(Backend::Local { root: "/repo/out/site".into() })),
+            (
+                "s3://bucket",
+                Ok(Backend::S3 {
+                    bucket: "bucket".into(),
+                    prefix: "".into(),
+                }),
+            ),
+            (
+                "s3://bucket/",
+                Ok(Backend::S3 {
+                    bucket: "bucket".into(),
+                    prefix: "".into(),
+                }),
+            ),
+            (
+                "s3://b.example.com/a/b/",
+                Ok(Backend::S3 {
+                    bucket: "b.example.com".into(),
+                    prefix: "a/b".into(),
+                }),
+            ),
+            (
+                "file:///srv/www",
+                Ok(Backend::Local {
+                    root: "/srv/www".into(),
+                }),
+            ),
+            (
+                "file:out/site",
+                Ok(Backend::Local {
+                    root: "/repo/out/site".into(),
+                }),
+            ),
             ("s3://Bucket", Err(())),
             ("s3://ab", Err(())),
             ("s3://bucket/a/../b", Err(())),
@@ -445,10 +567,16 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let cases: &[(&str, &str)] = &[
-            ("[targets.p]\nurl = \"s3://bucket\"\nbogus = 1\n", "site.toml:3:1"),
+            (
+                "[targets.p]\nurl = \"s3://bucket\"\nbogus = 1\n",
+                "site.toml:3:1",
+            ),
             ("[targets.p]\nurl = 42\n", "site.toml:2:7"),
             ("[targets.p\nurl = \"s3://bucket\"\n", "site.toml:1:"),
-            ("[source]\ndirr = \"public\"\n[targets.p]\nurl = \"s3://bucket\"\n", "site.toml:2:1"),
+            (
+                "[source]\ndirr = \"public\"\n[targets.p]\nurl = \"s3://bucket\"\n",
+                "site.toml:2:1",
+            ),
         ];
         for (text, want) in cases {
             let e = parse(text).unwrap_err().to_string();
@@ -480,8 +608,16 @@ mod tests {
 
     #[test]
     fn loopback_http_endpoint_is_fine() {
-        for ep in ["http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000", "https://s3.example.com"] {
-            parse(&format!("[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"{ep}\"\n")).unwrap();
+        for ep in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+            "https://s3.example.com",
+        ] {
+            parse(&format!(
+                "[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"{ep}\"\n"
+            ))
+            .unwrap();
         }
         parse("[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"http://minio.lan:9000\"\nallow_http = true\n").unwrap();
     }
@@ -501,11 +637,44 @@ mod tests {
 
     #[test]
     fn target_selection() {
-        let c = parse("[targets.a]\nurl = \"s3://bucket\"\n[targets.b]\nurl = \"s3://bucket\"\n").unwrap();
+        let c = parse("[targets.a]\nurl = \"s3://bucket\"\n[targets.b]\nurl = \"s3://bucket\"\n")
+            .unwrap();
         assert!(matches!(c.target(None), Err(Error::NoDefaultTarget { .. })));
         assert_eq!(c.target(Some("b")).unwrap().name, "b");
-        assert!(matches!(c.target(Some("c")), Err(Error::UnknownTarget { .. })));
+        assert!(matches!(
+            c.target(Some("c")),
+            Err(Error::UnknownTarget { .. })
+        ));
         let c = parse("[targets.a]\nurl = \"s3://bucket\"\n[targets.b]\nurl = \"s3://bucket\"\ndefault = true\n").unwrap();
         assert_eq!(c.target(None).unwrap().name, "b");
+    }
+}
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    /// The documented example must stay valid.
+    #[test]
+    fn site_toml_example_parses() {
+        let text = include_str!("../site.toml.example");
+        let c = Config::from_str(text, Path::new("site.toml.example"), Path::new("/repo")).unwrap();
+        assert_eq!(c.source.dir, "public");
+        assert_eq!(c.target(None).unwrap().name, "production");
+        // every commented-out key is a real key: uncomment them all and parse again
+        let all: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest)
+                    if (rest.contains(" = ") || rest.starts_with("[targets."))
+                        && !rest.starts_with(' ') =>
+                {
+                    rest.to_string()
+                }
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Config::from_str(&all, Path::new("site.toml.example"), Path::new("/repo")).unwrap();
     }
 }

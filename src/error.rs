@@ -26,11 +26,23 @@ pub enum Error {
     #[error("no config file: {path} does not exist")]
     ConfigMissing { path: PathBuf },
     #[error("cannot read {path}: {source}")]
-    ConfigRead { path: PathBuf, source: std::io::Error },
+    ConfigRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{column}: {message}")]
-    ConfigParse { path: PathBuf, line: usize, column: usize, message: String },
+    ConfigParse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
-    ConfigInvalid { path: PathBuf, message: String, hint: String },
+    ConfigInvalid {
+        path: PathBuf,
+        message: String,
+        hint: String,
+    },
     #[error("unknown target `{name}` (known: {known})")]
     UnknownTarget { name: String, known: String },
     #[error("several targets ({known}) and none is the default")]
@@ -45,10 +57,18 @@ pub enum Error {
     RevNotFound { rev: String, repo: String },
     #[error("output directory `{dir}` does not exist in commit {commit}")]
     OutputDirMissing { dir: String, commit: String },
-    #[error("the deployed commit {commit} (recorded in {target}'s state) is not in this repository")]
+    #[error(
+        "the deployed commit {commit} (recorded in {target}'s state) is not in this repository"
+    )]
     DeployedCommitUnknown { commit: String, target: String },
-    #[error("`{path}` in the output of {commit} is a {what}; git-publish does not follow or publish it")]
-    UnsupportedEntry { path: String, what: &'static str, commit: String },
+    #[error(
+        "`{path}` in the output of {commit} is a {what}; git-publish does not follow or publish it"
+    )]
+    UnsupportedEntry {
+        path: String,
+        what: &'static str,
+        commit: String,
+    },
     #[error("file name `{path}` in {commit} is not valid UTF-8; S3 keys must be UTF-8")]
     NonUtf8Path { path: String, commit: String },
     #[error("`{path}` would be published outside the target (key `{key}`)")]
@@ -60,23 +80,51 @@ pub enum Error {
 
     // ---- plan limits -----------------------------------------------------------------------------
     #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]
-    TooManyDeletes { count: usize, limit: usize, target: String },
+    TooManyDeletes {
+        count: usize,
+        limit: usize,
+        target: String,
+    },
 
     // ---- target / AWS ----------------------------------------------------------------------------
     #[error("{target}: {message}")]
-    Store { target: String, message: String, hint: String },
+    Store {
+        target: String,
+        message: String,
+        hint: String,
+    },
     #[error("CloudFront distribution {distribution}: {message}")]
-    Cdn { distribution: String, message: String, hint: String },
+    Cdn {
+        distribution: String,
+        message: String,
+        hint: String,
+    },
     #[error("{target} is being published by {holder} since {since} (commit {commit})")]
-    Busy { target: String, holder: String, since: String, commit: String },
+    Busy {
+        target: String,
+        holder: String,
+        since: String,
+        commit: String,
+    },
     #[error("{target}: another publisher changed the state while this one ran; nothing more was written")]
     LostRace { target: String },
     #[error("state of {target} ({key}) is unreadable: {message}")]
-    StateCorrupt { target: String, key: String, message: String },
+    StateCorrupt {
+        target: String,
+        key: String,
+        message: String,
+    },
     #[error("state of {target} was written by a newer git-publish (state format {found}, this build reads up to {supported})")]
-    StateTooNew { target: String, found: u32, supported: u32 },
+    StateTooNew {
+        target: String,
+        found: u32,
+        supported: u32,
+    },
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -102,9 +150,12 @@ impl Error {
             | ReservedPath { .. } => exit::USAGE,
             TooManyDeletes { .. } => exit::REFUSED,
             Busy { .. } | LostRace { .. } => exit::BUSY,
-            Git(_) | Store { .. } | Cdn { .. } | StateCorrupt { .. } | StateTooNew { .. } | Io { .. } => {
-                exit::RUNTIME
-            }
+            Git(_)
+            | Store { .. }
+            | Cdn { .. }
+            | StateCorrupt { .. }
+            | StateTooNew { .. }
+            | Io { .. } => exit::RUNTIME,
         }
     }
 
@@ -155,6 +206,9 @@ impl Error {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

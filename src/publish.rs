@@ -80,15 +80,29 @@ pub struct Backends {
 
 pub async fn backends(target: &Target) -> Backends {
     match &target.backend {
-        Backend::Local { root } => Backends { store: Box::new(exec::local::LocalStore::new(root)), cdn: None },
+        Backend::Local { root } => Backends {
+            store: Box::new(exec::local::LocalStore::new(root)),
+            cdn: None,
+        },
         Backend::S3 { bucket, prefix } => {
             let sdk = exec::aws::sdk_config(target).await;
             let client = exec::aws::s3_client(&sdk, target);
-            let store = exec::s3::S3Store::new(client, bucket, prefix, exec::aws::custom_s3_endpoint(target));
+            let store = exec::s3::S3Store::new(
+                client,
+                bucket,
+                prefix,
+                exec::aws::custom_s3_endpoint(target),
+            );
             let cdn: Option<Box<dyn Cdn>> = target.distribution.as_ref().map(|d| {
-                Box::new(exec::cloudfront::CloudFront::new(exec::aws::cloudfront_client(&sdk), d)) as Box<dyn Cdn>
+                Box::new(exec::cloudfront::CloudFront::new(
+                    exec::aws::cloudfront_client(&sdk),
+                    d,
+                )) as Box<dyn Cdn>
             });
-            Backends { store: Box::new(store), cdn }
+            Backends {
+                store: Box::new(store),
+                cdn,
+            }
         }
     }
 }
@@ -111,10 +125,15 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let new_tree = s.repo.output_tree(&commit, dir)?;
     let listing = s.repo.listing(&new_tree, &commit)?;
 
-    if opts.rev.is_none() && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str()) {
+    if opts.rev.is_none() && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str())
+    {
         let dirty = s.repo.uncommitted_in(dir);
         if dirty > 0 {
-            let shown = if dir.is_empty() { "the working tree" } else { dir.as_str() };
+            let shown = if dir.is_empty() {
+                "the working tree"
+            } else {
+                dir.as_str()
+            };
             s.ui.warn(&format!(
                 "{dirty} uncommitted change(s) in {shown} will not be published (git-publish publishes commits; commit them first)"
             ));
@@ -125,7 +144,12 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let store = backends.store.as_ref();
     let key = state::state_key(target.prefix());
     let (current, etag) = state::read(store, &key, &target.name).await?;
-    let takeover = state::check_pending(&target.name, current.as_ref(), target.claim_lease, opts.take_over)?;
+    let takeover = state::check_pending(
+        &target.name,
+        current.as_ref(),
+        target.claim_lease,
+        opts.take_over,
+    )?;
 
     // What the target holds now.
     let (base_commit, base_tree) = match &opts.since {
@@ -138,7 +162,13 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             None => (None, None),
             Some(d) => {
                 if s.repo.has_commit(&d.commit) {
-                    let t = s.repo.output_tree(&d.commit, dir).or_else(|e| if s.repo.has_tree(&d.tree) { Ok(d.tree.clone()) } else { Err(e) })?;
+                    let t = s.repo.output_tree(&d.commit, dir).or_else(|e| {
+                        if s.repo.has_tree(&d.tree) {
+                            Ok(d.tree.clone())
+                        } else {
+                            Err(e)
+                        }
+                    })?;
                     (Some(d.commit.clone()), Some(t))
                 } else if opts.full {
                     s.ui.warn(&format!(
@@ -147,7 +177,10 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
                     ));
                     (Some(d.commit.clone()), None)
                 } else {
-                    return Err(Error::DeployedCommitUnknown { commit: d.commit.clone(), target: target.name.clone() });
+                    return Err(Error::DeployedCommitUnknown {
+                        commit: d.commit.clone(),
+                        target: target.name.clone(),
+                    });
                 }
             }
         },
@@ -160,7 +193,11 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             if let Takeover::Stale(_, why) = &takeover {
                 s.ui.note(why);
             }
-            let how = p.error.as_deref().map(|e| format!(" (it failed: {e})")).unwrap_or_default();
+            let how = p
+                .error
+                .as_deref()
+                .map(|e| format!(" (it failed: {e})"))
+                .unwrap_or_default();
             s.ui.note(&format!(
                 "resuming: the publish of {} started {} did not finish{how}; re-doing what it may have left half done",
                 state::short(&p.commit),
@@ -191,7 +228,10 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let plan = plan::build(&target.name, &changes, &listing, &settings)?;
 
     let url = store.describe();
-    let from = base_commit.as_deref().map(|c| s.repo.describe(c)).unwrap_or_else(|| "nothing deployed".into());
+    let from = base_commit
+        .as_deref()
+        .map(|c| s.repo.describe(c))
+        .unwrap_or_else(|| "nothing deployed".into());
     s.ui.note(&format!(
         "{}{} → {} ({}): {} → {}",
         target.name,
@@ -224,9 +264,16 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         return Ok(report);
     }
 
-    let deployed_now = current.as_ref().and_then(|st| st.deployed.as_ref()).map(|d| d.commit.as_str());
+    let deployed_now = current
+        .as_ref()
+        .and_then(|st| st.deployed.as_ref())
+        .map(|d| d.commit.as_str());
     if plan.is_empty() && resumed_pending.is_none() && deployed_now == Some(commit.as_str()) {
-        s.ui.note(&format!("{} already has {}: nothing to do", target.name, state::short(&commit)));
+        s.ui.note(&format!(
+            "{} already has {}: nothing to do",
+            target.name,
+            state::short(&commit)
+        ));
         report.status = "nothing-to-do";
         report.elapsed_ms = started.elapsed().as_millis();
         return Ok(report);
@@ -265,8 +312,15 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             holder: Some(me.clone()),
             error: None,
         };
-        let (claimed, claim_etag) =
-            state::claim(store, &key, &target.name, current.as_ref(), etag.as_deref(), pending.clone()).await?;
+        let (claimed, claim_etag) = state::claim(
+            store,
+            &key,
+            &target.name,
+            current.as_ref(),
+            etag.as_deref(),
+            pending.clone(),
+        )
+        .await?;
         tracing::debug!("claimed {} ({})", key, claim_etag);
 
         let executor = Executor {
@@ -274,14 +328,21 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             cdn: backends.cdn.as_deref(),
             blobs: Arc::new(s.repo.blob_reader()?),
             concurrency: target.concurrency,
-            caller_reference: caller_reference(&target.name, base_commit.as_deref(), &commit, &plan, &claim_started),
+            caller_reference: caller_reference(
+                &target.name,
+                base_commit.as_deref(),
+                &commit,
+                &plan,
+                &claim_started,
+            ),
         };
         let bytes_done = std::sync::atomic::AtomicU64::new(0);
         let ui = &s.ui;
         let on = |ev: Event| match ev {
             Event::Phase(name, n) => ui.start_progress(name, n as u64),
             Event::Uploaded { bytes, .. } => {
-                let total = bytes_done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+                let total =
+                    bytes_done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
                 ui.progress(1, total);
             }
             Event::Deleted { count } => ui.progress(count as u64, 0),
@@ -300,8 +361,14 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             Err(message) => {
                 // Release the claim but keep the record that this publish is incomplete.
                 let mut failed = claimed.clone();
-                failed.pending = Some(Pending { holder: None, error: Some(message.clone()), ..pending });
-                if let Err(e) = state::write(store, &key, &target.name, &failed, Some(&claim_etag)).await {
+                failed.pending = Some(Pending {
+                    holder: None,
+                    error: Some(message.clone()),
+                    ..pending
+                });
+                if let Err(e) =
+                    state::write(store, &key, &target.name, &failed, Some(&claim_etag)).await
+                {
                     tracing::warn!("could not record the failure in the state: {e}");
                 }
                 return Err(exec_error(&target.name, message));
@@ -313,8 +380,15 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     };
     tracing::debug!("state written ({final_etag})");
 
-    if let Err(e) = s.repo.update_ref(&format!("refs/publish/{}", target.name), &commit, "git-publish: deployed") {
-        s.ui.warn(&format!("could not update refs/publish/{}: {e}", target.name));
+    if let Err(e) = s.repo.update_ref(
+        &format!("refs/publish/{}", target.name),
+        &commit,
+        "git-publish: deployed",
+    ) {
+        s.ui.warn(&format!(
+            "could not update refs/publish/{}: {e}",
+            target.name
+        ));
     }
 
     s.ui.note(&format!(
@@ -332,9 +406,18 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         if let Some(cdn) = backends.cdn.as_deref() {
             let timeout = opts.wait_timeout.unwrap_or(Duration::from_secs(900));
             let ui = &s.ui;
-            let done = exec::wait_invalidations(cdn, &outcome.invalidation_ids, timeout, Duration::from_secs(5), &|n, t| {
-                ui.note(&format!("waiting for {n} invalidation(s) ({}s)", t.as_secs()))
-            })
+            let done = exec::wait_invalidations(
+                cdn,
+                &outcome.invalidation_ids,
+                timeout,
+                Duration::from_secs(5),
+                &|n, t| {
+                    ui.note(&format!(
+                        "waiting for {n} invalidation(s) ({}s)",
+                        t.as_secs()
+                    ))
+                },
+            )
             .await
             .map_err(|e| state::store_err(&target.name, e))?;
             if !done {
@@ -380,7 +463,13 @@ fn exec_error(target: &str, message: String) -> Error {
 }
 
 /// Deterministic per (target, base, commit, paths, claim): a retry of the same invalidation is free.
-fn caller_reference(target: &str, base: Option<&str>, commit: &str, plan: &Plan, claim_started: &str) -> String {
+fn caller_reference(
+    target: &str,
+    base: Option<&str>,
+    commit: &str,
+    plan: &Plan,
+    claim_started: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [target, base.unwrap_or("-"), commit, claim_started] {
         h.update(part.as_bytes());
@@ -423,7 +512,8 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
         let target = s.config.target(Some(&name))?;
         let backends = backends(target).await;
         let key = state::state_key(target.prefix());
-        let (mut st, source, error) = match state::read(backends.store.as_ref(), &key, &name).await {
+        let (mut st, source, error) = match state::read(backends.store.as_ref(), &key, &name).await
+        {
             Ok((st, _)) => (st, "target", None),
             Err(e) => {
                 let local = s.repo.read_ref(&format!("refs/publish/{name}"));
@@ -480,7 +570,11 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
         match &t.deployed {
             None => s.ui.out("  live:    nothing deployed yet"),
             Some(d) => {
-                let when = if d.at.is_empty() { String::new() } else { format!(", {} by {}", d.at, d.by) };
+                let when = if d.at.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} by {}", d.at, d.by)
+                };
                 s.ui.out(&format!("  live:    {}{when}", s.repo.describe(&d.commit)));
             }
         }

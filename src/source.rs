@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use git2::{Delta, DiffFindOptions, DiffOptions, ObjectType, Oid, Repository, StatusOptions, TreeWalkMode, TreeWalkResult};
+use git2::{
+    Delta, DiffFindOptions, DiffOptions, ObjectType, Oid, Repository, StatusOptions, TreeWalkMode,
+    TreeWalkResult,
+};
 
 use crate::error::{Error, Result};
 use crate::plan::{Change, ChangeKind, FileEntry};
@@ -42,7 +45,10 @@ impl Repo {
 
     /// Top of the working tree (or the git dir of a bare repository): where site.toml lives.
     pub fn root(&self) -> PathBuf {
-        self.repo.workdir().unwrap_or_else(|| self.repo.path()).to_path_buf()
+        self.repo
+            .workdir()
+            .unwrap_or_else(|| self.repo.path())
+            .to_path_buf()
     }
 
     pub fn git_dir(&self) -> PathBuf {
@@ -52,29 +58,43 @@ impl Repo {
     /// Short name of the checked-out branch, if any.
     pub fn current_branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;
-        head.is_branch().then(|| head.shorthand().map(str::to_string)).flatten()
+        head.is_branch()
+            .then(|| head.shorthand().map(str::to_string))
+            .flatten()
     }
 
     /// Full hex id of the commit `rev` names.
     pub fn resolve_commit(&self, rev: &str) -> Result<String> {
-        let not_found = || Error::RevNotFound { rev: rev.to_string(), repo: self.root().display().to_string() };
+        let not_found = || Error::RevNotFound {
+            rev: rev.to_string(),
+            repo: self.root().display().to_string(),
+        };
         let obj = self.repo.revparse_single(rev).map_err(|_| not_found())?;
         let commit = obj.peel_to_commit().map_err(|_| not_found())?;
         Ok(commit.id().to_string())
     }
 
     pub fn has_commit(&self, id: &str) -> bool {
-        Oid::from_str(id).ok().and_then(|oid| self.repo.find_commit(oid).ok()).is_some()
+        Oid::from_str(id)
+            .ok()
+            .and_then(|oid| self.repo.find_commit(oid).ok())
+            .is_some()
     }
 
     pub fn has_tree(&self, id: &str) -> bool {
-        Oid::from_str(id).ok().and_then(|oid| self.repo.find_tree(oid).ok()).is_some()
+        Oid::from_str(id)
+            .ok()
+            .and_then(|oid| self.repo.find_tree(oid).ok())
+            .is_some()
     }
 
     /// One-line summary of a commit, for messages.
     pub fn describe(&self, id: &str) -> String {
         let short = &id[..id.len().min(7)];
-        match Oid::from_str(id).ok().and_then(|o| self.repo.find_commit(o).ok()) {
+        match Oid::from_str(id)
+            .ok()
+            .and_then(|o| self.repo.find_commit(o).ok())
+        {
             Some(c) => format!("{short} {}", c.summary().unwrap_or("")),
             None => short.to_string(),
         }
@@ -87,7 +107,10 @@ impl Repo {
         if dir.is_empty() {
             return Ok(root.id().to_string());
         }
-        let missing = || Error::OutputDirMissing { dir: dir.to_string(), commit: short(commit) };
+        let missing = || Error::OutputDirMissing {
+            dir: dir.to_string(),
+            commit: short(commit),
+        };
         let entry = root.get_path(Path::new(dir)).map_err(|_| missing())?;
         if entry.kind() != Some(ObjectType::Tree) {
             return Err(missing());
@@ -105,7 +128,10 @@ impl Repo {
                 Ok(n) => n,
                 Err(_) => {
                     let lossy = String::from_utf8_lossy(entry.name_bytes());
-                    err = Some(Error::NonUtf8Path { path: format!("{root}{lossy}"), commit: short(commit) });
+                    err = Some(Error::NonUtf8Path {
+                        path: format!("{root}{lossy}"),
+                        commit: short(commit),
+                    });
                     return TreeWalkResult::Abort;
                 }
             };
@@ -113,19 +139,34 @@ impl Repo {
             match entry.filemode() {
                 0o040000 => TreeWalkResult::Ok,
                 0o100644 | 0o100755 | 0o100664 => {
-                    out.push(FileEntry { path, blob: entry.id().to_string() });
+                    out.push(FileEntry {
+                        path,
+                        blob: entry.id().to_string(),
+                    });
                     TreeWalkResult::Ok
                 }
                 0o120000 => {
-                    err = Some(Error::UnsupportedEntry { path, what: "symbolic link", commit: short(commit) });
+                    err = Some(Error::UnsupportedEntry {
+                        path,
+                        what: "symbolic link",
+                        commit: short(commit),
+                    });
                     TreeWalkResult::Abort
                 }
                 0o160000 => {
-                    err = Some(Error::UnsupportedEntry { path, what: "submodule", commit: short(commit) });
+                    err = Some(Error::UnsupportedEntry {
+                        path,
+                        what: "submodule",
+                        commit: short(commit),
+                    });
                     TreeWalkResult::Abort
                 }
                 _ => {
-                    err = Some(Error::UnsupportedEntry { path, what: "special entry", commit: short(commit) });
+                    err = Some(Error::UnsupportedEntry {
+                        path,
+                        what: "special entry",
+                        commit: short(commit),
+                    });
                     TreeWalkResult::Abort
                 }
             }
@@ -147,12 +188,18 @@ impl Repo {
             None => None,
         };
         let mut opts = DiffOptions::new();
-        opts.include_typechange(true).ignore_submodules(false).skip_binary_check(true);
-        let mut diff = self.repo.diff_tree_to_tree(old.as_ref(), Some(&new), Some(&mut opts))?;
+        opts.include_typechange(true)
+            .ignore_submodules(false)
+            .skip_binary_check(true);
+        let mut diff = self
+            .repo
+            .diff_tree_to_tree(old.as_ref(), Some(&new), Some(&mut opts))?;
         // Explicit, so the user's diff.renames config doesn't decide. Exact only: a renamed file whose bytes
         // changed must be uploaded anyway, and similarity would read every blob.
         let mut find = DiffFindOptions::new();
-        find.renames(true).exact_match_only(true).rename_limit(1_000_000);
+        find.renames(true)
+            .exact_match_only(true)
+            .rename_limit(1_000_000);
         diff.find_similar(Some(&mut find))?;
 
         let odb = self.repo.odb()?;
@@ -168,24 +215,42 @@ impl Repo {
         for d in diff.deltas() {
             let (o, n) = (d.old_file(), d.new_file());
             match d.status() {
-                Delta::Added | Delta::Copied => {
-                    out.push(Change { path: path_of(&n)?, kind: ChangeKind::Added, blob: Some(n.id().to_string()), size: size_of(n.id())? })
-                }
-                Delta::Deleted => out.push(Change { path: path_of(&o)?, kind: ChangeKind::Deleted, blob: None, size: 0 }),
-                Delta::Modified | Delta::Typechange => {
-                    if o.id() != n.id() || d.status() == Delta::Typechange {
-                        out.push(Change {
-                            path: path_of(&n)?,
-                            kind: ChangeKind::Modified,
-                            blob: Some(n.id().to_string()),
-                            size: size_of(n.id())?,
-                        });
-                    }
-                    // Same blob, different mode (executable bit): S3 has nothing to change.
+                Delta::Added | Delta::Copied => out.push(Change {
+                    path: path_of(&n)?,
+                    kind: ChangeKind::Added,
+                    blob: Some(n.id().to_string()),
+                    size: size_of(n.id())?,
+                }),
+                Delta::Deleted => out.push(Change {
+                    path: path_of(&o)?,
+                    kind: ChangeKind::Deleted,
+                    blob: None,
+                    size: 0,
+                }),
+                // Same blob, different mode (executable bit): S3 has nothing to change.
+                Delta::Modified | Delta::Typechange
+                    if o.id() != n.id() || d.status() == Delta::Typechange =>
+                {
+                    out.push(Change {
+                        path: path_of(&n)?,
+                        kind: ChangeKind::Modified,
+                        blob: Some(n.id().to_string()),
+                        size: size_of(n.id())?,
+                    });
                 }
                 Delta::Renamed => {
-                    out.push(Change { path: path_of(&o)?, kind: ChangeKind::Deleted, blob: None, size: 0 });
-                    out.push(Change { path: path_of(&n)?, kind: ChangeKind::Added, blob: Some(n.id().to_string()), size: size_of(n.id())? });
+                    out.push(Change {
+                        path: path_of(&o)?,
+                        kind: ChangeKind::Deleted,
+                        blob: None,
+                        size: 0,
+                    });
+                    out.push(Change {
+                        path: path_of(&n)?,
+                        kind: ChangeKind::Added,
+                        blob: Some(n.id().to_string()),
+                        size: size_of(n.id())?,
+                    });
                 }
                 _ => {}
             }
@@ -217,7 +282,9 @@ impl Repo {
 
     /// (ahead, behind): commits in `tip` not in `base`, and the reverse.
     pub fn ahead_behind(&self, tip: &str, base: &str) -> Option<(usize, usize)> {
-        self.repo.graph_ahead_behind(Oid::from_str(tip).ok()?, Oid::from_str(base).ok()?).ok()
+        self.repo
+            .graph_ahead_behind(Oid::from_str(tip).ok()?, Oid::from_str(base).ok()?)
+            .ok()
     }
 
     pub fn read_ref(&self, name: &str) -> Option<String> {
@@ -226,7 +293,8 @@ impl Repo {
 
     /// Point `name` at `commit` (the local mirror of a target's state).
     pub fn update_ref(&self, name: &str, commit: &str, message: &str) -> Result<()> {
-        self.repo.reference(name, Oid::from_str(commit)?, true, message)?;
+        self.repo
+            .reference(name, Oid::from_str(commit)?, true, message)?;
         Ok(())
     }
 
@@ -236,17 +304,25 @@ impl Repo {
             return 0;
         }
         let mut opts = StatusOptions::new();
-        opts.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
         if !dir.is_empty() {
-            opts.pathspec(format!("{dir}/")).disable_pathspec_match(false);
+            opts.pathspec(format!("{dir}/"))
+                .disable_pathspec_match(false);
         }
-        self.repo.statuses(Some(&mut opts)).map(|s| s.len()).unwrap_or(0)
+        self.repo
+            .statuses(Some(&mut opts))
+            .map(|s| s.len())
+            .unwrap_or(0)
     }
 
     /// A thread-safe reader of blob bytes for the executor.
     pub fn blob_reader(&self) -> Result<BlobReader> {
         let repo = Repository::open(self.repo.path())?;
-        Ok(BlobReader { repo: Mutex::new(repo) })
+        Ok(BlobReader {
+            repo: Mutex::new(repo),
+        })
     }
 }
 
@@ -259,8 +335,13 @@ pub struct BlobReader {
 impl BlobReader {
     pub fn read(&self, id: &str) -> std::result::Result<Vec<u8>, String> {
         let oid = Oid::from_str(id).map_err(|e| e.message().to_string())?;
-        let repo = self.repo.lock().map_err(|_| "blob reader poisoned".to_string())?;
-        let blob = repo.find_blob(oid).map_err(|e| format!("blob {id}: {}", e.message()))?;
+        let repo = self
+            .repo
+            .lock()
+            .map_err(|_| "blob reader poisoned".to_string())?;
+        let blob = repo
+            .find_blob(oid)
+            .map_err(|e| format!("blob {id}: {}", e.message()))?;
         Ok(blob.content().to_vec())
     }
 }

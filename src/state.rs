@@ -89,9 +89,14 @@ impl Holder {
         Holder {
             host: hostname(),
             pid: std::process::id(),
-            user: std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into()),
+            user: std::env::var("USER")
+                .or_else(|_| std::env::var("USERNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
             since: rfc3339(now),
-            since_unix: now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            since_unix: now
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
         }
     }
 
@@ -100,7 +105,10 @@ impl Holder {
     }
 
     pub fn age(&self) -> Duration {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         Duration::from_secs(now.saturating_sub(self.since_unix))
     }
 
@@ -142,11 +150,24 @@ pub enum Takeover {
 }
 
 /// Decide what to do with `state.pending` before claiming. `force` = `--take-over`.
-pub fn check_pending(target: &str, state: Option<&State>, lease: Duration, force: bool) -> Result<Takeover> {
-    let Some(p) = state.and_then(|s| s.pending.clone()) else { return Ok(Takeover::None) };
-    let Some(h) = p.holder.clone() else { return Ok(Takeover::Resume(p)) };
+pub fn check_pending(
+    target: &str,
+    state: Option<&State>,
+    lease: Duration,
+    force: bool,
+) -> Result<Takeover> {
+    let Some(p) = state.and_then(|s| s.pending.clone()) else {
+        return Ok(Takeover::None);
+    };
+    let Some(h) = p.holder.clone() else {
+        return Ok(Takeover::Resume(p));
+    };
     if h.is_dead_here() {
-        let why = format!("the claim by {} since {} is stale: that process is gone", h.describe(), h.since);
+        let why = format!(
+            "the claim by {} since {} is stale: that process is gone",
+            h.describe(),
+            h.since
+        );
         return Ok(Takeover::Stale(p, why));
     }
     if h.host != hostname() && h.age() > lease {
@@ -159,15 +180,34 @@ pub fn check_pending(target: &str, state: Option<&State>, lease: Duration, force
         return Ok(Takeover::Stale(p, why));
     }
     if force {
-        let why = format!("taking over the claim by {} since {} (--take-over)", h.describe(), h.since);
+        let why = format!(
+            "taking over the claim by {} since {} (--take-over)",
+            h.describe(),
+            h.since
+        );
         return Ok(Takeover::Stale(p, why));
     }
-    Err(Error::Busy { target: target.to_string(), holder: h.describe(), since: h.since, commit: short(&p.commit) })
+    Err(Error::Busy {
+        target: target.to_string(),
+        holder: h.describe(),
+        since: h.since,
+        commit: short(&p.commit),
+    })
 }
 
 /// Read and parse the record.
-pub async fn read(store: &dyn ObjectStore, key: &str, target: &str) -> Result<(Option<State>, Option<String>)> {
-    let Some(v) = store.get_versioned(key).await.map_err(|e| store_err(target, e))? else { return Ok((None, None)) };
+pub async fn read(
+    store: &dyn ObjectStore,
+    key: &str,
+    target: &str,
+) -> Result<(Option<State>, Option<String>)> {
+    let Some(v) = store
+        .get_versioned(key)
+        .await
+        .map_err(|e| store_err(target, e))?
+    else {
+        return Ok((None, None));
+    };
     Ok((Some(parse(&v.body, target, key)?), Some(v.etag)))
 }
 
@@ -176,16 +216,30 @@ pub fn parse(body: &[u8], target: &str, key: &str) -> Result<State> {
     struct Probe {
         format: u32,
     }
-    let corrupt = |e: serde_json::Error| Error::StateCorrupt { target: target.into(), key: key.into(), message: e.to_string() };
+    let corrupt = |e: serde_json::Error| Error::StateCorrupt {
+        target: target.into(),
+        key: key.into(),
+        message: e.to_string(),
+    };
     let probe: Probe = serde_json::from_slice(body).map_err(corrupt)?;
     if probe.format > FORMAT {
-        return Err(Error::StateTooNew { target: target.into(), found: probe.format, supported: FORMAT });
+        return Err(Error::StateTooNew {
+            target: target.into(),
+            found: probe.format,
+            supported: FORMAT,
+        });
     }
     serde_json::from_slice(body).map_err(corrupt)
 }
 
 /// Conditional write of the whole record. 412 becomes `LostRace`.
-pub async fn write(store: &dyn ObjectStore, key: &str, target: &str, state: &State, etag: Option<&str>) -> Result<String> {
+pub async fn write(
+    store: &dyn ObjectStore,
+    key: &str,
+    target: &str,
+    state: &State,
+    etag: Option<&str>,
+) -> Result<String> {
     let body = serde_json::to_vec_pretty(state).expect("state serializes");
     let cond = match etag {
         Some(e) => Precondition::Matches(e.to_string()),
@@ -195,7 +249,11 @@ pub async fn write(store: &dyn ObjectStore, key: &str, target: &str, state: &Sta
     loop {
         match store.put_versioned(key, body.clone(), cond.clone()).await {
             Ok(etag) => return Ok(etag),
-            Err(StoreError::PreconditionFailed) => return Err(Error::LostRace { target: target.into() }),
+            Err(StoreError::PreconditionFailed) => {
+                return Err(Error::LostRace {
+                    target: target.into(),
+                })
+            }
             Err(StoreError::Conflict) if attempts < 3 => {
                 attempts += 1;
                 tokio::time::sleep(Duration::from_millis(200 * attempts)).await;
@@ -228,10 +286,22 @@ pub async fn claim(
         Ok(e) => Ok((next, e)),
         Err(Error::LostRace { .. }) => {
             let (now, _) = read(store, key, target).await?;
-            if let Some(Pending { holder: Some(h), commit, .. }) = now.and_then(|s| s.pending) {
-                return Err(Error::Busy { target: target.into(), holder: h.describe(), since: h.since, commit: short(&commit) });
+            if let Some(Pending {
+                holder: Some(h),
+                commit,
+                ..
+            }) = now.and_then(|s| s.pending)
+            {
+                return Err(Error::Busy {
+                    target: target.into(),
+                    holder: h.describe(),
+                    since: h.since,
+                    commit: short(&commit),
+                });
             }
-            Err(Error::LostRace { target: target.into() })
+            Err(Error::LostRace {
+                target: target.into(),
+            })
         }
         Err(e) => Err(e),
     }
@@ -239,8 +309,16 @@ pub async fn claim(
 
 pub fn store_err(target: &str, e: StoreError) -> Error {
     match e {
-        StoreError::Failed { message, hint } => Error::Store { target: target.into(), message, hint },
-        other => Error::Store { target: target.into(), message: other.to_string(), hint: String::new() },
+        StoreError::Failed { message, hint } => Error::Store {
+            target: target.into(),
+            message,
+            hint,
+        },
+        other => Error::Store {
+            target: target.into(),
+            message: other.to_string(),
+            hint: String::new(),
+        },
     }
 }
 
@@ -271,35 +349,70 @@ mod tests {
 
     #[test]
     fn parse_rejects_newer_and_corrupt() {
-        assert!(matches!(parse(b"{\"format\": 2, \"target\": \"t\"}", "t", "k"), Err(Error::StateTooNew { found: 2, .. })));
-        assert!(matches!(parse(b"{not json", "t", "k"), Err(Error::StateCorrupt { .. })));
-        assert!(matches!(parse(b"{\"format\": 1}", "t", "k"), Err(Error::StateCorrupt { .. })));
-        let s = parse(b"{\"format\": 1, \"target\": \"t\", \"future_field\": 1}", "t", "k").unwrap();
+        assert!(matches!(
+            parse(b"{\"format\": 2, \"target\": \"t\"}", "t", "k"),
+            Err(Error::StateTooNew { found: 2, .. })
+        ));
+        assert!(matches!(
+            parse(b"{not json", "t", "k"),
+            Err(Error::StateCorrupt { .. })
+        ));
+        assert!(matches!(
+            parse(b"{\"format\": 1}", "t", "k"),
+            Err(Error::StateCorrupt { .. })
+        ));
+        let s = parse(
+            b"{\"format\": 1, \"target\": \"t\", \"future_field\": 1}",
+            "t",
+            "k",
+        )
+        .unwrap();
         assert_eq!(s.deployed, None);
     }
 
     #[test]
     fn pending_decisions() {
         let lease = Duration::from_secs(3600);
-        assert_eq!(check_pending("t", None, lease, false).unwrap(), Takeover::None);
+        assert_eq!(
+            check_pending("t", None, lease, false).unwrap(),
+            Takeover::None
+        );
         // released by a failed publish: resume
-        assert!(matches!(check_pending("t", Some(&state_with(None)), lease, false).unwrap(), Takeover::Resume(_)));
+        assert!(matches!(
+            check_pending("t", Some(&state_with(None)), lease, false).unwrap(),
+            Takeover::Resume(_)
+        ));
         // a live holder on this host: busy, unless forced
         let mut me = Holder::me();
         me.pid = std::os::unix::process::parent_id(); // alive, not us
         let s = state_with(Some(me.clone()));
-        assert!(matches!(check_pending("t", Some(&s), lease, false), Err(Error::Busy { .. })));
-        assert!(matches!(check_pending("t", Some(&s), lease, true).unwrap(), Takeover::Stale(..)));
+        assert!(matches!(
+            check_pending("t", Some(&s), lease, false),
+            Err(Error::Busy { .. })
+        ));
+        assert!(matches!(
+            check_pending("t", Some(&s), lease, true).unwrap(),
+            Takeover::Stale(..)
+        ));
         // a dead holder on this host: stale
         let mut dead = me.clone();
         dead.pid = 0x3fff_fff0;
-        assert!(matches!(check_pending("t", Some(&state_with(Some(dead))), lease, false).unwrap(), Takeover::Stale(..)));
+        assert!(matches!(
+            check_pending("t", Some(&state_with(Some(dead))), lease, false).unwrap(),
+            Takeover::Stale(..)
+        ));
         // another host: busy within the lease, stale after it
         let mut other = me.clone();
         other.host = "elsewhere".into();
-        assert!(matches!(check_pending("t", Some(&state_with(Some(other.clone()))), lease, false), Err(Error::Busy { .. })));
+        assert!(matches!(
+            check_pending("t", Some(&state_with(Some(other.clone()))), lease, false),
+            Err(Error::Busy { .. })
+        ));
         other.since_unix -= 7200;
-        assert!(matches!(check_pending("t", Some(&state_with(Some(other))), lease, false).unwrap(), Takeover::Stale(..)));
+        assert!(matches!(
+            check_pending("t", Some(&state_with(Some(other))), lease, false).unwrap(),
+            Takeover::Stale(..)
+        ));
     }
 
     #[test]

@@ -31,8 +31,16 @@ const LONG_PLAN: usize = 60;
 
 impl Ui {
     pub fn new(verbosity: Verbosity, json: bool, color: Option<bool>) -> Ui {
-        let color = color.unwrap_or_else(|| std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()));
-        Ui { verbosity, json, color, bar: Mutex::new(None) }
+        let color = color.unwrap_or_else(|| {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        });
+        Ui {
+            verbosity,
+            json,
+            color,
+            bar: Mutex::new(None),
+        }
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -102,19 +110,22 @@ impl Ui {
 
     /// Start a progress bar over `len` items of `bytes` bytes (terminal only).
     pub fn start_progress(&self, phase: &str, len: u64) {
-        let target = if self.verbosity > Verbosity::Quiet && !self.json && std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
+        let target =
+            if self.verbosity > Verbosity::Quiet && !self.json && std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            };
         if target.is_hidden() && self.verbosity >= Verbosity::Verbose {
             eprintln!("git-publish: {phase}: {len}");
         }
         let bar = ProgressBar::with_draw_target(Some(len), target);
         bar.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} files, {msg} {elapsed} (eta {eta})")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {pos}/{len} files, {msg} {elapsed} (eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar.set_prefix(phase.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
@@ -145,11 +156,23 @@ impl Ui {
 }
 
 pub fn summary_line(plan: &Plan) -> String {
-    let new = plan.uploads.iter().filter(|u| u.kind == UploadKind::New).count();
+    let new = plan
+        .uploads
+        .iter()
+        .filter(|u| u.kind == UploadKind::New)
+        .count();
     let replaced = plan.uploads.len() - new;
     let inv = &plan.invalidation;
-    let wild = if inv.wildcards > 0 { format!(", {} wildcard", inv.wildcards) } else { String::new() };
-    let evicted = if inv.unchanged_evicted > 0 { format!(", evicting {} unchanged URLs", inv.unchanged_evicted) } else { String::new() };
+    let wild = if inv.wildcards > 0 {
+        format!(", {} wildcard", inv.wildcards)
+    } else {
+        String::new()
+    };
+    let evicted = if inv.unchanged_evicted > 0 {
+        format!(", evicting {} unchanged URLs", inv.unchanged_evicted)
+    } else {
+        String::new()
+    };
     format!(
         "{} uploads ({new} new, {replaced} replaced, {}), {} deletes, {} invalidation paths{wild}{evicted}",
         plan.uploads.len(),

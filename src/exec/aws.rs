@@ -16,7 +16,11 @@ use crate::config::Target;
 /// Shared SDK configuration for a target: standard credential chain, the target's profile and region.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(6).with_initial_backoff(Duration::from_millis(200)))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(200)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -32,7 +36,10 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     let config = loader.load().await;
     if config.region().is_none() {
         // S3 answers with a redirect error naming the right region; CloudFront is global.
-        return config.into_builder().region(Region::from_static("us-east-1")).build();
+        return config
+            .into_builder()
+            .region(Region::from_static("us-east-1"))
+            .build();
     }
     config
 }
@@ -42,8 +49,16 @@ pub fn custom_s3_endpoint(target: &Target) -> Option<String> {
     target
         .endpoint
         .clone()
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok().filter(|s| !s.is_empty()))
-        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()))
+        .or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL_S3")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
+        .or_else(|| {
+            std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|s| !s.is_empty())
+        })
 }
 
 pub fn s3_client(sdk: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
@@ -63,12 +78,18 @@ pub fn s3_client(sdk: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
 
 pub fn cloudfront_client(sdk: &SdkConfig) -> aws_sdk_cloudfront::Client {
     // CloudFront is a global service signed in us-east-1.
-    let conf = aws_sdk_cloudfront::config::Builder::from(sdk).region(Region::from_static("us-east-1")).build();
+    let conf = aws_sdk_cloudfront::config::Builder::from(sdk)
+        .region(Region::from_static("us-east-1"))
+        .build();
     aws_sdk_cloudfront::Client::from_conf(conf)
 }
 
 /// What went wrong talking to AWS, in words that name `what` (e.g. `s3://bucket/key`) and a fix.
-pub fn classify<E>(err: &SdkError<E, HttpResponse>, what: &str, endpoint: Option<&str>) -> StoreError
+pub fn classify<E>(
+    err: &SdkError<E, HttpResponse>,
+    what: &str,
+    endpoint: Option<&str>,
+) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -133,7 +154,15 @@ where
     }
     let lower = detail.to_ascii_lowercase();
     if lower.contains("credential")
-        && ["no provider", "not loaded", "failed to load", "no credentials", "not enabled"].iter().any(|m| lower.contains(m))
+        && [
+            "no provider",
+            "not loaded",
+            "failed to load",
+            "no credentials",
+            "not enabled",
+        ]
+        .iter()
+        .any(|m| lower.contains(m))
     {
         return StoreError::failed(
             format!("no AWS credentials found for {what}"),
@@ -142,7 +171,11 @@ where
         );
     }
     if let SdkError::DispatchFailure(d) = err {
-        let kind = if d.is_timeout() { "timed out" } else { "unreachable" };
+        let kind = if d.is_timeout() {
+            "timed out"
+        } else {
+            "unreachable"
+        };
         return StoreError::failed(
             format!("endpoint{} {kind} for {what}: {}", where_, first_line(&detail)),
             "check `endpoint` in site.toml and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDFRONT, \
@@ -150,16 +183,36 @@ where
         );
     }
     if let SdkError::TimeoutError(_) = err {
-        return StoreError::failed(format!("request for {what} timed out{where_}"), "run again; nothing was recorded as deployed");
+        return StoreError::failed(
+            format!("request for {what} timed out{where_}"),
+            "run again; nothing was recorded as deployed",
+        );
     }
-    let code_part = if code.is_empty() { status.map(|s| format!("HTTP {s}")).unwrap_or_default() } else { code };
-    StoreError::failed(format!("{what}: {code_part} {}", first_line(&detail)).trim().to_string(), "")
+    let code_part = if code.is_empty() {
+        status.map(|s| format!("HTTP {s}")).unwrap_or_default()
+    } else {
+        code
+    };
+    StoreError::failed(
+        format!("{what}: {code_part} {}", first_line(&detail))
+            .trim()
+            .to_string(),
+        "",
+    )
 }
 
 fn first_line(s: &str) -> String {
     let s = s.lines().next().unwrap_or("");
     if s.len() > 300 {
-        format!("{}…", &s[..s.char_indices().take_while(|(i, _)| *i < 300).last().map(|(i, _)| i).unwrap_or(0)])
+        format!(
+            "{}…",
+            &s[..s
+                .char_indices()
+                .take_while(|(i, _)| *i < 300)
+                .last()
+                .map(|(i, _)| i)
+                .unwrap_or(0)]
+        )
     } else {
         s.to_string()
     }

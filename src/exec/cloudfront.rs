@@ -15,7 +15,10 @@ pub struct CloudFront {
 
 impl CloudFront {
     pub fn new(client: Client, distribution: &str) -> Self {
-        CloudFront { client, distribution: distribution.to_string() }
+        CloudFront {
+            client,
+            distribution: distribution.to_string(),
+        }
     }
 
     fn what(&self) -> String {
@@ -29,11 +32,22 @@ impl Cdn for CloudFront {
         format!("cloudfront:{}", self.distribution)
     }
 
-    async fn invalidate(&self, caller_reference: &str, paths: &[String]) -> Result<String, StoreError> {
-        let build_err = |e: aws_sdk_cloudfront::error::BuildError| StoreError::failed(e.to_string(), "");
+    async fn invalidate(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> Result<String, StoreError> {
+        let build_err =
+            |e: aws_sdk_cloudfront::error::BuildError| StoreError::failed(e.to_string(), "");
         let batch = InvalidationBatch::builder()
             .caller_reference(caller_reference)
-            .paths(Paths::builder().quantity(paths.len() as i32).set_items(Some(paths.to_vec())).build().map_err(build_err)?)
+            .paths(
+                Paths::builder()
+                    .quantity(paths.len() as i32)
+                    .set_items(Some(paths.to_vec()))
+                    .build()
+                    .map_err(build_err)?,
+            )
             .build()
             .map_err(build_err)?;
         let out = self
@@ -44,7 +58,10 @@ impl Cdn for CloudFront {
             .send()
             .await
             .map_err(|e| classify(&e, &self.what(), None))?;
-        Ok(out.invalidation().map(|i| i.id().to_string()).unwrap_or_default())
+        Ok(out
+            .invalidation()
+            .map(|i| i.id().to_string())
+            .unwrap_or_default())
     }
 
     async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError> {
@@ -56,7 +73,14 @@ impl Cdn for CloudFront {
             .send()
             .await
             .map_err(|e| classify(&e, &self.what(), None))?;
-        let status = out.invalidation().map(|i| i.status().to_string()).unwrap_or_default();
-        Ok(if status.eq_ignore_ascii_case("completed") { InvalidationStatus::Completed } else { InvalidationStatus::InProgress })
+        let status = out
+            .invalidation()
+            .map(|i| i.status().to_string())
+            .unwrap_or_default();
+        Ok(if status.eq_ignore_ascii_case("completed") {
+            InvalidationStatus::Completed
+        } else {
+            InvalidationStatus::InProgress
+        })
     }
 }

@@ -17,7 +17,9 @@ pub struct LocalStore {
 
 impl LocalStore {
     pub fn new(root: &Path) -> Self {
-        LocalStore { root: root.to_path_buf() }
+        LocalStore {
+            root: root.to_path_buf(),
+        }
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -27,7 +29,9 @@ impl LocalStore {
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     let hint = match e.kind() {
-        std::io::ErrorKind::PermissionDenied => "check the directory's permissions, or fix `url` in site.toml",
+        std::io::ErrorKind::PermissionDenied => {
+            "check the directory's permissions, or fix `url` in site.toml"
+        }
         _ => "check the target directory (`url` in site.toml) and the disk",
     };
     StoreError::failed(format!("{what} {}: {e}", path.display()), hint)
@@ -41,9 +45,13 @@ fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StoreError> {
         .prefix(".git-publish-tmp-")
         .tempfile_in(dir)
         .map_err(|e| io_err("creating a temporary file in", dir, e))?;
-    tmp.write_all(body).map_err(|e| io_err("writing", path, e))?;
-    tmp.as_file().sync_data().map_err(|e| io_err("syncing", path, e))?;
-    tmp.persist(path).map_err(|e| io_err("renaming into", path, e.error))?;
+    tmp.write_all(body)
+        .map_err(|e| io_err("writing", path, e))?;
+    tmp.as_file()
+        .sync_data()
+        .map_err(|e| io_err("syncing", path, e))?;
+    tmp.persist(path)
+        .map_err(|e| io_err("renaming into", path, e.error))?;
     Ok(())
 }
 
@@ -57,7 +65,12 @@ impl ObjectStore for LocalStore {
         format!("file://{}", self.root.display())
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>, _headers: &ObjectHeaders) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        _headers: &ObjectHeaders,
+    ) -> Result<(), StoreError> {
         let path = self.path(key);
         tokio::task::spawn_blocking(move || write_atomic(&path, &body))
             .await
@@ -100,7 +113,10 @@ impl ObjectStore for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if !self.root.exists() && !self.root.parent().is_some_and(|p| p.exists()) {
                     return Err(StoreError::failed(
-                        format!("target directory {} and its parent do not exist", self.root.display()),
+                        format!(
+                            "target directory {} and its parent do not exist",
+                            self.root.display()
+                        ),
                         "create the parent directory, or fix `url` in site.toml",
                     ));
                 }
@@ -110,7 +126,12 @@ impl ObjectStore for LocalStore {
         }
     }
 
-    async fn put_versioned(&self, key: &str, body: Vec<u8>, cond: Precondition) -> Result<String, StoreError> {
+    async fn put_versioned(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition,
+    ) -> Result<String, StoreError> {
         let path = self.path(key);
         tokio::task::spawn_blocking(move || {
             let dir = path.parent().expect("state key has a parent");

@@ -48,7 +48,10 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn failed(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        StoreError::Failed { message: message.into(), hint: hint.into() }
+        StoreError::Failed {
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }
 
@@ -64,12 +67,22 @@ pub struct Versioned {
 pub trait ObjectStore: Send + Sync {
     /// Human-readable location, e.g. `s3://bucket/prefix` (never credentials).
     fn describe(&self) -> String;
-    async fn put(&self, key: &str, body: Vec<u8>, headers: &ObjectHeaders) -> Result<(), StoreError>;
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        headers: &ObjectHeaders,
+    ) -> Result<(), StoreError>;
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
     /// Conditional write; returns the new version tag.
-    async fn put_versioned(&self, key: &str, body: Vec<u8>, cond: Precondition) -> Result<String, StoreError>;
+    async fn put_versioned(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition,
+    ) -> Result<String, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +97,11 @@ pub trait Cdn: Send + Sync {
     fn describe(&self) -> String;
     /// Create one invalidation (≤ 3,000 paths). The same `caller_reference` with the same paths returns the
     /// existing invalidation, so retries after a crash are safe. Returns its id.
-    async fn invalidate(&self, caller_reference: &str, paths: &[String]) -> Result<String, StoreError>;
+    async fn invalidate(
+        &self,
+        caller_reference: &str,
+        paths: &[String],
+    ) -> Result<String, StoreError>;
     async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
 }
 
@@ -113,7 +130,11 @@ pub enum ExecError {
     #[error("uploading {key}: {source}")]
     Upload { key: String, source: StoreError },
     #[error("reading blob {blob} for {key}: {message}")]
-    Blob { key: String, blob: String, message: String },
+    Blob {
+        key: String,
+        blob: String,
+        message: String,
+    },
     #[error("deleting: {0}")]
     Delete(StoreError),
     #[error("invalidating: {0}")]
@@ -143,9 +164,14 @@ pub struct Executor<'a> {
 impl Executor<'_> {
     /// Run the plan's steps in order: non-HTML uploads, HTML uploads, deletes, invalidation.
     /// (The state write that follows is the caller's: see `state`.)
-    pub async fn run(&self, plan: &Plan, on: &(dyn Fn(Event) + Sync)) -> Result<Outcome, ExecError> {
+    pub async fn run(
+        &self,
+        plan: &Plan,
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<Outcome, ExecError> {
         let mut outcome = Outcome::default();
-        let (assets, pages): (Vec<&Upload>, Vec<&Upload>) = plan.uploads.iter().partition(|u| !u.is_html());
+        let (assets, pages): (Vec<&Upload>, Vec<&Upload>) =
+            plan.uploads.iter().partition(|u| !u.is_html());
         for (phase, group) in [("assets", assets), ("pages", pages)] {
             if group.is_empty() {
                 continue;
@@ -157,23 +183,39 @@ impl Executor<'_> {
         if !plan.deletes.is_empty() {
             on(Event::Phase("deletes", plan.deletes.len()));
             for batch in plan.deletes.chunks(MAX_KEYS_PER_DELETE) {
-                self.store.delete_batch(batch).await.map_err(ExecError::Delete)?;
+                self.store
+                    .delete_batch(batch)
+                    .await
+                    .map_err(ExecError::Delete)?;
                 on(Event::Deleted { count: batch.len() });
             }
         }
         if let (Some(cdn), false) = (self.cdn, plan.invalidations.is_empty()) {
             on(Event::Phase("invalidation", plan.invalidations.len()));
-            for (i, batch) in plan.invalidations.chunks(MAX_PATHS_PER_INVALIDATION).enumerate() {
+            for (i, batch) in plan
+                .invalidations
+                .chunks(MAX_PATHS_PER_INVALIDATION)
+                .enumerate()
+            {
                 let reference = format!("{}-{}", self.caller_reference, i);
-                let id = invalidate_with_backoff(cdn, &reference, batch).await.map_err(ExecError::Invalidate)?;
-                on(Event::Invalidated { id: &id, paths: batch.len() });
+                let id = invalidate_with_backoff(cdn, &reference, batch)
+                    .await
+                    .map_err(ExecError::Invalidate)?;
+                on(Event::Invalidated {
+                    id: &id,
+                    paths: batch.len(),
+                });
                 outcome.invalidation_ids.push(id);
             }
         }
         Ok(outcome)
     }
 
-    async fn upload_all(&self, group: &[&Upload], on: &(dyn Fn(Event) + Sync)) -> Result<u64, ExecError> {
+    async fn upload_all(
+        &self,
+        group: &[&Upload],
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<u64, ExecError> {
         let total = std::sync::atomic::AtomicU64::new(0);
         futures::stream::iter(group.iter().map(Ok::<_, ExecError>))
             .try_for_each_concurrent(self.concurrency, |u| {
@@ -185,15 +227,28 @@ impl Executor<'_> {
                         .await
                         .map_err(|e| e.to_string())
                         .and_then(|r| r)
-                        .map_err(|message| ExecError::Blob { key: u.key.clone(), blob: u.blob.clone(), message })?;
+                        .map_err(|message| ExecError::Blob {
+                            key: u.key.clone(),
+                            blob: u.blob.clone(),
+                            message,
+                        })?;
                     let len = body.len() as u64;
-                    let headers = ObjectHeaders { content_type: u.content_type.clone(), git_blob: u.blob.clone() };
+                    let headers = ObjectHeaders {
+                        content_type: u.content_type.clone(),
+                        git_blob: u.blob.clone(),
+                    };
                     self.store
                         .put(&u.key, body, &headers)
                         .await
-                        .map_err(|source| ExecError::Upload { key: u.key.clone(), source })?;
+                        .map_err(|source| ExecError::Upload {
+                            key: u.key.clone(),
+                            source,
+                        })?;
                     total.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
-                    on(Event::Uploaded { key: &u.key, bytes: len });
+                    on(Event::Uploaded {
+                        key: &u.key,
+                        bytes: len,
+                    });
                     Ok(())
                 }
             })
@@ -204,13 +259,20 @@ impl Executor<'_> {
 
 /// CloudFront answers `TooManyInvalidationsInProgress` when 3,000 paths / 15 wildcards are in flight: wait
 /// and retry (bounded), beyond what the SDK's own retries do.
-async fn invalidate_with_backoff(cdn: &dyn Cdn, reference: &str, paths: &[String]) -> Result<String, StoreError> {
+async fn invalidate_with_backoff(
+    cdn: &dyn Cdn,
+    reference: &str,
+    paths: &[String],
+) -> Result<String, StoreError> {
     let mut delay = Duration::from_secs(2);
     let mut attempt = 0;
     loop {
         match cdn.invalidate(reference, paths).await {
             Err(StoreError::Conflict) if attempt < 8 => {
-                tracing::warn!("too many invalidations in progress; retrying in {}s", delay.as_secs());
+                tracing::warn!(
+                    "too many invalidations in progress; retrying in {}s",
+                    delay.as_secs()
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(60));
                 attempt += 1;

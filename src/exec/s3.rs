@@ -22,14 +22,24 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(client: Client, bucket: &str, prefix: &str, endpoint: Option<String>) -> Self {
-        S3Store { client, bucket: bucket.to_string(), prefix: prefix.to_string(), endpoint }
+        S3Store {
+            client,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            endpoint,
+        }
     }
 
     fn what(&self, key: &str) -> String {
         format!("s3://{}/{}", self.bucket, key)
     }
 
-    async fn put_multipart(&self, key: &str, body: Vec<u8>, h: &ObjectHeaders) -> Result<(), StoreError> {
+    async fn put_multipart(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        h: &ObjectHeaders,
+    ) -> Result<(), StoreError> {
         let ep = self.endpoint.as_deref();
         let created = self
             .client
@@ -57,14 +67,23 @@ impl S3Store {
                     .send()
                     .await
                     .map_err(|e| classify(&e, &self.what(key), ep))?;
-                parts.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
+                parts.push(
+                    CompletedPart::builder()
+                        .part_number(n)
+                        .set_e_tag(out.e_tag().map(str::to_string))
+                        .build(),
+                );
             }
             self.client
                 .complete_multipart_upload()
                 .bucket(&self.bucket)
                 .key(key)
                 .upload_id(&upload_id)
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send()
                 .await
                 .map_err(|e| classify(&e, &self.what(key), ep))?;
@@ -72,7 +91,14 @@ impl S3Store {
         }
         .await;
         if result.is_err() {
-            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(&upload_id).send().await;
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
         }
         result
     }
@@ -111,8 +137,11 @@ impl ObjectStore for S3Store {
             .map(|k| ObjectIdentifier::builder().key(k).build())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::failed(e.to_string(), ""))?;
-        let delete =
-            Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| StoreError::failed(e.to_string(), ""))?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?;
         let out = self
             .client
             .delete_objects()
@@ -126,10 +155,22 @@ impl ObjectStore for S3Store {
             let list: Vec<String> = errors
                 .iter()
                 .take(10)
-                .map(|e| format!("{} ({})", e.key().unwrap_or("?"), e.code().unwrap_or("error")))
+                .map(|e| {
+                    format!(
+                        "{} ({})",
+                        e.key().unwrap_or("?"),
+                        e.code().unwrap_or("error")
+                    )
+                })
                 .collect();
             return Err(StoreError::failed(
-                format!("{} of {} deletes failed in s3://{}: {}", errors.len(), keys.len(), self.bucket, list.join(", ")),
+                format!(
+                    "{} of {} deletes failed in s3://{}: {}",
+                    errors.len(),
+                    keys.len(),
+                    self.bucket,
+                    list.join(", ")
+                ),
                 "check `s3:DeleteObject` permission for these keys, then run again",
             ));
         }
@@ -137,7 +178,13 @@ impl ObjectStore for S3Store {
     }
 
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        let res = self.client.get_object().bucket(&self.bucket).key(key).send().await;
+        let res = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
         match res {
             Ok(out) => {
                 let etag = out.e_tag().unwrap_or_default().to_string();
@@ -145,7 +192,9 @@ impl ObjectStore for S3Store {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| StoreError::failed(format!("reading {}: {e}", self.what(key)), "run again"))?
+                    .map_err(|e| {
+                        StoreError::failed(format!("reading {}: {e}", self.what(key)), "run again")
+                    })?
                     .into_bytes()
                     .to_vec();
                 Ok(Some(Versioned { body, etag }))
@@ -159,7 +208,12 @@ impl ObjectStore for S3Store {
         }
     }
 
-    async fn put_versioned(&self, key: &str, body: Vec<u8>, cond: Precondition) -> Result<String, StoreError> {
+    async fn put_versioned(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition,
+    ) -> Result<String, StoreError> {
         let mut req = self
             .client
             .put_object()
@@ -172,7 +226,10 @@ impl ObjectStore for S3Store {
             Precondition::Absent => req.if_none_match("*"),
             Precondition::Matches(etag) => req.if_match(etag),
         };
-        let out = req.send().await.map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+        let out = req
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 }

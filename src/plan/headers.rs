@@ -38,8 +38,17 @@ pub fn content_type(path: &str) -> String {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     let essence = ext
         .as_deref()
-        .and_then(|e| OVERRIDES.iter().find(|(x, _)| *x == e).map(|(_, t)| t.to_string()))
-        .or_else(|| mime_guess::from_path(name).first().map(|m| m.essence_str().to_string()))
+        .and_then(|e| {
+            OVERRIDES
+                .iter()
+                .find(|(x, _)| *x == e)
+                .map(|(_, t)| t.to_string())
+        })
+        .or_else(|| {
+            mime_guess::from_path(name)
+                .first()
+                .map(|m| m.essence_str().to_string())
+        })
         .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string());
     if essence.starts_with("text/") || TEXT_LIKE.contains(&essence.as_str()) {
         format!("{essence}; charset=utf-8")
@@ -69,7 +78,10 @@ mod tests {
             ("img/a.webp", "image/webp"),
             ("img/a.avif", "image/avif"),
             ("fonts/x.woff2", "font/woff2"),
-            ("site.webmanifest", "application/manifest+json; charset=utf-8"),
+            (
+                "site.webmanifest",
+                "application/manifest+json; charset=utf-8",
+            ),
             ("app.wasm", "application/wasm"),
             ("file.pdf", "application/pdf"),
             ("CNAME", "application/octet-stream"),

@@ -76,7 +76,10 @@ pub fn url_forms(path: &str, index_document: &str) -> Vec<String> {
     if path == index_document {
         return vec!["/".into(), format!("/{path}")];
     }
-    if let Some(dir) = path.strip_suffix(index_document).and_then(|d| d.strip_suffix('/')) {
+    if let Some(dir) = path
+        .strip_suffix(index_document)
+        .and_then(|d| d.strip_suffix('/'))
+    {
         if !dir.is_empty() {
             return vec![format!("/{dir}/"), format!("/{path}")];
         }
@@ -204,8 +207,11 @@ impl Tree {
 
 /// Choose the paths. Returns URL-encoded CloudFront paths, sorted, and what they cost.
 pub fn plan(input: &Input) -> (Vec<String>, Summary) {
-    let stale: BTreeSet<String> =
-        input.stale.iter().flat_map(|p| url_forms(p, input.index_document)).collect();
+    let stale: BTreeSet<String> = input
+        .stale
+        .iter()
+        .flat_map(|p| url_forms(p, input.index_document))
+        .collect();
     if stale.is_empty() {
         return (Vec::new(), Summary::default());
     }
@@ -216,7 +222,10 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
         .filter(|u| !stale.contains(u))
         .collect();
 
-    let mut tree = Tree { nodes: Vec::new(), index: HashMap::new() };
+    let mut tree = Tree {
+        nodes: Vec::new(),
+        index: HashMap::new(),
+    };
     tree.node("/");
     for u in &stale {
         tree.add(u, true);
@@ -287,7 +296,13 @@ mod tests {
     use super::*;
 
     fn run(stale: &[&str], unchanged: &[&str], max: usize) -> (Vec<String>, Summary) {
-        plan(&Input { stale, unchanged, added: &[], index_document: "index.html", max_paths: max })
+        plan(&Input {
+            stale,
+            unchanged,
+            added: &[],
+            index_document: "index.html",
+            max_paths: max,
+        })
     }
 
     #[test]
@@ -312,7 +327,10 @@ mod tests {
             ("/x#y%z", "/x%23y%25z"),
             ("/q?.html", "/q%3F.html"),
             ("/a+b&c=d;e'f(g)!$@,", "/a+b&c=d;e'f(g)!$@,"),
-            ("/~user/[1]{2}|^`\\\"<>", "/%7Euser/%5B1%5D%7B2%7D%7C%5E%60%5C%22%3C%3E"),
+            (
+                "/~user/[1]{2}|^`\\\"<>",
+                "/%7Euser/%5B1%5D%7B2%7D%7C%5E%60%5C%22%3C%3E",
+            ),
         ];
         for (raw, want) in table {
             assert_eq!(encode(raw), want, "{raw}");
@@ -323,9 +341,30 @@ mod tests {
 
     #[test]
     fn exact_when_within_budget() {
-        let (p, s) = run(&["index.html", "feed.xml", "posts/old/index.html"], &["about/index.html"], 15);
-        assert_eq!(p, ["/", "/feed.xml", "/index.html", "/posts/old/", "/posts/old/index.html"]);
-        assert_eq!(s, Summary { stale_urls: 5, paths: 5, wildcards: 0, unchanged_evicted: 0 });
+        let (p, s) = run(
+            &["index.html", "feed.xml", "posts/old/index.html"],
+            &["about/index.html"],
+            15,
+        );
+        assert_eq!(
+            p,
+            [
+                "/",
+                "/feed.xml",
+                "/index.html",
+                "/posts/old/",
+                "/posts/old/index.html"
+            ]
+        );
+        assert_eq!(
+            s,
+            Summary {
+                stale_urls: 5,
+                paths: 5,
+                wildcards: 0,
+                unchanged_evicted: 0
+            }
+        );
     }
 
     #[test]
@@ -372,7 +411,12 @@ mod tests {
 
     #[test]
     fn deleted_directory_collapses_for_free() {
-        let stale = ["gone/a.html", "gone/b.html", "gone/c/index.html", "index.html"];
+        let stale = [
+            "gone/a.html",
+            "gone/b.html",
+            "gone/c/index.html",
+            "index.html",
+        ];
         let (p, s) = run(&stale, &["keep/x.html"], 3);
         assert_eq!(p, ["/", "/gone/*", "/index.html"]);
         assert_eq!(s.unchanged_evicted, 0);

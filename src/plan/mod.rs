@@ -110,20 +110,40 @@ impl Plan {
 pub fn key_for(prefix: &str, path: &str) -> Result<String> {
     let bad = path.is_empty()
         || path.starts_with('/')
-        || path.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..");
     if bad {
-        let key = if prefix.is_empty() { path.to_string() } else { format!("{prefix}/{path}") };
-        return Err(Error::KeyEscapes { path: path.to_string(), key });
+        let key = if prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{prefix}/{path}")
+        };
+        return Err(Error::KeyEscapes {
+            path: path.to_string(),
+            key,
+        });
     }
     if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
-        return Err(Error::ReservedPath { path: path.to_string() });
+        return Err(Error::ReservedPath {
+            path: path.to_string(),
+        });
     }
-    Ok(if prefix.is_empty() { path.to_string() } else { format!("{prefix}/{path}") })
+    Ok(if prefix.is_empty() {
+        path.to_string()
+    } else {
+        format!("{prefix}/{path}")
+    })
 }
 
 /// Build the plan. `changes` is the diff deployed → new (already merged over every base that may be live);
 /// `listing` is every file of the new tree.
-pub fn build(target: &str, changes: &[Change], listing: &[FileEntry], s: &Settings) -> Result<Plan> {
+pub fn build(
+    target: &str,
+    changes: &[Change],
+    listing: &[FileEntry],
+    s: &Settings,
+) -> Result<Plan> {
     let mut uploads = Vec::new();
     let mut deletes = Vec::new();
     let mut stale = Vec::new();
@@ -138,7 +158,11 @@ pub fn build(target: &str, changes: &[Change], listing: &[FileEntry], s: &Settin
                     path: c.path.clone(),
                     blob,
                     size: c.size,
-                    kind: if c.kind == ChangeKind::Added { UploadKind::New } else { UploadKind::Replace },
+                    kind: if c.kind == ChangeKind::Added {
+                        UploadKind::New
+                    } else {
+                        UploadKind::Replace
+                    },
                     content_type: headers::content_type(&c.path),
                 });
                 if c.kind == ChangeKind::Modified || s.invalidate_new_files {
@@ -152,8 +176,12 @@ pub fn build(target: &str, changes: &[Change], listing: &[FileEntry], s: &Settin
         }
     }
     if s.full {
-        let changed: std::collections::HashSet<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-        for f in listing.iter().filter(|f| !changed.contains(f.path.as_str())) {
+        let changed: std::collections::HashSet<&str> =
+            changes.iter().map(|c| c.path.as_str()).collect();
+        for f in listing
+            .iter()
+            .filter(|f| !changed.contains(f.path.as_str()))
+        {
             uploads.push(Upload {
                 key: key_for(&s.prefix, &f.path)?,
                 path: f.path.clone(),
@@ -166,16 +194,24 @@ pub fn build(target: &str, changes: &[Change], listing: &[FileEntry], s: &Settin
     }
     // Safety limit before anything else: nothing runs if this refuses.
     if deletes.len() > s.max_deletes {
-        return Err(Error::TooManyDeletes { count: deletes.len(), limit: s.max_deletes, target: target.to_string() });
+        return Err(Error::TooManyDeletes {
+            count: deletes.len(),
+            limit: s.max_deletes,
+            target: target.to_string(),
+        });
     }
 
     uploads.sort_by(|a, b| (a.is_html(), &a.key).cmp(&(b.is_html(), &b.key)));
     deletes.sort();
 
     let (invalidations, summary) = if s.cdn && !stale.is_empty() {
-        let changed: std::collections::HashSet<&str> = changes.iter().map(|c| c.path.as_str()).collect();
-        let unchanged: Vec<&str> =
-            listing.iter().map(|f| f.path.as_str()).filter(|p| !changed.contains(p)).collect();
+        let changed: std::collections::HashSet<&str> =
+            changes.iter().map(|c| c.path.as_str()).collect();
+        let unchanged: Vec<&str> = listing
+            .iter()
+            .map(|f| f.path.as_str())
+            .filter(|p| !changed.contains(p))
+            .collect();
         let added: Vec<&str> = changes
             .iter()
             .filter(|c| c.kind == ChangeKind::Added && !s.invalidate_new_files)
@@ -194,7 +230,12 @@ pub fn build(target: &str, changes: &[Change], listing: &[FileEntry], s: &Settin
         (Vec::new(), invalidate::Summary::default())
     };
 
-    Ok(Plan { uploads, deletes, invalidations, invalidation: summary })
+    Ok(Plan {
+        uploads,
+        deletes,
+        invalidations,
+        invalidation: summary,
+    })
 }
 
 #[cfg(test)]
@@ -215,11 +256,22 @@ mod tests {
 
     fn ch(path: &str, kind: ChangeKind) -> Change {
         let blob = (kind != ChangeKind::Deleted).then(|| format!("{:040x}", path.len()));
-        Change { path: path.into(), kind, blob, size: 10 }
+        Change {
+            path: path.into(),
+            kind,
+            blob,
+            size: 10,
+        }
     }
 
     fn listing(paths: &[&str]) -> Vec<FileEntry> {
-        paths.iter().map(|p| FileEntry { path: p.to_string(), blob: "0".repeat(40) }).collect()
+        paths
+            .iter()
+            .map(|p| FileEntry {
+                path: p.to_string(),
+                blob: "0".repeat(40),
+            })
+            .collect()
     }
 
     #[test]
@@ -236,7 +288,11 @@ mod tests {
             ("", ".git-publishing/x", Some(".git-publishing/x")),
         ];
         for (prefix, path, want) in table {
-            assert_eq!(key_for(prefix, path).ok().as_deref(), *want, "{prefix:?} {path:?}");
+            assert_eq!(
+                key_for(prefix, path).ok().as_deref(),
+                *want,
+                "{prefix:?} {path:?}"
+            );
         }
     }
 
@@ -251,7 +307,14 @@ mod tests {
             ch("old.html", Deleted),
             ch("feed.xml", Modified),
         ];
-        let l = listing(&["posts/new/index.html", "posts/new/cover.jpg", "index.html", "css/site.css", "feed.xml", "about/index.html"]);
+        let l = listing(&[
+            "posts/new/index.html",
+            "posts/new/cover.jpg",
+            "index.html",
+            "css/site.css",
+            "feed.xml",
+            "about/index.html",
+        ]);
         let mut s = settings();
         s.prefix = "blog".into();
         let p = build("t", &changes, &l, &s).unwrap();
@@ -259,13 +322,28 @@ mod tests {
         // assets first (sorted), then HTML (sorted)
         assert_eq!(
             keys,
-            ["blog/css/site.css", "blog/feed.xml", "blog/posts/new/cover.jpg", "blog/index.html", "blog/posts/new/index.html"]
+            [
+                "blog/css/site.css",
+                "blog/feed.xml",
+                "blog/posts/new/cover.jpg",
+                "blog/index.html",
+                "blog/posts/new/index.html"
+            ]
         );
         assert_eq!(p.uploads[0].kind, UploadKind::Replace);
         assert_eq!(p.uploads[2].kind, UploadKind::New);
         assert_eq!(p.deletes, ["blog/old.html"]);
         // new files are not invalidated; modified and deleted are; index.html also as its directory
-        assert_eq!(p.invalidations, ["/", "/css/site.css", "/feed.xml", "/index.html", "/old.html"]);
+        assert_eq!(
+            p.invalidations,
+            [
+                "/",
+                "/css/site.css",
+                "/feed.xml",
+                "/index.html",
+                "/old.html"
+            ]
+        );
     }
 
     #[test]
@@ -278,11 +356,20 @@ mod tests {
 
     #[test]
     fn max_deletes_refuses() {
-        let changes: Vec<Change> = (0..6).map(|i| ch(&format!("f{i}.html"), ChangeKind::Deleted)).collect();
+        let changes: Vec<Change> = (0..6)
+            .map(|i| ch(&format!("f{i}.html"), ChangeKind::Deleted))
+            .collect();
         let mut s = settings();
         s.max_deletes = 5;
         let e = build("prod", &changes, &[], &s).unwrap_err();
-        assert!(matches!(e, Error::TooManyDeletes { count: 6, limit: 5, .. }));
+        assert!(matches!(
+            e,
+            Error::TooManyDeletes {
+                count: 6,
+                limit: 5,
+                ..
+            }
+        ));
         assert!(e.hint().unwrap().contains("--max-deletes"));
         s.max_deletes = 6;
         assert_eq!(build("prod", &changes, &[], &s).unwrap().deletes.len(), 6);
@@ -292,7 +379,13 @@ mod tests {
     fn no_cdn_no_invalidations() {
         let mut s = settings();
         s.cdn = false;
-        let p = build("t", &[ch("a.html", ChangeKind::Modified)], &listing(&["a.html"]), &s).unwrap();
+        let p = build(
+            "t",
+            &[ch("a.html", ChangeKind::Modified)],
+            &listing(&["a.html"]),
+            &s,
+        )
+        .unwrap();
         assert!(p.invalidations.is_empty());
     }
 
@@ -300,7 +393,13 @@ mod tests {
     fn full_uploads_unchanged_files_too() {
         let mut s = settings();
         s.full = true;
-        let p = build("t", &[ch("a.html", ChangeKind::Modified)], &listing(&["a.html", "b.css"]), &s).unwrap();
+        let p = build(
+            "t",
+            &[ch("a.html", ChangeKind::Modified)],
+            &listing(&["a.html", "b.css"]),
+            &s,
+        )
+        .unwrap();
         assert_eq!(p.uploads.len(), 2);
         assert_eq!(p.invalidations, ["/a.html"]);
     }
@@ -309,7 +408,13 @@ mod tests {
     fn invalidate_new_files_option() {
         let mut s = settings();
         s.invalidate_new_files = true;
-        let p = build("t", &[ch("new.html", ChangeKind::Added)], &listing(&["new.html"]), &s).unwrap();
+        let p = build(
+            "t",
+            &[ch("new.html", ChangeKind::Added)],
+            &listing(&["new.html"]),
+            &s,
+        )
+        .unwrap();
         assert_eq!(p.invalidations, ["/new.html"]);
     }
 

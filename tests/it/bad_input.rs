@@ -39,7 +39,14 @@ fn canned_server(status: &'static str, body: &'static str) -> String {
 }
 
 fn put_state(b: &str, body: &[u8]) {
-    rt().block_on(s3().put_object().bucket(b).key(".git-publish/state.json").body(body.to_vec().into()).send()).unwrap();
+    rt().block_on(
+        s3().put_object()
+            .bucket(b)
+            .key(".git-publish/state.json")
+            .body(body.to_vec().into())
+            .send(),
+    )
+    .unwrap();
 }
 
 const CASES: &[Case] = &[
@@ -113,7 +120,10 @@ const CASES: &[Case] = &[
     Case {
         name: "no default among several targets",
         setup: |s, b| {
-            s.config(&format!("{}[targets.staging]\nurl = \"s3://{b}/staging\"\n", cfg(b, "")));
+            s.config(&format!(
+                "{}[targets.staging]\nurl = \"s3://{b}/staging\"\n",
+                cfg(b, "")
+            ));
             vec![]
         },
         env: &[],
@@ -164,7 +174,12 @@ const CASES: &[Case] = &[
         name: "submodule in the output",
         setup: |s, _| {
             let head = s.git(&["rev-parse", "HEAD"]);
-            s.git(&["update-index", "--add", "--cacheinfo", &format!("160000,{head},public/sub")]);
+            s.git(&[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("160000,{head},public/sub"),
+            ]);
             s.git(&["commit", "-q", "-m", "submodule"]);
             vec![]
         },
@@ -223,7 +238,10 @@ const CASES: &[Case] = &[
                 "301 Moved Permanently",
                 "<?xml version=\"1.0\"?><Error><Code>PermanentRedirect</Code><Message>use the right endpoint</Message></Error>",
             );
-            s.config(&cfg(b, &format!("endpoint = \"{ep}\"\nregion = \"eu-west-1\"")));
+            s.config(&cfg(
+                b,
+                &format!("endpoint = \"{ep}\"\nregion = \"eu-west-1\""),
+            ));
             vec![]
         },
         env: &[],
@@ -233,7 +251,11 @@ const CASES: &[Case] = &[
     Case {
         name: "endpoint unreachable",
         setup: |s, b| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             s.config(&cfg(b, &format!("endpoint = \"http://127.0.0.1:{port}\"")));
             vec![]
         },
@@ -330,15 +352,26 @@ fn bad_inputs_fail_clearly_and_change_nothing() {
             }
         }
         let after = objects(&b);
-        let changed: Vec<&String> =
-            after.keys().filter(|k| before.get(*k).map(|o| &o.body) != Some(&after[*k].body)).collect();
+        let changed: Vec<&String> = after
+            .keys()
+            .filter(|k| before.get(*k).map(|o| &o.body) != Some(&after[*k].body))
+            .collect();
         if !changed.is_empty() || before.len() != after.len() {
             problems.push(format!("objects changed: {changed:?}"));
         }
         if !problems.is_empty() {
-            failures.push(format!("{}: {}\n  stderr: {}", case.name, problems.join("; "), r.stderr.trim()));
+            failures.push(format!(
+                "{}: {}\n  stderr: {}",
+                case.name,
+                problems.join("; "),
+                r.stderr.trim()
+            ));
         }
     }
-    eprintln!("bad input matrix: {} cases, {} failures", CASES.len(), failures.len());
+    eprintln!(
+        "bad input matrix: {} cases, {} failures",
+        CASES.len(),
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -22,16 +22,33 @@ fn first_publish_uploads_every_file_with_bytes_type_and_blob_id() {
 
     let objs = site_objects(&b);
     let keys: Vec<&str> = objs.keys().map(|k| k.as_str()).collect();
-    assert_eq!(keys, ["css/site.css", "feed.xml", "img/logo.png", "index.html", "posts/a/index.html", "posts/b/index.html"]);
+    assert_eq!(
+        keys,
+        [
+            "css/site.css",
+            "feed.xml",
+            "img/logo.png",
+            "index.html",
+            "posts/a/index.html",
+            "posts/b/index.html"
+        ]
+    );
     for (key, obj) in &objs {
-        assert_eq!(obj.body, std::fs::read(site.path(&format!("public/{key}"))).unwrap(), "{key}");
+        assert_eq!(
+            obj.body,
+            std::fs::read(site.path(&format!("public/{key}"))).unwrap(),
+            "{key}"
+        );
         let blob = site.git(&["rev-parse", &format!("HEAD:public/{key}")]);
         assert_eq!(obj.meta.get("git-blob"), Some(&blob), "{key}");
     }
     assert_eq!(objs["index.html"].content_type, "text/html; charset=utf-8");
     assert_eq!(objs["css/site.css"].content_type, "text/css; charset=utf-8");
     assert_eq!(objs["img/logo.png"].content_type, "image/png");
-    assert_eq!(objs["feed.xml"].content_type, "application/xml; charset=utf-8");
+    assert_eq!(
+        objs["feed.xml"].content_type,
+        "application/xml; charset=utf-8"
+    );
 
     let st = state_json(&b, "");
     assert_eq!(st["deployed"]["commit"], commit.as_str());
@@ -43,7 +60,12 @@ fn first_publish_uploads_every_file_with_bytes_type_and_blob_id() {
     // (The first request is the test's own CreateBucket.)
     let reqs = &reqs[1..];
     let count = |m: &str| reqs.iter().filter(|r| r.method == m).count();
-    assert!(!reqs.iter().any(|r| r.method == "GET" && r.path.contains("list-type")), "{reqs:?}");
+    assert!(
+        !reqs
+            .iter()
+            .any(|r| r.method == "GET" && r.path.contains("list-type")),
+        "{reqs:?}"
+    );
     assert_eq!(count("HEAD"), 0);
     assert_eq!(count("GET"), 1, "{reqs:?}");
     assert_eq!(count("PUT"), 6 + 2, "{reqs:?}");
@@ -67,14 +89,34 @@ fn new_post_uploads_exactly_the_changed_keys_without_listing() {
     let j = site.run(&["--json"]).ok().json();
     let mut uploads = strings(&j["uploads"]);
     uploads.sort();
-    assert_eq!(uploads, ["feed.xml", "index.html", "posts/c/cover.jpg", "posts/c/index.html"]);
+    assert_eq!(
+        uploads,
+        [
+            "feed.xml",
+            "index.html",
+            "posts/c/cover.jpg",
+            "posts/c/index.html"
+        ]
+    );
     assert!(strings(&j["deletes"]).is_empty());
 
     let reqs: Vec<Req> = moto().requests(&b).into_iter().skip(before).collect();
-    let puts: Vec<&str> = reqs.iter().filter(|r| r.method == "PUT").map(|r| r.path.as_str()).collect();
+    let puts: Vec<&str> = reqs
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .map(|r| r.path.as_str())
+        .collect();
     assert_eq!(puts.len(), 4 + 2, "{puts:?}");
-    assert!(reqs.iter().all(|r| !r.path.contains("list-type") && r.method != "HEAD"), "{reqs:?}");
-    assert_eq!(reqs.len(), 4 + 3, "changed files + GET state + claim + final: {reqs:?}");
+    assert!(
+        reqs.iter()
+            .all(|r| !r.path.contains("list-type") && r.method != "HEAD"),
+        "{reqs:?}"
+    );
+    assert_eq!(
+        reqs.len(),
+        4 + 3,
+        "changed files + GET state + claim + final: {reqs:?}"
+    );
     assert_eq!(state_json(&b, "")["deployed"]["commit"], c2.as_str());
     assert_eq!(site_objects(&b)["index.html"].body, b"<h1>Home</h1> with c");
 }
@@ -96,7 +138,11 @@ fn regenerating_identical_output_uploads_nothing() {
     assert!(strings(&j["uploads"]).is_empty());
     let reqs: Vec<Req> = moto().requests(&b).into_iter().skip(before).collect();
     assert!(reqs.len() <= 3, "{reqs:?}");
-    assert_eq!(reqs.iter().filter(|r| r.method == "PUT").count(), 1, "only the state: {reqs:?}");
+    assert_eq!(
+        reqs.iter().filter(|r| r.method == "PUT").count(),
+        1,
+        "only the state: {reqs:?}"
+    );
     assert_eq!(state_json(&b, "")["deployed"]["commit"], c2.as_str());
     // and a second run is a no-op with a single GET
     let before = moto().request_count(&b);
@@ -115,10 +161,17 @@ fn delete_rename_and_invalidations_as_cloudfront_records_them() {
     site.config(&s3_config(&b, &format!("distribution = \"{dist}\"")));
     site.commit("v1");
     site.run(&[]).ok();
-    assert!(invalidations(&dist).is_empty(), "a first publish has nothing cached to invalidate");
+    assert!(
+        invalidations(&dist).is_empty(),
+        "a first publish has nothing cached to invalidate"
+    );
 
     site.remove("public/old/page.html");
-    std::fs::rename(site.path("public/img/logo.png"), site.path("public/img/brand.png")).unwrap();
+    std::fs::rename(
+        site.path("public/img/logo.png"),
+        site.path("public/img/brand.png"),
+    )
+    .unwrap();
     site.write("public/posts/a/index.html", "<h1>A, edited</h1>");
     site.write("public/posts/new/index.html", "<h1>new</h1>");
     site.commit("v2");
@@ -126,8 +179,20 @@ fn delete_rename_and_invalidations_as_cloudfront_records_them() {
     assert_eq!(strings(&j["deletes"]), ["img/logo.png", "old/page.html"]);
     let mut up = strings(&j["uploads"]);
     up.sort();
-    assert_eq!(up, ["img/brand.png", "posts/a/index.html", "posts/new/index.html"]);
-    let want = ["/img/logo.png", "/old/page.html", "/posts/a/", "/posts/a/index.html"];
+    assert_eq!(
+        up,
+        [
+            "img/brand.png",
+            "posts/a/index.html",
+            "posts/new/index.html"
+        ]
+    );
+    let want = [
+        "/img/logo.png",
+        "/old/page.html",
+        "/posts/a/",
+        "/posts/a/index.html",
+    ];
     assert_eq!(strings(&j["invalidations"]), want);
     let recorded = invalidations(&dist);
     assert_eq!(recorded.len(), 1);
@@ -135,7 +200,10 @@ fn delete_rename_and_invalidations_as_cloudfront_records_them() {
 
     let objs = site_objects(&b);
     assert!(!objs.contains_key("old/page.html") && !objs.contains_key("img/logo.png"));
-    assert_eq!(objs["img/brand.png"].body, [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3]);
+    assert_eq!(
+        objs["img/brand.png"].body,
+        [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3]
+    );
     let ids = state_json(&b, "")["deployed"]["invalidation_ids"].clone();
     assert_eq!(ids.as_array().unwrap().len(), 1);
 }
@@ -147,7 +215,7 @@ fn unicode_space_and_tricky_names_get_exact_keys_and_matching_paths() {
     let dist = distribution(&b);
     let names = [
         "a file.html",
-        "café.html",           // NFC
+        "café.html",            // NFC
         "cafe\u{301}-nfd.html", // NFD
         "hash#tag.html",
         "per%cent.html",
@@ -160,7 +228,10 @@ fn unicode_space_and_tricky_names_get_exact_keys_and_matching_paths() {
     for n in names {
         site.write(&format!("public/{n}"), format!("v1 {n}"));
     }
-    site.config(&s3_config(&b, &format!("distribution = \"{dist}\"\nmax_invalidation_paths = 30")));
+    site.config(&s3_config(
+        &b,
+        &format!("distribution = \"{dist}\"\nmax_invalidation_paths = 30"),
+    ));
     site.commit("v1");
     site.run(&[]).ok();
     let keys: Vec<String> = site_objects(&b).into_keys().collect();
@@ -211,13 +282,22 @@ fn dry_run_changes_nothing_and_prints_the_plan() {
     let r = site.run(&["--dry-run"]).ok();
     let reqs = moto().requests(&b);
     assert!(r.stdout.contains("+ index.html"), "{}", r.stdout);
-    assert!(r.stdout.contains("6 uploads (6 new, 0 replaced"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("6 uploads (6 new, 0 replaced"),
+        "{}",
+        r.stdout
+    );
     assert!(objects(&b).is_empty());
-    assert_eq!(reqs.len(), 2, "CreateBucket + one GET of the state: {reqs:?}");
+    assert_eq!(
+        reqs.len(),
+        2,
+        "CreateBucket + one GET of the state: {reqs:?}"
+    );
     assert_eq!(reqs[1].method, "GET");
 
     site.run(&[]).ok();
-    site.remove("public/feed.xml").write("public/index.html", "changed");
+    site.remove("public/feed.xml")
+        .write("public/index.html", "changed");
     site.commit("v2");
     let before = objects(&b);
     let r = site.run(&["-n", "--json"]).ok();
@@ -226,9 +306,15 @@ fn dry_run_changes_nothing_and_prints_the_plan() {
     assert_eq!(strings(&j["deletes"]), ["feed.xml"]);
     assert_eq!(strings(&j["uploads"]), ["index.html"]);
     let after = objects(&b);
-    assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
     let text = site.run(&["--dry-run"]).ok().stdout;
-    assert!(text.contains("~ index.html") && text.contains("- feed.xml"), "{text}");
+    assert!(
+        text.contains("~ index.html") && text.contains("- feed.xml"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -236,7 +322,9 @@ fn key_prefix_is_respected() {
     let site = Site::new();
     let b = bucket("prefix");
     small_blog(&site);
-    site.config(&format!("[source]\ndir = \"public\"\n[targets.p]\nurl = \"s3://{b}/blog/v1/\"\n"));
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.p]\nurl = \"s3://{b}/blog/v1/\"\n"
+    ));
     site.commit("v1");
     site.run(&[]).ok();
     let keys: Vec<String> = objects(&b).into_keys().collect();
@@ -260,7 +348,11 @@ fn max_deletes_refuses_before_changing_anything() {
     site.commit("v2");
     let before = objects(&b);
     let r = site.run(&[]).fails(4);
-    assert!(r.stderr.contains("refusing to delete 3 objects") && r.stderr.contains("--max-deletes"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("refusing to delete 3 objects") && r.stderr.contains("--max-deletes"),
+        "{}",
+        r.stderr
+    );
     let after = objects(&b);
     assert_eq!(before.len(), after.len());
     assert_eq!(after["index.html"].body, before["index.html"].body);
@@ -278,7 +370,10 @@ fn a_live_claim_stops_a_second_publisher_before_it_writes() {
     site.run(&[]).ok();
     // Someone on another host holds the target right now.
     let mut st = state_json(&b, "");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     st["pending"] = serde_json::json!({
         "commit": "1111111111111111111111111111111111111111",
         "tree": "2222222222222222222222222222222222222222",
@@ -287,18 +382,31 @@ fn a_live_claim_stops_a_second_publisher_before_it_writes() {
         "holder": {"host": "other-host", "pid": 4242, "user": "alice", "since": "2026-01-01T00:00:00Z", "since_unix": now}
     });
     rt().block_on(
-        s3().put_object().bucket(&b).key(".git-publish/state.json").body(serde_json::to_vec(&st).unwrap().into()).send(),
+        s3().put_object()
+            .bucket(&b)
+            .key(".git-publish/state.json")
+            .body(serde_json::to_vec(&st).unwrap().into())
+            .send(),
     )
     .unwrap();
     site.write("public/index.html", "v2");
     site.commit("v2");
     let before = objects(&b);
     let r = site.run(&[]).fails(3);
-    assert!(r.stderr.contains("alice@other-host (pid 4242)") && r.stderr.contains("--take-over"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("alice@other-host (pid 4242)") && r.stderr.contains("--take-over"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(objects(&b)["index.html"].body, before["index.html"].body);
     // status shows who holds it
     let s = site.run(&["status"]).ok();
-    assert!(s.stdout.contains("pending: publishing 111111111111 by alice@other-host"), "{}", s.stdout);
+    assert!(
+        s.stdout
+            .contains("pending: publishing 111111111111 by alice@other-host"),
+        "{}",
+        s.stdout
+    );
     // explicit take-over works and says so
     let r = site.run(&["--take-over"]).ok();
     assert!(r.stderr.contains("taking over"), "{}", r.stderr);
@@ -315,18 +423,48 @@ fn conditional_write_loses_to_a_concurrent_change() {
     site.config(&s3_config(&b, ""));
     site.commit("v1");
     site.run(&[]).ok();
-    let e0 = rt().block_on(s3().head_object().bucket(&b).key(".git-publish/state.json").send()).unwrap();
+    let e0 = rt()
+        .block_on(
+            s3().head_object()
+                .bucket(&b)
+                .key(".git-publish/state.json")
+                .send(),
+        )
+        .unwrap();
     let e0 = e0.e_tag().unwrap().to_string();
     // Stale If-Match is refused by the server: the protocol's foundation.
     let r = rt().block_on(
-        s3().put_object().bucket(&b).key(".git-publish/state.json").if_match("\"0000\"").body(b"{}".to_vec().into()).send(),
+        s3().put_object()
+            .bucket(&b)
+            .key(".git-publish/state.json")
+            .if_match("\"0000\"")
+            .body(b"{}".to_vec().into())
+            .send(),
     );
-    assert_eq!(r.unwrap_err().raw_response().unwrap().status().as_u16(), 412);
+    assert_eq!(
+        r.unwrap_err().raw_response().unwrap().status().as_u16(),
+        412
+    );
     let r = rt().block_on(
-        s3().put_object().bucket(&b).key(".git-publish/state.json").if_none_match("*").body(b"{}".to_vec().into()).send(),
+        s3().put_object()
+            .bucket(&b)
+            .key(".git-publish/state.json")
+            .if_none_match("*")
+            .body(b"{}".to_vec().into())
+            .send(),
     );
-    assert_eq!(r.unwrap_err().raw_response().unwrap().status().as_u16(), 412);
-    let still = rt().block_on(s3().head_object().bucket(&b).key(".git-publish/state.json").send()).unwrap();
+    assert_eq!(
+        r.unwrap_err().raw_response().unwrap().status().as_u16(),
+        412
+    );
+    let still = rt()
+        .block_on(
+            s3().head_object()
+                .bucket(&b)
+                .key(".git-publish/state.json")
+                .send(),
+        )
+        .unwrap();
     assert_eq!(still.e_tag().unwrap(), e0);
 }
 
@@ -335,13 +473,26 @@ fn local_directory_target_writes_deletes_and_prunes() {
     let site = Site::new();
     let out = site.tmp.path().join("www");
     small_blog(&site);
-    site.config(&format!("[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n", out.display()));
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
+        out.display()
+    ));
     let c1 = site.commit("v1");
     site.run(&[]).ok();
-    for f in ["index.html", "posts/a/index.html", "css/site.css", "img/logo.png"] {
-        assert_eq!(std::fs::read(out.join(f)).unwrap(), std::fs::read(site.path(&format!("public/{f}"))).unwrap());
+    for f in [
+        "index.html",
+        "posts/a/index.html",
+        "css/site.css",
+        "img/logo.png",
+    ] {
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            std::fs::read(site.path(&format!("public/{f}"))).unwrap()
+        );
     }
-    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join(".git-publish/state.json")).unwrap()).unwrap();
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join(".git-publish/state.json")).unwrap())
+            .unwrap();
     assert_eq!(st["deployed"]["commit"], c1.as_str());
 
     site.remove("public/posts/b/index.html");
@@ -349,8 +500,14 @@ fn local_directory_target_writes_deletes_and_prunes() {
     site.commit("v2");
     site.run(&[]).ok();
     assert!(!out.join("posts/b").exists(), "empty directory pruned");
-    assert_eq!(std::fs::read_to_string(out.join("index.html")).unwrap(), "v2");
-    let leftovers: Vec<_> = walk(&out).into_iter().filter(|p| p.contains(".git-publish-tmp")).collect();
+    assert_eq!(
+        std::fs::read_to_string(out.join("index.html")).unwrap(),
+        "v2"
+    );
+    let leftovers: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| p.contains(".git-publish-tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     let s = site.run(&["status"]).ok();
@@ -362,12 +519,24 @@ fn uncommitted_output_is_warned_about_and_not_published() {
     let site = Site::new();
     let out = site.tmp.path().join("www");
     small_blog(&site);
-    site.config(&format!("[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n", out.display()));
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
+        out.display()
+    ));
     site.commit("v1");
-    site.write("public/index.html", "uncommitted").write("public/draft.html", "draft");
+    site.write("public/index.html", "uncommitted")
+        .write("public/draft.html", "draft");
     let r = site.run(&[]).ok();
-    assert!(r.stderr.contains("2 uncommitted change(s) in public will not be published"), "{}", r.stderr);
-    assert_ne!(std::fs::read_to_string(out.join("index.html")).unwrap(), "uncommitted");
+    assert!(
+        r.stderr
+            .contains("2 uncommitted change(s) in public will not be published"),
+        "{}",
+        r.stderr
+    );
+    assert_ne!(
+        std::fs::read_to_string(out.join("index.html")).unwrap(),
+        "uncommitted"
+    );
     assert!(!out.join("draft.html").exists());
 }
 
@@ -383,7 +552,12 @@ fn since_and_full_and_rev() {
     // Publish an older revision explicitly.
     let j = site.run(&["--rev", &c1, "--json"]).ok().json();
     assert_eq!(j["commit"], c1.as_str());
-    assert_eq!(site_objects(&b)["index.html"].body, std::fs::read(site.path("public/index.html")).map(|_| b"<h1>Home</h1><a href=/posts/a/>a</a>".to_vec()).unwrap());
+    assert_eq!(
+        site_objects(&b)["index.html"].body,
+        std::fs::read(site.path("public/index.html"))
+            .map(|_| b"<h1>Home</h1><a href=/posts/a/>a</a>".to_vec())
+            .unwrap()
+    );
     // --since: pretend c1 is what's there (e.g. another tool filled it): only the diff is uploaded.
     let j = site.run(&["--since", &c1, "--json"]).ok().json();
     assert_eq!(strings(&j["uploads"]), ["index.html"]);

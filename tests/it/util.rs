@@ -111,9 +111,21 @@ impl Moto {
                 let mut parts = q.split(' ');
                 let method = parts.next()?.to_string();
                 let path = parts.next()?.to_string();
-                let status = l.split('"').nth(2)?.split_whitespace().next()?.parse().ok()?;
-                (path == prefix || path.starts_with(&format!("{prefix}/")) || path.starts_with(&format!("{prefix}?")))
-                    .then_some(Req { method, path, status })
+                let status = l
+                    .split('"')
+                    .nth(2)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                (path == prefix
+                    || path.starts_with(&format!("{prefix}/"))
+                    || path.starts_with(&format!("{prefix}?")))
+                .then_some(Req {
+                    method,
+                    path,
+                    status,
+                })
             })
             .collect()
     }
@@ -126,27 +138,41 @@ impl Moto {
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);
 
 pub fn unique(name: &str) -> String {
-    format!("{name}-{}-{}", std::process::id(), UNIQUE.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        UNIQUE.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 // ---- AWS clients for assertions -----------------------------------------------------------------------
 
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
 }
 
 fn sdk() -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "tests")))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            Credentials::new("test", "test", None, None, "tests"),
+        ))
         .endpoint_url(&moto().endpoint)
         .build()
 }
 
 pub fn s3() -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(&sdk()).force_path_style(true).build();
+    let conf = aws_sdk_s3::config::Builder::from(&sdk())
+        .force_path_style(true)
+        .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
@@ -157,7 +183,8 @@ pub fn cloudfront() -> aws_sdk_cloudfront::Client {
 /// A fresh bucket in moto.
 pub fn bucket(name: &str) -> String {
     let b = unique(name).to_lowercase();
-    rt().block_on(s3().create_bucket().bucket(&b).send()).unwrap();
+    rt().block_on(s3().create_bucket().bucket(&b).send())
+        .unwrap();
     b
 }
 
@@ -177,11 +204,29 @@ pub fn objects(bucket: &str) -> BTreeMap<String, Obj> {
         while let Some(page) = pages.next().await {
             for o in page.unwrap().contents() {
                 let key = o.key().unwrap().to_string();
-                let got = c.get_object().bucket(bucket).key(&key).send().await.unwrap();
+                let got = c
+                    .get_object()
+                    .bucket(bucket)
+                    .key(&key)
+                    .send()
+                    .await
+                    .unwrap();
                 let content_type = got.content_type().unwrap_or_default().to_string();
-                let meta = got.metadata().cloned().unwrap_or_default().into_iter().collect();
+                let meta = got
+                    .metadata()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
                 let body = got.body.collect().await.unwrap().into_bytes().to_vec();
-                out.insert(key, Obj { body, content_type, meta });
+                out.insert(
+                    key,
+                    Obj {
+                        body,
+                        content_type,
+                        meta,
+                    },
+                );
             }
         }
         out
@@ -190,13 +235,26 @@ pub fn objects(bucket: &str) -> BTreeMap<String, Obj> {
 
 /// Site objects only (without git-publish's own state).
 pub fn site_objects(bucket: &str) -> BTreeMap<String, Obj> {
-    objects(bucket).into_iter().filter(|(k, _)| !k.contains(".git-publish/")).collect()
+    objects(bucket)
+        .into_iter()
+        .filter(|(k, _)| !k.contains(".git-publish/"))
+        .collect()
 }
 
 pub fn state_json(bucket: &str, prefix: &str) -> serde_json::Value {
-    let key = if prefix.is_empty() { ".git-publish/state.json".to_string() } else { format!("{prefix}/.git-publish/state.json") };
+    let key = if prefix.is_empty() {
+        ".git-publish/state.json".to_string()
+    } else {
+        format!("{prefix}/.git-publish/state.json")
+    };
     rt().block_on(async {
-        let got = s3().get_object().bucket(bucket).key(key).send().await.unwrap();
+        let got = s3()
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
         serde_json::from_slice(&got.body.collect().await.unwrap().into_bytes()).unwrap()
     })
 }
@@ -215,7 +273,13 @@ pub fn distribution(bucket: &str) -> String {
         .caller_reference(unique("dist"))
         .comment("test")
         .enabled(true)
-        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .unwrap(),
+        )
         .default_cache_behavior(
             DefaultCacheBehavior::builder()
                 .target_origin_id("s3origin")
@@ -224,17 +288,35 @@ pub fn distribution(bucket: &str) -> String {
                 .forwarded_values(
                     ForwardedValues::builder()
                         .query_string(false)
-                        .cookies(CookiePreference::builder().forward(ItemSelection::None).build().unwrap())
+                        .cookies(
+                            CookiePreference::builder()
+                                .forward(ItemSelection::None)
+                                .build()
+                                .unwrap(),
+                        )
                         .build()
                         .unwrap(),
                 )
-                .trusted_signers(TrustedSigners::builder().enabled(false).quantity(0).build().unwrap())
+                .trusted_signers(
+                    TrustedSigners::builder()
+                        .enabled(false)
+                        .quantity(0)
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
         )
         .build()
         .unwrap();
-    let out = rt().block_on(cloudfront().create_distribution().distribution_config(config).send()).unwrap();
+    let out = rt()
+        .block_on(
+            cloudfront()
+                .create_distribution()
+                .distribution_config(config)
+                .send(),
+        )
+        .unwrap();
     out.distribution().unwrap().id().to_string()
 }
 
@@ -242,12 +324,34 @@ pub fn distribution(bucket: &str) -> String {
 pub fn invalidations(dist: &str) -> Vec<Vec<String>> {
     rt().block_on(async {
         let c = cloudfront();
-        let list = c.list_invalidations().distribution_id(dist).send().await.unwrap();
+        let list = c
+            .list_invalidations()
+            .distribution_id(dist)
+            .send()
+            .await
+            .unwrap();
         let mut out = Vec::new();
-        for s in list.invalidation_list().map(|l| l.items()).unwrap_or_default() {
-            let inv = c.get_invalidation().distribution_id(dist).id(s.id()).send().await.unwrap();
-            let mut paths: Vec<String> =
-                inv.invalidation().unwrap().invalidation_batch().unwrap().paths().unwrap().items().to_vec();
+        for s in list
+            .invalidation_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+        {
+            let inv = c
+                .get_invalidation()
+                .distribution_id(dist)
+                .id(s.id())
+                .send()
+                .await
+                .unwrap();
+            let mut paths: Vec<String> = inv
+                .invalidation()
+                .unwrap()
+                .invalidation_batch()
+                .unwrap()
+                .paths()
+                .unwrap()
+                .items()
+                .to_vec();
             paths.sort();
             out.push(paths);
         }
@@ -277,7 +381,13 @@ impl Site {
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all(&home).unwrap();
-        let s = Site { tmp, dir, home, tick: Mutex::new(0), git: git_binary() };
+        let s = Site {
+            tmp,
+            dir,
+            home,
+            tick: Mutex::new(0),
+            git: git_binary(),
+        };
         s.git(&["init", "-q", "-b", "main"]);
         s
     }
@@ -309,7 +419,10 @@ impl Site {
             .env("AWS_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_CONFIG_FILE", self.home.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", self.home.join("no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.home.join("no-aws-credentials"),
+            )
             .env("AWS_ENDPOINT_URL", &moto().endpoint)
             .env("NO_COLOR", "1");
     }
@@ -318,7 +431,11 @@ impl Site {
         let mut cmd = Command::new(&self.git);
         self.env(&mut cmd);
         let out = cmd.args(args).current_dir(&self.dir).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
@@ -356,7 +473,12 @@ impl Site {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.args(args).current_dir(&self.dir).stdin(Stdio::null()).output().unwrap();
+        let out = cmd
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
         Run::from(out)
     }
 }
@@ -381,24 +503,37 @@ impl From<Output> for Run {
 impl Run {
     #[track_caller]
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     #[track_caller]
     pub fn fails(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
 /// Strings of a JSON array.
 pub fn strings(v: &serde_json::Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// A small blog: home, two posts, CSS, an image, a feed.
@@ -407,7 +542,10 @@ pub fn small_blog(site: &Site) {
         .write("public/posts/a/index.html", "<h1>A</h1>")
         .write("public/posts/b/index.html", "<h1>B</h1>")
         .write("public/css/site.css", "body{}")
-        .write("public/img/logo.png", [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3])
+        .write(
+            "public/img/logo.png",
+            [0x89u8, b'P', b'N', b'G', 0, 1, 2, 3],
+        )
         .write("public/feed.xml", "<rss/>")
         .write("README.md", "not published");
 }
