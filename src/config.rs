@@ -92,6 +92,8 @@ pub struct Target {
     pub index_document: String,
     pub invalidate_new_files: bool,
     pub claim_lease: Duration,
+    /// Accept plain-http endpoints that are not loopback.
+    pub allow_http: bool,
 }
 
 impl Target {
@@ -351,6 +353,7 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
         index_document,
         invalidate_new_files: t.invalidate_new_files.unwrap_or(false),
         claim_lease,
+        allow_http,
     })
 }
 
@@ -400,7 +403,7 @@ pub fn parse_url(url: &str, base_dir: &Path) -> std::result::Result<Backend, Str
     Err("unsupported scheme (expected s3:// or file:)".into())
 }
 
-fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), String> {
+pub fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), String> {
     let u = url::Url::parse(ep).map_err(|e| e.to_string())?;
     match u.scheme() {
         "https" => Ok(()),

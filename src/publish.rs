@@ -78,6 +78,27 @@ pub struct Backends {
     pub cdn: Option<Box<dyn Cdn>>,
 }
 
+/// Endpoints from the environment get the same check as `endpoint` in site.toml: plain http only to loopback
+/// unless `allow_http = true`, so signed requests never cross a network unencrypted by accident.
+pub fn check_env_endpoints(target: &Target) -> Result<()> {
+    if matches!(target.backend, Backend::Local { .. }) {
+        return Ok(());
+    }
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_CLOUDFRONT",
+    ] {
+        if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            crate::config::check_endpoint(&v, target.allow_http).map_err(|why| Error::Usage(format!(
+                "{var}={v}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
+                target.name
+            )))?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn backends(target: &Target) -> Backends {
     match &target.backend {
         Backend::Local { root } => Backends {
@@ -140,6 +161,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         }
     }
 
+    check_env_endpoints(target)?;
     let backends = backends(target).await;
     let store = backends.store.as_ref();
     let key = state::state_key(target.prefix());
@@ -346,6 +368,10 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
                 ui.progress(1, total);
             }
             Event::Deleted { count } => ui.progress(count as u64, 0),
+            Event::Throttled { delay } => ui.warn(&format!(
+                "CloudFront: too many invalidations in progress; retrying in {}s",
+                delay.as_secs()
+            )),
             Event::Invalidated { id, paths } => {
                 ui.finish_progress();
                 ui.note(&format!("invalidation {id} created ({paths} paths)"));

@@ -250,9 +250,16 @@ pub async fn write(
         match store.put_versioned(key, body.clone(), cond.clone()).await {
             Ok(etag) => return Ok(etag),
             Err(StoreError::PreconditionFailed) => {
+                // A retried request whose first attempt did land (e.g. the connection dropped after the
+                // server applied it) fails its own precondition: that is a win, not a lost race.
+                if let Ok(Some(now)) = store.get_versioned(key).await {
+                    if now.body == body {
+                        return Ok(now.etag);
+                    }
+                }
                 return Err(Error::LostRace {
                     target: target.into(),
-                })
+                });
             }
             Err(StoreError::Conflict) if attempts < 3 => {
                 attempts += 1;

@@ -120,9 +120,21 @@ impl Blobs for crate::source::BlobReader {
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
     Phase(&'static str, usize),
-    Uploaded { key: &'a str, bytes: u64 },
-    Deleted { count: usize },
-    Invalidated { id: &'a str, paths: usize },
+    Uploaded {
+        key: &'a str,
+        bytes: u64,
+    },
+    Deleted {
+        count: usize,
+    },
+    Invalidated {
+        id: &'a str,
+        paths: usize,
+    },
+    /// CloudFront refused for now (TooManyInvalidationsInProgress); retrying after `delay`.
+    Throttled {
+        delay: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

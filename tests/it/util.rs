@@ -45,17 +45,15 @@ pub fn moto() -> &'static Moto {
         let dir = std::env::temp_dir().join(format!("git-publish-moto-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("moto.log");
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // Port 0: the server picks a free port and prints it (picking one here and handing it over races with
+        // other processes doing the same).
         let (tx, rx) = std::sync::mpsc::channel();
         let log2 = log.clone();
         std::thread::spawn(move || {
             use std::os::unix::process::CommandExt;
             let logf = std::fs::File::create(&log2).unwrap();
             let mut cmd = Command::new(moto_binary());
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            cmd.args(["-H", "127.0.0.1", "-p", "0"])
                 .stdin(Stdio::null())
                 .stdout(logf.try_clone().unwrap())
                 .stderr(logf);
@@ -78,14 +76,17 @@ pub fn moto() -> &'static Moto {
         if let Err(e) = rx.recv().unwrap() {
             panic!("cannot start moto_server ({e}); run `.ci/run` once, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`");
         }
-        let endpoint = format!("http://127.0.0.1:{port}");
         for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Moto { endpoint, log };
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("Running on http://127.0.0.1:").nth(1) {
+                let port: u16 = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Moto { endpoint: format!("http://127.0.0.1:{port}"), log };
+                }
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("moto_server did not start on port {port}; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        panic!("moto_server did not start; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
     })
 }
 
@@ -480,6 +481,24 @@ impl Site {
             .output()
             .unwrap();
         Run::from(out)
+    }
+}
+
+impl Site {
+    /// Start git-publish without waiting (for kills and races).
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
+        let mut cmd = Command::new(BIN);
+        self.env(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 }
 

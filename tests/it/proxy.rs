@@ -1,0 +1,385 @@
+//! A fault-injecting HTTP proxy between git-publish and moto, for failures a server can't be made to produce:
+//! 500/503/SlowDown answers, connection resets, delays, failures *after* the server applied a request
+//! (ambiguous outcomes), CloudFront throttling, and a SIGKILL of the client at an exact request.
+//!
+//! One connection per request (`Connection: close` both ways), so requests are easy to frame and attribute.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 InternalError without forwarding.
+    Internal,
+    /// 503 SlowDown without forwarding.
+    SlowDown,
+    /// Close the connection with a TCP reset without forwarding.
+    Reset,
+    /// Forward (the server applies it), then answer 500: the client can't know it worked.
+    InternalAfter,
+    /// Forward, then reset.
+    ResetAfter,
+    /// Wait 1.5 s, then forward.
+    Delay,
+}
+
+pub const ALL_FAULTS: [Fault; 6] = [
+    Fault::Internal,
+    Fault::SlowDown,
+    Fault::Reset,
+    Fault::InternalAfter,
+    Fault::ResetAfter,
+    Fault::Delay,
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Added to every request before forwarding.
+    pub delay: Duration,
+    /// Probability (0..=1) that a request gets one of `faults`.
+    pub fault_rate: f64,
+    pub faults: Vec<Fault>,
+    pub seed: u64,
+    /// The first N CreateInvalidation requests get `TooManyInvalidationsInProgress`.
+    pub throttle_invalidations: usize,
+    /// SIGKILL `victim` at request number N (1-based); `true` = after the server applied it.
+    pub kill_at: Option<(usize, bool)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub n: usize,
+    pub method: String,
+    pub path: String,
+    /// What the client saw (0 = reset / killed).
+    pub status: u16,
+    pub fault: Option<String>,
+    /// Whether the request reached the server.
+    pub forwarded: bool,
+}
+
+pub struct Proxy {
+    pub endpoint: String,
+    pub log: Arc<Mutex<Vec<Logged>>>,
+    pub victim: Arc<AtomicU32>,
+    config: Arc<Mutex<Config>>,
+    count: Arc<AtomicUsize>,
+    throttled: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str, config: Config) -> Proxy {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", l.local_addr().unwrap());
+        let p = Proxy {
+            endpoint,
+            log: Arc::new(Mutex::new(Vec::new())),
+            victim: Arc::new(AtomicU32::new(0)),
+            config: Arc::new(Mutex::new(config)),
+            count: Arc::new(AtomicUsize::new(0)),
+            throttled: Arc::new(AtomicUsize::new(0)),
+        };
+        let (log, victim, config, count) = (
+            p.log.clone(),
+            p.victim.clone(),
+            p.config.clone(),
+            p.count.clone(),
+        );
+        let throttled = p.throttled.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(conn) = conn else { continue };
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let (log, victim, config, upstream) = (
+                    log.clone(),
+                    victim.clone(),
+                    config.clone(),
+                    upstream.clone(),
+                );
+                let throttled = throttled.clone();
+                std::thread::spawn(move || {
+                    let cfg = config.lock().unwrap().clone();
+                    if let Some(entry) = handle(conn, n, &upstream, &cfg, &victim, &throttled) {
+                        log.lock().unwrap().push(entry);
+                    }
+                });
+            }
+        });
+        p
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Config)) {
+        f(&mut self.config.lock().unwrap());
+    }
+
+    pub fn requests(&self) -> Vec<Logged> {
+        let mut v = self.log.lock().unwrap().clone();
+        v.sort_by_key(|l| l.n);
+        v
+    }
+
+    pub fn faults_injected(&self) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.fault.is_some())
+            .count()
+    }
+}
+
+/// Deterministic per (seed, request number).
+fn roll(seed: u64, n: usize) -> (f64, usize) {
+    let mut x = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    x ^= x >> 33;
+    (
+        (x >> 11) as f64 / (1u64 << 53) as f64,
+        (x & 0xffff) as usize,
+    )
+}
+
+struct Request {
+    head: Vec<u8>,
+    body: Vec<u8>,
+    method: String,
+    path: String,
+}
+
+fn read_request(conn: &mut TcpStream) -> Option<Request> {
+    conn.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let mut r = BufReader::new(conn.try_clone().ok()?);
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    let mut chunked = false;
+    let mut first = String::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if first.is_empty() {
+            first = line.clone();
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            content_length = v.trim().parse().ok()?;
+        }
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        }
+        if lower.starts_with("connection:") {
+            continue; // replaced below
+        }
+        if line == "\r\n" {
+            head.extend_from_slice(b"Connection: close\r\n\r\n");
+            break;
+        }
+        head.extend_from_slice(line.as_bytes());
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size_line = String::new();
+            r.read_line(&mut size_line).ok()?;
+            body.extend_from_slice(size_line.as_bytes());
+            let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0; size + 2];
+            r.read_exact(&mut chunk).ok()?;
+            body.extend_from_slice(&chunk);
+            if size == 0 {
+                break;
+            }
+        }
+    } else {
+        body.resize(content_length, 0);
+        r.read_exact(&mut body).ok()?;
+    }
+    let mut parts = first.split(' ');
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    Some(Request {
+        head,
+        body,
+        method,
+        path,
+    })
+}
+
+fn forward(upstream: &str, req: &Request) -> Option<Vec<u8>> {
+    let mut up = TcpStream::connect(upstream).ok()?;
+    up.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
+    up.write_all(&req.head).ok()?;
+    up.write_all(&req.body).ok()?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp).ok()?;
+    Some(resp)
+}
+
+fn with_connection_close(resp: Vec<u8>) -> Vec<u8> {
+    let Some(split) = resp.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return resp;
+    };
+    let head = String::from_utf8_lossy(&resp[..split]);
+    let mut out: String = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    out.push_str("\r\nConnection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&resp[split + 4..]);
+    bytes
+}
+
+fn status_of(resp: &[u8]) -> u16 {
+    String::from_utf8_lossy(&resp[..resp.len().min(20)])
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn canned(status: &str, code: &str, cloudfront: bool) -> Vec<u8> {
+    let body = if cloudfront {
+        format!(
+            "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>injected</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+        )
+    } else {
+        format!("<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected by the test proxy</Message><RequestId>proxy</RequestId></Error>")
+    };
+    format!("HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+        .into_bytes()
+}
+
+fn reset(conn: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setting SO_LINGER on a socket we own; closing it then sends RST.
+    unsafe {
+        libc::setsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(conn);
+}
+
+fn kill(victim: &AtomicU32) {
+    let pid = victim.load(Ordering::SeqCst);
+    if pid != 0 {
+        // SAFETY: sending a signal to the child process under test.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+}
+
+fn handle(
+    mut conn: TcpStream,
+    n: usize,
+    upstream: &str,
+    cfg: &Config,
+    victim: &AtomicU32,
+    throttled: &AtomicUsize,
+) -> Option<Logged> {
+    let req = read_request(&mut conn)?;
+    let mut entry = Logged {
+        n,
+        method: req.method.clone(),
+        path: req.path.clone(),
+        status: 0,
+        fault: None,
+        forwarded: false,
+    };
+    std::thread::sleep(cfg.delay);
+
+    if let Some((at, after)) = cfg.kill_at {
+        if n == at {
+            entry.fault = Some(if after {
+                "kill-after".into()
+            } else {
+                "kill-before".into()
+            });
+            if after {
+                entry.forwarded = forward(upstream, &req).is_some();
+            }
+            kill(victim);
+            drop(conn);
+            return Some(entry);
+        }
+    }
+    let is_invalidation = req.method == "POST" && req.path.contains("/invalidation");
+    if is_invalidation && cfg.throttle_invalidations > 0 {
+        if throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations {
+            entry.fault = Some("throttle".into());
+            entry.status = 400;
+            let _ = conn.write_all(&canned(
+                "400 Bad Request",
+                "TooManyInvalidationsInProgress",
+                true,
+            ));
+            return Some(entry);
+        }
+    }
+    let (p, pick) = roll(cfg.seed, n);
+    let fault =
+        (!cfg.faults.is_empty() && p < cfg.fault_rate).then(|| cfg.faults[pick % cfg.faults.len()]);
+    entry.fault = fault.map(|f| format!("{f:?}"));
+    let cloudfront = req.path.starts_with("/2020-05-31/");
+    match fault {
+        Some(Fault::Internal) => {
+            entry.status = 500;
+            let _ = conn.write_all(&canned(
+                "500 Internal Server Error",
+                "InternalError",
+                cloudfront,
+            ));
+        }
+        Some(Fault::SlowDown) => {
+            entry.status = 503;
+            let _ = conn.write_all(&canned("503 Slow Down", "SlowDown", cloudfront));
+        }
+        Some(Fault::Reset) => reset(conn),
+        Some(Fault::InternalAfter) => {
+            entry.forwarded = forward(upstream, &req).is_some();
+            entry.status = 500;
+            let _ = conn.write_all(&canned(
+                "500 Internal Server Error",
+                "InternalError",
+                cloudfront,
+            ));
+        }
+        Some(Fault::ResetAfter) => {
+            entry.forwarded = forward(upstream, &req).is_some();
+            reset(conn);
+        }
+        Some(Fault::Delay) | None => {
+            if fault == Some(Fault::Delay) {
+                std::thread::sleep(Duration::from_millis(1500));
+            }
+            match forward(upstream, &req) {
+                Some(resp) => {
+                    entry.forwarded = true;
+                    entry.status = status_of(&resp);
+                    let _ = conn.write_all(&with_connection_close(resp));
+                }
+                None => reset(conn),
+            }
+        }
+    }
+    Some(entry)
+}
