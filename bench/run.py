@@ -565,7 +565,7 @@ def parse_plan(logpath):
 # ---------------------------------------------------------------- report
 
 def save_json(results, extra=None):
-    path = os.path.join(BENCH, "results", "latest.json")
+    path = JSON_OUT
     os.makedirs(os.path.dirname(path), exist_ok=True)
     doc = {"results": results}
     if extra:
@@ -767,7 +767,7 @@ def render(results, manifests, tools, skipped, plan, info, args, elapsed):
 
 
 def main():
-    global WORK, LOGS
+    global WORK, LOGS, JSON_OUT
     ap = argparse.ArgumentParser(description="git-publish benchmark")
     ap.add_argument("--n", default="2000,20000", help="comma-separated site sizes (files)")
     ap.add_argument("--runs", type=int, default=3)
@@ -778,11 +778,13 @@ def main():
     ap.add_argument("--no-plan", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(BENCH, "work"))
-    ap.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"))
+    ap.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"),
+                    help="report path; the raw results go next to it as .json")
     args = ap.parse_args()
     if args.quick:
         args.n, args.runs, args.plan_sizes = "200", 1, "1000"
     WORK = os.path.abspath(args.work)
+    JSON_OUT = os.path.splitext(os.path.abspath(args.out))[0] + ".json"
     LOGS = os.path.join(WORK, "logs")
     shutil.rmtree(LOGS, ignore_errors=True)
     os.makedirs(LOGS, exist_ok=True)

@@ -322,6 +322,7 @@ impl Repo {
         let repo = Repository::open(self.repo.path())?;
         Ok(BlobReader {
             repo: Mutex::new(repo),
+            git_dir: self.repo.path().to_path_buf(),
         })
     }
 }
@@ -330,6 +331,7 @@ impl Repo {
 /// executor bounds how many are in memory at once.
 pub struct BlobReader {
     repo: Mutex<Repository>,
+    git_dir: PathBuf,
 }
 
 impl BlobReader {
@@ -343,6 +345,77 @@ impl BlobReader {
             .find_blob(oid)
             .map_err(|e| format!("blob {id}: {}", e.message()))?;
         Ok(blob.content().to_vec())
+    }
+
+    /// Size of a blob from the object header (no content read).
+    pub fn size(&self, id: &str) -> std::result::Result<u64, String> {
+        let oid = Oid::from_str(id).map_err(|e| e.message().to_string())?;
+        let repo = self
+            .repo
+            .lock()
+            .map_err(|_| "blob reader poisoned".to_string())?;
+        let odb = repo.odb().map_err(|e| e.message().to_string())?;
+        let (size, _) = odb
+            .read_header(oid)
+            .map_err(|e| format!("blob {id}: {}", e.message()))?;
+        Ok(size as u64)
+    }
+
+    /// A streaming reader of a blob's bytes, for large files: `git cat-file blob` streams loose and packed
+    /// objects without holding them in this process (libgit2 would read them whole).
+    pub fn stream(&self, id: &str) -> std::result::Result<Box<dyn std::io::Read + Send>, String> {
+        Oid::from_str(id).map_err(|e| e.message().to_string())?;
+        let mut cmd = std::process::Command::new("git");
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("GIT_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mut child = cmd
+            .arg("--git-dir")
+            .arg(&self.git_dir)
+            .args(["cat-file", "blob", id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("running git cat-file for blob {id}: {e}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        Ok(Box::new(ChildReader {
+            child,
+            stdout,
+            id: id.to_string(),
+        }))
+    }
+}
+
+/// Reads a child's stdout and fails (instead of returning a short read) if the child exits non-zero.
+struct ChildReader {
+    child: std::process::Child,
+    stdout: std::process::ChildStdout,
+    id: String,
+}
+
+impl std::io::Read for ChildReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.stdout.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            let status = self.child.wait()?;
+            if !status.success() {
+                return Err(std::io::Error::other(format!(
+                    "git cat-file blob {} failed: {status}",
+                    self.id
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for ChildReader {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

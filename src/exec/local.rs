@@ -77,6 +77,33 @@ impl ObjectStore for LocalStore {
             .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
+    async fn put_stream(
+        &self,
+        key: &str,
+        _size: u64,
+        mut reader: Box<dyn std::io::Read + Send>,
+        _headers: &ObjectHeaders,
+    ) -> Result<(), StoreError> {
+        let path = self.path(key);
+        tokio::task::spawn_blocking(move || {
+            let dir = path.parent().expect("keys have a parent under the root");
+            fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".git-publish-tmp-")
+                .tempfile_in(dir)
+                .map_err(|e| io_err("creating a temporary file in", dir, e))?;
+            std::io::copy(&mut reader, &mut tmp).map_err(|e| io_err("writing", &path, e))?;
+            tmp.as_file()
+                .sync_data()
+                .map_err(|e| io_err("syncing", &path, e))?;
+            tmp.persist(&path)
+                .map_err(|e| io_err("renaming into", &path, e.error))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::failed(e.to_string(), ""))?
+    }
+
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
         let root = self.root.clone();
         let keys = keys.to_vec();

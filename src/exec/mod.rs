@@ -13,6 +13,8 @@ pub mod s3;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::io::Read;
+
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
@@ -73,6 +75,14 @@ pub trait ObjectStore: Send + Sync {
         body: Vec<u8>,
         headers: &ObjectHeaders,
     ) -> Result<(), StoreError>;
+    /// Upload a large object from a reader, holding at most a part (`PART_SIZE`) in memory.
+    async fn put_stream(
+        &self,
+        key: &str,
+        size: u64,
+        reader: Box<dyn Read + Send>,
+        headers: &ObjectHeaders,
+    ) -> Result<(), StoreError>;
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
@@ -108,12 +118,48 @@ pub trait Cdn: Send + Sync {
 /// Reads blob bytes by id (implemented by the git source).
 pub trait Blobs: Send + Sync + 'static {
     fn read(&self, id: &str) -> Result<Vec<u8>, String>;
+    fn size(&self, id: &str) -> Result<u64, String>;
+    /// A reader for blobs too large to hold in memory.
+    fn stream(&self, id: &str) -> Result<Box<dyn Read + Send>, String>;
 }
 
 impl Blobs for crate::source::BlobReader {
     fn read(&self, id: &str) -> Result<Vec<u8>, String> {
         crate::source::BlobReader::read(self, id)
     }
+    fn size(&self, id: &str) -> Result<u64, String> {
+        crate::source::BlobReader::size(self, id)
+    }
+    fn stream(&self, id: &str) -> Result<Box<dyn Read + Send>, String> {
+        crate::source::BlobReader::stream(self, id)
+    }
+}
+
+/// Blobs at least this large are streamed in parts of [`PART_SIZE`] instead of read whole.
+pub const STREAM_THRESHOLD: u64 = 16 * 1024 * 1024;
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Bytes of file content held in memory at once across all concurrent uploads.
+pub const MEMORY_BUDGET: usize = 48 * 1024 * 1024;
+
+/// Read up to `PART_SIZE` bytes (fewer only at the end) from a blocking reader, off the async threads.
+pub async fn read_part(
+    mut reader: Box<dyn Read + Send>,
+) -> std::io::Result<(Vec<u8>, Box<dyn Read + Send>)> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = vec![0u8; PART_SIZE];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = reader.read(&mut buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        buf.truncate(filled);
+        Ok((buf, reader))
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Progress reported while executing.
@@ -229,37 +275,61 @@ impl Executor<'_> {
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<u64, ExecError> {
         let total = std::sync::atomic::AtomicU64::new(0);
+        // Memory budget in KiB: small files hold their size, streamed ones a part.
+        let budget = tokio::sync::Semaphore::new(MEMORY_BUDGET / 1024);
         futures::stream::iter(group.iter().map(Ok::<_, ExecError>))
             .try_for_each_concurrent(self.concurrency, |u| {
-                let total = &total;
+                let (total, budget) = (&total, &budget);
                 async move {
-                    let blobs = self.blobs.clone();
-                    let blob = u.blob.clone();
-                    let body = tokio::task::spawn_blocking(move || blobs.read(&blob))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r)
-                        .map_err(|message| ExecError::Blob {
-                            key: u.key.clone(),
-                            blob: u.blob.clone(),
-                            message,
-                        })?;
-                    let len = body.len() as u64;
+                    let blob_err = |message: String| ExecError::Blob {
+                        key: u.key.clone(),
+                        blob: u.blob.clone(),
+                        message,
+                    };
+                    let size = if u.size > 0 {
+                        u.size
+                    } else {
+                        self.blobs.size(&u.blob).map_err(blob_err)?
+                    };
                     let headers = ObjectHeaders {
                         content_type: u.content_type.clone(),
                         git_blob: u.blob.clone(),
                     };
-                    self.store
-                        .put(&u.key, body, &headers)
-                        .await
-                        .map_err(|source| ExecError::Upload {
-                            key: u.key.clone(),
-                            source,
-                        })?;
-                    total.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+                    let upload_err = |source| ExecError::Upload {
+                        key: u.key.clone(),
+                        source,
+                    };
+                    if size >= STREAM_THRESHOLD {
+                        let _permit = budget
+                            .acquire_many((PART_SIZE / 1024) as u32)
+                            .await
+                            .expect("open semaphore");
+                        let reader = self.blobs.stream(&u.blob).map_err(blob_err)?;
+                        self.store
+                            .put_stream(&u.key, size, reader, &headers)
+                            .await
+                            .map_err(upload_err)?;
+                    } else {
+                        let _permit = budget
+                            .acquire_many((size as usize / 1024).max(1) as u32)
+                            .await
+                            .expect("open semaphore");
+                        let blobs = self.blobs.clone();
+                        let blob = u.blob.clone();
+                        let body = tokio::task::spawn_blocking(move || blobs.read(&blob))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r)
+                            .map_err(blob_err)?;
+                        self.store
+                            .put(&u.key, body, &headers)
+                            .await
+                            .map_err(upload_err)?;
+                    }
+                    total.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
                     on(Event::Uploaded {
                         key: &u.key,
-                        bytes: len,
+                        bytes: size,
                     });
                     Ok(())
                 }

@@ -7,11 +7,11 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectI
 use aws_sdk_s3::Client;
 
 use super::aws::classify;
-use super::{ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned};
+use std::io::Read;
 
-/// Files above this size go up in parts of [`PART_SIZE`].
-pub const MULTIPART_THRESHOLD: usize = 64 * 1024 * 1024;
-pub const PART_SIZE: usize = 16 * 1024 * 1024;
+use super::{
+    read_part, ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned, PART_SIZE,
+};
 
 pub struct S3Store {
     client: Client,
@@ -37,7 +37,7 @@ impl S3Store {
     async fn put_multipart(
         &self,
         key: &str,
-        body: Vec<u8>,
+        mut reader: Box<dyn Read + Send>,
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let ep = self.endpoint.as_deref();
@@ -54,8 +54,18 @@ impl S3Store {
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let result = async {
             let mut parts = Vec::new();
-            for (i, chunk) in body.chunks(PART_SIZE).enumerate() {
-                let n = i as i32 + 1;
+            for n in 1.. {
+                let (chunk, rest) = read_part(reader).await.map_err(|e| {
+                    StoreError::failed(
+                        format!("reading the blob for {}: {e}", self.what(key)),
+                        "run again",
+                    )
+                })?;
+                reader = rest;
+                if chunk.is_empty() && n > 1 {
+                    break;
+                }
+                let last = chunk.len() < PART_SIZE;
                 let out = self
                     .client
                     .upload_part()
@@ -63,7 +73,7 @@ impl S3Store {
                     .key(key)
                     .upload_id(&upload_id)
                     .part_number(n)
-                    .body(ByteStream::from(chunk.to_vec()))
+                    .body(ByteStream::from(chunk))
                     .send()
                     .await
                     .map_err(|e| classify(&e, &self.what(key), ep))?;
@@ -73,6 +83,9 @@ impl S3Store {
                         .set_e_tag(out.e_tag().map(str::to_string))
                         .build(),
                 );
+                if last {
+                    break;
+                }
             }
             self.client
                 .complete_multipart_upload()
@@ -114,10 +127,17 @@ impl ObjectStore for S3Store {
         }
     }
 
+    async fn put_stream(
+        &self,
+        key: &str,
+        _size: u64,
+        reader: Box<dyn Read + Send>,
+        h: &ObjectHeaders,
+    ) -> Result<(), StoreError> {
+        self.put_multipart(key, reader, h).await
+    }
+
     async fn put(&self, key: &str, body: Vec<u8>, h: &ObjectHeaders) -> Result<(), StoreError> {
-        if body.len() > MULTIPART_THRESHOLD {
-            return self.put_multipart(key, body, h).await;
-        }
         self.client
             .put_object()
             .bucket(&self.bucket)

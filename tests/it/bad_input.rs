@@ -160,6 +160,62 @@ const CASES: &[Case] = &[
         says: &["abcdefabcdef", "git fetch --unshallow", "--since"],
     },
     Case {
+        name: "shallow clone without the deployed commit",
+        setup: |s, _| {
+            let shallow = s.tmp.path().join("shallow");
+            let url = format!("file://{}", s.dir.display());
+            s.git(&[
+                "clone",
+                "-q",
+                "--depth",
+                "1",
+                &url,
+                shallow.to_str().unwrap(),
+            ]);
+            std::fs::remove_dir_all(s.dir.join(".git")).unwrap();
+            std::fs::rename(shallow.join(".git"), s.dir.join(".git")).unwrap();
+            vec![]
+        },
+        env: &[],
+        code: 2,
+        says: &["is not in this repository", "git fetch --unshallow"],
+    },
+    Case {
+        name: "a path that would escape the prefix",
+        setup: |s, _| {
+            // git's own commands refuse such names; a crafted tree can still hold them.
+            let blob = s.git_input(&["hash-object", "-w", "--stdin"], "escaped");
+            let inner = s.git_input(&["mktree"], &format!("100644 blob {blob}\tpasswd\n"));
+            let public = s.git(&["rev-parse", "HEAD:public"]);
+            let listing = s.git(&["ls-tree", &public]);
+            let public = s.git_input(
+                &["mktree"],
+                &format!("{listing}\n040000 tree {inner}\t..\n"),
+            );
+            let root = s.git(&["ls-tree", "HEAD"]);
+            let root: Vec<String> = root
+                .lines()
+                .map(|l| {
+                    if l.ends_with("\tpublic") {
+                        format!("040000 tree {public}\tpublic")
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            let tree = s.git_input(&["mktree"], &(root.join("\n") + "\n"));
+            let commit = s.git(&["commit-tree", &tree, "-p", "HEAD", "-m", "escape"]);
+            s.git(&["update-ref", "refs/heads/main", &commit]);
+            vec![]
+        },
+        env: &[],
+        code: 2,
+        says: &[
+            "`../passwd` would be published outside the target",
+            "rename the file",
+        ],
+    },
+    Case {
         name: "symlink in the output",
         setup: |s, _| {
             std::os::unix::fs::symlink("index.html", s.path("public/link.html")).unwrap();

@@ -1,7 +1,9 @@
 //! Integration tests, compiled as one binary: real git, the real binary, moto's S3 + CloudFront server.
 
 mod bad_input;
+mod large;
 mod proxy;
 mod publish;
 mod reliability;
+mod secrets;
 mod util;

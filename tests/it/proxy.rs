@@ -150,6 +150,8 @@ fn roll(seed: u64, n: usize) -> (f64, usize) {
 }
 
 struct Request {
+    /// Carries If-Match / If-None-Match.
+    conditional: bool,
     head: Vec<u8>,
     body: Vec<u8>,
     method: String,
@@ -162,6 +164,7 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
     let mut head = Vec::new();
     let mut content_length = 0usize;
     let mut chunked = false;
+    let mut conditional = false;
     let mut first = String::new();
     loop {
         let mut line = String::new();
@@ -177,6 +180,9 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
         }
         if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
             chunked = true;
+        }
+        if lower.starts_with("if-match:") || lower.starts_with("if-none-match:") {
+            conditional = true;
         }
         if lower.starts_with("connection:") {
             continue; // replaced below
@@ -216,7 +222,15 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
     })
 }
 
+/// moto checks a conditional PUT's precondition and stores the object in two steps, so two simultaneous
+/// conditional writes can both succeed there (seen under load in the racing-publishers test); S3 makes them
+/// atomic. Conditional writes are serialized here, across all proxies, to give moto S3's guarantee.
+static CONDITIONAL: Mutex<()> = Mutex::new(());
+
 fn forward(upstream: &str, req: &Request) -> Option<Vec<u8>> {
+    let _atomic = req
+        .conditional
+        .then(|| CONDITIONAL.lock().unwrap_or_else(|e| e.into_inner()));
     let mut up = TcpStream::connect(upstream).ok()?;
     up.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     up.write_all(&req.head).ok()?;
@@ -323,8 +337,11 @@ fn handle(
         }
     }
     let is_invalidation = req.method == "POST" && req.path.contains("/invalidation");
-    if is_invalidation && cfg.throttle_invalidations > 0 {
-        if throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations {
+    if is_invalidation
+        && cfg.throttle_invalidations > 0
+        && throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations
+    {
+        {
             entry.fault = Some("throttle".into());
             entry.status = 400;
             let _ = conn.write_all(&canned(

@@ -440,6 +440,34 @@ impl Site {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
+    /// git with `input` on stdin.
+    pub fn git_input(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut cmd = Command::new(&self.git);
+        self.env(&mut cmd);
+        let mut child = cmd
+            .args(args)
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
     pub fn write(&self, rel: &str, body: impl AsRef<[u8]>) -> &Site {
         let p = self.path(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -1,0 +1,145 @@
+//! Large and many: multipart streaming with bounded memory, and many files. Peak RSS is measured with
+//! wait4(2) on the git-publish process itself. CI runs the reduced forms; `bench/reliability.sh` runs the
+//! full ones (`--ignored`): a 200 MB file and a 20,000-file first publish.
+
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+/// Run git-publish and return (exit code, peak RSS in MiB, stderr).
+fn run_measured(site: &Site, args: &[&str]) -> (i32, f64, String) {
+    let err_path = site.tmp.path().join("stderr.txt");
+    let mut cmd = Command::new(BIN);
+    site.env(&mut cmd);
+    let child = cmd
+        .args(args)
+        .current_dir(&site.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; rusage is plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(r, child.id() as libc::pid_t);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    std::mem::forget(child);
+    (
+        code,
+        usage.ru_maxrss as f64 / 1024.0,
+        std::fs::read_to_string(err_path).unwrap_or_default(),
+    )
+}
+
+/// Deterministic, incompressible bytes.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+fn large_file(mib: usize) {
+    let site = Site::new();
+    let b = bucket("large");
+    let body = noise(mib * 1024 * 1024 + 12345, 7);
+    site.write("public/video/big.bin", &body)
+        .write("public/index.html", "<a href=video/big.bin>big</a>");
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.p]\nurl = \"s3://{b}\"\n"
+    ));
+    site.commit("big");
+    let (code, rss, stderr) = run_measured(&site, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let got = rt().block_on(async {
+        let o = s3()
+            .get_object()
+            .bucket(&b)
+            .key("video/big.bin")
+            .send()
+            .await
+            .unwrap();
+        o.body.collect().await.unwrap().into_bytes()
+    });
+    assert!(
+        got.len() == body.len() && got[..] == body[..],
+        "bytes differ"
+    );
+    let multipart = moto()
+        .requests(&b)
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("partNumber="))
+        .count();
+    assert_eq!(
+        multipart,
+        body.len().div_ceil(8 * 1024 * 1024),
+        "uploaded in 8 MiB parts"
+    );
+    eprintln!("large file: {mib} MiB in {multipart} parts, peak RSS {rss:.1} MiB");
+    assert!(rss < 100.0, "peak RSS {rss:.1} MiB");
+}
+
+fn many_files(n: usize) {
+    let site = Site::new();
+    let b = bucket("many");
+    for i in 0..n {
+        site.write(
+            &format!("public/posts/{:04}/p{i}/index.html", i / 100),
+            format!("<p>{i}</p>{}", "x".repeat(i % 3000)),
+        );
+    }
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.p]\nurl = \"s3://{b}\"\nconcurrency = 32\n"
+    ));
+    site.commit("many");
+    let start = std::time::Instant::now();
+    let (code, rss, stderr) = run_measured(&site, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let secs = start.elapsed().as_secs_f64();
+    let puts = moto()
+        .requests(&b)
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert_eq!(
+        puts,
+        n + 3,
+        "CreateBucket + one PUT per file + claim + state"
+    );
+    eprintln!("many files: {n} files first publish in {secs:.1}s, peak RSS {rss:.1} MiB");
+    assert!(rss < 100.0, "peak RSS {rss:.1} MiB");
+}
+
+#[test]
+fn a_40_mib_file_is_streamed_in_parts_with_bounded_memory() {
+    large_file(40);
+}
+
+#[test]
+fn a_thousand_files_first_publish_with_bounded_memory() {
+    many_files(1_000);
+}
+
+#[test]
+#[ignore = "long: run by bench/reliability.sh"]
+fn a_200_mb_file_is_streamed_in_parts_with_bounded_memory() {
+    large_file(200);
+}
+
+#[test]
+#[ignore = "long: run by bench/reliability.sh"]
+fn twenty_thousand_files_first_publish_with_bounded_memory() {
+    many_files(20_000);
+}
