@@ -215,6 +215,7 @@ fn read_request(conn: &mut TcpStream) -> Option<Request> {
     let method = parts.next()?.to_string();
     let path = parts.next()?.to_string();
     Some(Request {
+        conditional,
         head,
         body,
         method,
