@@ -707,6 +707,19 @@ fn spawn_background(repo: &Repo, a: &HookArgs, commit: &str, ui: &Ui) -> Result<
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
+            // Nothing inherited may keep git push's (or its caller's) pipes open.
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+                (lim.rlim_cur as i64).clamp(256, 65536) as i32
+            } else {
+                1024
+            };
+            for fd in 3..max {
+                libc::close(fd);
+            }
             Ok(())
         });
     }
