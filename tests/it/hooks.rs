@@ -419,16 +419,22 @@ fn install_from_copy(p: &Pushed) -> PathBuf {
     let bin = p.site.tmp.path().join("bin/git-publish");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
     std::fs::copy(BIN, &bin).unwrap();
-    let mut cmd = Command::new(&bin);
-    p.site.env(&mut cmd);
-    Run::from(
-        cmd.arg("install")
-            .current_dir(&p.site.dir)
-            .output()
-            .unwrap(),
-    )
-    .ok();
-    bin
+    // Another test thread forking while the copy was open for writing keeps it "busy" for a moment (ETXTBSY).
+    for _ in 0..100 {
+        let mut cmd = Command::new(&bin);
+        p.site.env(&mut cmd);
+        match cmd.arg("install").current_dir(&p.site.dir).output() {
+            Ok(out) => {
+                Run::from(out).ok();
+                return bin;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("{}: {e}", bin.display()),
+        }
+    }
+    panic!("{} stayed busy", bin.display());
 }
 
 #[test]
