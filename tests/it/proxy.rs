@@ -323,17 +323,18 @@ fn handle(
         }
     }
     let is_invalidation = req.method == "POST" && req.path.contains("/invalidation");
-    if is_invalidation && cfg.throttle_invalidations > 0 {
-        if throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations {
-            entry.fault = Some("throttle".into());
-            entry.status = 400;
-            let _ = conn.write_all(&canned(
-                "400 Bad Request",
-                "TooManyInvalidationsInProgress",
-                true,
-            ));
-            return Some(entry);
-        }
+    if is_invalidation
+        && cfg.throttle_invalidations > 0
+        && throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations
+    {
+        entry.fault = Some("throttle".into());
+        entry.status = 400;
+        let _ = conn.write_all(&canned(
+            "400 Bad Request",
+            "TooManyInvalidationsInProgress",
+            true,
+        ));
+        return Some(entry);
     }
     let (p, pick) = roll(cfg.seed, n);
     let fault =
