@@ -3,6 +3,7 @@
 
 use crate::cli::{Cli, ColorChoice, Command, PublishArgs};
 use crate::error::{exit, Error, Result};
+use crate::hooks;
 use crate::publish::{self, PublishOpts, Session};
 use crate::ui::{Ui, Verbosity};
 
@@ -64,6 +65,17 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        // ---- publish on push (src/hooks.rs) ----
+        Some(Command::Install(args)) => {
+            let s = Session::open(&cwd, cli.global.config.clone(), ui)?;
+            hooks::install(&s, &cwd, cli.global.config, &args)
+        }
+        Some(Command::Uninstall) => hooks::uninstall(&cwd, &ui),
+        Some(Command::Push { args }) => {
+            hooks::push(&Session::open(&cwd, cli.global.config, ui)?, &args).await
+        }
+        Some(Command::Retry) => hooks::retry(&Session::open(&cwd, cli.global.config, ui)?).await,
+        Some(Command::Hook(args)) => hooks::hook(&cwd, ui, args).await,
     }
 }
 
@@ -80,6 +92,7 @@ async fn run_publish(s: Session, a: PublishArgs, json: bool) -> Result<i32> {
         wait_timeout: a.wait_timeout,
     };
     let report = publish::publish(&s, &opts).await?;
+    crate::hooks::clear_failure_if_covered(&s, &report);
     if json {
         s.ui.json(&report);
     }

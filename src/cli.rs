@@ -109,4 +109,77 @@ pub enum Command {
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
     },
+
+    // ---- publish on push (src/hooks.rs) ----
+    /// Install git hooks that publish the site branch when it is pushed
+    Install(InstallArgs),
+    /// Remove git-publish's hooks and put back the hooks they replaced
+    Uninstall,
+    /// Run `git push` with these arguments, then publish the site branch if the push updated it
+    Push {
+        /// Arguments for `git push` (remote, refspecs, flags)
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "GIT PUSH ARGS"
+        )]
+        args: Vec<String>,
+    },
+    /// Publish the commit whose publish failed after a push (see `git publish status`)
+    Retry,
+    /// Entry point of the installed hook scripts (not for direct use)
+    #[command(hide = true)]
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HookMode {
+    /// Publish after the push succeeded (the remote-tracking ref moved)
+    PostPush,
+    /// Publish before the push proceeds; a failed publish aborts the push
+    PrePush,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InstallArgs {
+    /// When to publish
+    #[arg(long, value_enum, default_value_t = HookMode::PostPush)]
+    pub mode: HookMode,
+
+    /// Remote whose pushes publish (default: the site branch's upstream remote, else origin)
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+
+    /// The site branch (default: source.branch in site.toml, else the current branch)
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+
+    /// Publish in a detached process that logs to .git/git-publish/publish.log (default: in the foreground)
+    #[arg(long)]
+    pub background: bool,
+
+    /// Install even into a global core.hooksPath or one owned by husky, lefthook or pre-commit
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HookArgs {
+    /// pre-push, reference-transaction or publish
+    pub hook: String,
+    #[arg(long)]
+    pub pid: Option<u32>,
+    #[arg(long, value_enum, default_value_t = HookMode::PostPush)]
+    pub mode: HookMode,
+    #[arg(long, default_value = "origin")]
+    pub remote: String,
+    #[arg(long, default_value = "")]
+    pub branch: String,
+    #[arg(long, default_value = "0")]
+    pub background: String,
+    #[arg(long, default_value = "")]
+    pub site_config: String,
+    /// The hook's own arguments
+    #[arg(last = true)]
+    pub args: Vec<String>,
 }

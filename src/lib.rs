@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod hooks;
 pub mod plan;
 pub mod publish;
 pub mod source;

@@ -525,6 +525,8 @@ pub struct TargetStatus {
     /// Where this came from: "target" or "local-ref" (when the target could not be read).
     pub source: &'static str,
     pub error: Option<String>,
+    /// A publish that failed after its push succeeded (recorded locally by the hooks or `git publish push`).
+    pub push_failure: Option<crate::hooks::Failure>,
 }
 
 pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>> {
@@ -572,7 +574,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
             _ => (None, None),
         };
         out.push(TargetStatus {
-            target: name,
+            target: name.clone(),
             url: backends.store.describe(),
             deployed,
             pending,
@@ -581,6 +583,8 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
             ahead,
             source,
             error,
+            push_failure: crate::hooks::read_failure(&s.repo)
+                .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
         });
     }
     Ok(out)
@@ -630,6 +634,14 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
                     p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
                 )),
             }
+        }
+        if let Some(f) = &t.push_failure {
+            s.ui.out(&format!(
+                "  FAILED:  publishing {} after its push failed at {} ({}); run `git publish retry` to finish it",
+                state::short(&f.commit),
+                f.at,
+                f.error
+            ));
         }
     }
 }

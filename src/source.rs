@@ -55,6 +55,23 @@ impl Repo {
         self.repo.path().to_path_buf()
     }
 
+    /// The directory shared by every worktree of the repository (`git rev-parse --git-common-dir`).
+    pub fn common_dir(&self) -> PathBuf {
+        self.repo.commondir().to_path_buf()
+    }
+
+    /// The fetch refspecs of remote `name`, or `None` when there is no such remote (e.g. a URL).
+    pub fn remote_fetch_refspecs(&self, name: &str) -> Option<Vec<String>> {
+        let remote = self.repo.find_remote(name).ok()?;
+        let specs = remote.fetch_refspecs().ok()?;
+        Some(specs.iter().flatten().map(str::to_string).collect())
+    }
+
+    /// A string value of the repository's git config (all scopes), e.g. `branch.main.remote`.
+    pub fn config_string(&self, key: &str) -> Option<String> {
+        self.repo.config().ok()?.get_string(key).ok()
+    }
+
     /// Short name of the checked-out branch, if any.
     pub fn current_branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;

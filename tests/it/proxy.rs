@@ -342,16 +342,14 @@ fn handle(
         && cfg.throttle_invalidations > 0
         && throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations
     {
-        {
-            entry.fault = Some("throttle".into());
-            entry.status = 400;
-            let _ = conn.write_all(&canned(
-                "400 Bad Request",
-                "TooManyInvalidationsInProgress",
-                true,
-            ));
-            return Some(entry);
-        }
+        entry.fault = Some("throttle".into());
+        entry.status = 400;
+        let _ = conn.write_all(&canned(
+            "400 Bad Request",
+            "TooManyInvalidationsInProgress",
+            true,
+        ));
+        return Some(entry);
     }
     let (p, pick) = roll(cfg.seed, n);
     let fault =

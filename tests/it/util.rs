@@ -374,6 +374,23 @@ pub fn git_binary() -> String {
     std::env::var("GIT_PUBLISH_TEST_GIT").unwrap_or_else(|_| "git".into())
 }
 
+/// PATH for every process a test starts: with `GIT_PUBLISH_TEST_GIT` set, a directory whose `git` is that binary
+/// comes first, so that hooks and `git publish push` (which run `git` from PATH) use the git under test too.
+pub fn test_path() -> String {
+    static DIR: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let dir = DIR.get_or_init(|| {
+        let git = std::env::var("GIT_PUBLISH_TEST_GIT").ok()?;
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(&git, dir.path().join("git")).unwrap();
+        Some(dir)
+    });
+    match dir {
+        Some(d) => format!("{}:{path}", d.path().display()),
+        None => path,
+    }
+}
+
 impl Site {
     /// An empty repository on branch `main`.
     pub fn new() -> Site {
@@ -405,7 +422,7 @@ impl Site {
         };
         let date = format!("{} +0000", 1_700_000_000 + t * 60);
         cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PATH", test_path())
             .env("HOME", &self.home)
             .env("LANG", "C.UTF-8")
             .env("GIT_CONFIG_NOSYSTEM", "1")

@@ -1,0 +1,625 @@
+//! Publish on push: the installed hooks and `git publish push`, with real `git` pushing to local bare
+//! repositories and a local-directory target. Every test asserts how many times publish ran and with which
+//! commit, from the target's state history (one entry per publish).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+/// A site repository with a bare remote `origin` and a local-directory target.
+struct Pushed {
+    site: Site,
+    remote: PathBuf,
+    out: PathBuf,
+}
+
+impl Pushed {
+    /// The site with its first commit (not pushed), hooks not installed.
+    fn new() -> Pushed {
+        let site = Site::new();
+        let remote = site.tmp.path().join("remote.git");
+        let out = site.tmp.path().join("out");
+        site.git(&["init", "-q", "--bare", remote.to_str().unwrap()]);
+        site.git(&["remote", "add", "origin", remote.to_str().unwrap()]);
+        site.write("public/index.html", "<h1>v1</h1>")
+            .config(&format!(
+                "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
+                out.display()
+            ));
+        site.commit("v1");
+        Pushed { site, remote, out }
+    }
+
+    fn installed(args: &[&str]) -> Pushed {
+        let p = Pushed::new();
+        let mut a = vec!["install"];
+        a.extend_from_slice(args);
+        p.site.run(&a).ok();
+        p
+    }
+
+    /// Commits published so far, oldest first (the target's history; one entry per publish).
+    fn published(&self) -> Vec<String> {
+        let Ok(bytes) = std::fs::read(self.out.join(".git-publish/state.json")) else {
+            return vec![];
+        };
+        let st: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let mut v: Vec<String> = st["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["commit"].as_str().unwrap().to_string())
+            .collect();
+        v.reverse();
+        v
+    }
+
+    /// A new commit on the current branch.
+    fn change(&self, body: &str) -> String {
+        self.site.write("public/index.html", body);
+        self.site.commit(body)
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(&self.site.git);
+        self.site.env(&mut cmd);
+        Run::from(
+            cmd.args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// Run git in the site and return the result, whatever it is.
+    fn git(&self, args: &[&str]) -> Run {
+        self.git_in(&self.site.dir, args)
+    }
+
+    fn remote_ref(&self, name: &str) -> Option<String> {
+        let r = self.git(&[
+            "--git-dir",
+            self.remote.to_str().unwrap(),
+            "rev-parse",
+            "--verify",
+            "-q",
+            name,
+        ]);
+        (r.code == 0).then(|| r.stdout.trim().to_string())
+    }
+
+    fn hooks(&self) -> PathBuf {
+        self.site.path(".git/hooks")
+    }
+
+    /// A second clone of the remote that pushes behind our back.
+    fn other_clone(&self) -> PathBuf {
+        let dir = self.site.tmp.path().join("other");
+        self.git(&[
+            "clone",
+            "-q",
+            "-b",
+            "main",
+            self.remote.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ])
+        .ok();
+        dir
+    }
+}
+
+/// Names, bytes and modes of the files in a directory.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let m = std::fs::symlink_metadata(e.path()).unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+                m.permissions().mode(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn write_hook(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o750)).unwrap();
+}
+
+#[test]
+fn first_push_and_fast_forward_publish_once_each() {
+    let p = Pushed::installed(&[]);
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str()], "{}", r.stderr);
+    assert!(
+        r.stdout.is_empty(),
+        "hook output must go to stderr: {}",
+        r.stdout
+    );
+    let c2 = p.change("v2");
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1, c2.clone()]);
+    assert_eq!(
+        std::fs::read_to_string(p.out.join("index.html")).unwrap(),
+        "v2"
+    );
+    // No records of finished pushes are left behind.
+    let left: Vec<_> = std::fs::read_dir(p.site.path(".git/git-publish"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn up_to_date_push_publishes_nothing() {
+    let p = Pushed::installed(&[]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published().len(), 1);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert!(r.stderr.contains("up-to-date"), "{}", r.stderr);
+    assert_eq!(p.published().len(), 1);
+}
+
+#[test]
+fn dry_run_then_no_verify_of_the_same_commit_publish_nothing() {
+    let p = Pushed::installed(&[]);
+    p.git(&["push", "--dry-run", "origin", "main"]).ok();
+    assert_eq!(p.published(), Vec::<String>::new());
+    p.git(&["push", "--no-verify", "origin", "main"]).ok();
+    assert_eq!(
+        p.remote_ref("main"),
+        Some(p.site.git(&["rev-parse", "HEAD"]))
+    );
+    assert_eq!(p.published(), Vec::<String>::new());
+}
+
+#[test]
+fn rejected_push_because_the_remote_moved_on_publishes_nothing() {
+    let p = Pushed::installed(&[]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    let other = p.other_clone();
+    std::fs::write(other.join("public/index.html"), "theirs").unwrap();
+    p.git_in(&other, &["commit", "-qam", "theirs"]).ok();
+    p.git_in(&other, &["push", "-q", "origin", "main"]).ok();
+    p.change("ours");
+    let r = p.git(&["push", "origin", "main"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.published().len(), 1);
+}
+
+#[test]
+fn push_refused_by_the_remote_pre_receive_publishes_nothing() {
+    let p = Pushed::installed(&[]);
+    write_hook(
+        &p.remote.join("hooks/pre-receive"),
+        "#!/bin/sh\necho refused >&2\nexit 1\n",
+    );
+    let r = p.git(&["push", "origin", "main"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), None);
+    assert_eq!(p.published(), Vec::<String>::new());
+    // A later fetch by the same pid can't match the stale record: it is not even there any more after the
+    // next pre-push, and the tracking ref never moved.
+    p.git(&["fetch", "-q", "origin"]).ok();
+    assert_eq!(p.published(), Vec::<String>::new());
+}
+
+/// The remote refuses updates of `refs/heads/<name>` (git's per-ref `update` hook).
+fn refuse_ref(p: &Pushed, name: &str) {
+    write_hook(
+        &p.remote.join("hooks/update"),
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = refs/heads/{name} ] && {{ echo no >&2; exit 1; }}\nexit 0\n"
+        ),
+    );
+}
+
+#[test]
+fn atomic_push_with_one_ref_rejected_publishes_nothing() {
+    let p = Pushed::installed(&[]);
+    p.site.git(&["branch", "other"]);
+    refuse_ref(&p, "other");
+    let r = p.git(&["push", "--atomic", "origin", "main", "other"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), None);
+    assert_eq!(p.published(), Vec::<String>::new());
+}
+
+#[test]
+fn non_atomic_partial_push_publishes_only_the_accepted_site_ref() {
+    let p = Pushed::installed(&[]);
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.site.git(&["branch", "other"]);
+    refuse_ref(&p, "other");
+    let r = p.git(&["push", "origin", "main", "other"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.published(), [c1]);
+
+    // And the other way round: the site branch rejected, another branch accepted.
+    p.change("v2");
+    p.site.git(&["branch", "-f", "other"]);
+    refuse_ref(&p, "main");
+    let r = p.git(&["push", "origin", "main", "other"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.published().len(), 1);
+}
+
+#[test]
+fn fetch_and_pull_moving_the_tracking_ref_publish_nothing() {
+    let p = Pushed::installed(&[]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    let other = p.other_clone();
+    for body in ["theirs 1", "theirs 2"] {
+        std::fs::write(other.join("public/index.html"), body).unwrap();
+        p.git_in(&other, &["commit", "-qam", body]).ok();
+        p.git_in(&other, &["push", "-q", "origin", "main"]).ok();
+        if body == "theirs 1" {
+            p.git(&["fetch", "-q", "origin"]).ok();
+        } else {
+            p.git(&["pull", "-q", "--ff-only", "origin", "main"]).ok();
+        }
+    }
+    assert_eq!(
+        p.site.git(&["rev-parse", "origin/main"]),
+        p.remote_ref("main").unwrap()
+    );
+    assert_eq!(p.published().len(), 1);
+}
+
+#[test]
+fn force_push_publishes_once() {
+    let p = Pushed::installed(&[]);
+    p.change("v2");
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    p.site.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    let c3 = p.change("v3");
+    p.git(&["push", "-q", "--force", "origin", "main"]).ok();
+    let published = p.published();
+    assert_eq!(published.len(), 2);
+    assert_eq!(published[1], c3);
+}
+
+#[test]
+fn branch_delete_tags_and_pushes_to_a_url_publish_nothing() {
+    let p = Pushed::installed(&[]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    p.site.git(&["tag", "v1"]);
+    p.git(&["push", "-q", "origin", "v1"]).ok();
+    assert_eq!(p.published().len(), 1);
+
+    let c2 = p.change("v2");
+    let r = p.git(&["push", p.remote.to_str().unwrap(), "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c2));
+    assert!(r.stderr.contains("git publish push"), "{}", r.stderr);
+    assert_eq!(p.published().len(), 1);
+
+    p.git(&[
+        "--git-dir",
+        p.remote.to_str().unwrap(),
+        "symbolic-ref",
+        "HEAD",
+        "refs/heads/none",
+    ])
+    .ok();
+    let r = p.git(&["push", "origin", "--delete", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), None);
+    assert!(r.stderr.contains("does not unpublish"), "{}", r.stderr);
+    assert_eq!(p.published().len(), 1);
+}
+
+#[test]
+fn push_from_a_linked_worktree_and_from_a_subdirectory() {
+    let p = Pushed::installed(&[]);
+    let wt = p.site.tmp.path().join("wt");
+    p.site
+        .git(&["worktree", "add", "-q", "-b", "draft", wt.to_str().unwrap()]);
+    std::fs::write(wt.join("public/index.html"), "from the worktree").unwrap();
+    p.git_in(&wt, &["commit", "-qam", "wt"]).ok();
+    let c_wt = p
+        .git_in(&wt, &["rev-parse", "HEAD"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let r = p.git_in(&wt, &["push", "-q", "origin", "HEAD:main"]).ok();
+    assert_eq!(p.published(), [c_wt.as_str()], "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.out.join("index.html")).unwrap(),
+        "from the worktree"
+    );
+
+    p.site.git(&["merge", "-q", "--ff-only", "draft"]);
+    let c2 = p.change("from a subdirectory");
+    p.git_in(&p.site.path("public"), &["push", "-q", "origin", "main"])
+        .ok();
+    assert_eq!(p.published(), [c_wt, c2]);
+}
+
+#[test]
+fn a_foreign_hook_is_chained_with_the_same_arguments_and_input_and_its_failure_aborts_the_push() {
+    let p = Pushed::new();
+    let log = p.site.tmp.path().join("foreign.log");
+    let fail = p.site.tmp.path().join("fail");
+    write_hook(
+        &p.hooks().join("pre-push"),
+        &format!(
+            "#!/bin/sh\necho \"args: $*\" >> {log}\ncat >> {log}\n[ -e {fail} ] && exit 1\nexit 0\n",
+            log = log.display(),
+            fail = fail.display()
+        ),
+    );
+    p.site.run(&["install"]).ok();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str()]);
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        logged,
+        format!(
+            "args: origin {}\nrefs/heads/main {c1} refs/heads/main {}\n",
+            p.remote.display(),
+            "0".repeat(40)
+        )
+    );
+
+    std::fs::write(&fail, "").unwrap();
+    p.change("v2");
+    let r = p.git(&["push", "origin", "main"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    assert_eq!(p.published(), [c1]);
+}
+
+#[test]
+fn install_twice_writes_the_same_files_and_uninstall_restores_byte_for_byte() {
+    let p = Pushed::new();
+    write_hook(&p.hooks().join("pre-push"), "#!/bin/sh\n# mine\nexit 0\n");
+    write_hook(
+        &p.hooks().join("reference-transaction"),
+        "#!/bin/sh\nexit 0\r\n",
+    );
+    write_hook(&p.hooks().join("post-commit"), "#!/bin/sh\nexit 0\n");
+    let before = snapshot(&p.hooks());
+
+    p.site.run(&["install"]).ok();
+    let once = snapshot(&p.hooks());
+    assert_ne!(once, before);
+    p.site.run(&["install"]).ok();
+    assert_eq!(snapshot(&p.hooks()), once);
+
+    p.site.run(&["uninstall"]).ok();
+    assert_eq!(snapshot(&p.hooks()), before);
+    // Uninstalling again changes nothing.
+    p.site.run(&["uninstall"]).ok();
+    assert_eq!(snapshot(&p.hooks()), before);
+}
+
+#[test]
+fn switching_to_pre_push_mode_removes_the_reference_transaction_hook() {
+    let p = Pushed::installed(&[]);
+    assert!(p.hooks().join("reference-transaction").exists());
+    p.site.run(&["install", "--mode", "pre-push"]).ok();
+    assert!(!p.hooks().join("reference-transaction").exists());
+    p.site.run(&["uninstall"]).ok();
+    assert!(!p.hooks().join("pre-push").exists());
+}
+
+/// git-publish copied to a path the test controls, installed from there.
+fn install_from_copy(p: &Pushed) -> PathBuf {
+    let bin = p.site.tmp.path().join("bin/git-publish");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(BIN, &bin).unwrap();
+    // Another test thread forking while the copy was open for writing keeps it "busy" for a moment (ETXTBSY).
+    for _ in 0..100 {
+        let mut cmd = Command::new(&bin);
+        p.site.env(&mut cmd);
+        match cmd.arg("install").current_dir(&p.site.dir).output() {
+            Ok(out) => {
+                Run::from(out).ok();
+                return bin;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("{}: {e}", bin.display()),
+        }
+    }
+    panic!("{} stayed busy", bin.display());
+}
+
+#[test]
+fn commits_checkouts_and_fetches_do_not_start_git_publish() {
+    let p = Pushed::new();
+    let bin = install_from_copy(&p);
+    let log = p.site.tmp.path().join("calls.log");
+    write_hook(
+        &bin,
+        &format!("#!/bin/sh\necho \"$*\" >> {}\n", log.display()),
+    );
+    p.change("v2");
+    p.site.git(&["checkout", "-q", "-b", "topic"]);
+    p.change("v3");
+    p.site.git(&["checkout", "-q", "main"]);
+    p.git(&["push", "-q", "origin", "topic"]).ok();
+    p.git(&["fetch", "-q", "origin"]).ok();
+    assert!(
+        !log.exists(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn git_commit_and_push_still_succeed_when_git_publish_is_broken_or_missing() {
+    let p = Pushed::new();
+    let bin = install_from_copy(&p);
+    // Broken: crashes on every call.
+    write_hook(&bin, "#!/bin/sh\nkill -SEGV $$\n");
+    let c2 = p.change("v2");
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c2));
+    // Missing, and not on PATH either.
+    std::fs::remove_file(&bin).unwrap();
+    let c3 = p.change("v3");
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), Some(c3));
+    assert_eq!(p.published(), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_publish_after_a_push_is_reported_recorded_and_retried() {
+    let p = Pushed::installed(&[]);
+    // The target directory can't be created: a file is in the way.
+    std::fs::write(&p.out, "in the way").unwrap();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    assert!(
+        r.stderr.contains("the push succeeded, but publishing"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("git publish retry"), "{}", r.stderr);
+
+    let st = p.site.run(&["status"]);
+    assert!(st.stdout.contains("FAILED"), "{}\n{}", st.stdout, st.stderr);
+    let j = p.site.run(&["status", "--json"]).json();
+    assert_eq!(j[0]["push_failure"]["commit"], c1.as_str());
+
+    std::fs::remove_file(&p.out).unwrap();
+    p.site.run(&["retry"]).ok();
+    assert_eq!(p.published(), [c1]);
+    let j = p.site.run(&["status", "--json"]).ok().json();
+    assert_eq!(j[0]["push_failure"], serde_json::Value::Null);
+    p.site.run(&["retry"]).ok();
+    assert_eq!(p.published().len(), 1);
+}
+
+#[test]
+fn background_publish_detaches_and_logs() {
+    let p = Pushed::installed(&["--background"]);
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert!(r.stderr.contains("in the background"), "{}", r.stderr);
+    let log = p.site.path(".git/git-publish/publish.log");
+    for _ in 0..600 {
+        if p.published().len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(p.published(), [c1]);
+    for _ in 0..600 {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("published")
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(std::fs::read_to_string(&log).unwrap().contains("published"));
+}
+
+#[test]
+fn pre_push_mode_publishes_before_the_push_and_a_failure_aborts_it() {
+    let p = Pushed::installed(&["--mode", "pre-push"]);
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "--dry-run", "origin", "main"]).ok();
+    assert_eq!(p.published(), Vec::<String>::new());
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str()]);
+
+    std::fs::remove_dir_all(&p.out).unwrap();
+    std::fs::write(&p.out, "in the way").unwrap();
+    p.change("v2");
+    let r = p.git(&["push", "origin", "main"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("push is aborted"), "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), Some(c1));
+}
+
+#[test]
+fn git_publish_push_publishes_what_the_push_updated() {
+    let p = Pushed::new();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    // To a URL: no remote-tracking ref, the wrapper still knows.
+    p.site
+        .run(&["push", p.remote.to_str().unwrap(), "main"])
+        .ok();
+    assert_eq!(p.published(), [c1.as_str()]);
+    // Up to date: nothing.
+    p.site.run(&["push", "origin", "main"]).ok();
+    assert_eq!(p.published().len(), 1);
+    // Dry run: nothing.
+    p.change("v2");
+    p.site.run(&["push", "--dry-run", "origin", "main"]).ok();
+    assert_eq!(p.published().len(), 1);
+    // Rejected: non-zero, nothing.
+    write_hook(&p.remote.join("hooks/pre-receive"), "#!/bin/sh\nexit 1\n");
+    let r = p.site.run(&["push", "origin", "main"]);
+    assert_ne!(r.code, 0);
+    assert_eq!(p.published().len(), 1);
+    std::fs::remove_file(p.remote.join("hooks/pre-receive")).unwrap();
+    // With the hooks installed too: published once, not twice.
+    p.site.run(&["install"]).ok();
+    let c2 = p.site.git(&["rev-parse", "HEAD"]);
+    p.site.run(&["push", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1, c2]);
+}
+
+#[test]
+fn hooks_owned_by_another_tool_or_a_global_hooks_path_are_left_alone() {
+    let p = Pushed::new();
+    p.site.git(&["config", "core.hooksPath", ".husky/_"]);
+    let r = p.site.run(&["install"]).fails(2);
+    assert!(r.stderr.contains("husky"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("hook pre-push --mode pre-push"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.site.path(".husky").exists());
+    p.site.git(&["config", "--unset", "core.hooksPath"]);
+
+    let global = p.site.tmp.path().join("global-hooks");
+    p.site.git(&[
+        "config",
+        "--global",
+        "core.hooksPath",
+        global.to_str().unwrap(),
+    ]);
+    let r = p.site.run(&["install"]).fails(2);
+    assert!(r.stderr.contains("global"), "{}", r.stderr);
+    assert!(!global.exists());
+    p.site.run(&["install", "--force"]).ok();
+    assert!(global.join("pre-push").exists());
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1]);
+}
+
+#[test]
+fn a_hook_generated_by_lefthook_is_not_touched() {
+    let p = Pushed::new();
+    let hook = p.hooks().join("pre-push");
+    write_hook(
+        &hook,
+        "#!/bin/sh\n# generated by lefthook\nexec lefthook run pre-push \"$@\"\n",
+    );
+    let before = snapshot(&p.hooks());
+    let r = p.site.run(&["install"]).fails(2);
+    assert!(r.stderr.contains("lefthook"), "{}", r.stderr);
+    assert_eq!(snapshot(&p.hooks()), before);
+}
