@@ -23,6 +23,9 @@ pub fn run(cli: Cli) -> i32 {
     };
     let ui = Ui::new(verbosity, cli.global.json, color);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        // Blob reads and local writes are short; a small blocking pool keeps memory flat under load (each
+        // extra thread can bring its own malloc arena).
+        .max_blocking_threads(8)
         .enable_all()
         .build()
     {

@@ -3,6 +3,12 @@
 use clap::Parser;
 
 fn main() {
+    // Few malloc arenas: memory stays bounded by what is in flight, not by how many threads touched the heap.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt is called once, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let cli = git_publish::cli::Cli::parse();
     let code = git_publish::app::run(cli);
     std::process::exit(code);

@@ -50,6 +50,9 @@ pub struct Config {
     pub throttle_invalidations: usize,
     /// SIGKILL `victim` at request number N (1-based); `true` = after the server applied it.
     pub kill_at: Option<(usize, bool)>,
+    /// Hold the first request until every proxy sharing this barrier has received its first request
+    /// (makes two publishers read the state before either claims it).
+    pub gate: Option<Arc<std::sync::Barrier>>,
 }
 
 #[derive(Debug, Clone)]
@@ -321,6 +324,9 @@ fn handle(
         forwarded: false,
     };
     std::thread::sleep(cfg.delay);
+    if let (1, Some(gate)) = (n, &cfg.gate) {
+        gate.wait();
+    }
 
     if let Some((at, after)) = cfg.kill_at {
         if n == at {

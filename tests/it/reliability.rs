@@ -230,10 +230,13 @@ fn two_publishers_racing_exactly_one_proceeds() {
         let cb = site.commit("b");
 
         let delay = std::time::Duration::from_millis(15);
+        // Both read the state before either claims it: the race is real on every round, even on a loaded machine.
+        let gate = Some(std::sync::Arc::new(std::sync::Barrier::new(2)));
         let pa = Proxy::start(
             &moto().endpoint,
             Config {
                 delay,
+                gate: gate.clone(),
                 ..Default::default()
             },
         );
@@ -241,6 +244,7 @@ fn two_publishers_racing_exactly_one_proceeds() {
             &moto().endpoint,
             Config {
                 delay,
+                gate,
                 ..Default::default()
             },
         );

@@ -107,7 +107,8 @@ impl Moto {
             .lines()
             .map_while(Result::ok)
             .filter_map(|l| {
-                // 127.0.0.1 - - [date] "GET /bucket/key HTTP/1.1" 200 -
+                // 127.0.0.1 - - [date] "GET /bucket/key HTTP/1.1" 200 -   (newer werkzeug adds ANSI colours)
+                let l = strip_ansi(&l);
                 let q = l.split('"').nth(1)?;
                 let mut parts = q.split(' ');
                 let method = parts.next()?.to_string();
@@ -134,6 +135,23 @@ impl Moto {
     pub fn request_count(&self, bucket: &str) -> usize {
         self.requests(bucket).len()
     }
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 static UNIQUE: AtomicUsize = AtomicUsize::new(0);

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The long forms of the reliability tests (tests/it/reliability.rs, large.rs, secrets.rs, bad_input.rs), with
+# their figures collected into bench/results/reliability.md. CI runs the same tests with smaller counts.
+#
+#   bench/reliability.sh                 # 60 crash trials, 40 races, 30 fault runs, 200 MB file, 20,000 files
+#   CRASH=30 RACES=20 FAULTS=8 bench/reliability.sh --no-large
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/git-publish-target}"
+export AWS_EC2_METADATA_DISABLED=true
+scripts/setup-test-env
+export MOTO_SERVER="$PWD/.venv/bin/moto_server"
+export GIT_PUBLISH_CRASH_TRIALS="${CRASH:-60}" GIT_PUBLISH_RACES="${RACES:-40}" GIT_PUBLISH_FAULT_RUNS="${FAULTS:-30}"
+large=1
+[ "${1:-}" = "--no-large" ] && large=0
+
+mkdir -p bench/results
+log=$(mktemp)
+run() { cargo test --release --locked --test it -- --nocapture --test-threads 1 "$@" 2>&1 | tee -a "$log"; }
+run reliability:: bad_input:: secrets::
+if [ "$large" = 1 ]; then
+    run large:: --include-ignored
+fi
+
+out=bench/results/reliability.md
+{
+    echo "# Reliability figures"
+    echo
+    echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, moto $(.venv/bin/pip show moto 2>/dev/null | awk '/^Version/{print $2}'), git $(git --version | awk '{print $3}')"
+    echo "Command: \`CRASH=$GIT_PUBLISH_CRASH_TRIALS RACES=$GIT_PUBLISH_RACES FAULTS=$GIT_PUBLISH_FAULT_RUNS bench/reliability.sh\`"
+    echo
+    grep -E '^(crash trials|races|fault runs|bad input matrix|secrets|large file|many files):' "$log" | sed 's/^/- /'
+    echo
+    grep -E '^test result' "$log" | sed 's/^/    /'
+} > "$out"
+cat "$out"
+grep -q 'FAILED' "$log" && exit 1 || exit 0
