@@ -2,7 +2,7 @@
 //!
 //! The CDN is a cache that holds every URL form of every object of the old site. A publish's plan is applied
 //! to it (every cached URL that one of the plan's paths matches is evicted). Then:
-//! - no URL whose content (bytes or headers) changed or vanished may still be served from the cache (stale = 0);
+//! - no URL whose response (bytes or headers) changed or vanished may still be served from the cache (stale = 0);
 //! - we count the paths sent, the paths beyond the monthly free tier, and the unchanged URLs evicted anyway.
 //!
 //! Run over many random site changes (property test) and on a synthetic 2,000-file blog for the two numbers
@@ -25,13 +25,19 @@ struct Outcome {
     unchanged_total: usize,
 }
 
-/// URL -> content, for every URL form of every file, as seen through one distribution.
-fn served(site: &Site, forms: &UrlForms, prefix: &str, origin: &str) -> BTreeMap<String, String> {
+/// URL -> response (bytes and headers), for every URL form of every file, as seen through one distribution.
+fn served(
+    site: &Site,
+    rules: &Rules,
+    forms: &UrlForms,
+    prefix: &str,
+    origin: &str,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (path, blob) in site {
         if let Some(sp) = served_path(prefix, origin, path) {
             for u in url_forms(&sp, forms) {
-                out.insert(encode(&u), blob.clone());
+                out.insert(encode(&u), format!("{blob} {:?}", rules.headers(path)));
             }
         }
     }
@@ -79,17 +85,27 @@ fn listing(site: &Site) -> Vec<FileEntry> {
 
 /// Plan old -> new, apply it to a cache full of the old site, check and count.
 fn check(old: &Site, new: &Site, s: &Settings) -> Outcome {
+    let none = Rules::default();
+    check_with_rules(old, new, &none, &none, s)
+}
+
+fn check_with_rules(
+    old: &Site,
+    new: &Site,
+    old_rules: &Rules,
+    new_rules: &Rules,
+    s: &Settings,
+) -> Outcome {
     let ch = changes(old, new);
     let (l, ol) = (listing(new), listing(old));
-    let none = Rules::default();
     let plan = build(
         "t",
         &Input {
             changes: &ch,
             listing: &l,
             old_listing: Some(&ol),
-            rules: &none,
-            old_rules: &none,
+            rules: new_rules,
+            old_rules,
             deferred: &[],
         },
         s,
@@ -112,8 +128,8 @@ fn check(old: &Site, new: &Site, s: &Settings) -> Outcome {
             .collect();
         assert!(paths.len() <= s.max_invalidation_paths.max(1), "{paths:?}");
         let (before, after) = (
-            served(old, &s.forms, &s.prefix, &d.origin_path),
-            served(new, &s.forms, &s.prefix, &d.origin_path),
+            served(old, old_rules, &s.forms, &s.prefix, &d.origin_path),
+            served(new, new_rules, &s.forms, &s.prefix, &d.origin_path),
         );
         for (url, content) in &before {
             let evicted = evicts(&paths, url);
@@ -159,6 +175,26 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
+}
+
+/// Header rule sets the property test switches between (a change of rules = a change of the response).
+fn rule_set(i: u64) -> Rules {
+    let cc = |glob: &str, v: &str| super::rules::RuleSpec {
+        glob: glob.into(),
+        cache_control: Some(v.into()),
+        ..Default::default()
+    };
+    let specs = match i {
+        0 => vec![],
+        1 => vec![cc("**/*.css", "max-age=60")],
+        2 => vec![cc("**/*.css", "max-age=3600"), cc("posts/**", "no-cache")],
+        _ => vec![super::rules::RuleSpec {
+            glob: "**/*.html".into(),
+            content_encoding: Some(Encoding::Gzip),
+            ..Default::default()
+        }],
+    };
+    Rules::compile(&specs).unwrap()
 }
 
 #[test]
@@ -219,13 +255,31 @@ fn property_no_stale_url_survives_random_changes() {
                 String::new()
             };
         }
-        let o = check(&old, &new, &s);
+        // A third of the trials also change the header rules.
+        let (old_rules, new_rules) = if rng.below(3) == 0 {
+            (rule_set(rng.below(4)), rule_set(rng.below(4)))
+        } else {
+            (Rules::default(), Rules::default())
+        };
+        let o = check_with_rules(&old, &new, &old_rules, &new_rules, &s);
         assert_eq!(o.stale_served, 0, "trial {trial}");
         // Within budget, nothing unchanged is evicted.
         let stale_urls = {
             let (a, b) = (
-                served(&old, &s.forms, &s.prefix, &s.cdns[0].origin_path),
-                served(&new, &s.forms, &s.prefix, &s.cdns[0].origin_path),
+                served(
+                    &old,
+                    &old_rules,
+                    &s.forms,
+                    &s.prefix,
+                    &s.cdns[0].origin_path,
+                ),
+                served(
+                    &new,
+                    &new_rules,
+                    &s.forms,
+                    &s.prefix,
+                    &s.cdns[0].origin_path,
+                ),
             );
             a.iter().filter(|(u, c)| b.get(*u) != Some(c)).count()
         };
@@ -240,7 +294,7 @@ fn property_no_stale_url_survives_random_changes() {
         unchanged += o.unchanged_total;
     }
     eprintln!(
-        "freshness model: {trials} random site changes: 0 stale URLs served, {paths} paths sent ({paid} paid), \
+        "freshness model: {trials} random site changes (a third with header-rule changes): 0 stale URLs served, {paths} paths sent ({paid} paid), \
          {evicted} of {unchanged} unchanged URLs evicted; {exact_ok} changes fit the budget exactly (0 evicted)"
     );
 }

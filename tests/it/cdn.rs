@@ -267,6 +267,11 @@ fn several_distributions_per_target() {
     assert_eq!(j["invalidation_ids"].as_array().unwrap().len(), 2);
     assert_eq!(invalidations(&d1)[0], ["/feed.xml"]);
     assert_eq!(invalidations(&d2)[0], ["/feed.xml"]);
+    // the month's path count (for `invalidation_budget`) is kept in the state
+    assert_eq!(
+        state_json(&b, "")["deployed"]["invalidation_paths_month"],
+        2
+    );
 }
 
 #[test]
