@@ -292,3 +292,58 @@ fn iam_policy_for_the_configured_target() {
     let r = site.run(&["iam-policy", "--target", "nope"]).fails(2);
     assert!(r.stderr.contains("nope"), "{}", r.stderr);
 }
+
+/// CopyObject's source must be URL-encoded: a rename of a file with spaces, `+` and non-ASCII is still a copy.
+#[test]
+fn rename_of_a_tricky_name_is_a_copy() {
+    let site = Site::new();
+    let b = bucket("copyname");
+    small_blog(&site);
+    site.write("public/img/café x+y.png", "png bytes");
+    site.config(&config(&format!("s3://{b}"), "", ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    std::fs::create_dir_all(site.path("public/media")).unwrap();
+    std::fs::rename(
+        site.path("public/img/café x+y.png"),
+        site.path("public/media/café x+y (1).png"),
+    )
+    .unwrap();
+    site.commit("v2");
+    let j = site.run(&["--json"]).ok().json();
+    assert_eq!(strings(&j["copies"]), ["media/café x+y (1).png"]);
+    assert!(strings(&j["uploads"]).is_empty());
+    let objs = site_objects(&b);
+    assert_eq!(objs["media/café x+y (1).png"].body, b"png bytes");
+    assert_eq!(objs["media/café x+y (1).png"].content_type, "image/png");
+    assert!(!objs.contains_key("img/café x+y.png"));
+}
+
+/// A local-directory target copies renamed files from its own directory and stores bytes uncompressed
+/// (no header would tell a web server they were compressed).
+#[test]
+fn local_target_copies_and_never_compresses() {
+    let site = Site::new();
+    let out = site.path("www");
+    small_blog(&site);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n{RULES}",
+        out.display()
+    ));
+    site.commit("v1");
+    site.run(&[]).ok();
+    assert_eq!(
+        std::fs::read(out.join("index.html")).unwrap(),
+        std::fs::read(site.path("public/index.html")).unwrap()
+    );
+    std::fs::rename(
+        site.path("public/css/site.css"),
+        site.path("public/css/main.css"),
+    )
+    .unwrap();
+    site.commit("v2");
+    let j = site.run(&["--json"]).ok().json();
+    assert_eq!(strings(&j["copies"]), ["css/main.css"]);
+    assert_eq!(std::fs::read(out.join("css/main.css")).unwrap(), b"body{}");
+    assert!(!out.join("css/site.css").exists());
+}
