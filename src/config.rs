@@ -59,6 +59,7 @@ struct RawTarget {
     endpoint: Option<String>,
     distribution: Option<RawDistribution>,
     domain: Option<String>,
+    origin_path: Option<String>,
     #[serde(default)]
     default: bool,
     concurrency: Option<usize>,
@@ -110,6 +111,8 @@ pub struct Target {
     pub distributions: Vec<Distribution>,
     /// The site's domain: picks the distribution with this alias for `distribution = "auto"`.
     pub domain: Option<String>,
+    /// The distributions' origin path, when given (then it is not read from CloudFront); no slashes at the ends.
+    pub origin_path: Option<String>,
     pub default: bool,
     pub concurrency: usize,
     pub max_deletes: usize,
@@ -417,6 +420,27 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
             "e.g. \"index.html\"".into(),
         ));
     }
+    let origin_path = match t.origin_path {
+        None => None,
+        Some(p) => {
+            let p = p.trim_matches('/').to_string();
+            if p.split('/').any(|c| c == ".." || c == ".") || p.contains("//") {
+                return Err(invalid(
+                    format!("targets.{name}.origin_path = {p:?} must be a plain key prefix"),
+                    "give the distribution's origin path, like \"/site\" (or \"\" for the bucket root)".into(),
+                ));
+            }
+            if distributions.is_empty() {
+                return Err(invalid(
+                    format!(
+                        "targets.{name}.origin_path is set but the target has no `distribution`"
+                    ),
+                    "set `distribution`, or remove `origin_path`".into(),
+                ));
+            }
+            Some(p)
+        }
+    };
     let mut forms = UrlForms {
         index_document: index_document.clone(),
         dir_slash: false,
@@ -469,6 +493,7 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
         endpoint: t.endpoint.map(|e| e.trim_end_matches('/').to_string()),
         distributions,
         domain: t.domain,
+        origin_path,
         default: t.default,
         concurrency,
         max_deletes: t.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
@@ -732,6 +757,8 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\ndomain = \"https://a.b/\"\n", "targets.p.domain"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = [\"/dir.html\"]\n", "targets.p.directory_urls"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = []\n", "targets.p.directory_urls"),
+            ("[targets.p]\nurl = \"s3://bucket\"\norigin_path = \"/site\"\n", "targets.p.origin_path"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"/a/../b\"\n", "targets.p.origin_path"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"*.css\"\n", "rules[1]"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"a[\"\nkeep = true\n", "rules[1]"),
         ];

@@ -144,9 +144,29 @@ pub async fn backends(target: &Target, with_cdn: bool, ui: &Ui) -> Result<Backen
                         }
                     };
                     let info = match d {
-                        Distribution::Id(id) => {
-                            exec::cloudfront::get(&cf, id).await.map_err(cdn_err)?
+                        // The origin path is given: nothing to ask CloudFront.
+                        Distribution::Id(id) if target.origin_path.is_some() => {
+                            exec::cloudfront::DistInfo {
+                                id: id.clone(),
+                                domain: String::new(),
+                                aliases: Vec::new(),
+                                origins: Vec::new(),
+                            }
                         }
+                        Distribution::Id(id) => match exec::cloudfront::get(&cf, id).await {
+                            Ok(info) => info,
+                            Err(e) => {
+                                // Publishing must not depend on a read permission older setups lack: fall back to
+                                // the assumption of earlier versions (the origin path is the target's prefix).
+                                warn_origin_unknown(ui, id, prefix, &e);
+                                exec::cloudfront::DistInfo {
+                                    id: id.clone(),
+                                    domain: String::new(),
+                                    aliases: Vec::new(),
+                                    origins: vec![(String::new(), prefix.clone())],
+                                }
+                            }
+                        },
                         Distribution::Auto => {
                             let all = exec::cloudfront::list(&cf).await.map_err(cdn_err)?;
                             let one = exec::cloudfront::pick_auto(&all, bucket, target.domain.as_deref())
@@ -172,7 +192,10 @@ pub async fn backends(target: &Target, with_cdn: bool, ui: &Ui) -> Result<Backen
                             one
                         }
                     };
-                    let origin_path = info.origin_path(bucket);
+                    let origin_path = match &target.origin_path {
+                        Some(p) => p.clone(),
+                        None => info.origin_path(bucket),
+                    };
                     if plan::served_path(prefix, &origin_path, "x").is_none() {
                         ui.warn(&format!(
                             "distribution {} serves the origin path /{origin_path}, which does not hold s3://{bucket}/{prefix}: \
@@ -195,6 +218,13 @@ pub async fn backends(target: &Target, with_cdn: bool, ui: &Ui) -> Result<Backen
             })
         }
     }
+}
+
+fn warn_origin_unknown(ui: &Ui, id: &str, prefix: &str, e: &exec::StoreError) {
+    ui.warn(&format!(
+        "could not read distribution {id}'s origin path ({e}); assuming \"/{prefix}\". Set `origin_path` for the \
+         target in site.toml, or allow cloudfront:GetDistribution (`git publish iam-policy`)"
+    ));
 }
 
 /// The commit to publish: `--rev`, else `source.branch`, else HEAD.

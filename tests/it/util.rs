@@ -561,7 +561,7 @@ impl Site {
 impl Site {
     /// Start git-publish without waiting (for kills and races).
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         self.env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
