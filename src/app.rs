@@ -79,6 +79,18 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         }
         Some(Command::Retry) => hooks::retry(&Session::open(&cwd, cli.global.config, ui)?).await,
         Some(Command::Hook(args)) => hooks::hook(&cwd, ui, args).await,
+        // ---- least-privilege policy (src/iam.rs) ----
+        Some(Command::IamPolicy { target }) => {
+            let s = Session::open(&cwd, cli.global.config, ui)?;
+            let t = s.config.target(target.as_deref())?;
+            let policy = crate::iam::policy(t).map_err(|message| Error::ConfigInvalid {
+                path: s.config.path.clone(),
+                message,
+                hint: "name an s3:// target with --target NAME".into(),
+            })?;
+            s.ui.json(&policy);
+            Ok(exit::OK)
+        }
     }
 }
 

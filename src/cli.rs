@@ -130,6 +130,12 @@ pub enum Command {
     /// Entry point of the installed hook scripts (not for direct use)
     #[command(hide = true)]
     Hook(HookArgs),
+    /// Print the least-privilege IAM policy (JSON) for a target's bucket, prefix and distributions
+    IamPolicy {
+        /// The target (default: the default target)
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,12 +11,17 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::plan::invalidate::UrlForms;
+use crate::plan::rules::{RuleSpec, Rules};
 
 pub const DEFAULT_MAX_DELETES: usize = 500;
 pub const DEFAULT_MAX_INVALIDATION_PATHS: usize = 15;
 pub const DEFAULT_CONCURRENCY: usize = 16;
 pub const DEFAULT_INDEX_DOCUMENT: &str = "index.html";
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(3600);
+/// CloudFront's free tier: 1,000 invalidation paths a month (per account).
+pub const DEFAULT_INVALIDATION_BUDGET: usize = 1000;
+pub const DEFAULT_DIRECTORY_URLS: &[&str] = &["/dir/", "/dir/index.html"];
 
 /// Raw file schema. Field names are the documented keys of site.toml.example.
 #[derive(Debug, Deserialize, Default)]
@@ -26,6 +31,16 @@ struct RawConfig {
     source: RawSource,
     #[serde(default)]
     targets: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    rules: Vec<RuleSpec>,
+}
+
+/// `distribution = "E..."`, `"auto"`, or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawDistribution {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -42,7 +57,9 @@ struct RawTarget {
     region: Option<String>,
     profile: Option<String>,
     endpoint: Option<String>,
-    distribution: Option<String>,
+    distribution: Option<RawDistribution>,
+    domain: Option<String>,
+    origin_path: Option<String>,
     #[serde(default)]
     default: bool,
     concurrency: Option<usize>,
@@ -52,6 +69,10 @@ struct RawTarget {
     invalidate_new_files: Option<bool>,
     allow_http: Option<bool>,
     claim_lease: Option<String>,
+    directory_urls: Option<Vec<String>>,
+    pretty_urls: Option<bool>,
+    invalidation_budget: Option<usize>,
+    delay_deletes: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +81,8 @@ pub struct Config {
     pub path: PathBuf,
     pub source: SourceConfig,
     pub targets: BTreeMap<String, Target>,
+    /// `[[rules]]`, compiled (shared by every target).
+    pub rules: Rules,
 }
 
 #[derive(Debug, Clone)]
@@ -84,16 +107,41 @@ pub struct Target {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint: Option<String>,
-    pub distribution: Option<String>,
+    /// CloudFront distributions to invalidate (empty: none).
+    pub distributions: Vec<Distribution>,
+    /// The site's domain: picks the distribution with this alias for `distribution = "auto"`.
+    pub domain: Option<String>,
+    /// The distributions' origin path, when given (then it is not read from CloudFront); no slashes at the ends.
+    pub origin_path: Option<String>,
     pub default: bool,
     pub concurrency: usize,
     pub max_deletes: usize,
     pub max_invalidation_paths: usize,
-    pub index_document: String,
+    /// Which URLs serve a file (`index_document`, `directory_urls`, `pretty_urls`).
+    pub forms: UrlForms,
     pub invalidate_new_files: bool,
     pub claim_lease: Duration,
     /// Accept plain-http endpoints that are not loopback.
     pub allow_http: bool,
+    /// Invalidation paths a month before they are paid (`invalidation_budget`).
+    pub invalidation_budget: usize,
+    pub delay_deletes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Distribution {
+    Id(String),
+    /// Found at publish time: the distribution whose origin is the bucket (or whose alias is `domain`).
+    Auto,
+}
+
+impl Distribution {
+    pub fn describe(&self) -> &str {
+        match self {
+            Distribution::Id(id) => id,
+            Distribution::Auto => "auto",
+        }
+    }
 }
 
 impl Target {
@@ -212,6 +260,12 @@ impl Config {
                 "keep `default = true` on one target only",
             ));
         }
+        let rules = Rules::compile(&raw.rules).map_err(|why| {
+            invalid(
+                why,
+                "fix the [[rules]] entry (see the rules section of site.toml.example)",
+            )
+        })?;
         Ok(Config {
             path: path.to_path_buf(),
             source: SourceConfig {
@@ -219,6 +273,7 @@ impl Config {
                 dir,
             },
             targets,
+            rules,
         })
     }
 
@@ -276,7 +331,23 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
             )
         })?;
     }
-    if let Some(d) = &t.distribution {
+    let listed = match t.distribution {
+        None => Vec::new(),
+        Some(RawDistribution::One(d)) => vec![d],
+        Some(RawDistribution::Many(v)) => v,
+    };
+    let mut distributions = Vec::new();
+    for d in &listed {
+        if d == "auto" {
+            if listed.len() > 1 {
+                return Err(invalid(
+                    format!("targets.{name}.distribution: \"auto\" finds one distribution and cannot be listed with others"),
+                    "use `distribution = \"auto\"` alone, or list the ids".into(),
+                ));
+            }
+            distributions.push(Distribution::Auto);
+            continue;
+        }
         let ok = d.len() >= 8
             && d.len() <= 32
             && d.chars()
@@ -284,13 +355,33 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
         if !ok {
             return Err(invalid(
                 format!("targets.{name}.distribution = {d:?} is not a CloudFront distribution id"),
-                "use the id shown by `aws cloudfront list-distributions` (like \"E2QWRUHAPOMQZL\"), or remove the key".into(),
+                "use the id shown by `aws cloudfront list-distributions` (like \"E2QWRUHAPOMQZL\"), \"auto\", or remove the key".into(),
             ));
         }
-        if matches!(backend, Backend::Local { .. }) {
+        if !distributions.contains(&Distribution::Id(d.clone())) {
+            distributions.push(Distribution::Id(d.clone()));
+        }
+    }
+    if !distributions.is_empty() && matches!(backend, Backend::Local { .. }) {
+        return Err(invalid(
+            format!("targets.{name}.distribution is set but the target is a local directory"),
+            "remove `distribution`, or use an s3:// url".into(),
+        ));
+    }
+    if let Some(d) = &t.domain {
+        let ok = !d.is_empty()
+            && d.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '*');
+        if !ok {
             return Err(invalid(
-                format!("targets.{name}.distribution is set but the target is a local directory"),
-                "remove `distribution`, or use an s3:// url".into(),
+                format!("targets.{name}.domain = {d:?} is not a host name"),
+                "give the site's host name, like \"blog.example.com\" (no scheme, no path)".into(),
+            ));
+        }
+        if distributions != [Distribution::Auto] {
+            return Err(invalid(
+                format!("targets.{name}.domain is only used with `distribution = \"auto\"`"),
+                "set `distribution = \"auto\"`, or remove `domain`".into(),
             ));
         }
     }
@@ -329,6 +420,61 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
             "e.g. \"index.html\"".into(),
         ));
     }
+    let origin_path = match t.origin_path {
+        None => None,
+        Some(p) => {
+            let p = p.trim_matches('/').to_string();
+            if p.split('/').any(|c| c == ".." || c == ".") || p.contains("//") {
+                return Err(invalid(
+                    format!("targets.{name}.origin_path = {p:?} must be a plain key prefix"),
+                    "give the distribution's origin path, like \"/site\" (or \"\" for the bucket root)".into(),
+                ));
+            }
+            if distributions.is_empty() {
+                return Err(invalid(
+                    format!(
+                        "targets.{name}.origin_path is set but the target has no `distribution`"
+                    ),
+                    "set `distribution`, or remove `origin_path`".into(),
+                ));
+            }
+            Some(p)
+        }
+    };
+    let mut forms = UrlForms {
+        index_document: index_document.clone(),
+        dir_slash: false,
+        dir_bare: false,
+        dir_index: false,
+        pretty: t.pretty_urls.unwrap_or(false),
+    };
+    let dir_urls = t.directory_urls.unwrap_or_else(|| {
+        DEFAULT_DIRECTORY_URLS
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    if dir_urls.is_empty() {
+        return Err(invalid(
+            format!("targets.{name}.directory_urls is empty"),
+            "list at least one of \"/dir/\", \"/dir\", \"/dir/index.html\"".into(),
+        ));
+    }
+    for u in &dir_urls {
+        match u.as_str() {
+            "/dir/" => forms.dir_slash = true,
+            "/dir" => forms.dir_bare = true,
+            "/dir/index.html" => forms.dir_index = true,
+            other => {
+                return Err(invalid(
+                    format!("targets.{name}.directory_urls: unknown form {other:?}"),
+                    "use \"/dir/\", \"/dir\" and/or \"/dir/index.html\" (literally: they name the forms; \
+                     `index.html` stands for `index_document`)"
+                        .into(),
+                ))
+            }
+        }
+    }
     let claim_lease = match &t.claim_lease {
         None => DEFAULT_CLAIM_LEASE,
         Some(s) => humantime::parse_duration(s).map_err(|e| {
@@ -345,15 +491,19 @@ fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Re
         region: t.region,
         profile: t.profile,
         endpoint: t.endpoint.map(|e| e.trim_end_matches('/').to_string()),
-        distribution: t.distribution,
+        distributions,
+        domain: t.domain,
+        origin_path,
         default: t.default,
         concurrency,
         max_deletes: t.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
         max_invalidation_paths,
-        index_document,
+        forms,
         invalidate_new_files: t.invalidate_new_files.unwrap_or(false),
         claim_lease,
         allow_http,
+        invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
+        delay_deletes: t.delay_deletes.unwrap_or(false),
     })
 }
 
@@ -513,7 +663,8 @@ mod tests {
         );
         assert_eq!(t.max_deletes, DEFAULT_MAX_DELETES);
         assert_eq!(t.max_invalidation_paths, DEFAULT_MAX_INVALIDATION_PATHS);
-        assert_eq!(t.index_document, "index.html");
+        assert_eq!(t.forms.index_document, "index.html");
+        assert!(t.forms.dir_slash && t.forms.dir_index && !t.forms.dir_bare && !t.forms.pretty);
     }
 
     #[test]
@@ -601,12 +752,38 @@ mod tests {
             ("[targets.a]\nurl = \"s3://bucket\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket\"\ndefault = true\n", "more than one"),
             ("[source]\ndir = \"../x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.\"a b\"]\nurl = \"s3://bucket\"\n", "target name"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = [\"auto\", \"E2QWRUHAPOMQZL\"]\n", "cannot be listed"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"E2QWRUHAPOMQZL\"\ndomain = \"a.b\"\n", "targets.p.domain"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\ndomain = \"https://a.b/\"\n", "targets.p.domain"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = [\"/dir.html\"]\n", "targets.p.directory_urls"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = []\n", "targets.p.directory_urls"),
+            ("[targets.p]\nurl = \"s3://bucket\"\norigin_path = \"/site\"\n", "targets.p.origin_path"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"/a/../b\"\n", "targets.p.origin_path"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"*.css\"\n", "rules[1]"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"a[\"\nkeep = true\n", "rules[1]"),
         ];
         for (text, want) in cases {
             let e = parse(text).unwrap_err();
             assert_eq!(e.exit_code(), crate::error::exit::USAGE);
             assert!(e.to_string().contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn distributions_and_url_forms() {
+        let c = parse("[targets.p]\nurl = \"s3://bucket\"\ndistribution = [\"E2QWRUHAPOMQZL\", \"E3QWRUHAPOMQZL\"]\ndirectory_urls = [\"/dir\"]\npretty_urls = true\ninvalidation_budget = 200\ndelay_deletes = true\n").unwrap();
+        let t = c.target(None).unwrap();
+        assert_eq!(
+            t.distributions,
+            [
+                Distribution::Id("E2QWRUHAPOMQZL".into()),
+                Distribution::Id("E3QWRUHAPOMQZL".into())
+            ]
+        );
+        assert!(t.forms.dir_bare && !t.forms.dir_slash && !t.forms.dir_index && t.forms.pretty);
+        assert_eq!((t.invalidation_budget, t.delay_deletes), (200, true));
+        let c = parse("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\ndomain = \"blog.example.com\"\n").unwrap();
+        assert_eq!(c.target(None).unwrap().distributions, [Distribution::Auto]);
     }
 
     #[test]
@@ -669,7 +846,9 @@ mod example_tests {
             .lines()
             .map(|l| match l.strip_prefix('#') {
                 Some(rest)
-                    if (rest.contains(" = ") || rest.starts_with("[targets."))
+                    if (rest.contains(" = ")
+                        || rest.starts_with("[targets.")
+                        || rest.starts_with("[[rules]]"))
                         && !rest.starts_with(' ') =>
                 {
                     rest.to_string()

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod hooks;
+pub mod iam;
 pub mod plan;
 pub mod publish;
 pub mod source;

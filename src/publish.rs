@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::{Backend, Config, Target};
+use crate::config::{Backend, Config, Distribution, Target};
 use crate::error::{Error, Result};
 use crate::exec::{self, Cdn, Event, Executor, ObjectStore};
 use crate::plan::{self, Plan};
@@ -48,6 +48,14 @@ pub struct Report {
     pub uploaded_bytes: u64,
     pub invalidation_ids: Vec<String>,
     pub invalidation: plan::invalidate::Summary,
+    /// Keys copied server-side (renames, duplicates) and keys whose headers were replaced in place.
+    pub copies: Vec<String>,
+    pub header_updates: Vec<String>,
+    /// Site paths whose delete waits for the next publish (`delay_deletes`).
+    pub deferred_deletes: Vec<String>,
+    /// Per distribution: paths, batches and what they cost.
+    pub distributions: Vec<plan::CdnPlan>,
+    pub budget: plan::Budget,
     pub elapsed_ms: u128,
 }
 
@@ -75,7 +83,8 @@ impl Session {
 /// The backends of one target.
 pub struct Backends {
     pub store: Box<dyn ObjectStore>,
-    pub cdn: Option<Box<dyn Cdn>>,
+    /// Each distribution to invalidate, with its origin path (resolved only when asked for).
+    pub cdns: Vec<(plan::CdnSettings, Box<dyn Cdn>)>,
 }
 
 /// Endpoints from the environment get the same check as `endpoint` in site.toml: plain http only to loopback
@@ -99,12 +108,14 @@ pub fn check_env_endpoints(target: &Target) -> Result<()> {
     Ok(())
 }
 
-pub async fn backends(target: &Target) -> Backends {
+/// Build the target's backends. With `with_cdn`, the distributions are resolved through the CloudFront API:
+/// `"auto"` is looked up (ListDistributions), and every distribution's origin path is read (GetDistribution).
+pub async fn backends(target: &Target, with_cdn: bool, ui: &Ui) -> Result<Backends> {
     match &target.backend {
-        Backend::Local { root } => Backends {
+        Backend::Local { root } => Ok(Backends {
             store: Box::new(exec::local::LocalStore::new(root)),
-            cdn: None,
-        },
+            cdns: Vec::new(),
+        }),
         Backend::S3 { bucket, prefix } => {
             let sdk = exec::aws::sdk_config(target).await;
             let client = exec::aws::s3_client(&sdk, target);
@@ -114,18 +125,106 @@ pub async fn backends(target: &Target) -> Backends {
                 prefix,
                 exec::aws::custom_s3_endpoint(target),
             );
-            let cdn: Option<Box<dyn Cdn>> = target.distribution.as_ref().map(|d| {
-                Box::new(exec::cloudfront::CloudFront::new(
-                    exec::aws::cloudfront_client(&sdk),
-                    d,
-                )) as Box<dyn Cdn>
-            });
-            Backends {
-                store: Box::new(store),
-                cdn,
+            let mut cdns: Vec<(plan::CdnSettings, Box<dyn Cdn>)> = Vec::new();
+            if with_cdn && !target.distributions.is_empty() {
+                let cf = exec::aws::cloudfront_client(&sdk);
+                for d in &target.distributions {
+                    let cdn_err = |e: exec::StoreError| {
+                        let hint = match &e {
+                            exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
+                            _ => "check `distribution` for the target in site.toml and the credentials' \
+                                  cloudfront:GetDistribution / ListDistributions permissions \
+                                  (`git publish iam-policy` prints them)"
+                                .into(),
+                        };
+                        Error::Cdn {
+                            distribution: d.describe().to_string(),
+                            message: e.to_string(),
+                            hint,
+                        }
+                    };
+                    let info = match d {
+                        // The origin path is given: nothing to ask CloudFront.
+                        Distribution::Id(id) if target.origin_path.is_some() => {
+                            exec::cloudfront::DistInfo {
+                                id: id.clone(),
+                                domain: String::new(),
+                                aliases: Vec::new(),
+                                origins: Vec::new(),
+                            }
+                        }
+                        Distribution::Id(id) => match exec::cloudfront::get(&cf, id).await {
+                            Ok(info) => info,
+                            Err(e) => {
+                                // Publishing must not depend on a read permission older setups lack: fall back to
+                                // the assumption of earlier versions (the origin path is the target's prefix).
+                                warn_origin_unknown(ui, id, prefix, &e);
+                                exec::cloudfront::DistInfo {
+                                    id: id.clone(),
+                                    domain: String::new(),
+                                    aliases: Vec::new(),
+                                    origins: vec![(String::new(), prefix.clone())],
+                                }
+                            }
+                        },
+                        Distribution::Auto => {
+                            let all = exec::cloudfront::list(&cf).await.map_err(cdn_err)?;
+                            let one = exec::cloudfront::pick_auto(&all, bucket, target.domain.as_deref())
+                                .map_err(|message| Error::Cdn {
+                                    distribution: "auto".into(),
+                                    message,
+                                    hint: format!(
+                                        "set `distribution = \"E…\"` (or a list of ids) for targets.{} in site.toml, \
+                                         or `domain = \"…\"` to pick the one with that alias",
+                                        target.name
+                                    ),
+                                })?
+                                .clone();
+                            ui.note(&format!(
+                                "distribution = \"auto\": {} ({})",
+                                one.id,
+                                if one.aliases.is_empty() {
+                                    one.domain.clone()
+                                } else {
+                                    one.aliases.join(", ")
+                                }
+                            ));
+                            one
+                        }
+                    };
+                    let origin_path = match &target.origin_path {
+                        Some(p) => p.clone(),
+                        None => info.origin_path(bucket),
+                    };
+                    if plan::served_path(prefix, &origin_path, "x").is_none() {
+                        ui.warn(&format!(
+                            "distribution {} serves the origin path /{origin_path}, which does not hold s3://{bucket}/{prefix}: \
+                             nothing will be invalidated there",
+                            info.id
+                        ));
+                    }
+                    cdns.push((
+                        plan::CdnSettings {
+                            id: info.id.clone(),
+                            origin_path,
+                        },
+                        Box::new(exec::cloudfront::CloudFront::new(cf.clone(), &info.id)),
+                    ));
+                }
             }
+            Ok(Backends {
+                store: Box::new(store),
+                cdns,
+            })
         }
     }
+}
+
+fn warn_origin_unknown(ui: &Ui, id: &str, prefix: &str, e: &exec::StoreError) {
+    ui.warn(&format!(
+        "could not read distribution {id}'s origin path ({e}); assuming \"/{prefix}\". Set `origin_path` for the \
+         target in site.toml, or allow cloudfront:GetDistribution (`git publish iam-policy`)"
+    ));
 }
 
 /// The commit to publish: `--rev`, else `source.branch`, else HEAD.
@@ -162,7 +261,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     }
 
     check_env_endpoints(target)?;
-    let backends = backends(target).await;
+    let backends = backends(target, true, &s.ui).await?;
     let store = backends.store.as_ref();
     let key = state::state_key(target.prefix());
     let (current, etag) = state::read(store, &key, &target.name).await?;
@@ -237,17 +336,54 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         }
     }
     let changes = s.repo.merged_diff(&bases, &new_tree)?;
+    // The deployed tree's files, when it alone is what the target holds: its blobs can be copied server-side.
+    let old_listing = match (&bases[..], &base_tree) {
+        ([_], Some(t)) if changes.iter().any(|c| c.kind != plan::ChangeKind::Deleted) => {
+            s.repo.listing(t, base_commit.as_deref().unwrap_or("")).ok()
+        }
+        _ => None,
+    };
+    let deployed = current.as_ref().and_then(|st| st.deployed.as_ref());
+    let old_rules = match deployed.and_then(|d| d.rules.as_ref()) {
+        None => plan::Rules::default(),
+        Some(specs) => plan::Rules::compile(specs).unwrap_or_else(|e| {
+            s.ui.warn(&format!(
+                "the deployed rules recorded in the state no longer compile ({e}): headers of unchanged files are re-applied"
+            ));
+            plan::Rules::default()
+        }),
+    };
+    let month = state::now()[..7].to_string();
+    let used_this_month = deployed
+        .filter(|d| opts.since.is_none() && d.invalidation_month == month)
+        .map(|d| d.invalidation_paths_month)
+        .unwrap_or(0);
+    let deferred: Vec<String> = deployed
+        .filter(|_| opts.since.is_none())
+        .map(|d| d.deferred_deletes.clone())
+        .unwrap_or_default();
 
     let settings = plan::Settings {
         prefix: target.prefix().to_string(),
-        cdn: target.distribution.is_some(),
+        cdns: backends.cdns.iter().map(|(c, _)| c.clone()).collect(),
         max_deletes: opts.max_deletes.unwrap_or(target.max_deletes),
         max_invalidation_paths: target.max_invalidation_paths,
-        index_document: target.index_document.clone(),
+        forms: target.forms.clone(),
         invalidate_new_files: target.invalidate_new_files,
         full: opts.full,
+        delay_deletes: target.delay_deletes,
+        monthly_budget: target.invalidation_budget,
+        used_this_month,
     };
-    let plan = plan::build(&target.name, &changes, &listing, &settings)?;
+    let input = plan::Input {
+        changes: &changes,
+        listing: &listing,
+        old_listing: old_listing.as_deref(),
+        rules: &s.config.rules,
+        old_rules: &old_rules,
+        deferred: &deferred,
+    };
+    let plan = plan::build(&target.name, &input, &settings)?;
 
     let url = store.describe();
     let from = base_commit
@@ -270,7 +406,12 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         url,
         base: base_commit.clone(),
         commit: commit.clone(),
-        uploads: plan.uploads.iter().map(|u| u.key.clone()).collect(),
+        uploads: plan
+            .uploads
+            .iter()
+            .filter(|u| u.sends_bytes())
+            .map(|u| u.key.clone())
+            .collect(),
         deletes: plan.deletes.clone(),
         invalidations: plan.invalidations.clone(),
         dry_run: opts.dry_run,
@@ -279,6 +420,11 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         uploaded_bytes: 0,
         invalidation_ids: Vec::new(),
         invalidation: plan.invalidation.clone(),
+        copies: keys_of(&plan, plan::UploadKind::Copy),
+        header_updates: keys_of(&plan, plan::UploadKind::Headers),
+        deferred_deletes: plan.deferred.clone(),
+        distributions: plan.cdn.clone(),
+        budget: plan.budget.clone(),
         elapsed_ms: 0,
     };
     if opts.dry_run {
@@ -309,8 +455,12 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         by: format!("{}@{}", me.user, me.host),
         uploads: plan.uploads.len(),
         deletes: plan.deletes.len(),
-        invalidation_paths: plan.invalidations.len(),
+        invalidation_paths: plan.invalidation.paths,
         invalidation_ids: outcome.invalidation_ids.clone(),
+        rules: Some(s.config.rules.specs().to_vec()),
+        deferred_deletes: plan.deferred.clone(),
+        invalidation_month: month.clone(),
+        invalidation_paths_month: used_this_month + plan.invalidation.paths,
     };
 
     let (outcome, final_etag) = if plan.is_empty() {
@@ -347,7 +497,11 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
 
         let executor = Executor {
             store,
-            cdn: backends.cdn.as_deref(),
+            cdns: backends
+                .cdns
+                .iter()
+                .map(|(c, cdn)| (c.id.clone(), cdn.as_ref()))
+                .collect(),
             blobs: Arc::new(s.repo.blob_reader()?),
             concurrency: target.concurrency,
             caller_reference: caller_reference(
@@ -366,6 +520,9 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
                 let total =
                     bytes_done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
                 ui.progress(1, total);
+            }
+            Event::Copied { .. } => {
+                ui.progress(1, bytes_done.load(std::sync::atomic::Ordering::Relaxed))
             }
             Event::Deleted { count } => ui.progress(count as u64, 0),
             Event::Throttled { delay } => ui.warn(&format!(
@@ -417,43 +574,59 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         ));
     }
 
+    let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();
     s.ui.note(&format!(
-        "published {} to {} in {:.1}s: uploaded {} files ({}), deleted {}, invalidated {} paths",
+        "published {} to {} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
         state::short(&commit),
         report.url,
         started.elapsed().as_secs_f64(),
-        plan.uploads.len(),
+        plan.uploads.len() - copied,
         human_bytes(outcome.uploaded_bytes),
         plan.deletes.len(),
-        plan.invalidations.len()
+        plan.invalidation.paths
     ));
 
-    if opts.wait && !outcome.invalidation_ids.is_empty() {
-        if let Some(cdn) = backends.cdn.as_deref() {
-            let timeout = opts.wait_timeout.unwrap_or(Duration::from_secs(900));
+    if opts.wait && !outcome.invalidations.is_empty() {
+        let timeout = opts.wait_timeout.unwrap_or(Duration::from_secs(900));
+        for (dist, cdn) in &backends.cdns {
+            let ids: Vec<String> = outcome
+                .invalidations
+                .iter()
+                .filter(|(d, _)| *d == dist.id)
+                .map(|(_, id)| id.clone())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
             let ui = &s.ui;
             let done = exec::wait_invalidations(
-                cdn,
-                &outcome.invalidation_ids,
+                cdn.as_ref(),
+                &ids,
                 timeout,
                 Duration::from_secs(5),
                 &|n, t| {
                     ui.note(&format!(
-                        "waiting for {n} invalidation(s) ({}s)",
-                        t.as_secs()
+                        "waiting for {n} invalidation(s) of {} ({}s of {}s)",
+                        dist.id,
+                        t.as_secs(),
+                        timeout.as_secs()
                     ))
                 },
             )
             .await
-            .map_err(|e| state::store_err(&target.name, e))?;
+            .map_err(|e| Error::Cdn {
+                distribution: dist.id.clone(),
+                message: format!("checking the invalidation: {e}"),
+                hint: "the publish itself succeeded; check it later with `aws cloudfront get-invalidation`".into(),
+            })?;
             if !done {
                 return Err(Error::Cdn {
-                    distribution: target.distribution.clone().unwrap_or_default(),
+                    distribution: dist.id.clone(),
                     message: format!("invalidation not completed after {}s (the publish itself succeeded)", timeout.as_secs()),
                     hint: "check it later with `aws cloudfront get-invalidation`, or raise --wait-timeout".into(),
                 });
             }
-            s.ui.note("invalidation completed");
+            s.ui.note(&format!("invalidation of {} completed", dist.id));
         }
     }
 
@@ -462,6 +635,14 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     report.invalidation_ids = outcome.invalidation_ids;
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
+}
+
+fn keys_of(plan: &Plan, kind: plan::UploadKind) -> Vec<String> {
+    plan.uploads
+        .iter()
+        .filter(|u| u.kind == kind)
+        .map(|u| u.key.clone())
+        .collect()
 }
 
 fn finished_state(current: Option<State>, target: &str, deploy: Deploy) -> State {
@@ -538,7 +719,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
     let mut out = Vec::new();
     for name in names {
         let target = s.config.target(Some(&name))?;
-        let backends = backends(target).await;
+        let backends = backends(target, false, &s.ui).await?;
         let key = state::state_key(target.prefix());
         let (mut st, source, error) = match state::read(backends.store.as_ref(), &key, &name).await
         {
@@ -557,6 +738,10 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
                         deletes: 0,
                         invalidation_paths: 0,
                         invalidation_ids: vec![],
+                        rules: None,
+                        deferred_deletes: vec![],
+                        invalidation_month: String::new(),
+                        invalidation_paths_month: 0,
                     }),
                     pending: None,
                     history: vec![],

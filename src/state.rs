@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::exec::{ObjectStore, Precondition, StoreError};
+use crate::plan::rules::RuleSpec;
 
 /// Highest state format this build reads and the one it writes.
 pub const FORMAT: u32 = 1;
@@ -58,6 +59,18 @@ pub struct Deploy {
     pub invalidation_paths: usize,
     #[serde(default)]
     pub invalidation_ids: Vec<String>,
+    /// The `[[rules]]` this tree was published with: the next publish recomputes every unchanged object's
+    /// headers from them (metadata follows config) without per-key data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleSpec>>,
+    /// Site paths removed by this publish whose delete waits for the next one (`delay_deletes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deferred_deletes: Vec<String>,
+    /// Invalidation paths sent this calendar month (UTC, `YYYY-MM` in `invalidation_month`), this one included.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub invalidation_month: String,
+    #[serde(default)]
+    pub invalidation_paths_month: usize,
 }
 
 /// A publish that started and has not finished: in progress (holder set) or failed/killed.

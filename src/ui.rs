@@ -86,7 +86,8 @@ impl Ui {
         let _ = writeln!(o);
     }
 
-    /// The plan: `+` new, `~` replace, `-` delete, `!` invalidate, then a summary line.
+    /// The plan: `+` new, `~` replace, `=` server-side copy, `*` headers only, `-` delete, `…` delete deferred to
+    /// the next publish, `!` invalidate, then a summary line (and a warning when the path budget runs out).
     pub fn plan(&self, plan: &Plan, dry_run: bool) {
         let total = plan.uploads.len() + plan.deletes.len() + plan.invalidations.len();
         let detail = dry_run || self.verbosity >= Verbosity::Verbose || total <= LONG_PLAN;
@@ -95,17 +96,53 @@ impl Ui {
                 let (mark, code) = match u.kind {
                     UploadKind::New => ("+", "32"),
                     UploadKind::Replace => ("~", "33"),
+                    UploadKind::Copy => ("=", "32"),
+                    UploadKind::Headers => ("*", "35"),
                 };
-                self.out(&format!("{} {}", self.paint(code, mark), u.key));
+                let from = match (&u.kind, &u.copy_from) {
+                    (UploadKind::Copy, Some(f)) => format!(" (copy of {f})"),
+                    _ => String::new(),
+                };
+                self.out(&format!("{} {}{from}", self.paint(code, mark), u.key));
             }
             for d in &plan.deletes {
                 self.out(&format!("{} {}", self.paint("31", "-"), d));
             }
-            for p in &plan.invalidations {
-                self.out(&format!("{} {}", self.paint("36", "!"), p));
+            for d in &plan.deferred {
+                self.out(&format!(
+                    "{} {} (deleted by the next publish)",
+                    self.paint("31", "…"),
+                    d
+                ));
+            }
+            let several = plan.cdn.len() > 1;
+            for c in &plan.cdn {
+                for p in &c.paths {
+                    let on = if several {
+                        format!("{} ", c.distribution)
+                    } else {
+                        String::new()
+                    };
+                    self.out(&format!("{} {on}{}", self.paint("36", "!"), p));
+                }
             }
         }
         self.out(&summary_line(plan));
+        let b = &plan.budget;
+        if b.tightened || b.paid > 0 {
+            self.warn(&format!(
+                "invalidation budget: {} of {} paths used this month; {} of these {} paths are beyond it{}",
+                b.used,
+                b.monthly,
+                b.paid,
+                plan.invalidation.paths,
+                if b.tightened {
+                    " (preferring wildcards)"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
 
     /// Start a progress bar over `len` items of `bytes` bytes (terminal only).
@@ -156,12 +193,19 @@ impl Ui {
 }
 
 pub fn summary_line(plan: &Plan) -> String {
-    let new = plan
-        .uploads
-        .iter()
-        .filter(|u| u.kind == UploadKind::New)
-        .count();
-    let replaced = plan.uploads.len() - new;
+    let new = plan.count(UploadKind::New);
+    let replaced = plan.count(UploadKind::Replace);
+    let sent = new + replaced;
+    let mut extra = String::new();
+    for (n, what) in [
+        (plan.count(UploadKind::Copy), "copied in place"),
+        (plan.count(UploadKind::Headers), "header updates"),
+        (plan.deferred.len(), "deletes deferred"),
+    ] {
+        if n > 0 {
+            extra.push_str(&format!(", {n} {what}"));
+        }
+    }
     let inv = &plan.invalidation;
     let wild = if inv.wildcards > 0 {
         format!(", {} wildcard", inv.wildcards)
@@ -173,12 +217,16 @@ pub fn summary_line(plan: &Plan) -> String {
     } else {
         String::new()
     };
+    let paid = if plan.budget.paid > 0 {
+        format!(", {} paid", plan.budget.paid)
+    } else {
+        String::new()
+    };
     format!(
-        "{} uploads ({new} new, {replaced} replaced, {}), {} deletes, {} invalidation paths{wild}{evicted}",
-        plan.uploads.len(),
+        "{sent} uploads ({new} new, {replaced} replaced, {}){extra}, {} deletes, {} invalidation paths{wild}{paid}{evicted}",
         human_bytes(plan.upload_bytes()),
         plan.deletes.len(),
-        plan.invalidations.len(),
+        inv.paths,
     )
 }
 

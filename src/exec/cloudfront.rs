@@ -84,3 +84,214 @@ impl Cdn for CloudFront {
         })
     }
 }
+
+/// What git-publish needs to know about a distribution: its id, aliases and origins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistInfo {
+    pub id: String,
+    pub domain: String,
+    pub aliases: Vec<String>,
+    /// (origin domain name, origin path without slashes at either end)
+    pub origins: Vec<(String, String)>,
+}
+
+impl DistInfo {
+    /// The origin path of the bucket's origin ("" when none; the first origin's when no origin is the bucket,
+    /// e.g. a custom domain in front of the bucket).
+    pub fn origin_path(&self, bucket: &str) -> String {
+        self.origins
+            .iter()
+            .find(|(d, _)| origin_is_bucket(d, bucket))
+            .or(self.origins.first())
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Whether a CloudFront origin domain is this S3 bucket (REST or website endpoint, any region form).
+pub fn origin_is_bucket(domain: &str, bucket: &str) -> bool {
+    let d = domain.to_ascii_lowercase();
+    let Some(rest) = d.strip_prefix(bucket).and_then(|r| r.strip_prefix('.')) else {
+        return false;
+    };
+    let rest = rest.trim_end_matches('.');
+    rest == "s3.amazonaws.com"
+        || (rest.starts_with("s3.") || rest.starts_with("s3-website"))
+            && (rest.ends_with(".amazonaws.com") || rest.ends_with(".amazonaws.com.cn"))
+}
+
+/// `distribution = "auto"`: the distributions whose alias is `domain` (when given), else whose origin is the
+/// bucket. Exactly one must match; otherwise the error lists the candidates.
+pub fn pick_auto<'a>(
+    all: &'a [DistInfo],
+    bucket: &str,
+    domain: Option<&str>,
+) -> Result<&'a DistInfo, String> {
+    let found: Vec<&DistInfo> = match domain {
+        Some(d) => all
+            .iter()
+            .filter(|i| i.aliases.iter().any(|a| a.eq_ignore_ascii_case(d)))
+            .collect(),
+        None => all
+            .iter()
+            .filter(|i| i.origins.iter().any(|(o, _)| origin_is_bucket(o, bucket)))
+            .collect(),
+    };
+    let what = match domain {
+        Some(d) => format!("with the alias {d}"),
+        None => format!("with the bucket {bucket} as origin"),
+    };
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(format!(
+            "no distribution {what} ({} in the account)",
+            all.len()
+        )),
+        many => Err(format!(
+            "{} distributions {what}: {}",
+            many.len(),
+            many.iter()
+                .map(|i| {
+                    let names = if i.aliases.is_empty() {
+                        i.domain.clone()
+                    } else {
+                        i.aliases.join(", ")
+                    };
+                    format!("{} ({names})", i.id)
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+}
+
+fn origins_of(o: Option<&aws_sdk_cloudfront::types::Origins>) -> Vec<(String, String)> {
+    o.map(|o| o.items())
+        .unwrap_or_default()
+        .iter()
+        .map(|o| {
+            (
+                o.domain_name().to_string(),
+                o.origin_path()
+                    .unwrap_or_default()
+                    .trim_matches('/')
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every distribution of the account (ListDistributions, all pages).
+pub async fn list(client: &Client) -> Result<Vec<DistInfo>, StoreError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_distributions()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e, "CloudFront ListDistributions", None))?;
+        let Some(list) = page.distribution_list() else {
+            break;
+        };
+        for d in list.items() {
+            out.push(DistInfo {
+                id: d.id().to_string(),
+                domain: d.domain_name().to_string(),
+                aliases: d.aliases().map(|a| a.items().to_vec()).unwrap_or_default(),
+                origins: origins_of(d.origins()),
+            });
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    // Some implementations (moto) leave origins and aliases out of the summaries: ask for those one by one.
+    for d in out.iter_mut().filter(|d| d.origins.is_empty()) {
+        *d = get(client, &d.id).await?;
+    }
+    Ok(out)
+}
+
+/// One distribution (GetDistribution): its origins and their origin paths.
+pub async fn get(client: &Client, id: &str) -> Result<DistInfo, StoreError> {
+    let out = client
+        .get_distribution()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| classify(&e, &format!("CloudFront distribution {id}"), None))?;
+    let d = out
+        .distribution()
+        .ok_or_else(|| StoreError::failed(format!("distribution {id}: empty answer"), ""))?;
+    let config = d.distribution_config();
+    Ok(DistInfo {
+        id: d.id().to_string(),
+        domain: d.domain_name().to_string(),
+        aliases: config
+            .and_then(|c| c.aliases())
+            .map(|a| a.items().to_vec())
+            .unwrap_or_default(),
+        origins: origins_of(config.and_then(|c| c.origins())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_that_are_the_bucket() {
+        let table = [
+            ("blog.s3.amazonaws.com", true),
+            ("blog.s3.eu-west-1.amazonaws.com", true),
+            ("blog.s3-website-us-east-1.amazonaws.com", true),
+            ("blog.s3-website.eu-central-1.amazonaws.com", true),
+            ("BLOG.S3.AMAZONAWS.COM", true),
+            ("blog.s3.cn-north-1.amazonaws.com.cn", true),
+            ("blog2.s3.amazonaws.com", false),
+            ("my-blog.s3.amazonaws.com", false),
+            ("blog.example.com", false),
+            ("blog.s3.amazonaws.com.evil.org", false),
+        ];
+        for (domain, want) in table {
+            assert_eq!(origin_is_bucket(domain, "blog"), want, "{domain}");
+        }
+    }
+
+    fn info(id: &str, aliases: &[&str], origin: &str, path: &str) -> DistInfo {
+        DistInfo {
+            id: id.into(),
+            domain: format!("{}.cloudfront.net", id.to_lowercase()),
+            aliases: aliases.iter().map(|s| s.to_string()).collect(),
+            origins: vec![(origin.into(), path.into())],
+        }
+    }
+
+    #[test]
+    fn auto_picks_one_or_lists_candidates() {
+        let all = [
+            info("E1", &["blog.example.com"], "blog.s3.amazonaws.com", ""),
+            info("E2", &["www.example.com"], "www.s3.amazonaws.com", "site"),
+            info("E3", &["old.example.com"], "blog.s3.amazonaws.com", "v1"),
+        ];
+        assert_eq!(pick_auto(&all, "www", None).unwrap().id, "E2");
+        assert_eq!(
+            pick_auto(&all, "www", None).unwrap().origin_path("www"),
+            "site"
+        );
+        assert_eq!(
+            pick_auto(&all, "blog", Some("old.example.com")).unwrap().id,
+            "E3"
+        );
+        let e = pick_auto(&all, "blog", None).unwrap_err();
+        assert!(
+            e.contains("E1 (blog.example.com)") && e.contains("E3 (old.example.com)"),
+            "{e}"
+        );
+        let e = pick_auto(&all, "nothing", None).unwrap_err();
+        assert!(e.contains("no distribution with the bucket nothing"), "{e}");
+    }
+}

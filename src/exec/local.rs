@@ -104,6 +104,33 @@ impl ObjectStore for LocalStore {
         .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
+    async fn copy(&self, from: &str, to: &str, _headers: &ObjectHeaders) -> Result<(), StoreError> {
+        if from == to {
+            return Ok(()); // headers are not stored here
+        }
+        let (from, to) = (self.path(from), self.path(to));
+        tokio::task::spawn_blocking(move || {
+            // Streamed through a temporary file and renamed into place, like every write here.
+            let mut src = File::open(&from).map_err(|e| io_err("reading", &from, e))?;
+            let dir = to.parent().expect("keys have a parent under the root");
+            fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".git-publish-tmp-")
+                .tempfile_in(dir)
+                .map_err(|e| io_err("creating a temporary file in", dir, e))?;
+            std::io::copy(&mut src, &mut tmp).map_err(|e| io_err("copying into", &to, e))?;
+            tmp.persist(&to)
+                .map_err(|e| io_err("renaming into", &to, e.error))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::failed(e.to_string(), ""))?
+    }
+
+    fn keeps_headers(&self) -> bool {
+        false
+    }
+
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
         let root = self.root.clone();
         let keys = keys.to_vec();

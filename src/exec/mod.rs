@@ -18,14 +18,53 @@ use std::io::Read;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 
-use crate::plan::{Plan, Upload};
+use crate::plan::{Encoding, Plan, Upload};
 
 /// Headers stored with an object.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectHeaders {
     pub content_type: String,
+    pub cache_control: Option<String>,
+    /// `Content-Encoding` (the bytes given are already encoded).
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    /// `x-amz-meta-*`, from the rules.
+    pub metadata: std::collections::BTreeMap<String, String>,
     /// The git blob id, stored as `x-amz-meta-git-blob` so a later check doesn't depend on ETags.
     pub git_blob: String,
+}
+
+impl ObjectHeaders {
+    /// Every user metadata entry, git-publish's own included.
+    pub fn all_metadata(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.metadata
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(std::iter::once(("git-blob", self.git_blob.as_str())))
+    }
+}
+
+/// Compress `body` as the plan decided. Deterministic (no timestamps), so the same blob gives the same bytes.
+pub fn encode(body: &[u8], enc: Encoding) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    match enc {
+        Encoding::Gzip => {
+            let mut e = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(Vec::new(), flate2::Compression::best());
+            e.write_all(body)?;
+            e.finish()
+        }
+        Encoding::Br => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 64 * 1024, 11, 22);
+                w.write_all(body)?;
+                w.flush()?;
+            }
+            Ok(out)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +122,14 @@ pub trait ObjectStore: Send + Sync {
         reader: Box<dyn Read + Send>,
         headers: &ObjectHeaders,
     ) -> Result<(), StoreError>;
+    /// Copy `from` to `to` inside the store with `headers` replacing the source's (S3 CopyObject with
+    /// `MetadataDirective: REPLACE`; `from == to` updates headers in place).
+    async fn copy(&self, from: &str, to: &str, headers: &ObjectHeaders) -> Result<(), StoreError>;
+    /// Whether objects keep their headers (false for a local directory: there the bytes are stored as they
+    /// are in git, never pre-compressed, since no header would tell a web server they are).
+    fn keeps_headers(&self) -> bool {
+        true
+    }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
@@ -170,6 +217,9 @@ pub enum Event<'a> {
         key: &'a str,
         bytes: u64,
     },
+    Copied {
+        key: &'a str,
+    },
     Deleted {
         count: usize,
     },
@@ -208,11 +258,14 @@ pub const MAX_KEYS_PER_DELETE: usize = 1000;
 pub struct Outcome {
     pub uploaded_bytes: u64,
     pub invalidation_ids: Vec<String>,
+    /// (distribution, invalidation id), for `--wait`.
+    pub invalidations: Vec<(String, String)>,
 }
 
 pub struct Executor<'a> {
     pub store: &'a dyn ObjectStore,
-    pub cdn: Option<&'a dyn Cdn>,
+    /// One per distribution of the plan (`plan.cdn[i].distribution` = `cdns[i].0`).
+    pub cdns: Vec<(String, &'a dyn Cdn)>,
     pub blobs: Arc<dyn Blobs>,
     pub concurrency: usize,
     /// Base for CallerReference (target + commits); the batch number is appended.
@@ -248,22 +301,25 @@ impl Executor<'_> {
                 on(Event::Deleted { count: batch.len() });
             }
         }
-        if let (Some(cdn), false) = (self.cdn, plan.invalidations.is_empty()) {
-            on(Event::Phase("invalidation", plan.invalidations.len()));
-            for (i, batch) in plan
-                .invalidations
-                .chunks(MAX_PATHS_PER_INVALIDATION)
-                .enumerate()
-            {
-                let reference = format!("{}-{}", self.caller_reference, i);
-                let id = invalidate_with_backoff(cdn, &reference, batch)
-                    .await
-                    .map_err(ExecError::Invalidate)?;
+        if !plan.invalidations.is_empty() {
+            on(Event::Phase("invalidation", plan.invalidation.paths));
+        }
+        for cp in &plan.cdn {
+            let Some((_, cdn)) = self.cdns.iter().find(|(d, _)| *d == cp.distribution) else {
+                continue;
+            };
+            for (i, batch) in cp.batches.iter().enumerate() {
+                let reference = format!("{}-{}-{}", self.caller_reference, cp.distribution, i);
+                let id =
+                    invalidate_with_backoff(*cdn, &reference, batch, Duration::from_secs(2), on)
+                        .await
+                        .map_err(ExecError::Invalidate)?;
                 on(Event::Invalidated {
                     id: &id,
                     paths: batch.len(),
                 });
-                outcome.invalidation_ids.push(id);
+                outcome.invalidation_ids.push(id.clone());
+                outcome.invalidations.push((cp.distribution.clone(), id));
             }
         }
         Ok(outcome)
@@ -286,20 +342,37 @@ impl Executor<'_> {
                         blob: u.blob.clone(),
                         message,
                     };
+                    let upload_err = |source| ExecError::Upload {
+                        key: u.key.clone(),
+                        source,
+                    };
+                    // The plan decides the encoding; a store that keeps no headers gets the bytes as they are.
+                    let encoding = u
+                        .headers
+                        .content_encoding
+                        .filter(|_| self.store.keeps_headers());
+                    let headers = ObjectHeaders {
+                        content_type: u.headers.content_type.clone(),
+                        cache_control: u.headers.cache_control.clone(),
+                        content_encoding: encoding.map(|e| e.header().to_string()),
+                        content_disposition: u.headers.content_disposition.clone(),
+                        metadata: u.headers.metadata.clone(),
+                        git_blob: u.blob.clone(),
+                    };
+                    if let Some(from) = &u.copy_from {
+                        self.store
+                            .copy(from, &u.key, &headers)
+                            .await
+                            .map_err(upload_err)?;
+                        on(Event::Copied { key: &u.key });
+                        return Ok(());
+                    }
                     let size = if u.size > 0 {
                         u.size
                     } else {
                         self.blobs.size(&u.blob).map_err(blob_err)?
                     };
-                    let headers = ObjectHeaders {
-                        content_type: u.content_type.clone(),
-                        git_blob: u.blob.clone(),
-                    };
-                    let upload_err = |source| ExecError::Upload {
-                        key: u.key.clone(),
-                        source,
-                    };
-                    if size >= STREAM_THRESHOLD {
+                    let sent = if size >= STREAM_THRESHOLD && encoding.is_none() {
                         let _permit = budget
                             .acquire_many((PART_SIZE / 1024) as u32)
                             .await
@@ -309,27 +382,39 @@ impl Executor<'_> {
                             .put_stream(&u.key, size, reader, &headers)
                             .await
                             .map_err(upload_err)?;
+                        size
                     } else {
+                        // Compressed objects are encoded whole (rules compress text, which is small); the
+                        // permit is capped at the budget so that one big file can still go alone.
+                        let kib = (size as usize / 1024).clamp(1, MEMORY_BUDGET / 1024);
                         let _permit = budget
-                            .acquire_many((size as usize / 1024).max(1) as u32)
+                            .acquire_many(kib as u32)
                             .await
                             .expect("open semaphore");
                         let blobs = self.blobs.clone();
                         let blob = u.blob.clone();
-                        let body = tokio::task::spawn_blocking(move || blobs.read(&blob))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| r)
-                            .map_err(blob_err)?;
+                        let body = tokio::task::spawn_blocking(move || {
+                            let raw = blobs.read(&blob)?;
+                            match encoding {
+                                None => Ok(raw),
+                                Some(e) => encode(&raw, e).map_err(|e| format!("compressing: {e}")),
+                            }
+                        })
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r)
+                        .map_err(blob_err)?;
+                        let len = body.len() as u64;
                         self.store
                             .put(&u.key, body, &headers)
                             .await
                             .map_err(upload_err)?;
-                    }
-                    total.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+                        len
+                    };
+                    total.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
                     on(Event::Uploaded {
                         key: &u.key,
-                        bytes: size,
+                        bytes: sent,
                     });
                     Ok(())
                 }
@@ -341,20 +426,23 @@ impl Executor<'_> {
 
 /// CloudFront answers `TooManyInvalidationsInProgress` when 3,000 paths / 15 wildcards are in flight: wait
 /// and retry (bounded), beyond what the SDK's own retries do.
-async fn invalidate_with_backoff(
+pub async fn invalidate_with_backoff(
     cdn: &dyn Cdn,
     reference: &str,
     paths: &[String],
+    first_delay: Duration,
+    on: &(dyn Fn(Event) + Sync),
 ) -> Result<String, StoreError> {
-    let mut delay = Duration::from_secs(2);
+    let mut delay = first_delay;
     let mut attempt = 0;
     loop {
         match cdn.invalidate(reference, paths).await {
             Err(StoreError::Conflict) if attempt < 8 => {
-                tracing::warn!(
+                tracing::debug!(
                     "too many invalidations in progress; retrying in {}s",
                     delay.as_secs()
                 );
+                on(Event::Throttled { delay });
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(60));
                 attempt += 1;
@@ -390,5 +478,133 @@ pub async fn wait_invalidations(
         }
         on_wait(pending.len(), start.elapsed());
         tokio::time::sleep(poll).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A CDN double: invalidations stay InProgress for `polls` status calls; `busy` creations first fail with
+    /// TooManyInvalidationsInProgress.
+    struct FakeCdn {
+        polls: Mutex<usize>,
+        busy: Mutex<usize>,
+        created: Mutex<Vec<(String, Vec<String>)>>,
+    }
+
+    #[async_trait]
+    impl Cdn for FakeCdn {
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+        async fn invalidate(
+            &self,
+            reference: &str,
+            paths: &[String],
+        ) -> Result<String, StoreError> {
+            let mut busy = self.busy.lock().unwrap();
+            if *busy > 0 {
+                *busy -= 1;
+                return Err(StoreError::Conflict);
+            }
+            let mut c = self.created.lock().unwrap();
+            c.push((reference.to_string(), paths.to_vec()));
+            Ok(format!("I{}", c.len()))
+        }
+        async fn status(&self, _id: &str) -> Result<InvalidationStatus, StoreError> {
+            let mut p = self.polls.lock().unwrap();
+            if *p > 0 {
+                *p -= 1;
+                return Ok(InvalidationStatus::InProgress);
+            }
+            Ok(InvalidationStatus::Completed)
+        }
+    }
+
+    fn fake(polls: usize, busy: usize) -> FakeCdn {
+        FakeCdn {
+            polls: Mutex::new(polls),
+            busy: Mutex::new(busy),
+            created: Mutex::new(Vec::new()),
+        }
+    }
+
+    #[tokio::test]
+    async fn wait_polls_until_completed_with_progress() {
+        let cdn = fake(3, 0);
+        let seen = Mutex::new(Vec::new());
+        let done = wait_invalidations(
+            &cdn,
+            &["I1".into()],
+            Duration::from_secs(3600),
+            Duration::ZERO,
+            &|n, _| seen.lock().unwrap().push(n),
+        )
+        .await
+        .unwrap();
+        assert!(done);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [1, 1, 1],
+            "one progress line per poll while in progress"
+        );
+    }
+
+    #[tokio::test]
+    async fn wait_gives_up_at_the_timeout() {
+        let cdn = fake(usize::MAX, 0);
+        let done = wait_invalidations(
+            &cdn,
+            &["I1".into()],
+            Duration::ZERO,
+            Duration::ZERO,
+            &|_, _| {},
+        )
+        .await
+        .unwrap();
+        assert!(!done);
+    }
+
+    #[tokio::test]
+    async fn backs_off_on_too_many_invalidations() {
+        let cdn = fake(0, 3);
+        let throttled = Mutex::new(0);
+        let on = |e: Event| {
+            if let Event::Throttled { .. } = e {
+                *throttled.lock().unwrap() += 1;
+            }
+        };
+        let id = invalidate_with_backoff(&cdn, "ref", &["/a".into()], Duration::ZERO, &on)
+            .await
+            .unwrap();
+        assert_eq!(*throttled.lock().unwrap(), 3, "each retry is reported");
+        assert_eq!(id, "I1");
+        assert_eq!(cdn.created.lock().unwrap().len(), 1);
+        // bounded: a CDN that stays busy is an error in the end
+        let cdn = fake(0, usize::MAX);
+        let e = invalidate_with_backoff(&cdn, "ref", &["/a".into()], Duration::ZERO, &|_| {}).await;
+        assert!(matches!(e, Err(StoreError::Conflict)));
+    }
+
+    #[test]
+    fn encodings_round_trip_and_are_deterministic() {
+        use std::io::Read;
+        let body = b"<html>hello hello hello hello</html>".repeat(50);
+        let gz = encode(&body, Encoding::Gzip).unwrap();
+        assert_eq!(gz, encode(&body, Encoding::Gzip).unwrap());
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, body);
+        assert!(gz.len() < body.len() / 5);
+        let br = encode(&body, Encoding::Br).unwrap();
+        let mut out = Vec::new();
+        brotli::Decompressor::new(&br[..], 4096)
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, body);
     }
 }

@@ -1,9 +1,12 @@
 //! [`ObjectStore`] on S3 (or an S3-compatible store): PutObject (multipart above a threshold), DeleteObjects in
-//! batches with per-key errors checked, conditional PutObject for the state record. No LIST, no HEAD.
+//! batches with per-key errors checked, CopyObject (renames, header updates), conditional PutObject for the state
+//! record. No LIST, no HEAD.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier,
+};
 use aws_sdk_s3::Client;
 
 use super::aws::classify;
@@ -12,6 +15,14 @@ use std::io::Read;
 use super::{
     read_part, ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned, PART_SIZE,
 };
+
+/// Everything but unreserved characters and `/` is encoded in a CopySource key.
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub struct S3Store {
     client: Client,
@@ -41,13 +52,19 @@ impl S3Store {
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let ep = self.endpoint.as_deref();
-        let created = self
+        let mut req = self
             .client
             .create_multipart_upload()
             .bucket(&self.bucket)
             .key(key)
             .content_type(&h.content_type)
-            .metadata("git-blob", &h.git_blob)
+            .set_cache_control(h.cache_control.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone());
+        for (k, v) in h.all_metadata() {
+            req = req.metadata(k, v);
+        }
+        let created = req
             .send()
             .await
             .map_err(|e| classify(&e, &self.what(key), ep))?;
@@ -138,16 +155,49 @@ impl ObjectStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, h: &ObjectHeaders) -> Result<(), StoreError> {
-        self.client
+        let mut req = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .content_type(&h.content_type)
-            .metadata("git-blob", &h.git_blob)
-            .body(ByteStream::from(body))
+            .set_cache_control(h.cache_control.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone());
+        for (k, v) in h.all_metadata() {
+            req = req.metadata(k, v);
+        }
+        req.body(ByteStream::from(body))
             .send()
             .await
             .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+        Ok(())
+    }
+
+    async fn copy(&self, from: &str, to: &str, h: &ObjectHeaders) -> Result<(), StoreError> {
+        // CopySource is `bucket/key`, URL-encoded (keys may hold spaces, `+`, non-ASCII).
+        let source = format!(
+            "{}/{}",
+            self.bucket,
+            percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
+        );
+        let mut req = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .metadata_directive(MetadataDirective::Replace)
+            .content_type(&h.content_type)
+            .set_cache_control(h.cache_control.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone());
+        for (k, v) in h.all_metadata() {
+            req = req.metadata(k, v);
+        }
+        req.send()
+            .await
+            .map_err(|e| classify(&e, &self.what(to), self.endpoint.as_deref()))?;
         Ok(())
     }
 

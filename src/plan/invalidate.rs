@@ -1,28 +1,36 @@
 //! CloudFront invalidation paths: which URLs went stale, and the cheapest set of paths that covers them.
 //!
-//! Pure: works on site paths (relative to the output directory) and returns URL-encoded CloudFront paths.
+//! Pure: works on served paths (the key with the distribution's origin path removed, see
+//! [`super::served_path`]) and returns URL-encoded CloudFront paths.
 //!
 //! ## URL forms
-//! A file is cached under every URL that serves it. With `index_document = "index.html"`:
+//! A file is cached under every URL that serves it ([`UrlForms`]; `directory_urls` and `pretty_urls` in
+//! site.toml). With the defaults (`index.html`, `directory_urls = ["/dir/", "/dir/index.html"]`):
 //!
-//! | file                  | URLs that may be cached            |
-//! |-----------------------|------------------------------------|
-//! | `index.html`          | `/`, `/index.html`                 |
-//! | `posts/a/index.html`  | `/posts/a/`, `/posts/a/index.html` |
-//! | `css/site.css`        | `/css/site.css`                    |
+//! | file                  | URLs that may be cached            | with `"/dir"` too | with `pretty_urls` |
+//! |-----------------------|------------------------------------|-------------------|--------------------|
+//! | `index.html`          | `/`, `/index.html`                 | (same)            | (same)             |
+//! | `posts/a/index.html`  | `/posts/a/`, `/posts/a/index.html` | + `/posts/a`      | (same)             |
+//! | `about.html`          | `/about.html`                      | (same)            | + `/about`         |
+//! | `css/site.css`        | `/css/site.css`                    | (same)            | (same)             |
 //!
 //! ## Cover
-//! A stale URL is one whose content changed or vanished (modified or deleted files; new files were never
-//! cached except briefly as an error, see `invalidate_new_files`). Exact paths evict nothing else. When there
-//! are more than `max_paths` of them, directories are collapsed to `/dir/*` greedily: at each step the
-//! directory with the fewest still-cached unchanged URLs evicted per path saved (counting saving only up to what
-//! is still needed) is chosen. Directories whose every URL is stale or new cost nothing and go first, largest
-//! first; `/*` is the root directory and so the last resort. Worked example, budget 2:
+//! A stale URL is one whose content (or headers) changed or vanished (modified, re-headered or deleted files;
+//! new files were never cached except briefly as an error, see `invalidate_new_files`). Exact paths evict
+//! nothing else. When there are more than `max_paths` of them, directories are collapsed to `/dir/*` greedily:
+//! at each step the directory with the fewest still-cached unchanged URLs evicted per path saved (counting
+//! saving only up to what is still needed) is chosen. Directories whose every URL is stale or new cost nothing
+//! and go first, largest first (the full new-tree listing comes from git, so "every file changed" is known
+//! exactly); `/*` is the root directory and so the last resort. Worked example, budget 2:
 //!
 //! | stale                              | unchanged        | result                 | evicted |
 //! |------------------------------------|------------------|------------------------|---------|
 //! | `/a/1`, `/a/2`, `/b/1`             | `/b/2`           | `/a/*`, `/b/1`         | 0       |
 //! | `/a/1`, `/a/2`, `/b/1`, `/c/1`     | `/a/3`, `/c/2`.. | `/a/*` + ... by cost   | least   |
+//!
+//! ## Batches
+//! CloudFront allows 3,000 file paths and 15 wildcard paths in progress per distribution: [`batches`] splits
+//! the paths into invalidations that each fit (the executor backs off on `TooManyInvalidationsInProgress`).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -56,8 +64,34 @@ pub struct Input<'a> {
     pub unchanged: &'a [&'a str],
     /// New site paths: never cached, free to evict.
     pub added: &'a [&'a str],
-    pub index_document: &'a str,
+    pub forms: &'a UrlForms,
     pub max_paths: usize,
+}
+
+/// Which URLs serve a file (site.toml: `index_document`, `directory_urls`, `pretty_urls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlForms {
+    pub index_document: String,
+    /// `/dir/` serves `dir/index.html`.
+    pub dir_slash: bool,
+    /// `/dir` serves `dir/index.html` (e.g. a CloudFront function rewriting it).
+    pub dir_bare: bool,
+    /// `/dir/index.html` is requested directly.
+    pub dir_index: bool,
+    /// `about.html` is served as `/about`.
+    pub pretty: bool,
+}
+
+impl Default for UrlForms {
+    fn default() -> Self {
+        UrlForms {
+            index_document: "index.html".into(),
+            dir_slash: true,
+            dir_bare: false,
+            dir_index: true,
+            pretty: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -72,19 +106,40 @@ pub struct Summary {
 }
 
 /// Raw (unencoded) URL paths under which `path` may be cached.
-pub fn url_forms(path: &str, index_document: &str) -> Vec<String> {
-    if path == index_document {
-        return vec!["/".into(), format!("/{path}")];
+pub fn url_forms(path: &str, f: &UrlForms) -> Vec<String> {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some((d, n)) => (Some(d), n),
+        None => (None, path),
+    };
+    let mut out = Vec::new();
+    if name == f.index_document {
+        match dir {
+            None => out.push("/".to_string()),
+            Some(d) => {
+                if f.dir_slash {
+                    out.push(format!("/{d}/"));
+                }
+                if f.dir_bare {
+                    out.push(format!("/{d}"));
+                }
+            }
+        }
+        // The root's index is requested as `/index.html` whenever any direct form is.
+        if f.dir_index || (dir.is_none() && !f.dir_slash) {
+            out.push(format!("/{path}"));
+        }
+        if out.is_empty() {
+            out.push(format!("/{path}"));
+        }
+        return out;
     }
-    if let Some(dir) = path
-        .strip_suffix(index_document)
-        .and_then(|d| d.strip_suffix('/'))
-    {
-        if !dir.is_empty() {
-            return vec![format!("/{dir}/"), format!("/{path}")];
+    out.push(format!("/{path}"));
+    if f.pretty {
+        if let Some(stem) = path.strip_suffix(".html").filter(|s| !s.ends_with('/')) {
+            out.push(format!("/{stem}"));
         }
     }
-    vec![format!("/{path}")]
+    out
 }
 
 /// Encode a raw URL path for CloudFront.
@@ -210,7 +265,7 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let stale: BTreeSet<String> = input
         .stale
         .iter()
-        .flat_map(|p| url_forms(p, input.index_document))
+        .flat_map(|p| url_forms(p, input.forms))
         .collect();
     if stale.is_empty() {
         return (Vec::new(), Summary::default());
@@ -218,7 +273,7 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let clean: BTreeSet<String> = input
         .unchanged
         .iter()
-        .flat_map(|p| url_forms(p, input.index_document))
+        .flat_map(|p| url_forms(p, input.forms))
         .filter(|u| !stale.contains(u))
         .collect();
 
@@ -291,6 +346,38 @@ pub fn evicts(paths: &[String], encoded_url: &str) -> bool {
     })
 }
 
+/// CloudFront's in-progress limits per distribution.
+pub const MAX_FILE_PATHS: usize = 3000;
+pub const MAX_WILDCARD_PATHS: usize = 15;
+
+/// Split paths into invalidation batches that each fit CloudFront's in-progress limits
+/// (≤ 3,000 file paths, ≤ 15 wildcard paths). Order is kept.
+pub fn batches(paths: &[String]) -> Vec<Vec<String>> {
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let (mut files, mut wild) = (0, 0);
+    for p in paths {
+        let is_wild = p.ends_with('*');
+        let full = match out.last() {
+            None => true,
+            Some(_) => {
+                (is_wild && wild == MAX_WILDCARD_PATHS) || (!is_wild && files == MAX_FILE_PATHS)
+            }
+        };
+        if full {
+            out.push(Vec::new());
+            files = 0;
+            wild = 0;
+        }
+        if is_wild {
+            wild += 1;
+        } else {
+            files += 1;
+        }
+        out.last_mut().expect("pushed above").push(p.clone());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,7 +387,7 @@ mod tests {
             stale,
             unchanged,
             added: &[],
-            index_document: "index.html",
+            forms: &UrlForms::default(),
             max_paths: max,
         })
     }
@@ -315,8 +402,61 @@ mod tests {
             ("a/myindex.html", &["/a/myindex.html"]),
         ];
         for (path, want) in table {
-            assert_eq!(url_forms(path, "index.html"), *want, "{path}");
+            assert_eq!(url_forms(path, &UrlForms::default()), *want, "{path}");
         }
+    }
+
+    /// Every combination of the directory forms and pretty URLs, on the three kinds of file.
+    #[test]
+    fn forms_by_setting() {
+        let f = |slash, bare, index, pretty| UrlForms {
+            index_document: "index.html".into(),
+            dir_slash: slash,
+            dir_bare: bare,
+            dir_index: index,
+            pretty,
+        };
+        #[rustfmt::skip]
+        let table: &[(UrlForms, &str, &[&str])] = &[
+            (f(true, false, true, false), "a/index.html", &["/a/", "/a/index.html"]),
+            (f(true, true, true, false), "a/index.html", &["/a/", "/a", "/a/index.html"]),
+            (f(true, false, false, false), "a/index.html", &["/a/"]),
+            (f(false, true, false, false), "a/index.html", &["/a"]),
+            (f(false, false, true, false), "a/index.html", &["/a/index.html"]),
+            (f(true, false, false, false), "index.html", &["/"]),
+            (f(false, true, false, false), "index.html", &["/", "/index.html"]),
+            (f(true, true, true, true), "index.html", &["/", "/index.html"]),
+            (f(true, false, true, true), "about.html", &["/about.html", "/about"]),
+            (f(true, false, true, true), "a/b.html", &["/a/b.html", "/a/b"]),
+            (f(true, false, true, true), "a/b.css", &["/a/b.css"]),
+            (f(true, false, true, false), "about.html", &["/about.html"]),
+            (UrlForms { index_document: "default.htm".into(), ..UrlForms::default() }, "a/default.htm", &["/a/", "/a/default.htm"]),
+            (UrlForms { index_document: "default.htm".into(), ..UrlForms::default() }, "a/index.html", &["/a/index.html"]),
+        ];
+        for (forms, path, want) in table {
+            assert_eq!(url_forms(path, forms), *want, "{path} {forms:?}");
+        }
+    }
+
+    #[test]
+    fn batches_fit_cloudfront_limits() {
+        let files: Vec<String> = (0..6500).map(|i| format!("/f{i}")).collect();
+        let b = batches(&files);
+        assert_eq!(
+            b.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [3000, 3000, 500]
+        );
+        let wild: Vec<String> = (0..40).map(|i| format!("/d{i}/*")).collect();
+        let mut mixed = vec!["/a".to_string()];
+        mixed.extend(wild);
+        let b = batches(&mixed);
+        let w: Vec<usize> = b
+            .iter()
+            .map(|b| b.iter().filter(|p| p.ends_with('*')).count())
+            .collect();
+        assert_eq!(w, [15, 15, 10]);
+        assert_eq!(b.iter().map(|b| b.len()).sum::<usize>(), 41);
+        assert!(batches(&[]).is_empty());
     }
 
     #[test]
@@ -464,11 +604,14 @@ mod tests {
             let (paths, s) = run(&stale, &unchanged, max);
             assert!(paths.len() <= max, "over budget");
             for f in &stale {
-                for u in url_forms(f, "index.html") {
+                for u in url_forms(f, &UrlForms::default()) {
                     assert!(evicts(&paths, &encode(&u)), "stale {u} survives {paths:?}");
                 }
             }
-            let stale_urls: usize = stale.iter().map(|f| url_forms(f, "index.html").len()).sum();
+            let stale_urls: usize = stale
+                .iter()
+                .map(|f| url_forms(f, &UrlForms::default()).len())
+                .sum();
             if stale_urls <= max {
                 assert_eq!(s.unchanged_evicted, 0);
             }

@@ -5,15 +5,23 @@
 //! value that the executor carries out step by step and that `--dry-run` prints. Same input, same plan:
 //! everything is sorted.
 //!
-//! - keys and headers: [`headers`]
-//! - CloudFront paths: [`invalidate`]
+//! - content types: [`headers`]; the `[[rules]]` (headers, encodings, exclude, keep): [`rules`]
+//! - CloudFront paths: [`invalidate`]; the whole planner's freshness model is tested in `freshness.rs`
+//! - steps: uploads, server-side copies (renames), header updates (metadata follows config), deletes (maybe
+//!   deferred one publish), invalidations per distribution within the monthly path budget: [`build`]
 
+#[cfg(test)]
+mod freshness;
 pub mod headers;
 pub mod invalidate;
+pub mod rules;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub use rules::{Encoding, Headers, Rules};
 
 /// Where git-publish keeps its own record in a target, relative to the target's prefix.
 /// Never uploaded, deleted or invalidated as site content.
@@ -39,25 +47,55 @@ pub struct Change {
     pub size: u64,
 }
 
-/// One file of the new tree.
+/// One file of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
     pub path: String,
     pub blob: String,
 }
 
+/// One CloudFront distribution in front of the target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdnSettings {
+    pub id: String,
+    /// The origin path of the bucket's origin, without slashes at either end ("" = bucket root).
+    pub origin_path: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Key prefix, without slashes at either end ("" = bucket root).
     pub prefix: String,
-    /// Whether the target has a CDN to invalidate.
-    pub cdn: bool,
+    /// Distributions to invalidate (none: no CDN).
+    pub cdns: Vec<CdnSettings>,
     pub max_deletes: usize,
     pub max_invalidation_paths: usize,
-    pub index_document: String,
+    pub forms: invalidate::UrlForms,
     pub invalidate_new_files: bool,
     /// Upload every file of the new tree, not only changed ones (`--full`).
     pub full: bool,
+    /// Delete removed files one publish later (`delay_deletes`).
+    pub delay_deletes: bool,
+    /// Invalidation paths a month this target may send before they are paid (`invalidation_budget`).
+    pub monthly_budget: usize,
+    /// Paths already sent this month (from the state).
+    pub used_this_month: usize,
+}
+
+/// What the planner reads. `changes` is the diff deployed → new (already merged over every base that may be
+/// live); `listing` is every file of the new tree.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    pub changes: &'a [Change],
+    pub listing: &'a [FileEntry],
+    /// Every file of the deployed tree, when the target holds exactly it (no interrupted publish to resume):
+    /// a blob found there is copied server-side instead of uploaded.
+    pub old_listing: Option<&'a [FileEntry]>,
+    pub rules: &'a Rules,
+    /// The rules the deployed tree was published with (recorded in the state).
+    pub old_rules: &'a Rules,
+    /// Site paths whose delete the previous publish deferred (`delay_deletes`).
+    pub deferred: &'a [String],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,8 +103,12 @@ pub struct Settings {
 pub enum UploadKind {
     /// The key did not exist in the deployed tree.
     New,
-    /// The key existed with other content (or `--full` re-sends it).
+    /// The key existed with other content (or `--full` re-sends it, or its encoding changed).
     Replace,
+    /// Server-side copy of the same bytes from another key of the deployed tree (a rename, a duplicate).
+    Copy,
+    /// Same bytes, new headers: copied onto itself with the headers replaced.
+    Headers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -77,13 +119,42 @@ pub struct Upload {
     pub blob: String,
     pub size: u64,
     pub kind: UploadKind,
-    pub content_type: String,
+    pub headers: Headers,
+    /// For `Copy` and `Headers`: the key whose bytes are copied (no bytes are sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_from: Option<String>,
 }
 
 impl Upload {
     pub fn is_html(&self) -> bool {
-        self.content_type.starts_with("text/html")
+        self.headers.content_type.starts_with("text/html")
     }
+    /// Whether bytes are sent (not a server-side copy).
+    pub fn sends_bytes(&self) -> bool {
+        self.copy_from.is_none()
+    }
+}
+
+/// The invalidation of one distribution.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CdnPlan {
+    pub distribution: String,
+    /// URL-encoded paths, sorted.
+    pub paths: Vec<String>,
+    /// `paths` split to fit CloudFront's in-progress limits: one invalidation each.
+    pub batches: Vec<Vec<String>>,
+    pub summary: invalidate::Summary,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Budget {
+    pub monthly: usize,
+    /// Paths sent this month before this publish.
+    pub used: usize,
+    /// Paths of this publish beyond the monthly budget.
+    pub paid: usize,
+    /// Whether the budget made the cover use fewer paths than `max_invalidation_paths`.
+    pub tightened: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -92,17 +163,30 @@ pub struct Plan {
     pub uploads: Vec<Upload>,
     /// Keys to delete, sorted; run after every upload.
     pub deletes: Vec<String>,
-    /// CloudFront paths (URL-encoded), sorted; sent after uploads and deletes.
+    /// Site paths removed now whose delete waits for the next publish (`delay_deletes`), sorted.
+    pub deferred: Vec<String>,
+    /// CloudFront paths of every distribution (URL-encoded, sorted, deduplicated); sent after uploads and deletes.
     pub invalidations: Vec<String>,
+    /// Totals over every distribution.
     pub invalidation: invalidate::Summary,
+    pub cdn: Vec<CdnPlan>,
+    pub budget: Budget,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.uploads.is_empty() && self.deletes.is_empty() && self.invalidations.is_empty()
     }
+    /// Bytes sent (server-side copies send none).
     pub fn upload_bytes(&self) -> u64 {
-        self.uploads.iter().map(|u| u.size).sum()
+        self.uploads
+            .iter()
+            .filter(|u| u.sends_bytes())
+            .map(|u| u.size)
+            .sum()
+    }
+    pub fn count(&self, kind: UploadKind) -> usize {
+        self.uploads.iter().filter(|u| u.kind == kind).count()
     }
 }
 
@@ -136,62 +220,175 @@ pub fn key_for(prefix: &str, path: &str) -> Result<String> {
     })
 }
 
-/// Build the plan. `changes` is the diff deployed → new (already merged over every base that may be live);
-/// `listing` is every file of the new tree.
-pub fn build(
-    target: &str,
-    changes: &[Change],
-    listing: &[FileEntry],
-    s: &Settings,
-) -> Result<Plan> {
-    let mut uploads = Vec::new();
-    let mut deletes = Vec::new();
-    let mut stale = Vec::new();
+/// The path a distribution serves a key under (without the leading `/`), given the origin path of its bucket
+/// origin: the key with the origin path removed. `None` when the key lies outside the origin path (that
+/// distribution never serves it).
+///
+/// | prefix   | origin path | site path    | served path         |
+/// |----------|-------------|--------------|---------------------|
+/// | ""       | ""          | `a/b.html`   | `a/b.html`          |
+/// | `blog`   | ""          | `a/b.html`   | `blog/a/b.html`     |
+/// | `blog`   | `blog`      | `a/b.html`   | `a/b.html`          |
+/// | `s/blog` | `s`         | `a/b.html`   | `blog/a/b.html`     |
+/// | `blog`   | `other`     | `a/b.html`   | none                |
+pub fn served_path(prefix: &str, origin_path: &str, path: &str) -> Option<String> {
+    let key = if prefix.is_empty() {
+        path.to_string()
+    } else {
+        format!("{prefix}/{path}")
+    };
+    if origin_path.is_empty() {
+        return Some(key);
+    }
+    key.strip_prefix(origin_path)
+        .and_then(|r| r.strip_prefix('/'))
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+}
 
-    for c in changes {
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Build the plan.
+pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Plan> {
+    let rules = input.rules;
+    let mut uploads: Vec<Upload> = Vec::new();
+    let mut deletes = Vec::new();
+    let mut deferred = Vec::new();
+    // Paths whose cached URLs are stale / that are new.
+    let mut stale: Vec<String> = Vec::new();
+    let mut added: Vec<String> = Vec::new();
+    let changed: HashSet<&str> = input.changes.iter().map(|c| c.path.as_str()).collect();
+
+    for c in input.changes {
+        if rules.excluded(&c.path) {
+            continue;
+        }
         let key = key_for(&s.prefix, &c.path)?;
         match c.kind {
             ChangeKind::Added | ChangeKind::Modified => {
-                let blob = c.blob.clone().unwrap_or_default();
                 uploads.push(Upload {
                     key,
                     path: c.path.clone(),
-                    blob,
+                    blob: c.blob.clone().unwrap_or_default(),
                     size: c.size,
                     kind: if c.kind == ChangeKind::Added {
                         UploadKind::New
                     } else {
                         UploadKind::Replace
                     },
-                    content_type: headers::content_type(&c.path),
+                    headers: rules.headers(&c.path),
+                    copy_from: None,
                 });
                 if c.kind == ChangeKind::Modified || s.invalidate_new_files {
                     stale.push(c.path.clone());
+                } else {
+                    added.push(c.path.clone());
                 }
             }
             ChangeKind::Deleted => {
-                deletes.push(key);
-                stale.push(c.path.clone());
+                if rules.kept(&c.path) {
+                    continue;
+                }
+                if s.delay_deletes {
+                    deferred.push(c.path.clone());
+                } else {
+                    deletes.push(key);
+                    stale.push(c.path.clone());
+                }
             }
         }
     }
-    if s.full {
-        let changed: std::collections::HashSet<&str> =
-            changes.iter().map(|c| c.path.as_str()).collect();
-        for f in listing
-            .iter()
-            .filter(|f| !changed.contains(f.path.as_str()))
-        {
-            uploads.push(Upload {
-                key: key_for(&s.prefix, &f.path)?,
-                path: f.path.clone(),
-                blob: f.blob.clone(),
-                size: 0,
-                kind: UploadKind::Replace,
-                content_type: headers::content_type(&f.path),
-            });
+
+    // Deletes the previous publish deferred, unless the path is back in the tree.
+    let in_new: HashSet<&str> = input.listing.iter().map(|f| f.path.as_str()).collect();
+    for path in input.deferred {
+        if in_new.contains(path.as_str()) || rules.kept(path) || rules.excluded(path) {
+            continue;
+        }
+        let key = key_for(&s.prefix, path)?;
+        if !deletes.contains(&key) {
+            deletes.push(key);
+            stale.push(path.clone());
+        }
+        deferred.retain(|d| d != path);
+    }
+
+    // Metadata follows config: unchanged bytes whose headers (or publication) changed with the rules.
+    let rules_changed = input.old_rules.specs() != rules.specs();
+    for f in input.listing.iter().filter(|_| rules_changed || s.full) {
+        if changed.contains(f.path.as_str()) || rules.excluded(&f.path) {
+            continue;
+        }
+        let key = key_for(&s.prefix, &f.path)?;
+        let new_h = rules.headers(&f.path);
+        let upload = |kind, copy_from| Upload {
+            key: key.clone(),
+            path: f.path.clone(),
+            blob: f.blob.clone(),
+            size: 0,
+            kind,
+            headers: new_h.clone(),
+            copy_from,
+        };
+        if rules_changed && input.old_rules.excluded(&f.path) {
+            // Never published before.
+            uploads.push(upload(UploadKind::New, None));
+            added.push(f.path.clone());
+            continue;
+        }
+        let old_h = if rules_changed {
+            input.old_rules.headers(&f.path)
+        } else {
+            new_h.clone()
+        };
+        if old_h.content_encoding != new_h.content_encoding || s.full {
+            // Other bytes (or `--full`): send them. Same bytes and headers are not stale.
+            uploads.push(upload(UploadKind::Replace, None));
+            if old_h != new_h {
+                stale.push(f.path.clone());
+            }
+        } else if old_h != new_h {
+            uploads.push(upload(UploadKind::Headers, Some(key.clone())));
+            stale.push(f.path.clone());
         }
     }
+
+    // Server-side copies: a new blob already stored at a key of the deployed tree whose bytes stay put
+    // during this publish (not re-sent, stored with the same encoding).
+    if let Some(old) = input.old_listing {
+        let rewritten: HashSet<&str> = uploads
+            .iter()
+            .filter(|u| u.sends_bytes())
+            .map(|u| u.path.as_str())
+            .collect();
+        let mut by_blob: HashMap<&str, &str> = HashMap::new();
+        for f in old {
+            let usable = !rewritten.contains(f.path.as_str()) && !input.old_rules.excluded(&f.path);
+            if usable {
+                by_blob.entry(f.blob.as_str()).or_insert(f.path.as_str());
+            }
+        }
+        let mut copies = Vec::new();
+        for (i, u) in uploads.iter().enumerate() {
+            if !u.sends_bytes() || s.full {
+                continue;
+            }
+            if let Some(src) = by_blob.get(u.blob.as_str()) {
+                if *src != u.path
+                    && input.old_rules.headers(src).content_encoding == u.headers.content_encoding
+                {
+                    copies.push((i, key_for(&s.prefix, src)?));
+                }
+            }
+        }
+        for (i, from) in copies {
+            uploads[i].kind = UploadKind::Copy;
+            uploads[i].copy_from = Some(from);
+        }
+    }
+
     // Safety limit before anything else: nothing runs if this refuses.
     if deletes.len() > s.max_deletes {
         return Err(Error::TooManyDeletes {
@@ -203,38 +400,83 @@ pub fn build(
 
     uploads.sort_by(|a, b| (a.is_html(), &a.key).cmp(&(b.is_html(), &b.key)));
     deletes.sort();
+    deferred.sort();
 
-    let (invalidations, summary) = if s.cdn && !stale.is_empty() {
-        let changed: std::collections::HashSet<&str> =
-            changes.iter().map(|c| c.path.as_str()).collect();
-        let unchanged: Vec<&str> = listing
-            .iter()
-            .map(|f| f.path.as_str())
-            .filter(|p| !changed.contains(p))
-            .collect();
-        let added: Vec<&str> = changes
-            .iter()
-            .filter(|c| c.kind == ChangeKind::Added && !s.invalidate_new_files)
-            .map(|c| c.path.as_str())
-            .collect();
-        let stale_refs: Vec<&str> = stale.iter().map(|s| s.as_str()).collect();
-        let input = invalidate::Input {
-            stale: &stale_refs,
-            unchanged: &unchanged,
-            added: &added,
-            index_document: &s.index_document,
-            max_paths: s.max_invalidation_paths,
-        };
-        invalidate::plan(&input)
+    // Invalidation, per distribution.
+    let left = s.monthly_budget.saturating_sub(s.used_this_month);
+    let max_paths = if left < s.max_invalidation_paths {
+        left.max(1)
     } else {
-        (Vec::new(), invalidate::Summary::default())
+        s.max_invalidation_paths
+    };
+    let touched: HashSet<&str> = stale
+        .iter()
+        .chain(added.iter())
+        .map(String::as_str)
+        .collect();
+    let mut cdn = Vec::new();
+    if !stale.is_empty() {
+        for d in &s.cdns {
+            let served = |paths: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+                paths
+                    .filter_map(|p| served_path(&s.prefix, &d.origin_path, p))
+                    .collect()
+            };
+            let st = served(&mut stale.iter().map(String::as_str));
+            let ad = served(&mut added.iter().map(String::as_str));
+            let un = served(
+                &mut input
+                    .listing
+                    .iter()
+                    .map(|f| f.path.as_str())
+                    .filter(|p| !touched.contains(p) && !rules.excluded(p)),
+            );
+            let (st, ad, un) = (refs(&st), refs(&ad), refs(&un));
+            let (paths, summary) = invalidate::plan(&invalidate::Input {
+                stale: &st,
+                unchanged: &un,
+                added: &ad,
+                forms: &s.forms,
+                max_paths,
+            });
+            if !paths.is_empty() {
+                cdn.push(CdnPlan {
+                    distribution: d.id.clone(),
+                    batches: invalidate::batches(&paths),
+                    paths,
+                    summary,
+                });
+            }
+        }
+    }
+    let invalidations: Vec<String> = cdn
+        .iter()
+        .flat_map(|c| c.paths.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut invalidation = invalidate::Summary::default();
+    for c in &cdn {
+        invalidation.stale_urls += c.summary.stale_urls;
+        invalidation.paths += c.summary.paths;
+        invalidation.wildcards += c.summary.wildcards;
+        invalidation.unchanged_evicted += c.summary.unchanged_evicted;
+    }
+    let budget = Budget {
+        monthly: s.monthly_budget,
+        used: s.used_this_month,
+        paid: invalidation.paths.saturating_sub(left),
+        tightened: max_paths < s.max_invalidation_paths && !cdn.is_empty(),
     };
 
     Ok(Plan {
         uploads,
         deletes,
+        deferred,
         invalidations,
-        invalidation: summary,
+        invalidation,
+        cdn,
+        budget,
     })
 }
 
@@ -245,13 +487,40 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             prefix: String::new(),
-            cdn: true,
+            cdns: vec![CdnSettings {
+                id: "E1".into(),
+                origin_path: String::new(),
+            }],
             max_deletes: 500,
             max_invalidation_paths: 15,
-            index_document: "index.html".into(),
+            forms: invalidate::UrlForms::default(),
             invalidate_new_files: false,
             full: false,
+            delay_deletes: false,
+            monthly_budget: 1000,
+            used_this_month: 0,
         }
+    }
+
+    fn build(
+        target: &str,
+        changes: &[Change],
+        listing: &[FileEntry],
+        s: &Settings,
+    ) -> Result<Plan> {
+        let none = Rules::default();
+        super::build(
+            target,
+            &Input {
+                changes,
+                listing,
+                old_listing: None,
+                rules: &none,
+                old_rules: &none,
+                deferred: &[],
+            },
+            s,
+        )
     }
 
     fn ch(path: &str, kind: ChangeKind) -> Change {
@@ -317,6 +586,8 @@ mod tests {
         ]);
         let mut s = settings();
         s.prefix = "blog".into();
+        // the distribution's origin path is the prefix: URLs don't carry it
+        s.cdns[0].origin_path = "blog".into();
         let p = build("t", &changes, &l, &s).unwrap();
         let keys: Vec<&str> = p.uploads.iter().map(|u| u.key.as_str()).collect();
         // assets first (sorted), then HTML (sorted)
@@ -350,7 +621,7 @@ mod tests {
     fn content_types_and_blob_ids_flow_through() {
         let changes = vec![ch("a.css", ChangeKind::Added)];
         let p = build("t", &changes, &listing(&["a.css"]), &settings()).unwrap();
-        assert_eq!(p.uploads[0].content_type, "text/css; charset=utf-8");
+        assert_eq!(p.uploads[0].headers.content_type, "text/css; charset=utf-8");
         assert_eq!(p.uploads[0].blob, changes[0].blob.clone().unwrap());
     }
 
@@ -378,7 +649,7 @@ mod tests {
     #[test]
     fn no_cdn_no_invalidations() {
         let mut s = settings();
-        s.cdn = false;
+        s.cdns.clear();
         let p = build(
             "t",
             &[ch("a.html", ChangeKind::Modified)],
@@ -422,5 +693,330 @@ mod tests {
     fn bad_paths_are_errors_not_panics() {
         let e = build("t", &[ch("a/../../x", ChangeKind::Added)], &[], &settings()).unwrap_err();
         assert!(matches!(e, Error::KeyEscapes { .. }));
+    }
+
+    fn rules(text: &str) -> Rules {
+        #[derive(serde::Deserialize)]
+        struct F {
+            rules: Vec<rules::RuleSpec>,
+        }
+        let f: F = toml::from_str(text).unwrap();
+        Rules::compile(&f.rules).unwrap()
+    }
+
+    fn entry(path: &str, blob: &str) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            blob: blob.into(),
+        }
+    }
+
+    struct Case<'a> {
+        changes: Vec<Change>,
+        listing: Vec<FileEntry>,
+        old_listing: Option<Vec<FileEntry>>,
+        rules: &'a str,
+        old_rules: &'a str,
+        deferred: Vec<String>,
+    }
+
+    impl Case<'_> {
+        fn plan(&self, s: &Settings) -> Plan {
+            let (r, o) = (rules(self.rules), rules(self.old_rules));
+            super::build(
+                "t",
+                &Input {
+                    changes: &self.changes,
+                    listing: &self.listing,
+                    old_listing: self.old_listing.as_deref(),
+                    rules: &r,
+                    old_rules: &o,
+                    deferred: &self.deferred,
+                },
+                s,
+            )
+            .unwrap()
+        }
+    }
+
+    /// (key, kind, copy_from) of every upload.
+    fn steps(p: &Plan) -> Vec<(String, UploadKind, Option<String>)> {
+        p.uploads
+            .iter()
+            .map(|u| (u.key.clone(), u.kind, u.copy_from.clone()))
+            .collect()
+    }
+
+    const RULES: &str = r#"
+        [[rules]]
+        match = "uploads/**"
+        keep = true
+        [[rules]]
+        match = "drafts/**"
+        exclude = true
+        [[rules]]
+        match = "**/*.html"
+        cache_control = "max-age=60"
+        content_encoding = "gzip"
+    "#;
+
+    #[test]
+    fn exclude_and_keep() {
+        use ChangeKind::*;
+        let c = Case {
+            changes: vec![
+                ch("drafts/x.html", Added),
+                ch("drafts/old.html", Deleted),
+                ch("uploads/cat.jpg", Deleted),
+                ch("a.html", Modified),
+            ],
+            listing: listing(&["drafts/x.html", "a.html"]),
+            old_listing: None,
+            rules: RULES,
+            old_rules: RULES,
+            deferred: vec![],
+        };
+        let p = c.plan(&settings());
+        assert_eq!(steps(&p), [("a.html".into(), UploadKind::Replace, None)]);
+        assert_eq!(
+            p.uploads[0].headers.cache_control.as_deref(),
+            Some("max-age=60")
+        );
+        assert_eq!(p.uploads[0].headers.content_encoding, Some(Encoding::Gzip));
+        assert!(
+            p.deletes.is_empty(),
+            "kept and excluded paths are never deleted"
+        );
+        assert_eq!(p.invalidations, ["/a.html"]);
+    }
+
+    /// Metadata follows config: a rule change between the deployed rules and the new ones, per file.
+    #[test]
+    fn rule_changes_update_unchanged_files() {
+        let old = r#"
+            [[rules]]
+            match = "**/*.css"
+            cache_control = "max-age=60"
+            [[rules]]
+            match = "secret/**"
+            exclude = true
+        "#;
+        let new = r#"
+            [[rules]]
+            match = "**/*.css"
+            cache_control = "max-age=31536000"
+            [[rules]]
+            match = "**/*.js"
+            content_encoding = "br"
+            [[rules]]
+            match = "**/*.png"
+            cache_control = "max-age=60"
+            content_type = "image/png"
+        "#;
+        let c = Case {
+            changes: vec![],
+            listing: listing(&["a.css", "b.js", "c.png", "d.txt", "secret/s.txt"]),
+            old_listing: None,
+            rules: new,
+            old_rules: old,
+            deferred: vec![],
+        };
+        let p = c.plan(&settings());
+        assert_eq!(
+            steps(&p),
+            [
+                // headers only: copied onto itself
+                ("a.css".into(), UploadKind::Headers, Some("a.css".into())),
+                // encoding changed: the stored bytes change
+                ("b.js".into(), UploadKind::Replace, None),
+                ("c.png".into(), UploadKind::Headers, Some("c.png".into())),
+                // was excluded, never published
+                ("secret/s.txt".into(), UploadKind::New, None),
+            ]
+        );
+        assert_eq!(p.upload_bytes(), 0);
+        // headers changed = stale; a never-published file is new
+        assert_eq!(p.invalidations, ["/a.css", "/b.js", "/c.png"]);
+        // same rules: nothing to do
+        let same = Case {
+            old_rules: new,
+            ..c
+        };
+        assert!(same.plan(&settings()).is_empty());
+    }
+
+    #[test]
+    fn renames_and_duplicates_are_copies() {
+        use ChangeKind::*;
+        let blob = |p: &str| format!("{:040x}", p.len());
+        let c = Case {
+            // a rename (old.css -> new/site.css, same bytes), a duplicate of an unchanged file, a genuinely
+            // new file, and a file whose blob sits at a key being replaced (not a safe source)
+            changes: vec![
+                ch("old.css", Deleted),
+                Change {
+                    blob: Some("b1".repeat(20)),
+                    ..ch("new/site.css", Added)
+                },
+                Change {
+                    blob: Some("b2".repeat(20)),
+                    ..ch("copy-of-logo.png", Added)
+                },
+                ch("fresh.js", Added),
+                Change {
+                    blob: Some("b3".repeat(20)),
+                    ..ch("x.js", Added)
+                },
+                ch("moving.js", Modified),
+            ],
+            listing: vec![
+                entry("new/site.css", &"b1".repeat(20)),
+                entry("copy-of-logo.png", &"b2".repeat(20)),
+                entry("logo.png", &"b2".repeat(20)),
+                entry("fresh.js", &blob("fresh.js")),
+                entry("x.js", &"b3".repeat(20)),
+                entry("moving.js", &blob("moving.js")),
+            ],
+            old_listing: Some(vec![
+                entry("old.css", &"b1".repeat(20)),
+                entry("logo.png", &"b2".repeat(20)),
+                entry("moving.js", &"b3".repeat(20)),
+            ]),
+            rules: "",
+            old_rules: "",
+            deferred: vec![],
+        };
+        let c = Case {
+            rules: "rules = []",
+            old_rules: "rules = []",
+            ..c
+        };
+        let mut s = settings();
+        s.prefix = "p".into();
+        let p = c.plan(&s);
+        assert_eq!(
+            steps(&p),
+            [
+                (
+                    "p/copy-of-logo.png".into(),
+                    UploadKind::Copy,
+                    Some("p/logo.png".into())
+                ),
+                ("p/fresh.js".into(), UploadKind::New, None),
+                ("p/moving.js".into(), UploadKind::Replace, None),
+                (
+                    "p/new/site.css".into(),
+                    UploadKind::Copy,
+                    Some("p/old.css".into())
+                ),
+                ("p/x.js".into(), UploadKind::New, None),
+            ]
+        );
+        assert_eq!(
+            p.deletes,
+            ["p/old.css"],
+            "the source is deleted after the copy"
+        );
+        // no old listing (resuming an interrupted publish): no copies
+        let p = Case {
+            old_listing: None,
+            ..c
+        }
+        .plan(&s);
+        assert_eq!(p.count(UploadKind::Copy), 0);
+    }
+
+    #[test]
+    fn delayed_deletes_wait_one_publish() {
+        use ChangeKind::*;
+        let mut s = settings();
+        s.delay_deletes = true;
+        let c = Case {
+            changes: vec![ch("gone.css", Deleted), ch("index.html", Modified)],
+            listing: listing(&["index.html", "back.css"]),
+            old_listing: None,
+            rules: "rules = []",
+            old_rules: "rules = []",
+            // the previous publish removed these two; back.css has returned since
+            deferred: vec!["older.css".into(), "back.css".into()],
+        };
+        let p = c.plan(&s);
+        assert_eq!(p.deletes, ["older.css"]);
+        assert_eq!(p.deferred, ["gone.css"]);
+        assert_eq!(p.invalidations, ["/", "/index.html", "/older.css"]);
+    }
+
+    #[test]
+    fn served_paths() {
+        let table = [
+            ("", "", "a/b.html", Some("a/b.html")),
+            ("blog", "", "a/b.html", Some("blog/a/b.html")),
+            ("blog", "blog", "a/b.html", Some("a/b.html")),
+            ("s/blog", "s", "a/b.html", Some("blog/a/b.html")),
+            ("blog", "other", "a/b.html", None),
+            ("blogs", "blog", "a/b.html", None),
+            ("", "blog", "blog/x.css", Some("x.css")),
+        ];
+        for (prefix, origin, path, want) in table {
+            assert_eq!(
+                served_path(prefix, origin, path).as_deref(),
+                want,
+                "{prefix:?} {origin:?} {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn origin_path_and_several_distributions() {
+        let mut s = settings();
+        s.prefix = "site".into();
+        s.cdns = vec![
+            CdnSettings {
+                id: "E1".into(),
+                origin_path: "site".into(),
+            },
+            CdnSettings {
+                id: "E2".into(),
+                origin_path: String::new(),
+            },
+        ];
+        let p = build(
+            "t",
+            &[ch("posts/a/index.html", ChangeKind::Modified)],
+            &listing(&["posts/a/index.html"]),
+            &s,
+        )
+        .unwrap();
+        assert_eq!(p.cdn.len(), 2);
+        assert_eq!(p.cdn[0].paths, ["/posts/a/", "/posts/a/index.html"]);
+        assert_eq!(
+            p.cdn[1].paths,
+            ["/site/posts/a/", "/site/posts/a/index.html"]
+        );
+        assert_eq!(p.invalidation.paths, 4);
+    }
+
+    #[test]
+    fn monthly_budget_counts_paid_paths_and_prefers_wildcards() {
+        let changes: Vec<Change> = (0..6)
+            .map(|i| ch(&format!("d/f{i}.css"), ChangeKind::Modified))
+            .collect();
+        let l = listing(&[
+            "d/f0.css", "d/f1.css", "d/f2.css", "d/f3.css", "d/f4.css", "d/f5.css", "x.css",
+        ]);
+        let mut s = settings();
+        s.used_this_month = 990;
+        let p = build("t", &changes, &l, &s).unwrap();
+        assert_eq!(p.invalidations.len(), 6);
+        assert_eq!(p.budget.paid, 0);
+        s.used_this_month = 997;
+        let p = build("t", &changes, &l, &s).unwrap();
+        // 3 left: the fully changed directory becomes one wildcard
+        assert_eq!(p.invalidations, ["/d/*"]);
+        assert!(p.budget.tightened);
+        s.used_this_month = 1200;
+        let p = build("t", &changes, &l, &s).unwrap();
+        assert_eq!(p.invalidations, ["/d/*"]);
+        assert_eq!(p.budget.paid, 1);
     }
 }

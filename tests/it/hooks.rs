@@ -418,7 +418,7 @@ fn switching_to_pre_push_mode_removes_the_reference_transaction_hook() {
 fn install_from_copy(p: &Pushed) -> PathBuf {
     let bin = p.site.tmp.path().join("bin/git-publish");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::copy(crate::util::bin(), &bin).unwrap();
     // Another test thread forking while the copy was open for writing keeps it "busy" for a moment (ETXTBSY).
     for _ in 0..100 {
         let mut cmd = Command::new(&bin);

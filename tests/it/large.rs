@@ -9,7 +9,7 @@ use crate::util::*;
 /// Run git-publish and return (exit code, peak RSS in MiB, stderr).
 fn run_measured(site: &Site, args: &[&str]) -> (i32, f64, String) {
     let err_path = site.tmp.path().join("stderr.txt");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     site.env(&mut cmd);
     let child = cmd
         .args(args)

@@ -1,6 +1,7 @@
 //! Integration tests, compiled as one binary: real git, the real binary, moto's S3 + CloudFront server.
 
 mod bad_input;
+mod cdn;
 mod hooks;
 mod large;
 mod proxy;

@@ -14,6 +14,12 @@ use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_git-publish");
 
+/// The binary under test: `$GIT_PUBLISH_BIN` when set (a private copy, safe from concurrent builds in a shared
+/// target dir), else the one cargo built.
+pub fn bin() -> String {
+    std::env::var("GIT_PUBLISH_BIN").unwrap_or_else(|_| BIN.to_string())
+}
+
 // ---- moto ----------------------------------------------------------------------------------------------
 
 pub struct Moto {
@@ -212,6 +218,9 @@ pub struct Obj {
     pub body: Vec<u8>,
     pub content_type: String,
     pub meta: BTreeMap<String, String>,
+    pub cache_control: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
 }
 
 /// Every object in the bucket (test side: listing is fine here).
@@ -231,6 +240,9 @@ pub fn objects(bucket: &str) -> BTreeMap<String, Obj> {
                     .await
                     .unwrap();
                 let content_type = got.content_type().unwrap_or_default().to_string();
+                let cache_control = got.cache_control().map(str::to_string);
+                let content_encoding = got.content_encoding().map(str::to_string);
+                let content_disposition = got.content_disposition().map(str::to_string);
                 let meta = got
                     .metadata()
                     .cloned()
@@ -244,6 +256,9 @@ pub fn objects(bucket: &str) -> BTreeMap<String, Obj> {
                         body,
                         content_type,
                         meta,
+                        cache_control,
+                        content_encoding,
+                        content_disposition,
                     },
                 );
             }
@@ -279,12 +294,19 @@ pub fn state_json(bucket: &str, prefix: &str) -> serde_json::Value {
 }
 
 /// A CloudFront distribution in moto with the bucket as origin. Returns its id.
-#[allow(deprecated)] // moto wants the legacy cache settings
 pub fn distribution(bucket: &str) -> String {
+    distribution_with(bucket, "", &[])
+}
+
+/// A CloudFront distribution in moto with the bucket as origin under `origin_path` (e.g. "/site"), and
+/// these aliases. Returns its id.
+#[allow(deprecated)] // moto wants the legacy cache settings
+pub fn distribution_with(bucket: &str, origin_path: &str, aliases: &[&str]) -> String {
     use aws_sdk_cloudfront::types::*;
     let origin = Origin::builder()
         .id("s3origin")
         .domain_name(format!("{bucket}.s3.amazonaws.com"))
+        .origin_path(origin_path)
         .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
         .build()
         .unwrap();
@@ -292,6 +314,13 @@ pub fn distribution(bucket: &str) -> String {
         .caller_reference(unique("dist"))
         .comment("test")
         .enabled(true)
+        .aliases(
+            Aliases::builder()
+                .quantity(aliases.len() as i32)
+                .set_items(Some(aliases.iter().map(|a| a.to_string()).collect()))
+                .build()
+                .unwrap(),
+        )
         .origins(
             Origins::builder()
                 .quantity(1)
@@ -532,7 +561,7 @@ impl Site {
     }
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         self.env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);
@@ -550,7 +579,7 @@ impl Site {
 impl Site {
     /// Start git-publish without waiting (for kills and races).
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         self.env(&mut cmd);
         for (k, v) in env {
             cmd.env(k, v);

@@ -1,0 +1,131 @@
+//! `git publish iam-policy`: the least-privilege IAM policy for one target, built from its config.
+//!
+//! Pure (no AWS calls): what git-publish does decides what it needs.
+//!
+//! | what git-publish does                                  | needs                                         |
+//! |--------------------------------------------------------|-----------------------------------------------|
+//! | PutObject (files, state), multipart for big files      | `s3:PutObject`, `s3:AbortMultipartUpload` on the prefix |
+//! | GetObject of the state; CopyObject reads its source    | `s3:GetObject` on the prefix                  |
+//! | DeleteObjects                                          | `s3:DeleteObject` on the prefix               |
+//! | a missing state object must read as 404, not 403       | `s3:ListBucket` on the bucket                 |
+//! | origin path of each distribution; invalidate; `--wait` | `cloudfront:GetDistribution`, `CreateInvalidation`, `GetInvalidation` on the distribution |
+//! | `distribution = "auto"`                                | `cloudfront:ListDistributions` (no resource scoping exists) |
+
+use serde_json::{json, Value};
+
+use crate::config::{Backend, Distribution, Target};
+
+/// The policy document, or why there is none.
+pub fn policy(target: &Target) -> Result<Value, String> {
+    let Backend::S3 { bucket, prefix } = &target.backend else {
+        return Err(format!(
+            "target {} is a local directory: it needs no IAM policy",
+            target.name
+        ));
+    };
+    let objects = if prefix.is_empty() {
+        format!("arn:aws:s3:::{bucket}/*")
+    } else {
+        format!("arn:aws:s3:::{bucket}/{prefix}/*")
+    };
+    // No `s3:prefix` condition: S3 decides 404-versus-403 for a GetObject without that key in the request
+    // context, so a condition would turn the first publish's "no state yet" into Access Denied.
+    let list = json!({
+        "Sid": "ReadStateAsMissingNotForbidden",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": format!("arn:aws:s3:::{bucket}"),
+    });
+    let mut statements = vec![
+        json!({
+            "Sid": "PublishSiteObjects",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": objects,
+        }),
+        list,
+    ];
+    let ids: Vec<&str> = target
+        .distributions
+        .iter()
+        .filter_map(|d| match d {
+            Distribution::Id(id) => Some(id.as_str()),
+            Distribution::Auto => None,
+        })
+        .collect();
+    let auto = target.distributions.contains(&Distribution::Auto);
+    if !target.distributions.is_empty() {
+        let resources: Vec<String> = if auto {
+            vec!["arn:aws:cloudfront::*:distribution/*".into()]
+        } else {
+            ids.iter()
+                .map(|id| format!("arn:aws:cloudfront::*:distribution/{id}"))
+                .collect()
+        };
+        statements.push(json!({
+            "Sid": "InvalidateDistribution",
+            "Effect": "Allow",
+            "Action": [
+                "cloudfront:CreateInvalidation",
+                "cloudfront:GetDistribution",
+                "cloudfront:GetInvalidation"
+            ],
+            "Resource": resources,
+        }));
+    }
+    if auto {
+        statements.push(json!({
+            "Sid": "FindDistribution",
+            "Effect": "Allow",
+            "Action": ["cloudfront:ListDistributions"],
+            "Resource": "*",
+        }));
+    }
+    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn target(extra: &str) -> Target {
+        let text = format!("[targets.p]\n{extra}\n");
+        let c = Config::from_str(&text, Path::new("site.toml"), Path::new("/r")).unwrap();
+        c.target(None).unwrap().clone()
+    }
+
+    #[test]
+    fn bucket_root_with_distribution() {
+        let p = policy(&target(
+            "url = \"s3://blog\"\ndistribution = \"E2QWRUHAPOMQZL\"",
+        ))
+        .unwrap();
+        let s = &p["Statement"];
+        assert_eq!(s[0]["Resource"], "arn:aws:s3:::blog/*");
+        assert_eq!(s[1]["Resource"], "arn:aws:s3:::blog");
+        assert!(s[1].get("Condition").is_none());
+        assert_eq!(
+            s[2]["Resource"],
+            json!(["arn:aws:cloudfront::*:distribution/E2QWRUHAPOMQZL"])
+        );
+        assert_eq!(s.as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn prefix_and_auto() {
+        let p = policy(&target("url = \"s3://blog/site\"\ndistribution = \"auto\"")).unwrap();
+        let s = &p["Statement"];
+        assert_eq!(s[0]["Resource"], "arn:aws:s3:::blog/site/*");
+        assert_eq!(s[1]["Resource"], "arn:aws:s3:::blog");
+        assert_eq!(s[3]["Action"], json!(["cloudfront:ListDistributions"]));
+    }
+
+    #[test]
+    fn no_cdn_no_cloudfront_and_local_has_none() {
+        let p = policy(&target("url = \"s3://blog\"")).unwrap();
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 2);
+        assert!(policy(&target("url = \"file:///srv/www\"")).is_err());
+    }
+}
