@@ -76,6 +76,19 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         }
         Some(Command::Retry) => hooks::retry(&Session::open(&cwd, cli.global.config, ui)?).await,
         Some(Command::Hook(args)) => hooks::hook(&cwd, ui, args).await,
+        // ---- init, man page, completions (ux) ----
+        Some(Command::Init(args)) => {
+            crate::init::run(&cwd, cli.global.config, args, &ui).await?;
+            Ok(exit::OK)
+        }
+        Some(Command::Man { install, man_dir }) => {
+            crate::manpage::run(install, man_dir, &ui)?;
+            Ok(exit::OK)
+        }
+        Some(Command::Completions { shell }) => {
+            crate::manpage::completions(shell);
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -9,6 +9,8 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod hooks;
+pub mod init;
+pub mod manpage;
 pub mod plan;
 pub mod publish;
 pub mod source;

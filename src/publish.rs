@@ -358,15 +358,24 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
                 &claim_started,
             ),
         };
-        let bytes_done = std::sync::atomic::AtomicU64::new(0);
         let ui = &s.ui;
+        let phase_bytes = |html: bool| -> u64 {
+            plan.uploads
+                .iter()
+                .filter(|u| u.is_html() == html)
+                .map(|u| u.size)
+                .sum()
+        };
         let on = |ev: Event| match ev {
-            Event::Phase(name, n) => ui.start_progress(name, n as u64),
-            Event::Uploaded { bytes, .. } => {
-                let total =
-                    bytes_done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
-                ui.progress(1, total);
+            Event::Phase(name, n) => {
+                let bytes = match name {
+                    "assets" => Some(phase_bytes(false)),
+                    "pages" => Some(phase_bytes(true)),
+                    _ => None,
+                };
+                ui.start_progress(name, n as u64, bytes)
             }
+            Event::Uploaded { bytes, .. } => ui.progress(1, bytes),
             Event::Deleted { count } => ui.progress(count as u64, 0),
             Event::Throttled { delay } => ui.warn(&format!(
                 "CloudFront: too many invalidations in progress; retrying in {}s",
@@ -417,16 +426,19 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         ));
     }
 
-    s.ui.note(&format!(
-        "published {} to {} in {:.1}s: uploaded {} files ({}), deleted {}, invalidated {} paths",
-        state::short(&commit),
-        report.url,
-        started.elapsed().as_secs_f64(),
-        plan.uploads.len(),
-        human_bytes(outcome.uploaded_bytes),
-        plan.deletes.len(),
-        plan.invalidations.len()
-    ));
+    s.ui.done(
+        "published",
+        &format!(
+            "{} to {} in {:.1}s: uploaded {} files ({}), deleted {}, invalidated {} paths",
+            state::short(&commit),
+            report.url,
+            started.elapsed().as_secs_f64(),
+            plan.uploads.len(),
+            human_bytes(outcome.uploaded_bytes),
+            plan.deletes.len(),
+            plan.invalidations.len()
+        ),
+    );
 
     if opts.wait && !outcome.invalidation_ids.is_empty() {
         if let Some(cdn) = backends.cdn.as_deref() {

@@ -2,7 +2,9 @@
 
 mod bad_input;
 mod hooks;
+mod init;
 mod large;
+mod output;
 mod proxy;
 mod publish;
 mod reliability;

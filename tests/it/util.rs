@@ -261,8 +261,13 @@ pub fn state_json(bucket: &str, prefix: &str) -> serde_json::Value {
 }
 
 /// A CloudFront distribution in moto with the bucket as origin. Returns its id.
-#[allow(deprecated)] // moto wants the legacy cache settings
 pub fn distribution(bucket: &str) -> String {
+    distribution_with(bucket, &[])
+}
+
+/// [`distribution`] with alternate domain names (CNAMEs).
+#[allow(deprecated)] // moto wants the legacy cache settings
+pub fn distribution_with(bucket: &str, aliases: &[&str]) -> String {
     use aws_sdk_cloudfront::types::*;
     let origin = Origin::builder()
         .id("s3origin")
@@ -274,6 +279,13 @@ pub fn distribution(bucket: &str) -> String {
         .caller_reference(unique("dist"))
         .comment("test")
         .enabled(true)
+        .set_aliases((!aliases.is_empty()).then(|| {
+            Aliases::builder()
+                .quantity(aliases.len() as i32)
+                .set_items(Some(aliases.iter().map(|a| a.to_string()).collect()))
+                .build()
+                .unwrap()
+        }))
         .origins(
             Origins::builder()
                 .quantity(1)
