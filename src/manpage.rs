@@ -94,8 +94,9 @@ pub fn run(install: bool, dir: Option<PathBuf>, ui: &Ui) -> Result<()> {
         None => default_dir()?,
     };
     let written = install_to(&dir)?;
+    let dir = normalize(&dir);
     for p in &written {
-        ui.note(&format!("wrote {}", p.display()));
+        ui.note(&format!("wrote {}", normalize(p).display()));
     }
     let man_root = dir.parent().unwrap_or(&dir);
     if on_manpath(man_root) {
@@ -165,12 +166,24 @@ fn normalize(p: &Path) -> PathBuf {
 /// `git-publish completions SHELL`. For bash it also defines `_git_publish`, which git's own completion
 /// calls for `git publish <TAB>`.
 pub fn completions(shell: clap_complete::Shell) {
+    let _ = std::io::stdout()
+        .lock()
+        .write_all(&completion_script(shell));
+}
+
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
     let mut cmd = Cli::command();
-    let mut o = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut cmd, "git-publish", &mut o);
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "git-publish", &mut out);
     if shell == clap_complete::Shell::Bash {
-        let _ = o.write_all(BASH_GIT_SHIM.as_bytes());
+        // clap_complete 4.6 names the subcommand cases of a hyphenated binary inconsistently
+        // (`git__subcmd__publish__subcmd__init)` vs `cmd="git__publish__subcmd__init"`), which leaves
+        // subcommand options uncompleted: align them.
+        let fixed = String::from_utf8_lossy(&out).replace("git__subcmd__publish", "git__publish");
+        out = fixed.into_bytes();
+        out.extend_from_slice(BASH_GIT_SHIM.as_bytes());
     }
+    out
 }
 
 /// git's bash completion calls `_git_<cmd>` for `git <cmd>`: forward to the clap completer as if the user had
@@ -184,7 +197,7 @@ _git_publish() {
     COMP_CWORD=$cword
     COMP_LINE="${COMP_WORDS[*]}"
     COMP_POINT=${#COMP_LINE}
-    _git-publish git-publish "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+    _git__publish git-publish "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
 }
 "#;
 
@@ -207,6 +220,28 @@ mod tests {
         ] {
             assert!(page.contains(needle), "missing {needle} in\n{page}");
         }
+    }
+
+    #[test]
+    fn bash_completion_completes_subcommand_options() {
+        let script = String::from_utf8(completion_script(clap_complete::Shell::Bash)).unwrap();
+        // Every `cmd=` the script assigns has a case of its own.
+        for line in script.lines() {
+            if let Some(name) = line
+                .trim()
+                .strip_prefix("cmd=\"")
+                .and_then(|l| l.strip_suffix('"'))
+            {
+                if name.is_empty() {
+                    continue;
+                }
+                assert!(
+                    script.contains(&format!("        {name})")),
+                    "no case for {name}"
+                );
+            }
+        }
+        assert!(script.contains("_git_publish()"));
     }
 
     #[test]
