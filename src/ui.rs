@@ -44,6 +44,12 @@ struct PlainProgress {
     last_decile: u64,
 }
 
+/// The terminal bar of an upload phase: bytes drive the bar, rate and ETA; `msg` counts files.
+const BAR_BYTES: &str =
+    "{prefix:>9} [{bar:30}] {msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}";
+/// The terminal bar of a phase without bytes (deletes, invalidation).
+const BAR_ITEMS: &str = "{prefix:>9} [{bar:30}] {pos}/{len} {elapsed}";
+
 /// A plain progress line every this often at least.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 /// Phases with fewer files than this print no 10% lines (only the time-based ones).
@@ -155,12 +161,8 @@ impl Ui {
         }
         let (total, template) = match bytes {
             // Bytes drive the bar, the rate and the ETA; files are counted in the message.
-            Some(b) => (
-                b,
-                "{prefix:>9} [{bar:30}] {msg} {binary_bytes}/{binary_total_bytes} \
-                 {binary_bytes_per_sec} eta {eta}",
-            ),
-            None => (len, "{prefix:>9} [{bar:30}] {pos}/{len} {elapsed}"),
+            Some(b) => (b, BAR_BYTES),
+            None => (len, BAR_ITEMS),
         };
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
@@ -420,6 +422,13 @@ mod tests {
     fn plan_rendering_with_wildcards() {
         let plan = new_post_plan(2);
         insta::assert_snapshot!("plan_wildcards", render_plan(&plan, true, false).join("\n"));
+    }
+
+    #[test]
+    fn bar_templates_parse() {
+        for t in [BAR_BYTES, BAR_ITEMS] {
+            assert!(ProgressStyle::with_template(t).is_ok(), "{t}");
+        }
     }
 
     #[test]

@@ -90,10 +90,21 @@ fn interactive_init_in_a_terminal_lists_distributions_and_writes_a_working_site_
     );
     assert!(!text.contains(&other), "{text}");
 
-    // The file works as written: publish with it.
+    // The file works as written: publish with it, on the terminal too (progress bars drawn).
     site.commit("config");
-    let j = site.run(&["--json"]).ok().json();
-    assert_eq!(j["status"], "published");
+    let mut cmd = Command::new(BIN);
+    site.env(&mut cmd);
+    cmd.current_dir(&site.dir);
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    p.exp_string("git-publish: published ").unwrap();
+    p.exp_string(&format!("to s3://{b} in ")).unwrap();
+    p.exp_string("uploaded 6 files").unwrap();
+    p.exp_eof().unwrap();
+    let status = p.process().wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
     assert_eq!(site_objects(&b).len(), 6);
 }
 
