@@ -369,6 +369,8 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         let on = |ev: Event| match ev {
             Event::Phase(name, n) => {
                 let bytes = match name {
+                    // The plan does not know the sizes of unchanged files that --full re-sends.
+                    _ if opts.full => None,
                     "assets" => Some(phase_bytes(false)),
                     "pages" => Some(phase_bytes(true)),
                     _ => None,

@@ -141,7 +141,8 @@ impl Ui {
                     human_bytes(b)
                 ),
                 None if phase == "invalidation" => format!("{len} paths"),
-                None => format!("{len} objects"),
+                None if phase == "deletes" => format!("{len} objects"),
+                None => format!("{len} file{}", if len == 1 { "" } else { "s" }),
             };
             eprintln!("git-publish: {}: {what}", phase_label(phase));
             let now = Instant::now();
@@ -272,12 +273,15 @@ impl PlainProgress {
             self.files,
             self.files_done * 100 / self.files
         );
-        if let Some(total) = self.bytes {
+        if self.bytes.is_some() || self.bytes_done > 0 {
             let secs = now.duration_since(self.started).as_secs_f64().max(0.001);
+            let of = self
+                .bytes
+                .map(|t| format!(" of {}", human_bytes(t)))
+                .unwrap_or_default();
             line.push_str(&format!(
-                ", {} of {}, {}/s",
+                ", {}{of}, {}/s",
                 human_bytes(self.bytes_done),
-                human_bytes(total),
                 human_bytes((self.bytes_done as f64 / secs) as u64)
             ));
         }
