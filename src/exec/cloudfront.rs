@@ -143,12 +143,10 @@ pub async fn list_distributions(client: &Client) -> Result<Vec<DistributionInfo>
     // Every real distribution has an origin. A summary without one is a thin answer (some emulators):
     // complete it from GetDistribution.
     for d in out.iter_mut().filter(|d| d.origins.is_empty()) {
-        let got = client
-            .get_distribution()
-            .id(&d.id)
-            .send()
-            .await
-            .map_err(|e| classify(&e, &format!("CloudFront distribution {}", d.id), None))?;
+        // Best effort: a distribution that can't be read is still listed, by id and domain.
+        let Ok(got) = client.get_distribution().id(&d.id).send().await else {
+            continue;
+        };
         if let Some(c) = got.distribution().and_then(|x| x.distribution_config()) {
             d.aliases = c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
             d.origins = c

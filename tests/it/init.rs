@@ -217,3 +217,35 @@ fn init_detects_jekyll_and_warns_when_the_output_is_gitignored() {
     assert!(text.contains("dir = \"_site\""), "{text}");
     assert!(!text.contains("distribution"), "{text}");
 }
+
+#[test]
+fn interactive_init_when_distributions_cannot_be_listed_asks_for_the_id() {
+    let site = hexo_site();
+    let mut cmd = Command::new(BIN);
+    site.env(&mut cmd);
+    // Nothing listens on port 1: ListDistributions fails at once.
+    cmd.arg("init")
+        .current_dir(&site.dir)
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    for (prompt, answer) in [
+        ("[public]: ", ""),
+        ("Target name [production]: ", "www"),
+        ("for a local directory): ", "s3://some-bucket/blog"),
+        ("AWS region of the bucket [us-east-1]: ", "eu-west-1"),
+    ] {
+        p.exp_string(prompt).unwrap();
+        p.send_line(answer).unwrap();
+    }
+    p.exp_string("could not list CloudFront distributions")
+        .unwrap();
+    p.exp_string("CloudFront distribution id (empty: none): ")
+        .unwrap();
+    p.send_line("E3EXAMPLE").unwrap();
+    p.exp_eof().unwrap();
+    let text = read(&site, "site.toml");
+    assert!(text.contains("[targets.www]"), "{text}");
+    assert!(text.contains("url = \"s3://some-bucket/blog\""), "{text}");
+    assert!(text.contains("region = \"eu-west-1\""), "{text}");
+    assert!(text.contains("distribution = \"E3EXAMPLE\"\n"), "{text}");
+}
