@@ -91,6 +91,19 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
             s.ui.json(&policy);
             Ok(exit::OK)
         }
+        // ---- init, man page, completions (ux) ----
+        Some(Command::Init(args)) => {
+            crate::init::run(&cwd, cli.global.config, args, &ui).await?;
+            Ok(exit::OK)
+        }
+        Some(Command::Man { install, man_dir }) => {
+            crate::manpage::run(install, man_dir, &ui)?;
+            Ok(exit::OK)
+        }
+        Some(Command::Completions { shell }) => {
+            crate::manpage::completions(shell);
+            Ok(exit::OK)
+        }
     }
 }
 

@@ -136,6 +136,25 @@ pub enum Command {
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
     },
+    // ---- init, man page, completions (ux) ----
+    /// Write a commented site.toml: detect the generator's output directory, pick the bucket and the
+    /// CloudFront distribution (asks on a terminal; --yes and flags for CI)
+    Init(InitArgs),
+    /// Print the man page git-publish(1), or install it with --install so `git publish --help` opens it
+    Man {
+        /// Write git-publish.1 (and one page per subcommand) into a man1 directory instead of printing it
+        #[arg(long)]
+        install: bool,
+        /// The man1 directory for --install (default: ../share/man/man1 next to the binary, which man finds
+        /// through PATH)
+        #[arg(long = "dir", value_name = "DIR", requires = "install")]
+        man_dir: Option<PathBuf>,
+    },
+    /// Print shell completions, e.g. `git-publish completions bash > ~/.local/share/bash-completion/completions/git-publish`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,4 +207,43 @@ pub struct HookArgs {
     /// The hook's own arguments
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct InitArgs {
+    /// Where to publish: s3://BUCKET[/PREFIX] or file:///DIR
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// AWS region of the bucket
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile from ~/.aws/config (also used to list distributions)
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// S3-compatible endpoint (Cloudflare R2, MinIO, Backblaze B2)
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// CloudFront distribution id to invalidate, or `none`
+    #[arg(long, value_name = "ID")]
+    pub distribution: Option<String>,
+
+    /// Output directory inside the commit (default: detected from the generator)
+    #[arg(long = "dir", value_name = "DIR")]
+    pub output_dir: Option<String>,
+
+    /// Name of the target table, [targets.NAME]
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Option<String>,
+
+    /// Ask nothing: take the flags and the detected defaults (for CI and scripts; needs --url)
+    #[arg(short, long, visible_alias = "non-interactive")]
+    pub yes: bool,
+
+    /// Overwrite an existing site.toml
+    #[arg(long)]
+    pub force: bool,
 }

@@ -49,6 +49,10 @@ pub enum Error {
     NoDefaultTarget { known: String },
     #[error("{0}")]
     Usage(String),
+    #[error("{path} already exists")]
+    ConfigExists { path: PathBuf },
+    #[error("init: {message}")]
+    Init { message: String, hint: String },
 
     // ---- git -------------------------------------------------------------------------------------
     #[error("not in a git repository: {0}")]
@@ -140,6 +144,8 @@ impl Error {
             | UnknownTarget { .. }
             | NoDefaultTarget { .. }
             | Usage(_)
+            | ConfigExists { .. }
+            | Init { .. }
             | NotARepo(_)
             | RevNotFound { .. }
             | OutputDirMissing { .. }
@@ -168,6 +174,10 @@ impl Error {
                 .into(),
             ConfigParse { .. } => "fix the line above; every key is documented in site.toml.example".into(),
             ConfigInvalid { hint, .. } => hint.clone(),
+            ConfigExists { .. } => "edit it (every key is documented in site.toml.example), or overwrite it with \
+                 `git publish init --force`"
+                .into(),
+            Init { hint, .. } => hint.clone(),
             UnknownTarget { .. } => "use one of the known names with `--target NAME`, or add `[targets.NAME]` to site.toml".into(),
             NoDefaultTarget { .. } => "pass `--target NAME`, or mark one target with `default = true` in site.toml".into(),
             NotARepo(_) => "run git-publish inside the site's git repository".into(),

@@ -10,6 +10,8 @@ pub mod error;
 pub mod exec;
 pub mod hooks;
 pub mod iam;
+pub mod init;
+pub mod manpage;
 pub mod plan;
 pub mod publish;
 pub mod source;

@@ -512,18 +512,27 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
                 &claim_started,
             ),
         };
-        let bytes_done = std::sync::atomic::AtomicU64::new(0);
         let ui = &s.ui;
+        let phase_bytes = |html: bool| -> u64 {
+            plan.uploads
+                .iter()
+                .filter(|u| u.is_html() == html)
+                .map(|u| u.size)
+                .sum()
+        };
         let on = |ev: Event| match ev {
-            Event::Phase(name, n) => ui.start_progress(name, n as u64),
-            Event::Uploaded { bytes, .. } => {
-                let total =
-                    bytes_done.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
-                ui.progress(1, total);
+            Event::Phase(name, n) => {
+                let bytes = match name {
+                    // The plan does not know the sizes of unchanged files that --full re-sends.
+                    _ if opts.full => None,
+                    "assets" => Some(phase_bytes(false)),
+                    "pages" => Some(phase_bytes(true)),
+                    _ => None,
+                };
+                ui.start_progress(name, n as u64, bytes)
             }
-            Event::Copied { .. } => {
-                ui.progress(1, bytes_done.load(std::sync::atomic::Ordering::Relaxed))
-            }
+            Event::Copied { .. } => ui.progress(1, 0),
+            Event::Uploaded { bytes, .. } => ui.progress(1, bytes),
             Event::Deleted { count } => ui.progress(count as u64, 0),
             Event::Throttled { delay } => ui.warn(&format!(
                 "CloudFront: too many invalidations in progress; retrying in {}s",
@@ -575,16 +584,19 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     }
 
     let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();
-    s.ui.note(&format!(
-        "published {} to {} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
-        state::short(&commit),
-        report.url,
-        started.elapsed().as_secs_f64(),
-        plan.uploads.len() - copied,
-        human_bytes(outcome.uploaded_bytes),
-        plan.deletes.len(),
-        plan.invalidation.paths
-    ));
+    s.ui.done(
+        "published",
+        &format!(
+            "{} to {} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
+            state::short(&commit),
+            report.url,
+            started.elapsed().as_secs_f64(),
+            plan.uploads.len() - copied,
+            human_bytes(outcome.uploaded_bytes),
+            plan.deletes.len(),
+            plan.invalidation.paths
+        ),
+    );
 
     if opts.wait && !outcome.invalidations.is_empty() {
         let timeout = opts.wait_timeout.unwrap_or(Duration::from_secs(900));

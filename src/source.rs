@@ -72,6 +72,11 @@ impl Repo {
         self.repo.config().ok()?.get_string(key).ok()
     }
 
+    /// Whether .gitignore (or info/exclude) ignores `path` (relative to the root), e.g. Hexo's `public/`.
+    pub fn is_ignored(&self, path: &str) -> bool {
+        self.repo.is_path_ignored(path).unwrap_or(false)
+    }
+
     /// Short name of the checked-out branch, if any.
     pub fn current_branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;

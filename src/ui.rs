@@ -5,7 +5,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -22,32 +22,54 @@ pub enum Verbosity {
 pub struct Ui {
     pub verbosity: Verbosity,
     pub json: bool,
+    /// Colour on stdout (the plan).
     color: bool,
+    /// Colour on stderr (warnings, the summary).
+    color_err: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// Sparse progress lines when stderr is not a terminal.
+    plain: Mutex<Option<PlainProgress>>,
 }
+
+/// Progress on a non-terminal (CI logs, pipes): one line per phase, then one every 10% (phases of 100+
+/// files) or every 10 s, never one per file.
+struct PlainProgress {
+    phase: String,
+    files: u64,
+    bytes: Option<u64>,
+    files_done: u64,
+    bytes_done: u64,
+    started: Instant,
+    last_line: Instant,
+    last_decile: u64,
+}
+
+/// The terminal bar of an upload phase: bytes drive the bar, rate and ETA; `msg` counts files.
+const BAR_BYTES: &str =
+    "{prefix:>9} [{bar:30}] {msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}";
+/// The terminal bar of a phase without bytes (deletes, invalidation).
+const BAR_ITEMS: &str = "{prefix:>9} [{bar:30}] {pos}/{len} {elapsed}";
+
+/// A plain progress line every this often at least.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+/// Phases with fewer files than this print no 10% lines (only the time-based ones).
+const PLAIN_DECILES_FROM: u64 = 100;
 
 /// Plans longer than this print only their summary unless `-v` or `--dry-run`.
 const LONG_PLAN: usize = 60;
 
 impl Ui {
+    /// `color`: `Some` from `--color always|never`, `None` for auto (a terminal, and `NO_COLOR` unset or empty).
     pub fn new(verbosity: Verbosity, json: bool, color: Option<bool>) -> Ui {
-        let color = color.unwrap_or_else(|| {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        });
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let auto = |terminal: bool| color.unwrap_or(terminal && !no_color);
         Ui {
             verbosity,
             json,
-            color,
+            color: auto(std::io::stdout().is_terminal()),
+            color_err: auto(std::io::stderr().is_terminal()),
             bar: Mutex::new(None),
-        }
-    }
-
-    fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
+            plain: Mutex::new(None),
         }
     }
 
@@ -61,7 +83,16 @@ impl Ui {
     /// A warning on stderr (suppressed by `-q`).
     pub fn warn(&self, msg: &str) {
         if self.verbosity > Verbosity::Quiet {
-            self.eprintln(&format!("git-publish: warning: {msg}"));
+            let w = paint(self.color_err, "33", "warning:");
+            self.eprintln(&format!("git-publish: {w} {msg}"));
+        }
+    }
+
+    /// The closing line of a publish on stderr (suppressed by `-q`), its first word in bold green.
+    pub fn done(&self, first: &str, rest: &str) {
+        if self.verbosity > Verbosity::Quiet {
+            let f = paint(self.color_err, "1;32", first);
+            self.eprintln(&format!("git-publish: {f} {rest}"));
         }
     }
 
@@ -91,43 +122,9 @@ impl Ui {
     pub fn plan(&self, plan: &Plan, dry_run: bool) {
         let total = plan.uploads.len() + plan.deletes.len() + plan.invalidations.len();
         let detail = dry_run || self.verbosity >= Verbosity::Verbose || total <= LONG_PLAN;
-        if detail {
-            for u in &plan.uploads {
-                let (mark, code) = match u.kind {
-                    UploadKind::New => ("+", "32"),
-                    UploadKind::Replace => ("~", "33"),
-                    UploadKind::Copy => ("=", "32"),
-                    UploadKind::Headers => ("*", "35"),
-                };
-                let from = match (&u.kind, &u.copy_from) {
-                    (UploadKind::Copy, Some(f)) => format!(" (copy of {f})"),
-                    _ => String::new(),
-                };
-                self.out(&format!("{} {}{from}", self.paint(code, mark), u.key));
-            }
-            for d in &plan.deletes {
-                self.out(&format!("{} {}", self.paint("31", "-"), d));
-            }
-            for d in &plan.deferred {
-                self.out(&format!(
-                    "{} {} (deleted by the next publish)",
-                    self.paint("31", "…"),
-                    d
-                ));
-            }
-            let several = plan.cdn.len() > 1;
-            for c in &plan.cdn {
-                for p in &c.paths {
-                    let on = if several {
-                        format!("{} ", c.distribution)
-                    } else {
-                        String::new()
-                    };
-                    self.out(&format!("{} {on}{}", self.paint("36", "!"), p));
-                }
-            }
+        for line in render_plan(plan, detail, self.color) {
+            self.out(&line);
         }
-        self.out(&summary_line(plan));
         let b = &plan.budget;
         if b.tightened || b.paid > 0 {
             self.warn(&format!(
@@ -145,41 +142,98 @@ impl Ui {
         }
     }
 
-    /// Start a progress bar over `len` items of `bytes` bytes (terminal only).
-    pub fn start_progress(&self, phase: &str, len: u64) {
-        let target =
-            if self.verbosity > Verbosity::Quiet && !self.json && std::io::stderr().is_terminal() {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            };
-        if target.is_hidden() && self.verbosity >= Verbosity::Verbose {
-            eprintln!("git-publish: {phase}: {len}");
+    /// Start a phase of `len` items (`bytes` in all for uploads): a bar on a terminal, sparse lines
+    /// otherwise, nothing with `-q` or `--json`.
+    pub fn start_progress(&self, phase: &str, len: u64, bytes: Option<u64>) {
+        self.finish_progress();
+        if self.verbosity == Verbosity::Quiet || self.json {
+            return;
         }
-        let bar = ProgressBar::with_draw_target(Some(len), target);
+        if !std::io::stderr().is_terminal() {
+            let what = match bytes {
+                Some(b) => format!(
+                    "{len} file{} ({})",
+                    if len == 1 { "" } else { "s" },
+                    human_bytes(b)
+                ),
+                None if phase == "invalidation" => format!("{len} paths"),
+                None if phase == "deletes" => format!("{len} objects"),
+                None => format!("{len} file{}", if len == 1 { "" } else { "s" }),
+            };
+            eprintln!("git-publish: {}: {what}", phase_label(phase));
+            let now = Instant::now();
+            if let Ok(mut p) = self.plain.lock() {
+                *p = Some(PlainProgress {
+                    phase: phase_label(phase).to_string(),
+                    files: len,
+                    bytes,
+                    files_done: 0,
+                    bytes_done: 0,
+                    started: now,
+                    last_line: now,
+                    last_decile: 0,
+                });
+            }
+            return;
+        }
+        let (total, template) = match bytes {
+            // Bytes drive the bar, the rate and the ETA; files are counted in the message.
+            Some(b) => (b, BAR_BYTES),
+            None => (len, BAR_ITEMS),
+        };
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>8} [{bar:30}] {pos}/{len} files, {msg} {elapsed} (eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(phase.to_string());
+        if bytes.is_some() {
+            bar.set_message(format!("0/{len} files"));
+            bar.set_length(total.max(1));
+        }
         bar.enable_steady_tick(Duration::from_millis(200));
         if let Ok(mut b) = self.bar.lock() {
-            if let Some(old) = b.take() {
-                old.finish_and_clear();
-            }
             *b = Some(bar);
+        }
+        if let Ok(mut p) = self.plain.lock() {
+            *p = Some(PlainProgress {
+                phase: phase.to_string(),
+                files: len,
+                bytes,
+                files_done: 0,
+                bytes_done: 0,
+                started: Instant::now(),
+                last_line: Instant::now(),
+                last_decile: 0,
+            });
         }
     }
 
-    pub fn progress(&self, items: u64, bytes_total: u64) {
+    /// `items` more done, `bytes` more transferred.
+    pub fn progress(&self, items: u64, bytes: u64) {
+        let Ok(mut plain) = self.plain.lock() else {
+            return;
+        };
+        let Some(p) = plain.as_mut() else {
+            return;
+        };
+        p.files_done += items;
+        p.bytes_done += bytes;
         if let Ok(b) = self.bar.lock() {
             if let Some(bar) = b.as_ref() {
-                bar.inc(items);
-                bar.set_message(human_bytes(bytes_total));
+                match p.bytes {
+                    Some(_) => {
+                        bar.inc(bytes);
+                        bar.set_message(format!("{}/{} files", p.files_done, p.files));
+                    }
+                    None => bar.inc(items),
+                }
+                return;
             }
+        }
+        if let Some(line) = p.line_due(Instant::now()) {
+            eprintln!("git-publish: {line}");
         }
     }
 
@@ -189,7 +243,109 @@ impl Ui {
                 bar.finish_and_clear();
             }
         }
+        if let Ok(mut p) = self.plain.lock() {
+            *p = None;
+        }
     }
+}
+
+fn paint(on: bool, code: &str, s: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+fn phase_label(phase: &str) -> &str {
+    match phase {
+        "assets" => "uploading assets",
+        "pages" => "uploading pages",
+        "deletes" => "deleting",
+        "invalidation" => "invalidating",
+        other => other,
+    }
+}
+
+impl PlainProgress {
+    /// The next plain line, if one is due at `now`: when a new 10% is reached (phases of 100+ files), or
+    /// 10 s after the last line. Never for the last item (the phase or summary line follows).
+    fn line_due(&mut self, now: Instant) -> Option<String> {
+        if self.files == 0 || self.files_done >= self.files {
+            return None;
+        }
+        let decile = self.files_done * 10 / self.files;
+        let by_count = self.files >= PLAIN_DECILES_FROM && decile > self.last_decile;
+        let by_time = now.duration_since(self.last_line) >= PLAIN_EVERY;
+        if !by_count && !by_time {
+            return None;
+        }
+        self.last_decile = decile;
+        self.last_line = now;
+        let mut line = format!(
+            "{}: {}/{} ({}%)",
+            self.phase,
+            self.files_done,
+            self.files,
+            self.files_done * 100 / self.files
+        );
+        if self.bytes.is_some() || self.bytes_done > 0 {
+            let secs = now.duration_since(self.started).as_secs_f64().max(0.001);
+            let of = self
+                .bytes
+                .map(|t| format!(" of {}", human_bytes(t)))
+                .unwrap_or_default();
+            line.push_str(&format!(
+                ", {}{of}, {}/s",
+                human_bytes(self.bytes_done),
+                human_bytes((self.bytes_done as f64 / secs) as u64)
+            ));
+        }
+        Some(line)
+    }
+}
+
+/// The plan as lines: with `detail`, one line per upload, delete and invalidation path; always the summary.
+pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
+    let mut lines = Vec::new();
+    if detail {
+        for u in &plan.uploads {
+            let (mark, code) = match u.kind {
+                UploadKind::New => ("+", "32"),
+                UploadKind::Replace => ("~", "33"),
+                UploadKind::Copy => ("=", "32"),
+                UploadKind::Headers => ("*", "35"),
+            };
+            let from = match (&u.kind, &u.copy_from) {
+                (UploadKind::Copy, Some(f)) => format!(" (copy of {f})"),
+                _ => String::new(),
+            };
+            lines.push(format!("{} {}{from}", paint(color, code, mark), u.key));
+        }
+        for d in &plan.deletes {
+            lines.push(format!("{} {}", paint(color, "31", "-"), d));
+        }
+        for d in &plan.deferred {
+            lines.push(format!(
+                "{} {} (deleted by the next publish)",
+                paint(color, "31", "…"),
+                d
+            ));
+        }
+        let several = plan.cdn.len() > 1;
+        for c in &plan.cdn {
+            for p in &c.paths {
+                let on = if several {
+                    format!("{} ", c.distribution)
+                } else {
+                    String::new()
+                };
+                lines.push(format!("{} {on}{}", paint(color, "36", "!"), p));
+            }
+        }
+    }
+    lines.push(summary_line(plan));
+    lines
 }
 
 pub fn summary_line(plan: &Plan) -> String {
@@ -248,6 +404,140 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::plan::{self, Change, ChangeKind, FileEntry, Settings};
+
+    /// A new post on a small blog: a new page and image, the home page and feed replaced, an old draft
+    /// deleted.
+    fn new_post_plan(max_invalidation_paths: usize) -> Plan {
+        let files = [
+            ("index.html", "h1", 2048),
+            ("feed.xml", "f1", 900),
+            ("posts/a/index.html", "a1", 4000),
+            ("posts/new/index.html", "n1", 5000),
+            ("posts/new/cover.jpg", "c1", 120_000),
+            ("css/site.css", "s1", 700),
+        ];
+        let listing: Vec<FileEntry> = files
+            .iter()
+            .map(|(p, b, _)| FileEntry {
+                path: p.to_string(),
+                blob: b.to_string(),
+            })
+            .collect();
+        let change = |path: &str, kind, blob: Option<&str>, size| Change {
+            path: path.into(),
+            kind,
+            blob: blob.map(str::to_string),
+            size,
+        };
+        let changes = vec![
+            change("index.html", ChangeKind::Modified, Some("h1"), 2048),
+            change("feed.xml", ChangeKind::Modified, Some("f1"), 900),
+            change("posts/new/index.html", ChangeKind::Added, Some("n1"), 5000),
+            change(
+                "posts/new/cover.jpg",
+                ChangeKind::Added,
+                Some("c1"),
+                120_000,
+            ),
+            change("posts/draft/index.html", ChangeKind::Deleted, None, 0),
+        ];
+        let settings = Settings {
+            prefix: "blog".into(),
+            cdns: vec![plan::CdnSettings {
+                id: "E1".into(),
+                origin_path: "blog".into(),
+            }],
+            max_deletes: 500,
+            max_invalidation_paths,
+            forms: plan::invalidate::UrlForms::default(),
+            invalidate_new_files: false,
+            full: false,
+            delay_deletes: false,
+            monthly_budget: 1000,
+            used_this_month: 0,
+        };
+        let none = plan::rules::Rules::default();
+        let input = plan::Input {
+            changes: &changes,
+            listing: &listing,
+            old_listing: None,
+            rules: &none,
+            old_rules: &none,
+            deferred: &[],
+        };
+        plan::build("production", &input, &settings).unwrap()
+    }
+
+    #[test]
+    fn plan_rendering() {
+        let plan = new_post_plan(15);
+        insta::assert_snapshot!("plan_detail", render_plan(&plan, true, false).join("\n"));
+        insta::assert_snapshot!(
+            "plan_summary_only",
+            render_plan(&plan, false, false).join("\n")
+        );
+        // Escapes made visible: + green, ~ yellow, - red, ! cyan.
+        let coloured = render_plan(&plan, true, true)
+            .join("\n")
+            .replace('\x1b', "ESC");
+        insta::assert_snapshot!("plan_colour", coloured);
+    }
+
+    #[test]
+    fn plan_rendering_with_wildcards() {
+        let plan = new_post_plan(2);
+        insta::assert_snapshot!("plan_wildcards", render_plan(&plan, true, false).join("\n"));
+    }
+
+    #[test]
+    fn bar_templates_parse() {
+        for t in [BAR_BYTES, BAR_ITEMS] {
+            assert!(ProgressStyle::with_template(t).is_ok(), "{t}");
+        }
+    }
+
+    #[test]
+    fn plain_progress_is_sparse() {
+        let t0 = Instant::now();
+        let mut p = PlainProgress {
+            phase: "uploading pages".into(),
+            files: 1000,
+            bytes: Some(1000 * 1024),
+            files_done: 0,
+            bytes_done: 0,
+            started: t0,
+            last_line: t0,
+            last_decile: 0,
+        };
+        let mut lines = Vec::new();
+        for _ in 0..1000 {
+            p.files_done += 1;
+            p.bytes_done += 1024;
+            lines.extend(p.line_due(t0 + Duration::from_secs(1)));
+        }
+        // 10%, 20%, ... 90%: nine lines for a thousand files, none for the last one.
+        assert_eq!(lines.len(), 9, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("uploading pages: 100/1000 (10%), 100.0 KiB of 1000.0 KiB"),
+            "{}",
+            lines[0]
+        );
+
+        // A small phase prints only every 10 s.
+        let mut small = PlainProgress {
+            files: 20,
+            files_done: 0,
+            last_decile: 0,
+            last_line: t0,
+            ..p
+        };
+        small.files_done = 5;
+        assert_eq!(small.line_due(t0 + Duration::from_secs(3)), None);
+        assert!(small.line_due(t0 + Duration::from_secs(11)).is_some());
+        assert_eq!(small.line_due(t0 + Duration::from_secs(12)), None);
+    }
 
     #[test]
     fn bytes() {

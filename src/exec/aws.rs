@@ -15,6 +15,11 @@ use crate::config::Target;
 
 /// Shared SDK configuration for a target: standard credential chain, the target's profile and region.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
+    sdk_config_for(target.profile.as_deref(), target.region.as_deref()).await
+}
+
+/// [`sdk_config`] before a target exists (`git publish init`): a profile and region, or the defaults.
+pub async fn sdk_config_for(profile: Option<&str>, region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
             RetryConfig::standard()
@@ -27,11 +32,11 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
                 .read_timeout(Duration::from_secs(60))
                 .build(),
         );
-    if let Some(p) = &target.profile {
+    if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
-    if let Some(r) = &target.region {
-        loader = loader.region(Region::new(r.clone()));
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r.to_string()));
     }
     let config = loader.load().await;
     if config.region().is_none() {

@@ -295,3 +295,83 @@ mod tests {
         assert!(e.contains("no distribution with the bucket nothing"), "{e}");
     }
 }
+
+/// One distribution of the account, as `git publish init` shows it (plain owned data, no SDK types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributionInfo {
+    pub id: String,
+    /// `dxxxx.cloudfront.net`
+    pub domain: String,
+    /// Alternate domain names (CNAMEs), e.g. `blog.example.com`.
+    pub aliases: Vec<String>,
+    /// Origin domain names, e.g. `my-bucket.s3.amazonaws.com`.
+    pub origins: Vec<String>,
+    pub comment: String,
+    pub enabled: bool,
+}
+
+/// Every distribution of the account (ListDistributions, all pages): what
+/// `aws cloudfront list-distributions --query 'DistributionList.Items[].[Id,Aliases.Items]'` shows.
+pub async fn list_distributions(client: &Client) -> Result<Vec<DistributionInfo>, StoreError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = client
+            .list_distributions()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| classify(&e, "CloudFront (ListDistributions)", None))?;
+        let Some(list) = page.distribution_list() else {
+            break;
+        };
+        for d in list.items() {
+            out.push(DistributionInfo {
+                id: d.id().to_string(),
+                domain: d.domain_name().to_string(),
+                aliases: d.aliases().map(|a| a.items().to_vec()).unwrap_or_default(),
+                origins: d
+                    .origins()
+                    .map(|o| {
+                        o.items()
+                            .iter()
+                            .map(|o| o.domain_name().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                comment: d.comment().to_string(),
+                enabled: d.enabled(),
+            });
+        }
+        match list
+            .next_marker()
+            .filter(|m| list.is_truncated() && !m.is_empty())
+        {
+            Some(m) => marker = Some(m.to_string()),
+            None => break,
+        }
+    }
+    // Every real distribution has an origin. A summary without one is a thin answer (some emulators):
+    // complete it from GetDistribution.
+    for d in out.iter_mut().filter(|d| d.origins.is_empty()) {
+        // Best effort: a distribution that can't be read is still listed, by id and domain.
+        let Ok(got) = client.get_distribution().id(&d.id).send().await else {
+            continue;
+        };
+        if let Some(c) = got.distribution().and_then(|x| x.distribution_config()) {
+            d.aliases = c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+            d.origins = c
+                .origins()
+                .map(|o| {
+                    o.items()
+                        .iter()
+                        .map(|o| o.domain_name().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            d.comment = c.comment().to_string();
+            d.enabled = c.enabled();
+        }
+    }
+    Ok(out)
+}

@@ -3,7 +3,9 @@
 mod bad_input;
 mod cdn;
 mod hooks;
+mod init;
 mod large;
+mod output;
 mod proxy;
 mod publish;
 mod reliability;
