@@ -501,7 +501,8 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let mut plan = plan::build(&target.name, &input, &settings)?;
     plan.churn = churn(&s.repo, base_tree.as_deref(), &plan);
 
-    // Going back to a commit this target had before (`rollback`, or `--rev` naming an earlier deploy).
+    // Going back to a commit this target had before (`rollback`, or `--rev` naming an earlier deploy). A
+    // publish without `--rev` (HEAD, or a fresh build) goes forward, even to a commit deployed before.
     let live = current
         .as_ref()
         .and_then(|st| st.deployed.as_ref())
@@ -509,7 +510,8 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let earlier = current
         .as_ref()
         .and_then(|st| st.history.iter().find(|d| d.commit == commit));
-    let rollback_from = match (&live, earlier.is_some() || opts.rollback) {
+    let going_back = opts.rollback || (opts.rev.is_some() && earlier.is_some());
+    let rollback_from = match (&live, going_back) {
         (Some(l), true) if *l != commit && opts.since.is_none() => Some(l.clone()),
         _ => None,
     };
@@ -722,15 +724,13 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     }
 
     let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();
+    let what = if rollback_from.is_some() {
+        format!("rolled {} back to {}", report.url, state::short(&commit))
+    } else {
+        format!("published {} to {}", state::short(&commit), report.url)
+    };
     s.ui.note(&format!(
-        "{} {} to {} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
-        if rollback_from.is_some() {
-            "rolled back to"
-        } else {
-            "published"
-        },
-        state::short(&commit),
-        report.url,
+        "{what} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
         started.elapsed().as_secs_f64(),
         plan.uploads.len() - copied,
         human_bytes(outcome.uploaded_bytes),

@@ -292,7 +292,11 @@ fn rollback_restores_old_bytes_invalidates_changed_urls_and_is_logged() {
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("rolled back to"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("rolled s3://{b} back to")),
+        "{}",
+        r.stderr
+    );
     let j = r.json();
     assert_eq!(j["commit"], snap1.as_str());
     assert_eq!(j["base"], snap2.as_str());
@@ -390,6 +394,14 @@ fn history_lives_in_the_target_and_another_clone_can_read_it_and_roll_back() {
     let log = a.run(&["log", "--json"]).ok().json();
     assert_eq!(log["entries"].as_array().unwrap().len(), 3);
     assert_eq!(log["live"], s1.as_str());
+    // Publishing the current build again goes forward: not a rollback, no new snapshot.
+    let j = a.run(&["--json"]).ok().json();
+    assert_eq!(j["rollback_from"], serde_json::Value::Null);
+    assert_eq!(j["snapshot"]["created"], false);
+    assert_eq!(
+        std::fs::read_to_string(out.join("index.html")).unwrap(),
+        "two"
+    );
 }
 
 #[test]
