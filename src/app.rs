@@ -104,6 +104,31 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
             crate::manpage::completions(shell);
             Ok(exit::OK)
         }
+        Some(Command::Log { target }) => {
+            let s = Session::open(&cwd, cli.global.config, ui)?;
+            let log = publish::log(&s, target.as_deref()).await?;
+            if json {
+                s.ui.json(&log);
+            } else {
+                publish::render_log(&s, &log);
+            }
+            Ok(exit::OK)
+        }
+        Some(Command::Rollback(a)) => {
+            let s = Session::open(&cwd, cli.global.config, ui)?;
+            let opts = PublishOpts {
+                target: a.target,
+                dry_run: a.dry_run,
+                max_deletes: a.max_deletes,
+                wait: a.wait,
+                ..PublishOpts::default()
+            };
+            let report = publish::rollback(&s, &opts, a.steps).await?;
+            if json {
+                s.ui.json(&report);
+            }
+            Ok(exit::OK)
+        }
     }
 }
 
@@ -118,6 +143,7 @@ async fn run_publish(s: Session, a: PublishArgs, json: bool) -> Result<i32> {
         take_over: a.take_over,
         wait: a.wait,
         wait_timeout: a.wait_timeout,
+        rollback: false,
     };
     let report = publish::publish(&s, &opts).await?;
     crate::hooks::clear_failure_if_covered(&s, &report);

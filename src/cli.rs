@@ -109,6 +109,14 @@ pub enum Command {
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
     },
+    /// Show a target's last deploys (newest first; kept in the target, so every clone sees them)
+    Log {
+        /// Target whose history to show (default: the default target)
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
+    /// Publish an earlier deploy again (entry N of `git publish log`; exact diff and invalidations)
+    Rollback(RollbackArgs),
 
     // ---- publish on push (src/hooks.rs) ----
     /// Install git hooks that publish the site branch when it is pushed
@@ -246,4 +254,27 @@ pub struct InitArgs {
     /// Overwrite an existing site.toml
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RollbackArgs {
+    /// Target to roll back (default: the default target)
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Option<String>,
+
+    /// How many deploys to go back (entry N of `git publish log`)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub steps: usize,
+
+    /// Show the plan and change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Allow up to N deletes in this publish (overrides max_deletes)
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<usize>,
+
+    /// Wait until the CloudFront invalidation has completed
+    #[arg(long)]
+    pub wait: bool,
 }

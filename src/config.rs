@@ -22,6 +22,8 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(3600);
 /// CloudFront's free tier: 1,000 invalidation paths a month (per account).
 pub const DEFAULT_INVALIDATION_BUDGET: usize = 1000;
 pub const DEFAULT_DIRECTORY_URLS: &[&str] = &["/dir/", "/dir/index.html"];
+/// Where snapshot builds are committed when `source.snapshot_ref` is not set.
+pub const DEFAULT_SNAPSHOT_REF: &str = "refs/heads/site-builds";
 
 /// Raw file schema. Field names are the documented keys of site.toml.example.
 #[derive(Debug, Deserialize, Default)]
@@ -48,6 +50,9 @@ enum RawDistribution {
 struct RawSource {
     branch: Option<String>,
     dir: Option<String>,
+    build_dir: Option<String>,
+    build_command: Option<String>,
+    snapshot_ref: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,7 +95,21 @@ pub struct SourceConfig {
     /// Branch whose commits hold the output; `None` = the current branch (HEAD).
     pub branch: Option<String>,
     /// Output directory inside the commit, without leading/trailing slashes; "" = whole tree.
+    /// With snapshot builds it defaults to `build_dir` (used for deployed commits that are not snapshots).
     pub dir: String,
+    /// Snapshot builds: the generated output is not committed; each publish commits this directory (relative
+    /// to the repository root) to `snapshot_ref` and publishes that commit.
+    pub snapshot: Option<SnapshotConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// Directory relative to the repository root, without leading/trailing slashes.
+    pub build_dir: String,
+    /// Shell command run from the repository root before the snapshot (`sh -c`).
+    pub build_command: Option<String>,
+    /// Full ref name holding the chain of snapshot commits.
+    pub snapshot_ref: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,7 +237,13 @@ impl Config {
             hint: hint.to_string(),
         };
 
-        let dir = raw.source.dir.unwrap_or_default();
+        let snapshot = validate_snapshot(&raw.source, &raw.targets, path)?;
+        let dir = raw
+            .source
+            .dir
+            .clone()
+            .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
+            .unwrap_or_default();
         let dir = dir.trim_matches('/').to_string();
         if dir.split('/').any(|c| c == ".." || c == ".") {
             return Err(invalid(
@@ -271,6 +296,7 @@ impl Config {
             source: SourceConfig {
                 branch: raw.source.branch,
                 dir,
+                snapshot,
             },
             targets,
             rules,
@@ -296,6 +322,88 @@ impl Config {
             }
         }
     }
+}
+
+/// `build_dir`, `build_command`, `snapshot_ref`: only meaningful together, checked here so that a bad value
+/// stops before anything is built or written.
+fn validate_snapshot(
+    src: &RawSource,
+    targets: &BTreeMap<String, RawTarget>,
+    path: &Path,
+) -> Result<Option<SnapshotConfig>> {
+    let invalid = |message: String, hint: &str| Error::ConfigInvalid {
+        path: path.to_path_buf(),
+        message,
+        hint: hint.to_string(),
+    };
+    let Some(build_dir) = &src.build_dir else {
+        for (key, set) in [
+            ("build_command", src.build_command.is_some()),
+            ("snapshot_ref", src.snapshot_ref.is_some()),
+        ] {
+            if set {
+                return Err(invalid(
+                    format!("source.{key} is set but source.build_dir is not"),
+                    "set `build_dir` to the directory the build writes (e.g. \"public\"), or remove the key",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let build_dir = build_dir.trim_matches('/').to_string();
+    if build_dir.is_empty()
+        || build_dir
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c == ".git")
+    {
+        return Err(invalid(
+            format!("source.build_dir = {build_dir:?} must be a directory inside the repository"),
+            "use a relative path such as \"public\" (not \"\", no `.`, `..` or `.git` components)",
+        ));
+    }
+    if let Some(c) = &src.build_command {
+        if c.trim().is_empty() {
+            return Err(invalid(
+                "source.build_command is empty".into(),
+                "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
+            ));
+        }
+    }
+    let snapshot_ref = src
+        .snapshot_ref
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SNAPSHOT_REF.to_string());
+    let bad_ref = !snapshot_ref.starts_with("refs/")
+        || snapshot_ref.ends_with('/')
+        || snapshot_ref.ends_with(".lock")
+        || snapshot_ref.contains("..")
+        || snapshot_ref.contains("//")
+        || snapshot_ref.contains("@{")
+        || snapshot_ref
+            .chars()
+            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
+    if bad_ref {
+        return Err(invalid(
+            format!("source.snapshot_ref = {snapshot_ref:?} is not a valid full ref name"),
+            "use a name such as \"refs/heads/site-builds\" (a branch you can push) or \"refs/site/builds\"",
+        ));
+    }
+    // refs/publish/<target> mirrors each target's deployed commit: a snapshot ref there (or below it) would
+    // collide with that file in the ref store.
+    for name in targets.keys() {
+        let mirror = format!("refs/publish/{name}");
+        if snapshot_ref == mirror || snapshot_ref.starts_with(&format!("{mirror}/")) {
+            return Err(invalid(
+                format!("source.snapshot_ref = {snapshot_ref:?} collides with {mirror}, the local mirror of target `{name}`"),
+                "choose a ref outside refs/publish/<target>, e.g. \"refs/heads/site-builds\"",
+            ));
+        }
+    }
+    Ok(Some(SnapshotConfig {
+        build_dir,
+        build_command: src.build_command.clone(),
+        snapshot_ref,
+    }))
 }
 
 fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Result<Target> {
@@ -761,6 +869,15 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"/a/../b\"\n", "targets.p.origin_path"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"*.css\"\n", "rules[1]"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"a[\"\nkeep = true\n", "rules[1]"),
+            ("[source]\nbuild_command = \"make\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_command is set"),
+            ("[source]\nsnapshot_ref = \"refs/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.snapshot_ref is set"),
+            ("[source]\nbuild_dir = \"\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
+            ("[source]\nbuild_dir = \"../out\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
+            ("[source]\nbuild_dir = \".git/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
+            ("[source]\nbuild_dir = \"public\"\nbuild_command = \" \"\n[targets.p]\nurl = \"s3://bucket\"\n", "build_command is empty"),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"site\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/heads/a b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/publish/p/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n", "collides"),
         ];
         for (text, want) in cases {
             let e = parse(text).unwrap_err();
@@ -813,6 +930,24 @@ mod tests {
             assert!(e.to_string().contains("never holds credentials"), "{e}");
             assert!(e.hint().unwrap().contains("AWS"));
         }
+    }
+
+    #[test]
+    fn snapshot_settings() {
+        let c = parse("[source]\nbuild_dir = \"/public/\"\n[targets.p]\nurl = \"s3://bucket\"\n")
+            .unwrap();
+        let snap = c.source.snapshot.unwrap();
+        assert_eq!(snap.build_dir, "public");
+        assert_eq!(snap.snapshot_ref, DEFAULT_SNAPSHOT_REF);
+        assert_eq!(snap.build_command, None);
+        // dir follows build_dir unless set (it is where non-snapshot commits hold the output)
+        assert_eq!(c.source.dir, "public");
+        let c = parse("[source]\ndir = \"site\"\nbuild_dir = \"out\"\nbuild_command = \"make\"\nsnapshot_ref = \"refs/site/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n").unwrap();
+        assert_eq!(c.source.dir, "site");
+        let snap = c.source.snapshot.unwrap();
+        assert_eq!(snap.build_command.as_deref(), Some("make"));
+        assert_eq!(snap.snapshot_ref, "refs/site/builds");
+        assert_eq!(parse(MINIMAL).unwrap().source.snapshot, None);
     }
 
     #[test]

@@ -82,6 +82,28 @@ pub enum Error {
     #[error("git: {0}")]
     Git(String),
 
+    // ---- snapshot builds and history -----------------------------------------------------------------
+    #[error("the build command failed ({status}): {command}")]
+    BuildFailed { command: String, status: String },
+    #[error("build directory `{dir}` does not exist (source.build_dir)")]
+    BuildDirMissing { dir: String },
+    #[error("file name `{path}` in the build directory `{dir}` is not valid UTF-8; S3 keys must be UTF-8")]
+    BuildNonUtf8Path { path: String, dir: String },
+    #[error("{name} points at {commit}, which is not a git-publish snapshot")]
+    SnapshotRefForeign { name: String, commit: String },
+    #[error("{rev} has no output: it is not a snapshot, no snapshot on {snapshot_ref} was built from it, and it holds no `{dir}` directory")]
+    NoSnapshotOf {
+        rev: String,
+        snapshot_ref: String,
+        dir: String,
+    },
+    #[error("{target} has {available} earlier deploy(s) in its history; cannot go back {steps}")]
+    RollbackOutOfRange {
+        target: String,
+        steps: usize,
+        available: usize,
+    },
+
     // ---- plan limits -----------------------------------------------------------------------------
     #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]
     TooManyDeletes {
@@ -112,6 +134,13 @@ pub enum Error {
     },
     #[error("{target}: another publisher changed the state while this one ran; nothing more was written")]
     LostRace { target: String },
+    #[error("{target} was published by {by} at {at} (commit {commit}) while this publish was planning; nothing was written")]
+    Overtaken {
+        target: String,
+        by: String,
+        at: String,
+        commit: String,
+    },
     #[error("state of {target} ({key}) is unreadable: {message}")]
     StateCorrupt {
         target: String,
@@ -153,10 +182,16 @@ impl Error {
             | UnsupportedEntry { .. }
             | NonUtf8Path { .. }
             | KeyEscapes { .. }
-            | ReservedPath { .. } => exit::USAGE,
+            | ReservedPath { .. }
+            | BuildDirMissing { .. }
+            | BuildNonUtf8Path { .. }
+            | SnapshotRefForeign { .. }
+            | NoSnapshotOf { .. }
+            | RollbackOutOfRange { .. } => exit::USAGE,
             TooManyDeletes { .. } => exit::REFUSED,
-            Busy { .. } | LostRace { .. } => exit::BUSY,
+            Busy { .. } | LostRace { .. } | Overtaken { .. } => exit::BUSY,
             Git(_)
+            | BuildFailed { .. }
             | Store { .. }
             | Cdn { .. }
             | StateCorrupt { .. }
@@ -194,6 +229,25 @@ impl Error {
             NonUtf8Path { .. } => "rename the file to a UTF-8 name and commit".into(),
             KeyEscapes { .. } => "rename the file: path components `.` and `..` are not allowed".into(),
             ReservedPath { .. } => "rename `.git-publish/` in the output; that prefix holds the deployed-commit record".into(),
+            BuildFailed { .. } => "run the command by hand from the repository root and fix it, or change \
+                 `source.build_command` in site.toml; nothing was committed or published"
+                .into(),
+            BuildDirMissing { .. } => "set `source.build_dir` in site.toml to the directory your generator writes, \
+                 or set `source.build_command` so that git-publish runs the build first"
+                .into(),
+            BuildNonUtf8Path { .. } => "make the generator write UTF-8 file names (or remove that file from the build \
+                 directory); nothing was committed"
+                .into(),
+            SnapshotRefForeign { .. } => "that ref holds other commits: set `source.snapshot_ref` in site.toml to a \
+                 ref of its own (e.g. \"refs/heads/site-builds\")"
+                .into(),
+            NoSnapshotOf { snapshot_ref, .. } => format!(
+                "give a snapshot commit (`git log {snapshot_ref}`), or check out that commit and run `git publish` \
+                 to build and publish it; in another clone, fetch the snapshot ref first"
+            ),
+            RollbackOutOfRange { .. } => "`git publish log` lists the deploys you can go back to; use a smaller \
+                 --steps, or `git publish --rev REV` for any commit"
+                .into(),
             TooManyDeletes { .. } => "check the plan with `--dry-run`; if it is right, allow it with `--max-deletes N` \
                  (or raise `max_deletes` for the target in site.toml)"
                 .into(),
@@ -206,7 +260,7 @@ impl Error {
             Busy { .. } => "wait for it to finish (`git publish status` shows it); if that publisher is gone for good, \
                  take over with `--take-over`"
                 .into(),
-            LostRace { .. } => "run `git publish status`, then publish again".into(),
+            LostRace { .. } | Overtaken { .. } => "run `git publish status`, then publish again".into(),
             StateCorrupt { .. } => "inspect the object; if the deployed commit is known, re-create the state with \
                  `git publish --since REV` (or `--full`)"
                 .into(),

@@ -4,6 +4,7 @@
 //! `publish` strings them together; `app` maps the command line onto it.
 
 pub mod app;
+pub mod build;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -14,7 +14,7 @@ use crate::config::{Backend, Config, Distribution, Target};
 use crate::error::{Error, Result};
 use crate::exec::{self, Cdn, Event, Executor, ObjectStore};
 use crate::plan::{self, Plan};
-use crate::source::Repo;
+use crate::source::{Repo, Snapshot};
 use crate::state::{self, Deploy, Holder, Pending, State, Takeover};
 use crate::ui::{human_bytes, Ui};
 
@@ -29,6 +29,8 @@ pub struct PublishOpts {
     pub take_over: bool,
     pub wait: bool,
     pub wait_timeout: Option<Duration>,
+    /// Set by `git publish rollback`: say so even when the commit is not in the history's later entries.
+    pub rollback: bool,
 }
 
 /// The `--json` document of a publish (stable: fields are only ever added).
@@ -57,6 +59,12 @@ pub struct Report {
     pub distributions: Vec<plan::CdnPlan>,
     pub budget: plan::Budget,
     pub elapsed_ms: u128,
+    /// Keys that differ from the deployed version only in timestamps or build ids.
+    pub churn: Vec<String>,
+    /// The commit that was live before, when this publish went back to an earlier deploy.
+    pub rollback_from: Option<String>,
+    /// What the snapshot build did (snapshot builds only).
+    pub snapshot: Option<Snapshot>,
 }
 
 pub struct Session {
@@ -237,15 +245,122 @@ pub fn resolve_rev(s: &Session, rev: Option<&str>) -> Result<(String, String)> {
     Ok((name, id))
 }
 
+/// Tree of the site's output in `commit`: the root tree of a snapshot, else `source.dir` inside it.
+pub fn output_of(s: &Session, commit: &str) -> Result<String> {
+    if s.repo.snapshot_info(commit).is_some() {
+        s.repo.output_tree(commit, "")
+    } else {
+        s.repo.output_tree(commit, &s.config.source.dir)
+    }
+}
+
+/// The commit to publish, and the snapshot build that made it. With snapshot builds and no `--rev`: run the
+/// build, snapshot the build directory and publish that. With `--rev`: a snapshot, the newest snapshot
+/// built from that source commit, or a commit that holds its output.
+fn select_commit(s: &Session, opts: &PublishOpts) -> Result<(String, String, Option<Snapshot>)> {
+    let Some(cfg) = &s.config.source.snapshot else {
+        let (name, id) = resolve_rev(s, opts.rev.as_deref())?;
+        return Ok((name, id, None));
+    };
+    if let Some(rev) = &opts.rev {
+        let id = s.repo.resolve_commit(rev)?;
+        if s.repo.snapshot_info(&id).is_some() {
+            return Ok((rev.clone(), id, None));
+        }
+        if let Some((snap, dirty)) = s.repo.snapshot_of(&cfg.snapshot_ref, &id) {
+            s.ui.note(&format!(
+                "{rev} is a source commit: publishing its snapshot {}",
+                state::short(&snap)
+            ));
+            if dirty {
+                s.ui.warn(&format!(
+                    "snapshot {} was built from a working tree with uncommitted changes",
+                    state::short(&snap)
+                ));
+            }
+            return Ok((rev.clone(), snap, None));
+        }
+        if s.repo.output_tree(&id, &s.config.source.dir).is_ok() {
+            return Ok((rev.clone(), id, None));
+        }
+        return Err(Error::NoSnapshotOf {
+            rev: rev.clone(),
+            snapshot_ref: cfg.snapshot_ref.clone(),
+            dir: s.config.source.dir.clone(),
+        });
+    }
+    let root = s.repo.root();
+    if let Some(cmd) = &cfg.build_command {
+        s.ui.note(&format!("building: {cmd}"));
+        crate::build::run(cmd, &root)?;
+    }
+    let snap = s.repo.snapshot(
+        &root.join(&cfg.build_dir),
+        &cfg.build_dir,
+        &cfg.snapshot_ref,
+        !opts.dry_run,
+    )?;
+    for sk in &snap.skipped {
+        s.ui.warn(&format!(
+            "{}/{} is {}: left out of the snapshot",
+            cfg.build_dir, sk.path, sk.what
+        ));
+    }
+    if !snap.empty_dirs.is_empty() {
+        s.ui.note(&format!(
+            "{} empty director{} can't be stored in git and won't be published: {}",
+            snap.empty_dirs.len(),
+            if snap.empty_dirs.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            snap.empty_dirs.join(", ")
+        ));
+    }
+    let of = match &snap.source {
+        Some(c) => format!(
+            "of {}{}",
+            state::short(c),
+            if snap.dirty { " (dirty)" } else { "" }
+        ),
+        None => "(no source commit yet)".to_string(),
+    };
+    if !snap.created {
+        s.ui.note(&format!(
+            "{} is identical to snapshot {}: no new commit",
+            cfg.build_dir,
+            state::short(&snap.commit)
+        ));
+    } else if snap.ref_updated {
+        s.ui.note(&format!(
+            "snapshot {} {of}: {} files on {}",
+            state::short(&snap.commit),
+            snap.files,
+            cfg.snapshot_ref
+        ));
+    } else {
+        s.ui.note(&format!(
+            "snapshot {} {of}: {} files (dry run: {} not moved)",
+            state::short(&snap.commit),
+            snap.files,
+            cfg.snapshot_ref
+        ));
+    }
+    Ok((cfg.snapshot_ref.clone(), snap.commit.clone(), Some(snap)))
+}
+
 pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let started = Instant::now();
     let target = s.config.target(opts.target.as_deref())?;
     let dir = &s.config.source.dir;
-    let (rev_name, commit) = resolve_rev(s, opts.rev.as_deref())?;
-    let new_tree = s.repo.output_tree(&commit, dir)?;
+    let (rev_name, commit, snapshot) = select_commit(s, opts)?;
+    let new_tree = output_of(s, &commit)?;
     let listing = s.repo.listing(&new_tree, &commit)?;
 
-    if opts.rev.is_none() && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str())
+    if opts.rev.is_none()
+        && s.config.source.snapshot.is_none()
+        && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str())
     {
         let dirty = s.repo.uncommitted_in(dir);
         if dirty > 0 {
@@ -276,14 +391,14 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let (base_commit, base_tree) = match &opts.since {
         Some(rev) => {
             let c = s.repo.resolve_commit(rev)?;
-            let t = s.repo.output_tree(&c, dir)?;
+            let t = output_of(s, &c)?;
             (Some(c), Some(t))
         }
         None => match current.as_ref().and_then(|st| st.deployed.as_ref()) {
             None => (None, None),
             Some(d) => {
                 if s.repo.has_commit(&d.commit) {
-                    let t = s.repo.output_tree(&d.commit, dir).or_else(|e| {
+                    let t = output_of(s, &d.commit).or_else(|e| {
                         if s.repo.has_tree(&d.tree) {
                             Ok(d.tree.clone())
                         } else {
@@ -383,7 +498,34 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         old_rules: &old_rules,
         deferred: &deferred,
     };
-    let plan = plan::build(&target.name, &input, &settings)?;
+    let mut plan = plan::build(&target.name, &input, &settings)?;
+    plan.churn = churn(&s.repo, base_tree.as_deref(), &plan);
+
+    // Going back to a commit this target had before (`rollback`, or `--rev` naming an earlier deploy). A
+    // publish without `--rev` (HEAD, or a fresh build) goes forward, even to a commit deployed before.
+    let live = current
+        .as_ref()
+        .and_then(|st| st.deployed.as_ref())
+        .map(|d| d.commit.clone());
+    let earlier = current
+        .as_ref()
+        .and_then(|st| st.history.iter().find(|d| d.commit == commit));
+    let going_back = opts.rollback || (opts.rev.is_some() && earlier.is_some());
+    let rollback_from = match (&live, going_back) {
+        (Some(l), true) if *l != commit && opts.since.is_none() => Some(l.clone()),
+        _ => None,
+    };
+    if let Some(from) = &rollback_from {
+        let when = earlier
+            .map(|d| format!(" (deployed {} by {})", d.at, d.by))
+            .unwrap_or_default();
+        s.ui.note(&format!(
+            "rollback: {} goes back from {} to {}{when}",
+            target.name,
+            state::short(from),
+            state::short(&commit)
+        ));
+    }
 
     let url = store.describe();
     let from = base_commit
@@ -426,6 +568,9 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         distributions: plan.cdn.clone(),
         budget: plan.budget.clone(),
         elapsed_ms: 0,
+        churn: plan.churn.clone(),
+        rollback_from: rollback_from.clone(),
+        snapshot: snapshot.clone(),
     };
     if opts.dry_run {
         report.elapsed_ms = started.elapsed().as_millis();
@@ -448,6 +593,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     }
 
     let me = Holder::me();
+    let snap_info = s.repo.snapshot_info(&commit);
     let deploy_record = |outcome: &exec::Outcome| Deploy {
         commit: commit.clone(),
         tree: new_tree.clone(),
@@ -461,6 +607,9 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         deferred_deletes: plan.deferred.clone(),
         invalidation_month: month.clone(),
         invalidation_paths_month: used_this_month + plan.invalidation.paths,
+        rollback_from: rollback_from.clone(),
+        source_commit: snap_info.as_ref().and_then(|i| i.source.clone()),
+        dirty: snap_info.as_ref().is_some_and(|i| i.dirty),
     };
 
     let (outcome, final_etag) = if plan.is_empty() {
@@ -584,12 +733,21 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     }
 
     let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();
+    let (label, what) = if rollback_from.is_some() {
+        (
+            "rolled back",
+            format!("{} to {}", report.url, state::short(&commit)),
+        )
+    } else {
+        (
+            "published",
+            format!("{} to {}", state::short(&commit), report.url),
+        )
+    };
     s.ui.done(
-        "published",
+        label,
         &format!(
-            "{} to {} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
-            state::short(&commit),
-            report.url,
+            "{what} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
             started.elapsed().as_secs_f64(),
             plan.uploads.len() - copied,
             human_bytes(outcome.uploaded_bytes),
@@ -657,6 +815,50 @@ fn keys_of(plan: &Plan, kind: plan::UploadKind) -> Vec<String> {
         .collect()
 }
 
+/// Most bytes read per file, and in total, to look for churn (old and new versions of replaced text files).
+const CHURN_FILE_CAP: u64 = 1 << 20;
+const CHURN_TOTAL_CAP: u64 = 64 << 20;
+
+/// Keys of replaced text files whose only differences from the deployed version are timestamps or build ids.
+fn churn(repo: &Repo, base_tree: Option<&str>, plan: &Plan) -> Vec<String> {
+    let Some(base) = base_tree else {
+        return Vec::new();
+    };
+    let mut budget = CHURN_TOTAL_CAP;
+    let mut out = Vec::new();
+    for u in &plan.uploads {
+        let texty = u.headers.content_type.starts_with("text/")
+            || ["xml", "json", "javascript"]
+                .iter()
+                .any(|t| u.headers.content_type.contains(t));
+        if u.kind != plan::UploadKind::Replace || !texty || u.size > CHURN_FILE_CAP {
+            continue;
+        }
+        let Some(old) = repo.blob_in_tree(base, &u.path) else {
+            continue;
+        };
+        if old == u.blob {
+            continue;
+        }
+        let (Some(o), Some(n)) = (
+            repo.read_blob_capped(&old, CHURN_FILE_CAP),
+            repo.read_blob_capped(&u.blob, CHURN_FILE_CAP),
+        ) else {
+            continue;
+        };
+        let cost = (o.len() + n.len()) as u64;
+        if cost > budget {
+            break;
+        }
+        budget -= cost;
+        if plan::churn::is_churn(&o, &n) {
+            out.push(u.key.clone());
+        }
+    }
+    out.sort();
+    out
+}
+
 fn finished_state(current: Option<State>, target: &str, deploy: Deploy) -> State {
     let mut st = current.unwrap_or(State {
         format: state::FORMAT,
@@ -720,6 +922,10 @@ pub struct TargetStatus {
     pub error: Option<String>,
     /// A publish that failed after its push succeeded (recorded locally by the hooks or `git publish push`).
     pub push_failure: Option<crate::hooks::Failure>,
+    /// Snapshot builds: the source commit the live snapshot was built from.
+    pub live_source: Option<String>,
+    /// Snapshot builds: the tip of the snapshot ref when it is not what is live (built, not published).
+    pub unpublished_snapshot: Option<String>,
 }
 
 pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>> {
@@ -754,6 +960,9 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
                         deferred_deletes: vec![],
                         invalidation_month: String::new(),
                         invalidation_paths_month: 0,
+                        rollback_from: None,
+                        source_commit: None,
+                        dirty: false,
                     }),
                     pending: None,
                     history: vec![],
@@ -763,13 +972,34 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
         };
         let deployed = st.as_mut().and_then(|s| s.deployed.take());
         let pending = st.and_then(|s| s.pending);
-        let (ahead, behind) = match (&head, &deployed) {
-            (Some(h), Some(d)) => match s.repo.ahead_behind(h, &d.commit) {
+        // A live snapshot is compared with HEAD through the source commit it was built from.
+        let live_source = deployed.as_ref().and_then(|d| {
+            d.source_commit
+                .clone()
+                .or_else(|| s.repo.snapshot_info(&d.commit).and_then(|i| i.source))
+        });
+        let is_snapshot = deployed.as_ref().is_some_and(|d| {
+            d.source_commit.is_some() || s.repo.snapshot_info(&d.commit).is_some()
+        });
+        let compare = if is_snapshot {
+            live_source.clone()
+        } else {
+            deployed.as_ref().map(|d| d.commit.clone())
+        };
+        let (ahead, behind) = match (&head, &compare) {
+            (Some(h), Some(c)) => match s.repo.ahead_behind(h, c) {
                 Some((a, b)) => (Some(b), Some(a)),
                 None => (None, None),
             },
             _ => (None, None),
         };
+        let unpublished_snapshot = s
+            .config
+            .source
+            .snapshot
+            .as_ref()
+            .and_then(|c| s.repo.read_ref(&c.snapshot_ref))
+            .filter(|tip| deployed.as_ref().map(|d| &d.commit) != Some(tip));
         out.push(TargetStatus {
             target: name.clone(),
             url: backends.store.describe(),
@@ -782,6 +1012,8 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
             error,
             push_failure: crate::hooks::read_failure(&s.repo)
                 .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
+            live_source,
+            unpublished_snapshot,
         });
     }
     Ok(out)
@@ -802,8 +1034,26 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
                 } else {
                     format!(", {} by {}", d.at, d.by)
                 };
-                s.ui.out(&format!("  live:    {}{when}", s.repo.describe(&d.commit)));
+                let rb = d
+                    .rollback_from
+                    .as_deref()
+                    .map(|f| format!(" (rollback from {})", state::short(f)))
+                    .unwrap_or_default();
+                s.ui.out(&format!(
+                    "  live:    {}{when}{rb}",
+                    s.repo.describe(&d.commit)
+                ));
+                if let Some(src) = &t.live_source {
+                    let dirty = if d.dirty { " (dirty working tree)" } else { "" };
+                    s.ui.out(&format!("  built from {}{dirty}", s.repo.describe(src)));
+                }
             }
+        }
+        if let Some(tip) = &t.unpublished_snapshot {
+            s.ui.out(&format!(
+                "  pending: snapshot {} is built but not published here",
+                s.repo.describe(tip)
+            ));
         }
         match (t.behind, t.ahead, &t.head) {
             (Some(0), Some(0), _) => s.ui.out("  up to date"),
@@ -841,4 +1091,125 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
             ));
         }
     }
+}
+
+// ---- log and rollback -------------------------------------------------------------------------------------
+
+/// The `--json` document of `git publish log`.
+#[derive(Debug, Serialize)]
+pub struct Log {
+    pub target: String,
+    pub url: String,
+    /// The live commit (entry 0 when the history is complete).
+    pub live: Option<String>,
+    pub pending: Option<Pending>,
+    /// Newest first; `git publish rollback --steps N` publishes entry N.
+    pub entries: Vec<Deploy>,
+}
+
+/// The deploy history recorded in the target (so every clone and CI job sees the same one).
+pub async fn log(s: &Session, only: Option<&str>) -> Result<Log> {
+    let target = s.config.target(only)?;
+    let backends = backends(target, false, &s.ui).await?;
+    let key = state::state_key(target.prefix());
+    let (st, _) = state::read(backends.store.as_ref(), &key, &target.name).await?;
+    let st = st.unwrap_or(State {
+        format: state::FORMAT,
+        target: target.name.clone(),
+        deployed: None,
+        pending: None,
+        history: vec![],
+    });
+    Ok(Log {
+        target: target.name.clone(),
+        url: backends.store.describe(),
+        live: st.deployed.map(|d| d.commit),
+        pending: st.pending,
+        entries: st.history,
+    })
+}
+
+pub fn render_log(s: &Session, log: &Log) {
+    s.ui.out(&format!("{} ({})", log.target, log.url));
+    if log.entries.is_empty() {
+        s.ui.out("  no deploys recorded yet");
+    }
+    for (n, d) in log.entries.iter().enumerate() {
+        let mark = if n == 0 && log.live.as_deref() == Some(d.commit.as_str()) {
+            "  (live)"
+        } else {
+            ""
+        };
+        s.ui.out(&format!(
+            "{n:>3}  {}  {}  by {}{mark}",
+            d.at,
+            s.repo.describe(&d.commit),
+            d.by
+        ));
+        let mut facts = vec![format!(
+            "{} uploaded, {} deleted, {} invalidation paths",
+            d.uploads, d.deletes, d.invalidation_paths
+        )];
+        if !d.invalidation_ids.is_empty() {
+            facts.push(format!("invalidation {}", d.invalidation_ids.join(", ")));
+        }
+        if let Some(src) = &d.source_commit {
+            facts.push(format!(
+                "built from {}{}",
+                state::short(src),
+                if d.dirty { " (dirty)" } else { "" }
+            ));
+        }
+        if let Some(f) = &d.rollback_from {
+            facts.push(format!("rollback from {}", state::short(f)));
+        }
+        s.ui.out(&format!("       {}", facts.join("; ")));
+    }
+    if let Some(p) = &log.pending {
+        let what = if p.holder.is_some() {
+            "in progress"
+        } else {
+            "FAILED"
+        };
+        s.ui.out(&format!(
+            "  {what}: publish of {} started {}{}",
+            state::short(&p.commit),
+            p.started,
+            p.error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
+    }
+}
+
+/// Publish entry `steps` of the target's history again (1 = the deploy before the live one).
+pub async fn rollback(s: &Session, opts: &PublishOpts, steps: usize) -> Result<Report> {
+    if steps == 0 {
+        return Err(Error::Usage(
+            "--steps must be at least 1 (entry 0 of `git publish log` is what is live)".into(),
+        ));
+    }
+    let log = log(s, opts.target.as_deref()).await?;
+    let Some(entry) = log.entries.get(steps) else {
+        return Err(Error::RollbackOutOfRange {
+            target: log.target,
+            steps,
+            available: log.entries.len().saturating_sub(1),
+        });
+    };
+    if !s.repo.has_commit(&entry.commit) {
+        return Err(Error::Usage(format!(
+            "{} (entry {steps} of `git publish log --target {}`) is not in this repository: fetch it first \
+             (for snapshot builds, fetch the snapshot ref, e.g. `git fetch origin site-builds:site-builds`)",
+            entry.commit, log.target
+        )));
+    }
+    let opts = PublishOpts {
+        target: Some(log.target.clone()),
+        rev: Some(entry.commit.clone()),
+        rollback: true,
+        ..opts.clone()
+    };
+    publish(s, &opts).await
 }

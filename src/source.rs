@@ -17,6 +17,9 @@ use git2::{
 use crate::error::{Error, Result};
 use crate::plan::{Change, ChangeKind, FileEntry};
 
+mod snapshot;
+pub use snapshot::{Snapshot, SnapshotInfo};
+
 impl From<git2::Error> for Error {
     fn from(e: git2::Error) -> Self {
         Error::Git(e.message().to_string())
@@ -337,6 +340,23 @@ impl Repo {
             .statuses(Some(&mut opts))
             .map(|s| s.len())
             .unwrap_or(0)
+    }
+
+    /// Blob id of the regular file at `path` inside `tree`, if there is one.
+    pub fn blob_in_tree(&self, tree: &str, path: &str) -> Option<String> {
+        let tree = self.repo.find_tree(Oid::from_str(tree).ok()?).ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        (entry.kind() == Some(ObjectType::Blob)).then(|| entry.id().to_string())
+    }
+
+    /// Bytes of a blob when it is at most `cap` bytes long (the size is read from the object header first).
+    pub fn read_blob_capped(&self, id: &str, cap: u64) -> Option<Vec<u8>> {
+        let oid = Oid::from_str(id).ok()?;
+        let (size, _) = self.repo.odb().ok()?.read_header(oid).ok()?;
+        if size as u64 > cap {
+            return None;
+        }
+        Some(self.repo.find_blob(oid).ok()?.content().to_vec())
     }
 
     /// A thread-safe reader of blob bytes for the executor.

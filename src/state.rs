@@ -71,6 +71,15 @@ pub struct Deploy {
     pub invalidation_month: String,
     #[serde(default)]
     pub invalidation_paths_month: usize,
+    /// Set when this deploy went back to an earlier one: the commit that was live before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_from: Option<String>,
+    /// For a snapshot build: the source commit it was built from (kept here so that every clone can show it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    /// For a snapshot build: the working tree had uncommitted changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dirty: bool,
 }
 
 /// A publish that started and has not finished: in progress (holder set) or failed/killed.
@@ -306,6 +315,19 @@ pub async fn claim(
         Ok(e) => Ok((next, e)),
         Err(Error::LostRace { .. }) => {
             let (now, _) = read(store, key, target).await?;
+            // Finished between our read and our claim: name who published what, and when.
+            if let Some(d) = now
+                .as_ref()
+                .filter(|s| s.pending.is_none())
+                .and_then(|s| s.deployed.as_ref())
+            {
+                return Err(Error::Overtaken {
+                    target: target.into(),
+                    by: d.by.clone(),
+                    at: d.at.clone(),
+                    commit: short(&d.commit),
+                });
+            }
             if let Some(Pending {
                 holder: Some(h),
                 commit,

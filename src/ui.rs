@@ -140,6 +140,9 @@ impl Ui {
                 }
             ));
         }
+        if let Some(line) = churn_line(plan) {
+            self.out(&line);
+        }
     }
 
     /// Start a phase of `len` items (`bytes` in all for uploads): a bar on a terminal, sparse lines
@@ -384,6 +387,23 @@ pub fn summary_line(plan: &Plan) -> String {
         plan.deletes.len(),
         inv.paths,
     )
+}
+
+/// Files that differ only in timestamps or build ids: they will be uploaded and invalidated on every build.
+pub fn churn_line(plan: &Plan) -> Option<String> {
+    const SHOWN: usize = 8;
+    let n = plan.churn.len();
+    if n == 0 {
+        return None;
+    }
+    let mut names = plan.churn[..n.min(SHOWN)].join(", ");
+    if n > SHOWN {
+        names.push_str(&format!(", and {} more", n - SHOWN));
+    }
+    Some(format!(
+        "churn: {n} file(s) differ only in timestamps or build ids and will change on every build \
+         (each costs an upload and an invalidation): {names}"
+    ))
 }
 
 pub fn human_bytes(n: u64) -> String {

@@ -9,7 +9,9 @@
 //! - CloudFront paths: [`invalidate`]; the whole planner's freshness model is tested in `freshness.rs`
 //! - steps: uploads, server-side copies (renames), header updates (metadata follows config), deletes (maybe
 //!   deferred one publish), invalidations per distribution within the monthly path budget: [`build`]
+//! - files that differ only in timestamps/build ids: [`churn`]
 
+pub mod churn;
 #[cfg(test)]
 mod freshness;
 pub mod headers;
@@ -171,6 +173,9 @@ pub struct Plan {
     pub invalidation: invalidate::Summary,
     pub cdn: Vec<CdnPlan>,
     pub budget: Budget,
+    /// Keys of replaced files whose only differences are timestamps or build ids (see [`churn`]); filled in
+    /// by the caller, which can read the old and new bytes.
+    pub churn: Vec<String>,
 }
 
 impl Plan {
@@ -477,6 +482,7 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Plan> {
         invalidation,
         cdn,
         budget,
+        churn: Vec::new(),
     })
 }
 

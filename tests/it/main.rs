@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cdn;
+mod history;
 mod hooks;
 mod init;
 mod large;

@@ -1,0 +1,367 @@
+//! Snapshot builds (git only): write a build directory from disk into a commit on a snapshot ref, without
+//! touching the index, the working tree or HEAD, and find snapshots again.
+//!
+//! Bytes go in as they are on disk through `Repository::blob` and tree builders: no CRLF or other filters
+//! (which `blob_path` would apply inside the worktree) and no symlink following. What git or a bucket can't
+//! hold is decided here, per kind:
+//!
+//! | on disk                     | snapshot                                                  |
+//! |-----------------------------|-----------------------------------------------------------|
+//! | regular file                | blob, mode 100644 (100755 when any execute bit is set)    |
+//! | directory                   | tree; an empty one can't be stored and is reported        |
+//! | symbolic link               | skipped and reported (never followed)                     |
+//! | fifo, socket, device, `.git`| skipped and reported                                      |
+//! | non-UTF-8 name              | error naming the path (S3 keys are UTF-8), nothing written|
+//!
+//! A snapshot commit's message names the source commit (HEAD) in a `Git-Publish-Source:` trailer and says
+//! whether the working tree was dirty; that trailer is how a commit is recognised as a snapshot.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use git2::{Oid, Signature, StatusOptions};
+use serde::Serialize;
+
+use super::{short, Repo};
+use crate::error::{Error, Result};
+
+const SOURCE_TRAILER: &str = "Git-Publish-Source: ";
+const DIRTY_TRAILER: &str = "Git-Publish-Dirty: ";
+/// How far back `snapshot_of` walks the snapshot chain.
+const SEARCH_LIMIT: usize = 10_000;
+
+/// What a snapshot did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    /// The commit to publish: new, or the previous tip when the output is identical.
+    pub commit: String,
+    /// Root tree of the snapshot (= the site's output).
+    pub tree: String,
+    /// Whether a new commit was made (false = identical output).
+    pub created: bool,
+    /// Whether the snapshot ref now points at `commit` (false on a dry run).
+    pub ref_updated: bool,
+    pub parent: Option<String>,
+    /// HEAD at the time of the build (None on an unborn branch).
+    pub source: Option<String>,
+    /// The working tree (outside the build directory) had uncommitted changes.
+    pub dirty: bool,
+    pub files: usize,
+    /// Entries left out (symbolic links, special files).
+    pub skipped: Vec<Skipped>,
+    /// Empty directories (git stores no empty trees in a commit).
+    pub empty_dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Path inside the build directory.
+    pub path: String,
+    /// What it is, e.g. "a symbolic link to ../x (not followed)".
+    pub what: String,
+}
+
+/// Source commit and dirty flag of a snapshot commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    pub source: Option<String>,
+    pub dirty: bool,
+}
+
+pub fn parse_message(message: &str) -> Option<SnapshotInfo> {
+    let mut source = None;
+    let mut found = false;
+    let mut dirty = false;
+    for line in message.lines() {
+        if let Some(v) = line.strip_prefix(SOURCE_TRAILER) {
+            found = true;
+            let v = v.trim();
+            source = (v != "none").then(|| v.to_string());
+        } else if let Some(v) = line.strip_prefix(DIRTY_TRAILER) {
+            dirty = v.trim() == "yes";
+        }
+    }
+    found.then_some(SnapshotInfo { source, dirty })
+}
+
+fn message(build_dir: &str, source: Option<&str>, dirty: bool) -> String {
+    let of = match source {
+        Some(s) => format!("Build of {}", &s[..s.len().min(7)]),
+        None => "Build (no source commit yet)".to_string(),
+    };
+    let dirty_note = if dirty { " (dirty)" } else { "" };
+    format!(
+        "{of}{dirty_note}\n\nSnapshot of `{build_dir}` written by git-publish.\n\n{SOURCE_TRAILER}{}\n{DIRTY_TRAILER}{}\n",
+        source.unwrap_or("none"),
+        if dirty { "yes" } else { "no" }
+    )
+}
+
+struct Walk {
+    files: usize,
+    skipped: Vec<Skipped>,
+    empty_dirs: Vec<String>,
+}
+
+impl Repo {
+    /// Commit the directory `abs` (shown as `build_dir`) onto `snapshot_ref`. With `update_ref` false (dry run)
+    /// the objects are written but no ref moves.
+    pub fn snapshot(
+        &self,
+        abs: &Path,
+        build_dir: &str,
+        snapshot_ref: &str,
+        update_ref: bool,
+    ) -> Result<Snapshot> {
+        match std::fs::symlink_metadata(abs) {
+            Ok(m) if m.is_dir() => {}
+            _ => {
+                return Err(Error::BuildDirMissing {
+                    dir: build_dir.to_string(),
+                })
+            }
+        }
+        let parent = match self.repo.find_reference(snapshot_ref) {
+            Ok(r) => {
+                let c = r.peel_to_commit()?;
+                if parse_message(c.message().unwrap_or("")).is_none() {
+                    return Err(Error::SnapshotRefForeign {
+                        name: snapshot_ref.to_string(),
+                        commit: short(&c.id().to_string()),
+                    });
+                }
+                Some(c)
+            }
+            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
+            Err(e) => return Err(e.into()),
+        };
+        let mut walk = Walk {
+            files: 0,
+            skipped: Vec::new(),
+            empty_dirs: Vec::new(),
+        };
+        let tree = match self.write_dir(abs, "", build_dir, &mut walk)? {
+            Some(t) => t,
+            None => self.repo.treebuilder(None)?.write()?,
+        };
+        let source = self
+            .repo
+            .head()
+            .ok()
+            .and_then(|h| h.peel_to_commit().ok())
+            .map(|c| c.id().to_string());
+        let dirty = self.dirty_outside(build_dir);
+        let base = Snapshot {
+            commit: String::new(),
+            tree: tree.to_string(),
+            created: false,
+            ref_updated: false,
+            parent: parent.as_ref().map(|p| p.id().to_string()),
+            source: source.clone(),
+            dirty,
+            files: walk.files,
+            skipped: walk.skipped,
+            empty_dirs: walk.empty_dirs,
+        };
+        if let Some(p) = &parent {
+            if p.tree_id() == tree {
+                return Ok(Snapshot {
+                    commit: p.id().to_string(),
+                    ..base
+                });
+            }
+        }
+        let sig = self
+            .repo
+            .signature()
+            .or_else(|_| Signature::now("git-publish", "git-publish@localhost"))?;
+        let tree_obj = self.repo.find_tree(tree)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let commit = self.repo.commit(
+            None,
+            &sig,
+            &sig,
+            &message(build_dir, source.as_deref(), dirty),
+            &tree_obj,
+            &parents,
+        )?;
+        if update_ref {
+            let log = format!("git-publish: snapshot of {build_dir}");
+            // Compare-and-swap, so that two concurrent snapshots can't drop each other's commit.
+            match &parent {
+                Some(p) => {
+                    self.repo
+                        .reference_matching(snapshot_ref, commit, true, p.id(), &log)?;
+                }
+                None => {
+                    self.repo.reference(snapshot_ref, commit, false, &log)?;
+                }
+            }
+        }
+        Ok(Snapshot {
+            commit: commit.to_string(),
+            created: true,
+            ref_updated: update_ref,
+            ..base
+        })
+    }
+
+    /// Tree of the directory `abs` (its path inside the build dir is `rel`); None when it holds no file.
+    fn write_dir(
+        &self,
+        abs: &Path,
+        rel: &str,
+        build_dir: &str,
+        walk: &mut Walk,
+    ) -> Result<Option<Oid>> {
+        let io = |e: std::io::Error, p: &Path| Error::io(format!("reading {}", p.display()), e);
+        let mut tb = self.repo.treebuilder(None)?;
+        let mut n = 0usize;
+        for entry in std::fs::read_dir(abs).map_err(|e| io(e, abs))? {
+            let entry = entry.map_err(|e| io(e, abs))?;
+            let name_os = entry.file_name();
+            let child_rel = |name: &str| {
+                if rel.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{rel}/{name}")
+                }
+            };
+            let name = match std::str::from_utf8(name_os.as_bytes()) {
+                Ok(n) => n,
+                Err(_) => {
+                    return Err(Error::BuildNonUtf8Path {
+                        path: child_rel(&String::from_utf8_lossy(name_os.as_bytes())),
+                        dir: build_dir.to_string(),
+                    })
+                }
+            };
+            let path = child_rel(name);
+            let full = entry.path();
+            let meta = std::fs::symlink_metadata(&full).map_err(|e| io(e, &full))?;
+            let ft = meta.file_type();
+            if name == ".git" {
+                walk.skipped.push(Skipped {
+                    path,
+                    what: "a nested .git (git can't store it)".into(),
+                });
+            } else if ft.is_symlink() {
+                let to = std::fs::read_link(&full)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                walk.skipped.push(Skipped {
+                    path,
+                    what: format!("a symbolic link to {to} (not followed)"),
+                });
+            } else if ft.is_dir() {
+                match self.write_dir(&full, &path, build_dir, walk)? {
+                    Some(t) => {
+                        tb.insert(name, t, 0o040000)?;
+                        n += 1;
+                    }
+                    None => walk.empty_dirs.push(path),
+                }
+            } else if ft.is_file() {
+                let bytes = std::fs::read(&full).map_err(|e| io(e, &full))?;
+                let blob = self.repo.blob(&bytes)?;
+                let mode = if meta.permissions().mode() & 0o111 != 0 {
+                    0o100755
+                } else {
+                    0o100644
+                };
+                tb.insert(name, blob, mode)?;
+                walk.files += 1;
+                n += 1;
+            } else {
+                walk.skipped.push(Skipped {
+                    path,
+                    what: "a special file (fifo, socket or device)".into(),
+                });
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        Ok(Some(tb.write()?))
+    }
+
+    /// Whether the working tree has uncommitted changes (untracked files included, ignored ones not) outside
+    /// `build_dir`.
+    fn dirty_outside(&self, build_dir: &str) -> bool {
+        if self.repo.is_bare() {
+            return false;
+        }
+        let mut opts = StatusOptions::new();
+        opts.include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let inside = format!("{build_dir}/");
+        self.repo
+            .statuses(Some(&mut opts))
+            .map(|st| {
+                st.iter().any(|e| {
+                    let p = e.path_bytes();
+                    !(p.starts_with(inside.as_bytes()) || p == build_dir.as_bytes())
+                })
+            })
+            .unwrap_or(false)
+    }
+
+    /// Source commit and dirty flag when `commit` is a snapshot.
+    pub fn snapshot_info(&self, commit: &str) -> Option<SnapshotInfo> {
+        let c = self.repo.find_commit(Oid::from_str(commit).ok()?).ok()?;
+        parse_message(c.message().unwrap_or(""))
+    }
+
+    /// The newest snapshot on `snapshot_ref` built from `source`, preferring one built from a clean tree.
+    pub fn snapshot_of(&self, snapshot_ref: &str, source: &str) -> Option<(String, bool)> {
+        let tip = self.repo.refname_to_id(snapshot_ref).ok()?;
+        let mut walk = self.repo.revwalk().ok()?;
+        walk.push(tip).ok()?;
+        walk.simplify_first_parent().ok()?;
+        let mut dirty_match = None;
+        for oid in walk.take(SEARCH_LIMIT).flatten() {
+            let Ok(c) = self.repo.find_commit(oid) else {
+                continue;
+            };
+            if let Some(info) = parse_message(c.message().unwrap_or("")) {
+                if info.source.as_deref() == Some(source) {
+                    if !info.dirty {
+                        return Some((oid.to_string(), false));
+                    }
+                    dirty_match.get_or_insert((oid.to_string(), true));
+                }
+            }
+        }
+        dirty_match
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let id = "0123456789abcdef0123456789abcdef01234567";
+        let m = message("public", Some(id), true);
+        assert!(m.starts_with("Build of 0123456 (dirty)\n"), "{m}");
+        assert_eq!(
+            parse_message(&m),
+            Some(SnapshotInfo {
+                source: Some(id.into()),
+                dirty: true
+            })
+        );
+        let m = message("public", None, false);
+        assert_eq!(
+            parse_message(&m),
+            Some(SnapshotInfo {
+                source: None,
+                dirty: false
+            })
+        );
+        assert_eq!(parse_message("Add a post\n\nSigned-off-by: x"), None);
+    }
+}
