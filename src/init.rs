@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::InitArgs;
 use crate::config::{Backend, Config};
 use crate::error::{Error, Result};
-use crate::exec::cloudfront::DistributionInfo;
+use crate::exec::cloudfront::{origin_is_bucket, DistInfo as DistributionInfo};
 use crate::source::Repo;
 use crate::ui::Ui;
 
@@ -223,11 +223,10 @@ fn bucket_of(url: &str) -> Option<&str> {
 /// The distribution whose origin is this bucket (`BUCKET.s3.amazonaws.com`, `BUCKET.s3.REGION...`,
 /// `BUCKET.s3-website-...`), when exactly one is.
 pub fn suggest(list: &[DistributionInfo], bucket: &str) -> Option<usize> {
-    let dot_s3 = format!("{bucket}.s3");
     let hits: Vec<usize> = list
         .iter()
         .enumerate()
-        .filter(|(_, d)| d.origins.iter().any(|o| o.starts_with(&dot_s3)))
+        .filter(|(_, d)| d.origins.iter().any(|(o, _)| origin_is_bucket(o, bucket)))
         .map(|(i, _)| i)
         .collect();
     (hits.len() == 1).then(|| hits[0])
@@ -244,7 +243,7 @@ pub fn distribution_lines(list: &[DistributionInfo], suggested: Option<usize>) -
                 d.aliases.join(", ")
             };
             let mut line = format!("  {:>2}) {}  {}  {}", i + 1, d.id, d.domain, names);
-            if let Some(o) = d.origins.first() {
+            if let Some((o, _)) = d.origins.first() {
                 line.push_str(&format!("  origin {o}"));
             }
             if !d.enabled {
@@ -483,7 +482,7 @@ async fn pick_distribution(
 ) -> Result<Option<String>> {
     let sdk = crate::exec::aws::sdk_config_for(a.profile.as_deref(), a.region.as_deref()).await;
     let client = crate::exec::aws::cloudfront_client(&sdk);
-    let list = match crate::exec::cloudfront::list_distributions(&client).await {
+    let list = match crate::exec::cloudfront::list(&client).await {
         Ok(l) => l,
         Err(e) => {
             ui.warn(&format!("could not list CloudFront distributions: {e}"));
@@ -608,8 +607,7 @@ mod tests {
             id: id.into(),
             domain: format!("{}.cloudfront.net", id.to_lowercase()),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
-            origins: vec![origin.into()],
-            comment: String::new(),
+            origins: vec![(origin.into(), String::new())],
             enabled: true,
         }
     }

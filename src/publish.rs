@@ -159,6 +159,7 @@ pub async fn backends(target: &Target, with_cdn: bool, ui: &Ui) -> Result<Backen
                                 domain: String::new(),
                                 aliases: Vec::new(),
                                 origins: Vec::new(),
+                                enabled: true,
                             }
                         }
                         Distribution::Id(id) => match exec::cloudfront::get(&cf, id).await {
@@ -172,6 +173,7 @@ pub async fn backends(target: &Target, with_cdn: bool, ui: &Ui) -> Result<Backen
                                     domain: String::new(),
                                     aliases: Vec::new(),
                                     origins: vec![(String::new(), prefix.clone())],
+                                    enabled: true,
                                 }
                             }
                         },

@@ -93,6 +93,7 @@ pub struct DistInfo {
     pub aliases: Vec<String>,
     /// (origin domain name, origin path without slashes at either end)
     pub origins: Vec<(String, String)>,
+    pub enabled: bool,
 }
 
 impl DistInfo {
@@ -201,6 +202,7 @@ pub async fn list(client: &Client) -> Result<Vec<DistInfo>, StoreError> {
                 domain: d.domain_name().to_string(),
                 aliases: d.aliases().map(|a| a.items().to_vec()).unwrap_or_default(),
                 origins: origins_of(d.origins()),
+                enabled: d.enabled(),
             });
         }
         match list.next_marker() {
@@ -235,6 +237,7 @@ pub async fn get(client: &Client, id: &str) -> Result<DistInfo, StoreError> {
             .map(|a| a.items().to_vec())
             .unwrap_or_default(),
         origins: origins_of(config.and_then(|c| c.origins())),
+        enabled: config.map(|c| c.enabled()).unwrap_or(true),
     })
 }
 
@@ -267,6 +270,7 @@ mod tests {
             domain: format!("{}.cloudfront.net", id.to_lowercase()),
             aliases: aliases.iter().map(|s| s.to_string()).collect(),
             origins: vec![(origin.into(), path.into())],
+            enabled: true,
         }
     }
 
@@ -294,84 +298,4 @@ mod tests {
         let e = pick_auto(&all, "nothing", None).unwrap_err();
         assert!(e.contains("no distribution with the bucket nothing"), "{e}");
     }
-}
-
-/// One distribution of the account, as `git publish init` shows it (plain owned data, no SDK types).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DistributionInfo {
-    pub id: String,
-    /// `dxxxx.cloudfront.net`
-    pub domain: String,
-    /// Alternate domain names (CNAMEs), e.g. `blog.example.com`.
-    pub aliases: Vec<String>,
-    /// Origin domain names, e.g. `my-bucket.s3.amazonaws.com`.
-    pub origins: Vec<String>,
-    pub comment: String,
-    pub enabled: bool,
-}
-
-/// Every distribution of the account (ListDistributions, all pages): what
-/// `aws cloudfront list-distributions --query 'DistributionList.Items[].[Id,Aliases.Items]'` shows.
-pub async fn list_distributions(client: &Client) -> Result<Vec<DistributionInfo>, StoreError> {
-    let mut out = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = client
-            .list_distributions()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(|e| classify(&e, "CloudFront (ListDistributions)", None))?;
-        let Some(list) = page.distribution_list() else {
-            break;
-        };
-        for d in list.items() {
-            out.push(DistributionInfo {
-                id: d.id().to_string(),
-                domain: d.domain_name().to_string(),
-                aliases: d.aliases().map(|a| a.items().to_vec()).unwrap_or_default(),
-                origins: d
-                    .origins()
-                    .map(|o| {
-                        o.items()
-                            .iter()
-                            .map(|o| o.domain_name().to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                comment: d.comment().to_string(),
-                enabled: d.enabled(),
-            });
-        }
-        match list
-            .next_marker()
-            .filter(|m| list.is_truncated() && !m.is_empty())
-        {
-            Some(m) => marker = Some(m.to_string()),
-            None => break,
-        }
-    }
-    // Every real distribution has an origin. A summary without one is a thin answer (some emulators):
-    // complete it from GetDistribution.
-    for d in out.iter_mut().filter(|d| d.origins.is_empty()) {
-        // Best effort: a distribution that can't be read is still listed, by id and domain.
-        let Ok(got) = client.get_distribution().id(&d.id).send().await else {
-            continue;
-        };
-        if let Some(c) = got.distribution().and_then(|x| x.distribution_config()) {
-            d.aliases = c.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
-            d.origins = c
-                .origins()
-                .map(|o| {
-                    o.items()
-                        .iter()
-                        .map(|o| o.domain_name().to_string())
-                        .collect()
-                })
-                .unwrap_or_default();
-            d.comment = c.comment().to_string();
-            d.enabled = c.enabled();
-        }
-    }
-    Ok(out)
 }
