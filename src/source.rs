@@ -403,9 +403,33 @@ impl BlobReader {
         Ok(size as u64)
     }
 
-    /// A streaming reader of a blob's bytes, for large files: `git cat-file blob` streams loose and packed
-    /// objects without holding them in this process (libgit2 would read them whole).
+    /// A streaming reader of a blob's bytes, for large files, holding a few KiB at a time. A loose object
+    /// (the usual state of a freshly committed file) is a zlib stream of `blob <size>\0<bytes>` under
+    /// `objects/`: it is inflated as it is read (libgit2 would read or map it whole). Anything else (packed,
+    /// in an alternate) goes through `git cat-file blob`, in its own process.
     pub fn stream(&self, id: &str) -> std::result::Result<Box<dyn std::io::Read + Send>, String> {
+        if let Some(r) = self.stream_loose(id) {
+            return Ok(r);
+        }
+        self.stream_cat_file(id)
+    }
+
+    fn stream_loose(&self, id: &str) -> Option<Box<dyn std::io::Read + Send>> {
+        use std::io::{BufRead, BufReader};
+        Oid::from_str(id).ok()?;
+        let path = self.git_dir.join("objects").join(&id[..2]).join(&id[2..]);
+        let file = std::fs::File::open(path).ok()?;
+        let mut z = BufReader::new(flate2::read::ZlibDecoder::new(BufReader::new(file)));
+        let mut header = Vec::new();
+        z.read_until(0, &mut header).ok()?;
+        header.starts_with(b"blob ").then_some(())?;
+        Some(Box::new(z))
+    }
+
+    fn stream_cat_file(
+        &self,
+        id: &str,
+    ) -> std::result::Result<Box<dyn std::io::Read + Send>, String> {
         Oid::from_str(id).map_err(|e| e.message().to_string())?;
         let mut cmd = std::process::Command::new("git");
         for (k, _) in std::env::vars_os() {
@@ -416,7 +440,7 @@ impl BlobReader {
         let mut child = cmd
             .arg("--git-dir")
             .arg(&self.git_dir)
-            .args(["cat-file", "blob", id])
+            .args(["-c", "core.bigFileThreshold=16m", "cat-file", "blob", id])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

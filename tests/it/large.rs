@@ -6,12 +6,14 @@ use std::process::{Command, Stdio};
 
 use crate::util::*;
 
-/// Run git-publish and return (exit code, peak RSS in MiB, stderr).
+/// Run git-publish and return (exit code, peak RSS in MiB, stderr). The peak is the process's own VmHWM,
+/// sampled every 10 ms until it exits. (wait4's ru_maxrss is no good here: a forked child starts with the
+/// high-water mark of the test process that forked it.)
 fn run_measured(site: &Site, args: &[&str]) -> (i32, f64, String) {
     let err_path = site.tmp.path().join("stderr.txt");
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(crate::util::bin());
     site.env(&mut cmd);
-    let child = cmd
+    let mut child = cmd
         .args(args)
         .current_dir(&site.dir)
         .stdin(Stdio::null())
@@ -19,20 +21,23 @@ fn run_measured(site: &Site, args: &[&str]) -> (i32, f64, String) {
         .stderr(std::fs::File::create(&err_path).unwrap())
         .spawn()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: plain wait4 on our own child; rusage is plain data.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(r, child.id() as libc::pid_t);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(v) = text.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+                let kib: u64 = v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     };
-    std::mem::forget(child);
     (
-        code,
-        usage.ru_maxrss as f64 / 1024.0,
+        status.code().unwrap_or(-1),
+        peak_kib as f64 / 1024.0,
         std::fs::read_to_string(err_path).unwrap_or_default(),
     )
 }
