@@ -737,8 +737,8 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();
     let (label, what) = if rollback_from.is_some() {
         (
-            "rolled back",
-            format!("{} to {}", report.url, state::short(&commit)),
+            "rolled",
+            format!("{} back to {}", report.url, state::short(&commit)),
         )
     } else {
         (
