@@ -3,7 +3,6 @@
 //! empty. The state record gets the same compare-and-swap as on S3, under an exclusive lock file.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
@@ -39,14 +38,18 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
 
 /// Write `body` to `path` atomically: temp file in the same directory, fsync, rename.
 fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StoreError> {
+    write_atomic_from(path, &mut &body[..])
+}
+
+/// Stream `src` into `path` the same way: temp file in the same directory, fsync, rename.
+fn write_atomic_from(path: &Path, src: &mut dyn std::io::Read) -> Result<(), StoreError> {
     let dir = path.parent().expect("keys have a parent under the root");
     fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".git-publish-tmp-")
         .tempfile_in(dir)
         .map_err(|e| io_err("creating a temporary file in", dir, e))?;
-    tmp.write_all(body)
-        .map_err(|e| io_err("writing", path, e))?;
+    std::io::copy(src, &mut tmp).map_err(|e| io_err("writing", path, e))?;
     tmp.as_file()
         .sync_data()
         .map_err(|e| io_err("syncing", path, e))?;
@@ -85,23 +88,9 @@ impl ObjectStore for LocalStore {
         _headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let path = self.path(key);
-        tokio::task::spawn_blocking(move || {
-            let dir = path.parent().expect("keys have a parent under the root");
-            fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".git-publish-tmp-")
-                .tempfile_in(dir)
-                .map_err(|e| io_err("creating a temporary file in", dir, e))?;
-            std::io::copy(&mut reader, &mut tmp).map_err(|e| io_err("writing", &path, e))?;
-            tmp.as_file()
-                .sync_data()
-                .map_err(|e| io_err("syncing", &path, e))?;
-            tmp.persist(&path)
-                .map_err(|e| io_err("renaming into", &path, e.error))?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| StoreError::failed(e.to_string(), ""))?
+        tokio::task::spawn_blocking(move || write_atomic_from(&path, &mut reader))
+            .await
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
     async fn copy(&self, from: &str, to: &str, _headers: &ObjectHeaders) -> Result<(), StoreError> {
@@ -112,16 +101,7 @@ impl ObjectStore for LocalStore {
         tokio::task::spawn_blocking(move || {
             // Streamed through a temporary file and renamed into place, like every write here.
             let mut src = File::open(&from).map_err(|e| io_err("reading", &from, e))?;
-            let dir = to.parent().expect("keys have a parent under the root");
-            fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".git-publish-tmp-")
-                .tempfile_in(dir)
-                .map_err(|e| io_err("creating a temporary file in", dir, e))?;
-            std::io::copy(&mut src, &mut tmp).map_err(|e| io_err("copying into", &to, e))?;
-            tmp.persist(&to)
-                .map_err(|e| io_err("renaming into", &to, e.error))?;
-            Ok(())
+            write_atomic_from(&to, &mut src)
         })
         .await
         .map_err(|e| StoreError::failed(e.to_string(), ""))?
