@@ -212,6 +212,9 @@ pub struct HookArgs {
     pub background: String,
     #[arg(long, default_value = "")]
     pub site_config: String,
+    /// The directory the shim runs from (where `reference-transaction` is armed)
+    #[arg(long)]
+    pub hooks_dir: Option<PathBuf>,
     /// The hook's own arguments
     #[arg(last = true)]
     pub args: Vec<String>,

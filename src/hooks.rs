@@ -7,6 +7,13 @@
 //! dry runs, rejected and up-to-date pushes leave no matching pair, so they publish nothing. The shims decide in
 //! shell, without starting this binary, for every ref update that can't be a push of the site branch.
 //!
+//! Git starts `reference-transaction` for every ref update, a few times per commit, and starting any hook costs
+//! git about as much as a small commit. So, unless a user's `reference-transaction` hook is chained through ours,
+//! the shim is kept disarmed as `reference-transaction.git-publish`: pre-push copies it into place ([`arm`]) for a
+//! push of the site branch, and it is removed again once no push is in flight ([`disarm`], and the shim itself
+//! after a rejected or dry-run push). Git looks a hook up each time it runs it, so the `git push` whose pre-push
+//! armed it runs it for its own remote-tracking ref update (checked with git 2.39 and 2.47).
+//!
 //! This module edits only files it owns (marked with [`MARKER`]); a user's hook is moved aside next to ours and
 //! run first with the same arguments and input. It never runs git in another repository, and hook output goes
 //! to stderr (a hook's stdout is git's stdout).
@@ -31,6 +38,9 @@ pub const ORIG_SUFFIX: &str = ".git-publish-orig";
 
 const PRE_PUSH: &str = include_str!("../hooks/pre-push");
 const REFERENCE_TRANSACTION: &str = include_str!("../hooks/reference-transaction");
+
+/// Suffix of the copy of the `reference-transaction` shim that pre-push arms it from (see [`arm`]).
+pub const ARMED_FROM_SUFFIX: &str = ".git-publish";
 
 /// Set by `git publish push` for its `git push`: the hooks then leave publishing to it.
 const SKIP_ENV: &str = "GIT_PUBLISH_SKIP_HOOKS";
@@ -245,10 +255,18 @@ pub fn install(s: &Session, cwd: &Path, config: Option<PathBuf>, a: &InstallArgs
             )));
         }
     }
+    // Arming needs a hooks directory that only this repository (and its worktrees, which share the records)
+    // uses: in a shared one (a global core.hooksPath), a ref update in another repository, which has no
+    // record of our push, would disarm it. There the shim stays in place and exits early instead.
+    let private = [s.repo.common_dir(), root.clone()]
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .any(|p| dir.canonicalize().is_ok_and(|d| d.starts_with(p)));
     let mut done = Vec::new();
     for shim in &SHIMS {
         let path = dir.join(shim.name);
         let orig = orig_path(&path);
+        let armed_from = armed_from_path(&path);
         if settings.needs(shim.name) {
             if exists(&path) && !is_ours(&path) {
                 rename(&path, &orig)?;
@@ -258,10 +276,23 @@ pub fn install(s: &Session, cwd: &Path, config: Option<PathBuf>, a: &InstallArgs
                     orig.display()
                 ));
             }
-            write_executable(&path, &settings.render(shim.template))?;
+            let text = settings.render(shim.template);
+            if shim.name == "reference-transaction" && !exists(&orig) && private {
+                // Git starts this hook for every ref update (several per commit): it is only armed while a
+                // push of the site branch is in flight.
+                write_executable(&armed_from, &text)?;
+                if exists(&path) {
+                    std::fs::remove_file(&path)
+                        .map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+                }
+            } else {
+                write_executable(&path, &text)?;
+                remove_armed_from(&armed_from)?;
+            }
             done.push(shim.name);
         } else {
             remove_ours(&s.ui, &path)?;
+            remove_armed_from(&armed_from)?;
         }
     }
     s.ui.note(&format!(
@@ -321,6 +352,82 @@ fn orig_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+fn armed_from_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(ARMED_FROM_SUFFIX);
+    PathBuf::from(s)
+}
+
+fn remove_armed_from(path: &Path) -> Result<bool> {
+    if !exists(path) || !is_ours(path) {
+        return Ok(false);
+    }
+    std::fs::remove_file(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))?;
+    Ok(true)
+}
+
+/// Put the `reference-transaction` shim in place for a push that pre-push just recorded. A no-op where it
+/// stays in place anyway (a hook of the user's is chained through it, or an older install).
+fn arm(ui: &Ui, dir: &Path) -> Result<()> {
+    let hook = dir.join("reference-transaction");
+    let from = armed_from_path(&hook);
+    if exists(&orig_path(&hook)) || !exists(&from) {
+        return Ok(());
+    }
+    if exists(&hook) && !is_ours(&hook) {
+        ui.warn(&format!(
+            "{} is not git-publish's, so this push can't be confirmed and won't be published; run `git-publish install` again to chain it, and `git publish` to publish now",
+            hook.display()
+        ));
+        return Ok(());
+    }
+    // A fresh copy renamed over the hook even when it is there: a concurrent disarm that removed it first
+    // then sees this push's record and arms it again (see hooks/reference-transaction).
+    let tmp = dir.join(format!(
+        "reference-transaction.git-publish-{}",
+        std::process::id()
+    ));
+    std::fs::copy(&from, &tmp).map_err(|e| {
+        Error::io(
+            format!("copying {} to {}", from.display(), tmp.display()),
+            e,
+        )
+    })?;
+    rename(&tmp, &hook)
+}
+
+/// After a push was published: remove the armed `reference-transaction` unless another push is in flight.
+fn disarm(ui: &Ui, repo: &Repo, dir: &Path) {
+    let hook = dir.join("reference-transaction");
+    if exists(&orig_path(&hook)) || !exists(&armed_from_path(&hook)) || !is_ours(&hook) {
+        return;
+    }
+    remove_stale_records(repo);
+    if has_records(repo) {
+        return;
+    }
+    let _ = std::fs::remove_file(&hook);
+    // A pre-push that recorded a push since the check above armed the hook before or after this removal;
+    // in the first case, arm it again.
+    if has_records(repo) {
+        let _ = arm(ui, dir);
+    }
+}
+
+fn has_records(repo: &Repo) -> bool {
+    std::fs::read_dir(records_dir(repo)).is_ok_and(|mut it| {
+        it.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("push-")))
+    })
+}
+
+/// The directory the shim ran from, or where git says hooks are.
+fn shim_dir(cwd: &Path, a: &HookArgs) -> Result<PathBuf> {
+    match &a.hooks_dir {
+        Some(d) => Ok(cwd.join(d)),
+        None => hooks_dir(cwd),
+    }
+}
+
 fn rename(from: &Path, to: &Path) -> Result<()> {
     std::fs::rename(from, to)
         .map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))
@@ -368,7 +475,8 @@ pub fn uninstall(cwd: &Path, ui: &Ui) -> Result<i32> {
     let dir = hooks_dir(cwd)?;
     let mut removed = 0;
     for shim in &SHIMS {
-        if remove_ours(ui, &dir.join(shim.name))? {
+        let path = dir.join(shim.name);
+        if remove_ours(ui, &path)? | remove_armed_from(&armed_from_path(&path))? {
             removed += 1;
         }
     }
@@ -611,6 +719,7 @@ async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
             let path = record_path(&repo, pid);
             std::fs::write(&path, serde_json::to_vec(&rec).unwrap_or_default())
                 .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+            arm(&ui, &shim_dir(cwd, a)?)?;
             Ok(exit::OK)
         }
         HookMode::PrePush => {
@@ -620,10 +729,7 @@ async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
                 return Ok(exit::OK);
             }
             let s = Session::open(cwd, site_config(a), ui)?;
-            let opts = PublishOpts {
-                rev: Some(line.local_sha.clone()),
-                ..PublishOpts::default()
-            };
+            let opts = hook_opts(&s, &line.local_sha);
             match publish::publish(&s, &opts).await {
                 Ok(report) => {
                     clear_failure_if_covered(&s, &report);
@@ -665,10 +771,30 @@ async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> 
     }
     // Consume it: this push publishes once.
     let _ = std::fs::remove_file(&path);
+    if let Ok(dir) = shim_dir(cwd, a) {
+        disarm(&ui, &repo, &dir);
+    }
     if a.background == "1" {
         return spawn_background(&repo, a, new, &ui);
     }
     Ok(publish_after_push(cwd, ui, a, new).await)
+}
+
+/// What a hook publishes for the pushed `commit`. With snapshot builds, a pushed source commit that has no
+/// snapshot yet is built, as `git publish` would, when it is what is checked out; otherwise publish names the
+/// snapshot to fetch or build.
+fn hook_opts(s: &Session, commit: &str) -> PublishOpts {
+    let build_now = s.config.source.snapshot.as_ref().is_some_and(|cfg| {
+        s.repo.snapshot_info(commit).is_none()
+            && s.repo.snapshot_of(&cfg.snapshot_ref, commit).is_none()
+            && s.repo
+                .resolve_commit("HEAD")
+                .is_ok_and(|head| head == commit)
+    });
+    PublishOpts {
+        rev: (!build_now).then(|| commit.to_string()),
+        ..PublishOpts::default()
+    }
 }
 
 /// Start `git-publish hook publish` detached (own session, all three descriptors away from git push's pipes).
@@ -763,10 +889,7 @@ async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i
         Err(e) => return failed(Repo::open(cwd).ok().as_ref(), None, &e),
     };
     let target = s.config.target(None).ok().map(|t| t.name.clone());
-    let opts = PublishOpts {
-        rev: Some(commit.to_string()),
-        ..PublishOpts::default()
-    };
+    let opts = hook_opts(&s, commit);
     match publish::publish(&s, &opts).await {
         Ok(report) => {
             clear_failure_if_covered(&s, &report);
@@ -899,10 +1022,7 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
             ));
             continue;
         }
-        let opts = PublishOpts {
-            rev: Some(commit.clone()),
-            ..PublishOpts::default()
-        };
+        let opts = hook_opts(s, &commit);
         match publish::publish(s, &opts).await {
             Ok(report) => clear_failure_if_covered(s, &report),
             Err(e) => {

@@ -407,11 +407,82 @@ fn install_twice_writes_the_same_files_and_uninstall_restores_byte_for_byte() {
 #[test]
 fn switching_to_pre_push_mode_removes_the_reference_transaction_hook() {
     let p = Pushed::installed(&[]);
-    assert!(p.hooks().join("reference-transaction").exists());
+    assert!(p.hooks().join("reference-transaction.git-publish").exists());
     p.site.run(&["install", "--mode", "pre-push"]).ok();
     assert!(!p.hooks().join("reference-transaction").exists());
+    assert!(!p.hooks().join("reference-transaction.git-publish").exists());
     p.site.run(&["uninstall"]).ok();
     assert!(!p.hooks().join("pre-push").exists());
+}
+
+#[test]
+fn reference_transaction_is_armed_only_while_a_push_of_the_site_branch_is_in_flight() {
+    let p = Pushed::installed(&[]);
+    let hook = p.hooks().join("reference-transaction");
+    // Commits, checkouts and fetches don't make git start any hook of ours.
+    assert!(!hook.exists());
+    assert!(p.hooks().join("reference-transaction.git-publish").exists());
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str()]);
+    assert!(!hook.exists(), "disarmed after the push was published");
+
+    // A push that never moves the tracking ref (a dry run) leaves it armed until the next ref update.
+    p.change("v2");
+    p.git(&["push", "--dry-run", "origin", "main"]).ok();
+    assert!(hook.exists());
+    p.change("v3");
+    assert!(!hook.exists(), "a commit disarms a hook no push needs");
+
+    // While another push is in flight (a live process with a record), a ref update leaves it armed.
+    let mut inflight = Command::new("sleep").arg("60").spawn().unwrap();
+    let rec = p
+        .site
+        .path(&format!(".git/git-publish/push-{}", inflight.id()));
+    std::fs::create_dir_all(rec.parent().unwrap()).unwrap();
+    std::fs::write(&rec, "{}").unwrap();
+    std::fs::copy(p.hooks().join("reference-transaction.git-publish"), &hook).unwrap();
+    p.change("v4");
+    assert!(hook.exists(), "armed for the push in flight");
+    inflight.kill().unwrap();
+    inflight.wait().unwrap();
+    let c5 = p.change("v5");
+    assert!(!hook.exists());
+
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1, c5]);
+    assert!(!hook.exists());
+}
+
+#[test]
+fn with_snapshot_builds_a_push_builds_and_publishes_the_pushed_commit() {
+    let p = Pushed::new();
+    p.site.write(".gitignore", "out/\n").config(&format!(
+        "[source]\nbuild_dir = \"out\"\nbuild_command = \"mkdir -p out && cp public/index.html out/\"\n[targets.local]\nurl = \"file://{}\"\n",
+        p.out.display()
+    ));
+    let c1 = p.site.commit("snapshot builds");
+    p.site.run(&["install"]).ok();
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.published().len(), 1, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(p.out.join("index.html")).unwrap(),
+        "<h1>v1</h1>"
+    );
+    let st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.out.join(".git-publish/state.json")).unwrap())
+            .unwrap();
+    assert_eq!(st["history"][0]["source_commit"], c1.as_str(), "{st}");
+
+    // A pushed commit that is not checked out has no build to take: nothing is built from the wrong working
+    // tree; the push succeeds, and the failure is reported and recorded.
+    p.site.git(&["checkout", "-q", "-b", "topic"]);
+    p.change("v2");
+    p.site.git(&["checkout", "-q", "main"]);
+    let r = p.git(&["push", "origin", "topic:main"]).ok();
+    assert!(r.stderr.contains("no snapshot"), "{}", r.stderr);
+    assert!(r.stderr.contains("NOT up to date"), "{}", r.stderr);
+    assert_eq!(p.published().len(), 1);
 }
 
 /// git-publish copied to a path the test controls, installed from there.
@@ -606,8 +677,8 @@ fn hooks_owned_by_another_tool_or_a_global_hooks_path_are_left_alone() {
     p.site.run(&["install", "--force"]).ok();
     assert!(global.join("pre-push").exists());
     let c1 = p.site.git(&["rev-parse", "HEAD"]);
-    p.git(&["push", "-q", "origin", "main"]).ok();
-    assert_eq!(p.published(), [c1]);
+    let r = p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1], "{}", r.stderr);
 }
 
 #[test]
