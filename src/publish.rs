@@ -59,6 +59,8 @@ pub struct Report {
     pub distributions: Vec<plan::CdnPlan>,
     pub budget: plan::Budget,
     pub elapsed_ms: u128,
+    /// Milliseconds from the start of the publish to the plan being ready.
+    pub plan_ms: u128,
     /// Keys that differ from the deployed version only in timestamps or build ids.
     pub churn: Vec<String>,
     /// The commit that was live before, when this publish went back to an earlier deploy.
@@ -356,32 +358,27 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let started = Instant::now();
     let target = s.config.target(opts.target.as_deref())?;
     let dir = &s.config.source.dir;
+    let lap = |what: &str| tracing::debug!("{what}: {} ms", started.elapsed().as_millis());
     let (rev_name, commit, snapshot) = select_commit(s, opts)?;
     let new_tree = output_of(s, &commit)?;
-    let listing = s.repo.listing(&new_tree, &commit)?;
-
-    if opts.rev.is_none()
+    lap("selected the commit");
+    // Publishing HEAD: say so if the working tree holds more than the commit. Runs beside the planning.
+    let dirty_check = (opts.rev.is_none()
         && s.config.source.snapshot.is_none()
-        && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str())
-    {
-        let dirty = s.repo.uncommitted_in(dir);
-        if dirty > 0 {
-            let shown = if dir.is_empty() {
-                "the working tree"
-            } else {
-                dir.as_str()
-            };
-            s.ui.warn(&format!(
-                "{dirty} uncommitted change(s) in {shown} will not be published (git-publish publishes commits; commit them first)"
-            ));
-        }
-    }
+        && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str()))
+    .then(|| s.repo.start_uncommitted_count(dir))
+    .flatten();
+    let dirty_check = DirtyCheck {
+        check: dirty_check,
+        dir: dir.clone(),
+    };
 
     check_env_endpoints(target)?;
     let backends = backends(target, true, &s.ui).await?;
     let store = backends.store.as_ref();
     let key = state::state_key(target.prefix());
     let (current, etag) = state::read(store, &key, &target.name).await?;
+    lap("read the state");
     let takeover = state::check_pending(
         &target.name,
         current.as_ref(),
@@ -452,14 +449,13 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             resumed_pending = Some(p.clone());
         }
     }
-    let changes = s.repo.merged_diff(&bases, &new_tree)?;
-    // The deployed tree's files, when it alone is what the target holds: its blobs can be copied server-side.
+    let changes = s.repo.merged_diff(&bases, &new_tree, &commit)?;
+    lap("diffed");
     let old_listing = match (&bases[..], &base_tree) {
-        ([_], Some(t)) if changes.iter().any(|c| c.kind != plan::ChangeKind::Deleted) => {
-            s.repo.listing(t, base_commit.as_deref().unwrap_or("")).ok()
-        }
+        ([_], Some(t)) => copy_sources(s, t, base_commit.as_deref(), &changes),
         _ => None,
     };
+    lap("found copy sources");
     let deployed = current.as_ref().and_then(|st| st.deployed.as_ref());
     let old_rules = match deployed.and_then(|d| d.rules.as_ref()) {
         None => plan::Rules::default(),
@@ -492,16 +488,29 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         monthly_budget: target.invalidation_budget,
         used_this_month,
     };
-    let input = plan::Input {
-        changes: &changes,
-        listing: &listing,
-        old_listing: old_listing.as_deref(),
-        rules: &s.config.rules,
-        old_rules: &old_rules,
-        deferred: &deferred,
+    // Planned without the listing of the new tree first: most plans don't need it (see plan::Input).
+    let mut listing = None;
+    let mut plan = loop {
+        let input = plan::Input {
+            changes: &changes,
+            listing: listing.as_deref(),
+            old_listing: old_listing.as_deref(),
+            rules: &s.config.rules,
+            old_rules: &old_rules,
+            deferred: &deferred,
+        };
+        match plan::build(&target.name, &input, &settings) {
+            Err(Error::PlanNeedsListing) if listing.is_none() => {
+                listing = Some(s.repo.listing(&new_tree, &commit)?);
+                lap("listed the new tree");
+            }
+            planned => break planned?,
+        }
     };
-    let mut plan = plan::build(&target.name, &input, &settings)?;
-    plan.churn = churn(&s.repo, base_tree.as_deref(), &plan);
+    lap("planned");
+    plan.churn = churn(&s.repo, &changes, &plan);
+    lap("checked for churn");
+    let plan_ms = started.elapsed().as_millis();
 
     // Going back to a commit this target had before (`rollback`, or `--rev` naming an earlier deploy). A
     // publish without `--rev` (HEAD, or a fresh build) goes forward, even to a commit deployed before.
@@ -570,11 +579,13 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         distributions: plan.cdn.clone(),
         budget: plan.budget.clone(),
         elapsed_ms: 0,
+        plan_ms,
         churn: plan.churn.clone(),
         rollback_from: rollback_from.clone(),
         snapshot: snapshot.clone(),
     };
     if opts.dry_run {
+        dirty_check.report(&s.ui);
         report.elapsed_ms = started.elapsed().as_millis();
         return Ok(report);
     }
@@ -590,6 +601,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             state::short(&commit)
         ));
         report.status = "nothing-to-do";
+        dirty_check.report(&s.ui);
         report.elapsed_ms = started.elapsed().as_millis();
         return Ok(report);
     }
@@ -802,11 +814,82 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         }
     }
 
+    dirty_check.report(&s.ui);
     report.status = "published";
     report.uploaded_bytes = outcome.uploaded_bytes;
     report.invalidation_ids = outcome.invalidation_ids;
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
+}
+
+/// The working-tree check of a publish of HEAD, reported once the plan is out (it takes longer than
+/// planning on a big site).
+struct DirtyCheck {
+    check: Option<crate::source::UncommittedCount>,
+    dir: String,
+}
+
+impl DirtyCheck {
+    fn report(self, ui: &Ui) {
+        let Some(dirty) = self.check.and_then(|c| c.wait()) else {
+            return;
+        };
+        if dirty > 0 {
+            let shown = if self.dir.is_empty() {
+                "the working tree"
+            } else {
+                self.dir.as_str()
+            };
+            ui.warn(&format!(
+                "{dirty} uncommitted change(s) in {shown} are not published (git-publish publishes commits; commit them first)"
+            ));
+        }
+    }
+}
+
+/// Smallest new file worth looking through the whole deployed tree for (a duplicate whose bytes are already
+/// stored, to copy server-side). A copy and an upload are one request each, so a copy only saves sending
+/// bytes; listing a 100,000-file tree costs about as long as sending a few MB.
+const COPY_SEARCH_MIN: u64 = 1 << 20;
+
+/// Files of the deployed tree (`base_tree`, of `base_commit`) that the plan may copy from: the deleted
+/// ones, which finds renames at no cost, and the whole tree when a new file is big enough to be worth a
+/// search for an identical file already stored.
+fn copy_sources(
+    s: &Session,
+    base_tree: &str,
+    base_commit: Option<&str>,
+    changes: &[plan::Change],
+) -> Option<Vec<plan::FileEntry>> {
+    use plan::ChangeKind::*;
+    let sends = |c: &&plan::Change| c.kind != Deleted;
+    if !changes.iter().any(|c| sends(&c)) {
+        return None;
+    }
+    let deleted: Vec<plan::FileEntry> = changes
+        .iter()
+        .filter(|c| c.kind == Deleted)
+        .filter_map(|c| {
+            Some(plan::FileEntry {
+                path: c.path.clone(),
+                blob: c.old_blob.clone()?,
+            })
+        })
+        .collect();
+    let renamed: std::collections::HashSet<&str> =
+        deleted.iter().map(|f| f.blob.as_str()).collect();
+    // Only a new path can be a duplicate worth looking for; a changed file at the same path is sent.
+    let worth_a_search = changes.iter().any(|c| {
+        c.kind == Added
+            && c.size >= COPY_SEARCH_MIN
+            && c.blob.as_deref().is_some_and(|b| !renamed.contains(b))
+    });
+    if worth_a_search {
+        if let Ok(all) = s.repo.listing(base_tree, base_commit.unwrap_or("")) {
+            return Some(all);
+        }
+    }
+    Some(deleted)
 }
 
 fn keys_of(plan: &Plan, kind: plan::UploadKind) -> Vec<String> {
@@ -822,10 +905,11 @@ const CHURN_FILE_CAP: u64 = 1 << 20;
 const CHURN_TOTAL_CAP: u64 = 64 << 20;
 
 /// Keys of replaced text files whose only differences from the deployed version are timestamps or build ids.
-fn churn(repo: &Repo, base_tree: Option<&str>, plan: &Plan) -> Vec<String> {
-    let Some(base) = base_tree else {
-        return Vec::new();
-    };
+fn churn(repo: &Repo, changes: &[plan::Change], plan: &Plan) -> Vec<String> {
+    let old_blobs: std::collections::HashMap<&str, &str> = changes
+        .iter()
+        .filter_map(|c| Some((c.path.as_str(), c.old_blob.as_deref()?)))
+        .collect();
     let mut budget = CHURN_TOTAL_CAP;
     let mut out = Vec::new();
     for u in &plan.uploads {
@@ -836,14 +920,14 @@ fn churn(repo: &Repo, base_tree: Option<&str>, plan: &Plan) -> Vec<String> {
         if u.kind != plan::UploadKind::Replace || !texty || u.size > CHURN_FILE_CAP {
             continue;
         }
-        let Some(old) = repo.blob_in_tree(base, &u.path) else {
+        let Some(&old) = old_blobs.get(u.path.as_str()) else {
             continue;
         };
         if old == u.blob {
             continue;
         }
         let (Some(o), Some(n)) = (
-            repo.read_blob_capped(&old, CHURN_FILE_CAP),
+            repo.read_blob_capped(old, CHURN_FILE_CAP),
             repo.read_blob_capped(&u.blob, CHURN_FILE_CAP),
         ) else {
             continue;

@@ -450,6 +450,7 @@ mod tests {
             kind,
             blob: blob.map(str::to_string),
             size,
+            old_blob: None,
         };
         let changes = vec![
             change("index.html", ChangeKind::Modified, Some("h1"), 2048),
@@ -481,7 +482,7 @@ mod tests {
         let none = plan::rules::Rules::default();
         let input = plan::Input {
             changes: &changes,
-            listing: &listing,
+            listing: Some(&listing),
             old_listing: None,
             rules: &none,
             old_rules: &none,

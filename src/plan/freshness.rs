@@ -53,12 +53,14 @@ fn changes(old: &Site, new: &Site) -> Vec<Change> {
                 kind: ChangeKind::Added,
                 blob: Some(b.clone()),
                 size: 1,
+                old_blob: old.get(p).cloned(),
             }),
             Some(ob) if ob != b => out.push(Change {
                 path: p.clone(),
                 kind: ChangeKind::Modified,
                 blob: Some(b.clone()),
                 size: 1,
+                old_blob: old.get(p).cloned(),
             }),
             _ => {}
         }
@@ -69,6 +71,7 @@ fn changes(old: &Site, new: &Site) -> Vec<Change> {
             kind: ChangeKind::Deleted,
             blob: None,
             size: 0,
+            old_blob: old.get(p).cloned(),
         });
     }
     out
@@ -98,19 +101,25 @@ fn check_with_rules(
 ) -> Outcome {
     let ch = changes(old, new);
     let (l, ol) = (listing(new), listing(old));
-    let plan = build(
-        "t",
-        &Input {
-            changes: &ch,
-            listing: &l,
-            old_listing: Some(&ol),
-            rules: new_rules,
-            old_rules,
-            deferred: &[],
-        },
-        s,
-    )
-    .expect("plan");
+    let input = |listing| Input {
+        changes: &ch,
+        listing,
+        old_listing: Some(&ol),
+        rules: new_rules,
+        old_rules,
+        deferred: &[],
+    };
+    let plan = build("t", &input(Some(&l)), s).expect("plan");
+    // Without the listing, the planner either asks for it or makes the very same plan.
+    match build("t", &input(None), s) {
+        Err(crate::error::Error::PlanNeedsListing) => {}
+        Ok(p) => assert_eq!(
+            format!("{p:?}"),
+            format!("{plan:?}"),
+            "a plan that did not ask for the listing depends on it"
+        ),
+        Err(e) => panic!("{e}"),
+    }
     let mut o = Outcome {
         paths: plan.invalidation.paths,
         wildcards: plan.invalidation.wildcards,

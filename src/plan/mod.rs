@@ -1,7 +1,7 @@
 //! The planner: a pure function from "what changed in git" to "what to do to the target".
 //!
 //! Inputs are plain owned values (no git2, no AWS types, no IO, no async): the changes between the deployed
-//! tree and the new one, the listing of the new tree, and the target's settings. The output is a [`Plan`]
+//! tree and the new one, the listing of the new tree when it is needed, and the target's settings. The output is a [`Plan`]
 //! value that the executor carries out step by step and that `--dry-run` prints. Same input, same plan:
 //! everything is sorted.
 //!
@@ -29,7 +29,7 @@ pub use rules::{Encoding, Headers, Rules};
 /// Never uploaded, deleted or invalidated as site content.
 pub const STATE_DIR: &str = ".git-publish";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     Added,
@@ -47,6 +47,8 @@ pub struct Change {
     pub blob: Option<String>,
     /// New size in bytes for Added/Modified.
     pub size: u64,
+    /// Old blob id (hex) for Modified/Deleted, when the diff had one base.
+    pub old_blob: Option<String>,
 }
 
 /// One file of a tree.
@@ -85,13 +87,18 @@ pub struct Settings {
 }
 
 /// What the planner reads. `changes` is the diff deployed → new (already merged over every base that may be
-/// live); `listing` is every file of the new tree.
+/// live).
 #[derive(Debug, Clone, Copy)]
 pub struct Input<'a> {
     pub changes: &'a [Change],
-    pub listing: &'a [FileEntry],
-    /// Every file of the deployed tree, when the target holds exactly it (no interrupted publish to resume):
-    /// a blob found there is copied server-side instead of uploaded.
+    /// Every file of the new tree, or `None` when the caller has not listed it: listing a 100,000-file tree
+    /// costs far more than planning a small change, and most plans never look at it. A plan that does
+    /// (changed rules, `--full`, deferred deletes, more stale URLs than `max_invalidation_paths`, which may
+    /// need wildcards) returns [`Error::PlanNeedsListing`]; the caller lists the tree and plans again.
+    pub listing: Option<&'a [FileEntry]>,
+    /// Files of the deployed tree whose blobs may be copied server-side instead of uploaded (when the target
+    /// holds exactly that tree: no interrupted publish to resume). The caller may pass only some of them
+    /// (the deleted ones, which catches renames) and the whole listing only when a copy is worth it.
     pub old_listing: Option<&'a [FileEntry]>,
     pub rules: &'a Rules,
     /// The rules the deployed tree was published with (recorded in the state).
@@ -307,7 +314,12 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Plan> {
     }
 
     // Deletes the previous publish deferred, unless the path is back in the tree.
-    let in_new: HashSet<&str> = input.listing.iter().map(|f| f.path.as_str()).collect();
+    let need_listing = || input.listing.ok_or(Error::PlanNeedsListing);
+    let in_new: HashSet<&str> = if input.deferred.is_empty() {
+        HashSet::new()
+    } else {
+        need_listing()?.iter().map(|f| f.path.as_str()).collect()
+    };
     for path in input.deferred {
         if in_new.contains(path.as_str()) || rules.kept(path) || rules.excluded(path) {
             continue;
@@ -322,7 +334,12 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Plan> {
 
     // Metadata follows config: unchanged bytes whose headers (or publication) changed with the rules.
     let rules_changed = input.old_rules.specs() != rules.specs();
-    for f in input.listing.iter().filter(|_| rules_changed || s.full) {
+    let everything = if rules_changed || s.full {
+        need_listing()?
+    } else {
+        &[]
+    };
+    for f in everything {
         if changed.contains(f.path.as_str()) || rules.excluded(&f.path) {
             continue;
         }
@@ -429,9 +446,18 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Plan> {
             };
             let st = served(&mut stale.iter().map(String::as_str));
             let ad = served(&mut added.iter().map(String::as_str));
+            // Unchanged URLs only matter to a cover with wildcards, i.e. with more stale URLs than paths.
+            let stale_urls: BTreeSet<String> = st
+                .iter()
+                .flat_map(|p| invalidate::url_forms(p, &s.forms))
+                .collect();
+            let listing = if stale_urls.len() > max_paths {
+                need_listing()?
+            } else {
+                &[]
+            };
             let un = served(
-                &mut input
-                    .listing
+                &mut listing
                     .iter()
                     .map(|f| f.path.as_str())
                     .filter(|p| !touched.contains(p) && !rules.excluded(p)),
@@ -519,7 +545,7 @@ mod tests {
             target,
             &Input {
                 changes,
-                listing,
+                listing: Some(listing),
                 old_listing: None,
                 rules: &none,
                 old_rules: &none,
@@ -536,6 +562,7 @@ mod tests {
             kind,
             blob,
             size: 10,
+            old_blob: None,
         }
     }
 
@@ -733,7 +760,7 @@ mod tests {
                 "t",
                 &Input {
                     changes: &self.changes,
-                    listing: &self.listing,
+                    listing: Some(&self.listing),
                     old_listing: self.old_listing.as_deref(),
                     rules: &r,
                     old_rules: &o,

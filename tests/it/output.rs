@@ -38,7 +38,7 @@ fn normalise(v: &Value, l: &Local, commits: &[(&str, &str)]) -> Value {
             Value::Object(m) => {
                 for (k, x) in m.iter_mut() {
                     match k.as_str() {
-                        "elapsed_ms" => *x = Value::from(0),
+                        "elapsed_ms" | "plan_ms" => *x = Value::from(0),
                         "at" | "since" | "started" if x.is_string() => *x = Value::from("[time]"),
                         "by" if x.is_string() => *x = Value::from("[user@host]"),
                         "tree" if x.is_string() => *x = Value::from("[tree]"),

@@ -524,7 +524,7 @@ fn uncommitted_output_is_warned_about_and_not_published() {
     let r = site.run(&[]).ok();
     assert!(
         r.stderr
-            .contains("2 uncommitted change(s) in public will not be published"),
+            .contains("2 uncommitted change(s) in public are not published"),
         "{}",
         r.stderr
     );
