@@ -362,16 +362,23 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     let (rev_name, commit, snapshot) = select_commit(s, opts)?;
     let new_tree = output_of(s, &commit)?;
     lap("selected the commit");
-    // Publishing HEAD: say so if the working tree holds more than the commit. Runs beside the planning.
-    let dirty_check = (opts.rev.is_none()
-        && s.config.source.snapshot.is_none()
-        && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str()))
-    .then(|| s.repo.start_uncommitted_count(dir))
-    .flatten();
-    let dirty_check = DirtyCheck {
-        check: dirty_check,
-        dir: dir.clone(),
+
+    // While the state is read from the target (a network round trip), diff against the base it most likely
+    // names in another thread: `--since`, else what this clone last saw deployed there
+    // (refs/publish/<target>). The result is used only if the state agrees.
+    let guess = match &opts.since {
+        Some(rev) => Some(s.repo.resolve_commit(rev)?),
+        None => s.repo.read_ref(&format!("refs/publish/{}", target.name)),
     };
+    let early_diff = guess.and_then(|c| {
+        let tree = output_of(s, &c).ok()?;
+        let repo = s.repo.reopen().ok()?;
+        let (t, n, of) = (tree.clone(), new_tree.clone(), commit.clone());
+        Some((
+            tree,
+            std::thread::spawn(move || repo.diff(Some(&t), &n, &of)),
+        ))
+    });
 
     check_env_endpoints(target)?;
     let backends = backends(target, true, &s.ui).await?;
@@ -449,7 +456,12 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             resumed_pending = Some(p.clone());
         }
     }
-    let changes = s.repo.merged_diff(&bases, &new_tree, &commit)?;
+    let changes = match (early_diff, &bases[..]) {
+        (Some((tree, diff)), [Some(base)]) if *base == tree => diff
+            .join()
+            .map_err(|_| Error::Git("the diff thread panicked".into()))??,
+        _ => s.repo.merged_diff(&bases, &new_tree, &commit)?,
+    };
     lap("diffed");
     let old_listing = match (&bases[..], &base_tree) {
         ([_], Some(t)) => copy_sources(s, t, base_commit.as_deref(), &changes),
@@ -553,6 +565,17 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         s.repo.describe(&commit)
     ));
     s.ui.plan(&plan, opts.dry_run);
+    // Publishing HEAD: say so if the working tree holds more than the commit. This reads every file's
+    // metadata (seconds on a 100,000-file site), so it starts once the plan is out and runs beside the
+    // uploads; started earlier, it slowed the planning down by competing for the disk and the CPU.
+    let dirty_check = DirtyCheck {
+        check: (opts.rev.is_none()
+            && s.config.source.snapshot.is_none()
+            && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit.as_str()))
+        .then(|| s.repo.start_uncommitted_count(dir))
+        .flatten(),
+        dir: dir.clone(),
+    };
 
     let mut report = Report {
         target: target.name.clone(),
@@ -822,8 +845,8 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     Ok(report)
 }
 
-/// The working-tree check of a publish of HEAD, reported once the plan is out (it takes longer than
-/// planning on a big site).
+/// The working-tree check of a publish of HEAD, reported at the end (it takes longer than planning on a
+/// big site).
 struct DirtyCheck {
     check: Option<crate::source::UncommittedCount>,
     dir: String,
