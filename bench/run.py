@@ -770,7 +770,7 @@ def render(results, manifests, tools, skipped, plan, info, args, elapsed, merged
                  "changed blobs' headers, not the unchanged content). *Plan ready*: the JSON report's `plan_ms`, "
                  "from the start of the publish to the plan, including the state read from the bucket. *Process*: "
                  "wall time of the whole dry run; publishing HEAD, it also waits for the working-tree check "
-                 "(`git status` of the output directory, started beside the planning), which `--rev HEAD` skips.\n")
+                 "(`git status` of the output directory, started once the plan is out), which `--rev HEAD` skips.\n")
         L.append("| site files | site MB | plan ready ms (median) | runs (ms) | process s (median) | process with --rev HEAD s | peak RSS MB | S3 requests | plan (uploads/deletes/invalidations) | exit |")
         L.append("|---:|---:|---:|---|---:|---:|---:|---:|---|---|")
         for p in plan:
