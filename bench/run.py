@@ -789,6 +789,30 @@ def render(results, manifests, tools, skipped, plan, info, args, elapsed, merged
     return "\n".join(L) + "\n"
 
 
+def check_targets(results, manifests, plan):
+    """git-publish's exact targets (see --check); a list of what failed."""
+    out = []
+    for r in (r for r in results if r["tool"] == "git-publish"):
+        what = f"N={r['n']} run {r['run']} {r['scenario']}"
+        c = r["counts"]
+        if r["rc"] != 0:
+            out.append(f"{what}: exit {r['rc']}")
+        if not r["check"]["ok"]:
+            out.append(f"{what}: bucket != tree {r['check']}")
+        if c["LIST"] or c["HEAD"]:
+            out.append(f"{what}: {c['LIST']} LIST, {c['HEAD']} HEAD")
+        if r["scenario"] == "newpost":
+            changed = len(manifests[r["n"]].get("newpost_changes", []))
+            if r["total"] > changed + 3:
+                out.append(f"{what}: {r['total']} requests for {changed} changed files")
+        if r["scenario"] == "regen" and (r["bytes_up"] or r["total"] > 3):
+            out.append(f"{what}: {r['total']} requests, {r['bytes_up']} bytes up")
+    for p in plan or []:
+        if any(p["rc"]):
+            out.append(f"planning at {p['n']} files: exits {p['rc']}")
+    return out
+
+
 def main():
     global WORK, LOGS, JSON_OUT
     ap = argparse.ArgumentParser(description="git-publish benchmark")
@@ -799,6 +823,11 @@ def main():
     ap.add_argument("--plan-sizes", default="1000,10000,100000")
     ap.add_argument("--plan-scale", type=float, default=0.05)
     ap.add_argument("--no-plan", action="store_true")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless git-publish met its exact targets in this run: every run succeeded with "
+                         "bucket == tree; newpost: changed files + at most 3 requests, no LIST/HEAD; regen: no "
+                         "upload, at most 3 requests; every planning run succeeded (times are reported, never "
+                         "checked)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(BENCH, "work"))
     ap.add_argument("--out", default=os.path.join(BENCH, "results", "latest.md"),
@@ -873,6 +902,13 @@ def main():
                             "elapsed_s": elapsed})
         log(f"wrote {args.out} ({elapsed / 60:.1f} min)")
         print(md)
+        if args.check:
+            failures = check_targets(results, manifests, plan)
+            for f in failures:
+                log(f"CHECK FAILED: {f}")
+            if failures:
+                sys.exit(1)
+            log("check: git-publish met its request and correctness targets")
     finally:
         server.stop()
 
