@@ -9,6 +9,10 @@ fn main() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+    // SAFETY: no other thread exists yet.
+    unsafe {
+        git_publish::source::configure_libgit2();
+    }
     let cli = git_publish::cli::Cli::parse();
     let code = git_publish::app::run(cli);
     std::process::exit(code);
