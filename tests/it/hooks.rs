@@ -417,7 +417,9 @@ fn switching_to_pre_push_mode_removes_the_reference_transaction_hook() {
 
 #[test]
 fn reference_transaction_is_armed_only_while_a_push_of_the_site_branch_is_in_flight() {
-    let p = Pushed::installed(&[]);
+    let p = Pushed::new();
+    let before = snapshot(&p.hooks());
+    p.site.run(&["install"]).ok();
     let hook = p.hooks().join("reference-transaction");
     // Commits, checkouts and fetches don't make git start any hook of ours.
     assert!(!hook.exists());
@@ -452,6 +454,13 @@ fn reference_transaction_is_armed_only_while_a_push_of_the_site_branch_is_in_fli
     p.git(&["push", "-q", "origin", "main"]).ok();
     assert_eq!(p.published(), [c1, c5]);
     assert!(!hook.exists());
+
+    // Uninstalling while armed leaves the hooks directory as it was before install.
+    p.change("v6");
+    p.git(&["push", "--dry-run", "origin", "main"]).ok();
+    assert!(hook.exists());
+    p.site.run(&["uninstall"]).ok();
+    assert_eq!(snapshot(&p.hooks()), before);
 }
 
 #[test]
