@@ -166,40 +166,22 @@ impl Repo {
                 }
             };
             let path = format!("{root}{name}");
-            match entry.filemode() {
-                0o040000 => TreeWalkResult::Ok,
-                0o100644 | 0o100755 | 0o100664 => {
-                    out.push(FileEntry {
-                        path,
-                        blob: entry.id().to_string(),
-                    });
-                    TreeWalkResult::Ok
-                }
-                0o120000 => {
-                    err = Some(Error::UnsupportedEntry {
-                        path,
-                        what: "symbolic link",
-                        commit: short(commit),
-                    });
-                    TreeWalkResult::Abort
-                }
-                0o160000 => {
-                    err = Some(Error::UnsupportedEntry {
-                        path,
-                        what: "submodule",
-                        commit: short(commit),
-                    });
-                    TreeWalkResult::Abort
-                }
-                _ => {
-                    err = Some(Error::UnsupportedEntry {
-                        path,
-                        what: "special entry",
-                        commit: short(commit),
-                    });
-                    TreeWalkResult::Abort
-                }
+            let kind = EntryKind::of_mode(entry.filemode());
+            if let Some(what) = kind.unsupported() {
+                err = Some(Error::UnsupportedEntry {
+                    path,
+                    what,
+                    commit: short(commit),
+                });
+                return TreeWalkResult::Abort;
             }
+            if kind == EntryKind::File {
+                out.push(FileEntry {
+                    path,
+                    blob: entry.id().to_string(),
+                });
+            }
+            TreeWalkResult::Ok
         });
         if let Some(e) = err {
             return Err(e);
@@ -345,9 +327,8 @@ impl Repo {
 
     /// A thread-safe reader of blob bytes for the executor.
     pub fn blob_reader(&self) -> Result<BlobReader> {
-        let repo = Repository::open(self.repo.path())?;
         Ok(BlobReader {
-            repo: Mutex::new(repo),
+            repo: Mutex::new(self.reopen()?.repo),
             git_dir: self.repo.path().to_path_buf(),
         })
     }
@@ -363,6 +344,7 @@ struct TreeDiff<'r> {
     out: Vec<Change>,
 }
 
+/// What a tree entry is, by its mode; only regular files (and the trees holding them) are published.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum EntryKind {
     Tree,
@@ -370,6 +352,28 @@ enum EntryKind {
     Link,
     Submodule,
     Other,
+}
+
+impl EntryKind {
+    fn of_mode(mode: i32) -> EntryKind {
+        match mode {
+            0o040000 => EntryKind::Tree,
+            0o100644 | 0o100755 | 0o100664 => EntryKind::File,
+            0o120000 => EntryKind::Link,
+            0o160000 => EntryKind::Submodule,
+            _ => EntryKind::Other,
+        }
+    }
+
+    /// What to call an entry that can't be published, for [`Error::UnsupportedEntry`].
+    fn unsupported(self) -> Option<&'static str> {
+        match self {
+            EntryKind::Tree | EntryKind::File => None,
+            EntryKind::Link => Some("symbolic link"),
+            EntryKind::Submodule => Some("submodule"),
+            EntryKind::Other => Some("special entry"),
+        }
+    }
 }
 
 /// One entry of a tree object as git stores it: `<octal mode> <name>\0<20-byte id>`.
@@ -389,13 +393,7 @@ fn entries(mut data: &[u8]) -> Option<Vec<Entry<'_>>> {
         let id = Oid::from_bytes(data.get(nul + 1..nul + 21)?).ok()?;
         let mode = &data[..sp];
         out.push(Entry {
-            kind: match mode {
-                b"40000" | b"040000" => EntryKind::Tree,
-                b"100644" | b"100755" | b"100664" => EntryKind::File,
-                b"120000" => EntryKind::Link,
-                b"160000" => EntryKind::Submodule,
-                _ => EntryKind::Other,
-            },
+            kind: EntryKind::of_mode(i32::from_str_radix(std::str::from_utf8(mode).ok()?, 8).ok()?),
             mode,
             name: &data[sp + 1..nul],
             id,
@@ -567,34 +565,29 @@ impl<'r> TreeDiff<'r> {
     /// An entry of the new tree that is new, or replaces the file `old` at the same path.
     fn came(&mut self, prefix: &str, e: &Entry, old: Option<Oid>) -> Result<()> {
         let path = self.path(prefix, e)?;
-        let what = match e.kind {
-            EntryKind::Tree => {
-                let t = self.read(e.id)?;
-                return self.trees(&format!("{path}/"), None, Some(&t));
-            }
-            EntryKind::File => {
-                self.out.push(Change {
-                    path,
-                    kind: if old.is_some() {
-                        ChangeKind::Modified
-                    } else {
-                        ChangeKind::Added
-                    },
-                    blob: Some(e.id.to_string()),
-                    size: self.odb.read_header(e.id)?.0 as u64,
-                    old_blob: old.map(|o| o.to_string()),
-                });
-                return Ok(());
-            }
-            EntryKind::Link => "symbolic link",
-            EntryKind::Submodule => "submodule",
-            EntryKind::Other => "special entry",
-        };
-        Err(Error::UnsupportedEntry {
+        if let Some(what) = e.kind.unsupported() {
+            return Err(Error::UnsupportedEntry {
+                path,
+                what,
+                commit: short(self.commit),
+            });
+        }
+        if e.kind == EntryKind::Tree {
+            let t = self.read(e.id)?;
+            return self.trees(&format!("{path}/"), None, Some(&t));
+        }
+        self.out.push(Change {
             path,
-            what,
-            commit: short(self.commit),
-        })
+            kind: if old.is_some() {
+                ChangeKind::Modified
+            } else {
+                ChangeKind::Added
+            },
+            blob: Some(e.id.to_string()),
+            size: self.odb.read_header(e.id)?.0 as u64,
+            old_blob: old.map(|o| o.to_string()),
+        });
+        Ok(())
     }
 }
 
