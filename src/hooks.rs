@@ -875,7 +875,10 @@ async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i
                     target,
                     commit: commit.to_string(),
                     error: e.to_string(),
-                    at: state::now(),
+                    // The session may not have opened (that may be the failure): read the clock directly.
+                    at: crate::clock::Clock::from_env()
+                        .unwrap_or_default()
+                        .rfc3339(),
                 },
             );
         }
@@ -1037,7 +1040,7 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
                         target: Some(target.clone()),
                         commit: commit.clone(),
                         error: e.to_string(),
-                        at: state::now(),
+                        at: s.clock.rfc3339(),
                     },
                 );
                 eprintln!(

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::config::{Backend, Config, Distribution, Target};
 use crate::error::{Error, Result};
 use crate::exec::{self, Cdn, Event, Executor, ObjectStore};
@@ -73,6 +74,8 @@ pub struct Session {
     pub repo: Repo,
     pub config: Config,
     pub ui: Ui,
+    /// Where "now" comes from (deploy times, the claim lease, the monthly invalidation budget).
+    pub clock: Clock,
 }
 
 impl Session {
@@ -86,7 +89,13 @@ impl Session {
             None => root.join("site.toml"),
         };
         let config = Config::load(&path, &root)?;
-        Ok(Session { repo, config, ui })
+        let clock = Clock::from_env()?;
+        Ok(Session {
+            repo,
+            config,
+            ui,
+            clock,
+        })
     }
 }
 
@@ -391,6 +400,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         current.as_ref(),
         target.claim_lease,
         opts.take_over,
+        &s.clock,
     )?;
 
     // What the target holds now.
@@ -478,10 +488,10 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             plan::Rules::default()
         }),
     };
-    let month = state::now()[..7].to_string();
+    let month = s.clock.month();
     let used_this_month = deployed
-        .filter(|d| opts.since.is_none() && d.invalidation_month == month)
-        .map(|d| d.invalidation_paths_month)
+        .filter(|_| opts.since.is_none())
+        .map(|d| d.paths_used_in(&month))
         .unwrap_or(0);
     let deferred: Vec<String> = deployed
         .filter(|_| opts.since.is_none())
@@ -629,12 +639,12 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         return Ok(report);
     }
 
-    let me = Holder::me();
+    let me = Holder::me(&s.clock);
     let snap_info = s.repo.snapshot_info(&commit);
     let deploy_record = |outcome: &exec::Outcome| Deploy {
         commit: commit.clone(),
         tree: new_tree.clone(),
-        at: state::now(),
+        at: s.clock.rfc3339(),
         by: format!("{}@{}", me.user, me.host),
         uploads: plan.uploads.len(),
         deletes: plan.deletes.len(),
@@ -660,7 +670,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
         // CallerReference is the same and a retried invalidation is not paid twice.
         let claim_started = match &resumed_pending {
             Some(p) if p.commit == commit && p.base == base_commit => p.started.clone(),
-            _ => state::now(),
+            _ => s.clock.rfc3339(),
         };
         let pending = Pending {
             commit: commit.clone(),

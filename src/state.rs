@@ -11,10 +11,11 @@
 //! While `pending` is set the target may hold any mix of the deployed tree and B's, so the next publish diffs
 //! against both (see `source::Repo::merged_diff`) and says it is resuming.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::exec::{ObjectStore, Precondition, StoreError};
 use crate::plan::rules::RuleSpec;
@@ -82,6 +83,18 @@ pub struct Deploy {
     pub dirty: bool,
 }
 
+impl Deploy {
+    /// Invalidation paths already sent in `month` (UTC `YYYY-MM`, see `Clock::month`) by the deploys up to
+    /// this one: the count restarts when the month (or the year) changes.
+    pub fn paths_used_in(&self, month: &str) -> usize {
+        if self.invalidation_month == month {
+            self.invalidation_paths_month
+        } else {
+            0
+        }
+    }
+}
+
 /// A publish that started and has not finished: in progress (holder set) or failed/killed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Pending {
@@ -106,19 +119,15 @@ pub struct Holder {
 }
 
 impl Holder {
-    pub fn me() -> Holder {
-        let now = SystemTime::now();
+    pub fn me(clock: &Clock) -> Holder {
         Holder {
             host: hostname(),
             pid: std::process::id(),
             user: std::env::var("USER")
                 .or_else(|_| std::env::var("USERNAME"))
                 .unwrap_or_else(|_| "unknown".into()),
-            since: rfc3339(now),
-            since_unix: now
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            since: clock.rfc3339(),
+            since_unix: clock.unix(),
         }
     }
 
@@ -126,12 +135,9 @@ impl Holder {
         format!("{}@{} (pid {})", self.user, self.host, self.pid)
     }
 
-    pub fn age(&self) -> Duration {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        Duration::from_secs(now.saturating_sub(self.since_unix))
+    /// How long the claim has been held, by `clock` (zero if it claims to start in the future).
+    pub fn age(&self, clock: &Clock) -> Duration {
+        clock.since_unix(self.since_unix)
     }
 
     /// Provably gone: same host and no such process.
@@ -152,14 +158,6 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-pub fn now() -> String {
-    rfc3339(SystemTime::now())
-}
-
 /// What the claim check decided about an existing `pending` record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Takeover {
@@ -177,6 +175,7 @@ pub fn check_pending(
     state: Option<&State>,
     lease: Duration,
     force: bool,
+    clock: &Clock,
 ) -> Result<Takeover> {
     let Some(p) = state.and_then(|s| s.pending.clone()) else {
         return Ok(Takeover::None);
@@ -192,7 +191,7 @@ pub fn check_pending(
         );
         return Ok(Takeover::Stale(p, why));
     }
-    if h.host != hostname() && h.age() > lease {
+    if h.host != hostname() && h.age(clock) > lease {
         let why = format!(
             "the claim by {} since {} is older than the lease ({}); taking it over",
             h.describe(),
@@ -381,7 +380,7 @@ mod tests {
                 commit: "b".repeat(40),
                 tree: "c".repeat(40),
                 base: None,
-                started: now(),
+                started: "2027-12-31T23:00:00Z".into(),
                 holder,
                 error: None,
             }),
@@ -412,49 +411,109 @@ mod tests {
         assert_eq!(s.deployed, None);
     }
 
+    /// The lease is measured with the injected clock, across a year boundary and on a leap day.
     #[test]
     fn pending_decisions() {
         let lease = Duration::from_secs(3600);
+        for start in ["2027-12-31T23:59:59Z", "2028-02-29T00:00:00Z"] {
+            let clock = Clock::at(start).unwrap();
+            let later = |secs: u64| Clock::fixed(clock.now() + Duration::from_secs(secs));
+            assert_eq!(
+                check_pending("t", None, lease, false, &clock).unwrap(),
+                Takeover::None
+            );
+            // released by a failed publish: resume
+            assert!(matches!(
+                check_pending("t", Some(&state_with(None)), lease, false, &clock).unwrap(),
+                Takeover::Resume(_)
+            ));
+            // a live holder on this host: busy, unless forced, however old the claim
+            let mut me = Holder::me(&clock);
+            assert_eq!(me.since, start);
+            me.pid = std::os::unix::process::parent_id(); // alive, not us
+            let s = state_with(Some(me.clone()));
+            assert!(matches!(
+                check_pending("t", Some(&s), lease, false, &later(7200)),
+                Err(Error::Busy { .. })
+            ));
+            assert!(matches!(
+                check_pending("t", Some(&s), lease, true, &clock).unwrap(),
+                Takeover::Stale(..)
+            ));
+            // a dead holder on this host: stale
+            let mut dead = me.clone();
+            dead.pid = 0x3fff_fff0;
+            assert!(matches!(
+                check_pending("t", Some(&state_with(Some(dead))), lease, false, &clock).unwrap(),
+                Takeover::Stale(..)
+            ));
+            // another host: busy within the lease (up to its last second), stale after it
+            let mut other = me.clone();
+            other.host = "elsewhere".into();
+            let other = state_with(Some(other));
+            for (secs, busy) in [(0, true), (3600, true), (3601, false), (400 * 86400, false)] {
+                let r = check_pending("t", Some(&other), lease, false, &later(secs));
+                assert_eq!(
+                    matches!(r, Err(Error::Busy { .. })),
+                    busy,
+                    "{start} + {secs} s"
+                );
+            }
+            // a claim stamped in the future (clock skew between hosts) is young, not negative
+            let skewed = Clock::fixed(clock.now() - Duration::from_secs(600));
+            assert!(matches!(
+                check_pending("t", Some(&other), lease, false, &skewed),
+                Err(Error::Busy { .. })
+            ));
+        }
+    }
+
+    /// The free-tier count restarts with the UTC month, including across a year boundary.
+    #[test]
+    fn monthly_budget_rolls_over_with_the_utc_month() {
+        let at = |t: &str| Clock::at(t).unwrap().month();
+        let d = Deploy {
+            invalidation_month: at("2027-12-31T23:59:59Z"),
+            invalidation_paths_month: 990,
+            ..deploy()
+        };
+        assert_eq!(d.paths_used_in(&at("2027-12-01T00:00:00Z")), 990);
+        assert_eq!(d.paths_used_in(&at("2027-12-31T23:59:59Z")), 990);
+        assert_eq!(d.paths_used_in(&at("2028-01-01T00:00:00Z")), 0);
         assert_eq!(
-            check_pending("t", None, lease, false).unwrap(),
-            Takeover::None
+            d.paths_used_in(&at("2026-12-15T00:00:00Z")),
+            0,
+            "a year earlier"
         );
-        // released by a failed publish: resume
-        assert!(matches!(
-            check_pending("t", Some(&state_with(None)), lease, false).unwrap(),
-            Takeover::Resume(_)
-        ));
-        // a live holder on this host: busy, unless forced
-        let mut me = Holder::me();
-        me.pid = std::os::unix::process::parent_id(); // alive, not us
-        let s = state_with(Some(me.clone()));
-        assert!(matches!(
-            check_pending("t", Some(&s), lease, false),
-            Err(Error::Busy { .. })
-        ));
-        assert!(matches!(
-            check_pending("t", Some(&s), lease, true).unwrap(),
-            Takeover::Stale(..)
-        ));
-        // a dead holder on this host: stale
-        let mut dead = me.clone();
-        dead.pid = 0x3fff_fff0;
-        assert!(matches!(
-            check_pending("t", Some(&state_with(Some(dead))), lease, false).unwrap(),
-            Takeover::Stale(..)
-        ));
-        // another host: busy within the lease, stale after it
-        let mut other = me.clone();
-        other.host = "elsewhere".into();
-        assert!(matches!(
-            check_pending("t", Some(&state_with(Some(other.clone()))), lease, false),
-            Err(Error::Busy { .. })
-        ));
-        other.since_unix -= 7200;
-        assert!(matches!(
-            check_pending("t", Some(&state_with(Some(other))), lease, false).unwrap(),
-            Takeover::Stale(..)
-        ));
+        let leap = Deploy {
+            invalidation_month: at("2028-02-29T12:00:00Z"),
+            invalidation_paths_month: 7,
+            ..deploy()
+        };
+        assert_eq!(leap.paths_used_in(&at("2028-02-01T00:00:00Z")), 7);
+        assert_eq!(leap.paths_used_in(&at("2028-03-01T00:00:00Z")), 0);
+        // Records from before the month was kept count nothing.
+        assert_eq!(deploy().paths_used_in(&at("2028-02-29T12:00:00Z")), 0);
+    }
+
+    fn deploy() -> Deploy {
+        Deploy {
+            commit: "a".repeat(40),
+            tree: "b".repeat(40),
+            at: "2027-12-31T23:59:59Z".into(),
+            by: "me".into(),
+            uploads: 0,
+            deletes: 0,
+            invalidation_paths: 0,
+            invalidation_ids: vec![],
+            rules: None,
+            deferred_deletes: vec![],
+            invalidation_month: String::new(),
+            invalidation_paths_month: 0,
+            rollback_from: None,
+            source_commit: None,
+            dirty: false,
+        }
     }
 
     #[test]

@@ -347,3 +347,73 @@ fn local_target_copies_and_never_compresses() {
     assert_eq!(std::fs::read(out.join("css/main.css")).unwrap(), b"body{}");
     assert!(!out.join("css/site.css").exists());
 }
+
+/// The free-tier count restarts with the UTC month, across a year boundary, and the recorded times come from
+/// the injected clock (`GIT_PUBLISH_NOW`), never from the day the test runs.
+#[test]
+fn invalidation_budget_restarts_with_the_utc_month_and_year() {
+    let site = Site::new();
+    let b = bucket("budget-clock");
+    let d = distribution(&b);
+    small_blog(&site);
+    site.config(&config(
+        &format!("s3://{b}"),
+        &format!("distribution = \"{d}\""),
+        "",
+    ));
+    site.commit("v1");
+    let at = |t: &str, n: &str| {
+        site.write("public/feed.xml", format!("<rss>{n}</rss>"));
+        site.commit(n);
+        site.run_with(&["--json"], &[("GIT_PUBLISH_NOW", t)])
+            .ok()
+            .json()
+    };
+    site.run_with(&[], &[("GIT_PUBLISH_NOW", "2027-12-31T23:59:00Z")])
+        .ok();
+    let first = at("2027-12-31T23:59:58Z", "2");
+    assert_eq!(first["budget"]["used"], 0);
+    let last_second = at("2027-12-31T23:59:59Z", "3");
+    assert_eq!(last_second["budget"]["used"], 1);
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["invalidation_month"], "2027-12");
+    assert_eq!(st["deployed"]["invalidation_paths_month"], 2);
+    assert_eq!(st["deployed"]["at"], "2027-12-31T23:59:59Z");
+
+    let new_year = at("2028-01-01T00:00:00Z", "4");
+    assert_eq!(new_year["budget"]["used"], 0, "a new month starts at 0");
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["invalidation_month"], "2028-01");
+    assert_eq!(st["deployed"]["invalidation_paths_month"], 1);
+
+    let leap = at("2028-02-29T12:00:00Z", "5");
+    assert_eq!(leap["budget"]["used"], 0);
+    let march = at("2028-03-01T00:00:00Z", "6");
+    assert_eq!(march["budget"]["used"], 0);
+    let log = site
+        .run_with(
+            &["log", "--json"],
+            &[("GIT_PUBLISH_NOW", "2028-03-01T00:00:01Z")],
+        )
+        .ok()
+        .json();
+    let times: Vec<String> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["at"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        times[..3],
+        [
+            "2028-03-01T00:00:00Z",
+            "2028-02-29T12:00:00Z",
+            "2028-01-01T00:00:00Z"
+        ]
+    );
+    // A clock that can't be read is refused with the variable's name.
+    let bad = site
+        .run_with(&["--dry-run"], &[("GIT_PUBLISH_NOW", "tomorrow")])
+        .fails(2);
+    assert!(bad.stderr.contains("GIT_PUBLISH_NOW"), "{}", bad.stderr);
+}

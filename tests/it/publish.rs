@@ -355,6 +355,31 @@ fn max_deletes_refuses_before_changing_anything() {
     assert_eq!(site_objects(&b).len(), 3);
 }
 
+/// Plant a claim by alice@other-host, taken at `since` (RFC 3339), in the target's state.
+fn plant_claim(b: &str, since: &str) {
+    let mut st = state_json(b, "");
+    let since_unix = humantime::parse_rfc3339(since)
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    st["pending"] = serde_json::json!({
+        "commit": "1111111111111111111111111111111111111111",
+        "tree": "2222222222222222222222222222222222222222",
+        "base": null,
+        "started": since,
+        "holder": {"host": "other-host", "pid": 4242, "user": "alice", "since": since, "since_unix": since_unix}
+    });
+    rt().block_on(
+        s3().put_object()
+            .bucket(b)
+            .key(".git-publish/state.json")
+            .body(serde_json::to_vec(&st).unwrap().into())
+            .send(),
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_live_claim_stops_a_second_publisher_before_it_writes() {
     let site = Site::new();
@@ -363,31 +388,14 @@ fn a_live_claim_stops_a_second_publisher_before_it_writes() {
     site.config(&s3_config(&b, ""));
     site.commit("v1");
     site.run(&[]).ok();
-    // Someone on another host holds the target right now.
-    let mut st = state_json(&b, "");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    st["pending"] = serde_json::json!({
-        "commit": "1111111111111111111111111111111111111111",
-        "tree": "2222222222222222222222222222222222222222",
-        "base": null,
-        "started": "2026-01-01T00:00:00Z",
-        "holder": {"host": "other-host", "pid": 4242, "user": "alice", "since": "2026-01-01T00:00:00Z", "since_unix": now}
-    });
-    rt().block_on(
-        s3().put_object()
-            .bucket(&b)
-            .key(".git-publish/state.json")
-            .body(serde_json::to_vec(&st).unwrap().into())
-            .send(),
-    )
-    .unwrap();
+    // Someone on another host has held the target since half an hour before the new year; it is now the last
+    // second of the year (the clock is injected: the day the test runs never matters).
+    plant_claim(&b, "2027-12-31T23:30:00Z");
+    let now = [("GIT_PUBLISH_NOW", "2027-12-31T23:59:59Z")];
     site.write("public/index.html", "v2");
     site.commit("v2");
     let before = objects(&b);
-    let r = site.run(&[]).fails(3);
+    let r = site.run_with(&[], &now).fails(3);
     assert!(
         r.stderr.contains("alice@other-host (pid 4242)") && r.stderr.contains("--take-over"),
         "{}",
@@ -395,17 +403,62 @@ fn a_live_claim_stops_a_second_publisher_before_it_writes() {
     );
     assert_eq!(objects(&b)["index.html"].body, before["index.html"].body);
     // status shows who holds it
-    let s = site.run(&["status"]).ok();
+    let s = site.run_with(&["status"], &now).ok();
     assert!(
-        s.stdout
-            .contains("pending: publishing 111111111111 by alice@other-host"),
+        s.stdout.contains(
+            "pending: publishing 111111111111 by alice@other-host (pid 4242) since 2027-12-31T23:30:00Z"
+        ),
         "{}",
         s.stdout
     );
     // explicit take-over works and says so
-    let r = site.run(&["--take-over"]).ok();
+    let r = site.run_with(&["--take-over"], &now).ok();
     assert!(r.stderr.contains("taking over"), "{}", r.stderr);
     assert_eq!(site_objects(&b)["index.html"].body, b"v2");
+}
+
+/// The lease (1 h by default) is measured with the clock, across the new year and the leap day.
+#[test]
+fn a_claim_past_its_lease_is_taken_over() {
+    let site = Site::new();
+    let b = bucket("lease");
+    small_blog(&site);
+    site.config(&s3_config(&b, ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    for (n, (since, busy_at, stale_at)) in [
+        (
+            "2027-12-31T23:30:00Z",
+            "2028-01-01T00:30:00Z",
+            "2028-01-01T00:30:01Z",
+        ),
+        (
+            "2028-02-28T23:59:59Z",
+            "2028-02-29T00:59:59Z",
+            "2028-02-29T01:00:00Z",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        plant_claim(&b, since);
+        site.write("public/index.html", format!("v{n}"));
+        site.commit(&format!("v{n}"));
+        site.run_with(&[], &[("GIT_PUBLISH_NOW", busy_at)]).fails(3);
+        let r = site.run_with(&[], &[("GIT_PUBLISH_NOW", stale_at)]).ok();
+        assert!(
+            r.stderr.contains(&format!(
+                "the claim by alice@other-host (pid 4242) since {since} is older than the lease"
+            )),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(
+            site_objects(&b)["index.html"].body,
+            format!("v{n}").as_bytes()
+        );
+        assert_eq!(state_json(&b, "")["deployed"]["at"], stale_at);
+    }
 }
 
 #[test]
