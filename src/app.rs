@@ -4,7 +4,8 @@
 use crate::cli::{Cli, ColorChoice, Command, PublishArgs};
 use crate::error::{exit, Error, Result};
 use crate::hooks;
-use crate::publish::{self, PublishOpts, Session};
+use crate::publish::{self, Session};
+use crate::settings::{publish_opts, Invocation};
 use crate::ui::{Ui, Verbosity};
 
 pub fn run(cli: Cli) -> i32 {
@@ -30,11 +31,11 @@ pub fn run(cli: Cli) -> i32 {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return report(&Error::io("starting the async runtime", e)),
+        Err(e) => return crate::error::report(&Error::io("starting the async runtime", e)),
     };
     match runtime.block_on(dispatch(cli, ui)) {
         Ok(code) => code,
-        Err(e) => report(&e),
+        Err(e) => crate::error::report(&e),
     }
 }
 
@@ -116,14 +117,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         }
         Some(Command::Rollback(a)) => {
             let s = Session::open(&cwd, cli.global.config, ui)?;
-            let opts = PublishOpts {
-                target: a.target,
-                dry_run: a.dry_run,
-                max_deletes: a.max_deletes,
-                wait: a.wait,
-                ..PublishOpts::default()
-            };
-            let report = publish::rollback(&s, &opts, a.steps).await?;
+            let report = publish::rollback(&s, &a).await?;
             if json {
                 s.ui.json(&report);
             }
@@ -133,33 +127,18 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
 }
 
 async fn run_publish(s: Session, a: PublishArgs, json: bool) -> Result<i32> {
-    let opts = PublishOpts {
-        target: a.target,
-        rev: a.rev,
-        dry_run: a.dry_run,
-        since: a.since,
-        full: a.full,
-        max_deletes: a.max_deletes,
-        take_over: a.take_over,
-        wait: a.wait,
-        wait_timeout: a.wait_timeout,
-        rollback: false,
-    };
+    let opts = publish_opts(Invocation::Cli(&a));
     let report = publish::publish(&s, &opts).await?;
-    crate::hooks::clear_failure_if_covered(&s, &report);
+    crate::records::clear_failure_if_covered(
+        &s.repo,
+        &report.target,
+        &report.commit,
+        report.dry_run,
+    );
     if json {
         s.ui.json(&report);
     }
     Ok(exit::OK)
-}
-
-/// Print an error once: message, then the fix.
-pub fn report(e: &Error) -> i32 {
-    eprintln!("git-publish: error: {e}");
-    if let Some(h) = e.hint() {
-        eprintln!("  hint: {h}");
-    }
-    e.exit_code()
 }
 
 fn init_logging(verbose: u8) {

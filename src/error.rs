@@ -281,3 +281,12 @@ impl Error {
         }
     }
 }
+
+/// Print an error once, on stderr: message, then the fix. Returns its exit code.
+pub fn report(e: &Error) -> i32 {
+    eprintln!("git-publish: error: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("  hint: {h}");
+    }
+    e.exit_code()
+}

@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::cli::{HookArgs, HookMode, InstallArgs};
 use crate::error::{exit, Error, Result};
 use crate::publish::{self, PublishOpts, Report, Session};
+use crate::records::{clear_failure_if_covered, read_failure, records_dir, write_failure, Failure};
+use crate::settings::{publish_opts, Invocation};
 use crate::source::Repo;
 use crate::state;
 use crate::ui::Ui;
@@ -506,11 +508,6 @@ pub fn uninstall(cwd: &Path, ui: &Ui) -> Result<i32> {
 
 // ---- records --------------------------------------------------------------------------------------------
 
-/// `<git common dir>/git-publish/`: push records, the failure record, the background log.
-pub fn records_dir(repo: &Repo) -> PathBuf {
-    repo.common_dir().join("git-publish")
-}
-
 /// When a process started (Linux: /proc/PID/stat field 22), to tell a pid apart from a later reuse of it.
 fn process_start(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -573,50 +570,8 @@ fn remove_stale_records(repo: &Repo) {
     }
 }
 
-/// A publish that failed after its push succeeded, kept until a publish covers it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Failure {
-    pub target: Option<String>,
-    pub commit: String,
-    pub error: String,
-    pub at: String,
-}
-
-fn failure_path(repo: &Repo) -> PathBuf {
-    records_dir(repo).join("failed.json")
-}
-
-pub fn read_failure(repo: &Repo) -> Option<Failure> {
-    serde_json::from_slice(&std::fs::read(failure_path(repo)).ok()?).ok()
-}
-
-fn write_failure(repo: &Repo, f: &Failure) {
-    let path = failure_path(repo);
-    let _ = std::fs::create_dir_all(records_dir(repo));
-    if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(f).unwrap_or_default()) {
-        eprintln!(
-            "git-publish: could not record the failure in {}: {e}",
-            path.display()
-        );
-    }
-}
-
-/// After a successful publish: forget a recorded failure that it covers (same target, same commit or a
-/// descendant of it).
-pub fn clear_failure_if_covered(s: &Session, report: &Report) {
-    let Some(f) = read_failure(&s.repo) else {
-        return;
-    };
-    if report.dry_run || f.target.as_deref().is_some_and(|t| t != report.target) {
-        return;
-    }
-    let covered = f.commit == report.commit
-        || s.repo
-            .ahead_behind(&f.commit, &report.commit)
-            .is_some_and(|(ahead, _)| ahead == 0);
-    if covered {
-        let _ = std::fs::remove_file(failure_path(&s.repo));
-    }
+fn covered(s: &Session, r: &Report) {
+    clear_failure_if_covered(&s.repo, &r.target, &r.commit, r.dry_run);
 }
 
 // ---- hook entry points ----------------------------------------------------------------------------------
@@ -732,11 +687,11 @@ async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
             let opts = hook_opts(&s, &line.local_sha);
             match publish::publish(&s, &opts).await {
                 Ok(report) => {
-                    clear_failure_if_covered(&s, &report);
+                    covered(&s, &report);
                     Ok(exit::OK)
                 }
                 Err(e) => {
-                    let code = crate::app::report(&e);
+                    let code = crate::error::report(&e);
                     eprintln!(
                         "git-publish: the push is aborted because publishing {} failed; fix it and push again, or push without publishing: git push --no-verify",
                         state::short(&line.local_sha)
@@ -791,10 +746,9 @@ fn hook_opts(s: &Session, commit: &str) -> PublishOpts {
                 .resolve_commit("HEAD")
                 .is_ok_and(|head| head == commit)
     });
-    PublishOpts {
+    publish_opts(Invocation::Hook {
         rev: (!build_now).then(|| commit.to_string()),
-        ..PublishOpts::default()
-    }
+    })
 }
 
 /// Start `git-publish hook publish` detached (own session, all three descriptors away from git push's pipes).
@@ -867,7 +821,7 @@ async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i
             "git-publish: the push succeeded, but publishing {} failed:",
             state::short(commit)
         );
-        let code = crate::app::report(e);
+        let code = crate::error::report(e);
         if let Some(repo) = repo {
             write_failure(
                 repo,
@@ -895,7 +849,7 @@ async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i
     let opts = hook_opts(&s, commit);
     match publish::publish(&s, &opts).await {
         Ok(report) => {
-            clear_failure_if_covered(&s, &report);
+            covered(&s, &report);
             exit::OK
         }
         Err(e) => failed(Some(&s.repo), target, &e),
@@ -915,13 +869,12 @@ pub async fn retry(s: &Session) -> Result<i32> {
         f.at,
         f.error
     ));
-    let opts = PublishOpts {
+    let opts = publish_opts(Invocation::Retry {
         target: f.target.clone(),
-        rev: Some(f.commit.clone()),
-        ..PublishOpts::default()
-    };
+        commit: f.commit.clone(),
+    });
     let report = publish::publish(s, &opts).await?;
-    clear_failure_if_covered(s, &report);
+    covered(s, &report);
     Ok(exit::OK)
 }
 
@@ -1027,13 +980,13 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
         }
         let opts = hook_opts(s, &commit);
         match publish::publish(s, &opts).await {
-            Ok(report) => clear_failure_if_covered(s, &report),
+            Ok(report) => covered(s, &report),
             Err(e) => {
                 eprintln!(
                     "git-publish: the push succeeded, but publishing {} failed:",
                     state::short(&commit)
                 );
-                let c = crate::app::report(&e);
+                let c = crate::error::report(&e);
                 write_failure(
                     &s.repo,
                     &Failure {

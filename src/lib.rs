@@ -16,6 +16,8 @@ pub mod init;
 pub mod manpage;
 pub mod plan;
 pub mod publish;
+pub mod records;
+pub mod settings;
 pub mod source;
 pub mod state;
 pub mod ui;

@@ -19,20 +19,7 @@ use crate::source::{Repo, Snapshot};
 use crate::state::{self, Deploy, Holder, Pending, State, Takeover};
 use crate::ui::{human_bytes, Ui};
 
-#[derive(Debug, Clone, Default)]
-pub struct PublishOpts {
-    pub target: Option<String>,
-    pub rev: Option<String>,
-    pub dry_run: bool,
-    pub since: Option<String>,
-    pub full: bool,
-    pub max_deletes: Option<usize>,
-    pub take_over: bool,
-    pub wait: bool,
-    pub wait_timeout: Option<Duration>,
-    /// Set by `git publish rollback`: say so even when the commit is not in the history's later entries.
-    pub rollback: bool,
-}
+pub use crate::settings::PublishOpts;
 
 /// The `--json` document of a publish (stable: fields are only ever added).
 #[derive(Debug, Serialize)]
@@ -377,7 +364,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     // (refs/publish/<target>). The result is used only if the state agrees.
     let guess = match &opts.since {
         Some(rev) => Some(s.repo.resolve_commit(rev)?),
-        None => s.repo.read_ref(&format!("refs/publish/{}", target.name)),
+        None => crate::records::read_mirror(&s.repo, &target.name),
     };
     let early_diff = guess.and_then(|c| {
         let tree = output_of(s, &c).ok()?;
@@ -768,11 +755,7 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
     };
     tracing::debug!("state written ({final_etag})");
 
-    if let Err(e) = s.repo.update_ref(
-        &format!("refs/publish/{}", target.name),
-        &commit,
-        "git-publish: deployed",
-    ) {
+    if let Err(e) = crate::records::update_mirror(&s.repo, &target.name, &commit) {
         s.ui.warn(&format!(
             "could not update refs/publish/{}: {e}",
             target.name
@@ -1040,7 +1023,7 @@ pub struct TargetStatus {
     pub source: &'static str,
     pub error: Option<String>,
     /// A publish that failed after its push succeeded (recorded locally by the hooks or `git publish push`).
-    pub push_failure: Option<crate::hooks::Failure>,
+    pub push_failure: Option<crate::records::Failure>,
     /// Snapshot builds: the source commit the live snapshot was built from.
     pub live_source: Option<String>,
     /// Snapshot builds: the tip of the snapshot ref when it is not what is live (built, not published).
@@ -1062,7 +1045,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
         {
             Ok((st, _)) => (st, "target", None),
             Err(e) => {
-                let local = s.repo.read_ref(&format!("refs/publish/{name}"));
+                let local = crate::records::read_mirror(&s.repo, &name);
                 let st = local.map(|c| State {
                     format: state::FORMAT,
                     target: name.clone(),
@@ -1129,7 +1112,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
             ahead,
             source,
             error,
-            push_failure: crate::hooks::read_failure(&s.repo)
+            push_failure: crate::records::read_failure(&s.repo)
                 .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
             live_source,
             unpublished_snapshot,
@@ -1303,13 +1286,14 @@ pub fn render_log(s: &Session, log: &Log) {
 }
 
 /// Publish entry `steps` of the target's history again (1 = the deploy before the live one).
-pub async fn rollback(s: &Session, opts: &PublishOpts, steps: usize) -> Result<Report> {
+pub async fn rollback(s: &Session, args: &crate::cli::RollbackArgs) -> Result<Report> {
+    let steps = args.steps;
     if steps == 0 {
         return Err(Error::Usage(
             "--steps must be at least 1 (entry 0 of `git publish log` is what is live)".into(),
         ));
     }
-    let log = log(s, opts.target.as_deref()).await?;
+    let log = log(s, args.target.as_deref()).await?;
     let Some(entry) = log.entries.get(steps) else {
         return Err(Error::RollbackOutOfRange {
             target: log.target,
@@ -1324,11 +1308,10 @@ pub async fn rollback(s: &Session, opts: &PublishOpts, steps: usize) -> Result<R
             entry.commit, log.target
         )));
     }
-    let opts = PublishOpts {
-        target: Some(log.target.clone()),
-        rev: Some(entry.commit.clone()),
-        rollback: true,
-        ..opts.clone()
-    };
+    let opts = crate::settings::publish_opts(crate::settings::Invocation::Rollback {
+        args,
+        target: log.target.clone(),
+        rev: entry.commit.clone(),
+    });
     publish(s, &opts).await
 }

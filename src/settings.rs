@@ -1,0 +1,78 @@
+//! Settings, once: every way a publish starts (the command line, `rollback`, a hook after a push, `retry`)
+//! is turned into [`PublishOpts`] here and nowhere else, so that a new flag is added in one place.
+
+use std::time::Duration;
+
+use crate::cli::{PublishArgs, RollbackArgs};
+
+/// What one publish is asked to do, whoever asked.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOpts {
+    pub target: Option<String>,
+    pub rev: Option<String>,
+    pub dry_run: bool,
+    pub since: Option<String>,
+    pub full: bool,
+    pub max_deletes: Option<usize>,
+    pub take_over: bool,
+    pub wait: bool,
+    pub wait_timeout: Option<Duration>,
+    /// Set by `git publish rollback`: say so even when the commit is not in the history's later entries.
+    pub rollback: bool,
+}
+
+/// Who started a publish, with what they said.
+pub enum Invocation<'a> {
+    /// `git publish [publish] [flags]`.
+    Cli(&'a PublishArgs),
+    /// `git publish rollback`: `rev` is the history entry to publish again, `target` the target it is from.
+    Rollback {
+        args: &'a RollbackArgs,
+        target: String,
+        rev: String,
+    },
+    /// A hook after a push: publish `rev` (None: what `git publish` would choose, e.g. a snapshot build of HEAD)
+    /// to the default target.
+    Hook { rev: Option<String> },
+    /// `git publish retry`: the recorded failure's target and commit.
+    Retry {
+        target: Option<String>,
+        commit: String,
+    },
+}
+
+/// The one place that turns an invocation into [`PublishOpts`].
+pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
+    match inv {
+        Invocation::Cli(a) => PublishOpts {
+            target: a.target.clone(),
+            rev: a.rev.clone(),
+            dry_run: a.dry_run,
+            since: a.since.clone(),
+            full: a.full,
+            max_deletes: a.max_deletes,
+            take_over: a.take_over,
+            wait: a.wait,
+            wait_timeout: a.wait_timeout,
+            rollback: false,
+        },
+        Invocation::Rollback { args, target, rev } => PublishOpts {
+            target: Some(target),
+            rev: Some(rev),
+            dry_run: args.dry_run,
+            max_deletes: args.max_deletes,
+            wait: args.wait,
+            rollback: true,
+            ..PublishOpts::default()
+        },
+        Invocation::Hook { rev } => PublishOpts {
+            rev,
+            ..PublishOpts::default()
+        },
+        Invocation::Retry { target, commit } => PublishOpts {
+            target,
+            rev: Some(commit),
+            ..PublishOpts::default()
+        },
+    }
+}
