@@ -16,6 +16,7 @@ pub mod churn;
 mod freshness;
 pub mod headers;
 pub mod invalidate;
+pub mod paths;
 pub mod rules;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
