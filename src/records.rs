@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::source::Repo;
 
 /// `<git common dir>/git-publish/`: push records, the failure record, the background log.
@@ -112,8 +113,8 @@ fn record_path(repo: &Repo, pid: u32) -> PathBuf {
     records_dir(repo).join(format!("{PUSH_PREFIX}{pid}"))
 }
 
-pub fn write_push_record(repo: &Repo, pid: u32, rec: &PushRecord) -> crate::error::Result<()> {
-    use crate::error::Error;
+/// Record that `git push` process `pid` is about to send `rec`.
+pub fn write_push_record(repo: &Repo, pid: u32, rec: &PushRecord) -> Result<()> {
     let dir = records_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -122,6 +123,8 @@ pub fn write_push_record(repo: &Repo, pid: u32, rec: &PushRecord) -> crate::erro
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
+/// What `git push` process `pid` recorded (or an earlier process with the same pid: see
+/// [`PushRecord::written_by`]).
 pub fn read_push_record(repo: &Repo, pid: u32) -> Option<PushRecord> {
     read_push_record_at(&record_path(repo, pid))
 }

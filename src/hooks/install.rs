@@ -49,6 +49,23 @@ fn settings(
     config: Option<PathBuf>,
     a: &InstallArgs,
 ) -> Result<ShimSettings> {
+    let (remote, branch) = remote_and_branch(s, a)?;
+    let bin = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| Error::io("finding the path of the git-publish binary", e))?;
+    Ok(ShimSettings {
+        bin,
+        mode: a.mode,
+        remote,
+        branch,
+        background: a.background,
+        config: config.map(|p| if p.is_absolute() { p } else { cwd.join(p) }),
+    })
+}
+
+/// The site branch (flag, source.branch, current branch) and the remote whose pushes of it publish (flag,
+/// the branch's upstream remote, origin), which must exist.
+fn remote_and_branch(s: &Session, a: &InstallArgs) -> Result<(String, String)> {
     let branch = a
         .branch
         .clone()
@@ -74,17 +91,7 @@ fn settings(
             "remote {remote} has no fetch refspec for refs/heads/{branch} → refs/remotes/{remote}/{branch}, so a push can't be confirmed and the hooks won't publish; use `git publish push`, or `--mode pre-push`"
         ));
     }
-    let bin = std::env::current_exe()
-        .and_then(|p| p.canonicalize())
-        .map_err(|e| Error::io("finding the path of the git-publish binary", e))?;
-    Ok(ShimSettings {
-        bin,
-        mode: a.mode,
-        remote,
-        branch,
-        background: a.background,
-        config: config.map(|p| if p.is_absolute() { p } else { cwd.join(p) }),
-    })
+    Ok((remote, branch))
 }
 
 /// Whether the remote-tracking ref of `branch` follows a push of it: a fetch refspec maps

@@ -56,24 +56,9 @@ pub fn parse_porcelain(out: &str) -> Vec<PushedRef> {
 /// `git publish push ARGS`: push, then publish each update of the site branch. The exit code is git push's
 /// if it failed, else that of the first failed publish.
 pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
-    let branch = s
-        .config
-        .source
-        .branch
-        .clone()
-        .or_else(|| s.repo.current_branch())
-        .ok_or_else(|| {
-            Error::Usage(
-                "no site branch: HEAD is detached and site.toml has no source.branch; set source.branch".into(),
-            )
-        })?;
+    let branch = site_branch(s)?;
     let target = s.config.target(None)?.name.clone();
-    let dry_run = is_dry_run(
-        &["push".to_string()]
-            .into_iter()
-            .chain(args.iter().cloned())
-            .collect::<Vec<_>>(),
-    );
+    let dry_run = is_dry_run(&[&["push".to_string()][..], args].concat());
     let (out, status) = run_git_push(s, args)?;
     let mut code = if status.success() {
         exit::OK
@@ -98,15 +83,27 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
                 "dry run: a real push would publish {} to {target}",
                 state::short(&commit)
             ));
-            continue;
-        }
-        if let Err(c) = publish_pushed(s, &target, &commit).await {
+        } else if let Err(c) = publish_pushed(s, &target, &commit).await {
             if code == exit::OK {
                 code = c;
             }
         }
     }
     Ok(code)
+}
+
+/// The branch whose pushes are published: source.branch, else the current branch.
+fn site_branch(s: &Session) -> Result<String> {
+    s.config
+        .source
+        .branch
+        .clone()
+        .or_else(|| s.repo.current_branch())
+        .ok_or_else(|| {
+            Error::Usage(
+                "no site branch: HEAD is detached and site.toml has no source.branch; set source.branch".into(),
+            )
+        })
 }
 
 /// `git push --porcelain ARGS` with the hooks told to stand aside; git's report is shown on stderr and
