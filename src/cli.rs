@@ -118,7 +118,7 @@ pub enum Command {
     /// Publish an earlier deploy again (entry N of `git publish log`; exact diff and invalidations)
     Rollback(RollbackArgs),
 
-    // ---- publish on push (src/hooks.rs) ----
+    // ---- publish on push (src/hooks/) ----
     /// Install git hooks that publish the site branch when it is pushed
     Install(InstallArgs),
     /// Remove git-publish's hooks and put back the hooks they replaced
@@ -196,10 +196,22 @@ pub struct InstallArgs {
     pub force: bool,
 }
 
+/// The hooks the shims run: `git-publish hook NAME …`. Clap refuses any other name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HookName {
+    /// Run by the pre-push shim: record (post-push mode) or publish (pre-push mode) the push
+    PrePush,
+    /// Run by the reference-transaction shim once the remote-tracking ref of the site branch moved
+    ReferenceTransaction,
+    /// Run by the background spawn: publish the commit after its push
+    Publish,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct HookArgs {
     /// pre-push, reference-transaction or publish
-    pub hook: String,
+    #[arg(value_enum)]
+    pub hook: HookName,
     #[arg(long)]
     pub pid: Option<u32>,
     #[arg(long, value_enum, default_value_t = HookMode::PostPush)]
@@ -208,8 +220,10 @@ pub struct HookArgs {
     pub remote: String,
     #[arg(long, default_value = "")]
     pub branch: String,
-    #[arg(long, default_value = "0")]
-    pub background: String,
+    /// `1`: publish in a detached process (the shims pass `0` or `1`)
+    #[arg(long, default_value = "0", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub background: bool,
     #[arg(long, default_value = "")]
     pub site_config: String,
     /// The directory the shim runs from (where `reference-transaction` is armed)

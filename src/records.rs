@@ -1,11 +1,14 @@
-//! What this clone records locally about publishes, outside the target: the failure record that `status` and
-//! `retry` read, the `refs/publish/<target>` mirror of each target's deployed commit, and the directory that
-//! the hooks' push records live in. Publish and the hooks both use this module; it uses neither.
+//! Everything this clone records locally about publishes, outside the target: the failure record that
+//! `status` and `retry` read, the `refs/publish/<target>` mirror of each target's deployed commit, and the
+//! push records that the pre-push hook leaves for the reference-transaction hook of the same `git push`.
+//! Publish and the hooks both use this module; it uses neither, and it decides nothing: it reads, writes and
+//! removes records. The only code that looks at other processes (Linux `/proc`) is the small group at the end.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::source::Repo;
 
 /// `<git common dir>/git-publish/`: push records, the failure record, the background log.
@@ -72,4 +75,125 @@ pub fn clear_failure_if_covered(repo: &Repo, target: &str, commit: &str, dry_run
     if covered {
         let _ = std::fs::remove_file(failure_path(repo));
     }
+}
+
+// ---- push records: what a `git push` is about to send, keyed by that process ---------------------------
+
+/// What pre-push recorded for one `git push`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PushRecord {
+    /// Start time of the `git push` process (`None` where /proc is missing).
+    start: Option<String>,
+    pub remote: String,
+    pub branch: String,
+    pub commit: String,
+}
+
+impl PushRecord {
+    /// A record for `git push` process `pid`, which is about to send `commit` to `branch` on `remote`.
+    pub fn new(pid: u32, remote: &str, branch: &str, commit: &str) -> PushRecord {
+        PushRecord {
+            start: process_start(pid),
+            remote: remote.to_string(),
+            branch: branch.to_string(),
+            commit: commit.to_string(),
+        }
+    }
+
+    /// Whether process `pid` is the one this record was written for, not a later reuse of its pid (also true
+    /// where /proc is missing on both sides).
+    pub fn written_by(&self, pid: u32) -> bool {
+        self.start == process_start(pid)
+    }
+}
+
+const PUSH_PREFIX: &str = "push-";
+
+fn record_path(repo: &Repo, pid: u32) -> PathBuf {
+    records_dir(repo).join(format!("{PUSH_PREFIX}{pid}"))
+}
+
+/// Record that `git push` process `pid` is about to send `rec`.
+pub fn write_push_record(repo: &Repo, pid: u32, rec: &PushRecord) -> Result<()> {
+    let dir = records_dir(repo);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let path = record_path(repo, pid);
+    std::fs::write(&path, serde_json::to_vec(rec).unwrap_or_default())
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// What `git push` process `pid` recorded (or an earlier process with the same pid: see
+/// [`PushRecord::written_by`]).
+pub fn read_push_record(repo: &Repo, pid: u32) -> Option<PushRecord> {
+    read_push_record_at(&record_path(repo, pid))
+}
+
+fn read_push_record_at(path: &Path) -> Option<PushRecord> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+pub fn remove_push_record(repo: &Repo, pid: u32) {
+    let _ = std::fs::remove_file(record_path(repo, pid));
+}
+
+/// The push record files (`push-*`), as (name, path).
+fn push_record_files(repo: &Repo) -> impl Iterator<Item = (String, PathBuf)> {
+    std::fs::read_dir(records_dir(repo))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(|(name, _)| name.starts_with(PUSH_PREFIX))
+}
+
+/// Whether any push is recorded (in flight, or left behind by one that is gone).
+pub fn has_push_records(repo: &Repo) -> bool {
+    push_record_files(repo).next().is_some()
+}
+
+/// Remove records of `git push` processes that are gone (rejected or failed pushes leave theirs behind).
+pub fn remove_stale_push_records(repo: &Repo) {
+    for (name, path) in push_record_files(repo) {
+        let Some(pid) = name
+            .strip_prefix(PUSH_PREFIX)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive =
+            read_push_record_at(&path).is_some_and(|r| r.start.is_some() && r.written_by(pid));
+        if !alive {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Remove every push record, and the records directory if that leaves it empty (uninstall: records of
+/// pushes in flight are meaningless without the hooks).
+pub fn remove_push_records(repo: &Repo) {
+    for (_, path) in push_record_files(repo) {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_dir(records_dir(repo));
+}
+
+// ---- the processes records are keyed by (Linux /proc; the one place that reads it) -----------------------
+
+/// When a process started (Linux: /proc/PID/stat field 22), to tell a pid apart from a later reuse of it.
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// The arguments of process `pid` (Linux), to see whether a `git push` is a dry run.
+pub fn process_args(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
 }

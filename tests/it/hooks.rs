@@ -703,3 +703,49 @@ fn a_hook_generated_by_lefthook_is_not_touched() {
     assert!(r.stderr.contains("lefthook"), "{}", r.stderr);
     assert_eq!(snapshot(&p.hooks()), before);
 }
+
+#[test]
+fn the_hook_subcommand_refuses_an_unknown_hook_name() {
+    let p = Pushed::new();
+    let r = p.site.run(&["hook", "post-commit", "--", "x"]).fails(2);
+    assert!(r.stderr.contains("'post-commit'"), "{}", r.stderr);
+    for name in ["pre-push", "reference-transaction", "publish"] {
+        assert!(r.stderr.contains(name), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn the_command_lines_of_already_installed_shims_are_still_accepted() {
+    // Shims installed by earlier versions call the binary with exactly these arguments; with nothing to do
+    // (no input, no record), each exits 0.
+    let p = Pushed::new();
+    let hook = |name: &str, flags: &[&str], args: &[&str]| {
+        let mut argv = vec!["hook", name];
+        argv.extend_from_slice(flags);
+        argv.push("--");
+        argv.extend_from_slice(args);
+        p.site.run(&argv).ok();
+    };
+    let hooks = p.hooks();
+    let dir = hooks.to_str().unwrap();
+    let site = ["--remote", "origin", "--branch", "main"];
+    for bg in ["0", "1"] {
+        let shim = [
+            &site[..],
+            &["--background", bg, "--site-config", "", "--hooks-dir", dir],
+        ]
+        .concat();
+        let pre_push = [&["--pid", "1", "--mode", "post-push"], &shim[..]].concat();
+        hook("pre-push", &pre_push, &["origin", "/elsewhere.git"]);
+        let new = "0123456789012345678901234567890123456789";
+        hook(
+            "reference-transaction",
+            &[&["--pid", "1"], &shim[..]].concat(),
+            &[new],
+        );
+    }
+    // The line `install` suggests for hooks that another tool manages.
+    let manual = [&["--mode", "pre-push"], &site[..]].concat();
+    hook("pre-push", &manual, &["origin", "/elsewhere.git"]);
+    assert_eq!(p.published(), Vec::<String>::new());
+}

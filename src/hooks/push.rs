@@ -1,0 +1,213 @@
+//! The two commands that publish a push without the shims: `git publish push` runs `git push --porcelain`
+//! (telling the hooks to stand aside) and publishes what it updated on the site branch, and
+//! `git publish retry` publishes the commit whose publish failed after its push. Also what a `git push`
+//! command line and report say (dry run, refs updated). It installs and arms nothing.
+
+use std::io::{Read, Write};
+use std::process::{Command, ExitStatus, Stdio};
+
+use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use crate::error::{exit, Error, Result};
+use crate::publish::Session;
+use crate::records::{read_failure, Failure};
+use crate::settings::{publish_opts, Invocation};
+use crate::state;
+
+/// Set by `git publish push` for its `git push`: the hooks then leave publishing to it.
+const SKIP_ENV: &str = "GIT_PUBLISH_SKIP_HOOKS";
+
+/// `git push --dry-run` / `-n`, judged from the arguments after `push`.
+pub fn is_dry_run(args: &[String]) -> bool {
+    args.iter().skip_while(|a| *a != "push").skip(1).any(|a| {
+        a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains('n'))
+    })
+}
+
+/// One ref of `git push --porcelain`: `<flag>\t<from>:<to>\t<summary>`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PushedRef {
+    pub flag: char,
+    pub from: String,
+    pub to: String,
+}
+
+impl PushedRef {
+    /// Fast-forward, forced or new: the remote ref now points at `from`'s commit.
+    pub fn updated(&self) -> bool {
+        matches!(self.flag, ' ' | '+' | '*')
+    }
+}
+
+pub fn parse_porcelain(out: &str) -> Vec<PushedRef> {
+    out.lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let flag = f.next()?.chars().next()?;
+            let (from, to) = f.next()?.split_once(':')?;
+            Some(PushedRef {
+                flag,
+                from: from.to_string(),
+                to: to.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `git publish push ARGS`: push, then publish each update of the site branch. The exit code is git push's
+/// if it failed, else that of the first failed publish.
+pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
+    let branch = site_branch(s)?;
+    let target = s.config.target(None)?.name.clone();
+    let dry_run = is_dry_run(&[&["push".to_string()][..], args].concat());
+    let (out, status) = run_git_push(s, args)?;
+    let mut code = if status.success() {
+        exit::OK
+    } else {
+        status.code().unwrap_or(exit::RUNTIME).max(1)
+    };
+    let site_ref = format!("refs/heads/{branch}");
+    let updated: Vec<PushedRef> = parse_porcelain(&out)
+        .into_iter()
+        .filter(|r| r.to == site_ref && r.updated())
+        .collect();
+    if updated.is_empty() {
+        s.ui.note(&format!(
+            "the push did not update {branch}: nothing to publish"
+        ));
+        return Ok(code);
+    }
+    for r in updated {
+        let commit = s.repo.resolve_commit(&r.from)?;
+        if dry_run {
+            s.ui.note(&format!(
+                "dry run: a real push would publish {} to {target}",
+                state::short(&commit)
+            ));
+        } else if let Err(c) = publish_pushed(s, &target, &commit).await {
+            if code == exit::OK {
+                code = c;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// The branch whose pushes are published: source.branch, else the current branch.
+fn site_branch(s: &Session) -> Result<String> {
+    s.config
+        .source
+        .branch
+        .clone()
+        .or_else(|| s.repo.current_branch())
+        .ok_or_else(|| {
+            Error::Usage(
+                "no site branch: HEAD is detached and site.toml has no source.branch; set source.branch".into(),
+            )
+        })
+}
+
+/// `git push --porcelain ARGS` with the hooks told to stand aside; git's report is shown on stderr and
+/// returned with the exit status.
+fn run_git_push(s: &Session, args: &[String]) -> Result<(String, ExitStatus)> {
+    let mut child = Command::new("git")
+        .arg("push")
+        .arg("--porcelain")
+        .args(args)
+        .current_dir(s.repo.root())
+        .env(SKIP_ENV, "1")
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::io("running `git push` (is git on PATH?)", e))?;
+    let mut out = String::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("waiting for `git push`", e))?;
+    // Show git's report (stdout is kept for --json and results).
+    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    Ok((out, status))
+}
+
+/// Publish `commit` that the push sent to `target`; a failure is reported and recorded, and its exit code
+/// returned as the error.
+async fn publish_pushed(s: &Session, target: &str, commit: &str) -> std::result::Result<(), i32> {
+    let Err(e) = publish_and_clear(s, &hook_opts(s, commit)).await else {
+        return Ok(());
+    };
+    let failure = Failure {
+        target: Some(target.to_string()),
+        commit: commit.to_string(),
+        error: e.to_string(),
+        at: s.clock.rfc3339(),
+    };
+    Err(failed_after_push(
+        Some(&s.repo),
+        &failure,
+        &e,
+        "`git publish status` shows it, `git publish retry` finishes it",
+    ))
+}
+
+/// `git publish retry`: publish the commit whose publish failed after its push, to the same target.
+pub async fn retry(s: &Session) -> Result<i32> {
+    let Some(f) = read_failure(&s.repo) else {
+        s.ui.note("no failed publish is recorded: nothing to retry (`git publish` publishes the site branch)");
+        return Ok(exit::OK);
+    };
+    s.ui.note(&format!(
+        "retrying the publish of {} that failed at {} ({})",
+        state::short(&f.commit),
+        f.at,
+        f.error
+    ));
+    let opts = publish_opts(Invocation::Retry {
+        target: f.target.clone(),
+        commit: f.commit.clone(),
+    });
+    publish_and_clear(s, &opts).await?;
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn porcelain_lines() {
+        let out = "To ../remote.git\n*\trefs/heads/main:refs/heads/main\t[new branch]\n\
+                   !\trefs/heads/x:refs/heads/x\t[rejected] (fetch first)\n\
+                   =\trefs/heads/y:refs/heads/y\t[up to date]\n\
+                   +\tHEAD:refs/heads/z\tabc...def (forced update)\n\
+                   -\t:refs/heads/old\t[deleted]\nDone\n";
+        let refs = parse_porcelain(out);
+        let got: Vec<(char, &str, &str, bool)> = refs
+            .iter()
+            .map(|r| (r.flag, r.from.as_str(), r.to.as_str(), r.updated()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ('*', "refs/heads/main", "refs/heads/main", true),
+                ('!', "refs/heads/x", "refs/heads/x", false),
+                ('=', "refs/heads/y", "refs/heads/y", false),
+                ('+', "HEAD", "refs/heads/z", true),
+                ('-', "", "refs/heads/old", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn dry_run_flags() {
+        let v = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        assert!(is_dry_run(&v("git push --dry-run origin main")));
+        assert!(is_dry_run(&v("git push -n")));
+        assert!(is_dry_run(&v("git -c a=b push -fn origin")));
+        assert!(!is_dry_run(&v("git push origin main")));
+        assert!(!is_dry_run(&v("git push --no-verify origin")));
+        assert!(!is_dry_run(&v("git -n push origin")));
+    }
+}

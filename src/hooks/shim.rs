@@ -1,0 +1,213 @@
+//! The shell shims and their files: the two templates (embedded from `hooks/`), the settings written into
+//! them at install time, the one function that quotes for the shell, where git looks for hooks, and the
+//! names and marker that tell our files apart from a user's. It writes a file only through
+//! [`write_executable`], and never decides which files to write: that is `install` and `arm`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::cli::HookMode;
+use crate::error::{Error, Result};
+
+/// Marks the files git-publish wrote, so that reinstall and uninstall touch only those.
+pub const MARKER: &str = "# git-publish: managed hook";
+/// Suffix of a user's hook moved aside by `install` (and put back by `uninstall`).
+const ORIG_SUFFIX: &str = ".git-publish-orig";
+/// Suffix of the copy of the `reference-transaction` shim that pre-push arms it from (see `arm`).
+const ARMED_FROM_SUFFIX: &str = ".git-publish";
+
+const PRE_PUSH: &str = include_str!("../../hooks/pre-push");
+const REFERENCE_TRANSACTION: &str = include_str!("../../hooks/reference-transaction");
+
+/// The name of the shim that is armed only while a push is in flight.
+pub const REFERENCE_TRANSACTION_NAME: &str = "reference-transaction";
+
+pub struct Shim {
+    pub name: &'static str,
+    template: &'static str,
+}
+
+pub const SHIMS: [Shim; 2] = [
+    Shim {
+        name: "pre-push",
+        template: PRE_PUSH,
+    },
+    Shim {
+        name: REFERENCE_TRANSACTION_NAME,
+        template: REFERENCE_TRANSACTION,
+    },
+];
+
+/// What the shims are told at install time.
+pub struct ShimSettings {
+    pub bin: PathBuf,
+    pub mode: HookMode,
+    pub remote: String,
+    pub branch: String,
+    pub background: bool,
+    pub config: Option<PathBuf>,
+}
+
+impl ShimSettings {
+    /// The text of `shim` with these settings filled in.
+    pub fn render(&self, shim: &Shim) -> String {
+        let mode = match self.mode {
+            HookMode::PostPush => "post-push",
+            HookMode::PrePush => "pre-push",
+        };
+        let config = self
+            .config
+            .as_ref()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        shim.template
+            .replace("@BIN@", &sh_quote(&self.bin.to_string_lossy()))
+            .replace("@MODE@", mode)
+            .replace("@REMOTE@", &sh_quote(&self.remote))
+            .replace("@BRANCH@", &sh_quote(&self.branch))
+            .replace("@BACKGROUND@", if self.background { "1" } else { "0" })
+            .replace("@CONFIG@", &sh_quote(&config))
+    }
+
+    /// Whether this mode uses `shim` (pre-push mode needs no reference-transaction).
+    pub fn needs(&self, shim: &Shim) -> bool {
+        shim.name == "pre-push" || self.mode == HookMode::PostPush
+    }
+
+    /// The line a user adds to a pre-push hook that another tool manages. Hooks run through another tool's
+    /// wrapper can't rely on being git push's child, so it uses pre-push mode, which needs no pairing.
+    pub fn manual_line(&self) -> String {
+        format!(
+            "{} hook pre-push --mode pre-push --remote {} --branch {} -- \"$@\"",
+            sh_quote(&self.bin.to_string_lossy()),
+            sh_quote(&self.remote),
+            sh_quote(&self.branch)
+        )
+    }
+}
+
+/// Quote `s` as one word for `sh`: the only place that quotes for the shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// `git rev-parse --path-format=absolute --git-path hooks`: honours core.hooksPath, shared by linked worktrees.
+pub fn hooks_dir(cwd: &Path) -> Result<PathBuf> {
+    let out = Command::new("git")
+        .args(["rev-parse", "--path-format=absolute", "--git-path", "hooks"])
+        .current_dir(cwd)
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Error::io("running `git rev-parse` (is git on PATH?)", e))?;
+    if !out.status.success() {
+        return Err(Error::Git(format!(
+            "git rev-parse --git-path hooks: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Whether the file at `path` was written by git-publish (its head carries [`MARKER`]).
+pub fn is_ours(path: &Path) -> bool {
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    String::from_utf8_lossy(&head[..n]).contains(MARKER)
+}
+
+/// Whether anything (even a dangling symlink) is at `path`.
+pub fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Where a user's hook at `path` is kept while ours is installed.
+pub fn orig_path(path: &Path) -> PathBuf {
+    with_suffix(path, ORIG_SUFFIX)
+}
+
+/// Where the disarmed copy of the shim at `path` is kept.
+pub fn armed_from_path(path: &Path) -> PathBuf {
+    with_suffix(path, ARMED_FROM_SUFFIX)
+}
+
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to)
+        .map_err(|e| Error::io(format!("moving {} to {}", from.display(), to.display()), e))
+}
+
+pub fn remove(path: &Path) -> Result<()> {
+    std::fs::remove_file(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))
+}
+
+/// Replace `path` at once (a temporary file in the same directory, renamed over it) by an executable with
+/// `text`: git never sees a half-written hook.
+pub fn write_executable(path: &Path, text: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let ctx = || format!("writing {}", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".git-publish-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(ctx(), e))?;
+    tmp.write_all(text).map_err(|e| Error::io(ctx(), e))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| Error::io(ctx(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shim_settings_are_quoted() {
+        let s = ShimSettings {
+            bin: PathBuf::from("/opt/it's/git-publish"),
+            mode: HookMode::PostPush,
+            remote: "origin".into(),
+            branch: "main".into(),
+            background: false,
+            config: None,
+        };
+        let text = s.render(&SHIMS[0]);
+        assert!(text.contains("bin='/opt/it'\\''s/git-publish'\n"), "{text}");
+        assert!(text.contains("mode=post-push\n"));
+        assert!(text.contains("config=''\n"));
+        assert!(text.contains(MARKER));
+        assert!(s.render(&SHIMS[1]).contains(MARKER));
+        assert!(
+            s.manual_line()
+                .starts_with("'/opt/it'\\''s/git-publish' hook pre-push --mode pre-push"),
+            "{}",
+            s.manual_line()
+        );
+    }
+
+    #[test]
+    fn write_executable_replaces_the_file_whole_and_leaves_no_temporary() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pre-push");
+        std::fs::write(&path, "old").unwrap();
+        write_executable(&path, b"#!/bin/sh\nexit 0\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"#!/bin/sh\nexit 0\n");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["pre-push"]);
+    }
+}
