@@ -9,16 +9,16 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use super::argv;
 use super::arm::{arm, disarm};
 use super::install::maps_to_tracking;
-use super::push::is_dry_run;
 use super::shim::hooks_dir;
 use super::spawn::spawn_background;
 use crate::cli::{HookArgs, HookMode, HookName};
 use crate::error::{exit, Error, Result};
 use crate::publish::Session;
 use crate::records::{
-    process_args, read_push_record, remove_push_record, remove_stale_push_records,
+    process_args, process_parent, read_push_record, remove_push_record, remove_stale_push_records,
     write_push_record, Failure, PushRecord,
 };
 use crate::source::Repo;
@@ -159,9 +159,18 @@ fn record_push(cwd: &Path, ui: &Ui, a: &HookArgs, repo: &Repo, commit: &str) -> 
 
 /// Pre-push mode: publish `commit` now; a failure aborts the push (the exit code is the error's).
 async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> Result<i32> {
-    if process_args(push_pid(a)).is_some_and(|args| is_dry_run(&args)) {
-        ui.note("dry run: not publishing");
-        return Ok(exit::OK);
+    match push_is_dry_run(cwd, push_pid(a)) {
+        Ok(false) => {}
+        Ok(true) => {
+            ui.note("dry run: not publishing");
+            return Ok(exit::OK);
+        }
+        Err(why) => {
+            eprintln!(
+                "git-publish: can't tell whether this push is a dry run ({why}): not publishing, and the push is aborted; push and publish with `git publish push …`, or push without publishing: git push --no-verify"
+            );
+            return Ok(exit::RUNTIME);
+        }
     }
     let s = Session::open(cwd, site_config(a), ui)?;
     match publish_and_clear(&s, &hook_opts(&s, commit)).await {
@@ -175,6 +184,45 @@ async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> 
             Ok(code)
         }
     }
+}
+
+/// Whether the `git push` running this hook is a dry run, from its command line: that of `pid` (the shim's
+/// parent), or of the nearest `git` above it when another tool's hook runs ours. An error when it can't be
+/// told (the command line can't be read, or not as git reads it).
+fn push_is_dry_run(cwd: &Path, pid: u32) -> std::result::Result<bool, String> {
+    let mut pid = pid;
+    for _ in 0..8 {
+        let argv = process_args(pid)
+            .ok_or_else(|| format!("the command line of process {pid} can't be read"))?;
+        if let Some(args) = argv::push_args(&argv, |name| git_alias(cwd, name)) {
+            return argv::is_dry_run(&args);
+        }
+        if argv
+            .first()
+            .is_some_and(|p| p.rsplit('/').next() == Some("git"))
+        {
+            return Err(format!("`{}` is not a git push", argv.join(" ")));
+        }
+        pid = process_parent(pid)
+            .filter(|p| *p > 1)
+            .ok_or("no git push runs this hook")?;
+    }
+    Err("no git push runs this hook".into())
+}
+
+/// `alias.<name>` as git sees it here (the hook inherits the `git -c` settings of its git push).
+fn git_alias(cwd: &Path, name: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "--get", &format!("alias.{name}")])
+        .current_dir(cwd)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches('\n')
+            .to_string()
+    })
 }
 
 // ---- reference-transaction and the background publish -----------------------------------------------------

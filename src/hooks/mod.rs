@@ -11,6 +11,7 @@
 //! (see `arm`).
 //!
 //! The rooms, each used only by the ones after it:
+//! - `argv`: what a `git push` command line asks for (a dry run?), read as git reads it;
 //! - `shim`: the shim text, its settings and shell quoting, the hook files' names and marker;
 //! - `install`: install and uninstall;
 //! - `arm`: arming and disarming `reference-transaction`;
@@ -25,6 +26,7 @@
 //! git's stdout). Nothing here is used by publish: the hooks call publish, never the other way round.
 
 mod after_push;
+mod argv;
 mod arm;
 mod entry;
 mod install;

@@ -1,12 +1,14 @@
 //! The two commands that publish a push without the shims: `git publish push` runs `git push --porcelain`
 //! (telling the hooks to stand aside) and publishes what it updated on the site branch, and
 //! `git publish retry` publishes the commit whose publish failed after its push. Also what a `git push`
-//! command line and report say (dry run, refs updated). It installs and arms nothing.
+//! report says (refs updated; a dry run is told from the command line, by `argv`). It installs and arms
+//! nothing.
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
 use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use super::argv;
 use crate::error::{exit, Error, Result};
 use crate::publish::Session;
 use crate::records::{read_failure, Failure};
@@ -15,13 +17,6 @@ use crate::state;
 
 /// Set by `git publish push` for its `git push`: the hooks then leave publishing to it.
 const SKIP_ENV: &str = "GIT_PUBLISH_SKIP_HOOKS";
-
-/// `git push --dry-run` / `-n`, judged from the arguments after `push`.
-pub fn is_dry_run(args: &[String]) -> bool {
-    args.iter().skip_while(|a| *a != "push").skip(1).any(|a| {
-        a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains('n'))
-    })
-}
 
 /// One ref of `git push --porcelain`: `<flag>\t<from>:<to>\t<summary>`.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,7 +53,11 @@ pub fn parse_porcelain(out: &str) -> Vec<PushedRef> {
 pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
     let branch = site_branch(s)?;
     let target = s.config.target(None)?.name.clone();
-    let dry_run = is_dry_run(&[&["push".to_string()][..], args].concat());
+    let dry_run = argv::is_dry_run(args).map_err(|why| {
+        Error::Usage(format!(
+            "git publish push can't tell whether these `git push` arguments are a dry run ({why}), so it pushed nothing; push with `git push` and publish with `git publish`"
+        ))
+    })?;
     let (out, status) = run_git_push(s, args)?;
     let mut code = if status.success() {
         exit::OK
@@ -198,16 +197,5 @@ mod tests {
                 ('-', "", "refs/heads/old", false),
             ]
         );
-    }
-
-    #[test]
-    fn dry_run_flags() {
-        let v = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
-        assert!(is_dry_run(&v("git push --dry-run origin main")));
-        assert!(is_dry_run(&v("git push -n")));
-        assert!(is_dry_run(&v("git -c a=b push -fn origin")));
-        assert!(!is_dry_run(&v("git push origin main")));
-        assert!(!is_dry_run(&v("git push --no-verify origin")));
-        assert!(!is_dry_run(&v("git -n push origin")));
     }
 }

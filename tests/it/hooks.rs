@@ -749,3 +749,91 @@ fn the_command_lines_of_already_installed_shims_are_still_accepted() {
     hook("pre-push", &manual, &["origin", "/elsewhere.git"]);
     assert_eq!(p.published(), Vec::<String>::new());
 }
+
+// ---- issue 19: pushes never publish what didn't happen -----------------------------------------------------
+
+/// Dry runs spelled the ways git accepts them: abbreviated long options, `-n` bundled with other short flags,
+/// after the refspecs, and through an alias.
+const DRY_RUNS: [&[&str]; 6] = [
+    &["--dry", "origin", "main"],
+    &["--dry-ru", "origin", "main"],
+    &["--dr", "origin", "main"],
+    &["-nv", "origin", "main"],
+    &["-vn", "origin", "main"],
+    &["origin", "main", "--dry"],
+];
+
+#[test]
+fn abbreviated_and_bundled_dry_runs_publish_nothing_in_pre_push_mode() {
+    let p = Pushed::installed(&["--mode", "pre-push"]);
+    p.site.git(&["config", "alias.pd", "push --dry"]);
+    for args in DRY_RUNS
+        .iter()
+        .copied()
+        .chain([&["pd", "origin", "main"][..]])
+    {
+        let mut argv = if args[0] == "pd" {
+            vec![]
+        } else {
+            vec!["push"]
+        };
+        argv.extend_from_slice(args);
+        let r = p.git(&argv).ok();
+        assert_eq!(p.remote_ref("main"), None, "{argv:?}");
+        assert_eq!(
+            p.published(),
+            Vec::<String>::new(),
+            "{argv:?}: {}",
+            r.stderr
+        );
+    }
+    // A push whose command line can't be read (here: no such process) is not published, and is aborted.
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let mut cmd = Command::new(crate::util::bin());
+    p.site.env(&mut cmd);
+    let mut child = cmd
+        .args([
+            "hook",
+            "pre-push",
+            "--pid",
+            "999999999",
+            "--mode",
+            "pre-push",
+        ])
+        .args([
+            "--remote", "origin", "--branch", "main", "--", "origin", "x",
+        ])
+        .current_dir(&p.site.dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = format!("refs/heads/main {c1} refs/heads/main {}\n", "0".repeat(40));
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), line.as_bytes()).unwrap();
+    let r = Run::from(child.wait_with_output().unwrap()).fails(1);
+    assert!(
+        r.stderr
+            .contains("can't tell whether this push is a dry run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.published(), Vec::<String>::new());
+    // `--no-dry-run` after `-n` is a real push, as git takes it.
+    p.git(&["push", "-n", "--no-dry", "-q", "origin", "main"])
+        .ok();
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    assert_eq!(p.published(), [c1]);
+}
+
+#[test]
+fn git_publish_push_publishes_nothing_for_abbreviated_or_bundled_dry_runs() {
+    let p = Pushed::new();
+    for args in DRY_RUNS {
+        let mut argv = vec!["push"];
+        argv.extend_from_slice(args);
+        let r = p.site.run(&argv).ok();
+        assert_eq!(p.remote_ref("main"), None, "{argv:?}");
+        assert!(!r.stderr.contains("published"), "{argv:?}: {}", r.stderr);
+        assert_eq!(p.published(), Vec::<String>::new(), "{argv:?}");
+    }
+}
