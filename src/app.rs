@@ -78,7 +78,9 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Push { args }) => {
             hooks::push(&Session::open(&cwd, cli.global.config, ui)?, &args).await
         }
-        Some(Command::Retry) => hooks::retry(&Session::open(&cwd, cli.global.config, ui)?).await,
+        Some(Command::Retry(a)) => {
+            hooks::retry(&Session::open(&cwd, cli.global.config, ui)?, a.force).await
+        }
         Some(Command::Hook(args)) => hooks::hook(&cwd, ui, args).await,
         // ---- least-privilege policy (src/iam.rs) ----
         Some(Command::IamPolicy { target }) => {

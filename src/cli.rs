@@ -133,8 +133,9 @@ pub enum Command {
         )]
         args: Vec<String>,
     },
-    /// Publish the commit whose publish failed after a push (see `git publish status`)
-    Retry,
+    /// Publish the commit whose publish failed after a push (see `git publish status`), unless what is live
+    /// has moved on since
+    Retry(RetryArgs),
     /// Entry point of the installed hook scripts (not for direct use)
     #[command(hide = true)]
     Hook(HookArgs),
@@ -192,6 +193,13 @@ pub struct InstallArgs {
     pub background: bool,
 
     /// Install even into a global core.hooksPath or one owned by husky, lefthook or pre-commit
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RetryArgs {
+    /// Publish it even though what is live does not contain it (or, for an ancestor of live, as a rollback)
     #[arg(long)]
     pub force: bool,
 }

@@ -8,7 +8,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use super::after_push::{failed_after_push, publish_pushed};
 use super::argv;
 use super::arm::{arm, disarm};
 use super::install::maps_to_tracking;
@@ -173,7 +173,7 @@ async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> 
         }
     }
     let s = Session::open(cwd, site_config(a), ui)?;
-    match publish_and_clear(&s, &hook_opts(&s, commit)).await {
+    match publish_pushed(&s, commit).await {
         Ok(()) => Ok(exit::OK),
         Err(e) => {
             let code = crate::error::report(&e);
@@ -284,7 +284,7 @@ async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i
         }
     };
     let target = s.config.target(None).ok().map(|t| t.name.clone());
-    match publish_and_clear(&s, &hook_opts(&s, commit)).await {
+    match publish_pushed(&s, commit).await {
         Ok(()) => exit::OK,
         Err(e) => failed_after_push(Some(&s.repo), &failure(target, &e), &e, CLOSING),
     }

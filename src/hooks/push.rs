@@ -7,11 +7,13 @@
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
-use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use super::after_push::{
+    failed_after_push, live_commit, publish_and_clear, publish_pushed, standing, Standing,
+};
 use super::argv;
 use crate::error::{exit, Error, Result};
 use crate::publish::Session;
-use crate::records::{read_failure, Failure};
+use crate::records::{clear_failure_if_covered, read_failure, Failure};
 use crate::settings::{publish_opts, Invocation};
 use crate::state;
 
@@ -82,7 +84,7 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
                 "dry run: a real push would publish {} to {target}",
                 state::short(&commit)
             ));
-        } else if let Err(c) = publish_pushed(s, &target, &commit).await {
+        } else if let Err(c) = publish_and_report(s, &target, &commit).await {
             if code == exit::OK {
                 code = c;
             }
@@ -133,8 +135,12 @@ fn run_git_push(s: &Session, args: &[String]) -> Result<(String, ExitStatus)> {
 
 /// Publish `commit` that the push sent to `target`; a failure is reported and recorded, and its exit code
 /// returned as the error.
-async fn publish_pushed(s: &Session, target: &str, commit: &str) -> std::result::Result<(), i32> {
-    let Err(e) = publish_and_clear(s, &hook_opts(s, commit)).await else {
+async fn publish_and_report(
+    s: &Session,
+    target: &str,
+    commit: &str,
+) -> std::result::Result<(), i32> {
+    let Err(e) = publish_pushed(s, commit).await else {
         return Ok(());
     };
     let failure = Failure {
@@ -151,21 +157,45 @@ async fn publish_pushed(s: &Session, target: &str, commit: &str) -> std::result:
     ))
 }
 
-/// `git publish retry`: publish the commit whose publish failed after its push, to the same target.
-pub async fn retry(s: &Session) -> Result<i32> {
+/// `git publish retry`: publish the commit whose publish failed after its push, to the same target, unless
+/// what is live has moved on since: a live descendant of it covers it (the failure is forgotten), and a
+/// live commit elsewhere is replaced only with `force`. An ancestor of live is only published with `force`,
+/// and as a rollback.
+pub async fn retry(s: &Session, force: bool) -> Result<i32> {
     let Some(f) = read_failure(&s.repo) else {
         s.ui.note("no failed publish is recorded: nothing to retry (`git publish` publishes the site branch)");
         return Ok(exit::OK);
     };
+    let target = s.config.target(f.target.as_deref())?.name.clone();
+    let live = live_commit(s, Some(&target)).await?;
+    let (commit, ago) = (state::short(&f.commit), &f.at);
+    let rollback = match standing(&s.repo, &f.commit, live.as_deref()) {
+        Standing::Forward => false,
+        Standing::Contained { live } if !force => {
+            clear_failure_if_covered(&s.repo, &target, &live, false);
+            s.ui.note(&format!(
+                "{commit}, whose publish failed at {ago}, is already live on {target}: {} contains it; the failure is cleared, nothing to retry",
+                s.repo.describe(&live)
+            ));
+            return Ok(exit::OK);
+        }
+        Standing::Contained { .. } => true,
+        Standing::Elsewhere { live } if !force => {
+            return Err(Error::Usage(format!(
+                "{target} has moved on since the publish of {commit} failed at {ago}: live is {}, which does not contain {commit}; `git publish retry --force` replaces it with {commit}, `git publish` publishes the site branch",
+                s.repo.describe(&live)
+            )));
+        }
+        Standing::Elsewhere { .. } => false,
+    };
     s.ui.note(&format!(
-        "retrying the publish of {} that failed at {} ({})",
-        state::short(&f.commit),
-        f.at,
+        "retrying the publish of {commit} that failed at {ago} ({})",
         f.error
     ));
     let opts = publish_opts(Invocation::Retry {
         target: f.target.clone(),
         commit: f.commit.clone(),
+        rollback,
     });
     publish_and_clear(s, &opts).await?;
     Ok(exit::OK)

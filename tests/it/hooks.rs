@@ -837,3 +837,101 @@ fn git_publish_push_publishes_nothing_for_abbreviated_or_bundled_dry_runs() {
         assert_eq!(p.published(), Vec::<String>::new(), "{argv:?}");
     }
 }
+
+impl Pushed {
+    /// Run git-publish in `dir` (another clone).
+    fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(crate::util::bin());
+        self.site.env(&mut cmd);
+        Run::from(
+            cmd.args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// The target's history entries, oldest first.
+    fn history(&self) -> Vec<serde_json::Value> {
+        let bytes = std::fs::read(self.out.join(".git-publish/state.json")).unwrap();
+        let st: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let mut v = st["history"].as_array().unwrap().clone();
+        v.reverse();
+        v
+    }
+}
+
+#[test]
+fn retry_never_publishes_over_what_is_live_without_saying_so() {
+    let p = Pushed::installed(&[]);
+    // Clone A (ours) records a failed publish of c1: a file is in the way of the target.
+    std::fs::write(&p.out, "in the way").unwrap();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "origin", "main"]).ok();
+    std::fs::remove_file(&p.out).unwrap();
+    // Clone B pushes and publishes c2, a descendant of c1.
+    let other = p.other_clone();
+    std::fs::write(other.join("public/b.html"), "b").unwrap();
+    p.git_in(&other, &["add", "-A"]).ok();
+    p.git_in(&other, &["commit", "-qm", "b"]).ok();
+    p.git_in(&other, &["push", "-q", "origin", "main"]).ok();
+    p.run_in(&other, &[]).ok();
+    let c2 = p.remote_ref("main").unwrap();
+    assert_eq!(p.published(), [c2.as_str()]);
+
+    // Live contains c1: retry publishes nothing, and forgets the failure.
+    p.git(&["fetch", "-q", "origin"]).ok();
+    let r = p.site.run(&["retry"]).ok();
+    assert_eq!(p.published(), [c2.as_str()], "{}", r.stderr);
+    assert!(r.stderr.contains("already live"), "{}", r.stderr);
+    let j = p.site.run(&["status", "--json"]).ok().json();
+    assert_eq!(j[0]["push_failure"], serde_json::Value::Null);
+
+    // Clone A force-pushes c3 (not in c2), whose publish fails: the target's state is unreadable.
+    let state = p.out.join(".git-publish/state.json");
+    let saved = std::fs::read(&state).unwrap();
+    std::fs::write(&state, "not json").unwrap();
+    let c3 = p.change("v3");
+    p.git(&["push", "-q", "--force", "origin", "main"]).ok();
+    std::fs::write(&state, &saved).unwrap();
+    assert_ne!(c3, c1);
+    // Live moved elsewhere: refused without --force, naming both commits.
+    let r = p.site.run(&["retry"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&c3[..7]) && r.stderr.contains(&c2[..7]),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(p.published(), [c2.as_str()]);
+    p.site.run(&["retry", "--force"]).ok();
+    assert_eq!(p.published(), [c2, c3]);
+}
+
+#[test]
+fn a_force_push_of_an_older_commit_is_published_as_a_rollback() {
+    let p = Pushed::installed(&[]);
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    let c2 = p.change("v2");
+    let c3 = p.change("v3");
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str(), c3.as_str()]);
+    // c2 was never live, and is an ancestor of what is.
+    let r = p
+        .git(&["push", "--force", "origin", &format!("{c2}:main")])
+        .ok();
+    assert_eq!(p.published(), [c1.as_str(), c3.as_str(), c2.as_str()]);
+    assert!(r.stderr.contains("rollback"), "{}", r.stderr);
+    assert_eq!(p.history()[2]["rollback_from"], c3.as_str());
+    // The same through `git publish push`.
+    p.site.run(&["uninstall"]).ok();
+    let r = p
+        .site
+        .run(&["push", "--force", "origin", &format!("{c1}:main")])
+        .ok();
+    assert!(r.stderr.contains("rollback"), "{}", r.stderr);
+    assert_eq!(p.history()[3]["rollback_from"], c2.as_str());
+}
