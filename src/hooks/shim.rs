@@ -50,7 +50,7 @@ pub struct ShimSettings {
 }
 
 impl ShimSettings {
-    /// The text of `shim` with these settings filled in.
+    /// The text of `shim` with these settings filled in, each as one shell word (see [`fill`]).
     pub fn render(&self, shim: &Shim) -> String {
         let mode = match self.mode {
             HookMode::PostPush => "post-push",
@@ -61,13 +61,17 @@ impl ShimSettings {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        shim.template
-            .replace("@BIN@", &sh_quote(&self.bin.to_string_lossy()))
-            .replace("@MODE@", mode)
-            .replace("@REMOTE@", &sh_quote(&self.remote))
-            .replace("@BRANCH@", &sh_quote(&self.branch))
-            .replace("@BACKGROUND@", if self.background { "1" } else { "0" })
-            .replace("@CONFIG@", &sh_quote(&config))
+        fill(
+            shim.template,
+            &[
+                ("@BIN@", &self.bin.to_string_lossy()),
+                ("@MODE@", mode),
+                ("@REMOTE@", &self.remote),
+                ("@BRANCH@", &self.branch),
+                ("@BACKGROUND@", if self.background { "1" } else { "0" }),
+                ("@CONFIG@", &config),
+            ],
+        )
     }
 
     /// Whether this mode uses `shim` (pre-push mode needs no reference-transaction).
@@ -85,6 +89,30 @@ impl ShimSettings {
             sh_quote(&self.branch)
         )
     }
+}
+
+/// `template` with each `@NAME@` of `values` replaced by its value quoted for the shell, in one pass: a value
+/// is never looked at again, so a path that contains `@CONFIG@` stays that path. The templates use each
+/// placeholder once, as the value of a shell variable, and refer to the variable after that.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        match values.iter().find(|(name, _)| tail.starts_with(name)) {
+            Some((name, value)) => {
+                out.push_str(&sh_quote(value));
+                rest = &tail[name.len()..];
+            }
+            None => {
+                out.push('@');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Quote `s` as one word for `sh`: the only place that quotes for the shell.
@@ -182,7 +210,7 @@ mod tests {
         };
         let text = s.render(&SHIMS[0]);
         assert!(text.contains("bin='/opt/it'\\''s/git-publish'\n"), "{text}");
-        assert!(text.contains("mode=post-push\n"));
+        assert!(text.contains("mode='post-push'\n"));
         assert!(text.contains("config=''\n"));
         assert!(text.contains(MARKER));
         assert!(s.render(&SHIMS[1]).contains(MARKER));
@@ -192,6 +220,77 @@ mod tests {
             "{}",
             s.manual_line()
         );
+    }
+
+    /// Paths a binary may be installed at, and branch names, that mean something to a shell.
+    const HOSTILE: [&str; 10] = [
+        "/opt/a\"b/git-publish",
+        "/opt/it's/git-publish",
+        "/opt/$(touch pwned)/git-publish",
+        "/opt/`touch pwned`/git-publish",
+        "/opt/a\nb/git-publish",
+        "/opt/a b  c/git-publish",
+        "/opt/a\\b\\/git-publish",
+        "/opt/$HOME ${x?} @CONFIG@ '\"\\'/git-publish",
+        "-x",
+        "",
+    ];
+
+    fn shells() -> Vec<&'static str> {
+        ["/bin/dash", "/bin/bash", "/bin/sh"]
+            .into_iter()
+            .filter(|sh| Path::new(sh).exists())
+            .collect()
+    }
+
+    #[test]
+    fn hostile_values_are_one_shell_word_and_the_shims_parse() {
+        for value in HOSTILE {
+            let s = ShimSettings {
+                bin: PathBuf::from(value),
+                mode: HookMode::PostPush,
+                remote: value.into(),
+                branch: value.into(),
+                background: true,
+                config: Some(PathBuf::from(value)),
+            };
+            for shim in &SHIMS {
+                let text = s.render(shim);
+                assert!(
+                    !text.contains("@BIN@") && !text.contains("@BRANCH@"),
+                    "{text}"
+                );
+                for sh in shells() {
+                    let out = Command::new(sh)
+                        .arg("-n")
+                        .arg("-c")
+                        .arg(&text)
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{sh} -n {} for {value:?}", shim.name);
+                }
+            }
+            // Each value reaches the shell byte for byte, and nothing in it runs.
+            let script = fill(
+                "b=@BIN@\nc=@CONFIG@\nprintf '%s|%s' \"$b\" \"$c\"",
+                &[("@BIN@", value), ("@CONFIG@", "x")],
+            );
+            for sh in shells() {
+                let dir = tempfile::tempdir().unwrap();
+                let out = Command::new(sh)
+                    .arg("-c")
+                    .arg(&script)
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout),
+                    format!("{value}|x"),
+                    "{sh}"
+                );
+                assert!(!dir.path().join("pwned").exists(), "{sh} ran {value:?}");
+            }
+        }
     }
 
     #[test]

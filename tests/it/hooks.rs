@@ -496,7 +496,13 @@ fn with_snapshot_builds_a_push_builds_and_publishes_the_pushed_commit() {
 
 /// git-publish copied to a path the test controls, installed from there.
 fn install_from_copy(p: &Pushed) -> PathBuf {
-    let bin = p.site.tmp.path().join("bin/git-publish");
+    install_from_copy_in(p, "bin")
+}
+
+/// git-publish copied into the directory `dir` (a name) of the test's temporary directory, installed from
+/// there.
+fn install_from_copy_in(p: &Pushed, dir: &str) -> PathBuf {
+    let bin = p.site.tmp.path().join(dir).join("git-publish");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
     std::fs::copy(crate::util::bin(), &bin).unwrap();
     // Another test thread forking while the copy was open for writing keeps it "busy" for a moment (ETXTBSY).
@@ -934,4 +940,36 @@ fn a_force_push_of_an_older_commit_is_published_as_a_rollback() {
         .ok();
     assert!(r.stderr.contains("rollback"), "{}", r.stderr);
     assert_eq!(p.history()[3]["rollback_from"], c2.as_str());
+}
+
+#[test]
+fn hostile_binary_paths_are_quoted_once_in_the_shims() {
+    let p = Pushed::new();
+    let dir = "it's \"$(touch pwned-1)\" `touch pwned-2` a\\b\nc $HOME";
+    let bin = install_from_copy_in(&p, dir);
+    for shim in ["pre-push", "reference-transaction.git-publish"] {
+        let path = p.hooks().join(shim);
+        for sh in ["/bin/dash", "/bin/bash"] {
+            let r = Run::from(Command::new(sh).arg("-n").arg(&path).output().unwrap());
+            assert_eq!(r.code, 0, "{sh} -n {shim}: {}", r.stderr);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("bin='"), "{text}");
+    }
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str()], "{}", r.stderr);
+    // The fallback message names the path and runs nothing in it.
+    std::fs::remove_file(&bin).unwrap();
+    let c2 = p.change("v2");
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c2));
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+    assert!(r.stderr.contains("`touch pwned-2`"), "{}", r.stderr);
+    for d in [&p.site.dir, &p.hooks(), &p.site.tmp.path().to_path_buf()] {
+        for f in ["pwned-1", "pwned-2"] {
+            assert!(!d.join(f).exists(), "{} ran", d.join(f).display());
+        }
+    }
+    assert_eq!(p.published(), [c1]);
 }
