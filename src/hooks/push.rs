@@ -24,8 +24,12 @@ const SKIP_ENV: &str = "GIT_PUBLISH_SKIP_HOOKS";
 #[derive(Debug, PartialEq, Eq)]
 pub struct PushedRef {
     pub flag: char,
+    /// The source as the user named it (any revision, which may contain `:`).
     pub from: String,
+    /// The full name of the remote ref (a ref name never contains `:`).
     pub to: String,
+    /// The new commit as git abbreviated it (`old..new`, `old...new`), when the summary names one.
+    pub new: Option<String>,
 }
 
 impl PushedRef {
@@ -35,19 +39,35 @@ impl PushedRef {
     }
 }
 
+/// The ref lines of `git push --porcelain` output. The `from:to` field is split at its last colon: `to` is a
+/// ref name, which can't contain one, while `from` can (`HEAD^{/fix: typo}`).
 pub fn parse_porcelain(out: &str) -> Vec<PushedRef> {
     out.lines()
         .filter_map(|l| {
             let mut f = l.split('\t');
             let flag = f.next()?.chars().next()?;
-            let (from, to) = f.next()?.split_once(':')?;
+            let (from, to) = f.next()?.rsplit_once(':')?;
+            let new = f
+                .next()
+                .and_then(|summary| summary.split(' ').next())
+                .and_then(|range| range.rsplit_once(".."))
+                .map(|(_, new)| new.trim_start_matches('.').to_string());
             Some(PushedRef {
                 flag,
                 from: from.to_string(),
                 to: to.to_string(),
+                new,
             })
         })
         .collect()
+}
+
+/// The commit an updated ref now points at: the id git reported, else its source resolved here.
+fn pushed_commit(s: &Session, r: &PushedRef) -> Result<String> {
+    r.new
+        .as_deref()
+        .and_then(|id| s.repo.resolve_commit(id).ok())
+        .map_or_else(|| s.repo.resolve_commit(&r.from), Ok)
 }
 
 /// `git publish push ARGS`: push, then publish each update of the site branch. The exit code is git push's
@@ -78,7 +98,7 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
         return Ok(code);
     }
     for r in updated {
-        let commit = s.repo.resolve_commit(&r.from)?;
+        let commit = pushed_commit(s, &r)?;
         if dry_run {
             s.ui.note(&format!(
                 "dry run: a real push would publish {} to {target}",
@@ -211,12 +231,14 @@ mod tests {
                    !\trefs/heads/x:refs/heads/x\t[rejected] (fetch first)\n\
                    =\trefs/heads/y:refs/heads/y\t[up to date]\n\
                    +\tHEAD:refs/heads/z\tabc...def (forced update)\n\
-                   -\t:refs/heads/old\t[deleted]\nDone\n";
+                   -\t:refs/heads/old\t[deleted]\n \tHEAD^{/fix: a:b}:refs/heads/w\t1234..5678\nDone\n";
         let refs = parse_porcelain(out);
         let got: Vec<(char, &str, &str, bool)> = refs
             .iter()
             .map(|r| (r.flag, r.from.as_str(), r.to.as_str(), r.updated()))
             .collect();
+        let new: Vec<Option<&str>> = refs.iter().map(|r| r.new.as_deref()).collect();
+        assert_eq!(new, [None, None, None, Some("def"), None, Some("5678")]);
         assert_eq!(
             got,
             [
@@ -225,6 +247,7 @@ mod tests {
                 ('=', "refs/heads/y", "refs/heads/y", false),
                 ('+', "HEAD", "refs/heads/z", true),
                 ('-', "", "refs/heads/old", false),
+                (' ', "HEAD^{/fix: a:b}", "refs/heads/w", true),
             ]
         );
     }

@@ -973,3 +973,24 @@ fn hostile_binary_paths_are_quoted_once_in_the_shims() {
     }
     assert_eq!(p.published(), [c1]);
 }
+
+#[test]
+fn git_publish_push_reads_refspecs_whose_source_has_a_colon() {
+    let p = Pushed::new();
+    let c2 = p.change("fix: typo");
+    let c3 = p.change("more: stuff");
+    p.change("tip");
+    // A new branch, then a fast-forward; both sources contain `:`.
+    let r = p
+        .site
+        .run(&["push", "origin", "HEAD^{/fix: typo}:refs/heads/main"])
+        .ok();
+    assert_eq!(p.remote_ref("main"), Some(c2.clone()));
+    assert_eq!(p.published(), [c2.as_str()], "{}", r.stderr);
+    let r = p
+        .site
+        .run(&["push", "origin", "HEAD^{/more: stuff}:main"])
+        .ok();
+    assert_eq!(p.remote_ref("main"), Some(c3.clone()));
+    assert_eq!(p.published(), [c2, c3], "{}", r.stderr);
+}
