@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 pub const MARKER: &str = "# git-publish: managed hook";
 /// Suffix of a user's hook moved aside by `install` (and put back by `uninstall`).
 const ORIG_SUFFIX: &str = ".git-publish-orig";
+/// Suffix under which `install` and `uninstall` keep a shim of ours that someone edited.
+const EDITED_SUFFIX: &str = ".edited";
+/// The last line of every shim we write: this, then the sha256 of the text before it (see [`is_edited`]).
+const CHECKSUM_TAG: &str = "# git-publish: sha256 of the text above: ";
 /// Suffix of the copy of the `reference-transaction` shim that pre-push arms it from (see `arm`).
 const ARMED_FROM_SUFFIX: &str = ".git-publish";
 
@@ -50,7 +54,8 @@ pub struct ShimSettings {
 }
 
 impl ShimSettings {
-    /// The text of `shim` with these settings filled in, each as one shell word (see [`fill`]).
+    /// The text of `shim` with these settings filled in, each as one shell word (see [`fill`]), sealed with
+    /// its checksum.
     pub fn render(&self, shim: &Shim) -> String {
         let mode = match self.mode {
             HookMode::PostPush => "post-push",
@@ -61,7 +66,7 @@ impl ShimSettings {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        fill(
+        seal(fill(
             shim.template,
             &[
                 ("@BIN@", &self.bin.to_string_lossy()),
@@ -71,7 +76,7 @@ impl ShimSettings {
                 ("@BACKGROUND@", if self.background { "1" } else { "0" }),
                 ("@CONFIG@", &config),
             ],
-        )
+        ))
     }
 
     /// Whether this mode uses `shim` (pre-push mode needs no reference-transaction).
@@ -144,6 +149,41 @@ pub fn is_ours(path: &Path) -> bool {
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     String::from_utf8_lossy(&head[..n]).contains(MARKER)
+}
+
+fn sha256_hex(text: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text))
+}
+
+/// `text` with a last line that carries its checksum.
+fn seal(text: String) -> String {
+    let sum = sha256_hex(text.as_bytes());
+    format!("{text}{CHECKSUM_TAG}{sum}\n")
+}
+
+/// Whether our file at `path` was changed since we wrote it: its text does not match the checksum on its
+/// last line. A file without a checksum line (written before they existed) can't tell, and counts as not
+/// edited.
+pub fn is_edited(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let tag = CHECKSUM_TAG.as_bytes();
+    let Some(at) = bytes.windows(tag.len()).rposition(|w| w == tag) else {
+        return false;
+    };
+    let sum = sha256_hex(&bytes[..at]);
+    bytes[at + tag.len()..] != *format!("{sum}\n").as_bytes()
+}
+
+/// A name beside `path` that nothing has, for keeping an edited shim: `<hook>.edited`, else
+/// `<hook>.edited-2`, `-3`, …
+pub fn edited_path(path: &Path) -> PathBuf {
+    std::iter::once(with_suffix(path, EDITED_SUFFIX))
+        .chain((2..).map(|n| with_suffix(path, &format!("{EDITED_SUFFIX}-{n}"))))
+        .find(|p| !exists(p))
+        .expect("one of infinitely many names is unused")
 }
 
 /// Whether anything (even a dangling symlink) is at `path`.
@@ -291,6 +331,25 @@ mod tests {
                 assert!(!dir.path().join("pwned").exists(), "{sh} ran {value:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_sealed_shim_tells_an_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pre-push");
+        let text = seal(format!("#!/bin/sh\n{MARKER}\nexit 0\n"));
+        std::fs::write(&path, &text).unwrap();
+        assert!(!is_edited(&path));
+        std::fs::write(&path, text.replace("exit 0", "exit 1")).unwrap();
+        assert!(is_edited(&path));
+        std::fs::write(&path, format!("{text}echo more\n")).unwrap();
+        assert!(is_edited(&path));
+        // Written before checksums: can't tell.
+        std::fs::write(&path, format!("#!/bin/sh\n{MARKER}\n")).unwrap();
+        assert!(!is_edited(&path));
+        assert_eq!(edited_path(&path), dir.path().join("pre-push.edited"));
+        std::fs::write(dir.path().join("pre-push.edited"), "").unwrap();
+        assert_eq!(edited_path(&path), dir.path().join("pre-push.edited-2"));
     }
 
     #[test]

@@ -994,3 +994,54 @@ fn git_publish_push_reads_refspecs_whose_source_has_a_colon() {
     assert_eq!(p.remote_ref("main"), Some(c3.clone()));
     assert_eq!(p.published(), [c2, c3], "{}", r.stderr);
 }
+
+/// The files in the hooks directory whose name starts with `prefix`, and their text.
+fn hook_files(p: &Pushed, prefix: &str) -> Vec<(String, String)> {
+    snapshot(&p.hooks())
+        .into_iter()
+        .filter(|(name, _, _)| name.starts_with(prefix))
+        .map(|(name, bytes, _)| (name, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect()
+}
+
+#[test]
+fn edits_to_installed_hooks_survive_reinstall_and_uninstall() {
+    let p = Pushed::installed(&[]);
+    let hook = p.hooks().join("pre-push");
+    let edit = |path: &Path, line: &str| {
+        let mut text = std::fs::read_to_string(path).unwrap();
+        text.push_str(line);
+        std::fs::write(path, text).unwrap();
+    };
+    edit(&hook, "# my first edit\n");
+    let r = p.site.run(&["install"]).ok();
+    assert!(r.stderr.contains("pre-push.edited"), "{}", r.stderr);
+    assert!(!std::fs::read_to_string(&hook)
+        .unwrap()
+        .contains("my first edit"));
+    edit(&hook, "# my second edit\n");
+    edit(
+        &p.hooks().join("reference-transaction.git-publish"),
+        "# my third edit\n",
+    );
+    let r = p.site.run(&["uninstall"]).ok();
+    assert!(r.stderr.contains(".edited"), "{}", r.stderr);
+    assert!(!hook.exists());
+    let kept: String = [
+        hook_files(&p, "pre-push.edited"),
+        hook_files(&p, "reference-transaction.git-publish.edited"),
+    ]
+    .concat()
+    .into_iter()
+    .map(|(_, text)| text)
+    .collect();
+    for e in ["my first edit", "my second edit", "my third edit"] {
+        assert!(kept.contains(e), "{e}: {kept}");
+    }
+    // Unedited hooks are still replaced and removed without a trace.
+    let before = snapshot(&p.hooks());
+    p.site.run(&["install"]).ok();
+    p.site.run(&["install"]).ok();
+    p.site.run(&["uninstall"]).ok();
+    assert_eq!(snapshot(&p.hooks()), before);
+}
