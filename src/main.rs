@@ -1,7 +1,5 @@
 //! Entry point: parse the command line, run, print any error once with its hint, exit with its code.
 
-use clap::Parser;
-
 fn main() {
     // Few malloc arenas: memory stays bounded by what is in flight, not by how many threads touched the heap.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

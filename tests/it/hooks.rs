@@ -1045,3 +1045,22 @@ fn edits_to_installed_hooks_survive_reinstall_and_uninstall() {
     p.site.run(&["uninstall"]).ok();
     assert_eq!(snapshot(&p.hooks()), before);
 }
+
+#[test]
+fn everything_after_push_goes_to_git_push() {
+    let p = Pushed::new();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    // `-v` after `push` is git push's: git says where it pushes.
+    let r = p.site.run(&["push", "-v", "origin", "main"]).ok();
+    assert!(r.stderr.contains("Pushing to"), "{}", r.stderr);
+    assert_eq!(p.published(), [c1.as_str()]);
+    // git-publish's own options after `push` are git push's too, which refuses them: nothing is pushed.
+    let c2 = p.change("v2");
+    let r = p.site.run(&["push", "--json", "origin", "main"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    // Before `push`, they are git-publish's.
+    let r = p.site.run(&["-v", "push", "origin", "main"]).ok();
+    assert!(!r.stderr.contains("Pushing to"), "{}", r.stderr);
+    assert_eq!(p.published(), [c1, c2]);
+}
