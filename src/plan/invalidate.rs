@@ -1,7 +1,19 @@
 //! CloudFront invalidation paths: which URLs went stale, and the cheapest set of paths that covers them.
 //!
+//! Owns the invalidation rules: which edits leave stale URLs ([`cached`]), which URLs serve a file
+//! ([`url_forms`]), how stale URLs are covered within a path budget ([`plan`]) and batched ([`batches`]).
 //! Pure: works on served paths (the key with the distribution's origin path removed, see
-//! [`super::served_path`]) and returns URL-encoded CloudFront paths.
+//! [`super::served_path`]) and returns URL-encoded CloudFront paths. It must not decide uploads or deletes
+//! (that is `steps.rs`) nor know about S3 keys, the state or the network.
+//!
+//! **To change an invalidation rule**, edit the function here and add a row to its table of tests:
+//! - which edits make a URL stale: [`cached`] and the table `tests::staleness_by_edit`;
+//! - which URLs serve a file: [`url_forms`] and the table `tests::forms_by_setting`;
+//! - how paths are collapsed into wildcards: [`plan`] (the choice is `Tree::cheapest`) and the cover cases
+//!   (`tests::collapses_fully_changed_dirs_first`, `tests::picks_cheapest_cover_when_it_must_evict`, ...).
+//!
+//! Then `cargo test --lib plan` runs them, and the whole-planner freshness model (`freshness.rs`) checks that
+//! no stale URL survives any random change.
 //!
 //! ## URL forms
 //! A file is cached under every URL that serves it ([`UrlForms`]; `directory_urls` and `pretty_urls` in
@@ -444,6 +456,32 @@ mod tests {
             forms: &UrlForms::default(),
             max_paths: max,
         })
+    }
+
+    /// The invalidation rule, one row per edit: what becomes of the cached URLs of the path.
+    #[test]
+    fn staleness_by_edit() {
+        use Cached::*;
+        #[rustfmt::skip]
+        let table = [
+            // (edit,                                          invalidate_new_files, cached)
+            (Edit::Added,                                      false, New),
+            (Edit::Added,                                      true,  Stale),
+            (Edit::Modified,                                   false, Stale),
+            (Edit::Deleted,                                    false, Stale),
+            (Edit::Unexcluded,                                 false, New),
+            (Edit::Unexcluded,                                 true,  New),
+            (Edit::Resent { headers_changed: true },           false, Stale),
+            (Edit::Resent { headers_changed: false },          false, Fresh),
+            (Edit::Reheadered,                                 false, Stale),
+        ];
+        for (edit, invalidate_new_files, want) in table {
+            assert_eq!(
+                cached(edit, invalidate_new_files),
+                want,
+                "{edit:?} invalidate_new_files={invalidate_new_files}"
+            );
+        }
     }
 
     #[test]

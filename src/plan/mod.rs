@@ -1,15 +1,19 @@
 //! The planner: a pure function from "what changed in git" to "what to do to the target".
 //!
-//! Inputs are plain owned values (no git2, no AWS types, no IO, no async): the changes between the deployed
-//! tree and the new one, the listing of the new tree when it is needed, and the target's settings. The output is a [`Plan`]
-//! value that the executor carries out step by step and that `--dry-run` prints. Same input, same plan:
-//! everything is sorted.
+//! Owns the plan's types ([`Input`], [`Settings`], [`Plan`], [`Outcome`], [`Phase`]), keys ([`key_for`],
+//! [`served_path`]) and [`build`], which reads as the list of its steps. Inputs are plain owned values: the
+//! changes between the deployed tree and the new one, the listing of the new tree when it is needed, and the
+//! target's settings. The output is a [`Plan`] value that the executor carries out phase by phase and that
+//! `--dry-run` prints. Same input, same plan: everything is sorted. Must not do IO, async, or touch git2 or
+//! AWS types; errors are [`PlanError`], and "needs the listing" is [`Outcome::NeedsListing`], not an error.
 //!
+//! Where things live:
+//! - the steps of [`build`] (changes, deferred deletes, rule-driven updates, server-side copies, limits and
+//!   ordering, CDN paths): `steps.rs`
+//! - invalidation rules (what is stale, URL forms, wildcard cover, batches): [`invalidate`]
 //! - content types: [`headers`]; the `[[rules]]` (headers, encodings, exclude, keep): [`rules`]
-//! - CloudFront paths: [`invalidate`]; the whole planner's freshness model is tested in `freshness.rs`
-//! - steps: uploads, server-side copies (renames), header updates (metadata follows config), deletes (maybe
-//!   deferred one publish), invalidations per distribution within the monthly path budget: [`build`]
 //! - files that differ only in timestamps/build ids: [`churn`]
+//! - errors: [`PlanError`]; the whole planner's freshness model (tests only): `freshness.rs`
 
 pub mod churn;
 mod error;
@@ -295,7 +299,7 @@ pub fn served_path(prefix: &str, origin_path: &str, path: &str) -> Option<String
 /// What [`build`] returns when nothing is wrong with the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
-#[allow(clippy::large_enum_variant)] // built once per publish, moved once
+#[allow(clippy::large_enum_variant)] // one per publish, moved once: boxing buys nothing
 pub enum Outcome {
     Planned(Plan),
     /// The plan depends on the listing of the new tree, and `Input::listing` was `None`: list the tree and
