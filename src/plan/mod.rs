@@ -99,7 +99,8 @@ pub struct Input<'a> {
     /// costs far more than planning a small change, and most plans never look at it. A plan that does
     /// (changed rules, `--full`, deferred deletes, more stale URLs than `max_invalidation_paths`, which may
     /// need wildcards) makes the outcome [`Outcome::NeedsListing`]; the caller lists the tree and builds
-    /// again. Given the listing, [`build`] always plans.
+    /// again. Given the listing, [`build`] always plans. Table of cases:
+    /// `tests::needs_listing_only_when_a_step_reads_it`.
     pub listing: Option<&'a [FileEntry]>,
     /// Files of the deployed tree whose blobs may be copied server-side instead of uploaded (when the target
     /// holds exactly that tree: no interrupted publish to resume). The caller may pass only some of them
@@ -813,6 +814,51 @@ mod tests {
         assert_eq!(p.deletes, ["older.css"]);
         assert_eq!(p.deferred, ["gone.css"]);
         assert_eq!(p.invalidations, ["/", "/index.html", "/older.css"]);
+    }
+
+    /// Without the listing of the new tree, the plan asks for it exactly when a step reads it.
+    #[test]
+    fn needs_listing_only_when_a_step_reads_it() {
+        use ChangeKind::*;
+        let many: Vec<Change> = (0..20)
+            .map(|i| ch(&format!("d/f{i}.css"), Modified))
+            .collect();
+        let none = rules("rules = []");
+        let some = rules("[[rules]]\nmatch = \"*.css\"\ncache_control = \"no-cache\"");
+        let full = Settings {
+            full: true,
+            ..settings()
+        };
+        type Row<'a> = (
+            &'a str,
+            &'a [Change],
+            &'a [String],
+            &'a Rules,
+            &'a Settings,
+            bool,
+        );
+        let (small, gone) = ([ch("a.html", Modified)], ["gone.css".to_string()]);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // (why,                        changes, deferred, old rules, settings,    needs the listing)
+            ("a small change",              &small,  &[],      &none,     &settings(), false),
+            ("deferred deletes",            &[],     &gone,    &none,     &settings(), true),
+            ("changed rules",               &[],     &[],      &some,     &settings(), true),
+            ("--full",                      &[],     &[],      &none,     &full,       true),
+            ("more stale URLs than paths",  &many,   &[],      &none,     &settings(), true),
+        ];
+        for &(why, changes, deferred, old_rules, s, want) in table {
+            let input = Input {
+                changes,
+                listing: None,
+                old_listing: None,
+                rules: &none,
+                old_rules,
+                deferred,
+            };
+            let needs = super::build("t", &input, s).unwrap() == Outcome::NeedsListing;
+            assert_eq!(needs, want, "{why}");
+        }
     }
 
     #[test]
