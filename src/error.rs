@@ -30,10 +30,6 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The planner, given no listing of the new tree, found that it needs one (see `plan::Input::listing`).
-    /// The caller lists the tree and plans again; never shown to a user.
-    #[error("internal: the plan needs the listing of the new tree")]
-    PlanNeedsListing,
     #[error("{path}:{line}:{column}: {message}")]
     ConfigParse {
         path: PathBuf,
@@ -195,7 +191,6 @@ impl Error {
             TooManyDeletes { .. } => exit::REFUSED,
             Busy { .. } | LostRace { .. } | Overtaken { .. } => exit::BUSY,
             Git(_)
-            | PlanNeedsListing
             | BuildFailed { .. }
             | Store { .. }
             | Cdn { .. }

@@ -508,12 +508,13 @@ pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
             old_rules: &old_rules,
             deferred: &deferred,
         };
-        match plan::build(&target.name, &input, &settings) {
-            Err(Error::PlanNeedsListing) if listing.is_none() => {
+        match plan::build(&target.name, &input, &settings)? {
+            plan::Outcome::NeedsListing if listing.is_none() => {
                 listing = Some(s.repo.listing(&new_tree, &commit)?);
                 lap("listed the new tree");
             }
-            planned => break planned?,
+            plan::Outcome::NeedsListing => unreachable!("given the listing, plan::build plans"),
+            plan::Outcome::Planned(plan) => break plan,
         }
     };
     lap("planned");

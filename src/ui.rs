@@ -488,7 +488,10 @@ mod tests {
             old_rules: &none,
             deferred: &[],
         };
-        plan::build("production", &input, &settings).unwrap()
+        plan::build("production", &input, &settings)
+            .unwrap()
+            .planned()
+            .unwrap()
     }
 
     #[test]
