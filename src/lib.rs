@@ -1,13 +1,14 @@
 //! git-publish: publish a static site committed in git to S3 + CloudFront (or a local directory).
 //!
-//! Modules import only downward, so the graph has no cycles:
+//! Modules import downward, never back:
 //! `main` → `app` → `cmd/*` → {`hooks`, `publish`} → {`plan`, `exec`, `source`, `state`, `config`, `ui`,
-//! `records`, `settings`} → `error`. (Within the lower layer, `ui` renders `exec`'s events and `state` uses
-//! `exec`'s store trait.)
+//! `records`, `settings`} → `error`. Inside the lower layer a few imports go sideways, one way only: `ui`
+//! renders `exec`'s events, `state` writes through `exec`'s store trait, `exec` reads blobs from `source`,
+//! and `config` compiles `plan`'s rules.
 //!
-//! A publish reads `config`, resolves the commit and diffs through `source` (git), plans (`plan`, pure), claims
-//! and transfers (`state`, `exec`), then records (`state`, `records`); `publish` runs those as
-//! prepare → apply → wait. `cmd/` holds one file per command; `hooks` publishes after a push.
+//! A publish (`publish`, as prepare → apply → wait) reads `config`, resolves the commit and diffs through
+//! `source` (git), plans with `plan` (pure), claims and transfers with `state` and `exec`, then records the
+//! result in `state` and `records`. `cmd/` has one file per command; `hooks` publishes after a push.
 
 pub mod app;
 pub mod build;

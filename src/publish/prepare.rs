@@ -76,15 +76,8 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
     let key = state::state_key(target.prefix());
-    let (current, etag) = state::read(backends.store.as_ref(), &key, &target.name).await?;
+    let (current, etag, takeover) = read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
-    let takeover = state::check_pending(
-        &target.name,
-        current.as_ref(),
-        target.claim_lease,
-        opts.take_over,
-        &s.clock,
-    )?;
     let diffed = diff_against_target(
         s,
         opts,
@@ -135,6 +128,26 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
         rollback_from,
         report,
     })
+}
+
+/// The target's state (None: first publish), its ETag, and what to do about a publish it has pending
+/// (refuse while a live holder has it, resume, or take over).
+async fn read_state(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &Target,
+    backends: &Backends,
+    key: &str,
+) -> Result<(Option<State>, Option<String>, Takeover)> {
+    let (current, etag) = state::read(backends.store.as_ref(), key, &target.name).await?;
+    let takeover = state::check_pending(
+        &target.name,
+        current.as_ref(),
+        target.claim_lease,
+        opts.take_over,
+        &s.clock,
+    )?;
+    Ok((current, etag, takeover))
 }
 
 /// A diff started in another thread: the base tree it is against, and the thread.
