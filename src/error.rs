@@ -325,3 +325,40 @@ pub fn report(e: &Error) -> i32 {
     }
     e.exit_code()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers are a public interface (README "Exit codes"): scripts and the hooks test them.
+    #[test]
+    fn exit_codes_are_stable() {
+        let codes = [
+            (ExitCode::Success, 0),
+            (ExitCode::Runtime, 1),
+            (ExitCode::Usage, 2),
+            (ExitCode::Busy, 3),
+            (ExitCode::Refused, 4),
+            (ExitCode::Interrupted, 130),
+        ];
+        for (code, n) in codes {
+            assert_eq!(i32::from(code), n, "{code:?}");
+        }
+        assert_eq!(exit::INTERRUPTED, 130);
+    }
+
+    #[test]
+    fn ctrl_c_exits_130_and_a_failed_upload_1() {
+        let interrupted = Error::Interrupted {
+            target: "production".into(),
+        };
+        assert_eq!(interrupted.exit(), ExitCode::Interrupted);
+        assert_eq!(interrupted.exit_code(), 130);
+        let failed = Error::Store {
+            target: "production".into(),
+            message: "publish failed: uploading a: boom".into(),
+            hint: String::new(),
+        };
+        assert_eq!(failed.exit_code(), exit::RUNTIME);
+    }
+}
