@@ -1,8 +1,10 @@
 //! `site.toml`: schema, parsing and validation.
 //!
 //! Owns turning the file's text into validated [`Config`] values: unknown keys, wrong types and bad values are
-//! errors that name the file, line and column; secrets are refused outright. Defaults live here and nowhere else.
-//! It does no IO beyond reading the file (see [`Config::load`]); [`Config::from_str`] is pure, for tests.
+//! errors that name the file, line and column (or the key); secrets are refused outright. Defaults live here
+//! and nowhere else. Each `[targets.NAME]` is checked by one table of rows (key, check, message, hint) in
+//! `config/target_checks.rs`; `[source]` by the `validate_*` steps below. It does no IO beyond reading the
+//! file (see [`Config::load`]); [`Config::from_str`] is pure, for tests. It must not touch git or a store.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -214,93 +216,19 @@ impl Config {
     /// Pure parse + validate of the file's text.
     pub fn from_str(text: &str, path: &Path, base_dir: &Path) -> Result<Config> {
         check_secrets(text, path)?;
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            // Name the key when the error sits on a `key = value` line.
-            let key = text
-                .lines()
-                .nth(line - 1)
-                .and_then(|l| l.split_once('='))
-                .map(|(k, _)| k.trim())
-                .filter(|k| !k.is_empty() && !k.starts_with('['));
-            let message = match key {
-                Some(k) if !e.message().contains(k) => format!("`{k}`: {}", e.message().trim()),
-                _ => e.message().trim().to_string(),
-            };
-            Error::ConfigParse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
-        })?;
-        let invalid = |message: String, hint: &str| Error::ConfigInvalid {
-            path: path.to_path_buf(),
-            message,
-            hint: hint.to_string(),
-        };
-
-        let snapshot = validate_snapshot(&raw.source, &raw.targets, path)?;
-        let dir = raw
-            .source
-            .dir
-            .clone()
-            .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
-            .unwrap_or_default();
-        let dir = dir.trim_matches('/').to_string();
-        if !is_plain_path(&dir, true) {
-            return Err(invalid(
-                format!("source.dir = {dir:?} must be a plain path inside the commit"),
-                "use a path such as \"public\" (no `.` or `..` components)",
-            ));
-        }
-        if let Some(b) = &raw.source.branch {
-            if b.trim().is_empty() {
-                return Err(invalid(
-                    "source.branch is empty".into(),
-                    "name a branch, or remove the key to use the current branch",
-                ));
-            }
-        }
-
-        if raw.targets.is_empty() {
-            return Err(invalid(
-                "no targets: add a [targets.NAME] table with a `url`".into(),
-                "see site.toml.example, e.g. [targets.production] url = \"s3://my-bucket\"",
-            ));
-        }
-        let mut targets = BTreeMap::new();
-        for (name, t) in raw.targets {
-            let target = validate_target(&name, t, path, base_dir)?;
-            targets.insert(name, target);
-        }
-        let defaults: Vec<&String> = targets
-            .values()
-            .filter(|t| t.default)
-            .map(|t| &t.name)
-            .collect();
-        if defaults.len() > 1 {
-            return Err(invalid(
-                format!(
-                    "more than one target has `default = true`: {}",
-                    join(defaults.iter().map(|s| s.as_str()))
-                ),
-                "keep `default = true` on one target only",
-            ));
-        }
+        let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
+        let source = validate_source(&raw.source, &raw.targets, path)?;
+        let targets = validate_targets(raw.targets, path, base_dir)?;
         let rules = Rules::compile(&raw.rules).map_err(|why| {
             invalid(
+                path,
                 why,
                 "fix the [[rules]] entry (see the rules section of site.toml.example)",
             )
         })?;
         Ok(Config {
             path: path.to_path_buf(),
-            source: SourceConfig {
-                branch: raw.source.branch,
-                dir,
-                snapshot,
-            },
+            source,
             targets,
             rules,
         })
@@ -327,6 +255,103 @@ impl Config {
     }
 }
 
+/// A refusal of a value in `path`, with the hint that fixes it.
+fn invalid(path: &Path, message: String, hint: &str) -> Error {
+    Error::ConfigInvalid {
+        path: path.to_path_buf(),
+        message,
+        hint: hint.to_string(),
+    }
+}
+
+/// A TOML syntax or schema error, at its line and column, naming the key when it sits on a `key = value` line.
+fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> Error {
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let message = match key {
+        Some(k) if !e.message().contains(k) => format!("`{k}`: {}", e.message().trim()),
+        _ => e.message().trim().to_string(),
+    };
+    Error::ConfigParse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// `[source]`: the snapshot settings first, then `dir` (which defaults to `build_dir`) and `branch`.
+fn validate_source(
+    src: &RawSource,
+    targets: &BTreeMap<String, RawTarget>,
+    path: &Path,
+) -> Result<SourceConfig> {
+    let snapshot = validate_snapshot(src, targets, path)?;
+    let dir = (src.dir.clone())
+        .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
+        .unwrap_or_default();
+    let dir = dir.trim_matches('/').to_string();
+    if !is_plain_path(&dir, true) {
+        return Err(invalid(
+            path,
+            format!("source.dir = {dir:?} must be a plain path inside the commit"),
+            "use a path such as \"public\" (no `.` or `..` components)",
+        ));
+    }
+    if src.branch.as_ref().is_some_and(|b| b.trim().is_empty()) {
+        return Err(invalid(
+            path,
+            "source.branch is empty".into(),
+            "name a branch, or remove the key to use the current branch",
+        ));
+    }
+    Ok(SourceConfig {
+        branch: src.branch.clone(),
+        dir,
+        snapshot,
+    })
+}
+
+/// Every `[targets.NAME]` (see `target_checks`), and at most one default.
+fn validate_targets(
+    raw: BTreeMap<String, RawTarget>,
+    path: &Path,
+    base_dir: &Path,
+) -> Result<BTreeMap<String, Target>> {
+    if raw.is_empty() {
+        return Err(invalid(
+            path,
+            "no targets: add a [targets.NAME] table with a `url`".into(),
+            "see site.toml.example, e.g. [targets.production] url = \"s3://my-bucket\"",
+        ));
+    }
+    let mut targets = BTreeMap::new();
+    for (name, t) in raw {
+        let target = validate_target(&name, t, path, base_dir)?;
+        targets.insert(name, target);
+    }
+    let defaults: Vec<&str> = (targets.values())
+        .filter(|t| t.default)
+        .map(|t| t.name.as_str())
+        .collect();
+    if defaults.len() > 1 {
+        return Err(invalid(
+            path,
+            format!(
+                "more than one target has `default = true`: {}",
+                join(defaults.into_iter())
+            ),
+            "keep `default = true` on one target only",
+        ));
+    }
+    Ok(targets)
+}
+
 /// `build_dir`, `build_command`, `snapshot_ref`: only meaningful together, checked here so that a bad value
 /// stops before anything is built or written.
 fn validate_snapshot(
@@ -334,11 +359,6 @@ fn validate_snapshot(
     targets: &BTreeMap<String, RawTarget>,
     path: &Path,
 ) -> Result<Option<SnapshotConfig>> {
-    let invalid = |message: String, hint: &str| Error::ConfigInvalid {
-        path: path.to_path_buf(),
-        message,
-        hint: hint.to_string(),
-    };
     let Some(build_dir) = &src.build_dir else {
         for (key, set) in [
             ("build_command", src.build_command.is_some()),
@@ -346,6 +366,7 @@ fn validate_snapshot(
         ] {
             if set {
                 return Err(invalid(
+                    path,
                     format!("source.{key} is set but source.build_dir is not"),
                     "set `build_dir` to the directory the build writes (e.g. \"public\"), or remove the key",
                 ));
@@ -359,24 +380,40 @@ fn validate_snapshot(
         || build_dir.split('/').any(|c| c == ".git")
     {
         return Err(invalid(
+            path,
             format!("source.build_dir = {build_dir:?} must be a directory inside the repository"),
             "use a relative path such as \"public\" (not \"\", no `.`, `..` or `.git` components)",
         ));
     }
-    if let Some(c) = &src.build_command {
-        if c.trim().is_empty() {
-            return Err(invalid(
-                "source.build_command is empty".into(),
-                "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
-            ));
-        }
+    if src
+        .build_command
+        .as_ref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(invalid(
+            path,
+            "source.build_command is empty".into(),
+            "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
+        ));
     }
-    let snapshot_ref = src
-        .snapshot_ref
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SNAPSHOT_REF.to_string());
+    Ok(Some(SnapshotConfig {
+        build_dir,
+        build_command: src.build_command.clone(),
+        snapshot_ref: validate_snapshot_ref(src, targets, path)?,
+    }))
+}
+
+/// `source.snapshot_ref` (or its default): a full ref name git accepts, outside every `refs/publish/<target>`.
+fn validate_snapshot_ref(
+    src: &RawSource,
+    targets: &BTreeMap<String, RawTarget>,
+    path: &Path,
+) -> Result<String> {
+    let snapshot_ref =
+        (src.snapshot_ref.clone()).unwrap_or_else(|| DEFAULT_SNAPSHOT_REF.to_string());
     if !snapshot_ref.starts_with("refs/") || !git2::Reference::is_valid_name(&snapshot_ref) {
         return Err(invalid(
+            path,
             format!("source.snapshot_ref = {snapshot_ref:?} is not a valid full ref name"),
             "use a name such as \"refs/heads/site-builds\" (a branch you can push) or \"refs/site/builds\"",
         ));
@@ -387,16 +424,13 @@ fn validate_snapshot(
         let mirror = format!("refs/publish/{name}");
         if snapshot_ref == mirror || snapshot_ref.starts_with(&format!("{mirror}/")) {
             return Err(invalid(
+                path,
                 format!("source.snapshot_ref = {snapshot_ref:?} collides with {mirror}, the local mirror of target `{name}`"),
                 "choose a ref outside refs/publish/<target>, e.g. \"refs/heads/site-builds\"",
             ));
         }
     }
-    Ok(Some(SnapshotConfig {
-        build_dir,
-        build_command: src.build_command.clone(),
-        snapshot_ref,
-    }))
+    Ok(snapshot_ref)
 }
 
 /// The one check of a slash-separated path that must stay inside its root (the commit, the repository, the
