@@ -80,29 +80,21 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         }
         Some(Command::Retry) => hooks::retry(&Session::open(&cwd, cli.global.config, ui)?).await,
         Some(Command::Hook(args)) => hooks::hook(&cwd, ui, args).await,
-        // ---- least-privilege policy (src/iam.rs) ----
-        Some(Command::IamPolicy { target }) => {
-            let s = Session::open(&cwd, cli.global.config, ui)?;
-            let t = s.config.target(target.as_deref())?;
-            let policy = crate::iam::policy(t).map_err(|message| Error::ConfigInvalid {
-                path: s.config.path.clone(),
-                message,
-                hint: "name an s3:// target with --target NAME".into(),
-            })?;
-            s.ui.json(&policy);
-            Ok(exit::OK)
-        }
-        // ---- init, man page, completions (ux) ----
+        // ---- least-privilege policy, init, man page, completions (src/cmd/) ----
+        Some(Command::IamPolicy { target }) => crate::cmd::iam::run(
+            &Session::open(&cwd, cli.global.config, ui)?,
+            target.as_deref(),
+        ),
         Some(Command::Init(args)) => {
-            crate::init::run(&cwd, cli.global.config, args, &ui).await?;
+            crate::cmd::init::run(&cwd, cli.global.config, args, &ui).await?;
             Ok(exit::OK)
         }
         Some(Command::Man { install, man_dir }) => {
-            crate::manpage::run(install, man_dir, &ui)?;
+            crate::cmd::man::run(install, man_dir, &ui)?;
             Ok(exit::OK)
         }
         Some(Command::Completions { shell }) => {
-            crate::manpage::completions(shell);
+            crate::cmd::man::completions(shell);
             Ok(exit::OK)
         }
         Some(Command::Log { target }) => {
