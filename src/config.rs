@@ -17,6 +17,7 @@ use crate::plan::invalidate::UrlForms;
 use crate::plan::rules::{RuleSpec, Rules};
 
 mod target_checks;
+pub use target_checks::is_valid_target_name;
 use target_checks::validate_target;
 
 pub const DEFAULT_MAX_DELETES: usize = 500;

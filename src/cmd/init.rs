@@ -1,8 +1,8 @@
 //! `git publish init`: write a commented `site.toml` for this repository.
 //!
-//! In steps, each its own function: check what must hold before anything is asked ([`verify`]), detect the
+//! In steps, each its own function: check what must hold before anything is asked (`verify`), detect the
 //! generator and its output directory from the files at the repository root ([`detect`], one table of
-//! clues), ask for (or take flags for) the target URL, region and CloudFront distribution ([`Questions`]; the
+//! clues), ask for (or take flags for) the target URL, region and CloudFront distribution (`Questions`; the
 //! distributions are listed with their aliases so the user can pick one), render the file ([`render`]),
 //! check it with the same parser `git publish` uses, write it, and say what to do next.
 //!
@@ -14,7 +14,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::InitArgs;
-use crate::config::{Backend, Config};
+use crate::config::{is_valid_target_name, Backend, Config};
 use crate::error::{Error, Result};
 use crate::exec::cloudfront::{origin_is_bucket, DistInfo as DistributionInfo};
 use crate::source::Repo;
@@ -159,7 +159,7 @@ impl Clue {
     }
 }
 
-/// Recognise Hexo, Hugo, Jekyll, Zola, Eleventy, Astro and Vite by their files (see [`GENERATORS`]).
+/// Recognise Hexo, Hugo, Jekyll, Zola, Eleventy, Astro and Vite by their files (see `GENERATORS`).
 pub fn detect(root: &Path) -> Option<Detected> {
     GENERATORS.iter().find_map(|g| {
         Some(Detected {
@@ -222,9 +222,7 @@ impl Questions<'_> {
             (None, false) => "production".into(),
             (None, true) => loop {
                 let t = self.prompt.ask("Target name", Some("production"))?;
-                if t.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                {
+                if is_valid_target_name(&t) {
                     break t;
                 }
                 eprintln!("  a target name may only hold letters, digits, `-`, `_` and `.`");

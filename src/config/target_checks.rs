@@ -296,12 +296,16 @@ impl<'a> Draft<'a> {
     }
 }
 
-fn bad_name(d: &Draft) -> Option<String> {
-    let ok = !d.name.is_empty()
-        && d.name
+/// A target's name: letters, digits, `-`, `_` and `.` (it names a key prefix, a ref and a file).
+pub fn is_valid_target_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    (!ok).then(|| format!("{:?}", d.name))
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn bad_name(d: &Draft) -> Option<String> {
+    (!is_valid_target_name(d.name)).then(|| format!("{:?}", d.name))
 }
 
 fn bad_url(d: &Draft) -> Option<String> {

@@ -1,10 +1,10 @@
-//! The git side: the only module that uses git2 (and the only one that runs `git`).
+//! The git side: the only module that uses git2, and the one that reads git objects by any other way.
 //!
 //! Resolves revisions, finds the output subtree of a commit, lists it, diffs two subtrees and reads blob
-//! bytes by id. Everything it returns is copied into owned plain types ([`Change`], [`FileEntry`], hex ids
-//! as `String`) so that the planner and executor never see git2. The bytes published come from git objects
-//! only; the working tree is read for two things and never published from: [`worktree`] looks at it to warn
-//! about uncommitted changes, and [`snapshot`] commits a build directory from it into objects first.
+//! bytes by id. Everything it returns is copied into owned plain types ([`Change`](crate::plan::Change), [`FileEntry`],
+//! hex ids as `String`) so that the planner and executor never see git2. The bytes published come from git objects
+//! only; the working tree is read for two things and never published from: `worktree.rs` looks at it to warn
+//! about uncommitted changes, and `snapshot.rs` commits a build directory from it into objects first.
 //!
 //! | file          | owns                                                                           |
 //! |---------------|--------------------------------------------------------------------------------|

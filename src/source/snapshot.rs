@@ -14,7 +14,8 @@
 //! | non-UTF-8 name              | error naming the path (S3 keys are UTF-8), nothing written|
 //!
 //! A snapshot commit's message names the source commit (HEAD) in a `Git-Publish-Source:` trailer and says
-//! whether the working tree was dirty; that trailer is how a commit is recognised as a snapshot.
+//! whether the working tree was dirty (by the one dirty check, in `worktree.rs`); that trailer is how a commit
+//! is recognised as a snapshot. This module never changes the index, the working tree or HEAD.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;

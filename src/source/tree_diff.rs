@@ -25,7 +25,7 @@ impl Repo {
     /// which took 600 ms for a 10-file change on the benchmark's 100,000-file site (a directory of 70,000
     /// posts): it builds a path and an iterator frame for every entry of every changed directory and then
     /// looks for renames, which the planner does not need. Reading the objects is left to libgit2; the two
-    /// sides of a big directory are read at the same time (see [`PARALLEL_TREE_READ`]).
+    /// sides of a big directory are read at the same time (see `PARALLEL_TREE_READ`).
     pub fn diff(
         &self,
         old_tree: Option<&str>,

@@ -5,7 +5,7 @@
 //! - a publish of HEAD warns about changes **inside** the output directory ([`Repo::start_uncommitted_count`],
 //!   started in the background while the plan is made);
 //! - a snapshot build records whether the sources **outside** the build directory were dirty
-//!   ([`Repo::dirty_outside`]).
+//!   (`Repo::dirty_outside`).
 //!
 //! Both run `git status`, which is faster than libgit2's status and honours the repository's
 //! `core.untrackedCache` and `core.fsmonitor`, and takes no lock (`--no-optional-locks`): a `git commit`
@@ -74,7 +74,7 @@ impl Repo {
     }
 }
 
-/// A working-tree check started by [`Repo::start_uncommitted_count`] (or [`Repo::dirty_outside`]).
+/// A working-tree check started by [`Repo::start_uncommitted_count`] (or `Repo::dirty_outside`).
 pub struct UncommittedCount(std::thread::JoinHandle<Option<usize>>);
 
 impl UncommittedCount {
