@@ -31,3 +31,10 @@ pub fn commit(dir: &Path) -> String {
     git(dir, &["commit", "-q", "--allow-empty", "-m", "c"]);
     git(dir, &["rev-parse", "HEAD^{tree}"]).trim().to_string()
 }
+
+/// An empty repository in a new temporary directory (removed when the result is dropped).
+pub fn new_repo() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    git(tmp.path(), &["init", "-q"]);
+    tmp
+}

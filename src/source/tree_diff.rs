@@ -318,7 +318,7 @@ impl<'r> TreeDiff<'r> {
 mod tests {
     use std::path::Path;
 
-    use super::super::test_repo::{commit, git, write};
+    use super::super::test_repo::{commit, git, new_repo, write};
     use super::*;
 
     /// `git diff-tree -r --no-renames` as changes (mode-only changes left out, as S3 has nothing to do).
@@ -348,9 +348,8 @@ mod tests {
 
     #[test]
     fn diff_matches_git_diff_tree() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = new_repo();
         let d = tmp.path();
-        git(d, &["init", "-q"]);
         for (p, b) in [
             ("a", "file a"),
             ("a.b", "a.b"),
@@ -400,9 +399,8 @@ mod tests {
 
     #[test]
     fn diff_refuses_new_links_and_submodules_by_name() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = new_repo();
         let d = tmp.path();
-        git(d, &["init", "-q"]);
         write(d, "index.html", "hi");
         let t1 = commit(d);
         std::os::unix::fs::symlink("index.html", d.join("link.html")).unwrap();

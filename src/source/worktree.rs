@@ -100,14 +100,13 @@ fn count_porcelain_z(out: &[u8]) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_repo::{commit, git, write};
+    use super::super::test_repo::{commit, new_repo, write};
     use super::*;
 
     #[test]
     fn counts_inside_and_outside_a_directory() {
-        let tmp = tempfile::tempdir().unwrap();
+        let tmp = new_repo();
         let d = tmp.path();
-        git(d, &["init", "-q"]);
         write(d, ".gitignore", "ignored/\n");
         write(d, "public/a/x", "1");
         write(d, "src/y", "2");
