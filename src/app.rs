@@ -55,40 +55,28 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Status { target }) => cmd::status::run(&open(ui)?, target.as_deref()).await?,
         Some(Command::Log { target }) => cmd::log::run(&open(ui)?, target.as_deref()).await?,
         Some(Command::Rollback(args)) => cmd::rollback::run(&open(ui)?, &args).await?,
-        // ---- publish on push (src/hooks.rs) ----
+        // ---- publish on push (src/hooks/) ----
         Some(Command::Install(args)) => return hooks::install(&open(ui)?, &cwd, config, &args),
         Some(Command::Uninstall) => return hooks::uninstall(&cwd, &ui),
         Some(Command::Push { args }) => return hooks::push(&open(ui)?, &args).await,
         Some(Command::Retry) => return hooks::retry(&open(ui)?).await,
         Some(Command::Hook(args)) => return hooks::hook(&cwd, ui, args).await,
         // ---- least-privilege policy, init, man page, completions ----
-        Some(Command::IamPolicy { target }) => iam_policy(&open(ui)?, target.as_deref())?,
+        Some(Command::IamPolicy { target }) => cmd::iam::run(&open(ui)?, target.as_deref())?,
         Some(Command::Init(args)) => {
-            crate::init::run(&cwd, config, args, &ui).await?;
+            cmd::init::run(&cwd, config, args, &ui).await?;
             ExitCode::Success
         }
         Some(Command::Man { install, man_dir }) => {
-            crate::manpage::run(install, man_dir, &ui)?;
+            cmd::man::run(install, man_dir, &ui)?;
             ExitCode::Success
         }
         Some(Command::Completions { shell }) => {
-            crate::manpage::completions(shell);
+            cmd::man::completions(shell);
             ExitCode::Success
         }
     };
     Ok(code.into())
-}
-
-/// `git publish iam-policy`: the least-privilege IAM policy of an S3 target, as JSON.
-fn iam_policy(s: &Session, target: Option<&str>) -> Result<ExitCode> {
-    let t = s.config.target(target)?;
-    let policy = crate::iam::policy(t).map_err(|message| Error::ConfigInvalid {
-        path: s.config.path.clone(),
-        message,
-        hint: "name an s3:// target with --target NAME".into(),
-    })?;
-    s.ui.json(&policy);
-    Ok(ExitCode::Success)
 }
 
 fn init_logging(verbose: u8) {
