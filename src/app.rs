@@ -1,11 +1,12 @@
-//! Maps the parsed command line onto the pipeline: logging, the async runtime, the session, the command,
-//! and the exit code. Errors are printed here, once, with their hint.
+//! Runs a parsed command line: logging, the async runtime, opening the [`Session`], dispatch to `cmd::*::run`
+//! or `hooks::*`, and the exit code. Errors are printed once, with their hint, by `error::report`.
+//! It holds no command's logic: a new command gets its file in `cmd/` and one line in `dispatch`.
 
-use crate::cli::{Cli, ColorChoice, Command, PublishArgs};
-use crate::error::{exit, Error, Result};
+use crate::cli::{Cli, ColorChoice, Command};
+use crate::cmd;
+use crate::error::{Error, ExitCode, Result};
 use crate::hooks;
-use crate::publish::{self, Session};
-use crate::settings::{publish_opts, Invocation};
+use crate::publish::Session;
 use crate::ui::{Ui, Verbosity};
 
 pub fn run(cli: Cli) -> i32 {
@@ -46,101 +47,36 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
             std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?
         }
     };
-    let json = cli.global.json;
-    match cli.command {
-        None => {
-            run_publish(
-                Session::open(&cwd, cli.global.config, ui)?,
-                cli.publish,
-                json,
-            )
-            .await
-        }
-        Some(Command::Publish(args)) => {
-            run_publish(Session::open(&cwd, cli.global.config, ui)?, args, json).await
-        }
-        Some(Command::Status { target }) => {
-            let s = Session::open(&cwd, cli.global.config, ui)?;
-            let list = publish::status(&s, target.as_deref()).await?;
-            if json {
-                s.ui.json(&list);
-            } else {
-                publish::render_status(&s, &list);
-            }
-            Ok(exit::OK)
-        }
-        // ---- publish on push (src/hooks.rs) ----
-        Some(Command::Install(args)) => {
-            let s = Session::open(&cwd, cli.global.config.clone(), ui)?;
-            hooks::install(&s, &cwd, cli.global.config, &args)
-        }
-        Some(Command::Uninstall) => hooks::uninstall(&cwd, &ui),
-        Some(Command::Push { args }) => {
-            hooks::push(&Session::open(&cwd, cli.global.config, ui)?, &args).await
-        }
-        Some(Command::Retry(a)) => {
-            hooks::retry(&Session::open(&cwd, cli.global.config, ui)?, a.force).await
-        }
-        Some(Command::Hook(args)) => hooks::hook(&cwd, ui, args).await,
-        // ---- least-privilege policy (src/iam.rs) ----
-        Some(Command::IamPolicy { target }) => {
-            let s = Session::open(&cwd, cli.global.config, ui)?;
-            let t = s.config.target(target.as_deref())?;
-            let policy = crate::iam::policy(t).map_err(|message| Error::ConfigInvalid {
-                path: s.config.path.clone(),
-                message,
-                hint: "name an s3:// target with --target NAME".into(),
-            })?;
-            s.ui.json(&policy);
-            Ok(exit::OK)
-        }
-        // ---- init, man page, completions (ux) ----
+    let config = cli.global.config;
+    let open = |ui| Session::open(&cwd, config.clone(), ui);
+    let code = match cli.command {
+        None => cmd::publish::run(&open(ui)?, &cli.publish).await?,
+        Some(Command::Publish(args)) => cmd::publish::run(&open(ui)?, &args).await?,
+        Some(Command::Status { target }) => cmd::status::run(&open(ui)?, target.as_deref()).await?,
+        Some(Command::Log { target }) => cmd::log::run(&open(ui)?, target.as_deref()).await?,
+        Some(Command::Rollback(args)) => cmd::rollback::run(&open(ui)?, &args).await?,
+        // ---- publish on push (src/hooks/) ----
+        Some(Command::Install(args)) => return hooks::install(&open(ui)?, &cwd, config, &args),
+        Some(Command::Uninstall) => return hooks::uninstall(&cwd, &ui),
+        Some(Command::Push { args }) => return hooks::push(&open(ui)?, &args).await,
+        Some(Command::Retry(a)) => return hooks::retry(&open(ui)?, a.force).await,
+        Some(Command::Hook(args)) => return hooks::hook(&cwd, ui, args).await,
+        // ---- least-privilege policy, init, man page, completions ----
+        Some(Command::IamPolicy { target }) => cmd::iam::run(&open(ui)?, target.as_deref())?,
         Some(Command::Init(args)) => {
-            crate::init::run(&cwd, cli.global.config, args, &ui).await?;
-            Ok(exit::OK)
+            cmd::init::run(&cwd, config, args, &ui).await?;
+            ExitCode::Success
         }
         Some(Command::Man { install, man_dir }) => {
-            crate::manpage::run(install, man_dir, &ui)?;
-            Ok(exit::OK)
+            cmd::man::run(install, man_dir, &ui)?;
+            ExitCode::Success
         }
         Some(Command::Completions { shell }) => {
-            crate::manpage::completions(shell);
-            Ok(exit::OK)
+            cmd::man::completions(shell);
+            ExitCode::Success
         }
-        Some(Command::Log { target }) => {
-            let s = Session::open(&cwd, cli.global.config, ui)?;
-            let log = publish::log(&s, target.as_deref()).await?;
-            if json {
-                s.ui.json(&log);
-            } else {
-                publish::render_log(&s, &log);
-            }
-            Ok(exit::OK)
-        }
-        Some(Command::Rollback(a)) => {
-            let s = Session::open(&cwd, cli.global.config, ui)?;
-            let report = publish::rollback(&s, &a).await?;
-            if json {
-                s.ui.json(&report);
-            }
-            Ok(exit::OK)
-        }
-    }
-}
-
-async fn run_publish(s: Session, a: PublishArgs, json: bool) -> Result<i32> {
-    let opts = publish_opts(Invocation::Cli(&a));
-    let report = publish::publish(&s, &opts).await?;
-    crate::records::clear_failure_if_covered(
-        &s.repo,
-        &report.target,
-        &report.commit,
-        report.dry_run,
-    );
-    if json {
-        s.ui.json(&report);
-    }
-    Ok(exit::OK)
+    };
+    Ok(code.into())
 }
 
 fn init_logging(verbose: u8) {

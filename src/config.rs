@@ -1,8 +1,10 @@
 //! `site.toml`: schema, parsing and validation.
 //!
 //! Owns turning the file's text into validated [`Config`] values: unknown keys, wrong types and bad values are
-//! errors that name the file, line and column; secrets are refused outright. Defaults live here and nowhere else.
-//! It does no IO beyond reading the file (see [`Config::load`]); [`Config::from_str`] is pure, for tests.
+//! errors that name the file, line and column (or the key); secrets are refused outright. Defaults live here
+//! and nowhere else. Each `[targets.NAME]` is checked by one table of rows (key, check, message, hint) in
+//! `config/target_checks.rs`; `[source]` by the `validate_*` steps below. It does no IO beyond reading the
+//! file (see [`Config::load`]); [`Config::from_str`] is pure, for tests. It must not touch git or a store.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,10 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
 use crate::plan::rules::{RuleSpec, Rules};
+
+mod target_checks;
+pub use target_checks::is_valid_target_name;
+use target_checks::validate_target;
 
 pub const DEFAULT_MAX_DELETES: usize = 500;
 pub const DEFAULT_MAX_INVALIDATION_PATHS: usize = 15;
@@ -211,93 +217,19 @@ impl Config {
     /// Pure parse + validate of the file's text.
     pub fn from_str(text: &str, path: &Path, base_dir: &Path) -> Result<Config> {
         check_secrets(text, path)?;
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
-            // Name the key when the error sits on a `key = value` line.
-            let key = text
-                .lines()
-                .nth(line - 1)
-                .and_then(|l| l.split_once('='))
-                .map(|(k, _)| k.trim())
-                .filter(|k| !k.is_empty() && !k.starts_with('['));
-            let message = match key {
-                Some(k) if !e.message().contains(k) => format!("`{k}`: {}", e.message().trim()),
-                _ => e.message().trim().to_string(),
-            };
-            Error::ConfigParse {
-                path: path.to_path_buf(),
-                line,
-                column,
-                message,
-            }
-        })?;
-        let invalid = |message: String, hint: &str| Error::ConfigInvalid {
-            path: path.to_path_buf(),
-            message,
-            hint: hint.to_string(),
-        };
-
-        let snapshot = validate_snapshot(&raw.source, &raw.targets, path)?;
-        let dir = raw
-            .source
-            .dir
-            .clone()
-            .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
-            .unwrap_or_default();
-        let dir = dir.trim_matches('/').to_string();
-        if dir.split('/').any(|c| c == ".." || c == ".") {
-            return Err(invalid(
-                format!("source.dir = {dir:?} must be a plain path inside the commit"),
-                "use a path such as \"public\" (no `.` or `..` components)",
-            ));
-        }
-        if let Some(b) = &raw.source.branch {
-            if b.trim().is_empty() {
-                return Err(invalid(
-                    "source.branch is empty".into(),
-                    "name a branch, or remove the key to use the current branch",
-                ));
-            }
-        }
-
-        if raw.targets.is_empty() {
-            return Err(invalid(
-                "no targets: add a [targets.NAME] table with a `url`".into(),
-                "see site.toml.example, e.g. [targets.production] url = \"s3://my-bucket\"",
-            ));
-        }
-        let mut targets = BTreeMap::new();
-        for (name, t) in raw.targets {
-            let target = validate_target(&name, t, path, base_dir)?;
-            targets.insert(name, target);
-        }
-        let defaults: Vec<&String> = targets
-            .values()
-            .filter(|t| t.default)
-            .map(|t| &t.name)
-            .collect();
-        if defaults.len() > 1 {
-            return Err(invalid(
-                format!(
-                    "more than one target has `default = true`: {}",
-                    join(defaults.iter().map(|s| s.as_str()))
-                ),
-                "keep `default = true` on one target only",
-            ));
-        }
+        let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
+        let source = validate_source(&raw.source, &raw.targets, path)?;
+        let targets = validate_targets(raw.targets, path, base_dir)?;
         let rules = Rules::compile(&raw.rules).map_err(|why| {
             invalid(
+                path,
                 why,
                 "fix the [[rules]] entry (see the rules section of site.toml.example)",
             )
         })?;
         Ok(Config {
             path: path.to_path_buf(),
-            source: SourceConfig {
-                branch: raw.source.branch,
-                dir,
-                snapshot,
-            },
+            source,
             targets,
             rules,
         })
@@ -324,6 +256,103 @@ impl Config {
     }
 }
 
+/// A refusal of a value in `path`, with the hint that fixes it.
+fn invalid(path: &Path, message: String, hint: &str) -> Error {
+    Error::ConfigInvalid {
+        path: path.to_path_buf(),
+        message,
+        hint: hint.to_string(),
+    }
+}
+
+/// A TOML syntax or schema error, at its line and column, naming the key when it sits on a `key = value` line.
+fn parse_error(e: &toml::de::Error, text: &str, path: &Path) -> Error {
+    let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+    let key = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let message = match key {
+        Some(k) if !e.message().contains(k) => format!("`{k}`: {}", e.message().trim()),
+        _ => e.message().trim().to_string(),
+    };
+    Error::ConfigParse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+    }
+}
+
+/// `[source]`: the snapshot settings first, then `dir` (which defaults to `build_dir`) and `branch`.
+fn validate_source(
+    src: &RawSource,
+    targets: &BTreeMap<String, RawTarget>,
+    path: &Path,
+) -> Result<SourceConfig> {
+    let snapshot = validate_snapshot(src, targets, path)?;
+    let dir = (src.dir.clone())
+        .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
+        .unwrap_or_default();
+    let dir = dir.trim_matches('/').to_string();
+    if !is_plain_path(&dir, true) {
+        return Err(invalid(
+            path,
+            format!("source.dir = {dir:?} must be a plain path inside the commit"),
+            "use a path such as \"public\" (no `.` or `..` components)",
+        ));
+    }
+    if src.branch.as_ref().is_some_and(|b| b.trim().is_empty()) {
+        return Err(invalid(
+            path,
+            "source.branch is empty".into(),
+            "name a branch, or remove the key to use the current branch",
+        ));
+    }
+    Ok(SourceConfig {
+        branch: src.branch.clone(),
+        dir,
+        snapshot,
+    })
+}
+
+/// Every `[targets.NAME]` (see `target_checks`), and at most one default.
+fn validate_targets(
+    raw: BTreeMap<String, RawTarget>,
+    path: &Path,
+    base_dir: &Path,
+) -> Result<BTreeMap<String, Target>> {
+    if raw.is_empty() {
+        return Err(invalid(
+            path,
+            "no targets: add a [targets.NAME] table with a `url`".into(),
+            "see site.toml.example, e.g. [targets.production] url = \"s3://my-bucket\"",
+        ));
+    }
+    let mut targets = BTreeMap::new();
+    for (name, t) in raw {
+        let target = validate_target(&name, t, path, base_dir)?;
+        targets.insert(name, target);
+    }
+    let defaults: Vec<&str> = (targets.values())
+        .filter(|t| t.default)
+        .map(|t| t.name.as_str())
+        .collect();
+    if defaults.len() > 1 {
+        return Err(invalid(
+            path,
+            format!(
+                "more than one target has `default = true`: {}",
+                join(defaults.into_iter())
+            ),
+            "keep `default = true` on one target only",
+        ));
+    }
+    Ok(targets)
+}
+
 /// `build_dir`, `build_command`, `snapshot_ref`: only meaningful together, checked here so that a bad value
 /// stops before anything is built or written.
 fn validate_snapshot(
@@ -331,11 +360,6 @@ fn validate_snapshot(
     targets: &BTreeMap<String, RawTarget>,
     path: &Path,
 ) -> Result<Option<SnapshotConfig>> {
-    let invalid = |message: String, hint: &str| Error::ConfigInvalid {
-        path: path.to_path_buf(),
-        message,
-        hint: hint.to_string(),
-    };
     let Some(build_dir) = &src.build_dir else {
         for (key, set) in [
             ("build_command", src.build_command.is_some()),
@@ -343,6 +367,7 @@ fn validate_snapshot(
         ] {
             if set {
                 return Err(invalid(
+                    path,
                     format!("source.{key} is set but source.build_dir is not"),
                     "set `build_dir` to the directory the build writes (e.g. \"public\"), or remove the key",
                 ));
@@ -352,38 +377,44 @@ fn validate_snapshot(
     };
     let build_dir = build_dir.trim_matches('/').to_string();
     if build_dir.is_empty()
-        || build_dir
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == ".." || c == ".git")
+        || !is_plain_path(&build_dir, false)
+        || build_dir.split('/').any(|c| c == ".git")
     {
         return Err(invalid(
+            path,
             format!("source.build_dir = {build_dir:?} must be a directory inside the repository"),
             "use a relative path such as \"public\" (not \"\", no `.`, `..` or `.git` components)",
         ));
     }
-    if let Some(c) = &src.build_command {
-        if c.trim().is_empty() {
-            return Err(invalid(
-                "source.build_command is empty".into(),
-                "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
-            ));
-        }
-    }
-    let snapshot_ref = src
-        .snapshot_ref
-        .clone()
-        .unwrap_or_else(|| DEFAULT_SNAPSHOT_REF.to_string());
-    let bad_ref = !snapshot_ref.starts_with("refs/")
-        || snapshot_ref.ends_with('/')
-        || snapshot_ref.ends_with(".lock")
-        || snapshot_ref.contains("..")
-        || snapshot_ref.contains("//")
-        || snapshot_ref.contains("@{")
-        || snapshot_ref
-            .chars()
-            .any(|c| c.is_ascii_control() || " ~^:?*[\\".contains(c));
-    if bad_ref {
+    if src
+        .build_command
+        .as_ref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
         return Err(invalid(
+            path,
+            "source.build_command is empty".into(),
+            "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
+        ));
+    }
+    Ok(Some(SnapshotConfig {
+        build_dir,
+        build_command: src.build_command.clone(),
+        snapshot_ref: validate_snapshot_ref(src, targets, path)?,
+    }))
+}
+
+/// `source.snapshot_ref` (or its default): a full ref name git accepts, outside every `refs/publish/<target>`.
+fn validate_snapshot_ref(
+    src: &RawSource,
+    targets: &BTreeMap<String, RawTarget>,
+    path: &Path,
+) -> Result<String> {
+    let snapshot_ref =
+        (src.snapshot_ref.clone()).unwrap_or_else(|| DEFAULT_SNAPSHOT_REF.to_string());
+    if !snapshot_ref.starts_with("refs/") || !git2::Reference::is_valid_name(&snapshot_ref) {
+        return Err(invalid(
+            path,
             format!("source.snapshot_ref = {snapshot_ref:?} is not a valid full ref name"),
             "use a name such as \"refs/heads/site-builds\" (a branch you can push) or \"refs/site/builds\"",
         ));
@@ -394,225 +425,23 @@ fn validate_snapshot(
         let mirror = format!("refs/publish/{name}");
         if snapshot_ref == mirror || snapshot_ref.starts_with(&format!("{mirror}/")) {
             return Err(invalid(
+                path,
                 format!("source.snapshot_ref = {snapshot_ref:?} collides with {mirror}, the local mirror of target `{name}`"),
                 "choose a ref outside refs/publish/<target>, e.g. \"refs/heads/site-builds\"",
             ));
         }
     }
-    Ok(Some(SnapshotConfig {
-        build_dir,
-        build_command: src.build_command.clone(),
-        snapshot_ref,
-    }))
+    Ok(snapshot_ref)
 }
 
-fn validate_target(name: &str, t: RawTarget, path: &Path, base_dir: &Path) -> Result<Target> {
-    let invalid = |message: String, hint: String| Error::ConfigInvalid {
-        path: path.to_path_buf(),
-        message,
-        hint,
-    };
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-    {
-        return Err(invalid(
-            format!("target name {name:?} may only hold letters, digits, `-`, `_` and `.`"),
-            "rename the [targets.NAME] table".into(),
-        ));
-    }
-    let backend = parse_url(&t.url, base_dir).map_err(|why| {
-        invalid(
-            format!("targets.{name}.url = {:?}: {why}", t.url),
-            "use \"s3://BUCKET\" or \"s3://BUCKET/PREFIX\" for S3, \"file:///absolute/dir\" or \"file:relative/dir\" for a local directory".into(),
-        )
-    })?;
-    let allow_http = t.allow_http.unwrap_or(false);
-    if let Some(ep) = &t.endpoint {
-        check_endpoint(ep, allow_http).map_err(|why| {
-            invalid(
-                format!("targets.{name}.endpoint = {ep:?}: {why}"),
-                "give a URL such as \"https://s3.example.com\"; plain http is accepted for 127.0.0.1/localhost, \
-                 or anywhere with `allow_http = true`"
-                    .into(),
-            )
-        })?;
-    }
-    let listed = match t.distribution {
-        None => Vec::new(),
-        Some(RawDistribution::One(d)) => vec![d],
-        Some(RawDistribution::Many(v)) => v,
-    };
-    let mut distributions = Vec::new();
-    for d in &listed {
-        if d == "auto" {
-            if listed.len() > 1 {
-                return Err(invalid(
-                    format!("targets.{name}.distribution: \"auto\" finds one distribution and cannot be listed with others"),
-                    "use `distribution = \"auto\"` alone, or list the ids".into(),
-                ));
-            }
-            distributions.push(Distribution::Auto);
-            continue;
-        }
-        let ok = d.len() >= 8
-            && d.len() <= 32
-            && d.chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !ok {
-            return Err(invalid(
-                format!("targets.{name}.distribution = {d:?} is not a CloudFront distribution id"),
-                "use the id shown by `aws cloudfront list-distributions` (like \"E2QWRUHAPOMQZL\"), \"auto\", or remove the key".into(),
-            ));
-        }
-        if !distributions.contains(&Distribution::Id(d.clone())) {
-            distributions.push(Distribution::Id(d.clone()));
-        }
-    }
-    if !distributions.is_empty() && matches!(backend, Backend::Local { .. }) {
-        return Err(invalid(
-            format!("targets.{name}.distribution is set but the target is a local directory"),
-            "remove `distribution`, or use an s3:// url".into(),
-        ));
-    }
-    if let Some(d) = &t.domain {
-        let ok = !d.is_empty()
-            && d.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '*');
-        if !ok {
-            return Err(invalid(
-                format!("targets.{name}.domain = {d:?} is not a host name"),
-                "give the site's host name, like \"blog.example.com\" (no scheme, no path)".into(),
-            ));
-        }
-        if distributions != [Distribution::Auto] {
-            return Err(invalid(
-                format!("targets.{name}.domain is only used with `distribution = \"auto\"`"),
-                "set `distribution = \"auto\"`, or remove `domain`".into(),
-            ));
-        }
-    }
-    for (key, v) in [("region", &t.region), ("profile", &t.profile)] {
-        if let Some(v) = v {
-            if v.trim().is_empty() || v.contains(char::is_whitespace) {
-                return Err(invalid(
-                    format!("targets.{name}.{key} = {v:?} is not valid"),
-                    format!("remove `{key}` or give a name without spaces"),
-                ));
-            }
-        }
-    }
-    let concurrency = t.concurrency.unwrap_or(DEFAULT_CONCURRENCY);
-    if concurrency == 0 || concurrency > 256 {
-        return Err(invalid(
-            format!("targets.{name}.concurrency = {concurrency} is out of range"),
-            "use 1..=256".into(),
-        ));
-    }
-    let max_invalidation_paths = t
-        .max_invalidation_paths
-        .unwrap_or(DEFAULT_MAX_INVALIDATION_PATHS);
-    if max_invalidation_paths == 0 {
-        return Err(invalid(
-            format!("targets.{name}.max_invalidation_paths must be at least 1"),
-            "use 1 to always send a single wildcard, or a larger budget".into(),
-        ));
-    }
-    let index_document = t
-        .index_document
-        .unwrap_or_else(|| DEFAULT_INDEX_DOCUMENT.to_string());
-    if index_document.is_empty() || index_document.contains('/') {
-        return Err(invalid(
-            format!("targets.{name}.index_document = {index_document:?} must be a file name"),
-            "e.g. \"index.html\"".into(),
-        ));
-    }
-    let origin_path = match t.origin_path {
-        None => None,
-        Some(p) => {
-            let p = p.trim_matches('/').to_string();
-            if p.split('/').any(|c| c == ".." || c == ".") || p.contains("//") {
-                return Err(invalid(
-                    format!("targets.{name}.origin_path = {p:?} must be a plain key prefix"),
-                    "give the distribution's origin path, like \"/site\" (or \"\" for the bucket root)".into(),
-                ));
-            }
-            if distributions.is_empty() {
-                return Err(invalid(
-                    format!(
-                        "targets.{name}.origin_path is set but the target has no `distribution`"
-                    ),
-                    "set `distribution`, or remove `origin_path`".into(),
-                ));
-            }
-            Some(p)
-        }
-    };
-    let mut forms = UrlForms {
-        index_document: index_document.clone(),
-        dir_slash: false,
-        dir_bare: false,
-        dir_index: false,
-        pretty: t.pretty_urls.unwrap_or(false),
-    };
-    let dir_urls = t.directory_urls.unwrap_or_else(|| {
-        DEFAULT_DIRECTORY_URLS
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    });
-    if dir_urls.is_empty() {
-        return Err(invalid(
-            format!("targets.{name}.directory_urls is empty"),
-            "list at least one of \"/dir/\", \"/dir\", \"/dir/index.html\"".into(),
-        ));
-    }
-    for u in &dir_urls {
-        match u.as_str() {
-            "/dir/" => forms.dir_slash = true,
-            "/dir" => forms.dir_bare = true,
-            "/dir/index.html" => forms.dir_index = true,
-            other => {
-                return Err(invalid(
-                    format!("targets.{name}.directory_urls: unknown form {other:?}"),
-                    "use \"/dir/\", \"/dir\" and/or \"/dir/index.html\" (literally: they name the forms; \
-                     `index.html` stands for `index_document`)"
-                        .into(),
-                ))
-            }
-        }
-    }
-    let claim_lease = match &t.claim_lease {
-        None => DEFAULT_CLAIM_LEASE,
-        Some(s) => humantime::parse_duration(s).map_err(|e| {
-            invalid(
-                format!("targets.{name}.claim_lease = {s:?}: {e}"),
-                "use a duration such as \"30m\" or \"2h\"".into(),
-            )
-        })?,
-    };
-    Ok(Target {
-        name: name.to_string(),
-        url: t.url,
-        backend,
-        region: t.region,
-        profile: t.profile,
-        endpoint: t.endpoint.map(|e| e.trim_end_matches('/').to_string()),
-        distributions,
-        domain: t.domain,
-        origin_path,
-        default: t.default,
-        concurrency,
-        max_deletes: t.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
-        max_invalidation_paths,
-        forms,
-        invalidate_new_files: t.invalidate_new_files.unwrap_or(false),
-        claim_lease,
-        allow_http,
-        invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
-        delay_deletes: t.delay_deletes.unwrap_or(false),
-    })
+/// The one check of a slash-separated path that must stay inside its root (the commit, the repository, the
+/// bucket prefix): "" or components that are neither `.` nor `..`, and not empty unless `empty_components`
+/// (`source.dir` has always accepted `a//b`). Callers trim the slashes at its ends first.
+pub fn is_plain_path(path: &str, empty_components: bool) -> bool {
+    path.is_empty()
+        || path
+            .split('/')
+            .all(|c| c != "." && c != ".." && (empty_components || !c.is_empty()))
 }
 
 /// `s3://bucket[/prefix]`, `file:///abs`, `file:rel` (relative to `base_dir`).
@@ -629,11 +458,7 @@ pub fn parse_url(url: &str, base_dir: &Path) -> std::result::Result<Backend, Str
             return Err(format!("`{bucket}` is not a valid S3 bucket name (3-63 lowercase letters, digits, `.`, `-`)"));
         }
         let prefix = prefix.trim_matches('/');
-        if !prefix.is_empty()
-            && prefix
-                .split('/')
-                .any(|c| c.is_empty() || c == "." || c == "..")
-        {
+        if !is_plain_path(prefix, false) {
             return Err(format!(
                 "key prefix `{prefix}` has an empty, `.` or `..` component"
             ));
@@ -846,8 +671,11 @@ mod tests {
         }
     }
 
+    /// Every bad value is refused with exit code 2 and a message naming it. This is the one table of bad
+    /// configs: each row of [`target_checks::TARGET_CHECKS`] must refuse at least one of them (found by its
+    /// hint), so a new row fails here until it has an example.
     #[test]
-    fn invalid_values() {
+    fn every_check_refuses_its_examples() {
         let cases: &[(&str, &str)] = &[
             ("", "no targets"),
             ("[targets.p]\nurl = \"s3://Bad_Bucket\"\n", "targets.p.url"),
@@ -878,11 +706,76 @@ mod tests {
             ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"site\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
             ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/heads/a b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
             ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/publish/p/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n", "collides"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nregion = \"eu west 1\"\n", "targets.p.region"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nprofile = \" \"\n", "targets.p.profile"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nindex_document = \"a/index.html\"\n", "targets.p.index_document"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nconcurrency = 257\n", "concurrency = 257 is out of range"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = [\"E2QWRUHAPOMQZL\", \"auto\"]\n", "cannot be listed"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = [\"bad\", \"auto\"]\n", "\"bad\" is not a CloudFront distribution id"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = [\"/dir/\", \"/x\"]\n", "unknown form \"/x\""),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/heads/x.lock\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/heads/a..b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/heads/a/\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
+            ("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"refs/heads/a@{1}\"\n[targets.p]\nurl = \"s3://bucket\"\n", "snapshot_ref"),
+            ("[source]\nbuild_dir = \"a//b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
+            ("[source]\ndir = \"a/./b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"a//b\"\n", "targets.p.origin_path"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nsecret = \"x\"\n", "never holds credentials"),
         ];
+        let rows = target_checks::TARGET_CHECKS;
+        let mut covered = vec![false; rows.len()];
         for (text, want) in cases {
             let e = parse(text).unwrap_err();
             assert_eq!(e.exit_code(), crate::error::exit::USAGE);
             assert!(e.to_string().contains(want), "{text:?}: {e}");
+            if let Some(i) = rows
+                .iter()
+                .position(|r| e.hint().as_deref() == Some(r.hint))
+            {
+                assert!(e.to_string().contains(rows[i].key), "{text:?}: {e}");
+                covered[i] = true;
+            }
+        }
+        for (row, covered) in rows.iter().zip(covered) {
+            assert!(covered, "no example is refused by the `{}` row", row.key);
+            let same_hint = rows.iter().filter(|r| r.hint == row.hint).count();
+            assert_eq!(
+                same_hint, 1,
+                "rows are told apart by their hint: {}",
+                row.hint
+            );
+        }
+    }
+
+    #[test]
+    fn plain_paths() {
+        for (path, strict, loose) in [
+            ("", true, true),
+            ("public", true, true),
+            ("a/b.c/d", true, true),
+            ("a//b", false, true),
+            ("..", false, false),
+            ("a/./b", false, false),
+            ("a/../b", false, false),
+            ("...", true, true),
+        ] {
+            assert_eq!(is_plain_path(path, false), strict, "{path}");
+            assert_eq!(is_plain_path(path, true), loose, "{path}");
+        }
+    }
+
+    #[test]
+    fn snapshot_refs_git_accepts_are_accepted() {
+        for r in [
+            "refs/heads/site-builds",
+            "refs/site/builds",
+            "refs/heads/a.b/c-d_e",
+        ] {
+            let text = format!("[source]\nbuild_dir = \"public\"\nsnapshot_ref = \"{r}\"\n[targets.p]\nurl = \"s3://bucket\"\n");
+            assert_eq!(
+                parse(&text).unwrap().source.snapshot.unwrap().snapshot_ref,
+                r
+            );
         }
     }
 

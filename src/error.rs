@@ -2,22 +2,47 @@
 //!
 //! Every failure a user can see ends up as an [`Error`]: a variant that carries the thing that failed
 //! (file, key, flag, commit) and, through [`Error::hint`], the fix. `main` prints it once, with its chain,
-//! and exits with [`Error::exit_code`]. Exit codes are named here and nowhere else.
+//! and exits with [`Error::exit_code`]. Exit codes are named here ([`ExitCode`]) and nowhere else.
+//! This module depends on nothing else in the crate; it decides no behaviour, only how a failure is named,
+//! hinted and numbered.
 
 use std::path::PathBuf;
 
-/// Exit codes, documented in the README ("Exit codes").
-pub mod exit {
+/// Every exit code of git-publish, documented in the README ("Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ExitCode {
     /// Published, or nothing to do.
-    pub const OK: i32 = 0;
+    Success = 0,
     /// Runtime failure: network, AWS, git read, local IO. Nothing was recorded as deployed.
-    pub const RUNTIME: i32 = 1;
+    Runtime = 1,
     /// Usage or configuration error, or bad input in the commit (clap also uses 2).
-    pub const USAGE: i32 = 2;
+    Usage = 2,
     /// Another publisher holds the target, or won the race for it.
-    pub const BUSY: i32 = 3;
+    Busy = 3,
     /// A safety limit refused the plan (e.g. `max_deletes`); nothing was changed.
-    pub const REFUSED: i32 = 4;
+    Refused = 4,
+    /// Interrupted by Ctrl-C (SIGINT), as shells report it: 128 + 2. The target keeps the claim's record
+    /// that the publish is incomplete; the next publish resumes it.
+    Interrupted = 130,
+}
+
+impl From<ExitCode> for i32 {
+    fn from(code: ExitCode) -> i32 {
+        code as i32
+    }
+}
+
+/// The exit codes as plain numbers, for code that also passes on another process's status.
+pub mod exit {
+    use super::ExitCode;
+
+    pub const OK: i32 = ExitCode::Success as i32;
+    pub const RUNTIME: i32 = ExitCode::Runtime as i32;
+    pub const USAGE: i32 = ExitCode::Usage as i32;
+    pub const BUSY: i32 = ExitCode::Busy as i32;
+    pub const REFUSED: i32 = ExitCode::Refused as i32;
+    pub const INTERRUPTED: i32 = ExitCode::Interrupted as i32;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +55,6 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    /// The planner, given no listing of the new tree, found that it needs one (see `plan::Input::listing`).
-    /// The caller lists the tree and plans again; never shown to a user.
-    #[error("internal: the plan needs the listing of the new tree")]
-    PlanNeedsListing,
     #[error("{path}:{line}:{column}: {message}")]
     ConfigParse {
         path: PathBuf,
@@ -136,6 +157,9 @@ pub enum Error {
         since: String,
         commit: String,
     },
+    /// Ctrl-C during the uploads: the claim was released with the record that the publish is incomplete.
+    #[error("{target}: publish failed: interrupted (Ctrl-C)")]
+    Interrupted { target: String },
     #[error("{target}: another publisher changed the state while this one ran; nothing more was written")]
     LostRace { target: String },
     #[error("{target} was published by {by} at {at} (commit {commit}) while this publish was planning; nothing was written")]
@@ -167,7 +191,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    /// The exit code of a run that ended with this error.
+    pub fn exit(&self) -> ExitCode {
         use Error::*;
         match self {
             ConfigMissing { .. }
@@ -191,18 +216,22 @@ impl Error {
             | BuildNonUtf8Path { .. }
             | SnapshotRefForeign { .. }
             | NoSnapshotOf { .. }
-            | RollbackOutOfRange { .. } => exit::USAGE,
-            TooManyDeletes { .. } => exit::REFUSED,
-            Busy { .. } | LostRace { .. } | Overtaken { .. } => exit::BUSY,
+            | RollbackOutOfRange { .. } => ExitCode::Usage,
+            TooManyDeletes { .. } => ExitCode::Refused,
+            Interrupted { .. } => ExitCode::Interrupted,
+            Busy { .. } | LostRace { .. } | Overtaken { .. } => ExitCode::Busy,
             Git(_)
-            | PlanNeedsListing
             | BuildFailed { .. }
             | Store { .. }
             | Cdn { .. }
             | StateCorrupt { .. }
             | StateTooNew { .. }
-            | Io { .. } => exit::RUNTIME,
+            | Io { .. } => ExitCode::Runtime,
         }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.exit().into()
     }
 
     /// The fix, in one or two sentences naming the flag, key or command to use.
@@ -266,6 +295,7 @@ impl Error {
                  take over with `--take-over`"
                 .into(),
             LostRace { .. } | Overtaken { .. } => "run `git publish status`, then publish again".into(),
+            Interrupted { .. } => "nothing was recorded as deployed; fix the cause and run `git publish` again: it resumes".into(),
             StateCorrupt { .. } => "inspect the object; if the deployed commit is known, re-create the state with \
                  `git publish --since REV` (or `--full`)"
                 .into(),
@@ -289,4 +319,41 @@ pub fn report(e: &Error) -> i32 {
         eprintln!("  hint: {h}");
     }
     e.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers are a public interface (README "Exit codes"): scripts and the hooks test them.
+    #[test]
+    fn exit_codes_are_stable() {
+        let codes = [
+            (ExitCode::Success, 0),
+            (ExitCode::Runtime, 1),
+            (ExitCode::Usage, 2),
+            (ExitCode::Busy, 3),
+            (ExitCode::Refused, 4),
+            (ExitCode::Interrupted, 130),
+        ];
+        for (code, n) in codes {
+            assert_eq!(i32::from(code), n, "{code:?}");
+        }
+        assert_eq!(exit::INTERRUPTED, 130);
+    }
+
+    #[test]
+    fn ctrl_c_exits_130_and_a_failed_upload_1() {
+        let interrupted = Error::Interrupted {
+            target: "production".into(),
+        };
+        assert_eq!(interrupted.exit(), ExitCode::Interrupted);
+        assert_eq!(interrupted.exit_code(), 130);
+        let failed = Error::Store {
+            target: "production".into(),
+            message: "publish failed: uploading a: boom".into(),
+            hint: String::new(),
+        };
+        assert_eq!(failed.exit_code(), exit::RUNTIME);
+    }
 }

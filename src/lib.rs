@@ -1,19 +1,24 @@
 //! git-publish: publish a static site committed in git to S3 + CloudFront (or a local directory).
 //!
-//! Data flows one way: `config` → `source` (git2) → `plan` (pure) → `exec` (async backends) → `state` → `ui`.
-//! `publish` strings them together; `app` maps the command line onto it.
+//! Modules import downward, never back:
+//! `main` → `app` → `cmd/*` → {`hooks`, `publish`} → {`plan`, `exec`, `source`, `state`, `config`, `ui`,
+//! `records`, `settings`} → `error`. Inside the lower layer a few imports go sideways, one way only: `ui`
+//! renders `exec`'s events, `state` writes through `exec`'s store trait, `exec` reads blobs from `source`,
+//! and `config` compiles `plan`'s rules.
+//!
+//! A publish (`publish`, as prepare → apply → wait) reads `config`, resolves the commit and diffs through
+//! `source` (git), plans with `plan` (pure), claims and transfers with `state` and `exec`, then records the
+//! result in `state` and `records`. `cmd/` has one file per command; `hooks` publishes after a push.
 
 pub mod app;
 pub mod build;
 pub mod cli;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod exec;
 pub mod hooks;
-pub mod iam;
-pub mod init;
-pub mod manpage;
 pub mod plan;
 pub mod publish;
 pub mod records;

@@ -1,4 +1,5 @@
-//! Entry point: parse the command line, run, print any error once with its hint, exit with its code.
+//! Entry point: parse the command line, run, print any error once with its hint, exit with its code
+//! (every code is named in `error::ExitCode`; `app::run` returns it, or a hook's child's status).
 
 fn main() {
     // Few malloc arenas: memory stays bounded by what is in flight, not by how many threads touched the heap.

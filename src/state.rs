@@ -10,6 +10,9 @@
 //!
 //! While `pending` is set the target may hold any mix of the deployed tree and B's, so the next publish diffs
 //! against both (see `source::Repo::merged_diff`) and says it is resuming.
+//!
+//! This module owns the record's types, their constructors (empty, from the local mirror ref, finished) and
+//! the conditional reads and writes. It does not decide what to publish, touch git, or print.
 
 use std::time::Duration;
 
@@ -44,6 +47,40 @@ pub struct State {
     pub pending: Option<Pending>,
     #[serde(default)]
     pub history: Vec<Deploy>,
+}
+
+impl State {
+    /// The state of a target nothing was ever published to.
+    pub fn empty(target: &str) -> State {
+        State {
+            format: FORMAT,
+            target: target.to_string(),
+            deployed: None,
+            pending: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// What the local mirror `refs/publish/<target>` says, when the target itself can't be read: only the
+    /// deployed commit is known.
+    pub fn from_local_ref(target: &str, commit: String) -> State {
+        State {
+            deployed: Some(Deploy::commit_only(commit)),
+            ..State::empty(target)
+        }
+    }
+
+    /// The state after `deploy` finished: it is live, first in the history, and nothing is pending.
+    /// `current` is what the target held (None on a first publish).
+    pub fn finished(current: Option<State>, target: &str, deploy: Deploy) -> State {
+        let mut st = current.unwrap_or_else(|| State::empty(target));
+        st.format = FORMAT;
+        st.pending = None;
+        st.history.insert(0, deploy.clone());
+        st.history.truncate(HISTORY);
+        st.deployed = Some(deploy);
+        st
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +121,27 @@ pub struct Deploy {
 }
 
 impl Deploy {
+    /// A deploy of which only the commit is known (read from the local mirror ref).
+    pub fn commit_only(commit: String) -> Deploy {
+        Deploy {
+            commit,
+            tree: String::new(),
+            at: String::new(),
+            by: String::new(),
+            uploads: 0,
+            deletes: 0,
+            invalidation_paths: 0,
+            invalidation_ids: vec![],
+            rules: None,
+            deferred_deletes: vec![],
+            invalidation_month: String::new(),
+            invalidation_paths_month: 0,
+            rollback_from: None,
+            source_commit: None,
+            dirty: false,
+        }
+    }
+
     /// Invalidation paths already sent in `month` (UTC `YYYY-MM`, see `Clock::month`) by the deploys up to
     /// this one: the count restarts when the month (or the year) changes.
     pub fn paths_used_in(&self, month: &str) -> usize {
@@ -301,13 +359,7 @@ pub async fn claim(
     etag: Option<&str>,
     pending: Pending,
 ) -> Result<(State, String)> {
-    let mut next = current.cloned().unwrap_or(State {
-        format: FORMAT,
-        target: target.to_string(),
-        deployed: None,
-        pending: None,
-        history: Vec::new(),
-    });
+    let mut next = current.cloned().unwrap_or_else(|| State::empty(target));
     next.format = FORMAT;
     next.pending = Some(pending);
     match write(store, key, target, &next, etag).await {

@@ -2,6 +2,8 @@
 //!
 //! Stdout carries the result (plan lines, JSON); stderr carries progress, notes and errors. Progress bars
 //! appear only on a terminal; `--quiet` leaves only errors; inside hooks the caller asks for quiet.
+//! The executor's [`Event`]s and the backends' [`Notice`]s are turned into output here ([`Ui::show_event`],
+//! [`Ui::say`]). It renders what it is given and decides nothing about the publish.
 
 use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
@@ -10,6 +12,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::exec::cloudfront::Notice;
+use crate::exec::Event;
 use crate::plan::{Plan, UploadKind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +149,49 @@ impl Ui {
         }
     }
 
+    /// A notice from the backends (e.g. how `distribution = "auto"` was resolved).
+    pub fn say(&self, notice: Notice) {
+        match notice {
+            Notice::Note(m) => self.note(&m),
+            Notice::Warn(m) => self.warn(&m),
+        }
+    }
+
+    /// Show what the executor reports while it carries out `plan`: a progress bar (or lines) per phase, and
+    /// each invalidation created. With `full`, the upload phases show no byte totals (the plan does not know
+    /// the sizes of unchanged files that `--full` re-sends).
+    pub fn show_event(&self, ev: Event, plan: &Plan, full: bool) {
+        let phase_bytes = |html: bool| -> u64 {
+            plan.uploads
+                .iter()
+                .filter(|u| u.is_html() == html)
+                .map(|u| u.size)
+                .sum()
+        };
+        match ev {
+            Event::Phase(name, n) => {
+                let bytes = match name {
+                    _ if full => None,
+                    "assets" => Some(phase_bytes(false)),
+                    "pages" => Some(phase_bytes(true)),
+                    _ => None,
+                };
+                self.start_progress(name, n as u64, bytes)
+            }
+            Event::Copied { .. } => self.progress(1, 0),
+            Event::Uploaded { bytes, .. } => self.progress(1, bytes),
+            Event::Deleted { count } => self.progress(count as u64, 0),
+            Event::Throttled { delay } => self.warn(&format!(
+                "CloudFront: too many invalidations in progress; retrying in {}s",
+                delay.as_secs()
+            )),
+            Event::Invalidated { id, paths } => {
+                self.finish_progress();
+                self.note(&format!("invalidation {id} created ({paths} paths)"));
+            }
+        }
+    }
+
     /// Start a phase of `len` items (`bytes` in all for uploads): a bar on a terminal, sparse lines
     /// otherwise, nothing with `-q` or `--json`.
     pub fn start_progress(&self, phase: &str, len: u64, bytes: Option<u64>) {
@@ -153,30 +200,7 @@ impl Ui {
             return;
         }
         if !std::io::stderr().is_terminal() {
-            let what = match bytes {
-                Some(b) => format!(
-                    "{len} file{} ({})",
-                    if len == 1 { "" } else { "s" },
-                    human_bytes(b)
-                ),
-                None if phase == "invalidation" => format!("{len} paths"),
-                None if phase == "deletes" => format!("{len} objects"),
-                None => format!("{len} file{}", if len == 1 { "" } else { "s" }),
-            };
-            eprintln!("git-publish: {}: {what}", phase_label(phase));
-            let now = Instant::now();
-            if let Ok(mut p) = self.plain.lock() {
-                *p = Some(PlainProgress {
-                    phase: phase_label(phase).to_string(),
-                    files: len,
-                    bytes,
-                    files_done: 0,
-                    bytes_done: 0,
-                    started: now,
-                    last_line: now,
-                    last_decile: 0,
-                });
-            }
+            self.start_plain(phase, len, bytes);
             return;
         }
         let (total, template) = match bytes {
@@ -200,16 +224,25 @@ impl Ui {
             *b = Some(bar);
         }
         if let Ok(mut p) = self.plain.lock() {
-            *p = Some(PlainProgress {
-                phase: phase.to_string(),
-                files: len,
-                bytes,
-                files_done: 0,
-                bytes_done: 0,
-                started: Instant::now(),
-                last_line: Instant::now(),
-                last_decile: 0,
-            });
+            *p = Some(PlainProgress::new(phase, len, bytes));
+        }
+    }
+
+    /// Progress without a terminal: a first line now, then sparse ones (see [`PlainProgress`]).
+    fn start_plain(&self, phase: &str, len: u64, bytes: Option<u64>) {
+        let what = match bytes {
+            Some(b) => format!(
+                "{len} file{} ({})",
+                if len == 1 { "" } else { "s" },
+                human_bytes(b)
+            ),
+            None if phase == "invalidation" => format!("{len} paths"),
+            None if phase == "deletes" => format!("{len} objects"),
+            None => format!("{len} file{}", if len == 1 { "" } else { "s" }),
+        };
+        eprintln!("git-publish: {}: {what}", phase_label(phase));
+        if let Ok(mut p) = self.plain.lock() {
+            *p = Some(PlainProgress::new(phase_label(phase), len, bytes));
         }
     }
 
@@ -271,6 +304,20 @@ fn phase_label(phase: &str) -> &str {
 }
 
 impl PlainProgress {
+    fn new(phase: &str, files: u64, bytes: Option<u64>) -> PlainProgress {
+        let now = Instant::now();
+        PlainProgress {
+            phase: phase.to_string(),
+            files,
+            bytes,
+            files_done: 0,
+            bytes_done: 0,
+            started: now,
+            last_line: now,
+            last_decile: 0,
+        }
+    }
+
     /// The next plain line, if one is due at `now`: when a new 10% is reached (phases of 100+ files), or
     /// 10 s after the last line. Never for the last item (the phase or summary line follows).
     fn line_due(&mut self, now: Instant) -> Option<String> {
@@ -406,6 +453,8 @@ pub fn churn_line(plan: &Plan) -> Option<String> {
     ))
 }
 
+/// Bytes in binary units with one decimal ("1.5 KiB"). Not indicatif's `HumanBytes`: that one prints two
+/// decimals ("1.50 KiB"), and these strings are part of the output users and tests read.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -488,7 +537,10 @@ mod tests {
             old_rules: &none,
             deferred: &[],
         };
-        plan::build("production", &input, &settings).unwrap()
+        plan::build("production", &input, &settings)
+            .unwrap()
+            .planned()
+            .unwrap()
     }
 
     #[test]

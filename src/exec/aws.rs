@@ -102,96 +102,21 @@ where
     let code = err.code().unwrap_or_default().to_string();
     let detail = DisplayErrorContext(err).to_string();
     let where_ = endpoint.map(|e| format!(" at {e}")).unwrap_or_default();
-    if status == Some(412) || code == "PreconditionFailed" {
-        return StoreError::PreconditionFailed;
+    if let Some(e) = precondition(status, &code) {
+        return e;
     }
-    if status == Some(409) && (code == "ConditionalRequestConflict" || code.is_empty()) {
-        return StoreError::Conflict;
+    if let Some(e) = by_code(&code, what, &where_).or_else(|| by_status(status, what)) {
+        return e;
     }
-    if code == "TooManyInvalidationsInProgress" {
-        return StoreError::Conflict;
-    }
-    match code.as_str() {
-        "NoSuchBucket" => {
-            return StoreError::failed(
-                format!("bucket of {what} does not exist{where_}"),
-                "create the bucket (`aws s3 mb s3://BUCKET`) or fix `url` for the target in site.toml",
-            )
-        }
-        "AccessDenied" | "AllAccessDisabled" => {
-            return StoreError::failed(
-                format!("access denied to {what}"),
-                "check which identity is in use (`aws sts get-caller-identity`, `profile` in site.toml, AWS_PROFILE) \
-                 and that its policy allows this action (`git publish iam-policy` prints the minimal one)",
-            )
-        }
-        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" | "InvalidClientTokenId" => {
-            return StoreError::failed(
-                format!("credentials rejected for {what} ({code})"),
-                "refresh or fix the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`, `profile` in site.toml)",
-            )
-        }
-        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => {
-            return StoreError::failed(
-                format!("the bucket of {what} is in another region than the one in use"),
-                "set `region` for the target in site.toml (or AWS_REGION) to the bucket's region",
-            )
-        }
-        "NoSuchDistribution" => {
-            return StoreError::failed(
-                format!("{what} does not exist"),
-                "fix `distribution` for the target in site.toml (`aws cloudfront list-distributions` lists them)",
-            )
-        }
-        _ => {}
-    }
-    if status == Some(301) {
-        return StoreError::failed(
-            format!("the bucket of {what} is in another region than the one in use"),
-            "set `region` for the target in site.toml (or AWS_REGION) to the bucket's region",
-        );
-    }
-    if status == Some(403) {
-        return StoreError::failed(
-            format!("access denied to {what} (HTTP 403)"),
-            "check the credentials in use and their IAM policy (`git publish iam-policy`)",
-        );
-    }
-    let lower = detail.to_ascii_lowercase();
-    if lower.contains("credential")
-        && [
-            "no provider",
-            "not loaded",
-            "failed to load",
-            "no credentials",
-            "not enabled",
-        ]
-        .iter()
-        .any(|m| lower.contains(m))
-    {
+    if credentials_missing(&detail) {
         return StoreError::failed(
             format!("no AWS credentials found for {what}"),
             "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run `aws configure` / `aws sso login`, or name a \
              profile with `profile = \"NAME\"` in site.toml (or AWS_PROFILE)",
         );
     }
-    if let SdkError::DispatchFailure(d) = err {
-        let kind = if d.is_timeout() {
-            "timed out"
-        } else {
-            "unreachable"
-        };
-        return StoreError::failed(
-            format!("endpoint{} {kind} for {what}: {}", where_, first_line(&detail)),
-            "check `endpoint` in site.toml and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDFRONT, \
-             and the network; then run again (nothing was recorded as deployed)",
-        );
-    }
-    if let SdkError::TimeoutError(_) = err {
-        return StoreError::failed(
-            format!("request for {what} timed out{where_}"),
-            "run again; nothing was recorded as deployed",
-        );
+    if let Some(e) = transport(err, what, &where_, &detail) {
+        return e;
     }
     let code_part = if code.is_empty() {
         status.map(|s| format!("HTTP {s}")).unwrap_or_default()
@@ -204,6 +129,108 @@ where
             .to_string(),
         "",
     )
+}
+
+/// A conditional write that lost (412), or a conflict the caller retries or reports (409, throttled
+/// invalidations).
+fn precondition(status: Option<u16>, code: &str) -> Option<StoreError> {
+    if status == Some(412) || code == "PreconditionFailed" {
+        return Some(StoreError::PreconditionFailed);
+    }
+    if status == Some(409) && (code == "ConditionalRequestConflict" || code.is_empty()) {
+        return Some(StoreError::Conflict);
+    }
+    if code == "TooManyInvalidationsInProgress" {
+        return Some(StoreError::Conflict);
+    }
+    None
+}
+
+/// Lookup table: the AWS error codes a user can fix, with the message and the fix.
+fn by_code(code: &str, what: &str, where_: &str) -> Option<StoreError> {
+    let (message, hint) = match code {
+        "NoSuchBucket" => (
+            format!("bucket of {what} does not exist{where_}"),
+            "create the bucket (`aws s3 mb s3://BUCKET`) or fix `url` for the target in site.toml",
+        ),
+        "AccessDenied" | "AllAccessDisabled" => (
+            format!("access denied to {what}"),
+            "check which identity is in use (`aws sts get-caller-identity`, `profile` in site.toml, AWS_PROFILE) \
+             and that its policy allows this action (`git publish iam-policy` prints the minimal one)",
+        ),
+        "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" | "InvalidToken" | "InvalidClientTokenId" => (
+            format!("credentials rejected for {what} ({code})"),
+            "refresh or fix the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, `aws sso login`, `profile` in site.toml)",
+        ),
+        "PermanentRedirect" | "AuthorizationHeaderMalformed" | "IllegalLocationConstraintException" => (
+            format!("the bucket of {what} is in another region than the one in use"),
+            "set `region` for the target in site.toml (or AWS_REGION) to the bucket's region",
+        ),
+        "NoSuchDistribution" => (
+            format!("{what} does not exist"),
+            "fix `distribution` for the target in site.toml (`aws cloudfront list-distributions` lists them)",
+        ),
+        _ => return None,
+    };
+    Some(StoreError::failed(message, hint))
+}
+
+/// HTTP statuses that say what is wrong when the error code does not.
+fn by_status(status: Option<u16>, what: &str) -> Option<StoreError> {
+    match status {
+        Some(301) => Some(StoreError::failed(
+            format!("the bucket of {what} is in another region than the one in use"),
+            "set `region` for the target in site.toml (or AWS_REGION) to the bucket's region",
+        )),
+        Some(403) => Some(StoreError::failed(
+            format!("access denied to {what} (HTTP 403)"),
+            "check the credentials in use and their IAM policy (`git publish iam-policy`)",
+        )),
+        _ => None,
+    }
+}
+
+/// The SDK's ways of saying that no credentials were found.
+fn credentials_missing(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower.contains("credential")
+        && [
+            "no provider",
+            "not loaded",
+            "failed to load",
+            "no credentials",
+            "not enabled",
+        ]
+        .iter()
+        .any(|m| lower.contains(m))
+}
+
+/// The endpoint could not be reached, or the request timed out.
+fn transport<E>(
+    err: &SdkError<E, HttpResponse>,
+    what: &str,
+    where_: &str,
+    detail: &str,
+) -> Option<StoreError> {
+    if let SdkError::DispatchFailure(d) = err {
+        let kind = if d.is_timeout() {
+            "timed out"
+        } else {
+            "unreachable"
+        };
+        return Some(StoreError::failed(
+            format!("endpoint{} {kind} for {what}: {}", where_, first_line(detail)),
+            "check `endpoint` in site.toml and AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDFRONT, \
+             and the network; then run again (nothing was recorded as deployed)",
+        ));
+    }
+    if let SdkError::TimeoutError(_) = err {
+        return Some(StoreError::failed(
+            format!("request for {what} timed out{where_}"),
+            "run again; nothing was recorded as deployed",
+        ));
+    }
+    None
 }
 
 fn first_line(s: &str) -> String {

@@ -1,5 +1,9 @@
 //! [`Cdn`] on CloudFront: CreateInvalidation with a caller-supplied reference (idempotent retries) and
-//! GetInvalidation for `--wait`.
+//! GetInvalidation for `--wait`; and the resolution of a target's `distribution` settings into distribution
+//! ids and origin paths ([`resolve`]: `"auto"` via ListDistributions, origin paths via GetDistribution).
+//!
+//! It decides nothing about what to invalidate (that is the planner's job) and prints nothing: what the user
+//! should read is handed to the caller as a [`Notice`].
 
 use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
@@ -7,6 +11,9 @@ use aws_sdk_cloudfront::Client;
 
 use super::aws::classify;
 use super::{Cdn, InvalidationStatus, StoreError};
+use crate::config::{Distribution, Target};
+use crate::error::{Error, Result as AppResult};
+use crate::plan::CdnSettings;
 
 pub struct CloudFront {
     client: Client,
@@ -97,6 +104,17 @@ pub struct DistInfo {
 }
 
 impl DistInfo {
+    /// A distribution known by its id alone, with the `origins` assumed for it.
+    fn known(id: &str, origins: Vec<(String, String)>) -> DistInfo {
+        DistInfo {
+            id: id.to_string(),
+            domain: String::new(),
+            aliases: Vec::new(),
+            origins,
+            enabled: true,
+        }
+    }
+
     /// The origin path of the bucket's origin ("" when none; the first origin's when no origin is the bucket,
     /// e.g. a custom domain in front of the bucket).
     pub fn origin_path(&self, bucket: &str) -> String {
@@ -106,6 +124,106 @@ impl DistInfo {
             .or(self.origins.first())
             .map(|(_, p)| p.clone())
             .unwrap_or_default()
+    }
+}
+
+/// Something the user should read while the distributions are resolved; the caller prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Note(String),
+    Warn(String),
+}
+
+/// A distribution of an S3 target, resolved: what the planner needs to know about it, and the [`Cdn`] to
+/// invalidate it with.
+pub async fn resolve(
+    cf: &Client,
+    target: &Target,
+    bucket: &str,
+    prefix: &str,
+    d: &Distribution,
+    say: &dyn Fn(Notice),
+) -> AppResult<(CdnSettings, CloudFront)> {
+    let info = match d {
+        // The origin path is given: nothing to ask CloudFront.
+        Distribution::Id(id) if target.origin_path.is_some() => DistInfo::known(id, Vec::new()),
+        Distribution::Id(id) => match get(cf, id).await {
+            Ok(info) => info,
+            Err(e) => {
+                // Publishing must not depend on a read permission older setups lack: fall back to the
+                // assumption of earlier versions (the origin path is the target's prefix).
+                say(Notice::Warn(format!(
+                    "could not read distribution {id}'s origin path ({e}); assuming \"/{prefix}\". Set \
+                     `origin_path` for the target in site.toml, or allow cloudfront:GetDistribution (`git publish iam-policy`)"
+                )));
+                DistInfo::known(id, vec![(String::new(), prefix.to_string())])
+            }
+        },
+        Distribution::Auto => resolve_auto(cf, target, bucket, d, say).await?,
+    };
+    let origin_path = match &target.origin_path {
+        Some(p) => p.clone(),
+        None => info.origin_path(bucket),
+    };
+    if crate::plan::served_path(prefix, &origin_path, "x").is_none() {
+        say(Notice::Warn(format!(
+            "distribution {} serves the origin path /{origin_path}, which does not hold s3://{bucket}/{prefix}: \
+             nothing will be invalidated there",
+            info.id
+        )));
+    }
+    let settings = CdnSettings {
+        id: info.id.clone(),
+        origin_path,
+    };
+    Ok((settings, CloudFront::new(cf.clone(), &info.id)))
+}
+
+/// `distribution = "auto"`: list the distributions and pick the target's one (see [`pick_auto`]).
+async fn resolve_auto(
+    cf: &Client,
+    target: &Target,
+    bucket: &str,
+    d: &Distribution,
+    say: &dyn Fn(Notice),
+) -> AppResult<DistInfo> {
+    let all = list(cf).await.map_err(|e| cdn_error(d, e))?;
+    let one = pick_auto(&all, bucket, target.domain.as_deref())
+        .map_err(|message| Error::Cdn {
+            distribution: "auto".into(),
+            message,
+            hint: format!(
+                "set `distribution = \"E…\"` (or a list of ids) for targets.{} in site.toml, \
+                 or `domain = \"…\"` to pick the one with that alias",
+                target.name
+            ),
+        })?
+        .clone();
+    say(Notice::Note(format!(
+        "distribution = \"auto\": {} ({})",
+        one.id,
+        if one.aliases.is_empty() {
+            one.domain.clone()
+        } else {
+            one.aliases.join(", ")
+        }
+    )));
+    Ok(one)
+}
+
+/// A failed CloudFront read while resolving `d`, with the hint of the SDK error or the permissions to check.
+fn cdn_error(d: &Distribution, e: StoreError) -> Error {
+    let hint = match &e {
+        StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
+        _ => "check `distribution` for the target in site.toml and the credentials' \
+              cloudfront:GetDistribution / ListDistributions permissions \
+              (`git publish iam-policy` prints them)"
+            .into(),
+    };
+    Error::Cdn {
+        distribution: d.describe().to_string(),
+        message: e.to_string(),
+        hint,
     }
 }
 

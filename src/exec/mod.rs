@@ -6,6 +6,7 @@
 //! Only those backend modules touch the AWS SDK.
 
 pub mod aws;
+pub mod backends;
 pub mod cloudfront;
 pub mod local;
 pub mod s3;

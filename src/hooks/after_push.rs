@@ -5,6 +5,7 @@
 //! hook input and runs no git command; the callers decide when to publish.
 
 use crate::error::{Error, Result};
+use crate::exec::backends::backends;
 use crate::publish::{self, Session};
 use crate::records::{clear_failure_if_covered, write_failure, Failure};
 use crate::settings::{publish_opts, Invocation, PublishOpts};
@@ -53,14 +54,18 @@ pub fn standing(repo: &Repo, commit: &str, live: Option<&str>) -> Standing {
 }
 
 /// What `target` (None: the default) has live, read from the target: the source commit a live snapshot was
-/// built from, else the deployed commit (what `git publish status` shows).
+/// built from, else the deployed commit (what `git publish status` compares). An error when the target
+/// can't be read.
 pub async fn live_commit(s: &Session, target: Option<&str>) -> Result<Option<String>> {
-    let name = s.config.target(target)?.name.clone();
-    let list = publish::status(s, Some(&name)).await?;
-    Ok(list
-        .into_iter()
-        .next()
-        .and_then(|t| t.live_source.or(t.deployed.map(|d| d.commit))))
+    let target = s.config.target(target)?;
+    let backends = backends(target, false, &|n| s.ui.say(n)).await?;
+    let key = state::state_key(target.prefix());
+    let (st, _) = state::read(backends.store.as_ref(), &key, &target.name).await?;
+    Ok(st.and_then(|st| st.deployed).map(|d| {
+        d.source_commit
+            .or_else(|| s.repo.snapshot_info(&d.commit).and_then(|i| i.source))
+            .unwrap_or(d.commit)
+    }))
 }
 
 /// Publish `commit`, which a push sent, to the default target. A commit that live already contains (a

@@ -4,7 +4,9 @@
 //!
 //! Pure: given the old and new bytes of one modified file, [`is_churn`] says whether they differ only in such
 //! volatile tokens. Both sides are normalised (each volatile token replaced by a placeholder) and compared.
-//! Binary files (not UTF-8, or holding NUL) are never churn.
+//! Binary files (not UTF-8, or holding NUL) are never churn. It must not read the bytes itself: the caller
+//! (publish) reads them and fills in [`super::Plan::churn`]; [`super::build`] leaves it empty. To teach it a new
+//! volatile token: add a regex below and a row to `tests::churn_table`.
 //!
 //! | volatile token                     | example                                   | placeholder |
 //! |------------------------------------|-------------------------------------------|-------------|

@@ -1,7 +1,10 @@
-//! HTTP headers stored with each object.
+//! The default Content-Type of each object, from its file extension.
 //!
 //! S3 serves back exactly the Content-Type it was given, so it is chosen here from the file extension
-//! (mime_guess), with `; charset=utf-8` on text types so that browsers don't guess the encoding.
+//! (mime_guess, with the web's corrections in `OVERRIDES`), with `; charset=utf-8` on text types so that
+//! browsers don't guess the encoding. Pure; the other headers and any `content_type` override come from
+//! [`super::rules`], which calls [`content_type`] for paths no rule types. To change a type: edit the tables
+//! here and add a row to `tests::by_extension`.
 
 /// Content types that are text even though they are not `text/*`.
 const TEXT_LIKE: &[&str] = &[

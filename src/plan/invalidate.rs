@@ -1,7 +1,19 @@
 //! CloudFront invalidation paths: which URLs went stale, and the cheapest set of paths that covers them.
 //!
+//! Owns the invalidation rules: which edits leave stale URLs ([`cached`]), which URLs serve a file
+//! ([`url_forms`]), how stale URLs are covered within a path budget ([`plan`]) and batched ([`batches`]).
 //! Pure: works on served paths (the key with the distribution's origin path removed, see
-//! [`super::served_path`]) and returns URL-encoded CloudFront paths.
+//! [`super::served_path`]) and returns URL-encoded CloudFront paths. It must not decide uploads or deletes
+//! (that is `steps.rs`) nor know about S3 keys, the state or the network.
+//!
+//! **To change an invalidation rule**, edit the function here and add a row to its table of tests:
+//! - which edits make a URL stale: [`cached`] and the table `tests::staleness_by_edit`;
+//! - which URLs serve a file: [`url_forms`] and the table `tests::forms_by_setting`;
+//! - how paths are collapsed into wildcards: [`plan`] (the choice is `Tree::cheapest`) and the cover cases
+//!   (`tests::collapses_fully_changed_dirs_first`, `tests::picks_cheapest_cover_when_it_must_evict`, ...).
+//!
+//! Then `cargo test --lib plan` runs them, and the whole-planner freshness model (`freshness.rs`) checks that
+//! no stale URL survives any random change.
 //!
 //! ## URL forms
 //! A file is cached under every URL that serves it ([`UrlForms`]; `directory_urls` and `pretty_urls` in
@@ -94,6 +106,45 @@ impl Default for UrlForms {
     }
 }
 
+/// What a publish does to one site path, as far as the cached copies of its URLs care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edit {
+    /// A new file (`ChangeKind::Added`).
+    Added,
+    /// Other bytes (`ChangeKind::Modified`).
+    Modified,
+    /// Deleted now (a deferred delete is not an edit until it runs).
+    Deleted,
+    /// Unchanged bytes that an earlier rule excluded and the new rules publish.
+    Unexcluded,
+    /// Unchanged bytes sent again (`--full`, or a new `content_encoding`).
+    Resent { headers_changed: bool },
+    /// Same bytes, new headers (copied onto itself).
+    Reheadered,
+}
+
+/// What becomes of the cached copies of a path's URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    /// They may be served with the old response: invalidate them.
+    Stale,
+    /// Never cached (except briefly as an error): free to evict, never worth a path.
+    New,
+    /// Still right: leave them.
+    Fresh,
+}
+
+/// The invalidation rule: which edits leave stale URLs in the cache. Table: `tests::staleness_by_edit`.
+pub fn cached(edit: Edit, invalidate_new_files: bool) -> Cached {
+    match edit {
+        Edit::Added if invalidate_new_files => Cached::Stale,
+        Edit::Added | Edit::Unexcluded => Cached::New,
+        Edit::Modified | Edit::Deleted | Edit::Reheadered => Cached::Stale,
+        Edit::Resent { headers_changed } if headers_changed => Cached::Stale,
+        Edit::Resent { .. } => Cached::Fresh,
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// URLs whose cached copy is stale.
@@ -103,6 +154,15 @@ pub struct Summary {
     pub wildcards: usize,
     /// Unchanged URLs that the chosen paths evict anyway.
     pub unchanged_evicted: usize,
+}
+
+impl std::ops::AddAssign<&Summary> for Summary {
+    fn add_assign(&mut self, o: &Summary) {
+        self.stale_urls += o.stale_urls;
+        self.paths += o.paths;
+        self.wildcards += o.wildcards;
+        self.unchanged_evicted += o.unchanged_evicted;
+    }
 }
 
 /// Raw (unencoded) URL paths under which `path` may be cached.
@@ -247,6 +307,32 @@ impl Tree {
         }
     }
 
+    /// The directory whose wildcard evicts the fewest still-cached unchanged URLs per path saved, counting
+    /// saving only up to `need`; ties go to the larger saving, then to the shorter directory name.
+    fn cheapest(&self, need: usize) -> Option<usize> {
+        let mut best: Option<(usize, f64, usize)> = None; // (node, score, saved)
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.emitted < 2 || n.chosen || n.covered {
+                continue;
+            }
+            let saved = n.emitted - 1;
+            let cost = n.clean_total - n.evicted;
+            let score = cost as f64 / saved.min(need) as f64;
+            let better = match best {
+                None => true,
+                Some((b, bs, bsaved)) => {
+                    score < bs
+                        || (score == bs && saved > bsaved)
+                        || (score == bs && saved == bsaved && n.dir.len() < self.nodes[b].dir.len())
+                }
+            };
+            if better {
+                best = Some((i, score, saved));
+            }
+        }
+        best.map(|(i, _, _)| i)
+    }
+
     fn is_covered(&self, mut i: usize) -> bool {
         loop {
             if self.nodes[i].chosen || self.nodes[i].covered {
@@ -293,28 +379,8 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let budget = input.max_paths.max(1);
     while tree.nodes[0].emitted > budget {
         let need = tree.nodes[0].emitted - budget;
-        let mut best: Option<(usize, f64, usize)> = None; // (node, score, saved)
-        for (i, n) in tree.nodes.iter().enumerate() {
-            if n.emitted < 2 || n.chosen || n.covered {
-                continue;
-            }
-            let saved = n.emitted - 1;
-            let cost = n.clean_total - n.evicted;
-            let score = cost as f64 / saved.min(need) as f64;
-            let better = match best {
-                None => true,
-                Some((b, bs, bsaved)) => {
-                    score < bs
-                        || (score == bs && saved > bsaved)
-                        || (score == bs && saved == bsaved && n.dir.len() < tree.nodes[b].dir.len())
-                }
-            };
-            if better {
-                best = Some((i, score, saved));
-            }
-        }
-        match best {
-            Some((i, _, _)) => tree.choose(i),
+        match tree.cheapest(need) {
+            Some(i) => tree.choose(i),
             None => break, // cannot happen: the root always saves while emitted > 1
         }
     }
@@ -390,6 +456,32 @@ mod tests {
             forms: &UrlForms::default(),
             max_paths: max,
         })
+    }
+
+    /// The invalidation rule, one row per edit: what becomes of the cached URLs of the path.
+    #[test]
+    fn staleness_by_edit() {
+        use Cached::*;
+        #[rustfmt::skip]
+        let table = [
+            // (edit,                                          invalidate_new_files, cached)
+            (Edit::Added,                                      false, New),
+            (Edit::Added,                                      true,  Stale),
+            (Edit::Modified,                                   false, Stale),
+            (Edit::Deleted,                                    false, Stale),
+            (Edit::Unexcluded,                                 false, New),
+            (Edit::Unexcluded,                                 true,  New),
+            (Edit::Resent { headers_changed: true },           false, Stale),
+            (Edit::Resent { headers_changed: false },          false, Fresh),
+            (Edit::Reheadered,                                 false, Stale),
+        ];
+        for (edit, invalidate_new_files, want) in table {
+            assert_eq!(
+                cached(edit, invalidate_new_files),
+                want,
+                "{edit:?} invalidate_new_files={invalidate_new_files}"
+            );
+        }
     }
 
     #[test]

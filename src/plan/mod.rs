@@ -1,29 +1,33 @@
 //! The planner: a pure function from "what changed in git" to "what to do to the target".
 //!
-//! Inputs are plain owned values (no git2, no AWS types, no IO, no async): the changes between the deployed
-//! tree and the new one, the listing of the new tree when it is needed, and the target's settings. The output is a [`Plan`]
-//! value that the executor carries out step by step and that `--dry-run` prints. Same input, same plan:
-//! everything is sorted.
+//! Owns the plan's types ([`Input`], [`Settings`], [`Plan`], [`Outcome`], [`Phase`]), keys ([`key_for`],
+//! [`served_path`]) and [`build`], which reads as the list of its steps. Inputs are plain owned values: the
+//! changes between the deployed tree and the new one, the listing of the new tree when it is needed, and the
+//! target's settings. The output is a [`Plan`] value that the executor carries out phase by phase and that
+//! `--dry-run` prints. Same input, same plan: everything is sorted. Must not do IO, async, or touch git2 or
+//! AWS types; errors are [`PlanError`], and "needs the listing" is [`Outcome::NeedsListing`], not an error.
 //!
+//! Where things live:
+//! - the steps of [`build`] (changes, deferred deletes, rule-driven updates, server-side copies, limits and
+//!   ordering, CDN paths): `steps.rs`
+//! - invalidation rules (what is stale, URL forms, wildcard cover, batches): [`invalidate`]
 //! - content types: [`headers`]; the `[[rules]]` (headers, encodings, exclude, keep): [`rules`]
-//! - CloudFront paths: [`invalidate`]; the whole planner's freshness model is tested in `freshness.rs`
-//! - steps: uploads, server-side copies (renames), header updates (metadata follows config), deletes (maybe
-//!   deferred one publish), invalidations per distribution within the monthly path budget: [`build`]
 //! - files that differ only in timestamps/build ids: [`churn`]
+//! - errors: [`PlanError`]; the whole planner's freshness model (tests only): `freshness.rs`
 
 pub mod churn;
+mod error;
 #[cfg(test)]
 mod freshness;
 pub mod headers;
 pub mod invalidate;
 pub mod paths;
 pub mod rules;
-
-use std::collections::{BTreeSet, HashMap, HashSet};
+mod steps;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+pub use error::PlanError;
 pub use rules::{Encoding, Headers, Rules};
 
 /// Where git-publish keeps its own record in a target, relative to the target's prefix.
@@ -95,7 +99,9 @@ pub struct Input<'a> {
     /// Every file of the new tree, or `None` when the caller has not listed it: listing a 100,000-file tree
     /// costs far more than planning a small change, and most plans never look at it. A plan that does
     /// (changed rules, `--full`, deferred deletes, more stale URLs than `max_invalidation_paths`, which may
-    /// need wildcards) returns [`Error::PlanNeedsListing`]; the caller lists the tree and plans again.
+    /// need wildcards) makes the outcome [`Outcome::NeedsListing`]; the caller lists the tree and builds
+    /// again. Given the listing, [`build`] always plans. Table of cases:
+    /// `tests::needs_listing_only_when_a_step_reads_it`.
     pub listing: Option<&'a [FileEntry]>,
     /// Files of the deployed tree whose blobs may be copied server-side instead of uploaded (when the target
     /// holds exactly that tree: no interrupted publish to resume). The caller may pass only some of them
@@ -135,9 +141,42 @@ pub struct Upload {
     pub copy_from: Option<String>,
 }
 
+/// The parts of a plan in the order the executor runs them: the declaration order is the execution order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Uploads of everything but HTML: assets exist before pages link to them.
+    Assets,
+    /// Uploads of HTML pages.
+    Pages,
+    /// [`Plan::deletes`], after every upload.
+    Deletes,
+    /// [`Plan::cdn`], after uploads and deletes.
+    Invalidation,
+}
+
+impl Phase {
+    /// The name progress and the executor's events use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Assets => "assets",
+            Phase::Pages => "pages",
+            Phase::Deletes => "deletes",
+            Phase::Invalidation => "invalidation",
+        }
+    }
+}
+
 impl Upload {
     pub fn is_html(&self) -> bool {
         self.headers.content_type.starts_with("text/html")
+    }
+    /// [`Phase::Pages`] for HTML, else [`Phase::Assets`].
+    pub fn phase(&self) -> Phase {
+        if self.is_html() {
+            Phase::Pages
+        } else {
+            Phase::Assets
+        }
     }
     /// Whether bytes are sent (not a server-side copy).
     pub fn sends_bytes(&self) -> bool {
@@ -169,7 +208,7 @@ pub struct Budget {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// In execution order: non-HTML first (assets exist before pages link to them), then HTML.
+    /// In execution order: by [`Phase`] (assets, then pages), then by key.
     pub uploads: Vec<Upload>,
     /// Keys to delete, sorted; run after every upload.
     pub deletes: Vec<String>,
@@ -204,7 +243,7 @@ impl Plan {
 }
 
 /// Key of a site path under the target prefix. Rejects paths that would land outside it.
-pub fn key_for(prefix: &str, path: &str) -> Result<String> {
+pub fn key_for(prefix: &str, path: &str) -> Result<String, PlanError> {
     let bad = path.is_empty()
         || path.starts_with('/')
         || path
@@ -216,13 +255,13 @@ pub fn key_for(prefix: &str, path: &str) -> Result<String> {
         } else {
             format!("{prefix}/{path}")
         };
-        return Err(Error::KeyEscapes {
+        return Err(PlanError::KeyEscapes {
             path: path.to_string(),
             key,
         });
     }
     if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
-        return Err(Error::ReservedPath {
+        return Err(PlanError::ReservedPath {
             path: path.to_string(),
         });
     }
@@ -259,258 +298,53 @@ pub fn served_path(prefix: &str, origin_path: &str, path: &str) -> Option<String
         .map(str::to_string)
 }
 
-fn refs(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
+/// What [`build`] returns when nothing is wrong with the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+#[allow(clippy::large_enum_variant)] // one per publish, moved once: boxing buys nothing
+pub enum Outcome {
+    Planned(Plan),
+    /// The plan depends on the listing of the new tree, and `Input::listing` was `None`: list the tree and
+    /// build again. Never returned when `Input::listing` is `Some`.
+    NeedsListing,
 }
 
-/// Build the plan.
-pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Plan> {
-    let rules = input.rules;
-    let mut uploads: Vec<Upload> = Vec::new();
-    let mut deletes = Vec::new();
-    let mut deferred = Vec::new();
-    // Paths whose cached URLs are stale / that are new.
-    let mut stale: Vec<String> = Vec::new();
-    let mut added: Vec<String> = Vec::new();
-    let changed: HashSet<&str> = input.changes.iter().map(|c| c.path.as_str()).collect();
-
-    for c in input.changes {
-        if rules.excluded(&c.path) {
-            continue;
-        }
-        let key = key_for(&s.prefix, &c.path)?;
-        match c.kind {
-            ChangeKind::Added | ChangeKind::Modified => {
-                uploads.push(Upload {
-                    key,
-                    path: c.path.clone(),
-                    blob: c.blob.clone().unwrap_or_default(),
-                    size: c.size,
-                    kind: if c.kind == ChangeKind::Added {
-                        UploadKind::New
-                    } else {
-                        UploadKind::Replace
-                    },
-                    headers: rules.headers(&c.path),
-                    copy_from: None,
-                });
-                if c.kind == ChangeKind::Modified || s.invalidate_new_files {
-                    stale.push(c.path.clone());
-                } else {
-                    added.push(c.path.clone());
-                }
-            }
-            ChangeKind::Deleted => {
-                if rules.kept(&c.path) {
-                    continue;
-                }
-                if s.delay_deletes {
-                    deferred.push(c.path.clone());
-                } else {
-                    deletes.push(key);
-                    stale.push(c.path.clone());
-                }
-            }
+impl Outcome {
+    /// The plan, or `None` if the listing is needed.
+    pub fn planned(self) -> Option<Plan> {
+        match self {
+            Outcome::Planned(p) => Some(p),
+            Outcome::NeedsListing => None,
         }
     }
+}
 
-    // Deletes the previous publish deferred, unless the path is back in the tree.
-    let need_listing = || input.listing.ok_or(Error::PlanNeedsListing);
-    let in_new: HashSet<&str> = if input.deferred.is_empty() {
-        HashSet::new()
-    } else {
-        need_listing()?.iter().map(|f| f.path.as_str()).collect()
-    };
-    for path in input.deferred {
-        if in_new.contains(path.as_str()) || rules.kept(path) || rules.excluded(path) {
-            continue;
-        }
-        let key = key_for(&s.prefix, path)?;
-        if !deletes.contains(&key) {
-            deletes.push(key);
-            stale.push(path.clone());
-        }
-        deferred.retain(|d| d != path);
-    }
-
-    // Metadata follows config: unchanged bytes whose headers (or publication) changed with the rules.
-    let rules_changed = input.old_rules.specs() != rules.specs();
-    let everything = if rules_changed || s.full {
-        need_listing()?
-    } else {
-        &[]
-    };
-    for f in everything {
-        if changed.contains(f.path.as_str()) || rules.excluded(&f.path) {
-            continue;
-        }
-        let key = key_for(&s.prefix, &f.path)?;
-        let new_h = rules.headers(&f.path);
-        let upload = |kind, copy_from| Upload {
-            key: key.clone(),
-            path: f.path.clone(),
-            blob: f.blob.clone(),
-            size: 0,
-            kind,
-            headers: new_h.clone(),
-            copy_from,
+/// Build the plan, step by step (each step is in [`steps`]). The steps that read the listing of the new tree
+/// run only when it is given; without it they make the outcome [`Outcome::NeedsListing`].
+pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Outcome, PlanError> {
+    let mut draft = steps::Draft::default();
+    steps::changes(&mut draft, input, s)?;
+    if !input.deferred.is_empty() {
+        let Some(listing) = input.listing else {
+            return Ok(Outcome::NeedsListing);
         };
-        if rules_changed && input.old_rules.excluded(&f.path) {
-            // Never published before.
-            uploads.push(upload(UploadKind::New, None));
-            added.push(f.path.clone());
-            continue;
-        }
-        let old_h = if rules_changed {
-            input.old_rules.headers(&f.path)
-        } else {
-            new_h.clone()
-        };
-        if old_h.content_encoding != new_h.content_encoding || s.full {
-            // Other bytes (or `--full`): send them. Same bytes and headers are not stale.
-            uploads.push(upload(UploadKind::Replace, None));
-            if old_h != new_h {
-                stale.push(f.path.clone());
-            }
-        } else if old_h != new_h {
-            uploads.push(upload(UploadKind::Headers, Some(key.clone())));
-            stale.push(f.path.clone());
-        }
+        steps::deferred_deletes(&mut draft, input, listing, s)?;
     }
-
-    // Server-side copies: a new blob already stored at a key of the deployed tree whose bytes stay put
-    // during this publish (not re-sent, stored with the same encoding).
+    if steps::rules_changed(input) || s.full {
+        let Some(listing) = input.listing else {
+            return Ok(Outcome::NeedsListing);
+        };
+        steps::rule_updates(&mut draft, input, listing, s)?;
+    }
     if let Some(old) = input.old_listing {
-        let rewritten: HashSet<&str> = uploads
-            .iter()
-            .filter(|u| u.sends_bytes())
-            .map(|u| u.path.as_str())
-            .collect();
-        let mut by_blob: HashMap<&str, &str> = HashMap::new();
-        for f in old {
-            let usable = !rewritten.contains(f.path.as_str()) && !input.old_rules.excluded(&f.path);
-            if usable {
-                by_blob.entry(f.blob.as_str()).or_insert(f.path.as_str());
-            }
-        }
-        let mut copies = Vec::new();
-        for (i, u) in uploads.iter().enumerate() {
-            if !u.sends_bytes() || s.full {
-                continue;
-            }
-            if let Some(src) = by_blob.get(u.blob.as_str()) {
-                if *src != u.path
-                    && input.old_rules.headers(src).content_encoding == u.headers.content_encoding
-                {
-                    copies.push((i, key_for(&s.prefix, src)?));
-                }
-            }
-        }
-        for (i, from) in copies {
-            uploads[i].kind = UploadKind::Copy;
-            uploads[i].copy_from = Some(from);
-        }
+        steps::server_side_copies(&mut draft.uploads, input, old, s)?;
     }
-
-    // Safety limit before anything else: nothing runs if this refuses.
-    if deletes.len() > s.max_deletes {
-        return Err(Error::TooManyDeletes {
-            count: deletes.len(),
-            limit: s.max_deletes,
-            target: target.to_string(),
-        });
-    }
-
-    uploads.sort_by(|a, b| (a.is_html(), &a.key).cmp(&(b.is_html(), &b.key)));
-    deletes.sort();
-    deferred.sort();
-
-    // Invalidation, per distribution.
-    let left = s.monthly_budget.saturating_sub(s.used_this_month);
-    let max_paths = if left < s.max_invalidation_paths {
-        left.max(1)
-    } else {
-        s.max_invalidation_paths
+    steps::limit_and_order(&mut draft, target, s)?;
+    let max_paths = steps::path_limit(s);
+    let Some(cdn) = steps::cdn_paths(&draft, input, s, max_paths) else {
+        return Ok(Outcome::NeedsListing);
     };
-    let touched: HashSet<&str> = stale
-        .iter()
-        .chain(added.iter())
-        .map(String::as_str)
-        .collect();
-    let mut cdn = Vec::new();
-    if !stale.is_empty() {
-        for d in &s.cdns {
-            let served = |paths: &mut dyn Iterator<Item = &str>| -> Vec<String> {
-                paths
-                    .filter_map(|p| served_path(&s.prefix, &d.origin_path, p))
-                    .collect()
-            };
-            let st = served(&mut stale.iter().map(String::as_str));
-            let ad = served(&mut added.iter().map(String::as_str));
-            // Unchanged URLs only matter to a cover with wildcards, i.e. with more stale URLs than paths.
-            let stale_urls: BTreeSet<String> = st
-                .iter()
-                .flat_map(|p| invalidate::url_forms(p, &s.forms))
-                .collect();
-            let listing = if stale_urls.len() > max_paths {
-                need_listing()?
-            } else {
-                &[]
-            };
-            let un = served(
-                &mut listing
-                    .iter()
-                    .map(|f| f.path.as_str())
-                    .filter(|p| !touched.contains(p) && !rules.excluded(p)),
-            );
-            let (st, ad, un) = (refs(&st), refs(&ad), refs(&un));
-            let (paths, summary) = invalidate::plan(&invalidate::Input {
-                stale: &st,
-                unchanged: &un,
-                added: &ad,
-                forms: &s.forms,
-                max_paths,
-            });
-            if !paths.is_empty() {
-                cdn.push(CdnPlan {
-                    distribution: d.id.clone(),
-                    batches: invalidate::batches(&paths),
-                    paths,
-                    summary,
-                });
-            }
-        }
-    }
-    let invalidations: Vec<String> = cdn
-        .iter()
-        .flat_map(|c| c.paths.iter().cloned())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut invalidation = invalidate::Summary::default();
-    for c in &cdn {
-        invalidation.stale_urls += c.summary.stale_urls;
-        invalidation.paths += c.summary.paths;
-        invalidation.wildcards += c.summary.wildcards;
-        invalidation.unchanged_evicted += c.summary.unchanged_evicted;
-    }
-    let budget = Budget {
-        monthly: s.monthly_budget,
-        used: s.used_this_month,
-        paid: invalidation.paths.saturating_sub(left),
-        tightened: max_paths < s.max_invalidation_paths && !cdn.is_empty(),
-    };
-
-    Ok(Plan {
-        uploads,
-        deletes,
-        deferred,
-        invalidations,
-        invalidation,
-        cdn,
-        budget,
-        churn: Vec::new(),
-    })
+    Ok(Outcome::Planned(steps::assemble(draft, cdn, s, max_paths)))
 }
 
 #[cfg(test)]
@@ -540,7 +374,7 @@ mod tests {
         changes: &[Change],
         listing: &[FileEntry],
         s: &Settings,
-    ) -> Result<Plan> {
+    ) -> Result<Plan, PlanError> {
         let none = Rules::default();
         super::build(
             target,
@@ -554,6 +388,7 @@ mod tests {
             },
             s,
         )
+        .map(|o| o.planned().expect("given the listing, the planner plans"))
     }
 
     fn ch(path: &str, kind: ChangeKind) -> Change {
@@ -669,7 +504,7 @@ mod tests {
         let e = build("prod", &changes, &[], &s).unwrap_err();
         assert!(matches!(
             e,
-            Error::TooManyDeletes {
+            PlanError::TooManyDeletes {
                 count: 6,
                 limit: 5,
                 ..
@@ -726,7 +561,7 @@ mod tests {
     #[test]
     fn bad_paths_are_errors_not_panics() {
         let e = build("t", &[ch("a/../../x", ChangeKind::Added)], &[], &settings()).unwrap_err();
-        assert!(matches!(e, Error::KeyEscapes { .. }));
+        assert!(matches!(e, PlanError::KeyEscapes { .. }));
     }
 
     fn rules(text: &str) -> Rules {
@@ -769,6 +604,8 @@ mod tests {
                 },
                 s,
             )
+            .unwrap()
+            .planned()
             .unwrap()
         }
     }
@@ -978,6 +815,51 @@ mod tests {
         assert_eq!(p.deletes, ["older.css"]);
         assert_eq!(p.deferred, ["gone.css"]);
         assert_eq!(p.invalidations, ["/", "/index.html", "/older.css"]);
+    }
+
+    /// Without the listing of the new tree, the plan asks for it exactly when a step reads it.
+    #[test]
+    fn needs_listing_only_when_a_step_reads_it() {
+        use ChangeKind::*;
+        let many: Vec<Change> = (0..20)
+            .map(|i| ch(&format!("d/f{i}.css"), Modified))
+            .collect();
+        let none = rules("rules = []");
+        let some = rules("[[rules]]\nmatch = \"*.css\"\ncache_control = \"no-cache\"");
+        let full = Settings {
+            full: true,
+            ..settings()
+        };
+        type Row<'a> = (
+            &'a str,
+            &'a [Change],
+            &'a [String],
+            &'a Rules,
+            &'a Settings,
+            bool,
+        );
+        let (small, gone) = ([ch("a.html", Modified)], ["gone.css".to_string()]);
+        #[rustfmt::skip]
+        let table: &[Row] = &[
+            // (why,                        changes, deferred, old rules, settings,    needs the listing)
+            ("a small change",              &small,  &[],      &none,     &settings(), false),
+            ("deferred deletes",            &[],     &gone,    &none,     &settings(), true),
+            ("changed rules",               &[],     &[],      &some,     &settings(), true),
+            ("--full",                      &[],     &[],      &none,     &full,       true),
+            ("more stale URLs than paths",  &many,   &[],      &none,     &settings(), true),
+        ];
+        for &(why, changes, deferred, old_rules, s, want) in table {
+            let input = Input {
+                changes,
+                listing: None,
+                old_listing: None,
+                rules: &none,
+                old_rules,
+                deferred,
+            };
+            let needs = super::build("t", &input, s).unwrap() == Outcome::NeedsListing;
+            assert_eq!(needs, want, "{why}");
+        }
     }
 
     #[test]

@@ -16,8 +16,12 @@
 //! | `exclude`             | never uploaded, never deleted, never invalidated                         |
 //! | `keep`                | never deleted (e.g. `uploads/**` filled by another system)                |
 //!
-//! Pure: no IO. The rules of each deploy are recorded in the state, so the next publish can recompute the
-//! headers every unchanged object got and update those whose headers changed (see [`super::build`]).
+//! Owns compiling and validating the rules and answering, per path, "which headers, excluded, kept?". Pure:
+//! no IO; it must not decide uploads or invalidations (that is `steps.rs` and [`super::invalidate`]). The rules
+//! of each deploy are recorded in the state, so the next publish can recompute the headers every unchanged
+//! object got and update those whose headers changed (the rule-driven updates step of [`super::build`]).
+//! To change how a rule applies: edit [`Rules::headers`] (or [`RuleSpec`] and [`Rules::compile`]) and add a
+//! row to the table of `tests::first_match_decides_everything` (or `tests::bad_rules_name_the_rule`).
 
 use std::collections::BTreeMap;
 
@@ -119,35 +123,7 @@ impl Rules {
             if !r.exclude && !r.keep && !sets_header {
                 return Err(format!("{at}: the rule sets nothing"));
             }
-            for (name, v) in [
-                ("cache_control", &r.cache_control),
-                ("content_type", &r.content_type),
-                ("content_disposition", &r.content_disposition),
-            ] {
-                if let Some(v) = v {
-                    if v.trim().is_empty() || v.chars().any(|c| c.is_control()) {
-                        return Err(format!(
-                            "{at}: `{name}` must be a non-empty single-line header value"
-                        ));
-                    }
-                }
-            }
-            for (k, v) in &r.metadata {
-                let ok_name = !k.is_empty()
-                    && k.chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-                if !ok_name || RESERVED_METADATA.contains(&k.as_str()) {
-                    return Err(format!(
-                        "{at}: metadata name {k:?} must be lower-case letters, digits and `-` (and not {})",
-                        RESERVED_METADATA.join(", ")
-                    ));
-                }
-                if !v.is_ascii() || v.chars().any(|c| c.is_control()) {
-                    return Err(format!(
-                        "{at}: metadata {k:?} must be printable ASCII on one line"
-                    ));
-                }
-            }
+            check_values(&at, r)?;
         }
         Ok(Rules {
             specs: specs.to_vec(),
@@ -187,6 +163,40 @@ impl Rules {
             metadata: rule.map(|r| r.metadata.clone()).unwrap_or_default(),
         }
     }
+}
+
+/// The header values and metadata of one rule are single-line printable header values with valid names.
+fn check_values(at: &str, r: &RuleSpec) -> Result<(), String> {
+    for (name, v) in [
+        ("cache_control", &r.cache_control),
+        ("content_type", &r.content_type),
+        ("content_disposition", &r.content_disposition),
+    ] {
+        if let Some(v) = v {
+            if v.trim().is_empty() || v.chars().any(|c| c.is_control()) {
+                return Err(format!(
+                    "{at}: `{name}` must be a non-empty single-line header value"
+                ));
+            }
+        }
+    }
+    for (k, v) in &r.metadata {
+        let ok_name = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok_name || RESERVED_METADATA.contains(&k.as_str()) {
+            return Err(format!(
+                "{at}: metadata name {k:?} must be lower-case letters, digits and `-` (and not {})",
+                RESERVED_METADATA.join(", ")
+            ));
+        }
+        if !v.is_ascii() || v.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "{at}: metadata {k:?} must be printable ASCII on one line"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

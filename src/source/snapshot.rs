@@ -14,13 +14,14 @@
 //! | non-UTF-8 name              | error naming the path (S3 keys are UTF-8), nothing written|
 //!
 //! A snapshot commit's message names the source commit (HEAD) in a `Git-Publish-Source:` trailer and says
-//! whether the working tree was dirty; that trailer is how a commit is recognised as a snapshot.
+//! whether the working tree was dirty (by the one dirty check, in `worktree.rs`); that trailer is how a commit
+//! is recognised as a snapshot. This module never changes the index, the working tree or HEAD.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use git2::{Oid, Signature, StatusOptions};
+use git2::{Oid, Signature};
 use serde::Serialize;
 
 use super::{short, Repo};
@@ -98,6 +99,20 @@ fn message(build_dir: &str, source: Option<&str>, dirty: bool) -> String {
     )
 }
 
+/// `name` inside the build directory's subdirectory `rel` ("" = its top).
+fn child_path(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+fn read_error(e: std::io::Error, p: &Path) -> Error {
+    Error::io(format!("reading {}", p.display()), e)
+}
+
+/// What [`Repo::write_dir`] found, beside the trees it wrote.
 struct Walk {
     files: usize,
     skipped: Vec<Skipped>,
@@ -122,20 +137,7 @@ impl Repo {
                 })
             }
         }
-        let parent = match self.repo.find_reference(snapshot_ref) {
-            Ok(r) => {
-                let c = r.peel_to_commit()?;
-                if parse_message(c.message().unwrap_or("")).is_none() {
-                    return Err(Error::SnapshotRefForeign {
-                        name: snapshot_ref.to_string(),
-                        commit: short(&c.id().to_string()),
-                    });
-                }
-                Some(c)
-            }
-            Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-            Err(e) => return Err(e.into()),
-        };
+        let parent = self.snapshot_parent(snapshot_ref)?;
         let mut walk = Walk {
             files: 0,
             skipped: Vec::new(),
@@ -158,38 +160,67 @@ impl Repo {
             created: false,
             ref_updated: false,
             parent: parent.as_ref().map(|p| p.id().to_string()),
-            source: source.clone(),
+            source,
             dirty,
             files: walk.files,
             skipped: walk.skipped,
             empty_dirs: walk.empty_dirs,
         };
-        if let Some(p) = &parent {
-            if p.tree_id() == tree {
-                return Ok(Snapshot {
-                    commit: p.id().to_string(),
-                    ..base
-                });
-            }
+        match &parent {
+            Some(p) if p.tree_id() == tree => Ok(Snapshot {
+                commit: p.id().to_string(),
+                ..base
+            }),
+            _ => self.commit_snapshot(base, parent.as_ref(), build_dir, snapshot_ref, update_ref),
         }
+    }
+
+    /// The tip of `snapshot_ref` (None when it does not exist yet); an error when it is not a snapshot.
+    fn snapshot_parent(&self, snapshot_ref: &str) -> Result<Option<git2::Commit<'_>>> {
+        match self.repo.find_reference(snapshot_ref) {
+            Ok(r) => {
+                let c = r.peel_to_commit()?;
+                if parse_message(c.message().unwrap_or("")).is_none() {
+                    return Err(Error::SnapshotRefForeign {
+                        name: snapshot_ref.to_string(),
+                        commit: short(&c.id().to_string()),
+                    });
+                }
+                Ok(Some(c))
+            }
+            Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Write the commit `snap` describes (its tree is written) on top of `parent`, and move the ref unless
+    /// `update_ref` is false.
+    fn commit_snapshot(
+        &self,
+        snap: Snapshot,
+        parent: Option<&git2::Commit>,
+        build_dir: &str,
+        snapshot_ref: &str,
+        update_ref: bool,
+    ) -> Result<Snapshot> {
         let sig = self
             .repo
             .signature()
             .or_else(|_| Signature::now("git-publish", "git-publish@localhost"))?;
-        let tree_obj = self.repo.find_tree(tree)?;
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let tree_obj = self.repo.find_tree(Oid::from_str(&snap.tree)?)?;
+        let parents: Vec<&git2::Commit> = parent.into_iter().collect();
         let commit = self.repo.commit(
             None,
             &sig,
             &sig,
-            &message(build_dir, source.as_deref(), dirty),
+            &message(build_dir, snap.source.as_deref(), snap.dirty),
             &tree_obj,
             &parents,
         )?;
         if update_ref {
             let log = format!("git-publish: snapshot of {build_dir}");
             // Compare-and-swap, so that two concurrent snapshots can't drop each other's commit.
-            match &parent {
+            match parent {
                 Some(p) => {
                     self.repo
                         .reference_matching(snapshot_ref, commit, true, p.id(), &log)?;
@@ -203,7 +234,7 @@ impl Repo {
             commit: commit.to_string(),
             created: true,
             ref_updated: update_ref,
-            ..base
+            ..snap
         })
     }
 
@@ -215,97 +246,72 @@ impl Repo {
         build_dir: &str,
         walk: &mut Walk,
     ) -> Result<Option<Oid>> {
-        let io = |e: std::io::Error, p: &Path| Error::io(format!("reading {}", p.display()), e);
         let mut tb = self.repo.treebuilder(None)?;
-        let mut n = 0usize;
-        for entry in std::fs::read_dir(abs).map_err(|e| io(e, abs))? {
-            let entry = entry.map_err(|e| io(e, abs))?;
+        for entry in std::fs::read_dir(abs).map_err(|e| read_error(e, abs))? {
+            let entry = entry.map_err(|e| read_error(e, abs))?;
             let name_os = entry.file_name();
-            let child_rel = |name: &str| {
-                if rel.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{rel}/{name}")
-                }
+            let Ok(name) = std::str::from_utf8(name_os.as_bytes()) else {
+                return Err(Error::BuildNonUtf8Path {
+                    path: child_path(rel, &String::from_utf8_lossy(name_os.as_bytes())),
+                    dir: build_dir.to_string(),
+                });
             };
-            let name = match std::str::from_utf8(name_os.as_bytes()) {
-                Ok(n) => n,
-                Err(_) => {
-                    return Err(Error::BuildNonUtf8Path {
-                        path: child_rel(&String::from_utf8_lossy(name_os.as_bytes())),
-                        dir: build_dir.to_string(),
-                    })
-                }
-            };
-            let path = child_rel(name);
-            let full = entry.path();
-            let meta = std::fs::symlink_metadata(&full).map_err(|e| io(e, &full))?;
-            let ft = meta.file_type();
-            if name == ".git" {
-                walk.skipped.push(Skipped {
-                    path,
-                    what: "a nested .git (git can't store it)".into(),
-                });
-            } else if ft.is_symlink() {
-                let to = std::fs::read_link(&full)
-                    .map(|t| t.display().to_string())
-                    .unwrap_or_default();
-                walk.skipped.push(Skipped {
-                    path,
-                    what: format!("a symbolic link to {to} (not followed)"),
-                });
-            } else if ft.is_dir() {
-                match self.write_dir(&full, &path, build_dir, walk)? {
-                    Some(t) => {
-                        tb.insert(name, t, 0o040000)?;
-                        n += 1;
-                    }
-                    None => walk.empty_dirs.push(path),
-                }
-            } else if ft.is_file() {
-                let bytes = std::fs::read(&full).map_err(|e| io(e, &full))?;
-                let blob = self.repo.blob(&bytes)?;
-                let mode = if meta.permissions().mode() & 0o111 != 0 {
-                    0o100755
-                } else {
-                    0o100644
-                };
-                tb.insert(name, blob, mode)?;
-                walk.files += 1;
-                n += 1;
-            } else {
-                walk.skipped.push(Skipped {
-                    path,
-                    what: "a special file (fifo, socket or device)".into(),
-                });
+            if let Some((id, mode)) = self.write_entry(&entry.path(), name, rel, build_dir, walk)? {
+                tb.insert(name, id, mode)?;
             }
         }
-        if n == 0 {
+        if tb.is_empty() {
             return Ok(None);
         }
         Ok(Some(tb.write()?))
     }
 
-    /// Whether the working tree has uncommitted changes (untracked files included, ignored ones not) outside
-    /// `build_dir`.
-    fn dirty_outside(&self, build_dir: &str) -> bool {
-        if self.repo.is_bare() {
-            return false;
+    /// One entry of a directory, by the table in the module comment: its object and mode, or None when it is
+    /// left out (and recorded in `walk`).
+    fn write_entry(
+        &self,
+        full: &Path,
+        name: &str,
+        rel: &str,
+        build_dir: &str,
+        walk: &mut Walk,
+    ) -> Result<Option<(Oid, i32)>> {
+        let path = child_path(rel, name);
+        let meta = std::fs::symlink_metadata(full).map_err(|e| read_error(e, full))?;
+        let ft = meta.file_type();
+        let skip = |what: String| Skipped {
+            path: path.clone(),
+            what,
+        };
+        if name == ".git" {
+            walk.skipped
+                .push(skip("a nested .git (git can't store it)".into()));
+        } else if ft.is_symlink() {
+            let to = std::fs::read_link(full)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            walk.skipped
+                .push(skip(format!("a symbolic link to {to} (not followed)")));
+        } else if ft.is_dir() {
+            match self.write_dir(full, &path, build_dir, walk)? {
+                Some(t) => return Ok(Some((t, 0o040000))),
+                None => walk.empty_dirs.push(path),
+            }
+        } else if ft.is_file() {
+            let bytes = std::fs::read(full).map_err(|e| read_error(e, full))?;
+            let blob = self.repo.blob(&bytes)?;
+            let mode = if meta.permissions().mode() & 0o111 != 0 {
+                0o100755
+            } else {
+                0o100644
+            };
+            walk.files += 1;
+            return Ok(Some((blob, mode)));
+        } else {
+            walk.skipped
+                .push(skip("a special file (fifo, socket or device)".into()));
         }
-        let mut opts = StatusOptions::new();
-        opts.include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false);
-        let inside = format!("{build_dir}/");
-        self.repo
-            .statuses(Some(&mut opts))
-            .map(|st| {
-                st.iter().any(|e| {
-                    let p = e.path_bytes();
-                    !(p.starts_with(inside.as_bytes()) || p == build_dir.as_bytes())
-                })
-            })
-            .unwrap_or(false)
+        Ok(None)
     }
 
     /// Source commit and dirty flag when `commit` is a snapshot.

@@ -382,3 +382,51 @@ fn cloudfront_throttling_is_retried_with_backoff() {
     );
     assert_eq!(invalidations(&dist).len(), 1);
 }
+
+/// Ctrl-C during the uploads exits 130 (not 1, as before ExitCode), releases the claim with the failure
+/// recorded in the state, and the next publish resumes.
+#[test]
+fn ctrl_c_during_the_uploads_exits_130_and_the_next_publish_resumes() {
+    let site = Site::new();
+    let b = bucket("sigint");
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\nconcurrency = 1\n"
+    ));
+    let (v1, v2) = versions();
+    write_all(&site, &v1);
+    site.commit("v1");
+    site.run(&[]).ok();
+    write_all(&site, &v2);
+    let c2 = site.commit("v2");
+
+    // Every request takes 2 s: the claim is logged once its answer is on the way, and the first upload is
+    // still in flight well after that.
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        Config {
+            delay: std::time::Duration::from_secs(2),
+            ..Default::default()
+        },
+    );
+    let child = site.spawn(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)]);
+    let claimed = (0..300).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        proxy.requests().iter().any(|r| {
+            r.method == "PUT" && r.path.contains(".git-publish/state.json") && r.status == 200
+        })
+    });
+    assert!(claimed, "the publish never claimed the target");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    // SAFETY: sending a signal to the child process under test.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let r = Run::from(child.wait_with_output().unwrap()).fails(130);
+    assert!(r.stderr.contains("interrupted (Ctrl-C)"), "{}", r.stderr);
+
+    let pending = &state_json(&b, "")["pending"];
+    assert_eq!(pending["commit"], c2.as_str());
+    assert_eq!(pending["error"], "interrupted (Ctrl-C)");
+    assert!(pending["holder"].is_null(), "the claim was not released");
+    let r = site.run(&[]).ok();
+    assert!(r.stderr.contains("resuming"), "{}", r.stderr);
+    assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
+}

@@ -1,6 +1,7 @@
 //! `git publish iam-policy`: the least-privilege IAM policy for one target, built from its config.
 //!
-//! Pure (no AWS calls): what git-publish does decides what it needs.
+//! [`policy`] is pure (no AWS calls): what git-publish does decides what it needs. [`run`] prints it as JSON.
+//! This module must not reach AWS or change anything.
 //!
 //! | what git-publish does                                  | needs                                         |
 //! |--------------------------------------------------------|-----------------------------------------------|
@@ -14,9 +15,23 @@
 use serde_json::{json, Value};
 
 use crate::config::{Backend, Distribution, Target};
+use crate::error::{Error, ExitCode, Result};
+use crate::publish::Session;
+
+/// `git publish iam-policy [--target NAME]`: the policy of the target, on stdout.
+pub fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
+    let t = s.config.target(target)?;
+    let policy = policy(t).map_err(|message| Error::ConfigInvalid {
+        path: s.config.path.clone(),
+        message,
+        hint: "name an s3:// target with --target NAME".into(),
+    })?;
+    s.ui.json(&policy);
+    Ok(ExitCode::Success)
+}
 
 /// The policy document, or why there is none.
-pub fn policy(target: &Target) -> Result<Value, String> {
+pub fn policy(target: &Target) -> std::result::Result<Value, String> {
     let Backend::S3 { bucket, prefix } = &target.backend else {
         return Err(format!(
             "target {} is a local directory: it needs no IAM policy",
@@ -45,16 +60,22 @@ pub fn policy(target: &Target) -> Result<Value, String> {
         }),
         list,
     ];
-    let ids: Vec<&str> = target
-        .distributions
+    statements.extend(cloudfront_statements(&target.distributions));
+    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+/// Invalidating the distributions (each by id, or any for `auto`), and finding one for `auto`.
+fn cloudfront_statements(distributions: &[Distribution]) -> Vec<Value> {
+    let mut statements = Vec::new();
+    let ids: Vec<&str> = distributions
         .iter()
         .filter_map(|d| match d {
             Distribution::Id(id) => Some(id.as_str()),
             Distribution::Auto => None,
         })
         .collect();
-    let auto = target.distributions.contains(&Distribution::Auto);
-    if !target.distributions.is_empty() {
+    let auto = distributions.contains(&Distribution::Auto);
+    if !distributions.is_empty() {
         let resources: Vec<String> = if auto {
             vec!["arn:aws:cloudfront::*:distribution/*".into()]
         } else {
@@ -81,7 +102,7 @@ pub fn policy(target: &Target) -> Result<Value, String> {
             "Resource": "*",
         }));
     }
-    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+    statements
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! The man page `git-publish(1)` and shell completions, both generated from the clap definitions in
-//! [`crate::cli`], so they can't drift from `--help`.
+//! `git-publish man` and `git-publish completions`: the man page `git-publish(1)` (one page per subcommand
+//! too) and shell completions, both generated from the clap definitions in [`crate::cli`], so they can't
+//! drift from `--help`.
 //!
 //! `git publish --help` makes git run `man git-publish`: `git-publish man --install` writes the pages where
 //! man finds them through PATH (`<bin>/../share/man/man1`, e.g. `~/.cargo/share/man/man1` for
-//! `cargo install`) and says what to add to MANPATH when that directory is not searched.
+//! `cargo install`) and says what to add to MANPATH when that directory is not searched. This module needs
+//! no repository and no config; it must not grow into documentation that clap could generate.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,13 @@
+//! One file per command, each with one `run` function that takes the command's arguments and an open
+//! [`Session`](crate::publish::Session) (or what it needs before one exists: `init`, `man`) and returns the exit
+//! code. A command module prints its result (human or `--json`) and calls into the publish core, `state` and
+//! `records`; it does not open the session, set up logging or the runtime (that is `app`'s), and no command
+//! module imports another's internals except to reuse its reading step (`rollback` reads the `log`).
+
+pub mod iam;
+pub mod init;
+pub mod log;
+pub mod man;
+pub mod publish;
+pub mod rollback;
+pub mod status;

@@ -1,0 +1,211 @@
+//! `git publish status`: per target, what is live (read from the target, or from the local mirror
+//! `refs/publish/<target>` when the target can't be read), how it compares with what `git publish` would
+//! publish now, and any publish left pending or failed. It reads only; it never writes.
+
+use serde::Serialize;
+
+use crate::error::{ExitCode, Result};
+use crate::exec::backends::backends;
+use crate::publish::{resolve_rev, Session};
+use crate::state::{self, Deploy, Pending, State};
+
+pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
+    let list = status(s, target).await?;
+    if s.ui.json {
+        s.ui.json(&list);
+    } else {
+        render_status(s, &list);
+    }
+    Ok(ExitCode::Success)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetStatus {
+    pub target: String,
+    pub url: String,
+    pub deployed: Option<Deploy>,
+    pub pending: Option<Pending>,
+    /// The commit that `git publish` would publish now.
+    pub head: Option<String>,
+    /// Commits in `head` not yet deployed.
+    pub behind: Option<usize>,
+    /// Deployed commits not in `head` (e.g. a rollback or another branch).
+    pub ahead: Option<usize>,
+    /// Where this came from: "target" or "local-ref" (when the target could not be read).
+    pub source: &'static str,
+    pub error: Option<String>,
+    /// A publish that failed after its push succeeded (recorded locally by the hooks or `git publish push`).
+    pub push_failure: Option<crate::records::Failure>,
+    /// Snapshot builds: the source commit the live snapshot was built from.
+    pub live_source: Option<String>,
+    /// Snapshot builds: the tip of the snapshot ref when it is not what is live (built, not published).
+    pub unpublished_snapshot: Option<String>,
+}
+
+pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>> {
+    let names: Vec<String> = match only {
+        Some(n) => vec![s.config.target(Some(n))?.name.clone()],
+        None => s.config.targets.keys().cloned().collect(),
+    };
+    let head = resolve_rev(s, None).ok().map(|(_, id)| id);
+    let mut out = Vec::new();
+    for name in names {
+        out.push(target_status(s, &name, head.as_deref()).await?);
+    }
+    Ok(out)
+}
+
+/// The status of target `name`, compared with `head` (the commit `git publish` would publish).
+async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<TargetStatus> {
+    let target = s.config.target(Some(name))?;
+    let backends = backends(target, false, &|n| s.ui.say(n)).await?;
+    let (st, source, error) = read_state_or_mirror(s, backends.store.as_ref(), target).await;
+    let (deployed, pending) = match st {
+        Some(st) => (st.deployed, st.pending),
+        None => (None, None),
+    };
+    // A live snapshot is compared with HEAD through the source commit it was built from.
+    let live_source = deployed.as_ref().and_then(|d| {
+        d.source_commit
+            .clone()
+            .or_else(|| s.repo.snapshot_info(&d.commit).and_then(|i| i.source))
+    });
+    let is_snapshot = deployed
+        .as_ref()
+        .is_some_and(|d| d.source_commit.is_some() || s.repo.snapshot_info(&d.commit).is_some());
+    let compare = if is_snapshot {
+        live_source.clone()
+    } else {
+        deployed.as_ref().map(|d| d.commit.clone())
+    };
+    let (ahead, behind) = match (head, &compare) {
+        (Some(h), Some(c)) => match s.repo.ahead_behind(h, c) {
+            Some((a, b)) => (Some(b), Some(a)),
+            None => (None, None),
+        },
+        _ => (None, None),
+    };
+    let unpublished_snapshot = s
+        .config
+        .source
+        .snapshot
+        .as_ref()
+        .and_then(|c| s.repo.read_ref(&c.snapshot_ref))
+        .filter(|tip| deployed.as_ref().map(|d| &d.commit) != Some(tip));
+    Ok(TargetStatus {
+        target: name.to_string(),
+        url: backends.store.describe(),
+        deployed,
+        pending,
+        head: head.map(str::to_string),
+        behind,
+        ahead,
+        source,
+        error,
+        push_failure: crate::records::read_failure(&s.repo)
+            .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
+        live_source,
+        unpublished_snapshot,
+    })
+}
+
+/// The target's state, from the target ("target"), or, when it can't be read, from the local mirror
+/// ("local-ref", with the error).
+async fn read_state_or_mirror(
+    s: &Session,
+    store: &dyn crate::exec::ObjectStore,
+    target: &crate::config::Target,
+) -> (Option<State>, &'static str, Option<String>) {
+    let key = state::state_key(target.prefix());
+    match state::read(store, &key, &target.name).await {
+        Ok((st, _)) => (st, "target", None),
+        Err(e) => {
+            let local = crate::records::read_mirror(&s.repo, &target.name);
+            let st = local.map(|c| State::from_local_ref(&target.name, c));
+            (st, "local-ref", Some(e.to_string()))
+        }
+    }
+}
+
+pub fn render_status(s: &Session, list: &[TargetStatus]) {
+    for t in list {
+        s.ui.out(&format!("{} ({})", t.target, t.url));
+        if let Some(e) = &t.error {
+            s.ui.out(&format!("  could not read the target: {e}"));
+            s.ui.out("  (showing the local mirror refs/publish/<target>)");
+        }
+        render_live(s, t);
+        if let Some(tip) = &t.unpublished_snapshot {
+            s.ui.out(&format!(
+                "  pending: snapshot {} is built but not published here",
+                s.repo.describe(tip)
+            ));
+        }
+        match (t.behind, t.ahead, &t.head) {
+            (Some(0), Some(0), _) => s.ui.out("  up to date"),
+            (Some(b), Some(a), Some(h)) => {
+                let mut parts = vec![format!("{b} commit(s) behind {}", state::short(h))];
+                if a > 0 {
+                    parts.push(format!("{a} deployed commit(s) not in it"));
+                }
+                s.ui.out(&format!("  {}", parts.join(", ")));
+            }
+            _ => {}
+        }
+        render_unfinished(s, t);
+    }
+}
+
+/// The `live:` line (and what a live snapshot was built from).
+fn render_live(s: &Session, t: &TargetStatus) {
+    let Some(d) = &t.deployed else {
+        s.ui.out("  live:    nothing deployed yet");
+        return;
+    };
+    let when = if d.at.is_empty() {
+        String::new()
+    } else {
+        format!(", {} by {}", d.at, d.by)
+    };
+    let rb = d
+        .rollback_from
+        .as_deref()
+        .map(|f| format!(" (rollback from {})", state::short(f)))
+        .unwrap_or_default();
+    s.ui.out(&format!(
+        "  live:    {}{when}{rb}",
+        s.repo.describe(&d.commit)
+    ));
+    if let Some(src) = &t.live_source {
+        let dirty = if d.dirty { " (dirty working tree)" } else { "" };
+        s.ui.out(&format!("  built from {}{dirty}", s.repo.describe(src)));
+    }
+}
+
+/// A publish in progress or failed in the target, and a failure recorded locally after a push.
+fn render_unfinished(s: &Session, t: &TargetStatus) {
+    if let Some(p) = &t.pending {
+        match &p.holder {
+            Some(h) => s.ui.out(&format!(
+                "  pending: publishing {} by {} since {}",
+                state::short(&p.commit),
+                h.describe(),
+                h.since
+            )),
+            None => s.ui.out(&format!(
+                "  FAILED:  the publish of {} started {} did not finish{}; run `git publish` to finish it",
+                state::short(&p.commit),
+                p.started,
+                p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            )),
+        }
+    }
+    if let Some(f) = &t.push_failure {
+        s.ui.out(&format!(
+            "  FAILED:  publishing {} after its push failed at {} ({}); run `git publish retry` to finish it",
+            state::short(&f.commit),
+            f.at,
+            f.error
+        ));
+    }
+}

@@ -1,0 +1,380 @@
+//! The checks of one `[targets.NAME]` table, as one table of rows: the key, the check, the message and the
+//! hint. [`validate_target`] walks the rows in order and stops at the first that fails; then it builds the
+//! [`Target`] with its defaults.
+//!
+//! To add a setting: add its field to `RawTarget` and `Target`, a row here (with a check that looks at the
+//! [`Draft`]), and a failing example in the test at the bottom (it fails until every row has one).
+//! Rows run in order and a later row may rely on an earlier one having passed (the `distribution` rows on
+//! `url`, `origin_path` on `distribution`). This module must not do IO: it judges values, nothing else.
+
+use std::path::Path;
+
+use super::{
+    check_endpoint, is_plain_path, parse_url, Backend, Distribution, RawDistribution, RawTarget,
+    Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
+    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
+    DEFAULT_MAX_INVALIDATION_PATHS,
+};
+use crate::error::{Error, Result};
+use crate::plan::invalidate::UrlForms;
+
+/// One row: when `check` returns `Some(value)`, the target is refused with `message`, in which `{target}`
+/// stands for the target's name and `{value}` for what the check returned, and `hint`.
+pub(super) struct FieldCheck {
+    pub key: &'static str,
+    pub check: fn(&Draft) -> Option<String>,
+    pub message: &'static str,
+    pub hint: &'static str,
+}
+
+impl FieldCheck {
+    fn message(&self, target: &str, value: &str) -> String {
+        // Messages spell their key out, so that an error can be found here by its text.
+        debug_assert!(self.message.contains(self.key), "{}", self.key);
+        self.message
+            .replace("{target}", target)
+            .replace("{value}", value)
+    }
+}
+
+/// Every check of a target, in the order they run (a lookup table, not a function body).
+pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
+    FieldCheck {
+        key: "target name",
+        check: bad_name,
+        message: "target name {value} may only hold letters, digits, `-`, `_` and `.`",
+        hint: "rename the [targets.NAME] table",
+    },
+    FieldCheck {
+        key: "url",
+        check: bad_url,
+        message: "targets.{target}.url = {value}",
+        hint: "use \"s3://BUCKET\" or \"s3://BUCKET/PREFIX\" for S3, \"file:///absolute/dir\" or \"file:relative/dir\" for a local directory",
+    },
+    FieldCheck {
+        key: "endpoint",
+        check: bad_endpoint,
+        message: "targets.{target}.endpoint = {value}",
+        hint: "give a URL such as \"https://s3.example.com\"; plain http is accepted for 127.0.0.1/localhost, \
+               or anywhere with `allow_http = true`",
+    },
+    FieldCheck {
+        key: "distribution",
+        check: auto_listed_with_others,
+        message: "targets.{target}.distribution: \"auto\" finds one distribution and cannot be listed with others",
+        hint: "use `distribution = \"auto\"` alone, or list the ids",
+    },
+    FieldCheck {
+        key: "distribution",
+        check: bad_distribution_id,
+        message: "targets.{target}.distribution = {value} is not a CloudFront distribution id",
+        hint: "use the id shown by `aws cloudfront list-distributions` (like \"E2QWRUHAPOMQZL\"), \"auto\", or remove the key",
+    },
+    FieldCheck {
+        key: "distribution",
+        check: distribution_on_local_target,
+        message: "targets.{target}.distribution is set but the target is a local directory",
+        hint: "remove `distribution`, or use an s3:// url",
+    },
+    FieldCheck {
+        key: "domain",
+        check: bad_domain,
+        message: "targets.{target}.domain = {value} is not a host name",
+        hint: "give the site's host name, like \"blog.example.com\" (no scheme, no path)",
+    },
+    FieldCheck {
+        key: "domain",
+        check: domain_without_auto,
+        message: "targets.{target}.domain is only used with `distribution = \"auto\"`",
+        hint: "set `distribution = \"auto\"`, or remove `domain`",
+    },
+    FieldCheck {
+        key: "region",
+        check: |d| spaced_name(&d.raw.region),
+        message: "targets.{target}.region = {value} is not valid",
+        hint: "remove `region` or give a name without spaces",
+    },
+    FieldCheck {
+        key: "profile",
+        check: |d| spaced_name(&d.raw.profile),
+        message: "targets.{target}.profile = {value} is not valid",
+        hint: "remove `profile` or give a name without spaces",
+    },
+    FieldCheck {
+        key: "concurrency",
+        check: |d| (!(1..=256).contains(&d.concurrency())).then(|| d.concurrency().to_string()),
+        message: "targets.{target}.concurrency = {value} is out of range",
+        hint: "use 1..=256",
+    },
+    FieldCheck {
+        key: "max_invalidation_paths",
+        check: |d| (d.max_invalidation_paths() == 0).then(String::new),
+        message: "targets.{target}.max_invalidation_paths must be at least 1",
+        hint: "use 1 to always send a single wildcard, or a larger budget",
+    },
+    FieldCheck {
+        key: "index_document",
+        check: bad_index_document,
+        message: "targets.{target}.index_document = {value} must be a file name",
+        hint: "e.g. \"index.html\"",
+    },
+    FieldCheck {
+        key: "origin_path",
+        check: |d| {
+            let p = d.origin_path()?;
+            (!is_plain_path(&p, false)).then(|| format!("{p:?}"))
+        },
+        message: "targets.{target}.origin_path = {value} must be a plain key prefix",
+        hint: "give the distribution's origin path, like \"/site\" (or \"\" for the bucket root)",
+    },
+    FieldCheck {
+        key: "origin_path",
+        check: |d| d.origin_path().and(d.listed.is_empty().then(String::new)),
+        message: "targets.{target}.origin_path is set but the target has no `distribution`",
+        hint: "set `distribution`, or remove `origin_path`",
+    },
+    FieldCheck {
+        key: "directory_urls",
+        check: |d| d.directory_urls().is_empty().then(String::new),
+        message: "targets.{target}.directory_urls is empty",
+        hint: "list at least one of \"/dir/\", \"/dir\", \"/dir/index.html\"",
+    },
+    FieldCheck {
+        key: "directory_urls",
+        check: |d| {
+            let urls = d.directory_urls();
+            let unknown = urls.iter().find(|u| !DIRECTORY_FORMS.contains(&u.as_str()));
+            unknown.map(|u| format!("{u:?}"))
+        },
+        message: "targets.{target}.directory_urls: unknown form {value}",
+        hint: "use \"/dir/\", \"/dir\" and/or \"/dir/index.html\" (literally: they name the forms; \
+               `index.html` stands for `index_document`)",
+    },
+    FieldCheck {
+        key: "claim_lease",
+        check: |d| {
+            let s = d.raw.claim_lease.as_ref()?;
+            let e = humantime::parse_duration(s).err()?;
+            Some(format!("{s:?}: {e}"))
+        },
+        message: "targets.{target}.claim_lease = {value}",
+        hint: "use a duration such as \"30m\" or \"2h\"",
+    },
+];
+
+/// The forms `directory_urls` may list.
+const DIRECTORY_FORMS: &[&str] = &["/dir/", "/dir", "/dir/index.html"];
+
+/// A target as written, with what the checks need worked out once.
+pub(super) struct Draft<'a> {
+    name: &'a str,
+    raw: RawTarget,
+    backend: std::result::Result<Backend, String>,
+    /// `distribution`, as listed: "auto" or ids.
+    listed: Vec<String>,
+}
+
+/// Check the target `name` (row by row, see [`TARGET_CHECKS`]) and fill in its defaults.
+pub(super) fn validate_target(
+    name: &str,
+    t: RawTarget,
+    path: &Path,
+    base_dir: &Path,
+) -> Result<Target> {
+    let draft = Draft::new(name, t, base_dir);
+    if let Some((row, value)) = draft.first_failure() {
+        return Err(Error::ConfigInvalid {
+            path: path.to_path_buf(),
+            message: row.message(name, &value),
+            hint: row.hint.to_string(),
+        });
+    }
+    Ok(draft.into_target())
+}
+
+impl<'a> Draft<'a> {
+    fn new(name: &'a str, mut raw: RawTarget, base_dir: &Path) -> Draft<'a> {
+        let listed = match raw.distribution.take() {
+            None => Vec::new(),
+            Some(RawDistribution::One(d)) => vec![d],
+            Some(RawDistribution::Many(v)) => v,
+        };
+        Draft {
+            name,
+            backend: parse_url(&raw.url, base_dir),
+            raw,
+            listed,
+        }
+    }
+
+    /// The first row that refuses this target, with the value for its message.
+    fn first_failure(&self) -> Option<(&'static FieldCheck, String)> {
+        TARGET_CHECKS
+            .iter()
+            .find_map(|row| (row.check)(self).map(|value| (row, value)))
+    }
+
+    fn concurrency(&self) -> usize {
+        self.raw.concurrency.unwrap_or(DEFAULT_CONCURRENCY)
+    }
+
+    fn max_invalidation_paths(&self) -> usize {
+        self.raw
+            .max_invalidation_paths
+            .unwrap_or(DEFAULT_MAX_INVALIDATION_PATHS)
+    }
+
+    fn index_document(&self) -> String {
+        self.raw
+            .index_document
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INDEX_DOCUMENT.to_string())
+    }
+
+    /// `origin_path` without slashes at its ends.
+    fn origin_path(&self) -> Option<String> {
+        let p = self.raw.origin_path.as_ref()?;
+        Some(p.trim_matches('/').to_string())
+    }
+
+    fn directory_urls(&self) -> Vec<String> {
+        self.raw.directory_urls.clone().unwrap_or_else(|| {
+            DEFAULT_DIRECTORY_URLS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+    }
+
+    /// The checked target with its defaults. Only after every row passed.
+    fn into_target(self) -> Target {
+        let urls = self.directory_urls();
+        let forms = UrlForms {
+            index_document: self.index_document(),
+            dir_slash: urls.iter().any(|u| u == "/dir/"),
+            dir_bare: urls.iter().any(|u| u == "/dir"),
+            dir_index: urls.iter().any(|u| u == "/dir/index.html"),
+            pretty: self.raw.pretty_urls.unwrap_or(false),
+        };
+        let mut distributions = Vec::new();
+        for d in &self.listed {
+            let d = match d.as_str() {
+                "auto" => Distribution::Auto,
+                id => Distribution::Id(id.to_string()),
+            };
+            if !distributions.contains(&d) {
+                distributions.push(d);
+            }
+        }
+        let claim_lease = (self.raw.claim_lease.as_deref())
+            .and_then(|s| humantime::parse_duration(s).ok())
+            .unwrap_or(DEFAULT_CLAIM_LEASE);
+        let (origin_path, concurrency) = (self.origin_path(), self.concurrency());
+        let max_invalidation_paths = self.max_invalidation_paths();
+        let t = self.raw;
+        Target {
+            name: self.name.to_string(),
+            backend: self.backend.expect("the `url` row refuses a bad url"),
+            region: t.region,
+            profile: t.profile,
+            endpoint: t.endpoint.map(|e| e.trim_end_matches('/').to_string()),
+            distributions,
+            domain: t.domain,
+            origin_path,
+            default: t.default,
+            concurrency,
+            max_deletes: t.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
+            max_invalidation_paths,
+            forms,
+            invalidate_new_files: t.invalidate_new_files.unwrap_or(false),
+            claim_lease,
+            allow_http: t.allow_http.unwrap_or(false),
+            invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
+            delay_deletes: t.delay_deletes.unwrap_or(false),
+            url: t.url,
+        }
+    }
+}
+
+/// A target's name: letters, digits, `-`, `_` and `.` (it names a key prefix, a ref and a file).
+pub fn is_valid_target_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn bad_name(d: &Draft) -> Option<String> {
+    (!is_valid_target_name(d.name)).then(|| format!("{:?}", d.name))
+}
+
+fn bad_url(d: &Draft) -> Option<String> {
+    let why = d.backend.as_ref().err()?;
+    Some(format!("{:?}: {why}", d.raw.url))
+}
+
+fn bad_endpoint(d: &Draft) -> Option<String> {
+    let ep = d.raw.endpoint.as_ref()?;
+    let why = check_endpoint(ep, d.raw.allow_http.unwrap_or(false)).err()?;
+    Some(format!("{ep:?}: {why}"))
+}
+
+/// What is wrong with the first bad entry of `distribution`, in the order listed.
+#[derive(PartialEq, Eq)]
+enum DistributionProblem {
+    AutoWithOthers,
+    NotAnId,
+}
+
+fn first_distribution_problem(listed: &[String]) -> Option<(DistributionProblem, &str)> {
+    listed.iter().find_map(|d| {
+        if d == "auto" {
+            (listed.len() > 1).then_some((DistributionProblem::AutoWithOthers, d.as_str()))
+        } else {
+            let id = (8..=32).contains(&d.len())
+                && d.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            (!id).then_some((DistributionProblem::NotAnId, d.as_str()))
+        }
+    })
+}
+
+fn auto_listed_with_others(d: &Draft) -> Option<String> {
+    let (problem, _) = first_distribution_problem(&d.listed)?;
+    (problem == DistributionProblem::AutoWithOthers).then(String::new)
+}
+
+fn bad_distribution_id(d: &Draft) -> Option<String> {
+    let (problem, id) = first_distribution_problem(&d.listed)?;
+    (problem == DistributionProblem::NotAnId).then(|| format!("{id:?}"))
+}
+
+fn distribution_on_local_target(d: &Draft) -> Option<String> {
+    let local = matches!(d.backend, Ok(Backend::Local { .. }));
+    (local && !d.listed.is_empty()).then(String::new)
+}
+
+fn bad_domain(d: &Draft) -> Option<String> {
+    let domain = d.raw.domain.as_ref()?;
+    let ok = !domain.is_empty()
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*'));
+    (!ok).then(|| format!("{domain:?}"))
+}
+
+fn domain_without_auto(d: &Draft) -> Option<String> {
+    d.raw.domain.as_ref()?;
+    (d.listed != ["auto"]).then(String::new)
+}
+
+/// `region` and `profile`: a name, without spaces.
+fn spaced_name(value: &Option<String>) -> Option<String> {
+    let v = value.as_ref()?;
+    (v.trim().is_empty() || v.contains(char::is_whitespace)).then(|| format!("{v:?}"))
+}
+
+fn bad_index_document(d: &Draft) -> Option<String> {
+    let i = d.index_document();
+    (i.is_empty() || i.contains('/')).then(|| format!("{i:?}"))
+}

@@ -1,0 +1,69 @@
+//! Builds the backends of one target from its settings: the object store (S3 or a local directory) and, on
+//! request, one CDN per distribution (resolved through [`super::cloudfront::resolve`]).
+//!
+//! It owns the choice of implementation and the environment-endpoint check; it decides nothing about what
+//! to publish and prints nothing (notices go to the caller's `say`).
+
+use crate::config::{Backend, Target};
+use crate::error::{Error, Result};
+use crate::plan::CdnSettings;
+
+use super::cloudfront::{self, Notice};
+use super::{aws, local, s3, Cdn, ObjectStore};
+
+/// The backends of one target.
+pub struct Backends {
+    pub store: Box<dyn ObjectStore>,
+    /// Each distribution to invalidate, with its origin path (resolved only when asked for).
+    pub cdns: Vec<(CdnSettings, Box<dyn Cdn>)>,
+}
+
+/// Endpoints from the environment get the same check as `endpoint` in site.toml: plain http only to loopback
+/// unless `allow_http = true`, so signed requests never cross a network unencrypted by accident.
+pub fn check_env_endpoints(target: &Target) -> Result<()> {
+    if matches!(target.backend, Backend::Local { .. }) {
+        return Ok(());
+    }
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_CLOUDFRONT",
+    ] {
+        if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            crate::config::check_endpoint(&v, target.allow_http).map_err(|why| Error::Usage(format!(
+                "{var}={v}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
+                target.name
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+/// Build the target's backends. With `with_cdn`, the distributions are resolved through the CloudFront API:
+/// `"auto"` is looked up (ListDistributions), and every distribution's origin path is read (GetDistribution).
+pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> Result<Backends> {
+    let (bucket, prefix) = match &target.backend {
+        Backend::Local { root } => {
+            return Ok(Backends {
+                store: Box::new(local::LocalStore::new(root)),
+                cdns: Vec::new(),
+            })
+        }
+        Backend::S3 { bucket, prefix } => (bucket, prefix),
+    };
+    let sdk = aws::sdk_config(target).await;
+    let client = aws::s3_client(&sdk, target);
+    let store = s3::S3Store::new(client, bucket, prefix, aws::custom_s3_endpoint(target));
+    let mut cdns: Vec<(CdnSettings, Box<dyn Cdn>)> = Vec::new();
+    if with_cdn && !target.distributions.is_empty() {
+        let cf = aws::cloudfront_client(&sdk);
+        for d in &target.distributions {
+            let (settings, cdn) = cloudfront::resolve(&cf, target, bucket, prefix, d, say).await?;
+            cdns.push((settings, Box::new(cdn)));
+        }
+    }
+    Ok(Backends {
+        store: Box::new(store),
+        cdns,
+    })
+}

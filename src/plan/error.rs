@@ -1,0 +1,91 @@
+//! The planner's errors: a site path that cannot become a key, and a plan a safety limit refuses.
+//!
+//! Owns [`PlanError`] and its conversion into the crate's [`Error`], which is what a user sees: the
+//! messages here are the same as there (a test checks it), and the hint and the exit code come from there,
+//! so a `?` in a caller keeps today's output. Must not hold control flow: a plan that needs the listing of
+//! the new tree is [`super::Outcome::NeedsListing`], not an error.
+
+use crate::error::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The site path has `.`/`..`/empty components or is absolute ([`super::key_for`]).
+    #[error("`{path}` would be published outside the target (key `{key}`)")]
+    KeyEscapes { path: String, key: String },
+    /// The site path lies under [`super::STATE_DIR`].
+    #[error("`{path}` uses the name reserved for git-publish's own state")]
+    ReservedPath { path: String },
+    /// More deletes than `max_deletes` / `--max-deletes`: nothing runs.
+    #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]
+    TooManyDeletes {
+        count: usize,
+        limit: usize,
+        target: String,
+    },
+}
+
+impl PlanError {
+    /// The fix, as the user sees it (the hint of the [`Error`] this becomes).
+    pub fn hint(&self) -> Option<String> {
+        Error::from(self.clone()).hint()
+    }
+}
+
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::KeyEscapes { path, key } => Error::KeyEscapes { path, key },
+            PlanError::ReservedPath { path } => Error::ReservedPath { path },
+            PlanError::TooManyDeletes {
+                count,
+                limit,
+                target,
+            } => Error::TooManyDeletes {
+                count,
+                limit,
+                target,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::exit;
+
+    /// Each planner error reads as it did when the planner returned [`Error`]: same message, hint and code.
+    #[test]
+    fn converts_without_changing_what_the_user_sees() {
+        let table = [
+            (
+                PlanError::KeyEscapes {
+                    path: "../x".into(),
+                    key: "blog/../x".into(),
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::ReservedPath {
+                    path: ".git-publish/x".into(),
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::TooManyDeletes {
+                    count: 6,
+                    limit: 5,
+                    target: "prod".into(),
+                },
+                exit::REFUSED,
+            ),
+        ];
+        for (e, code) in table {
+            let user = Error::from(e.clone());
+            assert_eq!(e.to_string(), user.to_string());
+            assert!(e.hint().is_some(), "{e}");
+            assert_eq!(e.hint(), user.hint());
+            assert_eq!(user.exit_code(), code, "{e}");
+        }
+    }
+}

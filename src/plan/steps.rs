@@ -1,0 +1,337 @@
+//! The steps of [`super::build`], in the order it runs them: changes, deferred deletes, rule-driven updates,
+//! server-side copies, the delete limit and ordering, then CDN paths.
+//!
+//! Owns the decisions of each step: which change becomes which upload or delete, and which site paths
+//! have stale or new URLs (through [`invalidate::cached`]). Each step adds to a [`Draft`]; none of them
+//! decides whether the listing of the new tree is needed (`build` does, before calling a step that reads
+//! it). Pure, like the rest of `plan/`: no IO.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::invalidate::{self, Cached, Edit};
+use super::{
+    key_for, served_path, Budget, CdnPlan, CdnSettings, ChangeKind, FileEntry, Input, Plan,
+    PlanError, Settings, Upload, UploadKind,
+};
+
+/// The plan while its steps build it.
+#[derive(Debug, Default)]
+pub(super) struct Draft {
+    pub uploads: Vec<Upload>,
+    pub deletes: Vec<String>,
+    pub deferred: Vec<String>,
+    /// Site paths whose cached URLs are stale (see [`invalidate::cached`]).
+    pub stale: Vec<String>,
+    /// Site paths that are new to the cache.
+    pub added: Vec<String>,
+}
+
+impl Draft {
+    /// Record what `edit` does to the cached URLs of `path`.
+    fn touch(&mut self, path: &str, edit: Edit, s: &Settings) {
+        match invalidate::cached(edit, s.invalidate_new_files) {
+            Cached::Stale => self.stale.push(path.to_string()),
+            Cached::New => self.added.push(path.to_string()),
+            Cached::Fresh => {}
+        }
+    }
+}
+
+/// Changes: every change of the diff becomes an upload, a delete, or a delete deferred one publish
+/// (`delay_deletes`). Excluded paths are skipped, kept paths never deleted.
+pub(super) fn changes(d: &mut Draft, input: &Input, s: &Settings) -> Result<(), PlanError> {
+    let rules = input.rules;
+    for c in input.changes {
+        if rules.excluded(&c.path) {
+            continue;
+        }
+        let key = key_for(&s.prefix, &c.path)?;
+        let (kind, edit) = match c.kind {
+            ChangeKind::Added => (UploadKind::New, Edit::Added),
+            ChangeKind::Modified => (UploadKind::Replace, Edit::Modified),
+            ChangeKind::Deleted if rules.kept(&c.path) => continue,
+            ChangeKind::Deleted if s.delay_deletes => {
+                d.deferred.push(c.path.clone());
+                continue;
+            }
+            ChangeKind::Deleted => {
+                d.deletes.push(key);
+                d.touch(&c.path, Edit::Deleted, s);
+                continue;
+            }
+        };
+        d.uploads.push(Upload {
+            key,
+            path: c.path.clone(),
+            blob: c.blob.clone().unwrap_or_default(),
+            size: c.size,
+            kind,
+            headers: rules.headers(&c.path),
+            copy_from: None,
+        });
+        d.touch(&c.path, edit, s);
+    }
+    Ok(())
+}
+
+/// Deferred deletes: the deletes the previous publish deferred run now, unless the path is back in the new
+/// tree (`listing`), or kept or excluded by now.
+pub(super) fn deferred_deletes(
+    d: &mut Draft,
+    input: &Input,
+    listing: &[FileEntry],
+    s: &Settings,
+) -> Result<(), PlanError> {
+    let in_new: HashSet<&str> = listing.iter().map(|f| f.path.as_str()).collect();
+    for path in input.deferred {
+        if in_new.contains(path.as_str()) || input.rules.kept(path) || input.rules.excluded(path) {
+            continue;
+        }
+        let key = key_for(&s.prefix, path)?;
+        if !d.deletes.contains(&key) {
+            d.deletes.push(key);
+            d.touch(path, Edit::Deleted, s);
+        }
+        d.deferred.retain(|x| x != path);
+    }
+    Ok(())
+}
+
+/// Whether the rules changed since the deployed tree was published (then metadata follows config).
+pub(super) fn rules_changed(input: &Input) -> bool {
+    input.old_rules.specs() != input.rules.specs()
+}
+
+/// Rule-driven updates: unchanged files of the new tree (`listing`) whose headers or publication changed
+/// with the rules, or every file with `--full`.
+pub(super) fn rule_updates(
+    d: &mut Draft,
+    input: &Input,
+    listing: &[FileEntry],
+    s: &Settings,
+) -> Result<(), PlanError> {
+    let rules_changed = rules_changed(input);
+    let changed: HashSet<&str> = input.changes.iter().map(|c| c.path.as_str()).collect();
+    for f in listing {
+        if changed.contains(f.path.as_str()) || input.rules.excluded(&f.path) {
+            continue;
+        }
+        let key = key_for(&s.prefix, &f.path)?;
+        let headers = input.rules.headers(&f.path);
+        let Some((kind, edit)) = rule_update(input, &f.path, &headers, rules_changed, s.full)
+        else {
+            continue;
+        };
+        d.uploads.push(Upload {
+            copy_from: (kind == UploadKind::Headers).then(|| key.clone()),
+            key,
+            path: f.path.clone(),
+            blob: f.blob.clone(),
+            size: 0,
+            kind,
+            headers,
+        });
+        d.touch(&f.path, edit, s);
+    }
+    Ok(())
+}
+
+/// What one unchanged file needs, given its new headers: nothing (`None`), or an upload of that kind.
+fn rule_update(
+    input: &Input,
+    path: &str,
+    new: &super::Headers,
+    rules_changed: bool,
+    full: bool,
+) -> Option<(UploadKind, Edit)> {
+    if rules_changed && input.old_rules.excluded(path) {
+        // Never published before.
+        return Some((UploadKind::New, Edit::Unexcluded));
+    }
+    let old = if rules_changed {
+        input.old_rules.headers(path)
+    } else {
+        new.clone()
+    };
+    if old.content_encoding != new.content_encoding || full {
+        // Other bytes (or `--full`): send them. Same bytes and headers are not stale.
+        let headers_changed = old != *new;
+        Some((UploadKind::Replace, Edit::Resent { headers_changed }))
+    } else if old != *new {
+        Some((UploadKind::Headers, Edit::Reheadered))
+    } else {
+        None
+    }
+}
+
+/// Server-side copies: a new blob already stored at a key of the deployed tree (`old`) whose bytes stay put
+/// during this publish (not re-sent, stored with the same encoding) is copied, not uploaded. Never with
+/// `--full`.
+pub(super) fn server_side_copies(
+    uploads: &mut [Upload],
+    input: &Input,
+    old: &[FileEntry],
+    s: &Settings,
+) -> Result<(), PlanError> {
+    if s.full {
+        return Ok(());
+    }
+    let rewritten: HashSet<&str> = uploads
+        .iter()
+        .filter(|u| u.sends_bytes())
+        .map(|u| u.path.as_str())
+        .collect();
+    let mut by_blob: HashMap<&str, &str> = HashMap::new();
+    for f in old {
+        if !rewritten.contains(f.path.as_str()) && !input.old_rules.excluded(&f.path) {
+            by_blob.entry(f.blob.as_str()).or_insert(f.path.as_str());
+        }
+    }
+    let mut copies = Vec::new();
+    for (i, u) in uploads.iter().enumerate().filter(|(_, u)| u.sends_bytes()) {
+        if let Some(src) = by_blob.get(u.blob.as_str()) {
+            if *src != u.path
+                && input.old_rules.headers(src).content_encoding == u.headers.content_encoding
+            {
+                copies.push((i, key_for(&s.prefix, src)?));
+            }
+        }
+    }
+    for (i, from) in copies {
+        uploads[i].kind = UploadKind::Copy;
+        uploads[i].copy_from = Some(from);
+    }
+    Ok(())
+}
+
+/// Limits and ordering: the safety limit on deletes comes before anything runs; then uploads in execution
+/// order (by [`super::Phase`], then key), deletes and deferred deletes sorted.
+pub(super) fn limit_and_order(d: &mut Draft, target: &str, s: &Settings) -> Result<(), PlanError> {
+    if d.deletes.len() > s.max_deletes {
+        return Err(PlanError::TooManyDeletes {
+            count: d.deletes.len(),
+            limit: s.max_deletes,
+            target: target.to_string(),
+        });
+    }
+    d.uploads
+        .sort_by(|a, b| (a.phase(), &a.key).cmp(&(b.phase(), &b.key)));
+    d.deletes.sort();
+    d.deferred.sort();
+    Ok(())
+}
+
+/// How many paths each distribution may send: `max_invalidation_paths`, or what is left of the monthly
+/// budget when that is less (at least one).
+pub(super) fn path_limit(s: &Settings) -> usize {
+    let left = s.monthly_budget.saturating_sub(s.used_this_month);
+    if left < s.max_invalidation_paths {
+        left.max(1)
+    } else {
+        s.max_invalidation_paths
+    }
+}
+
+/// CDN paths: the invalidation of each distribution. `None` when a distribution has more stale URLs than
+/// `max_paths` (a cover with wildcards, which must know the unchanged URLs) and `input.listing` is `None`.
+pub(super) fn cdn_paths(
+    d: &Draft,
+    input: &Input,
+    s: &Settings,
+    max_paths: usize,
+) -> Option<Vec<CdnPlan>> {
+    let mut out = Vec::new();
+    if d.stale.is_empty() {
+        return Some(out);
+    }
+    let touched: HashSet<&str> = d.stale.iter().chain(&d.added).map(String::as_str).collect();
+    for cdn in &s.cdns {
+        let served = |paths: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+            paths
+                .filter_map(|p| served_path(&s.prefix, &cdn.origin_path, p))
+                .collect()
+        };
+        let stale = served(&mut d.stale.iter().map(String::as_str));
+        let added = served(&mut d.added.iter().map(String::as_str));
+        // Unchanged URLs only matter to a cover with wildcards, i.e. with more stale URLs than paths.
+        let stale_urls: BTreeSet<String> = stale
+            .iter()
+            .flat_map(|p| invalidate::url_forms(p, &s.forms))
+            .collect();
+        let listing = if stale_urls.len() > max_paths {
+            input.listing?
+        } else {
+            &[]
+        };
+        let unchanged = served(
+            &mut listing
+                .iter()
+                .map(|f| f.path.as_str())
+                .filter(|p| !touched.contains(p) && !input.rules.excluded(p)),
+        );
+        out.extend(distribution_plan(
+            cdn, &stale, &unchanged, &added, s, max_paths,
+        ));
+    }
+    Some(out)
+}
+
+/// The cover of one distribution's served paths; `None` when it has nothing to invalidate.
+fn distribution_plan(
+    cdn: &CdnSettings,
+    stale: &[String],
+    unchanged: &[String],
+    added: &[String],
+    s: &Settings,
+    max_paths: usize,
+) -> Option<CdnPlan> {
+    let (stale, unchanged, added) = (refs(stale), refs(unchanged), refs(added));
+    let (paths, summary) = invalidate::plan(&invalidate::Input {
+        stale: &stale,
+        unchanged: &unchanged,
+        added: &added,
+        forms: &s.forms,
+        max_paths,
+    });
+    (!paths.is_empty()).then(|| CdnPlan {
+        distribution: cdn.id.clone(),
+        batches: invalidate::batches(&paths),
+        paths,
+        summary,
+    })
+}
+
+fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// The plan: the draft's steps, every distribution's paths merged (sorted, deduplicated), totals and budget.
+pub(super) fn assemble(d: Draft, cdn: Vec<CdnPlan>, s: &Settings, max_paths: usize) -> Plan {
+    let invalidations: Vec<String> = cdn
+        .iter()
+        .flat_map(|c| c.paths.iter().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut invalidation = invalidate::Summary::default();
+    for c in &cdn {
+        invalidation += &c.summary;
+    }
+    let left = s.monthly_budget.saturating_sub(s.used_this_month);
+    let budget = Budget {
+        monthly: s.monthly_budget,
+        used: s.used_this_month,
+        paid: invalidation.paths.saturating_sub(left),
+        tightened: max_paths < s.max_invalidation_paths && !cdn.is_empty(),
+    };
+    Plan {
+        uploads: d.uploads,
+        deletes: d.deletes,
+        deferred: d.deferred,
+        invalidations,
+        invalidation,
+        cdn,
+        budget,
+        churn: Vec::new(),
+    }
+}

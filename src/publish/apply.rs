@@ -1,0 +1,242 @@
+//! Step 2 of a publish: carry out a [`Prepared`] plan.
+//!
+//! Claim the target with a conditional write of the state, run the executor (Ctrl-C stops it), and on failure
+//! release the claim while keeping the record that the publish is incomplete; on success write the final
+//! state, then the `refs/publish/<target>` mirror (through `records`), and say what was done. It makes no
+//! decision the plan has not made.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::exec::{Blobs, Event, Executor, Outcome};
+use crate::plan::Plan;
+use crate::state::{self, Deploy, Holder, Pending, State};
+use crate::ui::human_bytes;
+
+use super::{Prepared, PublishOpts, Session};
+
+/// Apply the plan. `None`: the target already has the commit and there is nothing to do (nothing written).
+pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<Option<Outcome>> {
+    let deployed_now = p.deployed().map(|d| d.commit.as_str());
+    if p.plan.is_empty() && p.resumed.is_none() && deployed_now == Some(p.commit.as_str()) {
+        s.ui.note(&format!(
+            "{} already has {}: nothing to do",
+            p.target.name,
+            state::short(&p.commit)
+        ));
+        return Ok(None);
+    }
+    let me = Holder::me(&s.clock);
+    let store = p.backends.store.as_ref();
+    let (outcome, next, etag) = if p.plan.is_empty() {
+        // Nothing to transfer: record the new commit in one conditional write.
+        let outcome = Outcome::default();
+        let next = State::finished(
+            p.current.clone(),
+            &p.target.name,
+            deploy(s, p, &me, &outcome),
+        );
+        (outcome, next, p.etag.clone())
+    } else {
+        let (outcome, claimed, claim_etag) = claim_and_run(s, opts, p, &me).await?;
+        let next = State::finished(Some(claimed), &p.target.name, deploy(s, p, &me, &outcome));
+        (outcome, next, Some(claim_etag))
+    };
+    let final_etag = state::write(store, &p.key, &p.target.name, &next, etag.as_deref()).await?;
+    tracing::debug!("state written ({final_etag})");
+    if let Err(e) = crate::records::update_mirror(&s.repo, &p.target.name, &p.commit) {
+        s.ui.warn(&format!(
+            "could not update refs/publish/{}: {e}",
+            p.target.name
+        ));
+    }
+    say_done(s, p, &outcome);
+    Ok(Some(outcome))
+}
+
+/// Why the executor stopped before the end.
+enum Stop {
+    Failed(String),
+    Interrupted,
+}
+
+/// Claim the target, run the executor (stopped by Ctrl-C) and, if it stops early, release the claim with the
+/// failure recorded in it. Returns what was done with the claimed state, and the claim's ETag.
+async fn claim_and_run(
+    s: &Session,
+    opts: &PublishOpts,
+    p: &Prepared<'_>,
+    me: &Holder,
+) -> Result<(Outcome, State, String)> {
+    let store = p.backends.store.as_ref();
+    // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
+    // CallerReference is the same and a retried invalidation is not paid twice.
+    let claim_started = match &p.resumed {
+        Some(r) if r.commit == p.commit && r.base == p.base_commit => r.started.clone(),
+        _ => s.clock.rfc3339(),
+    };
+    let pending = Pending {
+        commit: p.commit.clone(),
+        tree: p.new_tree.clone(),
+        base: p.base_commit.clone(),
+        started: claim_started.clone(),
+        holder: Some(me.clone()),
+        error: None,
+    };
+    let (claimed, claim_etag) = state::claim(
+        store,
+        &p.key,
+        &p.target.name,
+        p.current.as_ref(),
+        p.etag.as_deref(),
+        pending.clone(),
+    )
+    .await?;
+    tracing::debug!("claimed {} ({})", p.key, claim_etag);
+    let blobs = Arc::new(s.repo.blob_reader()?);
+    match run(s, opts, p, blobs, &claim_started).await {
+        Ok(outcome) => Ok((outcome, claimed, claim_etag)),
+        Err(stop) => {
+            let message = match &stop {
+                Stop::Failed(m) => m.clone(),
+                Stop::Interrupted => "interrupted (Ctrl-C)".to_string(),
+            };
+            release(p, claimed, pending, &claim_etag, message.clone()).await;
+            Err(match stop {
+                Stop::Failed(_) => exec_error(&p.target.name, message),
+                Stop::Interrupted => Error::Interrupted {
+                    target: p.target.name.clone(),
+                },
+            })
+        }
+    }
+}
+
+/// Run the executor over the plan, showing its progress; Ctrl-C stops it.
+async fn run(
+    s: &Session,
+    opts: &PublishOpts,
+    p: &Prepared<'_>,
+    blobs: Arc<dyn Blobs>,
+    claim_started: &str,
+) -> std::result::Result<Outcome, Stop> {
+    let executor = Executor {
+        store: p.backends.store.as_ref(),
+        cdns: p
+            .backends
+            .cdns
+            .iter()
+            .map(|(c, cdn)| (c.id.clone(), cdn.as_ref()))
+            .collect(),
+        blobs,
+        concurrency: p.target.concurrency,
+        caller_reference: caller_reference(
+            &p.target.name,
+            p.base_commit.as_deref(),
+            &p.commit,
+            &p.plan,
+            claim_started,
+        ),
+    };
+    // The executor's workers call this: it captures only what is shared between threads.
+    let (ui, plan, full) = (&s.ui, &p.plan, opts.full);
+    let on = |ev: Event| ui.show_event(ev, plan, full);
+    let result = tokio::select! {
+        r = executor.run(&p.plan, &on) => r.map_err(|e| Stop::Failed(e.to_string())),
+        _ = tokio::signal::ctrl_c() => Err(Stop::Interrupted),
+    };
+    s.ui.finish_progress();
+    result
+}
+
+/// Release the claim but keep the record that this publish is incomplete (and why).
+async fn release(p: &Prepared<'_>, claimed: State, pending: Pending, etag: &str, message: String) {
+    let mut failed = claimed;
+    failed.pending = Some(Pending {
+        holder: None,
+        error: Some(message),
+        ..pending
+    });
+    let store = p.backends.store.as_ref();
+    if let Err(e) = state::write(store, &p.key, &p.target.name, &failed, Some(etag)).await {
+        tracing::warn!("could not record the failure in the state: {e}");
+    }
+}
+
+/// The record of this deploy, as the final state keeps it.
+fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Deploy {
+    let snap_info = s.repo.snapshot_info(&p.commit);
+    Deploy {
+        commit: p.commit.clone(),
+        tree: p.new_tree.clone(),
+        at: s.clock.rfc3339(),
+        by: format!("{}@{}", me.user, me.host),
+        uploads: p.plan.uploads.len(),
+        deletes: p.plan.deletes.len(),
+        invalidation_paths: p.plan.invalidation.paths,
+        invalidation_ids: outcome.invalidation_ids.clone(),
+        rules: Some(s.config.rules.specs().to_vec()),
+        deferred_deletes: p.plan.deferred.clone(),
+        invalidation_month: p.month.clone(),
+        invalidation_paths_month: p.used_this_month + p.plan.invalidation.paths,
+        rollback_from: p.rollback_from.clone(),
+        source_commit: snap_info.as_ref().and_then(|i| i.source.clone()),
+        dirty: snap_info.as_ref().is_some_and(|i| i.dirty),
+    }
+}
+
+/// The closing line: what was published (or rolled back) where, how fast, and what it took.
+fn say_done(s: &Session, p: &Prepared<'_>, outcome: &Outcome) {
+    let plan = &p.plan;
+    let url = &p.report.url;
+    let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();
+    let (label, what) = if p.rollback_from.is_some() {
+        (
+            "rolled",
+            format!("{url} back to {}", state::short(&p.commit)),
+        )
+    } else {
+        ("published", format!("{} to {url}", state::short(&p.commit)))
+    };
+    s.ui.done(
+        label,
+        &format!(
+            "{what} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
+            p.started.elapsed().as_secs_f64(),
+            plan.uploads.len() - copied,
+            human_bytes(outcome.uploaded_bytes),
+            plan.deletes.len(),
+            plan.invalidation.paths
+        ),
+    );
+}
+
+fn exec_error(target: &str, message: String) -> Error {
+    Error::Store {
+        target: target.to_string(),
+        message: format!("publish failed: {message}"),
+        hint: "nothing was recorded as deployed; fix the cause and run `git publish` again: it resumes".into(),
+    }
+}
+
+/// Deterministic per (target, base, commit, paths, claim): a retry of the same invalidation is free.
+fn caller_reference(
+    target: &str,
+    base: Option<&str>,
+    commit: &str,
+    plan: &Plan,
+    claim_started: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [target, base.unwrap_or("-"), commit, claim_started] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for p in &plan.invalidations {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    format!("git-publish-{}", &hex::encode(h.finalize())[..32])
+}

@@ -1,0 +1,162 @@
+//! The publish pipeline, as three steps that each read on one screen:
+//!
+//! 1. [`prepare`] (`prepare.rs`): choose the commit, read the target's state, work out the base (and an
+//!    interrupted publish to resume), diff, plan, and build the report skeleton. It changes nothing in the
+//!    target; a dry run ends there.
+//! 2. [`apply`] (`apply.rs`): claim the target, carry out the plan (Ctrl-C releases the claim and keeps the
+//!    record that the publish is incomplete), write the final state and the `refs/publish/<target>` mirror.
+//! 3. [`wait`] (`wait.rs`): `--wait` for the CloudFront invalidations.
+//!
+//! This module only orchestrates: git is read through `source`, decisions are the planner's (`plan`), the
+//! transfers the executor's (`exec`), the record `state`'s, and all output goes through `ui`. It knows
+//! nothing of the command line (see `settings`) or of the hooks, which call [`publish`].
+
+mod apply;
+mod commit;
+mod lookups;
+mod prepare;
+mod wait;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Result;
+use crate::plan;
+use crate::source::{Repo, Snapshot};
+use crate::ui::Ui;
+
+pub use crate::settings::PublishOpts;
+pub use apply::apply;
+pub use commit::{output_of, resolve_rev};
+pub use prepare::{prepare, Prepared};
+pub use wait::wait;
+
+/// The `--json` document of a publish (stable: fields are only ever added).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub target: String,
+    pub url: String,
+    pub base: Option<String>,
+    pub commit: String,
+    pub uploads: Vec<String>,
+    pub deletes: Vec<String>,
+    pub invalidations: Vec<String>,
+    pub dry_run: bool,
+    /// "published", "nothing-to-do" or "planned" (dry run).
+    pub status: &'static str,
+    pub resumed: bool,
+    pub uploaded_bytes: u64,
+    pub invalidation_ids: Vec<String>,
+    pub invalidation: plan::invalidate::Summary,
+    /// Keys copied server-side (renames, duplicates) and keys whose headers were replaced in place.
+    pub copies: Vec<String>,
+    pub header_updates: Vec<String>,
+    /// Site paths whose delete waits for the next publish (`delay_deletes`).
+    pub deferred_deletes: Vec<String>,
+    /// Per distribution: paths, batches and what they cost.
+    pub distributions: Vec<plan::CdnPlan>,
+    pub budget: plan::Budget,
+    pub elapsed_ms: u128,
+    /// Milliseconds from the start of the publish to the plan being ready.
+    pub plan_ms: u128,
+    /// Keys that differ from the deployed version only in timestamps or build ids.
+    pub churn: Vec<String>,
+    /// The commit that was live before, when this publish went back to an earlier deploy.
+    pub rollback_from: Option<String>,
+    /// What the snapshot build did (snapshot builds only).
+    pub snapshot: Option<Snapshot>,
+}
+
+pub struct Session {
+    pub repo: Repo,
+    pub config: Config,
+    pub ui: Ui,
+    /// Where "now" comes from (deploy times, the claim lease, the monthly invalidation budget).
+    pub clock: Clock,
+}
+
+impl Session {
+    /// Open the repository from `cwd` and load the config (`--config` or `<repo root>/site.toml`).
+    pub fn open(cwd: &std::path::Path, config: Option<PathBuf>, ui: Ui) -> Result<Session> {
+        let repo = Repo::open(cwd)?;
+        let root = repo.root();
+        let path = match config {
+            Some(p) if p.is_absolute() => p,
+            Some(p) => cwd.join(p),
+            None => root.join("site.toml"),
+        };
+        let config = Config::load(&path, &root)?;
+        let clock = Clock::from_env()?;
+        Ok(Session {
+            repo,
+            config,
+            ui,
+            clock,
+        })
+    }
+}
+
+/// Publish: prepare, then (unless a dry run) apply and wait. The entry point of `git publish`, `rollback`,
+/// `retry` and the hooks.
+pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
+    let prepared = prepare(s, opts).await?;
+    let dirty_check = DirtyCheck::start(s, opts, &prepared.commit);
+    if opts.dry_run {
+        dirty_check.report(&s.ui);
+        return Ok(prepared.into_report("planned", None));
+    }
+    let Some(outcome) = apply(s, opts, &prepared).await? else {
+        dirty_check.report(&s.ui);
+        return Ok(prepared.into_report("nothing-to-do", None));
+    };
+    wait(s, opts, &prepared.backends.cdns, &outcome).await?;
+    dirty_check.report(&s.ui);
+    Ok(prepared.into_report("published", Some(outcome)))
+}
+
+/// The working-tree check of a publish of HEAD, reported at the end (it takes longer than planning on a
+/// big site).
+struct DirtyCheck {
+    check: Option<crate::source::UncommittedCount>,
+    dir: String,
+}
+
+impl DirtyCheck {
+    /// Publishing HEAD: say so if the working tree holds more than the commit. This reads every file's
+    /// metadata (seconds on a 100,000-file site), so it starts once the plan is out and runs beside the
+    /// uploads; started earlier, it slowed the planning down by competing for the disk and the CPU.
+    fn start(s: &Session, opts: &PublishOpts, commit: &str) -> DirtyCheck {
+        let dir = &s.config.source.dir;
+        let publishes_head = opts.rev.is_none()
+            && s.config.source.snapshot.is_none()
+            && s.repo.resolve_commit("HEAD").ok().as_deref() == Some(commit);
+        DirtyCheck {
+            check: publishes_head
+                .then(|| s.repo.start_uncommitted_count(dir))
+                .flatten(),
+            dir: dir.clone(),
+        }
+    }
+
+    fn report(self, ui: &Ui) {
+        let Some(dirty) = self.check.and_then(|c| c.wait()) else {
+            return;
+        };
+        if dirty > 0 {
+            let shown = if self.dir.is_empty() {
+                "the working tree"
+            } else {
+                self.dir.as_str()
+            };
+            ui.warn(&format!(
+                "{dirty} uncommitted change(s) in {shown} are not published (git-publish publishes commits; commit them first)"
+            ));
+        }
+    }
+}

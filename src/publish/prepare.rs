@@ -1,0 +1,510 @@
+//! Step 1 of a publish: everything that can be known before anything changes, as one value ([`Prepared`]).
+//!
+//! It chooses the commit, reads the target's state, works out the base (with `--since`, an interrupted
+//! publish to resume, or a stale claim to take over), diffs, plans (listing the new tree only when the planner
+//! asks for it), looks for churn and rollbacks, prints the plan and builds the report skeleton. It never
+//! writes to the target (a snapshot build may write its commit to git, see `commit.rs`); a dry run ends here.
+
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crate::config::Target;
+use crate::error::{Error, Result};
+use crate::exec::backends::{backends, check_env_endpoints, Backends};
+use crate::exec::Outcome;
+use crate::plan::{self, Plan};
+use crate::state::{self, Deploy, Pending, State, Takeover};
+
+use super::commit::{select_commit, Chosen};
+use super::lookups::{churn, copy_sources};
+use super::{output_of, PublishOpts, Report, Session};
+
+/// Everything a publish knows once it has planned, before it changes anything.
+pub struct Prepared<'s> {
+    pub started: Instant,
+    pub target: &'s Target,
+    pub commit: String,
+    /// The output tree of `commit`.
+    pub new_tree: String,
+    pub backends: Backends,
+    /// The state's key in the store, the state read from it (None: first publish) and its ETag.
+    pub key: String,
+    pub current: Option<State>,
+    pub etag: Option<String>,
+    /// What the target holds (None: nothing deployed, or not known).
+    pub base_commit: Option<String>,
+    /// The interrupted publish this one finishes.
+    pub resumed: Option<Pending>,
+    pub plan: Plan,
+    /// The UTC month of the invalidation budget, and the paths already sent in it.
+    pub month: String,
+    pub used_this_month: usize,
+    /// The commit that was live, when this publish goes back to an earlier deploy.
+    pub rollback_from: Option<String>,
+    /// The report of a dry run; apply and wait fill in the rest.
+    pub report: Report,
+}
+
+impl Prepared<'_> {
+    /// The finished report: `status`, and what the executor did (None: nothing was transferred).
+    pub fn into_report(self, status: &'static str, outcome: Option<Outcome>) -> Report {
+        let mut report = self.report;
+        report.status = status;
+        if let Some(o) = outcome {
+            report.uploaded_bytes = o.uploaded_bytes;
+            report.invalidation_ids = o.invalidation_ids;
+        }
+        report.elapsed_ms = self.started.elapsed().as_millis();
+        report
+    }
+
+    /// The deploy the target holds now (from the state read).
+    pub fn deployed(&self) -> Option<&Deploy> {
+        self.current.as_ref().and_then(|st| st.deployed.as_ref())
+    }
+}
+
+/// Prepare a publish: see the module comment.
+pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<'s>> {
+    let started = Instant::now();
+    let lap = |what: &str| tracing::debug!("{what}: {} ms", started.elapsed().as_millis());
+    let target = s.config.target(opts.target.as_deref())?;
+    let chosen = select_commit(s, opts)?;
+    lap("selected the commit");
+    let early_diff = speculative_diff(s, opts, target, &chosen)?;
+
+    check_env_endpoints(target)?;
+    let backends = backends(target, true, &|n| s.ui.say(n)).await?;
+    let key = state::state_key(target.prefix());
+    let (current, etag, takeover) = read_state(s, opts, target, &backends, &key).await?;
+    lap("read the state");
+    let diffed = diff_against_target(
+        s,
+        opts,
+        target,
+        current.as_ref(),
+        &takeover,
+        early_diff,
+        &chosen,
+    )?;
+    lap("diffed");
+    let deployed = current.as_ref().and_then(|st| st.deployed.as_ref());
+    let (plan, carried) = plan_with_churn(s, opts, target, &backends, deployed, &diffed, &chosen)?;
+    lap("planned");
+    let plan_ms = started.elapsed().as_millis();
+
+    let Chosen {
+        rev_name,
+        commit,
+        new_tree,
+        snapshot,
+    } = chosen;
+    let rollback_from = rollback_from(s, opts, &target.name, current.as_ref(), &commit);
+    let header = Header {
+        target: &target.name,
+        url: backends.store.describe(),
+        rev_name: &rev_name,
+        base_commit: diffed.base_commit.as_deref(),
+        commit: &commit,
+    };
+    announce(s, opts, &header, &plan);
+    let mut report = report_skeleton(opts, &header, &plan, diffed.resumed.is_some(), plan_ms);
+    report.rollback_from = rollback_from.clone();
+    report.snapshot = snapshot;
+    Ok(Prepared {
+        started,
+        target,
+        commit,
+        new_tree,
+        backends,
+        key,
+        current,
+        etag,
+        base_commit: diffed.base_commit,
+        resumed: diffed.resumed,
+        plan,
+        month: carried.month,
+        used_this_month: carried.used_this_month,
+        rollback_from,
+        report,
+    })
+}
+
+/// The target's state (None: first publish), its ETag, and what to do about a publish it has pending
+/// (refuse while a live holder has it, resume, or take over).
+async fn read_state(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &Target,
+    backends: &Backends,
+    key: &str,
+) -> Result<(Option<State>, Option<String>, Takeover)> {
+    let (current, etag) = state::read(backends.store.as_ref(), key, &target.name).await?;
+    let takeover = state::check_pending(
+        &target.name,
+        current.as_ref(),
+        target.claim_lease,
+        opts.take_over,
+        &s.clock,
+    )?;
+    Ok((current, etag, takeover))
+}
+
+/// A diff started in another thread: the base tree it is against, and the thread.
+type EarlyDiff = (String, JoinHandle<Result<Vec<plan::Change>>>);
+
+/// While the state is read from the target (a network round trip), diff against the base it most likely
+/// names in another thread: `--since`, else what this clone last saw deployed there
+/// (refs/publish/<target>). The result is used only if the state agrees (see [`diff`]).
+fn speculative_diff(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &Target,
+    new: &Chosen,
+) -> Result<Option<EarlyDiff>> {
+    let guess = match &opts.since {
+        Some(rev) => Some(s.repo.resolve_commit(rev)?),
+        None => crate::records::read_mirror(&s.repo, &target.name),
+    };
+    Ok(guess.and_then(|c| {
+        let tree = output_of(s, &c).ok()?;
+        let repo = s.repo.reopen().ok()?;
+        let (t, n, of) = (tree.clone(), new.new_tree.clone(), new.commit.clone());
+        Some((
+            tree,
+            std::thread::spawn(move || repo.diff(Some(&t), &n, &of)),
+        ))
+    }))
+}
+
+/// The diff from what the target holds (and may hold, when resuming) to the new tree.
+struct Diffed {
+    base_commit: Option<String>,
+    /// The interrupted publish this one finishes.
+    resumed: Option<Pending>,
+    changes: Vec<plan::Change>,
+    /// Deployed files the plan may copy from (see [`copy_sources`]).
+    old_listing: Option<Vec<plan::FileEntry>>,
+}
+
+/// Work out the base (and an interrupted publish to resume), diff, and find the copy sources.
+fn diff_against_target(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &Target,
+    current: Option<&State>,
+    takeover: &Takeover,
+    early: Option<EarlyDiff>,
+    new: &Chosen,
+) -> Result<Diffed> {
+    let (base_commit, base_tree) = base(s, opts, target, current)?;
+    let (bases, resumed) = bases_with_resume(s, takeover, &base_tree);
+    let changes = diff(s, early, &bases, new)?;
+    let old_listing = match (&bases[..], &base_tree) {
+        ([_], Some(t)) => copy_sources(s, t, base_commit.as_deref(), &changes),
+        _ => None,
+    };
+    Ok(Diffed {
+        base_commit,
+        resumed,
+        changes,
+        old_listing,
+    })
+}
+
+/// What the target holds now: (commit, its output tree). `--since` names it; else the state's deployed
+/// commit, which must be in this repository (with `--full`, an unknown one means "upload everything").
+fn base(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &Target,
+    current: Option<&State>,
+) -> Result<(Option<String>, Option<String>)> {
+    if let Some(rev) = &opts.since {
+        let c = s.repo.resolve_commit(rev)?;
+        let t = output_of(s, &c)?;
+        return Ok((Some(c), Some(t)));
+    }
+    let Some(d) = current.and_then(|st| st.deployed.as_ref()) else {
+        return Ok((None, None));
+    };
+    if s.repo.has_commit(&d.commit) {
+        let t = output_of(s, &d.commit).or_else(|e| {
+            if s.repo.has_tree(&d.tree) {
+                Ok(d.tree.clone())
+            } else {
+                Err(e)
+            }
+        })?;
+        Ok((Some(d.commit.clone()), Some(t)))
+    } else if opts.full {
+        s.ui.warn(&format!(
+            "deployed commit {} is not in this repository: uploading everything, deleting nothing",
+            state::short(&d.commit)
+        ));
+        Ok((Some(d.commit.clone()), None))
+    } else {
+        Err(Error::DeployedCommitUnknown {
+            commit: d.commit.clone(),
+            target: target.name.clone(),
+        })
+    }
+}
+
+/// The trees the target may hold: the base, plus the tree of an interrupted publish (resumed, or taken over
+/// from a stale holder), which is returned too.
+fn bases_with_resume(
+    s: &Session,
+    takeover: &Takeover,
+    base_tree: &Option<String>,
+) -> (Vec<Option<String>>, Option<Pending>) {
+    let mut bases = vec![base_tree.clone()];
+    let p = match takeover {
+        Takeover::None => return (bases, None),
+        Takeover::Resume(p) => p,
+        Takeover::Stale(p, why) => {
+            s.ui.note(why);
+            p
+        }
+    };
+    let how = p
+        .error
+        .as_deref()
+        .map(|e| format!(" (it failed: {e})"))
+        .unwrap_or_default();
+    s.ui.note(&format!(
+        "resuming: the publish of {} started {} did not finish{how}; re-doing what it may have left half done",
+        state::short(&p.commit),
+        p.started
+    ));
+    if s.repo.has_tree(&p.tree) {
+        bases.push(Some(p.tree.clone()));
+    } else {
+        s.ui.warn(&format!(
+            "the interrupted publish's commit {} is not in this repository: files only it added may remain in the target",
+            state::short(&p.commit)
+        ));
+    }
+    (bases, Some(p.clone()))
+}
+
+/// The changes from `bases` to `new_tree`: the speculative diff when it was against the one base, else a
+/// diff now.
+fn diff(
+    s: &Session,
+    early: Option<EarlyDiff>,
+    bases: &[Option<String>],
+    new: &Chosen,
+) -> Result<Vec<plan::Change>> {
+    match (early, bases) {
+        (Some((tree, diff)), [Some(base)]) if *base == tree => diff
+            .join()
+            .map_err(|_| Error::Git("the diff thread panicked".into()))?,
+        _ => s.repo.merged_diff(bases, &new.new_tree, &new.commit),
+    }
+}
+
+/// What the deployed record carries into the next plan. With `--since` the record is not about the base,
+/// so the month's count and the deferred deletes start empty.
+struct Carried {
+    /// The rules the deployed tree was published with.
+    old_rules: plan::Rules,
+    month: String,
+    used_this_month: usize,
+    deferred: Vec<String>,
+}
+
+impl Carried {
+    fn from_deployed(s: &Session, opts: &PublishOpts, deployed: Option<&Deploy>) -> Carried {
+        let old_rules = match deployed.and_then(|d| d.rules.as_ref()) {
+            None => plan::Rules::default(),
+            Some(specs) => plan::Rules::compile(specs).unwrap_or_else(|e| {
+                s.ui.warn(&format!(
+                    "the deployed rules recorded in the state no longer compile ({e}): headers of unchanged files are re-applied"
+                ));
+                plan::Rules::default()
+            }),
+        };
+        let month = s.clock.month();
+        let deployed = deployed.filter(|_| opts.since.is_none());
+        Carried {
+            old_rules,
+            used_this_month: deployed.map(|d| d.paths_used_in(&month)).unwrap_or(0),
+            deferred: deployed
+                .map(|d| d.deferred_deletes.clone())
+                .unwrap_or_default(),
+            month,
+        }
+    }
+}
+
+fn plan_settings(
+    target: &Target,
+    opts: &PublishOpts,
+    backends: &Backends,
+    used_this_month: usize,
+) -> plan::Settings {
+    plan::Settings {
+        prefix: target.prefix().to_string(),
+        cdns: backends.cdns.iter().map(|(c, _)| c.clone()).collect(),
+        max_deletes: opts.max_deletes.unwrap_or(target.max_deletes),
+        max_invalidation_paths: target.max_invalidation_paths,
+        forms: target.forms.clone(),
+        invalidate_new_files: target.invalidate_new_files,
+        full: opts.full,
+        delay_deletes: target.delay_deletes,
+        monthly_budget: target.invalidation_budget,
+        used_this_month,
+    }
+}
+
+/// Plan the diff with what the deployed record carries over, then look for churn in the plan.
+fn plan_with_churn(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &Target,
+    backends: &Backends,
+    deployed: Option<&Deploy>,
+    d: &Diffed,
+    new: &Chosen,
+) -> Result<(Plan, Carried)> {
+    let carried = Carried::from_deployed(s, opts, deployed);
+    let settings = plan_settings(target, opts, backends, carried.used_this_month);
+    let input = plan::Input {
+        changes: &d.changes,
+        listing: None,
+        old_listing: d.old_listing.as_deref(),
+        rules: &s.config.rules,
+        old_rules: &carried.old_rules,
+        deferred: &carried.deferred,
+    };
+    let mut plan = plan_with_listing(s, &target.name, input, &settings, new)?;
+    plan.churn = churn(&s.repo, &d.changes, &plan);
+    Ok((plan, carried))
+}
+
+/// The re-plan loop. `input` comes without the listing of the new tree: most plans don't need it (see
+/// `plan::Input`). When the planner says it needs it, list the tree and plan again.
+fn plan_with_listing(
+    s: &Session,
+    target: &str,
+    input: plan::Input<'_>,
+    settings: &plan::Settings,
+    new: &Chosen,
+) -> Result<Plan> {
+    if let plan::Outcome::Planned(plan) = plan::build(target, &input, settings)? {
+        return Ok(plan);
+    }
+    let listing = s.repo.listing(&new.new_tree, &new.commit)?;
+    tracing::debug!("listed the new tree");
+    let input = plan::Input {
+        listing: Some(&listing),
+        ..input
+    };
+    match plan::build(target, &input, settings)? {
+        plan::Outcome::Planned(plan) => Ok(plan),
+        plan::Outcome::NeedsListing => unreachable!("given the listing, plan::build plans"),
+    }
+}
+
+/// Going back to a commit this target had before (`rollback`, or `--rev` naming an earlier deploy): the
+/// commit that was live, announced. A publish without `--rev` (HEAD, or a fresh build) goes forward, even to a
+/// commit deployed before.
+fn rollback_from(
+    s: &Session,
+    opts: &PublishOpts,
+    target: &str,
+    current: Option<&State>,
+    commit: &str,
+) -> Option<String> {
+    let live = current.and_then(|st| st.deployed.as_ref())?.commit.clone();
+    let earlier = current.and_then(|st| st.history.iter().find(|d| d.commit == commit));
+    let going_back = opts.rollback || (opts.rev.is_some() && earlier.is_some());
+    if !going_back || live == commit || opts.since.is_some() {
+        return None;
+    }
+    let when = earlier
+        .map(|d| format!(" (deployed {} by {})", d.at, d.by))
+        .unwrap_or_default();
+    s.ui.note(&format!(
+        "rollback: {target} goes back from {} to {}{when}",
+        state::short(&live),
+        state::short(commit)
+    ));
+    Some(live)
+}
+
+/// What the publish goes from and to, for its first line and its report.
+struct Header<'a> {
+    target: &'a str,
+    url: String,
+    rev_name: &'a str,
+    base_commit: Option<&'a str>,
+    commit: &'a str,
+}
+
+/// The publish's first line (target, store, revision, from → to), then the plan.
+fn announce(s: &Session, opts: &PublishOpts, h: &Header, plan: &Plan) {
+    let from = h
+        .base_commit
+        .map(|c| s.repo.describe(c))
+        .unwrap_or_else(|| "nothing deployed".into());
+    s.ui.note(&format!(
+        "{}{} → {} ({}): {} → {}",
+        h.target,
+        if opts.dry_run { " [dry run]" } else { "" },
+        h.url,
+        h.rev_name,
+        from,
+        s.repo.describe(h.commit)
+    ));
+    s.ui.plan(plan, opts.dry_run);
+}
+
+/// The report of a dry run ("planned"); apply and wait fill in the rest.
+fn report_skeleton(
+    opts: &PublishOpts,
+    h: &Header,
+    plan: &Plan,
+    resumed: bool,
+    plan_ms: u128,
+) -> Report {
+    Report {
+        target: h.target.to_string(),
+        url: h.url.clone(),
+        base: h.base_commit.map(str::to_string),
+        commit: h.commit.to_string(),
+        uploads: plan
+            .uploads
+            .iter()
+            .filter(|u| u.sends_bytes())
+            .map(|u| u.key.clone())
+            .collect(),
+        deletes: plan.deletes.clone(),
+        invalidations: plan.invalidations.clone(),
+        dry_run: opts.dry_run,
+        status: "planned",
+        resumed,
+        uploaded_bytes: 0,
+        invalidation_ids: Vec::new(),
+        invalidation: plan.invalidation.clone(),
+        copies: keys_of(plan, plan::UploadKind::Copy),
+        header_updates: keys_of(plan, plan::UploadKind::Headers),
+        deferred_deletes: plan.deferred.clone(),
+        distributions: plan.cdn.clone(),
+        budget: plan.budget.clone(),
+        elapsed_ms: 0,
+        plan_ms,
+        churn: plan.churn.clone(),
+        rollback_from: None,
+        snapshot: None,
+    }
+}
+
+fn keys_of(plan: &Plan, kind: plan::UploadKind) -> Vec<String> {
+    plan.uploads
+        .iter()
+        .filter(|u| u.kind == kind)
+        .map(|u| u.key.clone())
+        .collect()
+}
