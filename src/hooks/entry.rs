@@ -231,7 +231,18 @@ async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> 
     let Some(new) = a.args.first() else {
         return Ok(exit::OK);
     };
-    let repo = Repo::open(cwd)?;
+    // The shim found this push's record: from here on, a publish that can't run is reported as such.
+    let repo = match Repo::open(cwd) {
+        Ok(repo) => repo,
+        Err(e) => {
+            return Ok(failed_after_push(
+                None,
+                &failure(new, None, &e),
+                &e,
+                CLOSING,
+            ))
+        }
+    };
     if !take_record(&repo, a, new) {
         return Ok(exit::OK);
     }
@@ -239,9 +250,28 @@ async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> 
         disarm(&ui, &repo, &dir);
     }
     if a.background {
-        return spawn_background(&repo, a, new, &ui);
+        return Ok(spawn_background(&repo, a, new, &ui).unwrap_or_else(|e| {
+            failed_after_push(Some(&repo), &failure(new, None, &e), &e, CLOSING)
+        }));
     }
     Ok(publish_after_push(cwd, ui, a, new).await)
+}
+
+/// What a hook's publish says last when it failed after its push.
+const CLOSING: &str =
+    "the site is NOT up to date; `git publish status` shows it, `git publish retry` finishes it";
+
+/// The record of a publish of `commit` (to `target`, when known) that failed after its push with `e`.
+fn failure(commit: &str, target: Option<String>, e: &Error) -> Failure {
+    Failure {
+        target,
+        commit: commit.to_string(),
+        error: e.to_string(),
+        // The session may not have opened (that may be the failure): read the clock directly.
+        at: crate::clock::Clock::from_env()
+            .unwrap_or_default()
+            .rfc3339(),
+    }
 }
 
 /// Whether this `git push` recorded a push of `new` to the site branch; consumes the record, so that a
@@ -265,27 +295,16 @@ fn take_record(repo: &Repo, a: &HookArgs, new: &str) -> bool {
 /// Publish `commit` after its push succeeded. A failure can't fail the push any more: say so, record it for
 /// `git publish status`, and name the command that finishes the job.
 async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i32 {
-    let failure = |target: Option<String>, e: &Error| Failure {
-        target,
-        commit: commit.to_string(),
-        error: e.to_string(),
-        // The session may not have opened (that may be the failure): read the clock directly.
-        at: crate::clock::Clock::from_env()
-            .unwrap_or_default()
-            .rfc3339(),
-    };
-    const CLOSING: &str =
-        "the site is NOT up to date; `git publish status` shows it, `git publish retry` finishes it";
     let s = match Session::open(cwd, site_config(a), ui) {
         Ok(s) => s,
         Err(e) => {
             let repo = Repo::open(cwd).ok();
-            return failed_after_push(repo.as_ref(), &failure(None, &e), &e, CLOSING);
+            return failed_after_push(repo.as_ref(), &failure(commit, None, &e), &e, CLOSING);
         }
     };
     let target = s.config.target(None).ok().map(|t| t.name.clone());
     match publish_pushed(&s, commit).await {
         Ok(()) => exit::OK,
-        Err(e) => failed_after_push(Some(&s.repo), &failure(target, &e), &e, CLOSING),
+        Err(e) => failed_after_push(Some(&s.repo), &failure(commit, target, &e), &e, CLOSING),
     }
 }

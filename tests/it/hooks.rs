@@ -1064,3 +1064,42 @@ fn everything_after_push_goes_to_git_push() {
     assert!(!r.stderr.contains("Pushing to"), "{}", r.stderr);
     assert_eq!(p.published(), [c1, c2]);
 }
+
+#[test]
+fn relative_git_dir_and_work_tree_are_resolved_against_the_current_directory() {
+    let p = Pushed::installed(&[]);
+    let top = p.site.tmp.path();
+    let env = [("GIT_DIR", "site/.git"), ("GIT_WORK_TREE", "site")];
+    let run = |program: &str, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        p.site.env(&mut cmd);
+        Run::from(
+            cmd.args(args)
+                .envs(env)
+                .current_dir(top)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = run(&crate::util::bin(), &["--dry-run"]).ok();
+    assert!(r.stderr.contains("dry run"), "{}", r.stderr);
+    // A push started that way publishes from its hook.
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = run(&p.site.git, &["push", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1], "{}", r.stderr);
+}
+
+#[test]
+fn a_publish_that_cannot_start_from_the_hook_is_recorded_for_status() {
+    let p = Pushed::installed(&["--background"]);
+    // The background publish can't open its log: a directory is in the way.
+    std::fs::create_dir_all(p.site.path(".git/git-publish/publish.log")).unwrap();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    assert!(r.stderr.contains("NOT up to date"), "{}", r.stderr);
+    let j = p.site.run(&["status", "--json"]).ok().json();
+    assert_eq!(j[0]["push_failure"]["commit"], c1.as_str(), "{j}");
+    assert_eq!(p.published(), Vec::<String>::new());
+}
