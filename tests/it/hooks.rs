@@ -1103,3 +1103,46 @@ fn a_publish_that_cannot_start_from_the_hook_is_recorded_for_status() {
     assert_eq!(j[0]["push_failure"]["commit"], c1.as_str(), "{j}");
     assert_eq!(p.published(), Vec::<String>::new());
 }
+
+// ---- issue 19, item 6: the smaller findings ----------------------------------------------------------------
+
+/// Run git-publish with `args` in the site, killed after `secs` seconds (a hang is a failure).
+fn run_within(p: &Pushed, args: &[&str], secs: u64) -> Run {
+    let mut child = p.site.spawn(args, &[]);
+    for _ in 0..secs * 20 {
+        if child.try_wait().unwrap().is_some() {
+            return Run::from(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "git-publish {args:?} hung: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_config_that_is_huge_or_not_a_regular_file_is_refused_at_once() {
+    let p = Pushed::new();
+    let fifo = p.site.tmp.path().join("fifo.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path, which lives for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let huge = p.site.tmp.path().join("huge.toml");
+    let mut text = String::from("[source]\ndir = \"public\"\n");
+    while text.len() <= 1 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&huge, text).unwrap();
+    for (path, says) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        (p.site.tmp.path().to_str().unwrap(), "not a regular file"),
+        (huge.to_str().unwrap(), "1 MiB"),
+    ] {
+        let r = run_within(&p, &["--config", path, "--dry-run"], 10).fails(2);
+        assert!(r.stderr.contains(says), "{path}: {}", r.stderr);
+    }
+}
