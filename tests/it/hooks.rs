@@ -1146,3 +1146,32 @@ fn a_config_that_is_huge_or_not_a_regular_file_is_refused_at_once() {
         assert!(r.stderr.contains(says), "{path}: {}", r.stderr);
     }
 }
+
+#[test]
+fn delayed_deletes_count_against_max_deletes_when_they_are_planned() {
+    let p = Pushed::new();
+    let target = |extra: &str| {
+        format!(
+            "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\ndelay_deletes = true\nmax_deletes = 2\n{extra}",
+            p.out.display()
+        )
+    };
+    for i in 0..5 {
+        p.site.write(&format!("public/old{i}.html"), "old");
+    }
+    p.site.config(&target(""));
+    p.site.commit("five old pages");
+    p.site.run(&[]).ok();
+    // Removing 5 files is refused now, although their deletes would only run next time.
+    for i in 0..5 {
+        p.site.remove(&format!("public/old{i}.html"));
+    }
+    p.site.commit("remove them");
+    let r = p.site.run(&[]).fails(4);
+    assert!(r.stderr.contains("max_deletes"), "{}", r.stderr);
+    // Allowed once, they are deferred; the next, unrelated publish carries them out unrefused.
+    p.site.run(&["--max-deletes", "5"]).ok();
+    p.change("unrelated");
+    let r = p.site.run(&[]).ok();
+    assert!(!p.out.join("old0.html").exists(), "{}", r.stderr);
+}
