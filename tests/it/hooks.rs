@@ -1175,3 +1175,36 @@ fn delayed_deletes_count_against_max_deletes_when_they_are_planned() {
     let r = p.site.run(&[]).ok();
     assert!(!p.out.join("old0.html").exists(), "{}", r.stderr);
 }
+
+#[test]
+fn init_writes_site_toml_as_the_umask_says() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Pushed::new();
+    let out = p.out.display().to_string();
+    for (umask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        let mut cmd = Command::new("/bin/sh");
+        p.site.env(&mut cmd);
+        let script = format!(
+            "umask {umask} && exec \"$0\" init --yes --force --dir public --url file://{out}"
+        );
+        let r = Run::from(
+            cmd.args(["-c", &script, &crate::util::bin()])
+                .current_dir(&p.site.dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+        .ok();
+        let got = std::fs::metadata(p.site.path("site.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            got & 0o777,
+            mode,
+            "umask {umask}: {:o}; {}",
+            got & 0o777,
+            r.stderr
+        );
+    }
+}
