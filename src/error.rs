@@ -234,7 +234,8 @@ impl Error {
         self.exit().into()
     }
 
-    /// The fix, in one or two sentences naming the flag, key or command to use.
+    /// The fix, in one or two sentences naming the flag, key or command to use. (A lookup table: one arm per
+    /// variant, which is why it is long.)
     pub fn hint(&self) -> Option<String> {
         use Error::*;
         Some(match self {
