@@ -1,9 +1,11 @@
 //! The entry points the shims run, `git-publish hook {pre-push,reference-transaction,publish}`. Pre-push
 //! either records what this `git push` sends to the site branch and arms `reference-transaction`
-//! (post-push mode) or publishes before the push proceeds (pre-push mode); reference-transaction publishes
-//! when the remote-tracking ref moved to the very commit that the same `git push` recorded; publish is the
-//! background process. A hook's stdout is git's stdout, so everything here prints to stderr. It reads hook
-//! input and records; how to publish a pushed commit is `after_push`'s, and the files are `shim`'s and `arm`'s.
+//! (post-push mode) or publishes before the push proceeds (pre-push mode: not for a dry run, which it tells
+//! from the command line of the `git push` above it, and when it can't tell, it aborts the push);
+//! reference-transaction publishes when the remote-tracking ref moved to the very commit that the same
+//! `git push` recorded, and reports and records a publish it can't start; publish is the background
+//! process. A hook's stdout is git's stdout, so everything here prints to stderr. It reads hook input and
+//! records; how to publish a pushed commit is `after_push`'s, and the files are `shim`'s and `arm`'s.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
