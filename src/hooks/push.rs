@@ -202,7 +202,7 @@ pub async fn retry(s: &Session, force: bool) -> Result<i32> {
         Standing::Contained { .. } => true,
         Standing::Elsewhere { live } if !force => {
             return Err(Error::Usage(format!(
-                "{target} has moved on since the publish of {commit} failed at {ago}: live is {}, which does not contain {commit}; `git publish retry --force` replaces it with {commit}, `git publish` publishes the site branch",
+                "{target} has moved on since the publish of {commit} failed at {ago}: live is {}, which does not contain {commit} (`git fetch` first if this clone lacks it); `git publish retry --force` replaces it with {commit}, `git publish` publishes the site branch",
                 s.repo.describe(&live)
             )));
         }
