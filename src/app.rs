@@ -59,7 +59,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Install(args)) => return hooks::install(&open(ui)?, &cwd, config, &args),
         Some(Command::Uninstall) => return hooks::uninstall(&cwd, &ui),
         Some(Command::Push { args }) => return hooks::push(&open(ui)?, &args).await,
-        Some(Command::Retry) => return hooks::retry(&open(ui)?).await,
+        Some(Command::Retry(a)) => return hooks::retry(&open(ui)?, a.force).await,
         Some(Command::Hook(args)) => return hooks::hook(&cwd, ui, args).await,
         // ---- least-privilege policy, init, man page, completions ----
         Some(Command::IamPolicy { target }) => cmd::iam::run(&open(ui)?, target.as_deref())?,

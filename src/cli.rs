@@ -1,8 +1,10 @@
-//! Command-line definitions (clap derive). Raw flags only: `main` turns them into settings.
+//! Command-line definitions (clap derive). Raw flags only: `main` turns them into settings. One rule is
+//! not clap's: everything after the `push` command goes to `git push` as it is (see [`Cli::parse`]).
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +26,76 @@ pub struct Cli {
 
     #[command(flatten)]
     pub global: GlobalArgs,
+}
+
+impl Cli {
+    /// Parse the process's arguments. This shadows [`Parser::parse`] (`main` calls `Cli::parse()`) to put
+    /// the arguments in the order clap needs first (see [`reorder_args`]).
+    pub fn parse() -> Cli {
+        <Cli as Parser>::parse_from(reorder_args(std::env::args_os().collect()))
+    }
+}
+
+/// `args` (the program's name first) in the order clap reads as meant. git-publish's global options
+/// before a command move after it: with `args_conflicts_with_subcommands`, clap would refuse them there
+/// (`git publish -v status`). And a `--` goes after the `push` command (unless it is asked only for its
+/// help), so that clap hands everything after `push` to `git push`, options such as `-v` too:
+/// `git publish [OPTIONS] push [GIT PUSH ARGS]`.
+pub fn reorder_args(args: Vec<OsString>) -> Vec<OsString> {
+    let cmd = Cli::command();
+    let (mut before, mut globals) = (Vec::new(), Vec::new());
+    let mut i = 1;
+    while let Some(word) = args.get(i).and_then(|w| w.to_str()) {
+        if word == "--" || word == "-" || !word.starts_with('-') {
+            break;
+        }
+        let (len, global) = option_at(&cmd, word);
+        let end = (i + len).min(args.len());
+        if global { &mut globals } else { &mut before }.extend_from_slice(&args[i..end]);
+        i = end;
+    }
+    let command = args.get(i).and_then(|w| w.to_str()).unwrap_or("");
+    if command == "help" || cmd.find_subcommand(command).is_none() {
+        return args;
+    }
+    let rest = &args[i + 1..];
+    let help_only = rest.len() == 1 && matches!(rest[0].to_str(), Some("-h" | "--help"));
+    let verbatim = (command == "push" && !help_only).then(|| OsString::from("--"));
+    [&args[..1], &before, &args[i..=i], &globals]
+        .concat()
+        .into_iter()
+        .chain(verbatim)
+        .chain(rest.iter().cloned())
+        .collect()
+}
+
+/// The option word `word` of git-publish before the command: how many arguments it takes up (2 when the
+/// next one is its value), and whether it is global (all of it, for bundled short flags).
+fn option_at(cmd: &clap::Command, word: &str) -> (usize, bool) {
+    let takes = |a: &clap::Arg| a.get_action().takes_values();
+    if let Some(long) = word.strip_prefix("--") {
+        let (name, attached) = match long.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (long, false),
+        };
+        return match cmd.get_arguments().find(|a| a.get_long() == Some(name)) {
+            Some(a) => (if takes(a) && !attached { 2 } else { 1 }, a.is_global_set()),
+            None => (1, false),
+        };
+    }
+    // Short flags, bundled: the first that takes a value takes the rest of the word, or the next argument.
+    let shorts: Vec<char> = word.chars().skip(1).collect();
+    let mut global = true;
+    for (k, c) in shorts.iter().enumerate() {
+        let Some(a) = cmd.get_arguments().find(|a| a.get_short() == Some(*c)) else {
+            return (1, false);
+        };
+        global &= a.is_global_set();
+        if takes(a) {
+            return (if k + 1 == shorts.len() { 2 } else { 1 }, global);
+        }
+    }
+    (1, global)
 }
 
 #[derive(Debug, Args, Clone)]
@@ -123,9 +195,10 @@ pub enum Command {
     Install(InstallArgs),
     /// Remove git-publish's hooks and put back the hooks they replaced
     Uninstall,
-    /// Run `git push` with these arguments, then publish the site branch if the push updated it
+    /// Run `git push` with these arguments, then publish the site branch if the push updated it. Everything
+    /// after `push` goes to `git push`: git-publish's own options go before it (`git publish -v push -f`)
     Push {
-        /// Arguments for `git push` (remote, refspecs, flags)
+        /// Arguments for `git push` (remote, refspecs, flags), as they are
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
@@ -133,8 +206,9 @@ pub enum Command {
         )]
         args: Vec<String>,
     },
-    /// Publish the commit whose publish failed after a push (see `git publish status`)
-    Retry,
+    /// Publish the commit whose publish failed after a push (see `git publish status`), unless what is live
+    /// has moved on since
+    Retry(RetryArgs),
     /// Entry point of the installed hook scripts (not for direct use)
     #[command(hide = true)]
     Hook(HookArgs),
@@ -192,6 +266,13 @@ pub struct InstallArgs {
     pub background: bool,
 
     /// Install even into a global core.hooksPath or one owned by husky, lefthook or pre-commit
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RetryArgs {
+    /// Publish it even though what is live does not contain it (or, for an ancestor of live, as a rollback)
     #[arg(long)]
     pub force: bool,
 }
@@ -294,4 +375,52 @@ pub struct RollbackArgs {
     /// Wait until the CloudFront invalidation has completed
     #[arg(long)]
     pub wait: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reordered(line: &str) -> String {
+        let args = line.split(' ').map(OsString::from).collect();
+        let out: Vec<String> = reorder_args(args)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        out.join(" ")
+    }
+
+    #[test]
+    fn global_options_go_after_the_command_and_everything_after_push_to_git_push() {
+        for (line, want) in [
+            ("gp push -v origin", "gp push -- -v origin"),
+            ("gp -v push -f", "gp push -v -- -f"),
+            ("gp --config push push -q", "gp push --config push -- -q"),
+            ("gp -C push push", "gp push -C push --"),
+            ("gp -vC push push x", "gp push -vC push -- x"),
+            ("gp --config=x push --json", "gp push --config=x -- --json"),
+            ("gp push -h", "gp push -h"),
+            ("gp push", "gp push --"),
+            ("gp -v status -q", "gp status -v -q"),
+            ("gp --rev x -v status", "gp --rev x status -v"),
+            ("gp -n -v", "gp -n -v"),
+            ("gp -v help push", "gp -v help push"),
+            ("gp -- push", "gp -- push"),
+        ] {
+            assert_eq!(reordered(line), want, "{line}");
+        }
+        let args = ["gp", "-v", "push", "-v", "--json", "origin"].map(OsString::from);
+        let cli = <Cli as Parser>::try_parse_from(reorder_args(args.to_vec())).unwrap();
+        assert_eq!(cli.global.verbose, 1);
+        assert!(!cli.global.json);
+        let Some(Command::Push { args }) = cli.command else {
+            panic!("not push");
+        };
+        assert_eq!(args, ["-v", "--json", "origin"]);
+        let args = ["gp", "-C", "dir", "--json", "status"].map(OsString::from);
+        let cli = <Cli as Parser>::try_parse_from(reorder_args(args.to_vec())).unwrap();
+        assert!(cli.global.json && cli.global.dir.is_some());
+        let args = ["gp", "--rev", "x", "status"].map(OsString::from);
+        assert!(<Cli as Parser>::try_parse_from(reorder_args(args.to_vec())).is_err());
+    }
 }

@@ -194,23 +194,62 @@ const SECRET_KEYS: &[&str] = &[
     "password",
 ];
 
+/// The most a config file may hold: a site.toml is a few KiB.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The text of the config file at `path`: a regular file of at most [`MAX_CONFIG_BYTES`]. It is opened
+/// without blocking (a FIFO with no writer would wait forever) and checked before it is read, so
+/// `--config /dev/zero` or a FIFO is refused at once.
+fn read_config_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_error = |source| Error::ConfigRead {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::ConfigMissing {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(read_error(e)),
+    };
+    let meta = file.metadata().map_err(read_error)?;
+    let refuse = |message: String| invalid(path, message, "point --config at a site.toml file");
+    if !meta.is_file() {
+        return Err(refuse(
+            "not a regular file (a directory, device or FIFO)".into(),
+        ));
+    }
+    let too_big = || {
+        refuse(format!(
+            "larger than 1 MiB ({} bytes); a site.toml is a few KiB",
+            meta.len()
+        ))
+    };
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
+}
+
 impl Config {
     /// Read and validate `path`. `base_dir` resolves relative `file:` URLs (the repository root).
     pub fn load(path: &Path, base_dir: &Path) -> Result<Config> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::ConfigMissing {
-                    path: path.to_path_buf(),
-                })
-            }
-            Err(source) => {
-                return Err(Error::ConfigRead {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
+        let text = read_config_text(path)?;
         Config::from_str(&text, path, base_dir)
     }
 

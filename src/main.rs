@@ -1,8 +1,6 @@
 //! Entry point: parse the command line, run, print any error once with its hint, exit with its code
 //! (every code is named in `error::ExitCode`; `app::run` returns it, or a hook's child's status).
 
-use clap::Parser;
-
 fn main() {
     // Few malloc arenas: memory stays bounded by what is in flight, not by how many threads touched the heap.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

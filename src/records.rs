@@ -187,6 +187,14 @@ fn process_start(pid: u32) -> Option<String> {
     rest.split_whitespace().nth(19).map(str::to_string)
 }
 
+/// The parent of process `pid` (Linux: /proc/PID/stat field 4), to find the `git push` above a hook that
+/// another tool runs.
+pub fn process_parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The arguments of process `pid` (Linux), to see whether a `git push` is a dry run.
 pub fn process_args(pid: u32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;

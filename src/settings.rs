@@ -34,10 +34,11 @@ pub enum Invocation<'a> {
     /// A hook after a push: publish `rev` (None: what `git publish` would choose, e.g. a snapshot build of HEAD)
     /// to the default target.
     Hook { rev: Option<String> },
-    /// `git publish retry`: the recorded failure's target and commit.
+    /// `git publish retry`: the recorded failure's target and commit; `rollback` when live contains it.
     Retry {
         target: Option<String>,
         commit: String,
+        rollback: bool,
     },
 }
 
@@ -69,9 +70,14 @@ pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
             rev,
             ..PublishOpts::default()
         },
-        Invocation::Retry { target, commit } => PublishOpts {
+        Invocation::Retry {
+            target,
+            commit,
+            rollback,
+        } => PublishOpts {
             target,
             rev: Some(commit),
+            rollback,
             ..PublishOpts::default()
         },
     }

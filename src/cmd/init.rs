@@ -595,9 +595,14 @@ impl Prompt {
     }
 }
 
+/// Write `text` to `path` at once (a temporary file renamed over it), readable as the umask allows (0644
+/// under 022): site.toml is meant to be committed.
 fn write_file(path: &Path, text: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = tempfile::Builder::new()
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
     tmp.write_all(text.as_bytes())
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;

@@ -1,9 +1,11 @@
 //! Publishing a commit that a push sent, shared by the hook entry points, `git publish push` and `retry`:
-//! which options a pushed commit is published with, forgetting a recorded failure that a publish covers,
-//! and reporting (and recording) a publish that failed after its push succeeded. It reads no hook input and
-//! runs no git command; the callers decide when to publish.
+//! which options a pushed commit is published with, where it stands against what is live (a commit that
+//! live already contains goes back, and is published as a rollback), forgetting a recorded failure that a
+//! publish covers, and reporting (and recording) a publish that failed after its push succeeded. It reads no
+//! hook input and runs no git command; the callers decide when to publish.
 
 use crate::error::{Error, Result};
+use crate::exec::backends::backends;
 use crate::publish::{self, Session};
 use crate::records::{clear_failure_if_covered, write_failure, Failure};
 use crate::settings::{publish_opts, Invocation, PublishOpts};
@@ -24,6 +26,64 @@ pub fn hook_opts(s: &Session, commit: &str) -> PublishOpts {
     publish_opts(Invocation::Hook {
         rev: (!build_now).then(|| commit.to_string()),
     })
+}
+
+/// Where a commit stands against what a target has live.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Nothing is live, or live is an ancestor of the commit: publishing it goes forward.
+    Forward,
+    /// Live is the commit or a descendant of it: publishing it goes back (a rollback), or changes nothing.
+    Contained { live: String },
+    /// Live is neither (another line of history, or a commit this clone doesn't have).
+    Elsewhere { live: String },
+}
+
+/// Where `commit` stands against `live`.
+pub fn standing(repo: &Repo, commit: &str, live: Option<&str>) -> Standing {
+    let Some(live) = live else {
+        return Standing::Forward;
+    };
+    let live = live.to_string();
+    match repo.ahead_behind(commit, &live) {
+        _ if live == commit => Standing::Contained { live },
+        Some((0, _)) => Standing::Contained { live },
+        Some((_, 0)) => Standing::Forward,
+        _ => Standing::Elsewhere { live },
+    }
+}
+
+/// What `target` (None: the default) has live, read from the target: the source commit a live snapshot was
+/// built from, else the deployed commit (what `git publish status` compares). An error when the target
+/// can't be read.
+pub async fn live_commit(s: &Session, target: Option<&str>) -> Result<Option<String>> {
+    let target = s.config.target(target)?;
+    let backends = backends(target, false, &|n| s.ui.say(n)).await?;
+    let key = state::state_key(target.prefix());
+    let (st, _) = state::read(backends.store.as_ref(), &key, &target.name).await?;
+    Ok(st.and_then(|st| st.deployed).map(|d| {
+        d.source_commit
+            .or_else(|| s.repo.snapshot_info(&d.commit).and_then(|i| i.source))
+            .unwrap_or(d.commit)
+    }))
+}
+
+/// Publish `commit`, which a push sent, to the default target. A commit that live already contains (a
+/// force-push back to an ancestor) is published as a rollback, and said so.
+pub async fn publish_pushed(s: &Session, commit: &str) -> Result<()> {
+    let mut opts = hook_opts(s, commit);
+    let live = live_commit(s, None).await?;
+    if let Standing::Contained { live } = standing(&s.repo, commit, live.as_deref()) {
+        if live != commit {
+            s.ui.note(&format!(
+                "this push goes back: {} is an ancestor of live {}, so it is published as a rollback",
+                state::short(commit),
+                state::short(&live)
+            ));
+            opts.rollback = true;
+        }
+    }
+    publish_and_clear(s, &opts).await
 }
 
 /// Publish with `opts`; on success, forget a recorded failure that this publish covers.

@@ -1,24 +1,26 @@
 //! The entry points the shims run, `git-publish hook {pre-push,reference-transaction,publish}`. Pre-push
 //! either records what this `git push` sends to the site branch and arms `reference-transaction`
-//! (post-push mode) or publishes before the push proceeds (pre-push mode); reference-transaction publishes
-//! when the remote-tracking ref moved to the very commit that the same `git push` recorded; publish is the
-//! background process. A hook's stdout is git's stdout, so everything here prints to stderr. It reads hook
-//! input and records; how to publish a pushed commit is `after_push`'s, and the files are `shim`'s and `arm`'s.
+//! (post-push mode) or publishes before the push proceeds (pre-push mode: not for a dry run, which it tells
+//! from the command line of the `git push` above it, and when it can't tell, it aborts the push);
+//! reference-transaction publishes when the remote-tracking ref moved to the very commit that the same
+//! `git push` recorded, and reports and records a publish it can't start; publish is the background
+//! process. A hook's stdout is git's stdout, so everything here prints to stderr. It reads hook input and
+//! records; how to publish a pushed commit is `after_push`'s, and the files are `shim`'s and `arm`'s.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use super::after_push::{failed_after_push, publish_pushed};
+use super::argv;
 use super::arm::{arm, disarm};
 use super::install::maps_to_tracking;
-use super::push::is_dry_run;
 use super::shim::hooks_dir;
 use super::spawn::spawn_background;
 use crate::cli::{HookArgs, HookMode, HookName};
 use crate::error::{exit, Error, Result};
 use crate::publish::Session;
 use crate::records::{
-    process_args, read_push_record, remove_push_record, remove_stale_push_records,
+    process_args, process_parent, read_push_record, remove_push_record, remove_stale_push_records,
     write_push_record, Failure, PushRecord,
 };
 use crate::source::Repo;
@@ -159,12 +161,21 @@ fn record_push(cwd: &Path, ui: &Ui, a: &HookArgs, repo: &Repo, commit: &str) -> 
 
 /// Pre-push mode: publish `commit` now; a failure aborts the push (the exit code is the error's).
 async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> Result<i32> {
-    if process_args(push_pid(a)).is_some_and(|args| is_dry_run(&args)) {
-        ui.note("dry run: not publishing");
-        return Ok(exit::OK);
+    match push_is_dry_run(cwd, push_pid(a)) {
+        Ok(false) => {}
+        Ok(true) => {
+            ui.note("dry run: not publishing");
+            return Ok(exit::OK);
+        }
+        Err(why) => {
+            eprintln!(
+                "git-publish: can't tell whether this push is a dry run ({why}): not publishing, and the push is aborted; push and publish with `git publish push …`, or push without publishing: git push --no-verify"
+            );
+            return Ok(exit::RUNTIME);
+        }
     }
     let s = Session::open(cwd, site_config(a), ui)?;
-    match publish_and_clear(&s, &hook_opts(&s, commit)).await {
+    match publish_pushed(&s, commit).await {
         Ok(()) => Ok(exit::OK),
         Err(e) => {
             let code = crate::error::report(&e);
@@ -177,13 +188,63 @@ async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> 
     }
 }
 
+/// Whether the `git push` running this hook is a dry run, from its command line: that of `pid` (the shim's
+/// parent), or of the nearest `git` above it when another tool's hook runs ours. An error when it can't be
+/// told (the command line can't be read, or not as git reads it).
+fn push_is_dry_run(cwd: &Path, pid: u32) -> std::result::Result<bool, String> {
+    let mut pid = pid;
+    for _ in 0..8 {
+        let argv = process_args(pid)
+            .ok_or_else(|| format!("the command line of process {pid} can't be read"))?;
+        if let Some(args) = argv::push_args(&argv, |name| git_alias(cwd, name)) {
+            return argv::is_dry_run(&args);
+        }
+        if argv
+            .first()
+            .is_some_and(|p| p.rsplit('/').next() == Some("git"))
+        {
+            return Err(format!("`{}` is not a git push", argv.join(" ")));
+        }
+        pid = process_parent(pid)
+            .filter(|p| *p > 1)
+            .ok_or("no git push runs this hook")?;
+    }
+    Err("no git push runs this hook".into())
+}
+
+/// `alias.<name>` as git sees it here (the hook inherits the `git -c` settings of its git push).
+fn git_alias(cwd: &Path, name: &str) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["config", "--get", &format!("alias.{name}")])
+        .current_dir(cwd)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end_matches('\n')
+            .to_string()
+    })
+}
+
 // ---- reference-transaction and the background publish -----------------------------------------------------
 
 async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
     let Some(new) = a.args.first() else {
         return Ok(exit::OK);
     };
-    let repo = Repo::open(cwd)?;
+    // The shim found this push's record: from here on, a publish that can't run is reported as such.
+    let repo = match Repo::open(cwd) {
+        Ok(repo) => repo,
+        Err(e) => {
+            return Ok(failed_after_push(
+                None,
+                &failure(new, None, &e),
+                &e,
+                CLOSING,
+            ))
+        }
+    };
     if !take_record(&repo, a, new) {
         return Ok(exit::OK);
     }
@@ -191,9 +252,28 @@ async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> 
         disarm(&ui, &repo, &dir);
     }
     if a.background {
-        return spawn_background(&repo, a, new, &ui);
+        return Ok(spawn_background(&repo, a, new, &ui).unwrap_or_else(|e| {
+            failed_after_push(Some(&repo), &failure(new, None, &e), &e, CLOSING)
+        }));
     }
     Ok(publish_after_push(cwd, ui, a, new).await)
+}
+
+/// What a hook's publish says last when it failed after its push.
+const CLOSING: &str =
+    "the site is NOT up to date; `git publish status` shows it, `git publish retry` finishes it";
+
+/// The record of a publish of `commit` (to `target`, when known) that failed after its push with `e`.
+fn failure(commit: &str, target: Option<String>, e: &Error) -> Failure {
+    Failure {
+        target,
+        commit: commit.to_string(),
+        error: e.to_string(),
+        // The session may not have opened (that may be the failure): read the clock directly.
+        at: crate::clock::Clock::from_env()
+            .unwrap_or_default()
+            .rfc3339(),
+    }
 }
 
 /// Whether this `git push` recorded a push of `new` to the site branch; consumes the record, so that a
@@ -217,27 +297,16 @@ fn take_record(repo: &Repo, a: &HookArgs, new: &str) -> bool {
 /// Publish `commit` after its push succeeded. A failure can't fail the push any more: say so, record it for
 /// `git publish status`, and name the command that finishes the job.
 async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i32 {
-    let failure = |target: Option<String>, e: &Error| Failure {
-        target,
-        commit: commit.to_string(),
-        error: e.to_string(),
-        // The session may not have opened (that may be the failure): read the clock directly.
-        at: crate::clock::Clock::from_env()
-            .unwrap_or_default()
-            .rfc3339(),
-    };
-    const CLOSING: &str =
-        "the site is NOT up to date; `git publish status` shows it, `git publish retry` finishes it";
     let s = match Session::open(cwd, site_config(a), ui) {
         Ok(s) => s,
         Err(e) => {
             let repo = Repo::open(cwd).ok();
-            return failed_after_push(repo.as_ref(), &failure(None, &e), &e, CLOSING);
+            return failed_after_push(repo.as_ref(), &failure(commit, None, &e), &e, CLOSING);
         }
     };
     let target = s.config.target(None).ok().map(|t| t.name.clone());
-    match publish_and_clear(&s, &hook_opts(&s, commit)).await {
+    match publish_pushed(&s, commit).await {
         Ok(()) => exit::OK,
-        Err(e) => failed_after_push(Some(&s.repo), &failure(target, &e), &e, CLOSING),
+        Err(e) => failed_after_push(Some(&s.repo), &failure(commit, target, &e), &e, CLOSING),
     }
 }

@@ -1,5 +1,6 @@
 //! `git-publish install` and `uninstall`: decide which shims a mode needs, check every file before changing
-//! any, move a user's hook aside (and back), and refuse hooks directories that another tool manages
+//! any, move a user's hook aside (and back), keep a shim of ours that someone edited as `<hook>.edited`
+//! instead of overwriting or removing it, and refuse hooks directories that another tool manages
 //! (husky, lefthook, pre-commit, a global `core.hooksPath`) unless `--force`. It edits only files marked as
 //! ours and never runs git in another repository; what the shims say is `shim`'s business.
 
@@ -7,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::shim::{
-    self, armed_from_path, exists, hooks_dir, is_ours, orig_path, Shim, ShimSettings, SHIMS,
+    self, armed_from_path, edited_path, exists, hooks_dir, is_edited, is_ours, orig_path, Shim,
+    ShimSettings, SHIMS,
 };
 use crate::cli::{HookMode, InstallArgs};
 use crate::error::{exit, Error, Result};
@@ -34,7 +36,7 @@ pub fn install(s: &Session, cwd: &Path, config: Option<PathBuf>, a: &InstallArgs
             done.push(shim.name);
         } else {
             remove_ours(&s.ui, &path)?;
-            remove_armed_from(&armed_from_path(&path))?;
+            remove_armed_from(&s.ui, &armed_from_path(&path))?;
         }
     }
     announce(s, &dir, &settings, &done);
@@ -242,6 +244,8 @@ fn install_shim(
         ));
     }
     let text = settings.render(shim);
+    keep_if_edited(ui, path)?;
+    keep_if_edited(ui, &armed_from)?;
     if shim.name == shim::REFERENCE_TRANSACTION_NAME && !exists(&orig) && private {
         shim::write_executable(&armed_from, text.as_bytes())?;
         if exists(path) {
@@ -249,9 +253,25 @@ fn install_shim(
         }
     } else {
         shim::write_executable(path, text.as_bytes())?;
-        remove_armed_from(&armed_from)?;
+        remove_armed_from(ui, &armed_from)?;
     }
     Ok(())
+}
+
+/// A shim of ours at `path` that someone edited is moved aside to `<path>.edited` (or `.edited-N`), and
+/// said so, before it is rewritten or removed: the edits are kept, and git no longer runs them.
+fn keep_if_edited(ui: &Ui, path: &Path) -> Result<bool> {
+    if !exists(path) || !is_ours(path) || !is_edited(path) {
+        return Ok(false);
+    }
+    let kept = edited_path(path);
+    shim::rename(path, &kept)?;
+    ui.warn(&format!(
+        "{} was edited since git-publish wrote it: your version is kept as {} (git does not run it there)",
+        path.display(),
+        kept.display()
+    ));
+    Ok(true)
 }
 
 fn announce(s: &Session, dir: &Path, settings: &ShimSettings, done: &[&str]) {
@@ -277,11 +297,13 @@ fn announce(s: &Session, dir: &Path, settings: &ShimSettings, done: &[&str]) {
     ));
 }
 
-fn remove_armed_from(path: &Path) -> Result<bool> {
+fn remove_armed_from(ui: &Ui, path: &Path) -> Result<bool> {
     if !exists(path) || !is_ours(path) {
         return Ok(false);
     }
-    shim::remove(path)?;
+    if !keep_if_edited(ui, path)? {
+        shim::remove(path)?;
+    }
     Ok(true)
 }
 
@@ -300,7 +322,9 @@ fn remove_ours(ui: &Ui, path: &Path) -> Result<bool> {
     }
     let mut changed = false;
     if exists(path) {
-        shim::remove(path)?;
+        if !keep_if_edited(ui, path)? {
+            shim::remove(path)?;
+        }
         changed = true;
     }
     if exists(&orig) {
@@ -317,7 +341,7 @@ pub fn uninstall(cwd: &Path, ui: &Ui) -> Result<i32> {
     let mut removed = 0;
     for shim in &SHIMS {
         let path = dir.join(shim.name);
-        if remove_ours(ui, &path)? | remove_armed_from(&armed_from_path(&path))? {
+        if remove_ours(ui, &path)? | remove_armed_from(ui, &armed_from_path(&path))? {
             removed += 1;
         }
     }

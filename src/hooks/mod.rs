@@ -11,20 +11,25 @@
 //! (see `arm`).
 //!
 //! The rooms, each used only by the ones after it:
-//! - `shim`: the shim text, its settings and shell quoting, the hook files' names and marker;
+//! - `argv`: what a `git push` command line asks for (a dry run?), read as git reads it;
+//! - `shim`: the shim text, its settings and shell quoting (each value once, in one pass), the hook files'
+//!   names, marker and checksum (an edited shim is kept as `<hook>.edited`, by `install`);
 //! - `install`: install and uninstall;
 //! - `arm`: arming and disarming `reference-transaction`;
-//! - `after_push`: publishing a pushed commit, and reporting a publish that failed after its push;
+//! - `after_push`: publishing a pushed commit (as a rollback when live already contains it), and reporting
+//!   a publish that failed after its push;
 //! - `spawn`: the detached background publish;
-//! - `push`: `git publish push` and `retry`;
+//! - `push`: `git publish push` and `retry` (which compares the failed commit with what is live);
 //! - `entry`: `git-publish hook …`, what the shims run.
 //!
 //! The push and failure records are in [`crate::records`]. This module edits only files it owns (marked
 //! with `shim::MARKER`); a user's hook is moved aside next to ours and run first with the same arguments
-//! and input. It never runs git in another repository, and hook output goes to stderr (a hook's stdout is
-//! git's stdout). Nothing here is used by publish: the hooks call publish, never the other way round.
+//! and input; one of ours that someone edited is kept. It never runs git in another repository, and hook
+//! output goes to stderr (a hook's stdout is git's stdout). Nothing here is used by publish: the hooks call
+//! publish, never the other way round.
 
 mod after_push;
+mod argv;
 mod arm;
 mod entry;
 mod install;

@@ -1,34 +1,35 @@
 //! The two commands that publish a push without the shims: `git publish push` runs `git push --porcelain`
 //! (telling the hooks to stand aside) and publishes what it updated on the site branch, and
 //! `git publish retry` publishes the commit whose publish failed after its push. Also what a `git push`
-//! command line and report say (dry run, refs updated). It installs and arms nothing.
+//! report says (refs updated; a dry run is told from the command line, by `argv`). It installs and arms
+//! nothing.
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
-use super::after_push::{failed_after_push, hook_opts, publish_and_clear};
+use super::after_push::{
+    failed_after_push, live_commit, publish_and_clear, publish_pushed, standing, Standing,
+};
+use super::argv;
 use crate::error::{exit, Error, Result};
 use crate::publish::Session;
-use crate::records::{read_failure, Failure};
+use crate::records::{clear_failure_if_covered, read_failure, Failure};
 use crate::settings::{publish_opts, Invocation};
 use crate::state;
 
 /// Set by `git publish push` for its `git push`: the hooks then leave publishing to it.
 const SKIP_ENV: &str = "GIT_PUBLISH_SKIP_HOOKS";
 
-/// `git push --dry-run` / `-n`, judged from the arguments after `push`.
-pub fn is_dry_run(args: &[String]) -> bool {
-    args.iter().skip_while(|a| *a != "push").skip(1).any(|a| {
-        a == "--dry-run" || (a.starts_with('-') && !a.starts_with("--") && a[1..].contains('n'))
-    })
-}
-
 /// One ref of `git push --porcelain`: `<flag>\t<from>:<to>\t<summary>`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PushedRef {
     pub flag: char,
+    /// The source as the user named it (any revision, which may contain `:`).
     pub from: String,
+    /// The full name of the remote ref (a ref name never contains `:`).
     pub to: String,
+    /// The new commit as git abbreviated it (`old..new`, `old...new`), when the summary names one.
+    pub new: Option<String>,
 }
 
 impl PushedRef {
@@ -38,19 +39,35 @@ impl PushedRef {
     }
 }
 
+/// The ref lines of `git push --porcelain` output. The `from:to` field is split at its last colon: `to` is a
+/// ref name, which can't contain one, while `from` can (`HEAD^{/fix: typo}`).
 pub fn parse_porcelain(out: &str) -> Vec<PushedRef> {
     out.lines()
         .filter_map(|l| {
             let mut f = l.split('\t');
             let flag = f.next()?.chars().next()?;
-            let (from, to) = f.next()?.split_once(':')?;
+            let (from, to) = f.next()?.rsplit_once(':')?;
+            let new = f
+                .next()
+                .and_then(|summary| summary.split(' ').next())
+                .and_then(|range| range.rsplit_once(".."))
+                .map(|(_, new)| new.trim_start_matches('.').to_string());
             Some(PushedRef {
                 flag,
                 from: from.to_string(),
                 to: to.to_string(),
+                new,
             })
         })
         .collect()
+}
+
+/// The commit an updated ref now points at: the id git reported, else its source resolved here.
+fn pushed_commit(s: &Session, r: &PushedRef) -> Result<String> {
+    r.new
+        .as_deref()
+        .and_then(|id| s.repo.resolve_commit(id).ok())
+        .map_or_else(|| s.repo.resolve_commit(&r.from), Ok)
 }
 
 /// `git publish push ARGS`: push, then publish each update of the site branch. The exit code is git push's
@@ -58,7 +75,11 @@ pub fn parse_porcelain(out: &str) -> Vec<PushedRef> {
 pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
     let branch = site_branch(s)?;
     let target = s.config.target(None)?.name.clone();
-    let dry_run = is_dry_run(&[&["push".to_string()][..], args].concat());
+    let dry_run = argv::is_dry_run(args).map_err(|why| {
+        Error::Usage(format!(
+            "git publish push can't tell whether these `git push` arguments are a dry run ({why}), so it pushed nothing; push with `git push` and publish with `git publish`"
+        ))
+    })?;
     let (out, status) = run_git_push(s, args)?;
     let mut code = if status.success() {
         exit::OK
@@ -77,13 +98,13 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
         return Ok(code);
     }
     for r in updated {
-        let commit = s.repo.resolve_commit(&r.from)?;
+        let commit = pushed_commit(s, &r)?;
         if dry_run {
             s.ui.note(&format!(
                 "dry run: a real push would publish {} to {target}",
                 state::short(&commit)
             ));
-        } else if let Err(c) = publish_pushed(s, &target, &commit).await {
+        } else if let Err(c) = publish_and_report(s, &target, &commit).await {
             if code == exit::OK {
                 code = c;
             }
@@ -134,8 +155,12 @@ fn run_git_push(s: &Session, args: &[String]) -> Result<(String, ExitStatus)> {
 
 /// Publish `commit` that the push sent to `target`; a failure is reported and recorded, and its exit code
 /// returned as the error.
-async fn publish_pushed(s: &Session, target: &str, commit: &str) -> std::result::Result<(), i32> {
-    let Err(e) = publish_and_clear(s, &hook_opts(s, commit)).await else {
+async fn publish_and_report(
+    s: &Session,
+    target: &str,
+    commit: &str,
+) -> std::result::Result<(), i32> {
+    let Err(e) = publish_pushed(s, commit).await else {
         return Ok(());
     };
     let failure = Failure {
@@ -152,21 +177,45 @@ async fn publish_pushed(s: &Session, target: &str, commit: &str) -> std::result:
     ))
 }
 
-/// `git publish retry`: publish the commit whose publish failed after its push, to the same target.
-pub async fn retry(s: &Session) -> Result<i32> {
+/// `git publish retry`: publish the commit whose publish failed after its push, to the same target, unless
+/// what is live has moved on since: a live descendant of it covers it (the failure is forgotten), and a
+/// live commit elsewhere is replaced only with `force`. An ancestor of live is only published with `force`,
+/// and as a rollback.
+pub async fn retry(s: &Session, force: bool) -> Result<i32> {
     let Some(f) = read_failure(&s.repo) else {
         s.ui.note("no failed publish is recorded: nothing to retry (`git publish` publishes the site branch)");
         return Ok(exit::OK);
     };
+    let target = s.config.target(f.target.as_deref())?.name.clone();
+    let live = live_commit(s, Some(&target)).await?;
+    let (commit, ago) = (state::short(&f.commit), &f.at);
+    let rollback = match standing(&s.repo, &f.commit, live.as_deref()) {
+        Standing::Forward => false,
+        Standing::Contained { live } if !force => {
+            clear_failure_if_covered(&s.repo, &target, &live, false);
+            s.ui.note(&format!(
+                "{commit}, whose publish failed at {ago}, is already live on {target}: {} contains it; the failure is cleared, nothing to retry",
+                s.repo.describe(&live)
+            ));
+            return Ok(exit::OK);
+        }
+        Standing::Contained { .. } => true,
+        Standing::Elsewhere { live } if !force => {
+            return Err(Error::Usage(format!(
+                "{target} has moved on since the publish of {commit} failed at {ago}: live is {}, which does not contain {commit} (`git fetch` first if this clone lacks it); `git publish retry --force` replaces it with {commit}, `git publish` publishes the site branch",
+                s.repo.describe(&live)
+            )));
+        }
+        Standing::Elsewhere { .. } => false,
+    };
     s.ui.note(&format!(
-        "retrying the publish of {} that failed at {} ({})",
-        state::short(&f.commit),
-        f.at,
+        "retrying the publish of {commit} that failed at {ago} ({})",
         f.error
     ));
     let opts = publish_opts(Invocation::Retry {
         target: f.target.clone(),
         commit: f.commit.clone(),
+        rollback,
     });
     publish_and_clear(s, &opts).await?;
     Ok(exit::OK)
@@ -182,12 +231,14 @@ mod tests {
                    !\trefs/heads/x:refs/heads/x\t[rejected] (fetch first)\n\
                    =\trefs/heads/y:refs/heads/y\t[up to date]\n\
                    +\tHEAD:refs/heads/z\tabc...def (forced update)\n\
-                   -\t:refs/heads/old\t[deleted]\nDone\n";
+                   -\t:refs/heads/old\t[deleted]\n \tHEAD^{/fix: a:b}:refs/heads/w\t1234..5678\nDone\n";
         let refs = parse_porcelain(out);
         let got: Vec<(char, &str, &str, bool)> = refs
             .iter()
             .map(|r| (r.flag, r.from.as_str(), r.to.as_str(), r.updated()))
             .collect();
+        let new: Vec<Option<&str>> = refs.iter().map(|r| r.new.as_deref()).collect();
+        assert_eq!(new, [None, None, None, Some("def"), None, Some("5678")]);
         assert_eq!(
             got,
             [
@@ -196,18 +247,8 @@ mod tests {
                 ('=', "refs/heads/y", "refs/heads/y", false),
                 ('+', "HEAD", "refs/heads/z", true),
                 ('-', "", "refs/heads/old", false),
+                (' ', "HEAD^{/fix: a:b}", "refs/heads/w", true),
             ]
         );
-    }
-
-    #[test]
-    fn dry_run_flags() {
-        let v = |s: &str| s.split(' ').map(str::to_string).collect::<Vec<_>>();
-        assert!(is_dry_run(&v("git push --dry-run origin main")));
-        assert!(is_dry_run(&v("git push -n")));
-        assert!(is_dry_run(&v("git -c a=b push -fn origin")));
-        assert!(!is_dry_run(&v("git push origin main")));
-        assert!(!is_dry_run(&v("git push --no-verify origin")));
-        assert!(!is_dry_run(&v("git -n push origin")));
     }
 }

@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 pub const MARKER: &str = "# git-publish: managed hook";
 /// Suffix of a user's hook moved aside by `install` (and put back by `uninstall`).
 const ORIG_SUFFIX: &str = ".git-publish-orig";
+/// Suffix under which `install` and `uninstall` keep a shim of ours that someone edited.
+const EDITED_SUFFIX: &str = ".edited";
+/// The last line of every shim we write: this, then the sha256 of the text before it (see [`is_edited`]).
+const CHECKSUM_TAG: &str = "# git-publish: sha256 of the text above: ";
 /// Suffix of the copy of the `reference-transaction` shim that pre-push arms it from (see `arm`).
 const ARMED_FROM_SUFFIX: &str = ".git-publish";
 
@@ -50,7 +54,8 @@ pub struct ShimSettings {
 }
 
 impl ShimSettings {
-    /// The text of `shim` with these settings filled in.
+    /// The text of `shim` with these settings filled in, each as one shell word (see [`fill`]), sealed with
+    /// its checksum.
     pub fn render(&self, shim: &Shim) -> String {
         let mode = match self.mode {
             HookMode::PostPush => "post-push",
@@ -61,13 +66,17 @@ impl ShimSettings {
             .as_ref()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        shim.template
-            .replace("@BIN@", &sh_quote(&self.bin.to_string_lossy()))
-            .replace("@MODE@", mode)
-            .replace("@REMOTE@", &sh_quote(&self.remote))
-            .replace("@BRANCH@", &sh_quote(&self.branch))
-            .replace("@BACKGROUND@", if self.background { "1" } else { "0" })
-            .replace("@CONFIG@", &sh_quote(&config))
+        seal(fill(
+            shim.template,
+            &[
+                ("@BIN@", &self.bin.to_string_lossy()),
+                ("@MODE@", mode),
+                ("@REMOTE@", &self.remote),
+                ("@BRANCH@", &self.branch),
+                ("@BACKGROUND@", if self.background { "1" } else { "0" }),
+                ("@CONFIG@", &config),
+            ],
+        ))
     }
 
     /// Whether this mode uses `shim` (pre-push mode needs no reference-transaction).
@@ -85,6 +94,30 @@ impl ShimSettings {
             sh_quote(&self.branch)
         )
     }
+}
+
+/// `template` with each `@NAME@` of `values` replaced by its value quoted for the shell, in one pass: a value
+/// is never looked at again, so a path that contains `@CONFIG@` stays that path. The templates use each
+/// placeholder once, as the value of a shell variable, and refer to the variable after that.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        match values.iter().find(|(name, _)| tail.starts_with(name)) {
+            Some((name, value)) => {
+                out.push_str(&sh_quote(value));
+                rest = &tail[name.len()..];
+            }
+            None => {
+                out.push('@');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Quote `s` as one word for `sh`: the only place that quotes for the shell.
@@ -116,6 +149,41 @@ pub fn is_ours(path: &Path) -> bool {
         .and_then(|mut f| f.read(&mut head))
         .unwrap_or(0);
     String::from_utf8_lossy(&head[..n]).contains(MARKER)
+}
+
+fn sha256_hex(text: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text))
+}
+
+/// `text` with a last line that carries its checksum.
+fn seal(text: String) -> String {
+    let sum = sha256_hex(text.as_bytes());
+    format!("{text}{CHECKSUM_TAG}{sum}\n")
+}
+
+/// Whether our file at `path` was changed since we wrote it: its text does not match the checksum on its
+/// last line. A file without a checksum line (written before they existed) can't tell, and counts as not
+/// edited.
+pub fn is_edited(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    let tag = CHECKSUM_TAG.as_bytes();
+    let Some(at) = bytes.windows(tag.len()).rposition(|w| w == tag) else {
+        return false;
+    };
+    let sum = sha256_hex(&bytes[..at]);
+    bytes[at + tag.len()..] != *format!("{sum}\n").as_bytes()
+}
+
+/// A name beside `path` that nothing has, for keeping an edited shim: `<hook>.edited`, else
+/// `<hook>.edited-2`, `-3`, …
+pub fn edited_path(path: &Path) -> PathBuf {
+    std::iter::once(with_suffix(path, EDITED_SUFFIX))
+        .chain((2..).map(|n| with_suffix(path, &format!("{EDITED_SUFFIX}-{n}"))))
+        .find(|p| !exists(p))
+        .expect("one of infinitely many names is unused")
 }
 
 /// Whether anything (even a dangling symlink) is at `path`.
@@ -182,7 +250,7 @@ mod tests {
         };
         let text = s.render(&SHIMS[0]);
         assert!(text.contains("bin='/opt/it'\\''s/git-publish'\n"), "{text}");
-        assert!(text.contains("mode=post-push\n"));
+        assert!(text.contains("mode='post-push'\n"));
         assert!(text.contains("config=''\n"));
         assert!(text.contains(MARKER));
         assert!(s.render(&SHIMS[1]).contains(MARKER));
@@ -192,6 +260,96 @@ mod tests {
             "{}",
             s.manual_line()
         );
+    }
+
+    /// Paths a binary may be installed at, and branch names, that mean something to a shell.
+    const HOSTILE: [&str; 10] = [
+        "/opt/a\"b/git-publish",
+        "/opt/it's/git-publish",
+        "/opt/$(touch pwned)/git-publish",
+        "/opt/`touch pwned`/git-publish",
+        "/opt/a\nb/git-publish",
+        "/opt/a b  c/git-publish",
+        "/opt/a\\b\\/git-publish",
+        "/opt/$HOME ${x?} @CONFIG@ '\"\\'/git-publish",
+        "-x",
+        "",
+    ];
+
+    fn shells() -> Vec<&'static str> {
+        ["/bin/dash", "/bin/bash", "/bin/sh"]
+            .into_iter()
+            .filter(|sh| Path::new(sh).exists())
+            .collect()
+    }
+
+    #[test]
+    fn hostile_values_are_one_shell_word_and_the_shims_parse() {
+        for value in HOSTILE {
+            let s = ShimSettings {
+                bin: PathBuf::from(value),
+                mode: HookMode::PostPush,
+                remote: value.into(),
+                branch: value.into(),
+                background: true,
+                config: Some(PathBuf::from(value)),
+            };
+            for shim in &SHIMS {
+                let text = s.render(shim);
+                assert!(
+                    !text.contains("@BIN@") && !text.contains("@BRANCH@"),
+                    "{text}"
+                );
+                for sh in shells() {
+                    let out = Command::new(sh)
+                        .arg("-n")
+                        .arg("-c")
+                        .arg(&text)
+                        .output()
+                        .unwrap();
+                    assert!(out.status.success(), "{sh} -n {} for {value:?}", shim.name);
+                }
+            }
+            // Each value reaches the shell byte for byte, and nothing in it runs.
+            let script = fill(
+                "b=@BIN@\nc=@CONFIG@\nprintf '%s|%s' \"$b\" \"$c\"",
+                &[("@BIN@", value), ("@CONFIG@", "x")],
+            );
+            for sh in shells() {
+                let dir = tempfile::tempdir().unwrap();
+                let out = Command::new(sh)
+                    .arg("-c")
+                    .arg(&script)
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&out.stdout),
+                    format!("{value}|x"),
+                    "{sh}"
+                );
+                assert!(!dir.path().join("pwned").exists(), "{sh} ran {value:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_sealed_shim_tells_an_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pre-push");
+        let text = seal(format!("#!/bin/sh\n{MARKER}\nexit 0\n"));
+        std::fs::write(&path, &text).unwrap();
+        assert!(!is_edited(&path));
+        std::fs::write(&path, text.replace("exit 0", "exit 1")).unwrap();
+        assert!(is_edited(&path));
+        std::fs::write(&path, format!("{text}echo more\n")).unwrap();
+        assert!(is_edited(&path));
+        // Written before checksums: can't tell.
+        std::fs::write(&path, format!("#!/bin/sh\n{MARKER}\n")).unwrap();
+        assert!(!is_edited(&path));
+        assert_eq!(edited_path(&path), dir.path().join("pre-push.edited"));
+        std::fs::write(dir.path().join("pre-push.edited"), "").unwrap();
+        assert_eq!(edited_path(&path), dir.path().join("pre-push.edited-2"));
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub(super) struct Draft {
     pub uploads: Vec<Upload>,
     pub deletes: Vec<String>,
     pub deferred: Vec<String>,
+    /// How many of `deletes` carry out deletes that the previous publish deferred (and counted then).
+    pub carried: usize,
     /// Site paths whose cached URLs are stale (see [`invalidate::cached`]).
     pub stale: Vec<String>,
     /// Site paths that are new to the cache.
@@ -90,6 +92,7 @@ pub(super) fn deferred_deletes(
         let key = key_for(&s.prefix, path)?;
         if !d.deletes.contains(&key) {
             d.deletes.push(key);
+            d.carried += 1;
             d.touch(path, Edit::Deleted, s);
         }
         d.deferred.retain(|x| x != path);
@@ -204,12 +207,15 @@ pub(super) fn server_side_copies(
     Ok(())
 }
 
-/// Limits and ordering: the safety limit on deletes comes before anything runs; then uploads in execution
+/// Limits and ordering: the safety limit on deletes comes before anything runs, and counts the deletes this
+/// plan decides (deferred ones too, not the ones it carries out for the previous publish); then uploads in execution
 /// order (by [`super::Phase`], then key), deletes and deferred deletes sorted.
 pub(super) fn limit_and_order(d: &mut Draft, target: &str, s: &Settings) -> Result<(), PlanError> {
-    if d.deletes.len() > s.max_deletes {
+    // Deletes count when they are planned: a deferred one now, not when the next publish carries it out.
+    let planned = d.deletes.len() - d.carried + d.deferred.len();
+    if planned > s.max_deletes {
         return Err(PlanError::TooManyDeletes {
-            count: d.deletes.len(),
+            count: planned,
             limit: s.max_deletes,
             target: target.to_string(),
         });

@@ -49,14 +49,34 @@ pub struct Repo {
 
 impl Repo {
     /// Open the repository the way git would for a command run here: from `GIT_DIR` and friends when set
-    /// (inside hooks, linked worktrees), else by discovery from `cwd`.
+    /// (inside hooks, linked worktrees), else by discovery from `cwd`. Relative `GIT_DIR` and
+    /// `GIT_WORK_TREE` are relative to `cwd`, as git takes them (libgit2 would take the work tree relative to
+    /// the git dir).
     pub fn open(cwd: &Path) -> Result<Repo> {
-        let repo = if std::env::var_os("GIT_DIR").is_some() {
-            Repository::open_from_env()
-        } else {
-            Repository::discover(cwd)
+        let env_path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let (git_dir, work_tree) = (env_path("GIT_DIR"), env_path("GIT_WORK_TREE"));
+        let relative = [&git_dir, &work_tree]
+            .into_iter()
+            .flatten()
+            .any(|p| p.is_relative());
+        let err = |e: git2::Error| Error::NotARepo(format!("{}: {}", cwd.display(), e.message()));
+        let repo = match &git_dir {
+            Some(dir) if relative => Repository::open_ext(
+                cwd.join(dir),
+                git2::RepositoryOpenFlags::NO_SEARCH,
+                std::iter::empty::<&std::ffi::OsStr>(),
+            ),
+            Some(_) => Repository::open_from_env(),
+            None => Repository::discover(cwd),
         }
-        .map_err(|e| Error::NotARepo(format!("{}: {}", cwd.display(), e.message())))?;
+        .map_err(err)?;
+        if let Some(tree) = work_tree.filter(|_| relative || git_dir.is_none()) {
+            repo.set_workdir(&cwd.join(tree), false).map_err(err)?;
+        }
         Ok(Repo { repo })
     }
 

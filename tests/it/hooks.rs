@@ -496,7 +496,13 @@ fn with_snapshot_builds_a_push_builds_and_publishes_the_pushed_commit() {
 
 /// git-publish copied to a path the test controls, installed from there.
 fn install_from_copy(p: &Pushed) -> PathBuf {
-    let bin = p.site.tmp.path().join("bin/git-publish");
+    install_from_copy_in(p, "bin")
+}
+
+/// git-publish copied into the directory `dir` (a name) of the test's temporary directory, installed from
+/// there.
+fn install_from_copy_in(p: &Pushed, dir: &str) -> PathBuf {
+    let bin = p.site.tmp.path().join(dir).join("git-publish");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
     std::fs::copy(crate::util::bin(), &bin).unwrap();
     // Another test thread forking while the copy was open for writing keeps it "busy" for a moment (ETXTBSY).
@@ -748,4 +754,457 @@ fn the_command_lines_of_already_installed_shims_are_still_accepted() {
     let manual = [&["--mode", "pre-push"], &site[..]].concat();
     hook("pre-push", &manual, &["origin", "/elsewhere.git"]);
     assert_eq!(p.published(), Vec::<String>::new());
+}
+
+// ---- issue 19: pushes never publish what didn't happen -----------------------------------------------------
+
+/// Dry runs spelled the ways git accepts them: abbreviated long options, `-n` bundled with other short flags,
+/// after the refspecs, and through an alias.
+const DRY_RUNS: [&[&str]; 6] = [
+    &["--dry", "origin", "main"],
+    &["--dry-ru", "origin", "main"],
+    &["--dr", "origin", "main"],
+    &["-nv", "origin", "main"],
+    &["-vn", "origin", "main"],
+    &["origin", "main", "--dry"],
+];
+
+#[test]
+fn abbreviated_and_bundled_dry_runs_publish_nothing_in_pre_push_mode() {
+    let p = Pushed::installed(&["--mode", "pre-push"]);
+    p.site.git(&["config", "alias.pd", "push --dry"]);
+    for args in DRY_RUNS
+        .iter()
+        .copied()
+        .chain([&["pd", "origin", "main"][..]])
+    {
+        let mut argv = if args[0] == "pd" {
+            vec![]
+        } else {
+            vec!["push"]
+        };
+        argv.extend_from_slice(args);
+        let r = p.git(&argv).ok();
+        assert_eq!(p.remote_ref("main"), None, "{argv:?}");
+        assert_eq!(
+            p.published(),
+            Vec::<String>::new(),
+            "{argv:?}: {}",
+            r.stderr
+        );
+    }
+    // A push whose command line can't be read (here: no such process) is not published, and is aborted.
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let mut cmd = Command::new(crate::util::bin());
+    p.site.env(&mut cmd);
+    let mut child = cmd
+        .args([
+            "hook",
+            "pre-push",
+            "--pid",
+            "999999999",
+            "--mode",
+            "pre-push",
+        ])
+        .args([
+            "--remote", "origin", "--branch", "main", "--", "origin", "x",
+        ])
+        .current_dir(&p.site.dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = format!("refs/heads/main {c1} refs/heads/main {}\n", "0".repeat(40));
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), line.as_bytes()).unwrap();
+    let r = Run::from(child.wait_with_output().unwrap()).fails(1);
+    assert!(
+        r.stderr
+            .contains("can't tell whether this push is a dry run"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.published(), Vec::<String>::new());
+    // `--no-dry-run` after `-n` is a real push, as git takes it.
+    p.git(&["push", "-n", "--no-dry", "-q", "origin", "main"])
+        .ok();
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    assert_eq!(p.published(), [c1]);
+}
+
+#[test]
+fn git_publish_push_publishes_nothing_for_abbreviated_or_bundled_dry_runs() {
+    let p = Pushed::new();
+    for args in DRY_RUNS {
+        let mut argv = vec!["push"];
+        argv.extend_from_slice(args);
+        let r = p.site.run(&argv).ok();
+        assert_eq!(p.remote_ref("main"), None, "{argv:?}");
+        assert!(!r.stderr.contains("published"), "{argv:?}: {}", r.stderr);
+        assert_eq!(p.published(), Vec::<String>::new(), "{argv:?}");
+    }
+}
+
+impl Pushed {
+    /// Run git-publish in `dir` (another clone).
+    fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(crate::util::bin());
+        self.site.env(&mut cmd);
+        Run::from(
+            cmd.args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// The target's history entries, oldest first.
+    fn history(&self) -> Vec<serde_json::Value> {
+        let bytes = std::fs::read(self.out.join(".git-publish/state.json")).unwrap();
+        let st: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let mut v = st["history"].as_array().unwrap().clone();
+        v.reverse();
+        v
+    }
+}
+
+#[test]
+fn retry_never_publishes_over_what_is_live_without_saying_so() {
+    let p = Pushed::installed(&[]);
+    // Clone A (ours) records a failed publish of c1: a file is in the way of the target.
+    std::fs::write(&p.out, "in the way").unwrap();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "origin", "main"]).ok();
+    std::fs::remove_file(&p.out).unwrap();
+    // Clone B pushes and publishes c2, a descendant of c1.
+    let other = p.other_clone();
+    std::fs::write(other.join("public/b.html"), "b").unwrap();
+    p.git_in(&other, &["add", "-A"]).ok();
+    p.git_in(&other, &["commit", "-qm", "b"]).ok();
+    p.git_in(&other, &["push", "-q", "origin", "main"]).ok();
+    p.run_in(&other, &[]).ok();
+    let c2 = p.remote_ref("main").unwrap();
+    assert_eq!(p.published(), [c2.as_str()]);
+
+    // Live contains c1: retry publishes nothing, and forgets the failure.
+    p.git(&["fetch", "-q", "origin"]).ok();
+    let r = p.site.run(&["retry"]).ok();
+    assert_eq!(p.published(), [c2.as_str()], "{}", r.stderr);
+    assert!(r.stderr.contains("already live"), "{}", r.stderr);
+    let j = p.site.run(&["status", "--json"]).ok().json();
+    assert_eq!(j[0]["push_failure"], serde_json::Value::Null);
+
+    // Clone A force-pushes c3 (not in c2), whose publish fails: the target's state is unreadable.
+    let state = p.out.join(".git-publish/state.json");
+    let saved = std::fs::read(&state).unwrap();
+    std::fs::write(&state, "not json").unwrap();
+    let c3 = p.change("v3");
+    p.git(&["push", "-q", "--force", "origin", "main"]).ok();
+    std::fs::write(&state, &saved).unwrap();
+    assert_ne!(c3, c1);
+    // Live moved elsewhere: refused without --force, naming both commits.
+    let r = p.site.run(&["retry"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&c3[..7]) && r.stderr.contains(&c2[..7]),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(p.published(), [c2.as_str()]);
+    p.site.run(&["retry", "--force"]).ok();
+    assert_eq!(p.published(), [c2, c3]);
+}
+
+#[test]
+fn a_force_push_of_an_older_commit_is_published_as_a_rollback() {
+    let p = Pushed::installed(&[]);
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    let c2 = p.change("v2");
+    let c3 = p.change("v3");
+    p.git(&["push", "-q", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str(), c3.as_str()]);
+    // c2 was never live, and is an ancestor of what is.
+    let r = p
+        .git(&["push", "--force", "origin", &format!("{c2}:main")])
+        .ok();
+    assert_eq!(p.published(), [c1.as_str(), c3.as_str(), c2.as_str()]);
+    assert!(r.stderr.contains("rollback"), "{}", r.stderr);
+    assert_eq!(p.history()[2]["rollback_from"], c3.as_str());
+    // The same through `git publish push`.
+    p.site.run(&["uninstall"]).ok();
+    let r = p
+        .site
+        .run(&["push", "--force", "origin", &format!("{c1}:main")])
+        .ok();
+    assert!(r.stderr.contains("rollback"), "{}", r.stderr);
+    assert_eq!(p.history()[3]["rollback_from"], c2.as_str());
+}
+
+#[test]
+fn hostile_binary_paths_are_quoted_once_in_the_shims() {
+    let p = Pushed::new();
+    let dir = "it's \"$(touch pwned-1)\" `touch pwned-2` a\\b\nc $HOME";
+    let bin = install_from_copy_in(&p, dir);
+    for shim in ["pre-push", "reference-transaction.git-publish"] {
+        let path = p.hooks().join(shim);
+        for sh in ["/bin/dash", "/bin/bash"] {
+            let r = Run::from(Command::new(sh).arg("-n").arg(&path).output().unwrap());
+            assert_eq!(r.code, 0, "{sh} -n {shim}: {}", r.stderr);
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("bin='"), "{text}");
+    }
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1.as_str()], "{}", r.stderr);
+    // The fallback message names the path and runs nothing in it.
+    std::fs::remove_file(&bin).unwrap();
+    let c2 = p.change("v2");
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c2));
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+    assert!(r.stderr.contains("`touch pwned-2`"), "{}", r.stderr);
+    for d in [&p.site.dir, &p.hooks(), &p.site.tmp.path().to_path_buf()] {
+        for f in ["pwned-1", "pwned-2"] {
+            assert!(!d.join(f).exists(), "{} ran", d.join(f).display());
+        }
+    }
+    assert_eq!(p.published(), [c1]);
+}
+
+#[test]
+fn git_publish_push_reads_refspecs_whose_source_has_a_colon() {
+    let p = Pushed::new();
+    let c2 = p.change("fix: typo");
+    let c3 = p.change("more: stuff");
+    p.change("tip");
+    // A new branch, then a fast-forward; both sources contain `:`.
+    let r = p
+        .site
+        .run(&["push", "origin", "HEAD^{/fix: typo}:refs/heads/main"])
+        .ok();
+    assert_eq!(p.remote_ref("main"), Some(c2.clone()));
+    assert_eq!(p.published(), [c2.as_str()], "{}", r.stderr);
+    let r = p
+        .site
+        .run(&["push", "origin", "HEAD^{/more: stuff}:main"])
+        .ok();
+    assert_eq!(p.remote_ref("main"), Some(c3.clone()));
+    assert_eq!(p.published(), [c2, c3], "{}", r.stderr);
+}
+
+/// The files in the hooks directory whose name starts with `prefix`, and their text.
+fn hook_files(p: &Pushed, prefix: &str) -> Vec<(String, String)> {
+    snapshot(&p.hooks())
+        .into_iter()
+        .filter(|(name, _, _)| name.starts_with(prefix))
+        .map(|(name, bytes, _)| (name, String::from_utf8_lossy(&bytes).into_owned()))
+        .collect()
+}
+
+#[test]
+fn edits_to_installed_hooks_survive_reinstall_and_uninstall() {
+    let p = Pushed::installed(&[]);
+    let hook = p.hooks().join("pre-push");
+    let edit = |path: &Path, line: &str| {
+        let mut text = std::fs::read_to_string(path).unwrap();
+        text.push_str(line);
+        std::fs::write(path, text).unwrap();
+    };
+    edit(&hook, "# my first edit\n");
+    let r = p.site.run(&["install"]).ok();
+    assert!(r.stderr.contains("pre-push.edited"), "{}", r.stderr);
+    assert!(!std::fs::read_to_string(&hook)
+        .unwrap()
+        .contains("my first edit"));
+    edit(&hook, "# my second edit\n");
+    edit(
+        &p.hooks().join("reference-transaction.git-publish"),
+        "# my third edit\n",
+    );
+    let r = p.site.run(&["uninstall"]).ok();
+    assert!(r.stderr.contains(".edited"), "{}", r.stderr);
+    assert!(!hook.exists());
+    let kept: String = [
+        hook_files(&p, "pre-push.edited"),
+        hook_files(&p, "reference-transaction.git-publish.edited"),
+    ]
+    .concat()
+    .into_iter()
+    .map(|(_, text)| text)
+    .collect();
+    for e in ["my first edit", "my second edit", "my third edit"] {
+        assert!(kept.contains(e), "{e}: {kept}");
+    }
+    // Unedited hooks are still replaced and removed without a trace.
+    let before = snapshot(&p.hooks());
+    p.site.run(&["install"]).ok();
+    p.site.run(&["install"]).ok();
+    p.site.run(&["uninstall"]).ok();
+    assert_eq!(snapshot(&p.hooks()), before);
+}
+
+#[test]
+fn everything_after_push_goes_to_git_push() {
+    let p = Pushed::new();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    // `-v` after `push` is git push's: git says where it pushes.
+    let r = p.site.run(&["push", "-v", "origin", "main"]).ok();
+    assert!(r.stderr.contains("Pushing to"), "{}", r.stderr);
+    assert_eq!(p.published(), [c1.as_str()]);
+    // git-publish's own options after `push` are git push's too, which refuses them: nothing is pushed.
+    let c2 = p.change("v2");
+    let r = p.site.run(&["push", "--json", "origin", "main"]);
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    // Before `push`, they are git-publish's.
+    let r = p.site.run(&["-v", "push", "origin", "main"]).ok();
+    assert!(!r.stderr.contains("Pushing to"), "{}", r.stderr);
+    assert_eq!(p.published(), [c1, c2]);
+}
+
+#[test]
+fn relative_git_dir_and_work_tree_are_resolved_against_the_current_directory() {
+    let p = Pushed::installed(&[]);
+    let top = p.site.tmp.path();
+    let env = [("GIT_DIR", "site/.git"), ("GIT_WORK_TREE", "site")];
+    let run = |program: &str, args: &[&str]| {
+        let mut cmd = Command::new(program);
+        p.site.env(&mut cmd);
+        Run::from(
+            cmd.args(args)
+                .envs(env)
+                .current_dir(top)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = run(&crate::util::bin(), &["--dry-run"]).ok();
+    assert!(r.stderr.contains("dry run"), "{}", r.stderr);
+    // A push started that way publishes from its hook.
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = run(&p.site.git, &["push", "origin", "main"]).ok();
+    assert_eq!(p.published(), [c1], "{}", r.stderr);
+}
+
+#[test]
+fn a_publish_that_cannot_start_from_the_hook_is_recorded_for_status() {
+    let p = Pushed::installed(&["--background"]);
+    // The background publish can't open its log: a directory is in the way.
+    std::fs::create_dir_all(p.site.path(".git/git-publish/publish.log")).unwrap();
+    let c1 = p.site.git(&["rev-parse", "HEAD"]);
+    let r = p.git(&["push", "origin", "main"]).ok();
+    assert_eq!(p.remote_ref("main"), Some(c1.clone()));
+    assert!(r.stderr.contains("NOT up to date"), "{}", r.stderr);
+    let j = p.site.run(&["status", "--json"]).ok().json();
+    assert_eq!(j[0]["push_failure"]["commit"], c1.as_str(), "{j}");
+    assert_eq!(p.published(), Vec::<String>::new());
+}
+
+// ---- issue 19, item 6: the smaller findings ----------------------------------------------------------------
+
+/// Run git-publish with `args` in the site, killed after `secs` seconds (a hang is a failure).
+fn run_within(p: &Pushed, args: &[&str], secs: u64) -> Run {
+    let mut child = p.site.spawn(args, &[]);
+    for _ in 0..secs * 20 {
+        if child.try_wait().unwrap().is_some() {
+            return Run::from(child.wait_with_output().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    panic!(
+        "git-publish {args:?} hung: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_config_that_is_huge_or_not_a_regular_file_is_refused_at_once() {
+    let p = Pushed::new();
+    let fifo = p.site.tmp.path().join("fifo.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo reads the NUL-terminated path, which lives for the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let huge = p.site.tmp.path().join("huge.toml");
+    let mut text = String::from("[source]\ndir = \"public\"\n");
+    while text.len() <= 1 << 20 {
+        text.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&huge, text).unwrap();
+    for (path, says) in [
+        ("/dev/zero", "not a regular file"),
+        (fifo.to_str().unwrap(), "not a regular file"),
+        (p.site.tmp.path().to_str().unwrap(), "not a regular file"),
+        (huge.to_str().unwrap(), "1 MiB"),
+    ] {
+        let r = run_within(&p, &["--config", path, "--dry-run"], 10).fails(2);
+        assert!(r.stderr.contains(says), "{path}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn delayed_deletes_count_against_max_deletes_when_they_are_planned() {
+    let p = Pushed::new();
+    let target = |extra: &str| {
+        format!(
+            "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\ndelay_deletes = true\nmax_deletes = 2\n{extra}",
+            p.out.display()
+        )
+    };
+    for i in 0..5 {
+        p.site.write(&format!("public/old{i}.html"), "old");
+    }
+    p.site.config(&target(""));
+    p.site.commit("five old pages");
+    p.site.run(&[]).ok();
+    // Removing 5 files is refused now, although their deletes would only run next time.
+    for i in 0..5 {
+        p.site.remove(&format!("public/old{i}.html"));
+    }
+    p.site.commit("remove them");
+    let r = p.site.run(&[]).fails(4);
+    assert!(r.stderr.contains("max_deletes"), "{}", r.stderr);
+    // Allowed once, they are deferred; the next, unrelated publish carries them out unrefused.
+    p.site.run(&["--max-deletes", "5"]).ok();
+    p.change("unrelated");
+    let r = p.site.run(&[]).ok();
+    assert!(!p.out.join("old0.html").exists(), "{}", r.stderr);
+}
+
+#[test]
+fn init_writes_site_toml_as_the_umask_says() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Pushed::new();
+    let out = p.out.display().to_string();
+    for (umask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        let mut cmd = Command::new("/bin/sh");
+        p.site.env(&mut cmd);
+        let script = format!(
+            "umask {umask} && exec \"$0\" init --yes --force --dir public --url file://{out}"
+        );
+        let r = Run::from(
+            cmd.args(["-c", &script, &crate::util::bin()])
+                .current_dir(&p.site.dir)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+        .ok();
+        let got = std::fs::metadata(p.site.path("site.toml"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            got & 0o777,
+            mode,
+            "umask {umask}: {:o}; {}",
+            got & 0o777,
+            r.stderr
+        );
+    }
 }
