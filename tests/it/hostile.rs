@@ -1,0 +1,305 @@
+//! Hostile input (RELIABILITY.md, "Hostile input"): crafted trees, corrupt state, type changes. Each test pins a
+//! finding of an adversarial review and fails on the code before its fix.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::util::*;
+
+/// A site on a `file://` target and one on S3, each with the small blog published once.
+fn local(site: &Site) -> std::path::PathBuf {
+    let out = site.tmp.path().join("www");
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
+        out.display()
+    ));
+    out
+}
+
+fn s3_site(site: &Site, name: &str) -> String {
+    let b = bucket(name);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
+    ));
+    b
+}
+
+/// git with binary `input` on stdin.
+fn git_bytes(site: &Site, args: &[&str], input: &[u8]) -> String {
+    let mut cmd = Command::new(&site.git);
+    site.env(&mut cmd);
+    let mut child = cmd
+        .args(args)
+        .current_dir(&site.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Commit HEAD's tree with `public/` replaced by `public_tree` (git refuses to add such names itself, so the
+/// trees are written directly). Returns the commit id.
+fn commit_public_tree(site: &Site, public_tree: &str, msg: &str) -> String {
+    let mut root = site.git(&["ls-tree", "HEAD"]);
+    root = root
+        .lines()
+        .filter(|l| !l.ends_with("\tpublic"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    root.push_str(&format!("040000 tree {public_tree}\tpublic\n"));
+    let root = site.git_input(&["mktree"], &root);
+    let c = site.git(&["commit-tree", &root, "-p", "HEAD", "-m", msg]);
+    site.git(&["update-ref", "HEAD", &c]);
+    c
+}
+
+/// HEAD's `public/` listing plus a directory `name` holding a git repository's files (`config` with an
+/// fsmonitor command, `HEAD`).
+fn plant_dir(site: &Site, name: &str) -> String {
+    let config = git_bytes(
+        site,
+        &["hash-object", "-w", "--stdin"],
+        b"[core]\n\tfsmonitor = \"touch /tmp/git-publish-pwned\"\n",
+    );
+    let head = git_bytes(
+        site,
+        &["hash-object", "-w", "--stdin"],
+        b"ref: refs/heads/main\n",
+    );
+    let inner = site.git_input(
+        &["mktree"],
+        &format!("100644 blob {config}\tconfig\n100644 blob {head}\tHEAD\n"),
+    );
+    let mut public = site.git(&["ls-tree", "HEAD:public"]);
+    public.push_str(&format!("\n040000 tree {inner}\t{name}\n"));
+    let public = site.git_input(&["mktree"], &public);
+    commit_public_tree(site, &public, &format!("plant {name}"))
+}
+
+#[test]
+fn a_planted_git_directory_is_refused_before_anything_is_written() {
+    for (n, name) in [".git", ".GIT", "git~1", ".g\u{200c}it", ".git."]
+        .into_iter()
+        .enumerate()
+    {
+        // file:// target: a first publish with the planted directory writes nothing at all.
+        let site = Site::new();
+        small_blog(&site);
+        let out = local(&site);
+        site.commit("v1");
+        plant_dir(&site, name);
+        let r = site.run(&[]).fails(2);
+        assert!(r.stderr.contains(name), "{name:?}: {}", r.stderr);
+        assert!(r.stderr.contains(".git"), "{name:?}: {}", r.stderr);
+        assert!(
+            !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+            "{name:?}: wrote {out:?}"
+        );
+
+        // S3, after a good first publish: the bad publish uploads nothing and leaves the state as it was.
+        let site = Site::new();
+        small_blog(&site);
+        let b = s3_site(&site, &format!("plant{n}"));
+        let good = site.commit("v1");
+        site.run(&[]).ok();
+        let before = objects(&b);
+        site.write("public/feed.xml", "<rss>2</rss>");
+        site.commit("v2");
+        plant_dir(&site, name);
+        site.run(&[]).fails(2);
+        assert_eq!(objects(&b).len(), before.len(), "{name:?}");
+        assert_eq!(state_json(&b, "")["deployed"]["commit"], good.as_str());
+    }
+}
+
+#[test]
+fn the_reserved_directory_is_refused_at_any_depth_and_in_any_case() {
+    for name in [".Git-Publish", ".GIT-PUBLISH"] {
+        let site = Site::new();
+        small_blog(&site);
+        let out = local(&site);
+        site.commit("v1");
+        plant_dir(&site, name);
+        let r = site.run(&[]).fails(2);
+        assert!(r.stderr.contains(".git-publish"), "{name:?}: {}", r.stderr);
+        assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+    }
+    // A nested target's record: `blog/.git-publish/state.json` in the site of a target at the bucket's root.
+    let site = Site::new();
+    small_blog(&site);
+    site.write("public/blog/.git-publish/state.json", "{\"format\": 1}");
+    let out = local(&site);
+    site.commit("v1");
+    let r = site.run(&[]).fails(2);
+    assert!(r.stderr.contains("blog/.git-publish"), "{}", r.stderr);
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+}
+
+/// `x` a file, then a directory `x/` (and the reverse): the plan deletes the old path before it writes the new
+/// one, on a local directory (where both can't exist) and on S3 (where they can, but `x` must still go).
+#[test]
+fn replacing_a_file_with_a_directory_and_back_publishes() {
+    let site = Site::new();
+    small_blog(&site);
+    site.write("public/x", "file x")
+        .write("public/y/index.html", "dir y");
+    let out = local(&site);
+    site.commit("v1");
+    site.run(&[]).ok();
+
+    site.remove("public/x")
+        .write("public/x/index.html", "dir x");
+    site.remove("public/y/index.html");
+    std::fs::remove_dir(site.path("public/y")).unwrap();
+    site.write("public/y", "file y");
+    site.commit("v2");
+    site.run(&[]).ok();
+    assert_eq!(std::fs::read(out.join("x/index.html")).unwrap(), b"dir x");
+    assert_eq!(std::fs::read(out.join("y")).unwrap(), b"file y");
+    // and back
+    site.remove("public/x/index.html");
+    std::fs::remove_dir(site.path("public/x")).unwrap();
+    site.write("public/x", "file x again");
+    site.remove("public/y")
+        .write("public/y/index.html", "dir y again");
+    site.commit("v3");
+    site.run(&[]).ok();
+    assert_eq!(std::fs::read(out.join("x")).unwrap(), b"file x again");
+    assert_eq!(
+        std::fs::read(out.join("y/index.html")).unwrap(),
+        b"dir y again"
+    );
+    // --full over the same tree is still fine
+    site.run(&["--full"]).ok();
+
+    let site = Site::new();
+    small_blog(&site);
+    site.write("public/x", "file x");
+    let b = s3_site(&site, "typechange");
+    site.commit("v1");
+    site.run(&[]).ok();
+    site.remove("public/x")
+        .write("public/x/index.html", "dir x");
+    site.commit("v2");
+    site.run(&[]).ok();
+    let objs = site_objects(&b);
+    assert!(
+        !objs.contains_key("x"),
+        "the old file x must be deleted on S3 too"
+    );
+    assert_eq!(objs["x/index.html"].body, b"dir x");
+}
+
+fn put_state(b: &str, body: &[u8]) {
+    rt().block_on(
+        s3().put_object()
+            .bucket(b)
+            .key(".git-publish/state.json")
+            .body(body.to_vec().into())
+            .send(),
+    )
+    .unwrap();
+}
+
+/// A state object that isn't a record (`[]`, `null`, `{}`, not JSON) stops publishes with a hint, `status`
+/// says so with a non-zero exit, and `--full` / `--since` replace it once told to (`--force-state`), keeping
+/// the unreadable bytes beside it.
+#[test]
+fn a_corrupt_state_is_reported_and_replaced_with_the_tool_itself() {
+    for (n, bad) in [&b"[]"[..], b"null", b"{}", b"{not json"]
+        .into_iter()
+        .enumerate()
+    {
+        let site = Site::new();
+        small_blog(&site);
+        let b = s3_site(&site, &format!("corrupt{n}"));
+        let c1 = site.commit("v1");
+        site.run(&[]).ok();
+        put_state(&b, bad);
+        let shown = String::from_utf8_lossy(bad).to_string();
+
+        let r = site.run(&["status"]);
+        assert_ne!(r.code, 0, "{shown}: status must fail: {}", r.stdout);
+        assert!(r.stderr.contains("state.json"), "{shown}: {}", r.stderr);
+
+        let r = site.run(&[]).fails(2);
+        assert!(r.stderr.contains("--force-state"), "{shown}: {}", r.stderr);
+        // Without a terminal and without --force-state, --full refuses too, and changes nothing.
+        let r = site.run(&["--full"]).fails(2);
+        assert!(r.stderr.contains("--force-state"), "{shown}: {}", r.stderr);
+
+        let flags: &[&str] = if n % 2 == 0 {
+            &["--full", "--force-state"]
+        } else {
+            &["--since", &c1, "--force-state"]
+        };
+        let r = site.run(flags).ok();
+        assert!(
+            r.stderr.contains("state.json.corrupt-"),
+            "{shown}: {}",
+            r.stderr
+        );
+        assert_eq!(state_json(&b, "")["deployed"]["commit"], c1.as_str());
+        let kept: Vec<_> = objects(&b)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(".git-publish/state.json.corrupt-"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{shown}");
+        assert_eq!(kept[0].1.body, bad);
+        site.run(&["status"]).ok();
+        site.run(&["log"]).ok();
+    }
+}
+
+/// Raw tree bytes: entries in the order given (git requires them sorted by name).
+fn raw_tree(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, id) in entries {
+        out.extend_from_slice(format!("100644 {name}\0").as_bytes());
+        out.extend_from_slice(&hex::decode(id).unwrap());
+    }
+    out
+}
+
+#[test]
+fn an_unsorted_or_duplicated_tree_is_refused_as_corrupt_and_nothing_is_deleted() {
+    for (n, order) in [["b.html", "a.html"], ["a.html", "a.html"]]
+        .into_iter()
+        .enumerate()
+    {
+        let site = Site::new();
+        site.write("public/a.html", "A").write("public/b.html", "B");
+        let b = s3_site(&site, &format!("unsorted{n}"));
+        let good = site.commit("v1");
+        site.run(&[]).ok();
+        let blob = site.git(&["rev-parse", "HEAD:public/a.html"]);
+        let tree = git_bytes(
+            &site,
+            &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+            &raw_tree(&[(order[0], &blob), (order[1], &blob)]),
+        );
+        commit_public_tree(&site, &tree, "crafted");
+        let r = site.run(&[]).fails(2);
+        assert!(
+            r.stderr.contains("corrupt") || r.stderr.contains("sort"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&tree[..12]) || r.stderr.contains("public"),
+            "{}",
+            r.stderr
+        );
+        assert_eq!(site_objects(&b).len(), 2, "nothing deleted");
+        assert_eq!(state_json(&b, "")["deployed"]["commit"], good.as_str());
+    }
+}
