@@ -303,3 +303,210 @@ fn an_unsorted_or_duplicated_tree_is_refused_as_corrupt_and_nothing_is_deleted()
         assert_eq!(state_json(&b, "")["deployed"]["commit"], good.as_str());
     }
 }
+
+/// `git publish 2>&1 | head -2`: writes to a closed stdout or stderr never abort a publish half-way (which
+/// left a claim that blocked every other host for the lease).
+#[test]
+fn closed_output_pipes_never_abort_a_publish_or_leave_a_claim() {
+    let site = Site::new();
+    small_blog(&site);
+    for i in 0..150 {
+        site.write(
+            &format!("public/posts/p{i}/index.html"),
+            format!("<h1>{i}</h1>"),
+        );
+    }
+    let b = s3_site(&site, "closedpipe");
+    let c = site.commit("v1");
+    let mut cmd = Command::new(bin());
+    site.env(&mut cmd);
+    let mut child = cmd
+        .current_dir(&site.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["commit"], c.as_str());
+    assert!(st["pending"].is_null(), "{st}");
+}
+
+/// Files written to a `file://` target follow the umask (0644 under 022, not 0600) and keep git's executable bit.
+#[test]
+fn local_files_honour_the_umask_and_the_executable_bit() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = Site::new();
+    small_blog(&site);
+    site.write("public/bin/run.sh", "#!/bin/sh\necho hi\n");
+    std::fs::set_permissions(
+        site.path("public/bin/run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let out = local(&site);
+    site.commit("v1");
+    let mut cmd = Command::new("sh");
+    site.env(&mut cmd);
+    let r = Run::from(
+        cmd.args(["-c", "umask 022 && exec \"$0\"", &bin()])
+            .current_dir(&site.dir)
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let mode = |p: &str| std::fs::metadata(out.join(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("index.html"), 0o644, "{}", r.stderr);
+    assert_eq!(mode("bin/run.sh"), 0o755);
+}
+
+/// A kill -9 during a `file://` publish leaves `.git-publish-tmp-*` files; the next publish removes them.
+#[test]
+fn temp_files_left_by_a_killed_local_publish_are_removed_by_the_next() {
+    let site = Site::new();
+    small_blog(&site);
+    let out = local(&site);
+    site.commit("v1");
+    site.run(&[]).ok();
+    std::fs::write(out.join(".git-publish-tmp-AbC123"), vec![0u8; 4096]).unwrap();
+    std::fs::write(out.join("posts/a/.git-publish-tmp-x9"), b"half a page").unwrap();
+    site.write("public/feed.xml", "<rss>2</rss>");
+    site.commit("v2");
+    site.run(&[]).ok();
+    assert!(!out.join(".git-publish-tmp-AbC123").exists());
+    assert!(!out.join("posts/a/.git-publish-tmp-x9").exists());
+}
+
+#[test]
+fn an_endpoint_with_a_password_is_refused_and_the_password_never_printed() {
+    let site = Site::new();
+    small_blog(&site);
+    site.config(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://bucket\"\nendpoint = \"https://user:s3cr3tpass@127.0.0.1:9\"\n",
+    );
+    site.commit("v1");
+    let r = site.run(&["--dry-run"]).fails(2);
+    assert!(!r.stderr.contains("s3cr3tpass"), "{}", r.stderr);
+    assert!(!r.stdout.contains("s3cr3tpass"), "{}", r.stdout);
+    assert!(r.stderr.contains("endpoint"), "{}", r.stderr);
+}
+
+/// A file name can't fake a plan line: control characters and escape sequences are quoted as `git diff` does.
+#[test]
+fn names_with_control_characters_are_quoted_in_the_plan() {
+    let site = Site::new();
+    small_blog(&site);
+    site.write("public/a\n+ evil.html", "x");
+    site.write("public/b\u{1b}[2Kc.html", "y");
+    local(&site);
+    site.commit("v1");
+    let r = site.run(&["--dry-run", "--color", "never"]).ok();
+    assert!(
+        !r.stdout.lines().any(|l| l == "+ evil.html"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "{:?}", r.stdout);
+    assert!(r.stdout.contains("\"a\\n+ evil.html\""), "{}", r.stdout);
+}
+
+/// Keys over S3's 1,024-byte limit are refused before anything is written; a `*` inside a name is invalidated
+/// as its exact, encoded path (a raw `*` would be a wildcard or truncate the path).
+#[test]
+fn keys_s3_would_refuse_are_caught_before_anything_is_written() {
+    let site = Site::new();
+    small_blog(&site);
+    let long = (0..5)
+        .map(|i| format!("{i}{}", "d".repeat(240)))
+        .collect::<Vec<_>>()
+        .join("/");
+    site.write(&format!("public/{long}/index.html"), "deep");
+    let b = s3_site(&site, "longkey");
+    site.commit("v1");
+    let r = site.run(&[]).fails(2);
+    assert!(
+        r.stderr.contains("1024") || r.stderr.contains("1,024"),
+        "{}",
+        r.stderr
+    );
+    assert!(site_objects(&b).is_empty());
+
+    let site = Site::new();
+    small_blog(&site);
+    let b = bucket("star");
+    let d = distribution(&b);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\ndistribution = \"{d}\"\n"
+    ));
+    site.commit("v1");
+    site.run(&[]).ok();
+    site.write("public/a*b.html", "star");
+    site.write("public/index.html", "<h1>Home 2</h1>");
+    site.commit("v2");
+    site.run(&[]).ok();
+    let paths = invalidations(&d).concat();
+    assert!(
+        paths.iter().all(|p| !p.contains('*') || p.ends_with('*')),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn secret_looking_metadata_is_refused() {
+    for meta in [
+        "metadata = { password = \"hunter2\" }",
+        "metadata = { note = \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\" }",
+    ] {
+        let site = Site::new();
+        small_blog(&site);
+        site.config(&format!(
+            "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://bucket\"\n\n[[rules]]\nmatch = \"**\"\n{meta}\n"
+        ));
+        site.commit("v1");
+        let r = site.run(&["--dry-run"]).fails(2);
+        assert!(
+            r.stderr.contains("metadata") || r.stderr.contains("secret"),
+            "{meta}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("hunter2") && !r.stderr.contains("wJalrXUtnFEMI"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn a_claim_lease_under_a_minute_is_refused() {
+    let site = Site::new();
+    small_blog(&site);
+    site.config("[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://bucket\"\nclaim_lease = \"0s\"\n");
+    site.commit("v1");
+    let r = site.run(&["--dry-run"]).fails(2);
+    assert!(r.stderr.contains("claim_lease"), "{}", r.stderr);
+}
+
+/// `build_command` runs without the AWS credentials of the publisher (unless `build_env = "inherit"`).
+#[test]
+fn the_build_command_does_not_see_aws_credentials() {
+    let site = Site::new();
+    let out = site.tmp.path().join("www");
+    site.write("src.md", "# hi");
+    site.config(&format!(
+        "[source]\nbuild_command = \"mkdir -p out && env > out/env.txt && echo '<h1>x</h1>' > out/index.html\"\nbuild_dir = \"out\"\n[targets.local]\nurl = \"file://{}\"\n",
+        out.display()
+    ));
+    site.write(".gitignore", "out/\n");
+    site.commit("v1");
+    site.run_with(&[], &[("AWS_SESSION_TOKEN", "tok-secret-123")])
+        .ok();
+    let env = std::fs::read_to_string(out.join("env.txt")).unwrap();
+    assert!(!env.contains("AWS_SECRET_ACCESS_KEY"), "{env}");
+    assert!(!env.contains("tok-secret-123"), "{env}");
+    assert!(env.contains("PATH="), "{env}");
+}
