@@ -104,6 +104,10 @@ pub enum Error {
     KeyEscapes { path: String, key: String },
     #[error("`{path}` uses the name reserved for git-publish's own state")]
     ReservedPath { path: String },
+    #[error("`{path}` has a component `{component}` that git treats as `.git`: publishing it could plant a repository")]
+    GitPath { path: String, component: String },
+    #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
+    KeyTooLong { path: String, len: usize },
     #[error("git: {0}")]
     Git(String),
 
@@ -212,6 +216,8 @@ impl Error {
             | NonUtf8Path { .. }
             | KeyEscapes { .. }
             | ReservedPath { .. }
+            | GitPath { .. }
+            | KeyTooLong { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
             | SnapshotRefForeign { .. }
@@ -263,7 +269,9 @@ impl Error {
             UnsupportedEntry { .. } => "replace it with a regular file in the generator's output (or remove it) and commit".into(),
             NonUtf8Path { .. } => "rename the file to a UTF-8 name and commit".into(),
             KeyEscapes { .. } => "rename the file: path components `.` and `..` are not allowed".into(),
-            ReservedPath { .. } => "rename `.git-publish/` in the output; that prefix holds the deployed-commit record".into(),
+            ReservedPath { .. } => "rename `.git-publish` in the output (at any depth, in any case); that name holds git-publish's deployed-commit record".into(),
+            GitPath { .. } => "remove that directory from the generator's output (git itself refuses such names) and commit; nothing was written".into(),
+            KeyTooLong { .. } => "shorten the file's path (or the target's key prefix) and commit; nothing was written".into(),
             BuildFailed { .. } => "run the command by hand from the repository root and fix it, or change \
                  `source.build_command` in site.toml; nothing was committed or published"
                 .into(),

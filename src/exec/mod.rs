@@ -282,6 +282,8 @@ impl Executor<'_> {
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<Outcome, ExecError> {
         let mut outcome = Outcome::default();
+        // A file that became a directory (or the reverse) is deleted before anything takes its place.
+        self.delete_keys(&plan.clear_first, on).await?;
         let (assets, pages): (Vec<&Upload>, Vec<&Upload>) =
             plan.uploads.iter().partition(|u| !u.is_html());
         for (phase, group) in [("assets", assets), ("pages", pages)] {
@@ -292,16 +294,11 @@ impl Executor<'_> {
             let bytes = self.upload_all(&group, on).await?;
             outcome.uploaded_bytes += bytes;
         }
-        if !plan.deletes.is_empty() {
-            on(Event::Phase("deletes", plan.deletes.len()));
-            for batch in plan.deletes.chunks(MAX_KEYS_PER_DELETE) {
-                self.store
-                    .delete_batch(batch)
-                    .await
-                    .map_err(ExecError::Delete)?;
-                on(Event::Deleted { count: batch.len() });
-            }
-        }
+        let rest: Vec<String> = (plan.deletes.iter())
+            .filter(|k| plan.clear_first.binary_search(k).is_err())
+            .cloned()
+            .collect();
+        self.delete_keys(&rest, on).await?;
         if !plan.invalidations.is_empty() {
             on(Event::Phase("invalidation", plan.invalidation.paths));
         }
@@ -324,6 +321,26 @@ impl Executor<'_> {
             }
         }
         Ok(outcome)
+    }
+
+    /// Delete `keys` in batches of at most 1,000 (one request each).
+    async fn delete_keys(
+        &self,
+        keys: &[String],
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<(), ExecError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        on(Event::Phase("deletes", keys.len()));
+        for batch in keys.chunks(MAX_KEYS_PER_DELETE) {
+            self.store
+                .delete_batch(batch)
+                .await
+                .map_err(ExecError::Delete)?;
+            on(Event::Deleted { count: batch.len() });
+        }
+        Ok(())
     }
 
     async fn upload_all(
