@@ -305,8 +305,8 @@ impl Error {
                 .into(),
             LostRace { .. } | Overtaken { .. } => "run `git publish status`, then publish again".into(),
             Interrupted { .. } => "nothing was recorded as deployed; fix the cause and run `git publish` again: it resumes".into(),
-            StateCorrupt { .. } => "inspect the object; if the deployed commit is known, re-create the state with \
-                 `git publish --since REV` (or `--full`)"
+            StateCorrupt { .. } => "inspect the object; if the deployed commit is known, replace the state with \
+                 `git publish --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it"
                 .into(),
             StateTooNew { .. } => "upgrade git-publish on this machine".into(),
             _ => return None,

@@ -85,6 +85,20 @@ impl Ui {
     }
 
     /// A warning on stderr (suppressed by `-q`).
+    /// Ask a yes/no question on the terminal; `false` (no) when stdin or stderr is not a terminal.
+    pub fn confirm(&self, question: &str) -> bool {
+        use std::io::{BufRead, IsTerminal};
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return false;
+        }
+        self.eprintln(&format!("git-publish: {question} [y/N] "));
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+
     pub fn warn(&self, msg: &str) {
         if self.verbosity > Verbosity::Quiet {
             let w = paint(self.color_err, "33", "warning:");

@@ -477,7 +477,8 @@ mod tests {
     #[test]
     fn type_changes_delete_the_old_key_first() {
         use ChangeKind::*;
-        let table: &[(&[(&str, ChangeKind)], &[&str])] = &[
+        type Row<'a> = (&'a [(&'a str, ChangeKind)], &'a [&'a str]);
+        let table: &[Row] = &[
             (&[("x", Deleted), ("x/index.html", Added)], &["x"]),
             (
                 &[("y/index.html", Deleted), ("y", Added)],
