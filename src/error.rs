@@ -323,9 +323,9 @@ impl Error {
 
 /// Print an error once, on stderr: message, then the fix. Returns its exit code.
 pub fn report(e: &Error) -> i32 {
-    eprintln!("git-publish: error: {e}");
+    crate::ui::stderr_line(&format!("git-publish: error: {e}"));
     if let Some(h) = e.hint() {
-        eprintln!("  hint: {h}");
+        crate::ui::stderr_line(&format!("  hint: {h}"));
     }
     e.exit_code()
 }

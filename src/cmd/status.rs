@@ -19,12 +19,12 @@ pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     // A target whose record can't be read is not "up to date", whatever the mirror says.
     let unreadable: Vec<&TargetStatus> = list.iter().filter(|t| t.state_unreadable).collect();
     for t in &unreadable {
-        eprintln!(
+        crate::ui::stderr_line(&format!(
             "git-publish: error: {}: {}",
             t.target,
             t.error.as_deref().unwrap_or("the state can't be read")
-        );
-        eprintln!("  hint: replace it with `git publish --target {} --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it", t.target);
+        ));
+        crate::ui::stderr_line(&format!("  hint: replace it with `git publish --target {} --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it", t.target));
     }
     Ok(if unreadable.is_empty() {
         ExitCode::Success
