@@ -488,6 +488,13 @@ pub fn parse_url(url: &str, base_dir: &Path) -> std::result::Result<Backend, Str
 
 pub fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), String> {
     let u = url::Url::parse(ep).map_err(|e| e.to_string())?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "an endpoint must not hold a user name or password (they would be printed and sent \
+             in the clear); credentials come from the AWS credential chain"
+                .into(),
+        );
+    }
     match u.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -507,6 +514,20 @@ pub fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), Str
             }
         }
         s => Err(format!("unsupported scheme `{s}`")),
+    }
+}
+
+/// `url` with any user name and password replaced, for messages: never print a password.
+pub fn redact_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("REDACTED");
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) if url.contains('@') => "(an endpoint URL that holds `@`)".into(),
+        Err(_) => url.to_string(),
     }
 }
 
@@ -685,6 +706,8 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\nmax_invalidation_paths = 0\n", "max_invalidation_paths"),
             ("[targets.p]\nurl = \"s3://bucket\"\nconcurrency = 0\n", "concurrency"),
             ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"soon\"\n", "claim_lease"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"0s\"\n", "claim_lease"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"https://u:p@s3.example.com\"\n", "targets.p.endpoint"),
             ("[targets.a]\nurl = \"s3://bucket\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket\"\ndefault = true\n", "more than one"),
             ("[source]\ndir = \"../x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.\"a b\"]\nurl = \"s3://bucket\"\n", "target name"),

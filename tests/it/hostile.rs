@@ -510,3 +510,33 @@ fn the_build_command_does_not_see_aws_credentials() {
     assert!(!env.contains("tok-secret-123"), "{env}");
     assert!(env.contains("PATH="), "{env}");
 }
+
+/// The plain-http guard holds whatever set the endpoint: an AWS config profile's `endpoint_url` too.
+#[test]
+fn plain_http_from_an_aws_profile_is_refused_like_site_toml() {
+    let site = Site::new();
+    small_blog(&site);
+    let aws_config = site.tmp.path().join("aws-config");
+    std::fs::write(
+        &aws_config,
+        "[profile blog]\nregion = us-east-1\nendpoint_url = http://s3.example.com\n",
+    )
+    .unwrap();
+    site.config(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://bucket\"\nprofile = \"blog\"\n",
+    );
+    site.commit("v1");
+    let mut cmd = Command::new(bin());
+    site.env(&mut cmd);
+    let r = Run::from(
+        cmd.env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_CONFIG_FILE", &aws_config)
+            .args(["--dry-run"])
+            .current_dir(&site.dir)
+            .output()
+            .unwrap(),
+    )
+    .fails(2);
+    assert!(r.stderr.contains("http://s3.example.com"), "{}", r.stderr);
+    assert!(r.stderr.contains("allow_http"), "{}", r.stderr);
+}
