@@ -58,6 +58,7 @@ struct RawSource {
     dir: Option<String>,
     build_dir: Option<String>,
     build_command: Option<String>,
+    build_env: Option<String>,
     snapshot_ref: Option<String>,
 }
 
@@ -114,6 +115,8 @@ pub struct SnapshotConfig {
     pub build_dir: String,
     /// Shell command run from the repository root before the snapshot (`sh -c`).
     pub build_command: Option<String>,
+    /// `build_env = "inherit"`: the build sees the publisher's `AWS_*` variables (by default it doesn't).
+    pub build_env_inherit: bool,
     /// Full ref name holding the chain of snapshot commits.
     pub snapshot_ref: String,
 }
@@ -363,6 +366,7 @@ fn validate_snapshot(
     let Some(build_dir) = &src.build_dir else {
         for (key, set) in [
             ("build_command", src.build_command.is_some()),
+            ("build_env", src.build_env.is_some()),
             ("snapshot_ref", src.snapshot_ref.is_some()),
         ] {
             if set {
@@ -397,9 +401,21 @@ fn validate_snapshot(
             "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
         ));
     }
+    let build_env_inherit = match src.build_env.as_deref() {
+        None | Some("clean") => false,
+        Some("inherit") => true,
+        Some(other) => {
+            return Err(invalid(
+                path,
+                format!("source.build_env = {other:?} is not \"clean\" or \"inherit\""),
+                "use \"clean\" (the default: the build runs without the AWS_* credentials) or \"inherit\"",
+            ))
+        }
+    };
     Ok(Some(SnapshotConfig {
         build_dir,
         build_command: src.build_command.clone(),
+        build_env_inherit,
         snapshot_ref: validate_snapshot_ref(src, targets, path)?,
     }))
 }
@@ -722,6 +738,7 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"a[\"\nkeep = true\n", "rules[1]"),
             ("[source]\nbuild_command = \"make\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_command is set"),
             ("[source]\nsnapshot_ref = \"refs/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.snapshot_ref is set"),
+            ("[source]\nbuild_dir = \"out\"\nbuild_env = \"all\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_env"),
             ("[source]\nbuild_dir = \"\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \"../out\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \".git/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),

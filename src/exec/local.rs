@@ -36,6 +36,31 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::failed(format!("{what} {}: {e}", path.display()), hint)
 }
 
+/// The prefix of the temporary files [`write_atomic_from`] renames into place.
+const TEMP_PREFIX: &str = ".git-publish-tmp-";
+
+/// Remove every temporary file under `dir` (left by a publish killed between writing and renaming one).
+fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err("listing", dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("listing", dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| io_err("reading", &path, e))?;
+        if kind.is_dir() {
+            removed += remove_temp_files(&path)?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(&path).map_err(|e| io_err("removing", &path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Write `body` to `path` atomically: temp file in the same directory, fsync, rename.
 fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StoreError> {
     write_atomic_from(path, &mut &body[..])
@@ -46,7 +71,7 @@ fn write_atomic_from(path: &Path, src: &mut dyn std::io::Read) -> Result<(), Sto
     let dir = path.parent().expect("keys have a parent under the root");
     fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".git-publish-tmp-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| io_err("creating a temporary file in", dir, e))?;
     std::io::copy(src, &mut tmp).map_err(|e| io_err("writing", path, e))?;
@@ -109,6 +134,13 @@ impl ObjectStore for LocalStore {
 
     fn keeps_headers(&self) -> bool {
         false
+    }
+
+    async fn remove_leftovers(&self) -> Result<usize, StoreError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || remove_temp_files(&root))
+            .await
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {

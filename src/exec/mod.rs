@@ -131,6 +131,12 @@ pub trait ObjectStore: Send + Sync {
     fn keeps_headers(&self) -> bool {
         true
     }
+    /// Remove what an interrupted publish (kill -9) left behind that is not part of the site, e.g. a local
+    /// directory's temporary files. Called by a publish that resumes one, while it holds the claim. Returns
+    /// how many leftovers it removed.
+    async fn remove_leftovers(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;

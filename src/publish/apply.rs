@@ -115,6 +115,18 @@ async fn claim_and_run(
     )
     .await?;
     tracing::debug!("claimed {} ({})", p.key, claim_etag);
+    if p.resumed.is_some() {
+        // An interrupted publish may have left temporary files in a local target: ours to clean now.
+        match store.remove_leftovers().await {
+            Ok(0) => {}
+            Ok(n) => s.ui.note(&format!(
+                "removed {n} temporary file(s) an interrupted publish left"
+            )),
+            Err(e) => s.ui.warn(&format!(
+                "could not remove what an interrupted publish left: {e}"
+            )),
+        }
+    }
     let blobs = Arc::new(s.repo.blob_reader()?);
     match run(s, opts, p, blobs, &claim_started).await {
         Ok(outcome) => Ok((outcome, claimed, claim_etag)),

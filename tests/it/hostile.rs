@@ -364,7 +364,8 @@ fn local_files_honour_the_umask_and_the_executable_bit() {
     assert_eq!(mode("bin/run.sh"), 0o755);
 }
 
-/// A kill -9 during a `file://` publish leaves `.git-publish-tmp-*` files; the next publish removes them.
+/// A kill -9 during a `file://` publish leaves `.git-publish-tmp-*` files and a claim by a process that is
+/// gone; the next publish takes the claim over, resumes, and removes them.
 #[test]
 fn temp_files_left_by_a_killed_local_publish_are_removed_by_the_next() {
     let site = Site::new();
@@ -372,13 +373,29 @@ fn temp_files_left_by_a_killed_local_publish_are_removed_by_the_next() {
     let out = local(&site);
     site.commit("v1");
     site.run(&[]).ok();
+    site.write("public/feed.xml", "<rss>2</rss>");
+    let c2 = site.commit("v2");
+    // What kill -9 leaves: temp files, and the claim of a process that no longer exists, on this host.
     std::fs::write(out.join(".git-publish-tmp-AbC123"), vec![0u8; 4096]).unwrap();
     std::fs::write(out.join("posts/a/.git-publish-tmp-x9"), b"half a page").unwrap();
-    site.write("public/feed.xml", "<rss>2</rss>");
-    site.commit("v2");
-    site.run(&[]).ok();
+    let state_path = out.join(".git-publish/state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    st["pending"] = serde_json::json!({
+        "commit": c2, "tree": "2222222222222222222222222222222222222222", "base": null,
+        "started": "2026-01-01T00:00:00Z",
+        "holder": {"host": host, "pid": 0x3fff_fff0u32, "user": "me", "since": "2026-01-01T00:00:00Z", "since_unix": 0}
+    });
+    std::fs::write(&state_path, serde_json::to_vec(&st).unwrap()).unwrap();
+    let r = site.run(&[]).ok();
+    assert!(r.stderr.contains("temporary file"), "{}", r.stderr);
     assert!(!out.join(".git-publish-tmp-AbC123").exists());
     assert!(!out.join("posts/a/.git-publish-tmp-x9").exists());
+    assert_eq!(
+        std::fs::read(out.join("feed.xml")).unwrap(),
+        b"<rss>2</rss>"
+    );
 }
 
 #[test]
