@@ -108,6 +108,12 @@ pub enum Error {
     GitPath { path: String, component: String },
     #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
     KeyTooLong { path: String, len: usize },
+    #[error("a corrupt tree in {commit}: {why} in {dir}")]
+    CorruptTree {
+        commit: String,
+        dir: String,
+        why: &'static str,
+    },
     #[error("git: {0}")]
     Git(String),
 
@@ -217,6 +223,7 @@ impl Error {
             | KeyEscapes { .. }
             | ReservedPath { .. }
             | GitPath { .. }
+            | CorruptTree { .. }
             | KeyTooLong { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
@@ -270,6 +277,9 @@ impl Error {
             NonUtf8Path { .. } => "rename the file to a UTF-8 name and commit".into(),
             KeyEscapes { .. } => "rename the file: path components `.` and `..` are not allowed".into(),
             ReservedPath { .. } => "rename `.git-publish` in the output (at any depth, in any case); that name holds git-publish's deployed-commit record".into(),
+            CorruptTree { .. } => "git itself refuses such a tree (`git fsck`): rebuild the commit with git (e.g. \
+                 `git commit` of a fresh checkout of the output); nothing was written"
+                .into(),
             GitPath { .. } => "remove that directory from the generator's output (git itself refuses such names) and commit; nothing was written".into(),
             KeyTooLong { .. } => "shorten the file's path (or the target's key prefix) and commit; nothing was written".into(),
             BuildFailed { .. } => "run the command by hand from the repository root and fix it, or change \
