@@ -66,6 +66,11 @@ pub fn refused(path: &str) -> Option<(&str, Refused)> {
 
 /// The verdict for one path component.
 pub fn refused_component(c: &str) -> Option<Refused> {
+    // Every refused name holds `git` (apart from ignorable code points, which are not ASCII): most names
+    // are decided here without an allocation (this runs for every key of a publish).
+    if c.is_ascii() && !c.as_bytes().windows(3).any(|w| w.eq_ignore_ascii_case(b"git")) {
+        return None;
+    }
     if is_ntfs_dotgit(c) || folded(c).as_deref() == Some(".git") {
         return Some(Refused::GitDir);
     }
