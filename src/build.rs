@@ -3,7 +3,8 @@
 //! The command runs with `sh -c` from the repository root. Git's repository-locating variables (set when
 //! git-publish runs inside a hook or as `git publish` from a linked worktree) are removed, so that git
 //! commands inside the build see the repository the way a user's shell would. The build's stdout goes to
-//! our stderr: stdout carries the plan and `--json`.
+//! our stderr: stdout carries the plan and `--json`. The publisher's AWS credentials (`AWS_*`) are removed too,
+//! unless `build_env = "inherit"`: a generator, its plugins and their install scripts have no need of them.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,7 +26,8 @@ const GIT_ENV: &[&str] = &[
     "GIT_QUARANTINE_PATH",
 ];
 
-pub fn run(command: &str, root: &Path) -> Result<()> {
+/// Run `command` from `root`; `inherit_aws`: keep the `AWS_*` variables (`build_env = "inherit"`).
+pub fn run(command: &str, root: &Path, inherit_aws: bool) -> Result<()> {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(command)
@@ -34,6 +36,13 @@ pub fn run(command: &str, root: &Path) -> Result<()> {
         .stdout(std::io::stderr());
     for v in GIT_ENV {
         cmd.env_remove(v);
+    }
+    if !inherit_aws {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
     }
     let status = cmd
         .status()

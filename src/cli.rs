@@ -162,6 +162,10 @@ pub struct PublishArgs {
     #[arg(long)]
     pub take_over: bool,
 
+    /// With --since or --full: replace a state object that can't be read (its bytes are kept beside it)
+    #[arg(long)]
+    pub force_state: bool,
+
     /// Wait until the CloudFront invalidation has completed
     #[arg(long)]
     pub wait: bool,

@@ -58,6 +58,7 @@ struct RawSource {
     dir: Option<String>,
     build_dir: Option<String>,
     build_command: Option<String>,
+    build_env: Option<String>,
     snapshot_ref: Option<String>,
 }
 
@@ -114,6 +115,8 @@ pub struct SnapshotConfig {
     pub build_dir: String,
     /// Shell command run from the repository root before the snapshot (`sh -c`).
     pub build_command: Option<String>,
+    /// `build_env = "inherit"`: the build sees the publisher's `AWS_*` variables (by default it doesn't).
+    pub build_env_inherit: bool,
     /// Full ref name holding the chain of snapshot commits.
     pub snapshot_ref: String,
 }
@@ -402,6 +405,7 @@ fn validate_snapshot(
     let Some(build_dir) = &src.build_dir else {
         for (key, set) in [
             ("build_command", src.build_command.is_some()),
+            ("build_env", src.build_env.is_some()),
             ("snapshot_ref", src.snapshot_ref.is_some()),
         ] {
             if set {
@@ -436,9 +440,21 @@ fn validate_snapshot(
             "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
         ));
     }
+    let build_env_inherit = match src.build_env.as_deref() {
+        None | Some("clean") => false,
+        Some("inherit") => true,
+        Some(other) => {
+            return Err(invalid(
+                path,
+                format!("source.build_env = {other:?} is not \"clean\" or \"inherit\""),
+                "use \"clean\" (the default: the build runs without the AWS_* credentials) or \"inherit\"",
+            ))
+        }
+    };
     Ok(Some(SnapshotConfig {
         build_dir,
         build_command: src.build_command.clone(),
+        build_env_inherit,
         snapshot_ref: validate_snapshot_ref(src, targets, path)?,
     }))
 }
@@ -527,6 +543,13 @@ pub fn parse_url(url: &str, base_dir: &Path) -> std::result::Result<Backend, Str
 
 pub fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), String> {
     let u = url::Url::parse(ep).map_err(|e| e.to_string())?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "an endpoint must not hold a user name or password (they would be printed and sent \
+             in the clear); credentials come from the AWS credential chain"
+                .into(),
+        );
+    }
     match u.scheme() {
         "https" => Ok(()),
         "http" => {
@@ -546,6 +569,20 @@ pub fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), Str
             }
         }
         s => Err(format!("unsupported scheme `{s}`")),
+    }
+}
+
+/// `url` with any user name and password replaced, for messages: never print a password.
+pub fn redact_userinfo(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("REDACTED");
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) if url.contains('@') => "(an endpoint URL that holds `@`)".into(),
+        Err(_) => url.to_string(),
     }
 }
 
@@ -724,6 +761,8 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\nmax_invalidation_paths = 0\n", "max_invalidation_paths"),
             ("[targets.p]\nurl = \"s3://bucket\"\nconcurrency = 0\n", "concurrency"),
             ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"soon\"\n", "claim_lease"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"0s\"\n", "claim_lease"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"https://u:p@s3.example.com\"\n", "targets.p.endpoint"),
             ("[targets.a]\nurl = \"s3://bucket\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket\"\ndefault = true\n", "more than one"),
             ("[source]\ndir = \"../x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.\"a b\"]\nurl = \"s3://bucket\"\n", "target name"),
@@ -738,6 +777,7 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"a[\"\nkeep = true\n", "rules[1]"),
             ("[source]\nbuild_command = \"make\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_command is set"),
             ("[source]\nsnapshot_ref = \"refs/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.snapshot_ref is set"),
+            ("[source]\nbuild_dir = \"out\"\nbuild_env = \"all\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_env"),
             ("[source]\nbuild_dir = \"\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \"../out\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \".git/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),

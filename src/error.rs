@@ -104,6 +104,16 @@ pub enum Error {
     KeyEscapes { path: String, key: String },
     #[error("`{path}` uses the name reserved for git-publish's own state")]
     ReservedPath { path: String },
+    #[error("`{path}` has a component `{component}` that git treats as `.git`: publishing it could plant a repository")]
+    GitPath { path: String, component: String },
+    #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
+    KeyTooLong { path: String, len: usize },
+    #[error("a corrupt tree in {commit}: {why} in {dir}")]
+    CorruptTree {
+        commit: String,
+        dir: String,
+        why: &'static str,
+    },
     #[error("git: {0}")]
     Git(String),
 
@@ -212,6 +222,9 @@ impl Error {
             | NonUtf8Path { .. }
             | KeyEscapes { .. }
             | ReservedPath { .. }
+            | GitPath { .. }
+            | CorruptTree { .. }
+            | KeyTooLong { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
             | SnapshotRefForeign { .. }
@@ -263,7 +276,12 @@ impl Error {
             UnsupportedEntry { .. } => "replace it with a regular file in the generator's output (or remove it) and commit".into(),
             NonUtf8Path { .. } => "rename the file to a UTF-8 name and commit".into(),
             KeyEscapes { .. } => "rename the file: path components `.` and `..` are not allowed".into(),
-            ReservedPath { .. } => "rename `.git-publish/` in the output; that prefix holds the deployed-commit record".into(),
+            ReservedPath { .. } => "rename `.git-publish` in the output (at any depth, in any case); that name holds git-publish's deployed-commit record".into(),
+            CorruptTree { .. } => "git itself refuses such a tree (`git fsck`): rebuild the commit with git (e.g. \
+                 `git commit` of a fresh checkout of the output); nothing was written"
+                .into(),
+            GitPath { .. } => "remove that directory from the generator's output (git itself refuses such names) and commit; nothing was written".into(),
+            KeyTooLong { .. } => "shorten the file's path (or the target's key prefix) and commit; nothing was written".into(),
             BuildFailed { .. } => "run the command by hand from the repository root and fix it, or change \
                  `source.build_command` in site.toml; nothing was committed or published"
                 .into(),
@@ -297,8 +315,8 @@ impl Error {
                 .into(),
             LostRace { .. } | Overtaken { .. } => "run `git publish status`, then publish again".into(),
             Interrupted { .. } => "nothing was recorded as deployed; fix the cause and run `git publish` again: it resumes".into(),
-            StateCorrupt { .. } => "inspect the object; if the deployed commit is known, re-create the state with \
-                 `git publish --since REV` (or `--full`)"
+            StateCorrupt { .. } => "inspect the object; if the deployed commit is known, replace the state with \
+                 `git publish --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it"
                 .into(),
             StateTooNew { .. } => "upgrade git-publish on this machine".into(),
             _ => return None,
@@ -315,9 +333,9 @@ impl Error {
 
 /// Print an error once, on stderr: message, then the fix. Returns its exit code.
 pub fn report(e: &Error) -> i32 {
-    eprintln!("git-publish: error: {e}");
+    crate::ui::stderr_line(&format!("git-publish: error: {e}"));
     if let Some(h) = e.hint() {
-        eprintln!("  hint: {h}");
+        crate::ui::stderr_line(&format!("  hint: {h}"));
     }
     e.exit_code()
 }

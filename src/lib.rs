@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod hooks;
+pub mod os;
 pub mod plan;
 pub mod publish;
 pub mod records;

@@ -52,10 +52,10 @@ pub fn write_failure(repo: &Repo, f: &Failure) {
     let path = failure_path(repo);
     let _ = std::fs::create_dir_all(records_dir(repo));
     if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(f).unwrap_or_default()) {
-        eprintln!(
+        crate::ui::stderr_line(&format!(
             "git-publish: could not record the failure in {}: {e}",
             path.display()
-        );
+        ));
     }
 }
 

@@ -15,6 +15,8 @@ pub struct PublishOpts {
     pub full: bool,
     pub max_deletes: Option<usize>,
     pub take_over: bool,
+    /// Replace an unreadable state object with `--since`/`--full` without asking.
+    pub force_state: bool,
     pub wait: bool,
     pub wait_timeout: Option<Duration>,
     /// Set by `git publish rollback`: say so even when the commit is not in the history's later entries.
@@ -53,6 +55,7 @@ pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
             full: a.full,
             max_deletes: a.max_deletes,
             take_over: a.take_over,
+            force_state: a.force_state,
             wait: a.wait,
             wait_timeout: a.wait_timeout,
             rollback: false,

@@ -280,14 +280,66 @@ pub async fn read(
     key: &str,
     target: &str,
 ) -> Result<(Option<State>, Option<String>)> {
+    match read_versioned(store, key, target).await? {
+        Read::Absent => Ok((None, None)),
+        Read::Found(st, etag) => Ok((Some(*st), Some(etag))),
+        Read::Unreadable(u) => Err(u.error),
+    }
+}
+
+/// What is stored at the state's key.
+pub enum Read {
+    /// Nothing: a first publish.
+    Absent,
+    /// A record, and its ETag.
+    Found(Box<State>, String),
+    /// Something that isn't a record this build can use (corrupt, foreign, or from a newer git-publish).
+    Unreadable(Unreadable),
+}
+
+/// A state object that can't be read as a record, kept so that `--since`/`--full` can replace it once told
+/// to (`--force-state`), after saving its bytes beside it.
+pub struct Unreadable {
+    pub body: Vec<u8>,
+    pub etag: String,
+    pub error: Error,
+}
+
+impl Unreadable {
+    /// Whether replacing it may lose a record a newer git-publish wrote (never replaced).
+    pub fn is_newer_format(&self) -> bool {
+        matches!(self.error, Error::StateTooNew { .. })
+    }
+}
+
+/// Read the state, keeping an unreadable object's bytes and ETag instead of failing.
+pub async fn read_versioned(store: &dyn ObjectStore, key: &str, target: &str) -> Result<Read> {
     let Some(v) = store
         .get_versioned(key)
         .await
         .map_err(|e| store_err(target, e))?
     else {
-        return Ok((None, None));
+        return Ok(Read::Absent);
     };
-    Ok((Some(parse(&v.body, target, key)?), Some(v.etag)))
+    Ok(match parse(&v.body, target, key) {
+        Ok(st) => Read::Found(Box::new(st), v.etag),
+        Err(error) => Read::Unreadable(Unreadable {
+            body: v.body,
+            etag: v.etag,
+            error,
+        }),
+    })
+}
+
+/// Where an unreadable state's bytes are kept when it is replaced: `<key>.corrupt-<UTC time>` (no `:` in it,
+/// so that it is a valid file name everywhere).
+pub fn corrupt_copy_key(key: &str, clock: &crate::clock::Clock) -> String {
+    let t: String = clock
+        .rfc3339()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    format!("{key}.corrupt-{t}")
 }
 
 pub fn parse(body: &[u8], target: &str, key: &str) -> Result<State> {
@@ -566,6 +618,15 @@ mod tests {
             source_commit: None,
             dirty: false,
         }
+    }
+
+    #[test]
+    fn corrupt_copies_are_named_by_utc_time() {
+        let c = Clock::at("2027-12-31T23:59:59Z").unwrap();
+        assert_eq!(
+            corrupt_copy_key(".git-publish/state.json", &c),
+            ".git-publish/state.json.corrupt-20271231T235959Z"
+        );
     }
 
     #[test]

@@ -85,6 +85,20 @@ impl Ui {
     }
 
     /// A warning on stderr (suppressed by `-q`).
+    /// Ask a yes/no question on the terminal; `false` (no) when stdin or stderr is not a terminal.
+    pub fn confirm(&self, question: &str) -> bool {
+        use std::io::{BufRead, IsTerminal};
+        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+            return false;
+        }
+        self.eprintln(&format!("git-publish: {question} [y/N] "));
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    }
+
     pub fn warn(&self, msg: &str) {
         if self.verbosity > Verbosity::Quiet {
             let w = paint(self.color_err, "33", "warning:");
@@ -103,7 +117,7 @@ impl Ui {
     fn eprintln(&self, line: &str) {
         match self.bar.lock().ok().and_then(|b| b.clone()) {
             Some(bar) if !bar.is_hidden() => bar.println(line),
-            _ => eprintln!("{line}"),
+            _ => stderr_line(line),
         }
     }
 
@@ -240,7 +254,7 @@ impl Ui {
             None if phase == "deletes" => format!("{len} objects"),
             None => format!("{len} file{}", if len == 1 { "" } else { "s" }),
         };
-        eprintln!("git-publish: {}: {what}", phase_label(phase));
+        stderr_line(&format!("git-publish: {}: {what}", phase_label(phase)));
         if let Ok(mut p) = self.plain.lock() {
             *p = Some(PlainProgress::new(phase_label(phase), len, bytes));
         }
@@ -269,7 +283,7 @@ impl Ui {
             }
         }
         if let Some(line) = p.line_due(Instant::now()) {
-            eprintln!("git-publish: {line}");
+            stderr_line(&format!("git-publish: {line}"));
         }
     }
 
@@ -356,7 +370,9 @@ impl PlainProgress {
 }
 
 /// The plan as lines: with `detail`, one line per upload, delete and invalidation path; always the summary.
+/// The plan's lines. Keys are quoted as `git diff` quotes paths ([`quoted`]), so a file name can't fake a line.
 pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
+    use crate::plan::paths::quoted;
     let mut lines = Vec::new();
     if detail {
         for u in &plan.uploads {
@@ -367,19 +383,23 @@ pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
                 UploadKind::Headers => ("*", "35"),
             };
             let from = match (&u.kind, &u.copy_from) {
-                (UploadKind::Copy, Some(f)) => format!(" (copy of {f})"),
+                (UploadKind::Copy, Some(f)) => format!(" (copy of {})", quoted(f)),
                 _ => String::new(),
             };
-            lines.push(format!("{} {}{from}", paint(color, code, mark), u.key));
+            lines.push(format!(
+                "{} {}{from}",
+                paint(color, code, mark),
+                quoted(&u.key)
+            ));
         }
         for d in &plan.deletes {
-            lines.push(format!("{} {}", paint(color, "31", "-"), d));
+            lines.push(format!("{} {}", paint(color, "31", "-"), quoted(d)));
         }
         for d in &plan.deferred {
             lines.push(format!(
                 "{} {} (deleted by the next publish)",
                 paint(color, "31", "…"),
-                d
+                quoted(d)
             ));
         }
         let several = plan.cdn.len() > 1;
@@ -453,6 +473,12 @@ pub fn churn_line(plan: &Plan) -> Option<String> {
     ))
 }
 
+/// One line on stderr. A closed stderr (`git publish 2>&1 | head -2`) is ignored: losing a message must never
+/// abort a publish half-way (Rust's `eprintln!` panics there, which left a claim on the target).
+pub fn stderr_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 /// Bytes in binary units with one decimal ("1.5 KiB"). Not indicatif's `HumanBytes`: that one prints two
 /// decimals ("1.50 KiB"), and these strings are part of the output users and tests read.
 pub fn human_bytes(n: u64) -> String {
@@ -492,6 +518,7 @@ mod tests {
             .map(|(p, b, _)| FileEntry {
                 path: p.to_string(),
                 blob: b.to_string(),
+                executable: false,
             })
             .collect();
         let change = |path: &str, kind, blob: Option<&str>, size| Change {
@@ -500,6 +527,7 @@ mod tests {
             blob: blob.map(str::to_string),
             size,
             old_blob: None,
+            executable: false,
         };
         let changes = vec![
             change("index.html", ChangeKind::Modified, Some("h1"), 2048),

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::error::{ExitCode, Result};
+use crate::error::{Error, ExitCode, Result};
 use crate::exec::backends::backends;
 use crate::publish::{resolve_rev, Session};
 use crate::state::{self, Deploy, Pending, State};
@@ -16,7 +16,21 @@ pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     } else {
         render_status(s, &list);
     }
-    Ok(ExitCode::Success)
+    // A target whose record can't be read is not "up to date", whatever the mirror says.
+    let unreadable: Vec<&TargetStatus> = list.iter().filter(|t| t.state_unreadable).collect();
+    for t in &unreadable {
+        crate::ui::stderr_line(&format!(
+            "git-publish: error: {}: {}",
+            t.target,
+            t.error.as_deref().unwrap_or("the state can't be read")
+        ));
+        crate::ui::stderr_line(&format!("  hint: replace it with `git publish --target {} --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it", t.target));
+    }
+    Ok(if unreadable.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +48,10 @@ pub struct TargetStatus {
     /// Where this came from: "target" or "local-ref" (when the target could not be read).
     pub source: &'static str,
     pub error: Option<String>,
+    /// The target was read, but its state object is not a record this build can use (corrupt, foreign or
+    /// newer): `status` exits non-zero.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub state_unreadable: bool,
     /// A publish that failed after its push succeeded (recorded locally by the hooks or `git publish push`).
     pub push_failure: Option<crate::records::Failure>,
     /// Snapshot builds: the source commit the live snapshot was built from.
@@ -59,7 +77,8 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
 async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<TargetStatus> {
     let target = s.config.target(Some(name))?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let (st, source, error) = read_state_or_mirror(s, backends.store.as_ref(), target).await;
+    let (st, source, error, state_unreadable) =
+        read_state_or_mirror(s, backends.store.as_ref(), target).await;
     let (deployed, pending) = match st {
         Some(st) => (st.deployed, st.pending),
         None => (None, None),
@@ -102,6 +121,7 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
         ahead,
         source,
         error,
+        state_unreadable,
         push_failure: crate::records::read_failure(&s.repo)
             .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
         live_source,
@@ -110,19 +130,20 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
 }
 
 /// The target's state, from the target ("target"), or, when it can't be read, from the local mirror
-/// ("local-ref", with the error).
+/// ("local-ref", with the error, and whether the target answered with a state it can't be read as).
 async fn read_state_or_mirror(
     s: &Session,
     store: &dyn crate::exec::ObjectStore,
     target: &crate::config::Target,
-) -> (Option<State>, &'static str, Option<String>) {
+) -> (Option<State>, &'static str, Option<String>, bool) {
     let key = state::state_key(target.prefix());
     match state::read(store, &key, &target.name).await {
-        Ok((st, _)) => (st, "target", None),
+        Ok((st, _)) => (st, "target", None, false),
         Err(e) => {
+            let unreadable = matches!(e, Error::StateCorrupt { .. } | Error::StateTooNew { .. });
             let local = crate::records::read_mirror(&s.repo, &target.name);
             let st = local.map(|c| State::from_local_ref(&target.name, c));
-            (st, "local-ref", Some(e.to_string()))
+            (st, "local-ref", Some(e.to_string()), unreadable)
         }
     }
 }

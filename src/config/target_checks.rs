@@ -154,11 +154,17 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         key: "claim_lease",
         check: |d| {
             let s = d.raw.claim_lease.as_ref()?;
-            let e = humantime::parse_duration(s).err()?;
-            Some(format!("{s:?}: {e}"))
+            match humantime::parse_duration(s) {
+                Err(e) => Some(format!("{s:?}: {e}")),
+                // A lease shorter than a publish's first requests lets another host take over a live claim.
+                Ok(t) if t < std::time::Duration::from_secs(60) => {
+                    Some(format!("{s:?} is shorter than a minute"))
+                }
+                Ok(_) => None,
+            }
         },
         message: "targets.{target}.claim_lease = {value}",
-        hint: "use a duration such as \"30m\" or \"2h\"",
+        hint: "use a duration of at least a minute, such as \"30m\" or \"2h\" (the default is 1h)",
     },
 ];
 
@@ -316,7 +322,7 @@ fn bad_url(d: &Draft) -> Option<String> {
 fn bad_endpoint(d: &Draft) -> Option<String> {
     let ep = d.raw.endpoint.as_ref()?;
     let why = check_endpoint(ep, d.raw.allow_http.unwrap_or(false)).err()?;
-    Some(format!("{ep:?}: {why}"))
+    Some(format!("{:?}: {why}", super::redact_userinfo(ep)))
 }
 
 /// What is wrong with the first bad entry of `distribution`, in the order listed.

@@ -49,6 +49,29 @@ pub async fn sdk_config_for(profile: Option<&str>, region: Option<&str>) -> SdkC
     config
 }
 
+/// The endpoint each service's client will use, as the SDK resolves it from the environment and the profile
+/// (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, a profile's `endpoint_url` or its `services` section), with where
+/// it came from; the same lookup the generated clients make. `site.toml`'s own `endpoint` is not included.
+pub fn resolved_endpoints(sdk: &SdkConfig) -> Vec<(&'static str, String)> {
+    use aws_types::service_config::ServiceConfigKey;
+    let mut out = Vec::new();
+    for service in ["S3", "CloudFront"] {
+        let key = ServiceConfigKey::builder()
+            .service_id(service)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .expect("every field is set");
+        let url = (sdk.service_config())
+            .and_then(|c| c.load_config(key))
+            .or_else(|| sdk.endpoint_url().map(str::to_string));
+        if let Some(url) = url.filter(|u| !u.is_empty()) {
+            out.push((service, url));
+        }
+    }
+    out
+}
+
 /// Whether S3 requests go to a custom (S3-compatible or local) endpoint.
 pub fn custom_s3_endpoint(target: &Target) -> Option<String> {
     target

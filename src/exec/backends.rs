@@ -31,10 +31,35 @@ pub fn check_env_endpoints(target: &Target) -> Result<()> {
     ] {
         if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
             crate::config::check_endpoint(&v, target.allow_http).map_err(|why| Error::Usage(format!(
-                "{var}={v}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
+                "{var}={}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
+                crate::config::redact_userinfo(&v),
                 target.name
             )))?;
         }
+    }
+    Ok(())
+}
+
+/// The same check for the endpoints the SDK resolved, whatever set them (an AWS config profile's
+/// `endpoint_url` too): `site.toml`'s `endpoint`, checked when the config was read, overrides S3's.
+fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> Result<()> {
+    for (service, url) in aws::resolved_endpoints(sdk) {
+        if service == "S3" && target.endpoint.is_some() {
+            continue;
+        }
+        crate::config::check_endpoint(&url, target.allow_http).map_err(|why| {
+            Error::Usage(format!(
+                "the {service} endpoint from the environment or AWS profile{} is {}: {why}; use https, a \
+                 loopback address, or set `allow_http = true` for target `{}` in site.toml",
+                target
+                    .profile
+                    .as_deref()
+                    .map(|p| format!(" `{p}`"))
+                    .unwrap_or_default(),
+                crate::config::redact_userinfo(&url),
+                target.name
+            ))
+        })?;
     }
     Ok(())
 }
@@ -52,6 +77,7 @@ pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> 
         Backend::S3 { bucket, prefix } => (bucket, prefix),
     };
     let sdk = aws::sdk_config(target).await;
+    check_resolved_endpoints(target, &sdk)?;
     let client = aws::s3_client(&sdk, target);
     let store = s3::S3Store::new(client, bucket, prefix, aws::custom_s3_endpoint(target));
     let mut cdns: Vec<(CdnSettings, Box<dyn Cdn>)> = Vec::new();

@@ -36,17 +36,50 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::failed(format!("{what} {}: {e}", path.display()), hint)
 }
 
+/// The prefix of the temporary files [`write_atomic_from`] renames into place.
+const TEMP_PREFIX: &str = ".git-publish-tmp-";
+
+/// Remove every temporary file under `dir` (left by a publish killed between writing and renaming one).
+fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err("listing", dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("listing", dir, e))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(|e| io_err("reading", &path, e))?;
+        if kind.is_dir() {
+            removed += remove_temp_files(&path)?;
+        } else if kind.is_file() && entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(&path).map_err(|e| io_err("removing", &path, e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Write `body` to `path` atomically: temp file in the same directory, fsync, rename.
-fn write_atomic(path: &Path, body: &[u8]) -> Result<(), StoreError> {
-    write_atomic_from(path, &mut &body[..])
+fn write_atomic(path: &Path, body: &[u8], executable: bool) -> Result<(), StoreError> {
+    write_atomic_from(path, &mut &body[..], executable)
 }
 
 /// Stream `src` into `path` the same way: temp file in the same directory, fsync, rename.
-fn write_atomic_from(path: &Path, src: &mut dyn std::io::Read) -> Result<(), StoreError> {
+/// The file gets the mode a web server's files usually have: 0666 (0777 when `executable`, git's 100755) less
+/// the umask, as any program's new files (tempfile's default, 0600, would hide them from a web server).
+fn write_atomic_from(
+    path: &Path,
+    src: &mut dyn std::io::Read,
+    executable: bool,
+) -> Result<(), StoreError> {
     let dir = path.parent().expect("keys have a parent under the root");
     fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".git-publish-tmp-")
+    let mut builder = tempfile::Builder::new();
+    crate::os::published_file_mode(&mut builder, executable);
+    let mut tmp = builder
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| io_err("creating a temporary file in", dir, e))?;
     std::io::copy(src, &mut tmp).map_err(|e| io_err("writing", path, e))?;
@@ -72,10 +105,11 @@ impl ObjectStore for LocalStore {
         &self,
         key: &str,
         body: Vec<u8>,
-        _headers: &ObjectHeaders,
+        headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let path = self.path(key);
-        tokio::task::spawn_blocking(move || write_atomic(&path, &body))
+        let executable = headers.executable;
+        tokio::task::spawn_blocking(move || write_atomic(&path, &body, executable))
             .await
             .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
@@ -85,23 +119,25 @@ impl ObjectStore for LocalStore {
         key: &str,
         _size: u64,
         mut reader: Box<dyn std::io::Read + Send>,
-        _headers: &ObjectHeaders,
+        headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let path = self.path(key);
-        tokio::task::spawn_blocking(move || write_atomic_from(&path, &mut reader))
+        let executable = headers.executable;
+        tokio::task::spawn_blocking(move || write_atomic_from(&path, &mut reader, executable))
             .await
             .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
-    async fn copy(&self, from: &str, to: &str, _headers: &ObjectHeaders) -> Result<(), StoreError> {
+    async fn copy(&self, from: &str, to: &str, headers: &ObjectHeaders) -> Result<(), StoreError> {
         if from == to {
             return Ok(()); // headers are not stored here
         }
         let (from, to) = (self.path(from), self.path(to));
+        let executable = headers.executable;
         tokio::task::spawn_blocking(move || {
             // Streamed through a temporary file and renamed into place, like every write here.
             let mut src = File::open(&from).map_err(|e| io_err("reading", &from, e))?;
-            write_atomic_from(&to, &mut src)
+            write_atomic_from(&to, &mut src, executable)
         })
         .await
         .map_err(|e| StoreError::failed(e.to_string(), ""))?
@@ -109,6 +145,13 @@ impl ObjectStore for LocalStore {
 
     fn keeps_headers(&self) -> bool {
         false
+    }
+
+    async fn remove_leftovers(&self) -> Result<usize, StoreError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || remove_temp_files(&root))
+            .await
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
@@ -191,7 +234,7 @@ impl ObjectStore for LocalStore {
             if !ok {
                 return Err(StoreError::PreconditionFailed);
             }
-            write_atomic(&path, &body)?;
+            write_atomic(&path, &body, false)?;
             drop::<File>(lock);
             Ok(etag(&body))
         })

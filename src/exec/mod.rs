@@ -33,6 +33,8 @@ pub struct ObjectHeaders {
     pub metadata: std::collections::BTreeMap<String, String>,
     /// The git blob id, stored as `x-amz-meta-git-blob` so a later check doesn't depend on ETags.
     pub git_blob: String,
+    /// Git mode 100755: a local directory writes the file executable (S3 ignores it).
+    pub executable: bool,
 }
 
 impl ObjectHeaders {
@@ -130,6 +132,12 @@ pub trait ObjectStore: Send + Sync {
     /// are in git, never pre-compressed, since no header would tell a web server they are).
     fn keeps_headers(&self) -> bool {
         true
+    }
+    /// Remove what an interrupted publish (kill -9) left behind that is not part of the site, e.g. a local
+    /// directory's temporary files. Called by a publish that resumes one, while it holds the claim. Returns
+    /// how many leftovers it removed.
+    async fn remove_leftovers(&self) -> Result<usize, StoreError> {
+        Ok(0)
     }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
@@ -282,6 +290,8 @@ impl Executor<'_> {
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<Outcome, ExecError> {
         let mut outcome = Outcome::default();
+        // A file that became a directory (or the reverse) is deleted before anything takes its place.
+        self.delete_keys(&plan.clear_first, on).await?;
         let (assets, pages): (Vec<&Upload>, Vec<&Upload>) =
             plan.uploads.iter().partition(|u| !u.is_html());
         for (phase, group) in [("assets", assets), ("pages", pages)] {
@@ -292,16 +302,11 @@ impl Executor<'_> {
             let bytes = self.upload_all(&group, on).await?;
             outcome.uploaded_bytes += bytes;
         }
-        if !plan.deletes.is_empty() {
-            on(Event::Phase("deletes", plan.deletes.len()));
-            for batch in plan.deletes.chunks(MAX_KEYS_PER_DELETE) {
-                self.store
-                    .delete_batch(batch)
-                    .await
-                    .map_err(ExecError::Delete)?;
-                on(Event::Deleted { count: batch.len() });
-            }
-        }
+        let rest: Vec<String> = (plan.deletes.iter())
+            .filter(|k| plan.clear_first.binary_search(k).is_err())
+            .cloned()
+            .collect();
+        self.delete_keys(&rest, on).await?;
         if !plan.invalidations.is_empty() {
             on(Event::Phase("invalidation", plan.invalidation.paths));
         }
@@ -324,6 +329,26 @@ impl Executor<'_> {
             }
         }
         Ok(outcome)
+    }
+
+    /// Delete `keys` in batches of at most 1,000 (one request each).
+    async fn delete_keys(
+        &self,
+        keys: &[String],
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<(), ExecError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        on(Event::Phase("deletes", keys.len()));
+        for batch in keys.chunks(MAX_KEYS_PER_DELETE) {
+            self.store
+                .delete_batch(batch)
+                .await
+                .map_err(ExecError::Delete)?;
+            on(Event::Deleted { count: batch.len() });
+        }
+        Ok(())
     }
 
     async fn upload_all(
@@ -359,6 +384,7 @@ impl Executor<'_> {
                         content_disposition: u.headers.content_disposition.clone(),
                         metadata: u.headers.metadata.clone(),
                         git_blob: u.blob.clone(),
+                        executable: u.executable,
                     };
                     if let Some(from) = &u.copy_from {
                         self.store

@@ -97,14 +97,14 @@ pub async fn publish_and_clear(s: &Session, opts: &PublishOpts) -> Result<()> {
 /// the failure (in `repo`, when there is one) for `git publish status`, and end with `closing`, which names
 /// the command that finishes the job. Returns the error's exit code.
 pub fn failed_after_push(repo: Option<&Repo>, failure: &Failure, e: &Error, closing: &str) -> i32 {
-    eprintln!(
+    crate::ui::stderr_line(&format!(
         "git-publish: the push succeeded, but publishing {} failed:",
         state::short(&failure.commit)
-    );
+    ));
     let code = crate::error::report(e);
     if let Some(repo) = repo {
         write_failure(repo, failure);
     }
-    eprintln!("git-publish: {closing}");
+    crate::ui::stderr_line(&format!("git-publish: {closing}"));
     code
 }

@@ -179,10 +179,10 @@ async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> 
         Ok(()) => Ok(exit::OK),
         Err(e) => {
             let code = crate::error::report(&e);
-            eprintln!(
+            crate::ui::stderr_line(&format!(
                 "git-publish: the push is aborted because publishing {} failed; fix it and push again, or push without publishing: git push --no-verify",
                 state::short(commit)
-            );
+            ));
             Ok(code)
         }
     }

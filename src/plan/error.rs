@@ -12,9 +12,15 @@ pub enum PlanError {
     /// The site path has `.`/`..`/empty components or is absolute ([`super::key_for`]).
     #[error("`{path}` would be published outside the target (key `{key}`)")]
     KeyEscapes { path: String, key: String },
-    /// The site path lies under [`super::STATE_DIR`].
+    /// A component of the site path is [`super::STATE_DIR`], at any depth and in any case.
     #[error("`{path}` uses the name reserved for git-publish's own state")]
     ReservedPath { path: String },
+    /// A component of the site path is a name git treats as `.git` (see [`super::paths`]).
+    #[error("`{path}` has a component `{component}` that git treats as `.git`: publishing it could plant a repository")]
+    GitPath { path: String, component: String },
+    /// The key is longer than S3 accepts.
+    #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
+    KeyTooLong { path: String, len: usize },
     /// More deletes than `max_deletes` / `--max-deletes`: nothing runs.
     #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]
     TooManyDeletes {
@@ -36,6 +42,8 @@ impl From<PlanError> for Error {
         match e {
             PlanError::KeyEscapes { path, key } => Error::KeyEscapes { path, key },
             PlanError::ReservedPath { path } => Error::ReservedPath { path },
+            PlanError::GitPath { path, component } => Error::GitPath { path, component },
+            PlanError::KeyTooLong { path, len } => Error::KeyTooLong { path, len },
             PlanError::TooManyDeletes {
                 count,
                 limit,
@@ -68,6 +76,20 @@ mod tests {
             (
                 PlanError::ReservedPath {
                     path: ".git-publish/x".into(),
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::GitPath {
+                    path: "a/.GIT/config".into(),
+                    component: ".GIT".into(),
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::KeyTooLong {
+                    path: "x".into(),
+                    len: 1025,
                 },
                 exit::USAGE,
             ),

@@ -57,6 +57,7 @@ fn changes(old: &Site, new: &Site) -> Vec<Change> {
                 blob: Some(b.clone()),
                 size: 1,
                 old_blob: old.get(p).cloned(),
+                executable: false,
             }),
             Some(ob) if ob != b => out.push(Change {
                 path: p.clone(),
@@ -64,6 +65,7 @@ fn changes(old: &Site, new: &Site) -> Vec<Change> {
                 blob: Some(b.clone()),
                 size: 1,
                 old_blob: old.get(p).cloned(),
+                executable: false,
             }),
             _ => {}
         }
@@ -75,6 +77,7 @@ fn changes(old: &Site, new: &Site) -> Vec<Change> {
             blob: None,
             size: 0,
             old_blob: old.get(p).cloned(),
+            executable: false,
         });
     }
     out
@@ -85,6 +88,7 @@ fn listing(site: &Site) -> Vec<FileEntry> {
         .map(|(p, b)| FileEntry {
             path: p.clone(),
             blob: b.clone(),
+            executable: false,
         })
         .collect()
 }

@@ -54,6 +54,8 @@ pub struct Change {
     pub size: u64,
     /// Old blob id (hex) for Modified/Deleted, when the diff had one base.
     pub old_blob: Option<String>,
+    /// The new file is executable (git mode 100755): a local directory keeps the bit.
+    pub executable: bool,
 }
 
 /// One file of a tree.
@@ -61,6 +63,8 @@ pub struct Change {
 pub struct FileEntry {
     pub path: String,
     pub blob: String,
+    /// Git mode 100755.
+    pub executable: bool,
 }
 
 /// One CloudFront distribution in front of the target.
@@ -139,6 +143,8 @@ pub struct Upload {
     /// For `Copy` and `Headers`: the key whose bytes are copied (no bytes are sent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy_from: Option<String>,
+    /// Git mode 100755: a local directory writes the file executable (S3 has no such bit).
+    pub executable: bool,
 }
 
 /// The parts of a plan in the order the executor runs them: the declaration order is the execution order.
@@ -208,9 +214,12 @@ pub struct Budget {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
+    /// The keys of `deletes` that run before any upload, sorted: a file that became a directory or the
+    /// reverse (see `steps::type_changes`).
+    pub clear_first: Vec<String>,
     /// In execution order: by [`Phase`] (assets, then pages), then by key.
     pub uploads: Vec<Upload>,
-    /// Keys to delete, sorted; run after every upload.
+    /// Keys to delete, sorted; run after every upload (but those in `clear_first`, which run before).
     pub deletes: Vec<String>,
     /// Site paths removed now whose delete waits for the next publish (`delay_deletes`), sorted.
     pub deferred: Vec<String>,
@@ -242,7 +251,8 @@ impl Plan {
     }
 }
 
-/// Key of a site path under the target prefix. Rejects paths that would land outside it.
+/// Key of a site path under the target prefix. Rejects paths that would land outside it, names git treats
+/// as `.git` and git-publish's reserved `.git-publish` (at any depth: see [`paths`]), and keys S3 would refuse.
 pub fn key_for(prefix: &str, path: &str) -> Result<String, PlanError> {
     let bad = path.is_empty()
         || path.starts_with('/')
@@ -260,17 +270,36 @@ pub fn key_for(prefix: &str, path: &str) -> Result<String, PlanError> {
             key,
         });
     }
-    if path == STATE_DIR || path.starts_with(&format!("{STATE_DIR}/")) {
-        return Err(PlanError::ReservedPath {
-            path: path.to_string(),
-        });
+    match paths::refused(path) {
+        Some((component, paths::Refused::GitDir)) => {
+            return Err(PlanError::GitPath {
+                path: path.to_string(),
+                component: component.to_string(),
+            })
+        }
+        Some((_, paths::Refused::Reserved)) => {
+            return Err(PlanError::ReservedPath {
+                path: path.to_string(),
+            })
+        }
+        None => {}
     }
-    Ok(if prefix.is_empty() {
+    let key = if prefix.is_empty() {
         path.to_string()
     } else {
         format!("{prefix}/{path}")
-    })
+    };
+    if key.len() > MAX_KEY_BYTES {
+        return Err(PlanError::KeyTooLong {
+            path: path.to_string(),
+            len: key.len(),
+        });
+    }
+    Ok(key)
 }
+
+/// S3's limit on a key's length, in UTF-8 bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
 
 /// The path a distribution serves a key under (without the leading `/`), given the origin path of its bucket
 /// origin: the key with the origin path removed. `None` when the key lies outside the origin path (that
@@ -339,6 +368,7 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Outcome, PlanE
     if let Some(old) = input.old_listing {
         steps::server_side_copies(&mut draft.uploads, input, old, s)?;
     }
+    steps::type_changes(&mut draft, s)?;
     steps::limit_and_order(&mut draft, target, s)?;
     let max_paths = steps::path_limit(s);
     let Some(cdn) = steps::cdn_paths(&draft, input, s, max_paths) else {
@@ -399,6 +429,7 @@ mod tests {
             blob,
             size: 10,
             old_blob: None,
+            executable: false,
         }
     }
 
@@ -408,6 +439,7 @@ mod tests {
             .map(|p| FileEntry {
                 path: p.to_string(),
                 blob: "0".repeat(40),
+                executable: false,
             })
             .collect()
     }
@@ -423,7 +455,11 @@ mod tests {
             ("", "a//b", None),
             ("", "/abs", None),
             ("", ".git-publish/state.json", None),
+            ("", "blog/.Git-Publish/state.json", None),
             ("", ".git-publishing/x", Some(".git-publishing/x")),
+            ("", "a/.GIT/config", None),
+            ("", "git~1/HEAD", None),
+            ("", ".gitignore", Some(".gitignore")),
         ];
         for (prefix, path, want) in table {
             assert_eq!(
@@ -431,6 +467,59 @@ mod tests {
                 *want,
                 "{prefix:?} {path:?}"
             );
+        }
+    }
+
+    #[test]
+    fn keys_longer_than_s3_takes_are_refused() {
+        let path = "a".repeat(MAX_KEY_BYTES);
+        assert!(key_for("", &path).is_ok());
+        assert!(matches!(
+            key_for("p", &path),
+            Err(PlanError::KeyTooLong { len: 1026, .. })
+        ));
+    }
+
+    /// A file replaced by a directory of the same name, or the reverse: the old key is deleted before any
+    /// upload (and never deferred); other deletes still run last.
+    #[test]
+    fn type_changes_delete_the_old_key_first() {
+        use ChangeKind::*;
+        type Row<'a> = (&'a [(&'a str, ChangeKind)], &'a [&'a str]);
+        let table: &[Row] = &[
+            (&[("x", Deleted), ("x/index.html", Added)], &["x"]),
+            (
+                &[("y/index.html", Deleted), ("y", Added)],
+                &["y/index.html"],
+            ),
+            (&[("a/b/c.css", Deleted), ("a", Added)], &["a/b/c.css"]),
+            (&[("x", Deleted), ("x.html", Added), ("x-y/z", Added)], &[]),
+            (&[("old.html", Deleted), ("new.html", Added)], &[]),
+        ];
+        for (changes, first) in table {
+            let changes: Vec<Change> = changes.iter().map(|(p, k)| ch(p, *k)).collect();
+            let added: Vec<&str> = (changes.iter())
+                .filter(|c| c.kind != Deleted)
+                .map(|c| c.path.as_str())
+                .collect();
+            for delay in [false, true] {
+                let s = Settings {
+                    delay_deletes: delay,
+                    ..settings()
+                };
+                let plan = build("t", &changes, &listing(&added), &s).unwrap();
+                assert_eq!(plan.clear_first, *first, "{changes:?} delay={delay}");
+                for k in *first {
+                    assert!(
+                        plan.deletes.contains(&k.to_string()),
+                        "{k} is still a delete"
+                    );
+                    assert!(
+                        !plan.deferred.contains(&k.to_string()),
+                        "{k} is never deferred"
+                    );
+                }
+            }
         }
     }
 
@@ -577,6 +666,7 @@ mod tests {
         FileEntry {
             path: path.into(),
             blob: blob.into(),
+            executable: false,
         }
     }
 

@@ -195,13 +195,77 @@ fn check_values(at: &str, r: &RuleSpec) -> Result<(), String> {
                 "{at}: metadata {k:?} must be printable ASCII on one line"
             ));
         }
+        if let Some(why) = looks_secret(k, v) {
+            return Err(format!(
+                "{at}: metadata {k:?} looks like a secret ({why}); metadata is sent as public `x-amz-meta-*` \
+                 headers that anyone fetching the file can read"
+            ));
+        }
     }
     Ok(())
+}
+
+/// Why a metadata entry looks like a credential (its value is never shown): a secret-sounding name, an AWS
+/// access key id, or a 40-character secret access key.
+fn looks_secret(name: &str, value: &str) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "credential",
+        "api-key",
+        "apikey",
+        "private-key",
+    ];
+    if NAMES.iter().any(|n| name.contains(n)) {
+        return Some("its name");
+    }
+    let words = value.split(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '+'));
+    for w in words {
+        let key_id = w.len() == 20
+            && (w.starts_with("AKIA") || w.starts_with("ASIA"))
+            && w.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        if key_id {
+            return Some("an AWS access key id");
+        }
+        let secret_key = w.len() == 40
+            && w.chars().any(|c| c.is_ascii_lowercase())
+            && w.chars().any(|c| c.is_ascii_uppercase())
+            && w.chars()
+                .any(|c| c.is_ascii_digit() || c == '/' || c == '+');
+        if secret_key {
+            return Some("a 40-character secret access key");
+        }
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_looking_metadata_is_named_not_shown() {
+        let secret = [
+            ("password", "hunter2"),
+            ("db-token", "x"),
+            ("note", "AKIAIOSFODNN7EXAMPLE"),
+            ("note", "key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        ];
+        for (k, v) in secret {
+            assert!(looks_secret(k, v).is_some(), "{k}={v}");
+        }
+        let fine = [
+            ("owner", "docs"),
+            ("build", "0123456789abcdef0123456789abcdef01234567"),
+            ("keywords", "rust, static sites"),
+        ];
+        for (k, v) in fine {
+            assert_eq!(looks_secret(k, v), None, "{k}={v}");
+        }
+    }
 
     fn rules(toml_text: &str) -> Result<Rules, String> {
         #[derive(Deserialize)]

@@ -26,6 +26,8 @@ pub(super) struct Draft {
     pub stale: Vec<String>,
     /// Site paths that are new to the cache.
     pub added: Vec<String>,
+    /// Keys deleted before any upload (see [`type_changes`]).
+    pub clear_first: Vec<String>,
 }
 
 impl Draft {
@@ -70,6 +72,7 @@ pub(super) fn changes(d: &mut Draft, input: &Input, s: &Settings) -> Result<(), 
             kind,
             headers: rules.headers(&c.path),
             copy_from: None,
+            executable: c.executable,
         });
         d.touch(&c.path, edit, s);
     }
@@ -133,6 +136,7 @@ pub(super) fn rule_updates(
             size: 0,
             kind,
             headers,
+            executable: f.executable,
         });
         d.touch(&f.path, edit, s);
     }
@@ -210,6 +214,52 @@ pub(super) fn server_side_copies(
 /// Limits and ordering: the safety limit on deletes comes before anything runs, and counts the deletes this
 /// plan decides (deferred ones too, not the ones it carries out for the previous publish); then uploads in execution
 /// order (by [`super::Phase`], then key), deletes and deferred deletes sorted.
+/// Type changes: a file replaced by a directory of the same name, or the reverse (`x` ↔ `x/index.html`). A
+/// filesystem can't hold both, so the old key is deleted before any upload (S3 could hold both, but the old
+/// key must go all the same). Such deletes are never deferred. They stay in `deletes` (what the plan shows
+/// and counts); `clear_first` says which of them run before the uploads, which keep their order: assets, then
+/// pages.
+///
+/// | old keys         | new keys          | deleted first  |
+/// |------------------|-------------------|----------------|
+/// | `x`              | `x/index.html`    | `x`            |
+/// | `y/index.html`   | `y`               | `y/index.html` |
+/// | `a/b/c.css`      | `a`               | `a/b/c.css`    |
+/// | `x`              | `x.html`          | nothing        |
+pub(super) fn type_changes(d: &mut Draft, s: &Settings) -> Result<(), PlanError> {
+    let uploads: BTreeSet<&str> = d.uploads.iter().map(|u| u.key.as_str()).collect();
+    // A deleted key in the way of an upload: an upload below it, or an upload at one of its parents.
+    let in_the_way = |key: &str| {
+        let below = format!("{key}/");
+        uploads
+            .range(below.as_str()..)
+            .next()
+            .is_some_and(|u| u.starts_with(&below))
+            || key
+                .match_indices('/')
+                .any(|(i, _)| uploads.contains(&key[..i]))
+    };
+    d.clear_first = d
+        .deletes
+        .iter()
+        .filter(|k| in_the_way(k))
+        .cloned()
+        .collect();
+    let mut deferred = Vec::new();
+    for path in std::mem::take(&mut d.deferred) {
+        let key = key_for(&s.prefix, &path)?;
+        if in_the_way(&key) {
+            d.clear_first.push(key.clone());
+            d.deletes.push(key);
+        } else {
+            deferred.push(path);
+        }
+    }
+    d.deferred = deferred;
+    d.clear_first.sort();
+    Ok(())
+}
+
 pub(super) fn limit_and_order(d: &mut Draft, target: &str, s: &Settings) -> Result<(), PlanError> {
     // Deletes count when they are planned: a deferred one now, not when the next publish carries it out.
     let planned = d.deletes.len() - d.carried + d.deferred.len();
@@ -331,6 +381,7 @@ pub(super) fn assemble(d: Draft, cdn: Vec<CdnPlan>, s: &Settings, max_paths: usi
         tightened: max_paths < s.max_invalidation_paths && !cdn.is_empty(),
     };
     Plan {
+        clear_first: d.clear_first,
         uploads: d.uploads,
         deletes: d.deletes,
         deferred: d.deferred,

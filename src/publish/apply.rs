@@ -30,6 +30,7 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     }
     let me = Holder::me(&s.clock);
     let store = p.backends.store.as_ref();
+    keep_replaced_state(s, p).await?;
     let (outcome, next, etag) = if p.plan.is_empty() {
         // Nothing to transfer: record the new commit in one conditional write.
         let outcome = Outcome::default();
@@ -54,6 +55,25 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     }
     say_done(s, p, &outcome);
     Ok(Some(outcome))
+}
+
+/// Before an unreadable state is replaced (`--force-state`), keep its bytes beside it.
+async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
+    let Some(body) = &p.replaces else {
+        return Ok(());
+    };
+    let copy = state::corrupt_copy_key(&p.key, &s.clock);
+    let headers = crate::exec::ObjectHeaders {
+        content_type: "application/octet-stream".into(),
+        ..Default::default()
+    };
+    p.backends
+        .store
+        .put(&copy, body.clone(), &headers)
+        .await
+        .map_err(|e| state::store_err(&p.target.name, e))?;
+    s.ui.note(&format!("kept the unreadable state as {copy}"));
+    Ok(())
 }
 
 /// Why the executor stopped before the end.
@@ -95,6 +115,18 @@ async fn claim_and_run(
     )
     .await?;
     tracing::debug!("claimed {} ({})", p.key, claim_etag);
+    if p.resumed.is_some() {
+        // An interrupted publish may have left temporary files in a local target: ours to clean now.
+        match store.remove_leftovers().await {
+            Ok(0) => {}
+            Ok(n) => s.ui.note(&format!(
+                "removed {n} temporary file(s) an interrupted publish left"
+            )),
+            Err(e) => s.ui.warn(&format!(
+                "could not remove what an interrupted publish left: {e}"
+            )),
+        }
+    }
     let blobs = Arc::new(s.repo.blob_reader()?);
     match run(s, opts, p, blobs, &claim_started).await {
         Ok(outcome) => Ok((outcome, claimed, claim_etag)),

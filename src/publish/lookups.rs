@@ -34,6 +34,7 @@ pub fn copy_sources(
             Some(plan::FileEntry {
                 path: c.path.clone(),
                 blob: c.old_blob.clone()?,
+                executable: false,
             })
         })
         .collect();

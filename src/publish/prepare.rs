@@ -41,6 +41,9 @@ pub struct Prepared<'s> {
     pub used_this_month: usize,
     /// The commit that was live, when this publish goes back to an earlier deploy.
     pub rollback_from: Option<String>,
+    /// The bytes of an unreadable state object that this publish replaces (`--force-state`): apply keeps
+    /// them beside the state before it claims.
+    pub replaces: Option<Vec<u8>>,
     /// The report of a dry run; apply and wait fill in the rest.
     pub report: Report,
 }
@@ -76,7 +79,7 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
     let key = state::state_key(target.prefix());
-    let (current, etag, takeover) = read_state(s, opts, target, &backends, &key).await?;
+    let (current, etag, takeover, replaces) = read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
     let diffed = diff_against_target(
         s,
@@ -126,20 +129,30 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
         month: carried.month,
         used_this_month: carried.used_this_month,
         rollback_from,
+        replaces,
         report,
     })
 }
 
-/// The target's state (None: first publish), its ETag, and what to do about a publish it has pending
-/// (refuse while a live holder has it, resume, or take over).
+/// The target's state (None: first publish), its ETag, what to do about a publish it has pending (refuse
+/// while a live holder has it, resume, or take over), and the bytes of an unreadable state this publish
+/// replaces.
 async fn read_state(
     s: &Session,
     opts: &PublishOpts,
     target: &Target,
     backends: &Backends,
     key: &str,
-) -> Result<(Option<State>, Option<String>, Takeover)> {
-    let (current, etag) = state::read(backends.store.as_ref(), key, &target.name).await?;
+) -> Result<(Option<State>, Option<String>, Takeover, Option<Vec<u8>>)> {
+    let (current, etag, replaces) =
+        match state::read_versioned(backends.store.as_ref(), key, &target.name).await? {
+            state::Read::Absent => (None, None, None),
+            state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
+            state::Read::Unreadable(u) => {
+                let (etag, body) = replace_unreadable(s, opts, key, u)?;
+                (None, Some(etag), Some(body))
+            }
+        };
     let takeover = state::check_pending(
         &target.name,
         current.as_ref(),
@@ -147,7 +160,41 @@ async fn read_state(
         opts.take_over,
         &s.clock,
     )?;
-    Ok((current, etag, takeover))
+    Ok((current, etag, takeover, replaces))
+}
+
+/// An unreadable state object is replaced only by a publish that says what is deployed (`--since REV`) or
+/// doesn't need to know (`--full`), and only once told to: `--force-state`, or a yes on the terminal. Its
+/// ETag (the claim's `If-Match`) and bytes (kept beside it by apply).
+fn replace_unreadable(
+    s: &Session,
+    opts: &PublishOpts,
+    key: &str,
+    u: state::Unreadable,
+) -> Result<(String, Vec<u8>)> {
+    let says_what_is_deployed = opts.since.is_some() || opts.full;
+    if u.is_newer_format() || !says_what_is_deployed {
+        return Err(u.error);
+    }
+    let told = opts.force_state
+        || s.ui.confirm(&format!(
+            "{key} can't be read ({}). Replace it, keeping its bytes beside it?",
+            u.error
+        ));
+    if !told {
+        return Err(u.error);
+    }
+    s.ui.warn(&format!(
+        "{key} can't be read ({}): {} it with a new record; its bytes are kept as {}",
+        u.error,
+        if opts.dry_run {
+            "would replace"
+        } else {
+            "replacing"
+        },
+        state::corrupt_copy_key(key, &s.clock)
+    ));
+    Ok((u.etag, u.body))
 }
 
 /// A diff started in another thread: the base tree it is against, and the thread.

@@ -215,6 +215,7 @@ impl Repo {
                 out.push(FileEntry {
                     path,
                     blob: entry.id().to_string(),
+                    executable: entry.filemode() == 0o100755,
                 });
             }
             TreeWalkResult::Ok

@@ -107,8 +107,23 @@ struct Entry<'a> {
     id: Oid,
 }
 
-/// The entries of a raw tree object, in git's order; `None` for a malformed one.
-fn entries(mut data: &[u8]) -> Option<Vec<Entry<'_>>> {
+/// The entries of a raw tree object, in git's order. A tree whose entries are out of git's order or
+/// repeated is corrupt (`git fsck` rejects it): walked as if sorted it would turn into deletes of live files,
+/// so it is refused with the reason.
+fn entries(data: &[u8]) -> std::result::Result<Vec<Entry<'_>>, &'static str> {
+    let out = parse_entries(data).ok_or("an entry that can't be parsed")?;
+    for pair in out.windows(2) {
+        match git_order(&pair[0], &pair[1]) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Err("a name listed twice"),
+            std::cmp::Ordering::Greater => return Err("entries out of git's order"),
+        }
+    }
+    Ok(out)
+}
+
+/// The entries of a raw tree object as stored; `None` for a malformed one.
+fn parse_entries(mut data: &[u8]) -> Option<Vec<Entry<'_>>> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let sp = data.iter().position(|b| *b == b' ')?;
@@ -206,19 +221,26 @@ impl<'r> TreeDiff<'r> {
         })
     }
 
-    fn parse<'a>(&self, raw: &'a Raw) -> Result<Vec<Entry<'a>>> {
-        entries(raw.data())
-            .ok_or_else(|| Error::Git(format!("a malformed tree object in {}", short(self.commit))))
+    fn parse<'a>(&self, raw: &'a Raw, prefix: &str) -> Result<Vec<Entry<'a>>> {
+        entries(raw.data()).map_err(|why| Error::CorruptTree {
+            commit: short(self.commit),
+            dir: if prefix.is_empty() {
+                "the top of the output directory".into()
+            } else {
+                format!("`{prefix}`")
+            },
+            why,
+        })
     }
 
     /// Both sides of one directory (`prefix` ends in `/` unless it is the root).
     fn trees(&mut self, prefix: &str, old: Option<&Raw>, new: Option<&Raw>) -> Result<()> {
         let a = match old {
-            Some(r) => self.parse(r)?,
+            Some(r) => self.parse(r, prefix)?,
             None => Vec::new(),
         };
         let b = match new {
-            Some(r) => self.parse(r)?,
+            Some(r) => self.parse(r, prefix)?,
             None => Vec::new(),
         };
         let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
@@ -277,6 +299,7 @@ impl<'r> TreeDiff<'r> {
                     blob: None,
                     size: 0,
                     old_blob: Some(e.id.to_string()),
+                    executable: false,
                 });
                 Ok(())
             }
@@ -309,6 +332,7 @@ impl<'r> TreeDiff<'r> {
             blob: Some(e.id.to_string()),
             size: self.odb.read_header(e.id)?.0 as u64,
             old_blob: old.map(|o| o.to_string()),
+            executable: e.mode == b"100755",
         });
         Ok(())
     }

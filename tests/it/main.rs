@@ -4,6 +4,7 @@ mod bad_input;
 mod cdn;
 mod history;
 mod hooks;
+mod hostile;
 mod init;
 mod large;
 mod output;
