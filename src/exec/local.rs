@@ -71,7 +71,7 @@ impl ObjectStore for LocalStore {
     async fn put(
         &self,
         key: &str,
-        body: Vec<u8>,
+        body: bytes::Bytes,
         _headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let path = self.path(key);
