@@ -10,8 +10,8 @@ Scenarios, in order into one bucket per tool: initial (first publish), newpost (
 rewritten, as a theme change or Hexo's landscape theme on every new post does). Tool `git-publish@16` is
 git-publish with `concurrency = 16` (a fixed 16 in flight, the default before the adaptive limit).
 
-The report replaces the "Over a long link" section of --out (bench/results/latest.md), leaving the rest of the
-file as it is; every run goes to results/latency.json. Times are wall clock from start to exit; "ratio" is
+The report replaces its own section (--section NAME) of --out (bench/results/latest.md), leaving the rest of the
+file as it is; every run goes to results/latency-NAME.json. Times are wall clock from start to exit; "ratio" is
 git-publish's time over the fastest correct peer's in the same run and RTT. --check (CI) exits 1 unless
 git-publish completed every scenario with bucket == tree and exact request counts (it checks no times).
 Reuses run.py's server, tools, site generator and bucket check.
@@ -26,7 +26,6 @@ import time
 import run as R
 
 SCENARIOS = ["initial", "newpost", "theme"]
-BEGIN, END = "<!-- latency:begin -->", "<!-- latency:end -->"
 
 
 class GitPublishFixed(R.GitPublish):
@@ -142,8 +141,13 @@ def summary(results, n, rtt, tool, scen):
             "rss_kb": R.med([r["rss_kb"] for r in rs]), "put": R.med([r["counts"]["PUT"] for r in rs])}
 
 
+def markers(section):
+    return f"<!-- latency:{section}:begin -->", f"<!-- latency:{section}:end -->"
+
+
 def render(results, tools, skipped, manifests, args, info):
-    L = [BEGIN, "## Over a long link (bench/latency_proxy.py in front of moto)\n"]
+    begin, end = markers(args.section)
+    L = [begin, f"## Over a long link: {args.title or args.section} (bench/latency_proxy.py in front of moto)\n"]
     L.append(f"Measured {info['date']}; load average before/after: {info['load_before']} / {info['load_after']} "
              f"(2 cores shared with other work: compare ratios within a row, not absolute times). Command: "
              f"`bench/run.sh {' '.join(args.argv)}`. Bandwidth cap: {args.bw_mbit or 'none'}; SlowDown above "
@@ -187,14 +191,15 @@ def render(results, tools, skipped, manifests, args, info):
                 L.append(f"| {r['n']:,} | {r['rtt']} | {r['tool']} | {r['total']:,} | {r['refused_503']:,} | "
                          f"{r['wall']:.2f} | {ideal:.2f} | {100 * ideal / r['wall']:.0f}% |")
         L.append("")
-    L.append(END)
+    L.append(end)
     return "\n".join(L) + "\n"
 
 
-def write_section(path, section):
+def write_section(path, name, section):
     old = open(path).read() if os.path.exists(path) else ""
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + section.rstrip("\n") + old[old.index(END) + len(END):]
+    begin, end = markers(name)
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + section.rstrip("\n") + old[old.index(end) + len(end):]
     else:
         new = old.rstrip("\n") + ("\n\n" if old else "") + section
     with open(path, "w") as f:
@@ -237,6 +242,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(R.BENCH, "work"))
     ap.add_argument("--out", default=os.path.join(R.BENCH, "results", "latest.md"))
+    ap.add_argument("--section", default="main",
+                    help="name of the report's section this run replaces (other runs' sections stay)")
+    ap.add_argument("--title", help="the section's heading (default: its name)")
     args = ap.parse_args()
     args.argv = sys.argv[1:]
     args.rtts = [int(x) for x in args.rtt.split(",")]
@@ -263,8 +271,8 @@ def main():
     finally:
         server.stop()
     section = render(results, tools, skipped, manifests, args, info)
-    write_section(args.out, section)
-    with open(os.path.join(os.path.dirname(os.path.abspath(args.out)), "latency.json"), "w") as f:
+    write_section(args.out, args.section, section)
+    with open(os.path.join(os.path.dirname(os.path.abspath(args.out)), f"latency-{args.section}.json"), "w") as f:
         json.dump({"results": results, "info": info, "args": args.argv}, f, indent=1)
     print(section)
     if args.check:

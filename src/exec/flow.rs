@@ -163,6 +163,18 @@ impl Flow {
         }
     }
 
+    fn answered(&self, slot: Slot<'_>, congestion: u64) {
+        let latency = slot.start.elapsed();
+        let mut s = self.state.lock().expect("flow lock");
+        let before = s.0.limit();
+        let after = s.0.on_answer(latency, congestion);
+        drop(s);
+        if after != before && (after < before || after.is_multiple_of(16)) {
+            tracing::debug!("in flight: {before} -> {after} (answer in {latency:?})");
+        }
+        drop(slot);
+    }
+
     /// Run `op` (one store request) in a slot; a request the store throttled is tried again after a pause,
     /// up to [`THROTTLE_RETRIES`] times, so that a SlowDown storm slows the publish down instead of failing it.
     pub async fn send<T, F, Fut>(&self, store: &dyn ObjectStore, mut op: F) -> Result<T, ExecError>
@@ -174,13 +186,7 @@ impl Flow {
         loop {
             let slot = self.acquire().await;
             let result = op().await;
-            let latency = slot.start.elapsed();
-            self.state
-                .lock()
-                .expect("flow lock")
-                .0
-                .on_answer(latency, store.congestion());
-            drop(slot);
+            self.answered(slot, store.congestion());
             match result {
                 Err(e) if e.is_throttled() && attempt < THROTTLE_RETRIES => {
                     tracing::debug!("throttled ({e}); trying again");

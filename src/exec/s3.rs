@@ -105,10 +105,12 @@ impl S3Store {
         e
     }
 
+    /// Parts one after the other (an upload holds one slot of the executor's in-flight limit, parts included),
+    /// then the completion; an upload that fails is aborted.
     async fn put_multipart(
         &self,
         key: &str,
-        mut reader: Box<dyn Read + Send>,
+        reader: Box<dyn Read + Send>,
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let mut req = self
@@ -125,57 +127,7 @@ impl S3Store {
         }
         let created = req.send().await.map_err(|e| self.error(&e, key))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let result = async {
-            let mut parts = Vec::new();
-            for n in 1.. {
-                let (chunk, rest) = read_part(reader).await.map_err(|e| {
-                    StoreError::failed(
-                        format!("reading the blob for {}: {e}", self.what(key)),
-                        "run again",
-                    )
-                })?;
-                reader = rest;
-                if chunk.is_empty() && n > 1 {
-                    break;
-                }
-                let last = chunk.len() < PART_SIZE;
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .part_number(n)
-                    .body(ByteStream::from(chunk))
-                    .send()
-                    .await
-                    .map_err(|e| self.error(&e, key))?;
-                parts.push(
-                    CompletedPart::builder()
-                        .part_number(n)
-                        .set_e_tag(out.e_tag().map(str::to_string))
-                        .build(),
-                );
-                if last {
-                    break;
-                }
-            }
-            self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| self.error(&e, key))?;
-            Ok(())
-        }
-        .await;
+        let result = self.send_parts(key, &upload_id, reader).await;
         if result.is_err() {
             let _ = self
                 .client
@@ -187,6 +139,62 @@ impl S3Store {
                 .await;
         }
         result
+    }
+
+    async fn send_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        mut reader: Box<dyn Read + Send>,
+    ) -> Result<(), StoreError> {
+        let mut parts = Vec::new();
+        for n in 1.. {
+            let (chunk, rest) = read_part(reader).await.map_err(|e| {
+                StoreError::failed(
+                    format!("reading the blob for {}: {e}", self.what(key)),
+                    "run again",
+                )
+            })?;
+            reader = rest;
+            if chunk.is_empty() && n > 1 {
+                break;
+            }
+            let last = chunk.len() < PART_SIZE;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(n)
+                .body(ByteStream::from(chunk))
+                .send()
+                .await
+                .map_err(|e| self.error(&e, key))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
+            if last {
+                break;
+            }
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.error(&e, key))?;
+        Ok(())
     }
 }
 
