@@ -19,6 +19,7 @@ Reuses run.py's server, tools, site generator and bucket check.
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -150,7 +151,7 @@ def render(results, tools, skipped, manifests, args, info):
     L = [begin, f"## Over a long link: {args.title or args.section} (bench/latency_proxy.py in front of moto)\n"]
     L.append(f"Measured {info['date']}; load average before/after: {info['load_before']} / {info['load_after']} "
              f"(2 cores shared with other work: compare ratios within a row, not absolute times). Command: "
-             f"`bench/run.sh {' '.join(args.argv)}`. Bandwidth cap: {args.bw_mbit or 'none'}; SlowDown above "
+             f"`bench/run.sh {shlex.join(args.argv)}`. Bandwidth cap: {args.bw_mbit or 'none'}; SlowDown above "
              f"{args.slowdown_rps or '∞'} req/s; {args.runs} run(s) per cell, medians.\n")
     for t in tools:
         L.append(f"- **{t.name}**: {t.ver}")
