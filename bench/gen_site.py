@@ -14,6 +14,9 @@ tagged:
     bench-regen     empty commit (a generator rewrote every file with identical
                     bytes; git sees no change). The benchmark rewrites the
                     working-tree files itself to give them fresh mtimes.
+    bench-theme     a theme change: every HTML page rewritten (its stylesheet
+                    link renamed), as Hexo or Hugo do on a new theme or a
+                    layout change; nothing else changes.
 
 Layout: posts/<slug>/index.html (+ images for ~10% of posts), page/<n>/ (home
 pagination), tags/<t>/, categories/<c>/, archives/<year>/[page/<n>/],
@@ -36,7 +39,7 @@ import shutil
 import subprocess
 import sys
 
-GEN_VERSION = 3
+GEN_VERSION = 4
 BASE_TS = 1_700_000_000  # fixed "now" for git dates
 POSTS_START = 1_262_304_000  # 2010-01-01
 _CONTENT = {}
@@ -294,6 +297,25 @@ def write_tree(root, files):
     return count, total
 
 
+def retheme(pub):
+    """The theme commit's change: every HTML page links another stylesheet. Returns how many changed."""
+    n = 0
+    for root, _, names in os.walk(pub):
+        for name in names:
+            if not name.endswith(".html"):
+                continue
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                data = f.read()
+            new = data.replace(b'href="/css/main.css"', b'href="/css/theme-2.css"', 1)
+            if new == data:
+                new = data.replace(b"<head>", b'<head><link rel="stylesheet" href="/css/theme-2.css">', 1)
+            with open(path, "wb") as f:
+                f.write(new)
+            n += 1
+    return n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, required=True, help="number of files in the site")
@@ -393,10 +415,16 @@ def main():
     git(out, "commit", "-q", "--allow-empty", "-m", "regenerate (identical output)", env=date)
     git(out, "tag", "bench-regen")
     c2 = git(out, "rev-parse", "HEAD", capture=True)
+    theme = retheme(pub)
+    date = {"GIT_AUTHOR_DATE": f"@{BASE_TS + 3 * 86400} +0000", "GIT_COMMITTER_DATE": f"@{BASE_TS + 3 * 86400} +0000"}
+    git(out, "add", "-A")
+    git(out, "commit", "-q", "-m", "theme change (every page rewritten)", env=date)
+    git(out, "tag", "bench-theme")
+    c3 = git(out, "rev-parse", "HEAD", capture=True)
     git(out, "repack", "-a", "-d", "-q")  # as after a clone: one pack, no loose objects
 
     m = {"params": params, "repo": out, "files": count, "bytes": total, "posts": n_posts, "padding": pad,
-         "commits": {"initial": c0, "newpost": c1, "regen": c2},
+         "commits": {"initial": c0, "newpost": c1, "regen": c2, "theme": c3}, "theme_changes": theme,
          "newpost_changes": sorted(changed, key=lambda x: x[1])}
     with open(manifest_path, "w") as f:
         json.dump(m, f, indent=1)

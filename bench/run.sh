@@ -5,6 +5,7 @@
 #   bench/run.sh --n 2000 --runs 3    # one size
 #   bench/run.sh --quick              # N = 200, 1 run, planning at 1k (CI smoke, ~1-2 min)
 #   bench/run.sh --tools aws,rclone   # a subset (git-publish,aws,rclone,s3cmd,s5cmd,hugo)
+#   bench/run.sh --rtt 20,100,200     # over a long link: every tool through latency_proxy.py (latency.py --help)
 #
 # Results: bench/results/latest.md (+ latest.json). See bench/README.md.
 # Only 127.0.0.1 is contacted; nothing is pointed at AWS.
@@ -17,10 +18,12 @@ unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_CA_BUNDLE AWS_ENDPOINT_URL HTTP_PROXY 
 
 INSTALL=1
 ARGS=()
+SCRIPT=run.py
 for a in "$@"; do
   case "$a" in
     --no-install) INSTALL=0 ;;
-    -h|--help) sed -n '2,12p' "$0"; exec python3 run.py --help ;;
+    --rtt|--rtt=*) SCRIPT=latency.py; ARGS+=("$a") ;;
+    -h|--help) sed -n '2,13p' "$0"; exec python3 run.py --help ;;
     *) ARGS+=("$a") ;;
   esac
 done
@@ -48,4 +51,4 @@ if ! [ -x .venv/bin/python ] || ! .venv/bin/python -c 'import moto, boto3' 2>/de
     || echo "bench: pip install failed (partially); missing tools will be reported as not run" >&2
 fi
 
-exec .venv/bin/python run.py ${ARGS[@]+"${ARGS[@]}"}
+exec .venv/bin/python "$SCRIPT" ${ARGS[@]+"${ARGS[@]}"}

@@ -22,7 +22,8 @@ use target_checks::validate_target;
 
 pub const DEFAULT_MAX_DELETES: usize = 500;
 pub const DEFAULT_MAX_INVALIDATION_PATHS: usize = 15;
-pub const DEFAULT_CONCURRENCY: usize = 16;
+/// The hard cap on store requests in flight; below it the executor adapts the number (`exec::flow`).
+pub const DEFAULT_CONCURRENCY: usize = 256;
 pub const DEFAULT_INDEX_DOCUMENT: &str = "index.html";
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(3600);
 /// CloudFront's free tier: 1,000 invalidation paths a month (per account).

@@ -104,7 +104,7 @@ impl ObjectStore for LocalStore {
     async fn put(
         &self,
         key: &str,
-        body: Vec<u8>,
+        body: bytes::Bytes,
         headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let path = self.path(key);

@@ -1,13 +1,15 @@
 //! The executor: carries out a [`Plan`] against two narrow traits, an object store and a CDN.
 //!
-//! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (bounded),
-//! reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends live in submodules:
-//! S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]); [`aws`] builds the SDK clients.
-//! Only those backend modules touch the AWS SDK.
+//! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (an
+//! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
+//! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
+//! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]); [`aws`] builds
+//! the SDK clients. Only those backend modules touch the AWS SDK.
 
 pub mod aws;
 pub mod backends;
 pub mod cloudfront;
+pub mod flow;
 pub mod local;
 pub mod s3;
 
@@ -17,9 +19,12 @@ use std::time::Duration;
 use std::io::Read;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::TryStreamExt;
+use tokio::sync::Semaphore;
 
 use crate::plan::{Encoding, Plan, Upload};
+use flow::Flow;
 
 /// Headers stored with an object.
 #[derive(Debug, Clone, Default)]
@@ -86,6 +91,9 @@ pub enum StoreError {
     /// A concurrent conditional write is in flight (HTTP 409): re-read and retry.
     #[error("conflicting concurrent write")]
     Conflict,
+    /// The store asked us to slow down (503 SlowDown, 429) and the SDK's retries gave up: try again later.
+    #[error("{0}")]
+    Throttled(String),
     #[error("{message}")]
     Failed { message: String, hint: String },
 }
@@ -111,12 +119,7 @@ pub struct Versioned {
 pub trait ObjectStore: Send + Sync {
     /// Human-readable location, e.g. `s3://bucket/prefix` (never credentials).
     fn describe(&self) -> String;
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        headers: &ObjectHeaders,
-    ) -> Result<(), StoreError>;
+    async fn put(&self, key: &str, body: Bytes, headers: &ObjectHeaders) -> Result<(), StoreError>;
     /// Upload a large object from a reader, holding at most a part (`PART_SIZE`) in memory.
     async fn put_stream(
         &self,
@@ -138,6 +141,11 @@ pub trait ObjectStore: Send + Sync {
     /// how many leftovers it removed.
     async fn remove_leftovers(&self) -> Result<usize, StoreError> {
         Ok(0)
+    }
+    /// How many requests so far were throttled (503, 429) or got no answer (timeouts, resets), counting every
+    /// attempt: the adaptive in-flight limit backs off when this grows.
+    fn congestion(&self) -> u64 {
+        0
     }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
@@ -258,6 +266,19 @@ pub enum ExecError {
     Invalidate(StoreError),
 }
 
+impl ExecError {
+    /// Whether the store throttled the request (worth trying again after a pause).
+    pub fn is_throttled(&self) -> bool {
+        matches!(
+            self,
+            ExecError::Upload {
+                source: StoreError::Throttled(_),
+                ..
+            } | ExecError::Delete(StoreError::Throttled(_))
+        )
+    }
+}
+
 /// CloudFront accepts at most 3,000 paths per invalidation.
 pub const MAX_PATHS_PER_INVALIDATION: usize = 3000;
 /// S3 DeleteObjects takes at most 1,000 keys.
@@ -276,6 +297,7 @@ pub struct Executor<'a> {
     /// One per distribution of the plan (`plan.cdn[i].distribution` = `cdns[i].0`).
     pub cdns: Vec<(String, &'a dyn Cdn)>,
     pub blobs: Arc<dyn Blobs>,
+    /// The hard cap on requests in flight; below it the limit adapts ([`flow`]).
     pub concurrency: usize,
     /// Base for CallerReference (target + commits); the batch number is appended.
     pub caller_reference: String,
@@ -290,8 +312,9 @@ impl Executor<'_> {
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<Outcome, ExecError> {
         let mut outcome = Outcome::default();
+        let flow = Flow::new(self.concurrency);
         // A file that became a directory (or the reverse) is deleted before anything takes its place.
-        self.delete_keys(&plan.clear_first, on).await?;
+        self.delete_keys(&plan.clear_first, &flow, on).await?;
         let (assets, pages): (Vec<&Upload>, Vec<&Upload>) =
             plan.uploads.iter().partition(|u| !u.is_html());
         for (phase, group) in [("assets", assets), ("pages", pages)] {
@@ -299,14 +322,14 @@ impl Executor<'_> {
                 continue;
             }
             on(Event::Phase(phase, group.len()));
-            let bytes = self.upload_all(&group, on).await?;
+            let bytes = self.upload_all(&group, &flow, on).await?;
             outcome.uploaded_bytes += bytes;
         }
         let rest: Vec<String> = (plan.deletes.iter())
             .filter(|k| plan.clear_first.binary_search(k).is_err())
             .cloned()
             .collect();
-        self.delete_keys(&rest, on).await?;
+        self.delete_keys(&rest, &flow, on).await?;
         if !plan.invalidations.is_empty() {
             on(Event::Phase("invalidation", plan.invalidation.paths));
         }
@@ -335,6 +358,7 @@ impl Executor<'_> {
     async fn delete_keys(
         &self,
         keys: &[String],
+        flow: &Flow,
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<(), ExecError> {
         if keys.is_empty() {
@@ -342,112 +366,169 @@ impl Executor<'_> {
         }
         on(Event::Phase("deletes", keys.len()));
         for batch in keys.chunks(MAX_KEYS_PER_DELETE) {
-            self.store
-                .delete_batch(batch)
-                .await
-                .map_err(ExecError::Delete)?;
+            flow.send(self.store, || async {
+                self.store
+                    .delete_batch(batch)
+                    .await
+                    .map_err(ExecError::Delete)
+            })
+            .await?;
             on(Event::Deleted { count: batch.len() });
         }
         Ok(())
     }
 
+    /// Every upload of a group, as many at once as the flow allows; the total bytes sent.
     async fn upload_all(
         &self,
         group: &[&Upload],
+        flow: &Flow,
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<u64, ExecError> {
         let total = std::sync::atomic::AtomicU64::new(0);
         // Memory budget in KiB: small files hold their size, streamed ones a part.
-        let budget = tokio::sync::Semaphore::new(MEMORY_BUDGET / 1024);
+        let budget = Semaphore::new(MEMORY_BUDGET / 1024);
         futures::stream::iter(group.iter().map(Ok::<_, ExecError>))
-            .try_for_each_concurrent(self.concurrency, |u| {
+            .try_for_each_concurrent(flow.cap(), |u| {
                 let (total, budget) = (&total, &budget);
                 async move {
-                    let blob_err = |message: String| ExecError::Blob {
-                        key: u.key.clone(),
-                        blob: u.blob.clone(),
-                        message,
-                    };
-                    let upload_err = |source| ExecError::Upload {
-                        key: u.key.clone(),
-                        source,
-                    };
-                    // The plan decides the encoding; a store that keeps no headers gets the bytes as they are.
-                    let encoding = u
-                        .headers
-                        .content_encoding
-                        .filter(|_| self.store.keeps_headers());
-                    let headers = ObjectHeaders {
-                        content_type: u.headers.content_type.clone(),
-                        cache_control: u.headers.cache_control.clone(),
-                        content_encoding: encoding.map(|e| e.header().to_string()),
-                        content_disposition: u.headers.content_disposition.clone(),
-                        metadata: u.headers.metadata.clone(),
-                        git_blob: u.blob.clone(),
-                        executable: u.executable,
-                    };
-                    if let Some(from) = &u.copy_from {
-                        self.store
-                            .copy(from, &u.key, &headers)
-                            .await
-                            .map_err(upload_err)?;
-                        on(Event::Copied { key: &u.key });
-                        return Ok(());
+                    match self.upload_one(u, flow, budget).await? {
+                        None => on(Event::Copied { key: &u.key }),
+                        Some(bytes) => {
+                            total.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                            on(Event::Uploaded { key: &u.key, bytes });
+                        }
                     }
-                    let size = if u.size > 0 {
-                        u.size
-                    } else {
-                        self.blobs.size(&u.blob).map_err(blob_err)?
-                    };
-                    let sent = if size >= STREAM_THRESHOLD && encoding.is_none() {
-                        let _permit = budget
-                            .acquire_many((PART_SIZE / 1024) as u32)
-                            .await
-                            .expect("open semaphore");
-                        let reader = self.blobs.stream(&u.blob).map_err(blob_err)?;
-                        self.store
-                            .put_stream(&u.key, size, reader, &headers)
-                            .await
-                            .map_err(upload_err)?;
-                        size
-                    } else {
-                        // Compressed objects are encoded whole (rules compress text, which is small); the
-                        // permit is capped at the budget so that one big file can still go alone.
-                        let kib = (size as usize / 1024).clamp(1, MEMORY_BUDGET / 1024);
-                        let _permit = budget
-                            .acquire_many(kib as u32)
-                            .await
-                            .expect("open semaphore");
-                        let blobs = self.blobs.clone();
-                        let blob = u.blob.clone();
-                        let body = tokio::task::spawn_blocking(move || {
-                            let raw = blobs.read(&blob)?;
-                            match encoding {
-                                None => Ok(raw),
-                                Some(e) => encode(&raw, e).map_err(|e| format!("compressing: {e}")),
-                            }
-                        })
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r)
-                        .map_err(blob_err)?;
-                        let len = body.len() as u64;
-                        self.store
-                            .put(&u.key, body, &headers)
-                            .await
-                            .map_err(upload_err)?;
-                        len
-                    };
-                    total.fetch_add(sent, std::sync::atomic::Ordering::Relaxed);
-                    on(Event::Uploaded {
-                        key: &u.key,
-                        bytes: sent,
-                    });
                     Ok(())
                 }
             })
             .await?;
         Ok(total.into_inner())
+    }
+
+    /// One upload (or server-side copy: `None`); the bytes sent.
+    async fn upload_one(
+        &self,
+        u: &Upload,
+        flow: &Flow,
+        budget: &Semaphore,
+    ) -> Result<Option<u64>, ExecError> {
+        // The plan decides the encoding; a store that keeps no headers gets the bytes as they are.
+        let encoding = u
+            .headers
+            .content_encoding
+            .filter(|_| self.store.keeps_headers());
+        let headers = ObjectHeaders {
+            content_type: u.headers.content_type.clone(),
+            cache_control: u.headers.cache_control.clone(),
+            content_encoding: encoding.map(|e| e.header().to_string()),
+            content_disposition: u.headers.content_disposition.clone(),
+            metadata: u.headers.metadata.clone(),
+            git_blob: u.blob.clone(),
+            executable: u.executable,
+        };
+        if let Some(from) = &u.copy_from {
+            flow.send(self.store, || async {
+                self.store
+                    .copy(from, &u.key, &headers)
+                    .await
+                    .map_err(|e| upload_err(u, e))
+            })
+            .await?;
+            return Ok(None);
+        }
+        let size = if u.size > 0 {
+            u.size
+        } else {
+            self.blobs.size(&u.blob).map_err(|m| blob_err(u, m))?
+        };
+        let sent = if size >= STREAM_THRESHOLD && encoding.is_none() {
+            self.upload_stream(u, size, &headers, flow, budget).await?
+        } else {
+            self.upload_whole(u, size, encoding, &headers, flow, budget)
+                .await?
+        };
+        Ok(Some(sent))
+    }
+
+    /// A large blob in parts of [`PART_SIZE`], holding one part of the memory budget and one flow slot.
+    async fn upload_stream(
+        &self,
+        u: &Upload,
+        size: u64,
+        headers: &ObjectHeaders,
+        flow: &Flow,
+        budget: &Semaphore,
+    ) -> Result<u64, ExecError> {
+        let _permit = budget
+            .acquire_many((PART_SIZE / 1024) as u32)
+            .await
+            .expect("open semaphore");
+        flow.send(self.store, || async {
+            // A fresh reader for each attempt: a throttled upload starts over.
+            let reader = self.blobs.stream(&u.blob).map_err(|m| blob_err(u, m))?;
+            self.store
+                .put_stream(&u.key, size, reader, headers)
+                .await
+                .map_err(|e| upload_err(u, e))
+        })
+        .await?;
+        Ok(size)
+    }
+
+    /// A blob read whole (and compressed if the plan says so) off the async threads, then sent in one request.
+    async fn upload_whole(
+        &self,
+        u: &Upload,
+        size: u64,
+        encoding: Option<Encoding>,
+        headers: &ObjectHeaders,
+        flow: &Flow,
+        budget: &Semaphore,
+    ) -> Result<u64, ExecError> {
+        // Compressed objects are encoded whole (rules compress text, which is small); the permit is capped at
+        // the budget so that one big file can still go alone.
+        let kib = (size as usize / 1024).clamp(1, MEMORY_BUDGET / 1024);
+        let _permit = budget
+            .acquire_many(kib as u32)
+            .await
+            .expect("open semaphore");
+        let (blobs, blob) = (self.blobs.clone(), u.blob.clone());
+        let body = tokio::task::spawn_blocking(move || {
+            let raw = blobs.read(&blob)?;
+            match encoding {
+                None => Ok(raw),
+                Some(e) => encode(&raw, e).map_err(|e| format!("compressing: {e}")),
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|m| blob_err(u, m))?;
+        let body = Bytes::from(body);
+        flow.send(self.store, || async {
+            self.store
+                .put(&u.key, body.clone(), headers)
+                .await
+                .map_err(|e| upload_err(u, e))
+        })
+        .await?;
+        Ok(body.len() as u64)
+    }
+}
+
+fn blob_err(u: &Upload, message: String) -> ExecError {
+    ExecError::Blob {
+        key: u.key.clone(),
+        blob: u.blob.clone(),
+        message,
+    }
+}
+
+fn upload_err(u: &Upload, source: StoreError) -> ExecError {
+    ExecError::Upload {
+        key: u.key.clone(),
+        source,
     }
 }
 

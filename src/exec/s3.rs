@@ -1,6 +1,7 @@
 //! [`ObjectStore`] on S3 (or an S3-compatible store): PutObject (multipart above a threshold), DeleteObjects in
 //! batches with per-key errors checked, CopyObject (renames, header updates), conditional PutObject for the state
-//! record. No LIST, no HEAD.
+//! record. No LIST, no HEAD. Counts the attempts S3 throttled or left unanswered ([`ObjectStore::congestion`])
+//! for the executor's adaptive limit; how many to send at once is not decided here.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -8,8 +9,17 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, MetadataDirective, ObjectIdentifier,
 };
 use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::aws::classify;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use std::io::Read;
 
 use super::{
@@ -29,15 +39,49 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     endpoint: Option<String>,
+    congestion: Arc<AtomicU64>,
+}
+
+/// Counts every attempt (retries included) answered 503/429 or not answered at all (timeout, reset).
+#[derive(Debug)]
+struct CongestionCounter(Arc<AtomicU64>);
+
+impl Intercept for CongestionCounter {
+    fn name(&self) -> &'static str {
+        "CongestionCounter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let congested = match context.response() {
+            Some(r) => matches!(r.status().as_u16(), 429 | 503),
+            None => context.output_or_error().is_some_and(|r| r.is_err()),
+        };
+        if congested {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 impl S3Store {
     pub fn new(client: Client, bucket: &str, prefix: &str, endpoint: Option<String>) -> Self {
+        let congestion = Arc::new(AtomicU64::new(0));
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(CongestionCounter(congestion.clone()))
+            .build();
         S3Store {
-            client,
+            client: Client::from_conf(conf),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             endpoint,
+            congestion,
         }
     }
 
@@ -45,13 +89,30 @@ impl S3Store {
         format!("s3://{}/{}", self.bucket, key)
     }
 
+    /// [`classify`], with throttling kept apart so that the executor tries again instead of failing the file.
+    fn error<E>(&self, err: &SdkError<E, HttpResponse>, key: &str) -> StoreError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let e = classify(err, &self.what(key), self.endpoint.as_deref());
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().unwrap_or_default();
+        if matches!(status, Some(429 | 503))
+            || matches!(code, "SlowDown" | "Throttling" | "RequestLimitExceeded")
+        {
+            return StoreError::Throttled(e.to_string());
+        }
+        e
+    }
+
+    /// Parts one after the other (an upload holds one slot of the executor's in-flight limit, parts included),
+    /// then the completion; an upload that fails is aborted.
     async fn put_multipart(
         &self,
         key: &str,
-        mut reader: Box<dyn Read + Send>,
+        reader: Box<dyn Read + Send>,
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
-        let ep = self.endpoint.as_deref();
         let mut req = self
             .client
             .create_multipart_upload()
@@ -64,62 +125,9 @@ impl S3Store {
         for (k, v) in h.all_metadata() {
             req = req.metadata(k, v);
         }
-        let created = req
-            .send()
-            .await
-            .map_err(|e| classify(&e, &self.what(key), ep))?;
+        let created = req.send().await.map_err(|e| self.error(&e, key))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
-        let result = async {
-            let mut parts = Vec::new();
-            for n in 1.. {
-                let (chunk, rest) = read_part(reader).await.map_err(|e| {
-                    StoreError::failed(
-                        format!("reading the blob for {}: {e}", self.what(key)),
-                        "run again",
-                    )
-                })?;
-                reader = rest;
-                if chunk.is_empty() && n > 1 {
-                    break;
-                }
-                let last = chunk.len() < PART_SIZE;
-                let out = self
-                    .client
-                    .upload_part()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .part_number(n)
-                    .body(ByteStream::from(chunk))
-                    .send()
-                    .await
-                    .map_err(|e| classify(&e, &self.what(key), ep))?;
-                parts.push(
-                    CompletedPart::builder()
-                        .part_number(n)
-                        .set_e_tag(out.e_tag().map(str::to_string))
-                        .build(),
-                );
-                if last {
-                    break;
-                }
-            }
-            self.client
-                .complete_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .multipart_upload(
-                    CompletedMultipartUpload::builder()
-                        .set_parts(Some(parts))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| classify(&e, &self.what(key), ep))?;
-            Ok(())
-        }
-        .await;
+        let result = self.send_parts(key, &upload_id, reader).await;
         if result.is_err() {
             let _ = self
                 .client
@@ -132,10 +140,70 @@ impl S3Store {
         }
         result
     }
+
+    async fn send_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        mut reader: Box<dyn Read + Send>,
+    ) -> Result<(), StoreError> {
+        let mut parts = Vec::new();
+        for n in 1.. {
+            let (chunk, rest) = read_part(reader).await.map_err(|e| {
+                StoreError::failed(
+                    format!("reading the blob for {}: {e}", self.what(key)),
+                    "run again",
+                )
+            })?;
+            reader = rest;
+            if chunk.is_empty() && n > 1 {
+                break;
+            }
+            let last = chunk.len() < PART_SIZE;
+            let out = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(n)
+                .body(ByteStream::from(chunk))
+                .send()
+                .await
+                .map_err(|e| self.error(&e, key))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(out.e_tag().map(str::to_string))
+                    .build(),
+            );
+            if last {
+                break;
+            }
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.error(&e, key))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    fn congestion(&self) -> u64 {
+        self.congestion.load(Ordering::Relaxed)
+    }
+
     fn describe(&self) -> String {
         if self.prefix.is_empty() {
             format!("s3://{}", self.bucket)
@@ -154,7 +222,12 @@ impl ObjectStore for S3Store {
         self.put_multipart(key, reader, h).await
     }
 
-    async fn put(&self, key: &str, body: Vec<u8>, h: &ObjectHeaders) -> Result<(), StoreError> {
+    async fn put(
+        &self,
+        key: &str,
+        body: bytes::Bytes,
+        h: &ObjectHeaders,
+    ) -> Result<(), StoreError> {
         let mut req = self
             .client
             .put_object()
@@ -170,7 +243,7 @@ impl ObjectStore for S3Store {
         req.body(ByteStream::from(body))
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+            .map_err(|e| self.error(&e, key))?;
         Ok(())
     }
 
@@ -195,9 +268,7 @@ impl ObjectStore for S3Store {
         for (k, v) in h.all_metadata() {
             req = req.metadata(k, v);
         }
-        req.send()
-            .await
-            .map_err(|e| classify(&e, &self.what(to), self.endpoint.as_deref()))?;
+        req.send().await.map_err(|e| self.error(&e, to))?;
         Ok(())
     }
 
@@ -219,7 +290,7 @@ impl ObjectStore for S3Store {
             .delete(delete)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(&keys[0]), self.endpoint.as_deref()))?;
+            .map_err(|e| self.error(&e, &keys[0]))?;
         let errors = out.errors();
         if !errors.is_empty() {
             let list: Vec<String> = errors

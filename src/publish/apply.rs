@@ -69,7 +69,7 @@ async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
     };
     p.backends
         .store
-        .put(&copy, body.clone(), &headers)
+        .put(&copy, bytes::Bytes::from(body.clone()), &headers)
         .await
         .map_err(|e| state::store_err(&p.target.name, e))?;
     s.ui.note(&format!("kept the unreadable state as {copy}"));

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""The benchmark over a long link: every tool talks to moto through bench/latency_proxy.py.
+
+    bench/run.sh --rtt 100                          # N = 1,000, tools git-publish, aws, s5cmd (+ the others named)
+    bench/run.sh --rtt 20,100,200 --n 1000 --scenarios initial
+    bench/run.sh --rtt 100 --n 5000 --slowdown-rps 300 --tools git-publish --scenarios initial
+    bench/run.sh --rtt 50 --n 200 --slowdown-rps 100 --tools git-publish --check     # CI's reduced form
+
+Scenarios, in order into one bucket per tool: initial (first publish), newpost (10 files), theme (every HTML page
+rewritten, as a theme change or Hexo's landscape theme on every new post does). Tool `git-publish@16` is
+git-publish with `concurrency = 16` (a fixed 16 in flight, the default before the adaptive limit).
+
+The report replaces its own section (--section NAME) of --out (bench/results/latest.md), leaving the rest of the
+file as it is; every run goes to results/latency-NAME.json. Times are wall clock from start to exit; "ratio" is
+git-publish's time over the fastest correct peer's in the same run and RTT. --check (CI) exits 1 unless
+git-publish completed every scenario with bucket == tree and exact request counts (it checks no times).
+Reuses run.py's server, tools, site generator and bucket check.
+"""
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import run as R
+
+SCENARIOS = ["initial", "newpost", "theme"]
+
+
+class GitPublishFixed(R.GitPublish):
+    """git-publish with a fixed `concurrency` (the cap; with 16 the limit can't exceed the old default)."""
+
+    def __init__(self, ctx, cap):
+        super().__init__(ctx)
+        self.cap = cap
+        self.name = f"git-publish@{cap}"
+        self.peer = False
+
+    def config(self, bucket):
+        path = super().config(bucket)
+        with open(path, "a") as f:
+            f.write(f"concurrency = {self.cap}\n")
+        return path
+
+
+def make_tools(names, ctx):
+    tools, skipped = [], []
+    for key in names.split(","):
+        key = key.strip()
+        t = GitPublishFixed(ctx, int(key.split("@")[1])) if key.startswith("git-publish@") \
+            else R.TOOL_CLASSES[key](ctx)
+        (tools if t.available() else skipped).append(t)
+    for t in skipped:
+        R.log(f"skipping {t.name}: {t.skip_reason}")
+    return tools, [(t.name, t.skip_reason) for t in skipped]
+
+
+class LatencyProxy:
+    def __init__(self, server, rtt, bw, rps, logdir):
+        self.log = os.path.join(logdir, f"proxy-rtt{rtt}.jsonl")
+        open(self.log, "w").close()
+        upstream = server.endpoint.split("//", 1)[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(R.BENCH, "latency_proxy.py"), "--upstream", upstream, "--rtt-ms", str(rtt),
+             "--bw-mbit", str(bw), "--slowdown-rps", str(rps), "--log", self.log],
+            stdout=subprocess.PIPE, text=True)
+        port = self.proc.stdout.readline().split()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
+        R.log(f"latency proxy on {self.endpoint}: RTT {rtt} ms, bandwidth {bw or '∞'} Mbit/s, "
+              f"SlowDown above {rps or '∞'} req/s")
+
+    def offset(self):
+        return os.path.getsize(self.log)
+
+    def refused_since(self, offset):
+        with open(self.log, "rb") as f:
+            f.seek(offset)
+            return sum(1 for line in f if b'"st": 503' in line)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def run_one(server, proxy, tool, bucket, repo, commit, scen, label):
+    argv, cwd, extra = tool.command(bucket, repo)
+    env = R.clean_env(proxy.endpoint)
+    env.update(extra)
+    logpath = os.path.join(R.LOGS, f"{label}-{tool.name.replace('@', '-')}-{scen}.log")
+    off, poff = server.log_offset(), proxy.offset()
+    rc, wall, rss, tail = R.run_cmd(argv, cwd, env, logpath)
+    reqs = R.count_requests(server.requests_since(off), bucket)
+    chk = R.check_bucket(server, bucket, repo, commit)
+    rec = {"tool": tool.name, "scenario": scen, "rc": rc, "wall": wall, "rss_kb": rss,
+           "refused_503": proxy.refused_since(poff), **reqs, "check": chk}
+    if rc != 0:
+        rec["tail"] = tail
+    R.log(f"{label} {scen:8s} {tool.name:16s} rc={rc} {wall:7.2f}s req={reqs['total']:6d} "
+          f"503={rec['refused_503']:5d} {'ok' if chk['ok'] else 'BAD ' + json.dumps(chk)}")
+    return rec
+
+
+def bench_rtt(server, tools, manifest, rtt, args, run):
+    """Every tool, every scenario, through one proxy at `rtt`."""
+    proxy = LatencyProxy(server, rtt, args.bw_mbit, args.slowdown_rps, R.LOGS)
+    for t in tools:
+        t.ctx["endpoint"] = proxy.endpoint  # the tools build their commands (and configs) from it
+    repo, commits, n = manifest["repo"], manifest["commits"], manifest["files"]
+    out = []
+    try:
+        server.reset()
+        buckets = {}
+        for i, t in enumerate(tools):
+            buckets[t.name] = f"lat-n{n}-rtt{rtt}-r{run}-t{i}"
+            server.s3.create_bucket(Bucket=buckets[t.name])
+        order = tools[(run - 1) % len(tools):] + tools[:(run - 1) % len(tools)]
+        for scen in args.scenarios.split(","):
+            if scen != "initial":
+                time.sleep(1.1)  # new mtimes strictly later than the last upload
+            R.git(repo, "reset", "-q", "--hard", commits[scen], capture=False)
+            if scen == "initial":
+                for ref in R.git(repo, "for-each-ref", "--format=%(refname)", "refs/publish").split():
+                    R.git(repo, "update-ref", "-d", ref, capture=False)
+            for t in order:
+                rec = run_one(server, proxy, t, buckets[t.name], repo, commits[scen], scen, f"n{n}-rtt{rtt}-r{run}")
+                out.append({"n": n, "rtt": rtt, "run": run, "slowdown_rps": args.slowdown_rps,
+                            "bw_mbit": args.bw_mbit, **rec})
+    finally:
+        proxy.stop()
+    return out
+
+
+def summary(results, n, rtt, tool, scen):
+    rs = [r for r in results if (r["n"], r["rtt"], r["tool"], r["scenario"]) == (n, rtt, tool, scen)]
+    if not rs:
+        return None
+    good = [r for r in rs if r["rc"] == 0 and r["check"]["ok"]]
+    return {"wall": R.med([r["wall"] for r in good]) if good else None, "ok": len(good) == len(rs),
+            "runs": len(rs), "total": R.med([r["total"] for r in rs]), "refused": R.med([r["refused_503"] for r in rs]),
+            "rss_kb": R.med([r["rss_kb"] for r in rs]), "put": R.med([r["counts"]["PUT"] for r in rs])}
+
+
+def markers(section):
+    return f"<!-- latency:{section}:begin -->", f"<!-- latency:{section}:end -->"
+
+
+def render(results, tools, skipped, manifests, args, info):
+    begin, end = markers(args.section)
+    L = [begin, f"## Over a long link: {args.title or args.section} (bench/latency_proxy.py in front of moto)\n"]
+    L.append(f"Measured {info['date']}; load average before/after: {info['load_before']} / {info['load_after']} "
+             f"(2 cores shared with other work: compare ratios within a row, not absolute times). Command: "
+             f"`bench/run.sh {shlex.join(args.argv)}`. Bandwidth cap: {args.bw_mbit or 'none'}; SlowDown above "
+             f"{args.slowdown_rps or '∞'} req/s; {args.runs} run(s) per cell, medians.\n")
+    for t in tools:
+        L.append(f"- **{t.name}**: {t.ver}")
+    for name, why in skipped:
+        L.append(f"- **{name}**: not run: {why}")
+    L.append("")
+    names = [t.name for t in tools]
+    peers = [t.name for t in tools if t.peer]
+    for n in sorted(manifests):
+        for scen in args.scenarios.split(","):
+            L.append(f"### N = {n:,}, {scen}\n")
+            L.append("| RTT ms | " + " | ".join(f"{nm} s" for nm in names) + " | git-publish / best peer |")
+            L.append("|---:|" + "---:|" * len(names) + "---:|")
+            for rtt in args.rtts:
+                cells, best = [], None
+                for nm in names:
+                    s = summary(results, n, rtt, nm, scen)
+                    if s is None:
+                        cells.append("–")
+                        continue
+                    cell = f"{s['wall']:.2f}" if s["wall"] is not None else "FAILED"
+                    if s["refused"]:
+                        cell += f" ({s['refused']:.0f}×503)"
+                    cells.append(cell if s["ok"] else cell + " ✗")
+                    if nm in peers and s["ok"] and s["wall"] is not None and (best is None or s["wall"] < best):
+                        best = s["wall"]
+                gp = summary(results, n, rtt, "git-publish", scen)
+                ratio = f"{gp['wall'] / best:.2f}" if gp and gp["wall"] and best else "–"
+                L.append(f"| {rtt} | " + " | ".join(cells) + f" | {ratio} |")
+            L.append("")
+    if args.slowdown_rps:
+        L.append(f"### Throttled: SlowDown above {args.slowdown_rps:g} req/s\n")
+        L.append("| N | RTT ms | tool | requests served | 503s | wall s | ideal s (served / rate) | ideal / wall |")
+        L.append("|---:|---:|---|---:|---:|---:|---:|---:|")
+        for r in results:
+            if r["scenario"] == "initial" and r["rc"] == 0:
+                ideal = r["total"] / args.slowdown_rps
+                L.append(f"| {r['n']:,} | {r['rtt']} | {r['tool']} | {r['total']:,} | {r['refused_503']:,} | "
+                         f"{r['wall']:.2f} | {ideal:.2f} | {100 * ideal / r['wall']:.0f}% |")
+        L.append("")
+    L.append(end)
+    return "\n".join(L) + "\n"
+
+
+def write_section(path, name, section):
+    old = open(path).read() if os.path.exists(path) else ""
+    begin, end = markers(name)
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + section.rstrip("\n") + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + section
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def check(results, manifests):
+    """CI's exact targets for git-publish: completion, bucket == tree, request counts."""
+    bad = []
+    for r in (r for r in results if r["tool"] == "git-publish"):
+        m = manifests[r["n"]]
+        what = f"N={r['n']} RTT {r['rtt']} {r['scenario']}"
+        c = r["counts"]
+        if r["rc"] != 0 or not r["check"]["ok"]:
+            bad.append(f"{what}: exit {r['rc']}, bucket check {r['check']}")
+        if c["LIST"] or c["HEAD"]:
+            bad.append(f"{what}: {c['LIST']} LIST, {c['HEAD']} HEAD")
+        want_put = {"initial": m["files"], "newpost": None, "theme": m.get("theme_changes")}[r["scenario"]]
+        if want_put is not None and c["PUT"] != want_put:
+            bad.append(f"{what}: {c['PUT']} PUT served, expected {want_put} (one per file)")
+        if r["scenario"] == "newpost" and r["total"] > len(m["newpost_changes"]) + 3:
+            bad.append(f"{what}: {r['total']} requests for {len(m['newpost_changes'])} changed files")
+    return bad
+
+
+def loadavg():
+    return " ".join(open("/proc/loadavg").read().split()[:3])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rtt", required=True, help="comma-separated round-trip times, ms")
+    ap.add_argument("--n", default="1000", help="comma-separated site sizes (files)")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--tools", default="git-publish,aws,s5cmd")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--bw-mbit", type=float, default=0.0)
+    ap.add_argument("--slowdown-rps", type=float, default=0.0)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--work", default=os.path.join(R.BENCH, "work"))
+    ap.add_argument("--out", default=os.path.join(R.BENCH, "results", "latest.md"))
+    ap.add_argument("--section", default="main",
+                    help="name of the report's section this run replaces (other runs' sections stay)")
+    ap.add_argument("--title", help="the section's heading (default: its name)")
+    args = ap.parse_args()
+    args.argv = sys.argv[1:]
+    args.rtts = [int(x) for x in args.rtt.split(",")]
+    R.WORK = os.path.abspath(args.work)
+    R.LOGS = os.path.join(R.WORK, "logs-latency")
+    os.makedirs(R.LOGS, exist_ok=True)
+    for k in [k for k in os.environ if k.startswith("AWS_")]:
+        del os.environ[k]
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    info = {"date": R.machine_info()["date"], "load_before": loadavg()}
+    server = R.Server(R.LOGS)
+    try:
+        tools, skipped = make_tools(args.tools, {"endpoint": server.endpoint})  # one ctx, shared
+        results, manifests = [], {}
+        for n in [int(x) for x in args.n.split(",")]:
+            manifests[n] = json.loads(subprocess.run(
+                [sys.executable, os.path.join(R.BENCH, "gen_site.py"), "--n", str(n), "--seed", str(args.seed),
+                 "--out", os.path.join(R.WORK, "sites", f"n{n}-s{args.seed}")],
+                stdout=subprocess.PIPE, check=True, text=True).stdout)
+            for rtt in args.rtts:
+                for run in range(1, args.runs + 1):
+                    results += bench_rtt(server, tools, manifests[n], rtt, args, run)
+        info["load_after"] = loadavg()
+    finally:
+        server.stop()
+    section = render(results, tools, skipped, manifests, args, info)
+    write_section(args.out, args.section, section)
+    with open(os.path.join(os.path.dirname(os.path.abspath(args.out)), f"latency-{args.section}.json"), "w") as f:
+        json.dump({"results": results, "info": info, "args": args.argv}, f, indent=1)
+    print(section)
+    if args.check:
+        bad = check(results, manifests)
+        for b in bad:
+            R.log(f"CHECK FAILED: {b}")
+        if bad:
+            sys.exit(1)
+        R.log("check: git-publish completed every scenario with exact request counts")
+
+
+if __name__ == "__main__":
+    main()
