@@ -104,6 +104,9 @@ pub enum Error {
     KeyEscapes { path: String, key: String },
     #[error("`{path}` uses the name reserved for git-publish's own state")]
     ReservedPath { path: String },
+    /// A redirect the table refuses (a loop, a `from` that is a published file).
+    #[error("{message}")]
+    Redirect { message: String, hint: String },
     #[error("git: {0}")]
     Git(String),
 
@@ -212,6 +215,7 @@ impl Error {
             | NonUtf8Path { .. }
             | KeyEscapes { .. }
             | ReservedPath { .. }
+            | Redirect { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
             | SnapshotRefForeign { .. }
@@ -243,6 +247,7 @@ impl Error {
                 .into(),
             ConfigParse { .. } => "fix the line above; every key is documented in site.toml.example".into(),
             ConfigInvalid { hint, .. } => hint.clone(),
+            Redirect { hint, .. } => hint.clone(),
             ConfigExists { .. } => "edit it (every key is documented in site.toml.example), or overwrite it with \
                  `git publish init --force`"
                 .into(),

@@ -45,6 +45,21 @@ impl ObjectHeaders {
     }
 }
 
+/// A page that sends the browser to `location` (and tells search engines where the page lives now), for
+/// stores that can't answer with a redirect status.
+pub fn redirect_page(location: &str) -> String {
+    let l = location
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url={l}\">\n\
+         <link rel=\"canonical\" href=\"{l}\">\n<title>Moved</title></head>\n\
+         <body><p>This page has moved to <a href=\"{l}\">{l}</a>.</p></body></html>\n"
+    )
+}
+
 /// Compress `body` as the plan decided. Deterministic (no timestamps), so the same blob gives the same bytes.
 pub fn encode(body: &[u8], enc: Encoding) -> std::io::Result<Vec<u8>> {
     use std::io::Write;
@@ -130,6 +145,16 @@ pub trait ObjectStore: Send + Sync {
     /// are in git, never pre-compressed, since no header would tell a web server they are).
     fn keeps_headers(&self) -> bool {
         true
+    }
+    /// Write a redirect to `location` (a URL path or an absolute URL) at `key`. The default, for stores with
+    /// no redirect field (a local directory), is a small HTML page that redirects (see [`redirect_page`]).
+    async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
+        let headers = ObjectHeaders {
+            content_type: "text/html; charset=utf-8".into(),
+            ..ObjectHeaders::default()
+        };
+        self.put(key, redirect_page(location).into_bytes(), &headers)
+            .await
     }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
@@ -274,7 +299,7 @@ pub struct Executor<'a> {
 }
 
 impl Executor<'_> {
-    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, deletes, invalidation.
+    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, redirect objects, deletes, invalidation.
     /// (The state write that follows is the caller's: see `state`.)
     pub async fn run(
         &self,
@@ -291,6 +316,22 @@ impl Executor<'_> {
             on(Event::Phase(phase, group.len()));
             let bytes = self.upload_all(&group, on).await?;
             outcome.uploaded_bytes += bytes;
+        }
+        let redirects = &plan.redirects.puts;
+        if !redirects.is_empty() {
+            on(Event::Phase("redirects", redirects.len()));
+            futures::stream::iter(redirects.iter().map(Ok::<_, ExecError>))
+                .try_for_each_concurrent(self.concurrency, |r| async move {
+                    (self.store.put_redirect(&r.key, &r.location).await).map_err(|source| {
+                        ExecError::Upload {
+                            key: r.key.clone(),
+                            source,
+                        }
+                    })?;
+                    on(Event::Copied { key: &r.key });
+                    Ok(())
+                })
+                .await?;
         }
         if !plan.deletes.is_empty() {
             on(Event::Phase("deletes", plan.deletes.len()));

@@ -22,6 +22,9 @@ pub enum PlanError {
         limit: usize,
         target: String,
     },
+    /// The redirect table refuses an entry (see `redirects`).
+    #[error("{message}")]
+    Redirect { message: String, hint: String },
 }
 
 impl PlanError {
@@ -45,6 +48,7 @@ impl From<PlanError> for Error {
                 limit,
                 target,
             },
+            PlanError::Redirect { message, hint } => Error::Redirect { message, hint },
         }
     }
 }
@@ -78,6 +82,13 @@ mod tests {
                     target: "prod".into(),
                 },
                 exit::REFUSED,
+            ),
+            (
+                PlanError::Redirect {
+                    message: "loop".into(),
+                    hint: "remove one".into(),
+                },
+                exit::USAGE,
             ),
         ];
         for (e, code) in table {

@@ -15,6 +15,7 @@
 //! - files that differ only in timestamps/build ids: [`churn`]
 //! - errors: [`PlanError`]; the whole planner's freshness model (tests only): `freshness.rs`
 
+pub mod cdn_function;
 pub mod churn;
 mod error;
 #[cfg(test)]
@@ -22,6 +23,7 @@ mod freshness;
 pub mod headers;
 pub mod invalidate;
 pub mod paths;
+pub mod redirects;
 pub mod rules;
 mod steps;
 
@@ -112,6 +114,8 @@ pub struct Input<'a> {
     pub old_rules: &'a Rules,
     /// Site paths whose delete the previous publish deferred (`delay_deletes`).
     pub deferred: &'a [String],
+    /// Redirects from config, the state and renames (`None`: none of them, e.g. in tests of other steps).
+    pub redirects: Option<&'a redirects::Request<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -223,11 +227,17 @@ pub struct Plan {
     /// Keys of replaced files whose only differences are timestamps or build ids (see [`churn`]); filled in
     /// by the caller, which can read the old and new bytes.
     pub churn: Vec<String>,
+    /// Redirect objects to write (after the pages), the table to record, and renames only proposed.
+    pub redirects: redirects::Changes,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.uploads.is_empty() && self.deletes.is_empty() && self.invalidations.is_empty()
+        self.uploads.is_empty()
+            && self.deletes.is_empty()
+            && self.invalidations.is_empty()
+            && self.redirects.puts.is_empty()
+            && self.redirects.removed.is_empty()
     }
     /// Bytes sent (server-side copies send none).
     pub fn upload_bytes(&self) -> u64 {
@@ -336,6 +346,12 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Outcome, PlanE
         };
         steps::rule_updates(&mut draft, input, listing, s)?;
     }
+    if let Some(req) = input.redirects {
+        if input.listing.is_none() && redirects::needs_listing(req, &s.forms) {
+            return Ok(Outcome::NeedsListing);
+        }
+        steps::redirects(&mut draft, input, req, input.listing, s)?;
+    }
     if let Some(old) = input.old_listing {
         steps::server_side_copies(&mut draft.uploads, input, old, s)?;
     }
@@ -385,6 +401,7 @@ mod tests {
                 rules: &none,
                 old_rules: &none,
                 deferred: &[],
+                redirects: None,
             },
             s,
         )
@@ -601,6 +618,7 @@ mod tests {
                     rules: &r,
                     old_rules: &o,
                     deferred: &self.deferred,
+                    redirects: None,
                 },
                 s,
             )
@@ -856,6 +874,7 @@ mod tests {
                 rules: &none,
                 old_rules,
                 deferred,
+                redirects: None,
             };
             let needs = super::build("t", &input, s).unwrap() == Outcome::NeedsListing;
             assert_eq!(needs, want, "{why}");

@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::invalidate::{self, Cached, Edit};
+use super::redirects;
 use super::{
     key_for, served_path, Budget, CdnPlan, CdnSettings, ChangeKind, FileEntry, Input, Plan,
     PlanError, Settings, Upload, UploadKind,
@@ -24,9 +25,17 @@ pub(super) struct Draft {
     pub stale: Vec<String>,
     /// Site paths that are new to the cache.
     pub added: Vec<String>,
+    pub redirects: redirects::Changes,
 }
 
 impl Draft {
+    /// `path`'s URLs are stale whatever the edit said (a redirect was added or removed there).
+    fn mark_stale(&mut self, path: &str) {
+        self.added.retain(|p| p != path);
+        if !self.stale.iter().any(|p| p == path) {
+            self.stale.push(path.to_string());
+        }
+    }
     /// Record what `edit` does to the cached URLs of `path`.
     fn touch(&mut self, path: &str, edit: Edit, s: &Settings) {
         match invalidate::cached(edit, s.invalidate_new_files) {
@@ -162,6 +171,64 @@ fn rule_update(
     } else {
         None
     }
+}
+
+/// Redirects: the table after this publish (see [`redirects::table`]) against the recorded one. A new or
+/// changed redirect puts its object at the moved page's key (instead of deleting it) and makes its URLs
+/// stale; a removed one deletes its object, unless a page is published there again (then its URLs, cached
+/// as redirects, are stale too). Without `listing`, "published" is judged from the changes (enough unless
+/// [`redirects::needs_listing`]).
+pub(super) fn redirects(
+    d: &mut Draft,
+    input: &Input,
+    req: &redirects::Request,
+    listing: Option<&[FileEntry]>,
+    s: &Settings,
+) -> Result<(), PlanError> {
+    let listed: HashSet<&str> = listing
+        .unwrap_or(&[])
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    let changed: HashSet<&str> = (input.changes.iter())
+        .filter(|c| c.kind != ChangeKind::Deleted)
+        .map(|c| c.path.as_str())
+        .collect();
+    let published = |p: &str| listed.contains(p) || changed.contains(p);
+    let (table, proposed) = redirects::table(req, input.changes, &s.forms, &published)?;
+    let (puts, removed) = redirects::diff(req.recorded, &table);
+    let mut objects = Vec::new();
+    for r in puts {
+        objects.push(redirects::RedirectObject {
+            key: key_for(&s.prefix, &r.from)?,
+            path: r.from.clone(),
+            location: r.to.clone(),
+            status: r.status,
+        });
+        d.mark_stale(&r.from);
+    }
+    for path in &removed {
+        if !published(path) {
+            d.deletes.push(key_for(&s.prefix, path)?);
+        }
+        d.mark_stale(path);
+    }
+    // A redirected page's key holds its redirect object: never delete it (now or deferred).
+    let kept: HashSet<&str> = table.iter().map(|r| r.from.as_str()).collect();
+    let kept_keys: HashSet<String> = (kept.iter())
+        .map(|p| key_for(&s.prefix, p))
+        .collect::<Result<_, _>>()?;
+    d.deletes.retain(|k| !kept_keys.contains(k));
+    d.deferred.retain(|p| !kept.contains(p.as_str()));
+    d.redirects = redirects::Changes {
+        table,
+        puts: objects,
+        removed,
+        proposed,
+        lines: Vec::new(),
+    };
+    d.redirects.render(&s.forms);
+    Ok(())
 }
 
 /// Server-side copies: a new blob already stored at a key of the deployed tree (`old`) whose bytes stay put
@@ -333,5 +400,6 @@ pub(super) fn assemble(d: Draft, cdn: Vec<CdnPlan>, s: &Settings, max_paths: usi
         cdn,
         budget,
         churn: Vec::new(),
+        redirects: d.redirects,
     }
 }

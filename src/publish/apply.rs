@@ -184,6 +184,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
         rollback_from: p.rollback_from.clone(),
         source_commit: snap_info.as_ref().and_then(|i| i.source.clone()),
         dirty: snap_info.as_ref().is_some_and(|i| i.dirty),
+        redirects: p.plan.redirects.table.clone(),
     }
 }
 
