@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod backends;
+pub mod cdn_function;
 pub mod cloudfront;
 pub mod local;
 pub mod s3;
@@ -186,6 +187,15 @@ pub trait Cdn: Send + Sync {
         paths: &[String],
     ) -> Result<String, StoreError>;
     async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
+    /// Publish the viewer-request function `name` with `code` (only if the live code differs) and make the
+    /// distribution run it (`cdn_function = "manage"`). Returns whether anything changed.
+    async fn ensure_function(&self, name: &str, code: &str) -> Result<bool, StoreError> {
+        let _ = (name, code);
+        Err(StoreError::failed(
+            format!("{} can't run a CloudFront function", self.describe()),
+            "remove `cdn_function` from the target",
+        ))
+    }
 }
 
 /// Reads blob bytes by id (implemented by the git source).
@@ -299,7 +309,8 @@ pub struct Executor<'a> {
 }
 
 impl Executor<'_> {
-    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, redirect objects, deletes, invalidation.
+    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, redirect objects, deletes, the managed
+    /// CloudFront function, invalidation.
     /// (The state write that follows is the caller's: see `state`.)
     pub async fn run(
         &self,
@@ -341,6 +352,14 @@ impl Executor<'_> {
                     .await
                     .map_err(ExecError::Delete)?;
                 on(Event::Deleted { count: batch.len() });
+            }
+        }
+        if let Some(f) = &plan.function {
+            // Before the invalidation: the next request of an evicted URL must meet the new table.
+            for (_, cdn) in &self.cdns {
+                cdn.ensure_function(&f.name, &f.code)
+                    .await
+                    .map_err(ExecError::Invalidate)?;
             }
         }
         if !plan.invalidations.is_empty() {

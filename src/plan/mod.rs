@@ -229,6 +229,17 @@ pub struct Plan {
     pub churn: Vec<String>,
     /// Redirect objects to write (after the pages), the table to record, and renames only proposed.
     pub redirects: redirects::Changes,
+    /// The CloudFront function to keep up to date before the invalidation (`cdn_function = "manage"`); set
+    /// by the caller from [`cdn_function::code`]. Not a change by itself: the executor sends it only if the
+    /// live code differs.
+    pub function: Option<Function>,
+}
+
+/// A viewer-request function a target manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Function {
+    pub name: String,
+    pub code: String,
 }
 
 impl Plan {

@@ -401,5 +401,6 @@ pub(super) fn assemble(d: Draft, cdn: Vec<CdnPlan>, s: &Settings, max_paths: usi
         budget,
         churn: Vec::new(),
         redirects: d.redirects,
+        function: None,
     }
 }

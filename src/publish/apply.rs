@@ -31,7 +31,9 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     let me = Holder::me(&s.clock);
     let store = p.backends.store.as_ref();
     let (outcome, next, etag) = if p.plan.is_empty() {
-        // Nothing to transfer: record the new commit in one conditional write.
+        // Nothing to transfer: record the new commit in one conditional write (and keep a managed
+        // function up to date, which is a no-op when its code is live).
+        ensure_function(p).await?;
         let outcome = Outcome::default();
         let next = State::finished(
             p.current.clone(),
@@ -54,6 +56,28 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     }
     say_done(s, p, &outcome);
     Ok(Some(outcome))
+}
+
+/// `cdn_function = "manage"` on a publish that transfers nothing (else the executor does it).
+async fn ensure_function(p: &Prepared<'_>) -> Result<()> {
+    let Some(f) = &p.plan.function else {
+        return Ok(());
+    };
+    for (c, cdn) in &p.backends.cdns {
+        cdn.ensure_function(&f.name, &f.code)
+            .await
+            .map_err(|e| Error::Cdn {
+                distribution: c.id.clone(),
+                message: e.to_string(),
+                hint: match &e {
+                    crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => {
+                        hint.clone()
+                    }
+                    _ => "check the distribution, or set cdn_function = \"off\"".into(),
+                },
+            })?;
+    }
+    Ok(())
 }
 
 /// Why the executor stopped before the end.

@@ -407,6 +407,13 @@ fn plan_with_churn(
         plan = plan_with_listing(s, &target.name, input, &settings, new)?;
     }
     plan.churn = churn(&s.repo, &d.changes, &plan);
+    if target.cdn_function_managed && !backends.cdns.is_empty() {
+        plan.function = Some(plan::Function {
+            // Function names allow letters, digits, `-` and `_` (target names may also hold `.`).
+            name: format!("git-publish-{}", target.name.replace('.', "-")),
+            code: plan::cdn_function::code(&plan.redirects.table, &target.forms)?,
+        });
+    }
     Ok((plan, carried))
 }
 

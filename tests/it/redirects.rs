@@ -272,3 +272,135 @@ fn local_target_writes_a_redirect_page() {
         ],
     );
 }
+
+/// The live code of CloudFront function `name` in moto.
+fn live_function(name: &str) -> Option<String> {
+    use aws_sdk_cloudfront::types::FunctionStage;
+    rt().block_on(async {
+        let got = (cloudfront()
+            .get_function()
+            .name(name)
+            .stage(FunctionStage::Live))
+        .send()
+        .await
+        .ok()?;
+        let code = got.function_code()?.as_ref().to_vec();
+        Some(String::from_utf8(code).unwrap())
+    })
+}
+
+/// moto 5.2.5 has Create/Describe/GetFunction but no UpdateFunction or PublishFunction: the proxy answers
+/// those two as CloudFront would (200, the function's summary, an ETag).
+fn function_api_stand_in(method: &str, path: &str) -> Option<Vec<u8>> {
+    let name = path.strip_prefix("/2020-05-31/function/")?;
+    let (name, stage) = match (method, name.strip_suffix("/publish")) {
+        ("POST", Some(n)) => (n, "LIVE"),
+        ("PUT", None) if !name.contains('/') => (name, "DEVELOPMENT"),
+        _ => return None,
+    };
+    let body = format!(
+        "<?xml version=\"1.0\"?><FunctionSummary xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
+         <Name>{name}</Name><Status>UNASSOCIATED</Status><FunctionConfig><Comment>x</Comment>\
+         <Runtime>cloudfront-js-2.0</Runtime></FunctionConfig><FunctionMetadata>\
+         <FunctionARN>arn:aws:cloudfront::123456789012:function/{name}</FunctionARN><Stage>{stage}</Stage>\
+         <LastModifiedTime>2026-01-01T00:00:00Z</LastModifiedTime></FunctionMetadata></FunctionSummary>"
+    );
+    Some(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nETag: E2STANDIN\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
+/// `cdn_function = "manage"`: the function is created with the redirect table and published, associated with
+/// the default cache behaviour as the viewer-request function (asserted on the request sent, since moto
+/// drops FunctionAssociations from the config it stores), left alone while its code is live, and updated
+/// (If-Match) and published again when the table changes.
+#[test]
+fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
+    use crate::proxy::{Config, Logged, Proxy};
+    let site = Site::new();
+    let b = bucket("redir-fn");
+    let dist = distribution(&b);
+    let redirect = "[[redirects]]\nfrom = \"/old/\"\nto = \"/\"\n";
+    site.config(&config(
+        &b,
+        &dist,
+        &format!("cdn_function = \"manage\"\n{redirect}"),
+    ));
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        Config {
+            answer: Some(function_api_stand_in),
+            ..Default::default()
+        },
+    );
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    site.write("public/index.html", "<h1>Home</h1>")
+        .write("public/a/index.html", post("A", "1", ""));
+    site.commit("v1");
+    site.run_with(&[], &env).ok();
+    let code = live_function("git-publish-production").expect("created on the first publish");
+    assert!(code.contains("\"/old/\": [\"/\", 301]"), "{code}");
+    let printed = site.run(&["cdn-function", "--print"]).ok().stdout;
+    assert_eq!(printed.trim_end(), code.trim_end());
+    let sent = |what: &dyn Fn(&Logged) -> bool| -> Vec<Logged> {
+        proxy.requests().into_iter().filter(|r| what(r)).collect()
+    };
+    let body = |r: &Logged| String::from_utf8_lossy(&r.body).into_owned();
+    let published = sent(&|r| r.path.ends_with("/function/git-publish-production/publish"));
+    assert!(
+        published.len() == 1 && published[0].conditional,
+        "PublishFunction with If-Match: {published:?}"
+    );
+    let config_path = format!("/distribution/{dist}/config");
+    let updates = sent(&|r| r.method == "PUT" && r.path.ends_with(&config_path));
+    assert!(
+        updates.iter().any(|r| r.conditional
+            && body(r).contains("<EventType>viewer-request</EventType>")
+            && body(r).contains(":function/git-publish-production")),
+        "UpdateDistribution with If-Match and the association: {updates:?}"
+    );
+
+    // Same table: no function writes.
+    let writes = |p: &Proxy| {
+        (p.requests().into_iter())
+            .filter(|r| r.path.contains("/function") && r.method != "GET")
+            .count()
+    };
+    let before = writes(&proxy);
+    site.write("README.md", "outside the output");
+    site.commit("unrelated");
+    site.run_with(&[], &env).ok();
+    assert_eq!(
+        writes(&proxy),
+        before,
+        "same code: no Create/Update/PublishFunction"
+    );
+
+    // A moved page changes the table: UpdateFunction (If-Match) with the new code, then PublishFunction.
+    site.remove("public/a/index.html")
+        .write("public/b/index.html", post("A", "1", ""));
+    site.commit("a → b");
+    site.run_with(&[], &env).ok();
+    let update =
+        sent(&|r| r.method == "PUT" && r.path == "/2020-05-31/function/git-publish-production");
+    assert!(
+        update.len() == 1 && update[0].conditional,
+        "UpdateFunction with If-Match: {update:?}"
+    );
+    let b64 = body(&update[0]);
+    let b64 = b64
+        .split("<FunctionCode>")
+        .nth(1)
+        .unwrap()
+        .split("</FunctionCode>")
+        .next()
+        .unwrap();
+    let new_code = String::from_utf8(aws_smithy_types::base64::decode(b64).unwrap()).unwrap();
+    assert!(new_code.contains("\"/a/\": [\"/b/\", 301]"), "{new_code}");
+    assert_eq!(sent(&|r| r.path.ends_with("/publish")).len(), 2);
+}
