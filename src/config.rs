@@ -913,7 +913,8 @@ mod example_tests {
                 Some(rest)
                     if (rest.contains(" = ")
                         || rest.starts_with("[targets.")
-                        || rest.starts_with("[[rules]]"))
+                        || rest.starts_with("[[rules]]")
+                        || rest.starts_with("[[redirects]]"))
                         && !rest.starts_with(' ') =>
                 {
                     rest.to_string()
