@@ -431,11 +431,14 @@ fn may_ask(s: &Session, opts: &PublishOpts, target: &Target) -> bool {
         && std::io::stderr().is_terminal()
 }
 
-/// Show the proposed redirects and ask whether to apply them (default no).
+/// Show the proposed redirects (`? /old/ → /new/`) and ask whether to apply them (default no).
 fn confirm_renames(plan: &Plan, target: &Target) -> Result<bool> {
     use std::io::Write;
     let n = plan.redirects.proposed.len();
     let mut err = std::io::stderr().lock();
+    for line in plan.redirects.lines.iter().filter(|l| l.starts_with('?')) {
+        let _ = writeln!(err, "{line}");
+    }
     let _ = write!(
         err,
         "{n} page(s) moved; redirect their old URLs to the new ones? [y/N] (set redirect_renames = \"auto\" in [targets.{}] to stop asking) ",

@@ -404,3 +404,31 @@ fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
     assert!(new_code.contains("\"/a/\": [\"/b/\", 301]"), "{new_code}");
     assert_eq!(sent(&|r| r.path.ends_with("/publish")).len(), 2);
 }
+
+/// `redirect_renames = "ask"` (the default) on a terminal: the plan shows the move and asks; "y" applies it.
+#[test]
+fn ask_mode_on_a_terminal_asks_and_applies_on_yes() {
+    let site = Site::new();
+    let b = bucket("redir-pty");
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
+    ));
+    publish_then_move(&site, &[("a", "b", "A", "1", "1", "")]);
+    let mut cmd = std::process::Command::new(bin());
+    site.env(&mut cmd);
+    cmd.current_dir(&site.dir);
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    // (rexpect reads bytes as Latin-1: match around the arrow)
+    p.exp_string("? /a/ ").unwrap();
+    p.exp_string(" /b/\r\n").unwrap();
+    p.exp_string("redirect their old URLs to the new ones? [y/N]")
+        .unwrap();
+    p.send_line("y").unwrap();
+    p.exp_eof().unwrap();
+    let status = p.process().wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    assert_eq!(website_redirect(&b, "a/index.html").as_deref(), Some("/b/"));
+}
