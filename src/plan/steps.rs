@@ -213,13 +213,7 @@ pub(super) fn redirects(
         }
         d.mark_stale(path);
     }
-    // A redirected page's key holds its redirect object: never delete it (now or deferred).
-    let kept: HashSet<&str> = table.iter().map(|r| r.from.as_str()).collect();
-    let kept_keys: HashSet<String> = (kept.iter())
-        .map(|p| key_for(&s.prefix, p))
-        .collect::<Result<_, _>>()?;
-    d.deletes.retain(|k| !kept_keys.contains(k));
-    d.deferred.retain(|p| !kept.contains(p.as_str()));
+    keep_redirect_objects(d, &table, &objects, s)?;
     d.redirects = redirects::Changes {
         table,
         puts: objects,
@@ -228,6 +222,28 @@ pub(super) fn redirects(
         lines: Vec::new(),
     };
     d.redirects.render(&s.forms);
+    Ok(())
+}
+
+/// A redirected page's key holds its redirect object: never delete it (now or deferred). A delete dropped
+/// for a redirect that stays as it was leaves its URLs fresh (they answer the same redirect).
+fn keep_redirect_objects(
+    d: &mut Draft,
+    table: &[redirects::Redirect],
+    puts: &[redirects::RedirectObject],
+    s: &Settings,
+) -> Result<(), PlanError> {
+    let put: HashSet<&str> = puts.iter().map(|o| o.path.as_str()).collect();
+    let mut kept_keys = HashSet::new();
+    for r in table {
+        let key = key_for(&s.prefix, &r.from)?;
+        if d.deletes.contains(&key) && !put.contains(r.from.as_str()) {
+            d.stale.retain(|p| *p != r.from);
+        }
+        kept_keys.insert(key);
+    }
+    d.deletes.retain(|k| !kept_keys.contains(k));
+    d.deferred.retain(|p| !table.iter().any(|r| r.from == *p));
     Ok(())
 }
 

@@ -305,3 +305,75 @@ fn property_every_url_that_served_a_page_still_leads_to_one_in_one_hop() {
         "the model renames pages: {redirects} redirects over {steps} steps"
     );
 }
+
+fn settings(delay_deletes: bool) -> crate::plan::Settings {
+    crate::plan::Settings {
+        prefix: "site".into(),
+        cdns: vec![crate::plan::CdnSettings {
+            id: "E1".into(),
+            origin_path: String::new(),
+        }],
+        max_deletes: 100,
+        max_invalidation_paths: 15,
+        forms: UrlForms::default(),
+        invalidate_new_files: false,
+        full: false,
+        delay_deletes,
+        monthly_budget: 1000,
+        used_this_month: 0,
+    }
+}
+
+/// Through the whole planner: a moved page's key holds the redirect object instead of being deleted (now or,
+/// with `delay_deletes`, by the next publish), and every URL form of the old page is invalidated.
+#[test]
+fn planner_puts_redirect_objects_instead_of_deleting_and_invalidates_old_urls() {
+    use ChangeKind::*;
+    let changes = [
+        change("a/index.html", Deleted, "a"),
+        change("b/index.html", Added, "a"),
+    ];
+    let rules = crate::plan::Rules::default();
+    for delay in [false, true] {
+        let s = settings(delay);
+        let r = req(&[], &[], RenameMode::Apply);
+        let input = crate::plan::Input {
+            changes: &changes,
+            listing: None,
+            old_listing: None,
+            rules: &rules,
+            old_rules: &rules,
+            deferred: &[],
+            redirects: Some(&r),
+        };
+        let plan = crate::plan::build("t", &input, &s)
+            .unwrap()
+            .planned()
+            .unwrap();
+        assert!(
+            plan.deletes.is_empty() && plan.deferred.is_empty(),
+            "{plan:?}"
+        );
+        assert_eq!(plan.redirects.puts.len(), 1);
+        assert_eq!(plan.redirects.puts[0].key, "site/a/index.html");
+        assert_eq!(plan.redirects.puts[0].location, "/b/");
+        assert_eq!(plan.invalidations, ["/site/a/", "/site/a/index.html"]);
+        assert_eq!(plan.redirects.lines, ["> /a/ → /b/"]);
+        // The next publish, with nothing changed: nothing to do, even with a deferred delete of that path.
+        let table = plan.redirects.table.clone();
+        let again = req(&[], &table, RenameMode::Apply);
+        let deferred = ["a/index.html".to_string()];
+        let input = crate::plan::Input {
+            changes: &[],
+            deferred: &deferred,
+            listing: Some(&[]),
+            redirects: Some(&again),
+            ..input
+        };
+        let plan = crate::plan::build("t", &input, &s)
+            .unwrap()
+            .planned()
+            .unwrap();
+        assert!(plan.is_empty(), "{plan:?}");
+    }
+}
