@@ -2,7 +2,8 @@
 //!
 //! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (bounded),
 //! reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends live in submodules:
-//! S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]); [`aws`] builds the SDK clients.
+//! S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed viewer-request
+//! function ([`cdn_function`]); [`aws`] builds the SDK clients.
 //! Only those backend modules touch the AWS SDK.
 
 pub mod aws;

@@ -13,6 +13,8 @@
 //! - invalidation rules (what is stale, URL forms, wildcard cover, batches): [`invalidate`]
 //! - content types: [`headers`]; the `[[rules]]` (headers, encodings, exclude, keep): [`rules`]
 //! - files that differ only in timestamps/build ids: [`churn`]
+//! - moved pages: the redirect table (config, renames, the state's record) and what a publish changes in it:
+//!   [`redirects`]; the CloudFront Function that serves it behind a REST origin: [`cdn_function`]
 //! - errors: [`PlanError`]; the whole planner's freshness model (tests only): `freshness.rs`
 
 pub mod cdn_function;

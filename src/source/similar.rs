@@ -20,24 +20,57 @@ fn is_page(path: &str) -> bool {
     path.ends_with(".html") || path.ends_with(".htm")
 }
 
-/// Similarity of two texts, 0..=100: bytes of shared lines over the larger size.
-pub fn similarity(a: &[u8], b: &[u8]) -> u8 {
-    let larger = a.len().max(b.len());
+/// A text as the multiset of its lines: (line id, count, bytes of one), sorted by id. Ids come from one
+/// [`Interner`], so that two texts compare by a merge of integers.
+type Lines = Vec<(u32, usize, usize)>;
+
+#[derive(Default)]
+struct Interner<'a>(HashMap<&'a [u8], u32>);
+
+impl<'a> Interner<'a> {
+    fn lines(&mut self, text: &'a [u8]) -> Lines {
+        let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
+        for l in text.split_inclusive(|&c| c == b'\n') {
+            let next = self.0.len() as u32;
+            let id = *self.0.entry(l).or_insert(next);
+            counts.entry(id).or_insert((0, l.len())).0 += 1;
+        }
+        let mut out: Lines = counts
+            .into_iter()
+            .map(|(id, (n, len))| (id, n, len))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Similarity of two texts given as [`Lines`] and sizes, 0..=100: bytes of shared lines over the larger size.
+fn score(a: &Lines, a_len: usize, b: &Lines, b_len: usize) -> u8 {
+    let larger = a_len.max(b_len);
     if larger == 0 {
         return 100;
     }
-    let mut lines: HashMap<&[u8], isize> = HashMap::new();
-    for l in a.split_inclusive(|&c| c == b'\n') {
-        *lines.entry(l).or_default() += 1;
-    }
-    let mut shared = 0usize;
-    for l in b.split_inclusive(|&c| c == b'\n') {
-        if let Some(n) = lines.get_mut(l).filter(|n| **n > 0) {
-            *n -= 1;
-            shared += l.len();
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += a[i].1.min(b[j].1) * a[i].2;
+                i += 1;
+                j += 1;
+            }
         }
     }
     (shared * 100 / larger) as u8
+}
+
+/// Similarity of two texts, 0..=100: bytes of shared lines over the larger size.
+#[cfg(test)]
+fn similarity(a: &[u8], b: &[u8]) -> u8 {
+    let mut ids = Interner::default();
+    let (la, lb) = (ids.lines(a), ids.lines(b));
+    score(&la, a.len(), &lb, b.len())
 }
 
 impl Repo {
@@ -66,13 +99,17 @@ impl Repo {
                 .collect()
         };
         let (old, new) = (read(&deleted), read(&added));
+        // Each file's lines once; then each pair is a merge of two sorted lists of line ids.
+        let mut ids = Interner::default();
+        let old_lines: Vec<Lines> = old.iter().map(|(_, _, b)| ids.lines(b)).collect();
+        let new_lines: Vec<Lines> = new.iter().map(|(_, _, b)| ids.lines(b)).collect();
         let mut scored = Vec::new();
-        for (op, ob, obytes) in &old {
-            for (np, nb, nbytes) in &new {
+        for ((op, ob, obytes), ol) in old.iter().zip(&old_lines) {
+            for ((np, nb, nbytes), nl) in new.iter().zip(&new_lines) {
                 if ob == nb {
                     continue;
                 }
-                let score = similarity(obytes, nbytes);
+                let score = score(ol, obytes.len(), nl, nbytes.len());
                 if score >= threshold {
                     scored.push((std::cmp::Reverse(score), op.clone(), np.clone()));
                 }
@@ -92,6 +129,35 @@ impl Repo {
 #[cfg(test)]
 mod tests {
     use super::similarity;
+
+    /// Not a check (timing depends on the machine): `cargo test --release --lib measure_similarity -- --ignored
+    /// --nocapture` prints what the worst case (200 × 200 pages of 30 KB) costs.
+    #[test]
+    #[ignore]
+    fn measure_similarity() {
+        let page = |i: usize| -> Vec<u8> {
+            (0..600)
+                .map(|l| {
+                    format!(
+                        "<p>line {l} of the theme and post {}</p>\n",
+                        if l % 3 == 0 { i } else { 0 }
+                    )
+                })
+                .collect::<String>()
+                .into_bytes()
+        };
+        let pages: Vec<Vec<u8>> = (0..200).map(page).collect();
+        let t = std::time::Instant::now();
+        let mut ids = super::Interner::default();
+        let ls: Vec<_> = pages.iter().map(|p| ids.lines(p)).collect();
+        let mut n = 0usize;
+        for a in &ls {
+            for b in &ls {
+                n += super::score(a, 30_000, b, 30_000) as usize;
+            }
+        }
+        println!("200 x 200 pages: {:?} ({n})", t.elapsed());
+    }
 
     #[test]
     fn similarity_counts_shared_lines_over_the_larger_file() {
