@@ -5,7 +5,7 @@
 //! over the size of the larger file, 0..=100. Reads blob bytes, so it lives here; it returns plain path pairs
 //! and decides nothing else (the planner turns them into redirects). Bounded: with more than
 //! [`MAX_CANDIDATES`] deleted or added pages on either side it compares nothing (a site-wide restructure is not
-//! a set of renames to guess at).
+//! a set of renames to guess at). Edited pages match only at the same depth (`same_depth`).
 
 use std::collections::HashMap;
 
@@ -73,6 +73,12 @@ fn similarity(a: &[u8], b: &[u8]) -> u8 {
     score(&la, a.len(), &lb, b.len())
 }
 
+/// Edited pages count as moved only within the same depth (a post whose slug or date changed keeps it): a
+/// theme's shared markup can make a deleted tag page look like a new post, and those differ in depth.
+fn same_depth(a: &str, b: &str) -> bool {
+    a.matches('/').count() == b.matches('/').count()
+}
+
 impl Repo {
     /// Pairs (deleted page, added page) with a similarity of at least `threshold`, best first and each page
     /// used once. Pages whose blob was deleted and added unchanged are left to the planner; blobs that can't
@@ -106,7 +112,7 @@ impl Repo {
         let mut scored = Vec::new();
         for ((op, ob, obytes), ol) in old.iter().zip(&old_lines) {
             for ((np, nb, nbytes), nl) in new.iter().zip(&new_lines) {
-                if ob == nb {
+                if ob == nb || !same_depth(op, np) {
                     continue;
                 }
                 let score = score(ol, obytes.len(), nl, nbytes.len());
@@ -157,6 +163,18 @@ mod tests {
             }
         }
         println!("200 x 200 pages: {:?} ({n})", t.elapsed());
+    }
+
+    #[test]
+    fn edited_pages_move_only_within_their_depth() {
+        assert!(super::same_depth(
+            "2024/01/03/three/index.html",
+            "2024/03/03/three/index.html"
+        ));
+        assert!(!super::same_depth(
+            "tags/rust/index.html",
+            "2024/01/01/new-post/index.html"
+        ));
     }
 
     #[test]
