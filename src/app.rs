@@ -55,6 +55,12 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Status { target }) => cmd::status::run(&open(ui)?, target.as_deref()).await?,
         Some(Command::Log { target }) => cmd::log::run(&open(ui)?, target.as_deref()).await?,
         Some(Command::Rollback(args)) => cmd::rollback::run(&open(ui)?, &args).await?,
+        Some(Command::Redirects { target }) => {
+            cmd::redirects::run(&open(ui)?, target.as_deref()).await?
+        }
+        Some(Command::CdnFunction { target, print: _ }) => {
+            cmd::redirects::print_function(&open(ui)?, target.as_deref()).await?
+        }
         // ---- publish on push (src/hooks/) ----
         Some(Command::Install(args)) => return hooks::install(&open(ui)?, &cwd, config, &args),
         Some(Command::Uninstall) => return hooks::uninstall(&cwd, &ui),

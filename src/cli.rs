@@ -193,6 +193,22 @@ pub enum Command {
     },
     /// Publish an earlier deploy again (entry N of `git publish log`; exact diff and invalidations)
     Rollback(RollbackArgs),
+    /// List the redirects live on a target (from `[[redirects]]` and from renamed pages)
+    Redirects {
+        /// Target whose redirects to list (default: the default target)
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
+    /// The CloudFront Function (cloudfront-js-2.0, viewer request) that serves directory indexes, pretty URLs
+    /// and the redirects of a target, for deploying it with your own tooling
+    CdnFunction {
+        /// Target whose function to show (default: the default target)
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+        /// Print the code (the only action for now)
+        #[arg(long)]
+        print: bool,
+    },
 
     // ---- publish on push (src/hooks/) ----
     /// Install git hooks that publish the site branch when it is pushed

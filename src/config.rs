@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
+use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec, RenameMode};
 use crate::plan::rules::{RuleSpec, Rules};
 
 mod target_checks;
@@ -42,6 +43,8 @@ struct RawConfig {
     targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
     rules: Vec<RuleSpec>,
+    #[serde(default)]
+    redirects: Vec<RedirectSpec>,
 }
 
 /// `distribution = "E..."`, `"auto"`, or a list of them.
@@ -86,6 +89,8 @@ struct RawTarget {
     pretty_urls: Option<bool>,
     invalidation_budget: Option<usize>,
     delay_deletes: Option<bool>,
+    redirect_renames: Option<String>,
+    cdn_function: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +101,8 @@ pub struct Config {
     pub targets: BTreeMap<String, Target>,
     /// `[[rules]]`, compiled (shared by every target).
     pub rules: Rules,
+    /// `[[redirects]]`, checked, chains collapsed (shared by every target).
+    pub redirects: Vec<ConfigRedirect>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +162,30 @@ pub struct Target {
     /// Invalidation paths a month before they are paid (`invalidation_budget`).
     pub invalidation_budget: usize,
     pub delay_deletes: bool,
+    /// `redirect_renames`: "auto" applies, "ask" asks on a terminal (else only shows), "off".
+    pub redirect_renames: RedirectRenames,
+    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date.
+    pub cdn_function_managed: bool,
+}
+
+/// `redirect_renames` in a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RedirectRenames {
+    Auto,
+    #[default]
+    Ask,
+    Off,
+}
+
+impl RedirectRenames {
+    /// What the planner does with renames when nobody is asked.
+    pub fn unasked(self) -> RenameMode {
+        match self {
+            RedirectRenames::Auto => RenameMode::Apply,
+            RedirectRenames::Ask => RenameMode::Propose,
+            RedirectRenames::Off => RenameMode::Off,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,11 +301,13 @@ impl Config {
                 "fix the [[rules]] entry (see the rules section of site.toml.example)",
             )
         })?;
+        let redirects = check_specs(&raw.redirects).map_err(|(m, h)| invalid(path, m, &h))?;
         Ok(Config {
             path: path.to_path_buf(),
             source,
             targets,
             rules,
+            redirects,
         })
     }
 
@@ -764,6 +797,10 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"soon\"\n", "claim_lease"),
             ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"0s\"\n", "claim_lease"),
             ("[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"https://u:p@s3.example.com\"\n", "targets.p.endpoint"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nredirect_renames = \"yes\"\n", "redirect_renames"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ncdn_function = \"on\"\n", "cdn_function"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[redirects]]\nfrom = \"/a/\"\nto = \"/b/\"\n[[redirects]]\nfrom = \"/b\"\nto = \"/a/index.html\"\n", "loops back"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[redirects]]\nfrom = \"/a/\"\nto = \"/b/\"\nstatus = 200\n", "status = 200"),
             ("[targets.a]\nurl = \"s3://bucket\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket\"\ndefault = true\n", "more than one"),
             ("[source]\ndir = \"../x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.\"a b\"]\nurl = \"s3://bucket\"\n", "target name"),
@@ -956,7 +993,8 @@ mod example_tests {
                 Some(rest)
                     if (rest.contains(" = ")
                         || rest.starts_with("[targets.")
-                        || rest.starts_with("[[rules]]"))
+                        || rest.starts_with("[[rules]]")
+                        || rest.starts_with("[[redirects]]"))
                         && !rest.starts_with(' ') =>
                 {
                     rest.to_string()

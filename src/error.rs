@@ -114,6 +114,9 @@ pub enum Error {
         dir: String,
         why: &'static str,
     },
+    /// A redirect the table refuses (a loop, a `from` that is a published file).
+    #[error("{message}")]
+    Redirect { message: String, hint: String },
     #[error("git: {0}")]
     Git(String),
 
@@ -225,6 +228,7 @@ impl Error {
             | GitPath { .. }
             | CorruptTree { .. }
             | KeyTooLong { .. }
+            | Redirect { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
             | SnapshotRefForeign { .. }
@@ -257,6 +261,7 @@ impl Error {
                 .into(),
             ConfigParse { .. } => "fix the line above; every key is documented in site.toml.example".into(),
             ConfigInvalid { hint, .. } => hint.clone(),
+            Redirect { hint, .. } => hint.clone(),
             ConfigExists { .. } => "edit it (every key is documented in site.toml.example), or overwrite it with \
                  `git publish init --force`"
                 .into(),

@@ -118,6 +118,10 @@ pub struct Deploy {
     /// For a snapshot build: the working tree had uncommitted changes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dirty: bool,
+    /// The redirect table this tree was published with (`[[redirects]]` and renamed pages): renames survive
+    /// later publishes through it, and the next publish writes only what changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirects: Vec<crate::plan::redirects::Redirect>,
 }
 
 impl Deploy {
@@ -139,6 +143,7 @@ impl Deploy {
             rollback_from: None,
             source_commit: None,
             dirty: false,
+            redirects: vec![],
         }
     }
 
@@ -617,6 +622,7 @@ mod tests {
             rollback_from: None,
             source_commit: None,
             dirty: false,
+            redirects: vec![],
         }
     }
 

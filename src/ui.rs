@@ -161,6 +161,12 @@ impl Ui {
         if let Some(line) = churn_line(plan) {
             self.out(&line);
         }
+        if !plan.redirects.proposed.is_empty() {
+            self.note(&format!(
+                "{} moved page(s) found (`?` above) but not redirected: set redirect_renames = \"auto\" in the target, or publish from a terminal and answer yes",
+                plan.redirects.proposed.len()
+            ));
+        }
     }
 
     /// A notice from the backends (e.g. how `distribution = "auto"` was resolved).
@@ -311,6 +317,7 @@ fn phase_label(phase: &str) -> &str {
     match phase {
         "assets" => "uploading assets",
         "pages" => "uploading pages",
+        "redirects" => "writing redirects",
         "deletes" => "deleting",
         "invalidation" => "invalidating",
         other => other,
@@ -395,6 +402,10 @@ pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
         for d in &plan.deletes {
             lines.push(format!("{} {}", paint(color, "31", "-"), quoted(d)));
         }
+        for r in &plan.redirects.lines {
+            let (mark, rest) = r.split_at(1);
+            lines.push(format!("{}{rest}", paint(color, "34", mark)));
+        }
         for d in &plan.deferred {
             lines.push(format!(
                 "{} {} (deleted by the next publish)",
@@ -427,6 +438,8 @@ pub fn summary_line(plan: &Plan) -> String {
         (plan.count(UploadKind::Copy), "copied in place"),
         (plan.count(UploadKind::Headers), "header updates"),
         (plan.deferred.len(), "deletes deferred"),
+        (plan.redirects.puts.len(), "redirects"),
+        (plan.redirects.proposed.len(), "redirects proposed"),
     ] {
         if n > 0 {
             extra.push_str(&format!(", {n} {what}"));
@@ -564,6 +577,7 @@ mod tests {
             rules: &none,
             old_rules: &none,
             deferred: &[],
+            redirects: None,
         };
         plan::build("production", &input, &settings)
             .unwrap()

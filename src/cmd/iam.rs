@@ -11,6 +11,7 @@
 //! | a missing state object must read as 404, not 403       | `s3:ListBucket` on the bucket                 |
 //! | origin path of each distribution; invalidate; `--wait` | `cloudfront:GetDistribution`, `CreateInvalidation`, `GetInvalidation` on the distribution |
 //! | `distribution = "auto"`                                | `cloudfront:ListDistributions` (no resource scoping exists) |
+//! | `cdn_function = "manage"`                              | `cloudfront:*Function` on its function, `GetDistributionConfig`, `UpdateDistribution` |
 
 use serde_json::{json, Value};
 
@@ -61,6 +62,9 @@ pub fn policy(target: &Target) -> std::result::Result<Value, String> {
         list,
     ];
     statements.extend(cloudfront_statements(&target.distributions));
+    if target.cdn_function_managed && !target.distributions.is_empty() {
+        statements.extend(function_statements(target));
+    }
     Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
 }
 
@@ -105,6 +109,40 @@ fn cloudfront_statements(distributions: &[Distribution]) -> Vec<Value> {
     statements
 }
 
+/// `cdn_function = "manage"`: the target's own function, and the distribution config it is associated in.
+fn function_statements(target: &Target) -> Vec<Value> {
+    let function = format!(
+        "arn:aws:cloudfront::*:function/git-publish-{}",
+        target.name.replace('.', "-")
+    );
+    let distributions: Vec<String> = (target.distributions.iter())
+        .map(|d| match d {
+            Distribution::Id(id) => format!("arn:aws:cloudfront::*:distribution/{id}"),
+            Distribution::Auto => "arn:aws:cloudfront::*:distribution/*".into(),
+        })
+        .collect();
+    vec![
+        json!({
+            "Sid": "ManageViewerRequestFunction",
+            "Effect": "Allow",
+            "Action": [
+                "cloudfront:CreateFunction",
+                "cloudfront:DescribeFunction",
+                "cloudfront:GetFunction",
+                "cloudfront:PublishFunction",
+                "cloudfront:UpdateFunction"
+            ],
+            "Resource": function,
+        }),
+        json!({
+            "Sid": "AssociateViewerRequestFunction",
+            "Effect": "Allow",
+            "Action": ["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution"],
+            "Resource": distributions,
+        }),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +179,24 @@ mod tests {
         assert_eq!(s[0]["Resource"], "arn:aws:s3:::blog/site/*");
         assert_eq!(s[1]["Resource"], "arn:aws:s3:::blog");
         assert_eq!(s[3]["Action"], json!(["cloudfront:ListDistributions"]));
+    }
+
+    #[test]
+    fn managed_function_adds_its_own_statements() {
+        let p = policy(&target(
+            "url = \"s3://blog\"\ndistribution = \"E2QWRUHAPOMQZL\"\ncdn_function = \"manage\"",
+        ))
+        .unwrap();
+        let s = &p["Statement"];
+        assert_eq!(
+            s[3]["Resource"],
+            "arn:aws:cloudfront::*:function/git-publish-p"
+        );
+        assert_eq!(
+            s[4]["Resource"],
+            json!(["arn:aws:cloudfront::*:distribution/E2QWRUHAPOMQZL"])
+        );
+        assert!(s[4]["Action"].to_string().contains("UpdateDistribution"));
     }
 
     #[test]

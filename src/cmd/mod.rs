@@ -9,5 +9,6 @@ pub mod init;
 pub mod log;
 pub mod man;
 pub mod publish;
+pub mod redirects;
 pub mod rollback;
 pub mod status;

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use super::{
     check_endpoint, is_plain_path, parse_url, Backend, Distribution, RawDistribution, RawTarget,
-    Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
+    RedirectRenames, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
     DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
     DEFAULT_MAX_INVALIDATION_PATHS,
 };
@@ -166,6 +166,24 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         message: "targets.{target}.claim_lease = {value}",
         hint: "use a duration of at least a minute, such as \"30m\" or \"2h\" (the default is 1h)",
     },
+    FieldCheck {
+        key: "redirect_renames",
+        check: |d| {
+            let v = d.raw.redirect_renames.as_ref()?;
+            (!["ask", "auto", "off"].contains(&v.as_str())).then(|| format!("{v:?}"))
+        },
+        message: "targets.{target}.redirect_renames = {value} is not a mode",
+        hint: "use \"ask\" (the default: shown in the plan, asked on a terminal), \"auto\" or \"off\"",
+    },
+    FieldCheck {
+        key: "cdn_function",
+        check: |d| {
+            let v = d.raw.cdn_function.as_ref()?;
+            (v != "manage" && v != "off").then(|| format!("{v:?}"))
+        },
+        message: "targets.{target}.cdn_function = {value} is not a mode",
+        hint: "use \"manage\" (git-publish publishes the function and associates it) or \"off\" (the default)",
+    },
 ];
 
 /// The forms `directory_urls` may list.
@@ -297,6 +315,12 @@ impl<'a> Draft<'a> {
             allow_http: t.allow_http.unwrap_or(false),
             invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
             delay_deletes: t.delay_deletes.unwrap_or(false),
+            redirect_renames: match t.redirect_renames.as_deref() {
+                Some("auto") => RedirectRenames::Auto,
+                Some("off") => RedirectRenames::Off,
+                _ => RedirectRenames::Ask,
+            },
+            cdn_function_managed: t.cdn_function.as_deref() == Some("manage"),
             url: t.url,
         }
     }

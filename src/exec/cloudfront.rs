@@ -90,6 +90,12 @@ impl Cdn for CloudFront {
             InvalidationStatus::InProgress
         })
     }
+
+    async fn ensure_function(&self, name: &str, code: &str) -> Result<bool, StoreError> {
+        let done =
+            super::cdn_function::ensure(&self.client, &self.distribution, name, code).await?;
+        Ok(done.published || done.associated)
+    }
 }
 
 /// What git-publish needs to know about a distribution: its id, aliases and origins.

@@ -3,11 +3,13 @@
 //! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (an
 //! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
-//! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]); [`aws`] builds
-//! the SDK clients. Only those backend modules touch the AWS SDK.
+//! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
+//! viewer-request function ([`cdn_function`]); [`aws`] builds the SDK clients and [`backends`] picks them for a
+//! target. Only those backend modules touch the AWS SDK.
 
 pub mod aws;
 pub mod backends;
+pub mod cdn_function;
 pub mod cloudfront;
 pub mod flow;
 pub mod local;
@@ -50,6 +52,21 @@ impl ObjectHeaders {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(std::iter::once(("git-blob", self.git_blob.as_str())))
     }
+}
+
+/// A page that sends the browser to `location` (and tells search engines where the page lives now), for
+/// stores that can't answer with a redirect status.
+pub fn redirect_page(location: &str) -> String {
+    let l = location
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url={l}\">\n\
+         <link rel=\"canonical\" href=\"{l}\">\n<title>Moved</title></head>\n\
+         <body><p>This page has moved to <a href=\"{l}\">{l}</a>.</p></body></html>\n"
+    )
 }
 
 /// Compress `body` as the plan decided. Deterministic (no timestamps), so the same blob gives the same bytes.
@@ -147,6 +164,16 @@ pub trait ObjectStore: Send + Sync {
     fn congestion(&self) -> u64 {
         0
     }
+    /// Write a redirect to `location` (a URL path or an absolute URL) at `key`. The default, for stores with
+    /// no redirect field (a local directory), is a small HTML page that redirects (see [`redirect_page`]).
+    async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
+        let headers = ObjectHeaders {
+            content_type: "text/html; charset=utf-8".into(),
+            ..ObjectHeaders::default()
+        };
+        self.put(key, redirect_page(location).into_bytes().into(), &headers)
+            .await
+    }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
@@ -177,6 +204,15 @@ pub trait Cdn: Send + Sync {
         paths: &[String],
     ) -> Result<String, StoreError>;
     async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
+    /// Publish the viewer-request function `name` with `code` (only if the live code differs) and make the
+    /// distribution run it (`cdn_function = "manage"`). Returns whether anything changed.
+    async fn ensure_function(&self, name: &str, code: &str) -> Result<bool, StoreError> {
+        let _ = (name, code);
+        Err(StoreError::failed(
+            format!("{} can't run a CloudFront function", self.describe()),
+            "remove `cdn_function` from the target",
+        ))
+    }
 }
 
 /// Reads blob bytes by id (implemented by the git source).
@@ -304,7 +340,8 @@ pub struct Executor<'a> {
 }
 
 impl Executor<'_> {
-    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, deletes, invalidation.
+    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, redirect objects, deletes, the managed
+    /// CloudFront function, invalidation.
     /// (The state write that follows is the caller's: see `state`.)
     pub async fn run(
         &self,
@@ -325,11 +362,35 @@ impl Executor<'_> {
             let bytes = self.upload_all(&group, &flow, on).await?;
             outcome.uploaded_bytes += bytes;
         }
+        let redirects = &plan.redirects.puts;
+        if !redirects.is_empty() {
+            on(Event::Phase("redirects", redirects.len()));
+            futures::stream::iter(redirects.iter().map(Ok::<_, ExecError>))
+                .try_for_each_concurrent(self.concurrency, |r| async move {
+                    (self.store.put_redirect(&r.key, &r.location).await).map_err(|source| {
+                        ExecError::Upload {
+                            key: r.key.clone(),
+                            source,
+                        }
+                    })?;
+                    on(Event::Copied { key: &r.key });
+                    Ok(())
+                })
+                .await?;
+        }
         let rest: Vec<String> = (plan.deletes.iter())
             .filter(|k| plan.clear_first.binary_search(k).is_err())
             .cloned()
             .collect();
         self.delete_keys(&rest, &flow, on).await?;
+        if let Some(f) = &plan.function {
+            // Before the invalidation: the next request of an evicted URL must meet the new table.
+            for (_, cdn) in &self.cdns {
+                cdn.ensure_function(&f.name, &f.code)
+                    .await
+                    .map_err(ExecError::Invalidate)?;
+            }
+        }
         if !plan.invalidations.is_empty() {
             on(Event::Phase("invalidation", plan.invalidation.paths));
         }

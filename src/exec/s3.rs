@@ -247,6 +247,22 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    /// A zero-byte object whose `x-amz-website-redirect-location` the S3 website endpoint answers with a
+    /// 301 (REST/OAC origins ignore it: there the CloudFront function answers, see `cdn-function`).
+    async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("text/html; charset=utf-8")
+            .website_redirect_location(location)
+            .body(ByteStream::from(Vec::new()))
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+        Ok(())
+    }
+
     async fn copy(&self, from: &str, to: &str, h: &ObjectHeaders) -> Result<(), StoreError> {
         // CopySource is `bucket/key`, URL-encoded (keys may hold spaces, `+`, non-ASCII).
         let source = format!(

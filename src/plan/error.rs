@@ -28,6 +28,9 @@ pub enum PlanError {
         limit: usize,
         target: String,
     },
+    /// The redirect table refuses an entry (see `redirects`).
+    #[error("{message}")]
+    Redirect { message: String, hint: String },
 }
 
 impl PlanError {
@@ -53,6 +56,7 @@ impl From<PlanError> for Error {
                 limit,
                 target,
             },
+            PlanError::Redirect { message, hint } => Error::Redirect { message, hint },
         }
     }
 }
@@ -100,6 +104,13 @@ mod tests {
                     target: "prod".into(),
                 },
                 exit::REFUSED,
+            ),
+            (
+                PlanError::Redirect {
+                    message: "loop".into(),
+                    hint: "remove one".into(),
+                },
+                exit::USAGE,
             ),
         ];
         for (e, code) in table {

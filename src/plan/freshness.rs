@@ -115,6 +115,7 @@ fn check_with_rules(
         rules: new_rules,
         old_rules,
         deferred: &[],
+        redirects: None,
     };
     let plan = match build("t", &input(Some(&l)), s).expect("plan") {
         super::Outcome::Planned(p) => p,

@@ -13,8 +13,11 @@
 //! - invalidation rules (what is stale, URL forms, wildcard cover, batches): [`invalidate`]
 //! - content types: [`headers`]; the `[[rules]]` (headers, encodings, exclude, keep): [`rules`]
 //! - files that differ only in timestamps/build ids: [`churn`]
+//! - moved pages: the redirect table (config, renames, the state's record) and what a publish changes in it:
+//!   [`redirects`]; the CloudFront Function that serves it behind a REST origin: [`cdn_function`]
 //! - errors: [`PlanError`]; the whole planner's freshness model (tests only): `freshness.rs`
 
+pub mod cdn_function;
 pub mod churn;
 mod error;
 #[cfg(test)]
@@ -22,6 +25,7 @@ mod freshness;
 pub mod headers;
 pub mod invalidate;
 pub mod paths;
+pub mod redirects;
 pub mod rules;
 mod steps;
 
@@ -116,6 +120,8 @@ pub struct Input<'a> {
     pub old_rules: &'a Rules,
     /// Site paths whose delete the previous publish deferred (`delay_deletes`).
     pub deferred: &'a [String],
+    /// Redirects from config, the state and renames (`None`: none of them, e.g. in tests of other steps).
+    pub redirects: Option<&'a redirects::Request<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,11 +238,28 @@ pub struct Plan {
     /// Keys of replaced files whose only differences are timestamps or build ids (see [`churn`]); filled in
     /// by the caller, which can read the old and new bytes.
     pub churn: Vec<String>,
+    /// Redirect objects to write (after the pages), the table to record, and renames only proposed.
+    pub redirects: redirects::Changes,
+    /// The CloudFront function to keep up to date before the invalidation (`cdn_function = "manage"`); set
+    /// by the caller from [`cdn_function::code`]. Not a change by itself: the executor sends it only if the
+    /// live code differs.
+    pub function: Option<Function>,
+}
+
+/// A viewer-request function a target manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Function {
+    pub name: String,
+    pub code: String,
 }
 
 impl Plan {
     pub fn is_empty(&self) -> bool {
-        self.uploads.is_empty() && self.deletes.is_empty() && self.invalidations.is_empty()
+        self.uploads.is_empty()
+            && self.deletes.is_empty()
+            && self.invalidations.is_empty()
+            && self.redirects.puts.is_empty()
+            && self.redirects.removed.is_empty()
     }
     /// Bytes sent (server-side copies send none).
     pub fn upload_bytes(&self) -> u64 {
@@ -365,6 +388,12 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Outcome, PlanE
         };
         steps::rule_updates(&mut draft, input, listing, s)?;
     }
+    if let Some(req) = input.redirects {
+        if input.listing.is_none() && redirects::needs_listing(req, &s.forms) {
+            return Ok(Outcome::NeedsListing);
+        }
+        steps::redirects(&mut draft, input, req, input.listing, s)?;
+    }
     if let Some(old) = input.old_listing {
         steps::server_side_copies(&mut draft.uploads, input, old, s)?;
     }
@@ -415,6 +444,7 @@ mod tests {
                 rules: &none,
                 old_rules: &none,
                 deferred: &[],
+                redirects: None,
             },
             s,
         )
@@ -691,6 +721,7 @@ mod tests {
                     rules: &r,
                     old_rules: &o,
                     deferred: &self.deferred,
+                    redirects: None,
                 },
                 s,
             )
@@ -946,6 +977,7 @@ mod tests {
                 rules: &none,
                 old_rules,
                 deferred,
+                redirects: None,
             };
             let needs = super::build("t", &input, s).unwrap() == Outcome::NeedsListing;
             assert_eq!(needs, want, "{why}");

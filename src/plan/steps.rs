@@ -9,6 +9,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::invalidate::{self, Cached, Edit};
+use super::redirects;
 use super::{
     key_for, served_path, Budget, CdnPlan, CdnSettings, ChangeKind, FileEntry, Input, Plan,
     PlanError, Settings, Upload, UploadKind,
@@ -28,9 +29,17 @@ pub(super) struct Draft {
     pub added: Vec<String>,
     /// Keys deleted before any upload (see [`type_changes`]).
     pub clear_first: Vec<String>,
+    pub redirects: redirects::Changes,
 }
 
 impl Draft {
+    /// `path`'s URLs are stale whatever the edit said (a redirect was added or removed there).
+    fn mark_stale(&mut self, path: &str) {
+        self.added.retain(|p| p != path);
+        if !self.stale.iter().any(|p| p == path) {
+            self.stale.push(path.to_string());
+        }
+    }
     /// Record what `edit` does to the cached URLs of `path`.
     fn touch(&mut self, path: &str, edit: Edit, s: &Settings) {
         match invalidate::cached(edit, s.invalidate_new_files) {
@@ -171,6 +180,80 @@ fn rule_update(
     }
 }
 
+/// Redirects: the table after this publish (see [`redirects::table`]) against the recorded one. A new or
+/// changed redirect puts its object at the moved page's key (instead of deleting it) and makes its URLs
+/// stale; a removed one deletes its object, unless a page is published there again (then its URLs, cached
+/// as redirects, are stale too). Without `listing`, "published" is judged from the changes (enough unless
+/// [`redirects::needs_listing`]).
+pub(super) fn redirects(
+    d: &mut Draft,
+    input: &Input,
+    req: &redirects::Request,
+    listing: Option<&[FileEntry]>,
+    s: &Settings,
+) -> Result<(), PlanError> {
+    let listed: HashSet<&str> = listing
+        .unwrap_or(&[])
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    let changed: HashSet<&str> = (input.changes.iter())
+        .filter(|c| c.kind != ChangeKind::Deleted)
+        .map(|c| c.path.as_str())
+        .collect();
+    let published = |p: &str| listed.contains(p) || changed.contains(p);
+    let (table, proposed) = redirects::table(req, input.changes, &s.forms, &published)?;
+    let (puts, removed) = redirects::diff(req.recorded, &table);
+    let mut objects = Vec::new();
+    for r in puts {
+        objects.push(redirects::RedirectObject {
+            key: key_for(&s.prefix, &r.from)?,
+            path: r.from.clone(),
+            location: r.to.clone(),
+            status: r.status,
+        });
+        d.mark_stale(&r.from);
+    }
+    for path in &removed {
+        if !published(path) {
+            d.deletes.push(key_for(&s.prefix, path)?);
+        }
+        d.mark_stale(path);
+    }
+    keep_redirect_objects(d, &table, &objects, s)?;
+    d.redirects = redirects::Changes {
+        table,
+        puts: objects,
+        removed,
+        proposed,
+        lines: Vec::new(),
+    };
+    d.redirects.render(&s.forms);
+    Ok(())
+}
+
+/// A redirected page's key holds its redirect object: never delete it (now or deferred). A delete dropped
+/// for a redirect that stays as it was leaves its URLs fresh (they answer the same redirect).
+fn keep_redirect_objects(
+    d: &mut Draft,
+    table: &[redirects::Redirect],
+    puts: &[redirects::RedirectObject],
+    s: &Settings,
+) -> Result<(), PlanError> {
+    let put: HashSet<&str> = puts.iter().map(|o| o.path.as_str()).collect();
+    let mut kept_keys = HashSet::new();
+    for r in table {
+        let key = key_for(&s.prefix, &r.from)?;
+        if d.deletes.contains(&key) && !put.contains(r.from.as_str()) {
+            d.stale.retain(|p| *p != r.from);
+        }
+        kept_keys.insert(key);
+    }
+    d.deletes.retain(|k| !kept_keys.contains(k));
+    d.deferred.retain(|p| !table.iter().any(|r| r.from == *p));
+    Ok(())
+}
+
 /// Server-side copies: a new blob already stored at a key of the deployed tree (`old`) whose bytes stay put
 /// during this publish (not re-sent, stored with the same encoding) is copied, not uploaded. Never with
 /// `--full`.
@@ -262,7 +345,7 @@ pub(super) fn type_changes(d: &mut Draft, s: &Settings) -> Result<(), PlanError>
 
 pub(super) fn limit_and_order(d: &mut Draft, target: &str, s: &Settings) -> Result<(), PlanError> {
     // Deletes count when they are planned: a deferred one now, not when the next publish carries it out.
-    let planned = d.deletes.len() - d.carried + d.deferred.len();
+    let planned = d.deletes.len().saturating_sub(d.carried) + d.deferred.len();
     if planned > s.max_deletes {
         return Err(PlanError::TooManyDeletes {
             count: planned,
@@ -390,5 +473,7 @@ pub(super) fn assemble(d: Draft, cdn: Vec<CdnPlan>, s: &Settings, max_paths: usi
         cdn,
         budget,
         churn: Vec::new(),
+        redirects: d.redirects,
+        function: None,
     }
 }

@@ -32,7 +32,9 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     let store = p.backends.store.as_ref();
     keep_replaced_state(s, p).await?;
     let (outcome, next, etag) = if p.plan.is_empty() {
-        // Nothing to transfer: record the new commit in one conditional write.
+        // Nothing to transfer: record the new commit in one conditional write (and keep a managed
+        // function up to date, which is a no-op when its code is live).
+        ensure_function(p).await?;
         let outcome = Outcome::default();
         let next = State::finished(
             p.current.clone(),
@@ -73,6 +75,28 @@ async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
         .await
         .map_err(|e| state::store_err(&p.target.name, e))?;
     s.ui.note(&format!("kept the unreadable state as {copy}"));
+    Ok(())
+}
+
+/// `cdn_function = "manage"` on a publish that transfers nothing (else the executor does it).
+async fn ensure_function(p: &Prepared<'_>) -> Result<()> {
+    let Some(f) = &p.plan.function else {
+        return Ok(());
+    };
+    for (c, cdn) in &p.backends.cdns {
+        cdn.ensure_function(&f.name, &f.code)
+            .await
+            .map_err(|e| Error::Cdn {
+                distribution: c.id.clone(),
+                message: e.to_string(),
+                hint: match &e {
+                    crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => {
+                        hint.clone()
+                    }
+                    _ => "check the distribution, or set cdn_function = \"off\"".into(),
+                },
+            })?;
+    }
     Ok(())
 }
 
@@ -216,6 +240,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
         rollback_from: p.rollback_from.clone(),
         source_commit: snap_info.as_ref().and_then(|i| i.source.clone()),
         dirty: snap_info.as_ref().is_some_and(|i| i.dirty),
+        redirects: p.plan.redirects.table.clone(),
     }
 }
 

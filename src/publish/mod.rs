@@ -71,6 +71,8 @@ pub struct Report {
     pub rollback_from: Option<String>,
     /// What the snapshot build did (snapshot builds only).
     pub snapshot: Option<Snapshot>,
+    /// Redirect objects written, redirects removed, renames only proposed, and the table after this publish.
+    pub redirects: plan::redirects::Changes,
 }
 
 pub struct Session {

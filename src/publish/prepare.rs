@@ -8,7 +8,7 @@
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::config::Target;
+use crate::config::{RedirectRenames, Target};
 use crate::error::{Error, Result};
 use crate::exec::backends::{backends, check_env_endpoints, Backends};
 use crate::exec::Outcome;
@@ -417,6 +417,18 @@ fn plan_with_churn(
 ) -> Result<(Plan, Carried)> {
     let carried = Carried::from_deployed(s, opts, deployed);
     let settings = plan_settings(target, opts, backends, carried.used_this_month);
+    let recorded = deployed.map(|d| d.redirects.clone()).unwrap_or_default();
+    let similar = if target.redirect_renames == RedirectRenames::Off {
+        Vec::new()
+    } else {
+        s.repo.similar_pages(&d.changes, SIMILARITY)
+    };
+    let req = plan::redirects::Request {
+        config: &s.config.redirects,
+        recorded: &recorded,
+        similar: &similar,
+        renames: target.redirect_renames.unasked(),
+    };
     let input = plan::Input {
         changes: &d.changes,
         listing: None,
@@ -424,10 +436,67 @@ fn plan_with_churn(
         rules: &s.config.rules,
         old_rules: &carried.old_rules,
         deferred: &carried.deferred,
+        redirects: Some(&req),
     };
     let mut plan = plan_with_listing(s, &target.name, input, &settings, new)?;
+    if !plan.redirects.proposed.is_empty()
+        && may_ask(s, opts, target)
+        && confirm_renames(&plan, target)?
+    {
+        let apply = plan::redirects::Request {
+            renames: plan::redirects::RenameMode::Apply,
+            ..req
+        };
+        let input = plan::Input {
+            redirects: Some(&apply),
+            ..input
+        };
+        plan = plan_with_listing(s, &target.name, input, &settings, new)?;
+    }
     plan.churn = churn(&s.repo, &d.changes, &plan);
+    if target.cdn_function_managed && !backends.cdns.is_empty() {
+        plan.function = Some(plan::Function {
+            // Function names allow letters, digits, `-` and `_` (target names may also hold `.`).
+            name: format!("git-publish-{}", target.name.replace('.', "-")),
+            code: plan::cdn_function::code(&plan.redirects.table, &target.forms)?,
+        });
+    }
     Ok((plan, carried))
+}
+
+/// How similar (0..=100, git's rename score) an edited page must be to count as the same page moved.
+const SIMILARITY: u8 = 50;
+
+/// `redirect_renames = "ask"` asks only a person at a terminal: never in a dry run, with `--json`, in hooks
+/// or CI (no terminal on stdin).
+fn may_ask(s: &Session, opts: &PublishOpts, target: &Target) -> bool {
+    use std::io::IsTerminal;
+    target.redirect_renames == RedirectRenames::Ask
+        && !opts.dry_run
+        && !s.ui.json
+        && std::io::stdin().is_terminal()
+        && std::io::stderr().is_terminal()
+}
+
+/// Show the proposed redirects (`? /old/ → /new/`) and ask whether to apply them (default no).
+fn confirm_renames(plan: &Plan, target: &Target) -> Result<bool> {
+    use std::io::Write;
+    let n = plan.redirects.proposed.len();
+    let mut err = std::io::stderr().lock();
+    for line in plan.redirects.lines.iter().filter(|l| l.starts_with('?')) {
+        let _ = writeln!(err, "{line}");
+    }
+    let _ = write!(
+        err,
+        "{n} page(s) moved; redirect their old URLs to the new ones? [y/N] (set redirect_renames = \"auto\" in [targets.{}] to stop asking) ",
+        target.name
+    );
+    let _ = err.flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("reading an answer from stdin", e))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// The re-plan loop. `input` comes without the listing of the new tree: most plans don't need it (see
@@ -545,6 +614,7 @@ fn report_skeleton(
         churn: plan.churn.clone(),
         rollback_from: None,
         snapshot: None,
+        redirects: plan.redirects.clone(),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | `tree_diff.rs`| the hand-written walk that diffs two trees (checked against `git diff-tree`)   |
 //! | `blobs.rs`    | blob bytes, with the one fallback chain libgit2 → loose-object inflate → `git cat-file` |
 //! | `worktree.rs` | the one dirty check of the working tree                                        |
+//! | `similar.rs`  | which deleted page and which added page hold mostly the same text (renames)   |
 //! | `snapshot.rs` | snapshot builds: a build directory committed onto a snapshot ref               |
 //!
 //! It must not plan, talk to a store, or print: callers decide what a fact means.
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::plan::FileEntry;
 
 mod blobs;
+mod similar;
 mod snapshot;
 #[cfg(test)]
 mod test_repo;

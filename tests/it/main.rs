@@ -10,6 +10,7 @@ mod large;
 mod output;
 mod proxy;
 mod publish;
+mod redirects;
 mod reliability;
 mod secrets;
 mod util;

@@ -38,6 +38,9 @@ pub const ALL_FAULTS: [Fault; 6] = [
     Fault::Delay,
 ];
 
+/// A stand-in answer: (method, path) → the whole HTTP response, or `None` to forward.
+pub type Answer = fn(&str, &str) -> Option<Vec<u8>>;
+
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// Added to every request before forwarding.
@@ -53,6 +56,9 @@ pub struct Config {
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
+    /// Answers a request itself instead of forwarding it, when it returns a response (method, path): a
+    /// stand-in for APIs the server lacks (moto 5.2.5 has no UpdateFunction/PublishFunction).
+    pub answer: Option<Answer>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +71,10 @@ pub struct Logged {
     pub fault: Option<String>,
     /// Whether the request reached the server.
     pub forwarded: bool,
+    /// The request body as sent (for asserting on what the client asked for).
+    pub body: Vec<u8>,
+    /// Whether it carried If-Match or If-None-Match.
+    pub conditional: bool,
 }
 
 pub struct Proxy {
@@ -322,6 +332,8 @@ fn handle(
         status: 0,
         fault: None,
         forwarded: false,
+        body: req.body.clone(),
+        conditional: req.conditional,
     };
     std::thread::sleep(cfg.delay);
     if let (1, Some(gate)) = (n, &cfg.gate) {
@@ -342,6 +354,11 @@ fn handle(
             drop(conn);
             return Some(entry);
         }
+    }
+    if let Some(resp) = cfg.answer.and_then(|f| f(&req.method, &req.path)) {
+        entry.status = status_of(&resp);
+        let _ = conn.write_all(&resp);
+        return Some(entry);
     }
     let is_invalidation = req.method == "POST" && req.path.contains("/invalidation");
     if is_invalidation

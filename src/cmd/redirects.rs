@@ -1,0 +1,79 @@
+//! `git publish redirects`: the redirect table live on a target (from `[[redirects]]` and from renamed
+//! pages, as the state recorded it), one line per moved page with every URL it answers, or `--json`. It reads
+//! the state only; it never writes.
+
+use serde::Serialize;
+
+use crate::error::{ExitCode, Result};
+use crate::exec::backends::backends;
+use crate::plan::invalidate::url_forms;
+use crate::plan::redirects::{Origin, Redirect};
+use crate::publish::Session;
+use crate::state;
+
+/// One entry of `git publish redirects --json`.
+#[derive(Debug, Serialize)]
+pub struct Listed {
+    /// Site path of the page that moved.
+    pub from: String,
+    /// Every URL that answers with the redirect.
+    pub urls: Vec<String>,
+    pub to: String,
+    pub status: u16,
+    pub origin: Origin,
+}
+
+pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
+    let table = live_table(s, target).await?;
+    let forms = &s.config.target(target)?.forms;
+    let listed: Vec<Listed> = (table.into_iter())
+        .map(|r| Listed {
+            urls: url_forms(&r.from, forms),
+            from: r.from,
+            to: r.to,
+            status: r.status,
+            origin: r.origin,
+        })
+        .collect();
+    if s.ui.json {
+        s.ui.json(&listed);
+        return Ok(ExitCode::Success);
+    }
+    if listed.is_empty() {
+        s.ui.note("no redirects are live on this target");
+    }
+    for l in &listed {
+        let how = match l.origin {
+            Origin::Config => "site.toml",
+            Origin::Rename => "renamed",
+        };
+        s.ui.out(&format!(
+            "{} → {} ({}, {how})",
+            l.urls.join(", "),
+            l.to,
+            l.status
+        ));
+    }
+    Ok(ExitCode::Success)
+}
+
+/// The redirect table the target's state records (empty when nothing is deployed).
+pub async fn live_table(s: &Session, target: Option<&str>) -> Result<Vec<Redirect>> {
+    let target = s.config.target(target)?;
+    let backends = backends(target, false, &|n| s.ui.say(n)).await?;
+    let key = state::state_key(target.prefix());
+    let (st, _) = state::read(backends.store.as_ref(), &key, &target.name).await?;
+    Ok(st
+        .and_then(|st| st.deployed)
+        .map(|d| d.redirects)
+        .unwrap_or_default())
+}
+
+/// `git publish cdn-function --print`: the function for the target's live redirect table and URL forms.
+pub async fn print_function(s: &Session, target: Option<&str>) -> Result<ExitCode> {
+    let table = live_table(s, target).await?;
+    let forms = &s.config.target(target)?.forms;
+    let code = crate::plan::cdn_function::code(&table, forms)?;
+    s.ui.out(code.trim_end());
+    Ok(ExitCode::Success)
+}
