@@ -41,6 +41,8 @@ struct RawConfig {
     targets: BTreeMap<String, RawTarget>,
     #[serde(default)]
     rules: Vec<RuleSpec>,
+    /// The name deploys are recorded under, for every target that does not set its own.
+    publisher: Option<String>,
 }
 
 /// `distribution = "E..."`, `"auto"`, or a list of them.
@@ -84,6 +86,8 @@ struct RawTarget {
     pretty_urls: Option<bool>,
     invalidation_budget: Option<usize>,
     delay_deletes: Option<bool>,
+    publisher: Option<String>,
+    locking: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +155,21 @@ pub struct Target {
     /// Invalidation paths a month before they are paid (`invalidation_budget`).
     pub invalidation_budget: usize,
     pub delay_deletes: bool,
+    /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
+    /// committer name from git config, else the OS user.
+    pub publisher: Option<String>,
+    /// `locking = "none"`: the store's conditional writes are not required (see [`Locking`]).
+    pub locking: Locking,
+}
+
+/// How the claim protocol relies on the store's conditional writes (`locking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Locking {
+    /// `If-None-Match`/`If-Match` must be honoured; the first publish probes the store and stops if not.
+    #[default]
+    Conditional,
+    /// Documented opt-in for stores that ignore them: no probe, a warning on every publish.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,7 +238,11 @@ impl Config {
         check_secrets(text, path)?;
         let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
         let source = validate_source(&raw.source, &raw.targets, path)?;
-        let targets = validate_targets(raw.targets, path, base_dir)?;
+        check_publisher(raw.publisher.as_deref(), path)?;
+        let mut targets = validate_targets(raw.targets, path, base_dir)?;
+        for t in targets.values_mut() {
+            t.publisher = t.publisher.take().or_else(|| raw.publisher.clone());
+        }
         let rules = Rules::compile(&raw.rules).map_err(|why| {
             invalid(
                 path,
@@ -253,6 +276,18 @@ impl Config {
                     .ok_or_else(|| Error::NoDefaultTarget { known: known() })
             }
         }
+    }
+}
+
+/// The top-level `publisher`: a name on one line (it is shown in `log` and `status`).
+fn check_publisher(publisher: Option<&str>, path: &Path) -> Result<()> {
+    match publisher {
+        Some(p) if p.trim().is_empty() || p.chars().any(char::is_control) => Err(invalid(
+            path,
+            format!("publisher = {p:?} is not a name"),
+            "give the name every deploy is recorded under, like \"Site Bot\", or remove the key",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -721,6 +756,12 @@ mod tests {
             ("[source]\ndir = \"a/./b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"a//b\"\n", "targets.p.origin_path"),
             ("[targets.p]\nurl = \"s3://bucket\"\nsecret = \"x\"\n", "never holds credentials"),
+            // issue 14 items 4 and 5: publisher, locking, rules naming the state
+            ("[targets.p]\nurl = \"s3://bucket\"\npublisher = \" \"\n", "targets.p.publisher"),
+            ("publisher = \"a\\nb\"\n[targets.p]\nurl = \"s3://bucket\"\n", "publisher = \"a\\nb\" is not a name"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nlocking = \"off\"\n", "targets.p.locking"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \".git-publish/**\"\nexclude = true\n", "the state record"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"**/.git-publish/*\"\ncache_control = \"no-store\"\n", "the state record"),
         ];
         let rows = target_checks::TARGET_CHECKS;
         let mut covered = vec![false; rows.len()];

@@ -47,6 +47,17 @@ pub struct State {
     pub pending: Option<Pending>,
     #[serde(default)]
     pub history: Vec<Deploy>,
+    /// The conditional-write probe's result (see [`probe_conditional_writes`]): recorded once it passed, so
+    /// that it runs on the first publish only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+}
+
+/// When the store was seen to refuse conditional writes that must fail.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Probe {
+    pub at: String,
+    pub conditional_writes: bool,
 }
 
 impl State {
@@ -58,6 +69,7 @@ impl State {
             deployed: None,
             pending: None,
             history: Vec::new(),
+            probe: None,
         }
     }
 
@@ -400,6 +412,50 @@ pub async fn claim(
     }
 }
 
+/// The probe object: beside the state record, under our own directory.
+pub fn probe_key(state_key: &str) -> String {
+    match state_key.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/probe"),
+        None => "probe".into(),
+    }
+}
+
+/// Whether the store refuses writes whose condition fails, which the claim protocol relies on. Makes sure the
+/// probe object exists, then writes it with `If-None-Match: *` and with `If-Match` and a wrong ETag: both must
+/// answer 412. `Ok(None)`: honoured; `Ok(Some(what))`: the write that should have failed and did not.
+pub async fn probe_conditional_writes(
+    store: &dyn ObjectStore,
+    key: &str,
+    target: &str,
+) -> Result<Option<String>> {
+    let err = |e| store_err(target, e);
+    let body = b"git-publish: conditional-write probe (see `git publish doctor`)\n".to_vec();
+    if store.get_versioned(key).await.map_err(err)?.is_none() {
+        match store
+            .put_versioned(key, body.clone(), Precondition::Absent)
+            .await
+        {
+            Ok(_) | Err(StoreError::PreconditionFailed) => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    let wrong = Precondition::Matches("\"00000000000000000000000000000000\"".into());
+    for (cond, what) in [
+        (
+            Precondition::Absent,
+            "`If-None-Match: *` over an existing object",
+        ),
+        (wrong, "`If-Match` with a wrong ETag"),
+    ] {
+        match store.put_versioned(key, body.clone(), cond).await {
+            Err(StoreError::PreconditionFailed) => {}
+            Ok(_) => return Ok(Some(format!("a PUT of {key} with {what} succeeded"))),
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(None)
+}
+
 pub fn store_err(target: &str, e: StoreError) -> Error {
     match e {
         StoreError::Failed { message, hint } => Error::Store {
@@ -437,6 +493,7 @@ mod tests {
                 error: None,
             }),
             history: vec![],
+            probe: None,
         }
     }
 

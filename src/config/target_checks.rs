@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use super::{
-    check_endpoint, is_plain_path, parse_url, Backend, Distribution, RawDistribution, RawTarget,
-    Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
+    check_endpoint, is_plain_path, parse_url, Backend, Distribution, Locking, RawDistribution,
+    RawTarget, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
     DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
     DEFAULT_MAX_INVALIDATION_PATHS,
 };
@@ -160,6 +160,25 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         message: "targets.{target}.claim_lease = {value}",
         hint: "use a duration such as \"30m\" or \"2h\"",
     },
+    FieldCheck {
+        key: "publisher",
+        check: |d| {
+            let p = d.raw.publisher.as_ref()?;
+            (p.trim().is_empty() || p.chars().any(char::is_control)).then(|| format!("{p:?}"))
+        },
+        message: "targets.{target}.publisher = {value} is not a name",
+        hint: "give the name deploys are recorded under, like \"Site Bot\", or remove the key",
+    },
+    FieldCheck {
+        key: "locking",
+        check: |d| {
+            let l = d.raw.locking.as_ref()?;
+            (!matches!(l.as_str(), "conditional" | "none")).then(|| format!("{l:?}"))
+        },
+        message: "targets.{target}.locking = {value} is not known",
+        hint: "remove `locking` (the default, \"conditional\", needs a store that honours conditional writes), \
+               or set \"none\" for a store that ignores them and only one publisher at a time",
+    },
 ];
 
 /// The forms `directory_urls` may list.
@@ -291,6 +310,11 @@ impl<'a> Draft<'a> {
             allow_http: t.allow_http.unwrap_or(false),
             invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
             delay_deletes: t.delay_deletes.unwrap_or(false),
+            publisher: t.publisher,
+            locking: match t.locking.as_deref() {
+                Some("none") => Locking::None,
+                _ => Locking::Conditional,
+            },
             url: t.url,
         }
     }

@@ -11,4 +11,5 @@ mod proxy;
 mod publish;
 mod reliability;
 mod secrets;
+mod state_record;
 mod util;

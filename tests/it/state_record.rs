@@ -1,0 +1,162 @@
+//! The deploy record and the claim protocol's trust in the store (issue 14, items 4 and 5): what the record
+//! says about who published, rules aimed at it, and the probe that stops on a store that ignores conditional
+//! writes (s3rver) unless the target opts out with `locking = "none"`.
+
+use crate::util::*;
+
+fn s3_config(bucket: &str, top: &str, extra: &str) -> String {
+    format!("{top}\n[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{bucket}\"\n{extra}\n")
+}
+
+/// `by` was `user@host`, readable by anyone through the site: now the publisher's name only, from
+/// `publisher` (target, then top level), else git's `user.name`; no host or pid anywhere once released.
+#[test]
+fn deploy_record_names_the_publisher_without_host_or_pid() {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let site = Site::new();
+    let b = bucket("by");
+    small_blog(&site);
+    site.git(&["config", "user.name", "Site Owner"]);
+    site.config(&s3_config(&b, "", ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["by"], "Site Owner", "{st:#}");
+    let text = st.to_string();
+    assert!(!text.contains(&host), "the host is recorded: {text}");
+    assert!(!text.contains("\"pid\""), "a pid is recorded: {text}");
+
+    site.config(&s3_config(&b, "publisher = \"Deploy Bot\"", ""));
+    site.write("public/index.html", "v2").commit("v2");
+    site.run(&[]).ok();
+    assert_eq!(state_json(&b, "")["deployed"]["by"], "Deploy Bot");
+
+    site.config(&s3_config(
+        &b,
+        "publisher = \"Deploy Bot\"",
+        "publisher = \"CI\"",
+    ));
+    site.write("public/index.html", "v3").commit("v3");
+    site.run(&[]).ok();
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["by"], "CI");
+    let by: Vec<&str> = (st["history"].as_array().unwrap().iter())
+        .map(|d| d["by"].as_str().unwrap())
+        .collect();
+    assert_eq!(by, ["CI", "Deploy Bot", "Site Owner"]);
+    assert!(!st.to_string().contains(&host));
+}
+
+/// An `exclude` for the record was accepted and did nothing (the record stayed public): any rule whose
+/// pattern names `.git-publish` is refused before anything is read or written.
+#[test]
+fn rules_naming_the_state_record_are_refused() {
+    for glob in [".git-publish/**", "**/.git-publish/*", ".git-*/state.json"] {
+        let site = Site::new();
+        let b = bucket("rulestate");
+        small_blog(&site);
+        site.config(&s3_config(
+            &b,
+            "",
+            &format!("[[rules]]\nmatch = \"{glob}\"\nexclude = true\n"),
+        ));
+        site.commit("v1");
+        let r = site.run(&[]).fails(2);
+        assert!(r.stderr.contains("rules[1]"), "{glob}: {}", r.stderr);
+        assert!(r.stderr.contains("state record"), "{glob}: {}", r.stderr);
+        assert!(objects(&b).is_empty(), "{glob}: something was written");
+    }
+    // A rule for everything is fine: it just never applies to the record.
+    let site = Site::new();
+    let b = bucket("rulestate");
+    small_blog(&site);
+    site.config(&s3_config(
+        &b,
+        "",
+        "[[rules]]\nmatch = \"**\"\ncache_control = \"max-age=60\"\n",
+    ));
+    site.commit("v1");
+    site.run(&[]).ok();
+}
+
+/// The first publish probes the store (a PUT with `If-None-Match: *` over an existing object and one with a
+/// wrong `If-Match`, both answered 412 by moto), records the pass, and later publishes do not probe again.
+#[test]
+fn first_publish_probes_conditional_writes_once() {
+    let site = Site::new();
+    let b = bucket("probe");
+    small_blog(&site);
+    site.config(&s3_config(&b, "", ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let probes = |reqs: &[Req]| -> Vec<(String, u16)> {
+        reqs.iter()
+            .filter(|r| r.path.contains(".git-publish/probe"))
+            .map(|r| (r.method.clone(), r.status))
+            .collect()
+    };
+    let got = probes(&moto().requests(&b));
+    assert_eq!(
+        got,
+        [
+            ("GET".to_string(), 404),
+            ("PUT".to_string(), 200),
+            ("PUT".to_string(), 412),
+            ("PUT".to_string(), 412)
+        ],
+        "{got:?}"
+    );
+    let st = state_json(&b, "");
+    assert_eq!(st["probe"]["conditional_writes"], true, "{st:#}");
+
+    let before = moto().request_count(&b);
+    site.write("public/index.html", "v2").commit("v2");
+    site.run(&[]).ok();
+    let later: Vec<Req> = moto().requests(&b).into_iter().skip(before).collect();
+    assert!(probes(&later).is_empty(), "probed again: {later:?}");
+}
+
+/// s3rver answers 200 to a conditional PUT that must fail: the publish stops before its claim, naming the
+/// store and the fix, and nothing of the site is written.
+#[test]
+fn store_ignoring_conditional_writes_is_refused() {
+    let srv = s3rver();
+    let prefix = unique("ignored");
+    let site = Site::new();
+    small_blog(&site);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n{}",
+        srv.target("p", &prefix, "")
+    ));
+    site.commit("v1");
+    let r = site.run_with(&[], S3rver::ENV).fails(4);
+    assert!(
+        r.stderr.contains("ignores conditional writes"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("If-None-Match"), "{}", r.stderr);
+    assert!(r.stderr.contains("locking = \"none\""), "{}", r.stderr);
+    assert_eq!(srv.keys(&prefix), [format!("{prefix}/.git-publish/probe")]);
+}
+
+/// `locking = "none"` is the documented opt-in for such a store: it publishes, without probing, and warns on
+/// every publish.
+#[test]
+fn locking_none_publishes_to_such_a_store_with_a_warning() {
+    let srv = s3rver();
+    let prefix = unique("nolock");
+    let site = Site::new();
+    small_blog(&site);
+    let target = srv.target("p", &prefix, "locking = \"none\"");
+    site.config(&format!("[source]\ndir = \"public\"\n{target}"));
+    site.commit("v1");
+    for v in ["v2", "v3"] {
+        let r = site.run_with(&[], S3rver::ENV).ok();
+        assert!(r.stderr.contains("locking = \"none\""), "{}", r.stderr);
+        site.write("public/index.html", v).commit(v);
+    }
+    let keys = srv.keys(&prefix);
+    assert!(keys.contains(&format!("{prefix}/index.html")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.ends_with("/probe")), "{keys:?}");
+}
