@@ -143,6 +143,8 @@ pub enum Command {
         /// The target (default: the default target)
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
+        #[command(flatten)]
+        bucket: BucketPolicyArgs,
     },
     // ---- init, man page, completions (ux) ----
     /// Write a commented site.toml: detect the generator's output directory, pick the bucket and the
@@ -232,6 +234,21 @@ pub struct HookArgs {
     /// The hook's own arguments
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// `iam-policy --bucket-policy`: the bucket policy for CloudFront origin access control instead.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BucketPolicyArgs {
+    /// Print the bucket policy that lets the target's distributions read the site through origin access
+    /// control, but not the deploy record under `.git-publish/`
+    #[arg(long)]
+    pub bucket_policy: bool,
+    /// The AWS account that owns the distributions (12 digits), to build their ARNs
+    #[arg(long, value_name = "ID", requires = "bucket_policy")]
+    pub account_id: Option<String>,
+    /// A distribution's ARN (repeatable); replaces the target's `distribution` list, and gives the account
+    #[arg(long, value_name = "ARN", requires = "bucket_policy")]
+    pub distribution_arn: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -160,3 +160,38 @@ fn locking_none_publishes_to_such_a_store_with_a_warning() {
     assert!(keys.contains(&format!("{prefix}/index.html")), "{keys:?}");
     assert!(!keys.iter().any(|k| k.ends_with("/probe")), "{keys:?}");
 }
+
+/// `iam-policy --bucket-policy`: CloudFront (this distribution) reads the site, no distribution reads the
+/// record; S3 (moto) accepts the document as a bucket policy.
+#[test]
+fn bucket_policy_keeps_the_record_from_cloudfront() {
+    let site = Site::new();
+    let b = bucket("oac");
+    small_blog(&site);
+    site.config(&s3_config(&b, "", "distribution = \"E2QWRUHAPOMQZL\""));
+    let r = site
+        .run(&[
+            "iam-policy",
+            "--bucket-policy",
+            "--account-id",
+            "123456789012",
+        ])
+        .ok();
+    let p = r.json();
+    let s = &p["Statement"];
+    assert_eq!(
+        s[0]["Condition"]["StringEquals"]["AWS:SourceArn"],
+        serde_json::json!(["arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL"])
+    );
+    assert_eq!(s[1]["Effect"], "Deny");
+    assert_eq!(s[1]["Resource"], format!("arn:aws:s3:::{b}/.git-publish/*"));
+    rt().block_on(
+        s3().put_bucket_policy()
+            .bucket(&b)
+            .policy(r.stdout.clone())
+            .send(),
+    )
+    .unwrap();
+    let r = site.run(&["iam-policy", "--bucket-policy"]).fails(2);
+    assert!(r.stderr.contains("--account-id"), "{}", r.stderr);
+}
