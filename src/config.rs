@@ -88,6 +88,7 @@ struct RawTarget {
     delay_deletes: Option<bool>,
     publisher: Option<String>,
     locking: Option<String>,
+    state: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +161,72 @@ pub struct Target {
     pub publisher: Option<String>,
     /// `locking = "none"`: the store's conditional writes are not required (see [`Locking`]).
     pub locking: Locking,
+    /// `state = …`: where the deploy record lives when not in the site's own `<prefix>/.git-publish/`.
+    pub state: Option<StateLocation>,
+}
+
+/// Where a target's deploy record lives (`state`): a store (S3 bucket with an empty prefix, or a local
+/// directory) and the key in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLocation {
+    pub backend: Backend,
+    pub key: String,
+}
+
+impl StateLocation {
+    /// `s3://BUCKET/KEY.json` or `s3://BUCKET[/PREFIX]` (the record is then `PREFIX/.git-publish/state.json`),
+    /// and the same with `file://` (a file, or a directory).
+    pub fn parse(url: &str, base_dir: &Path) -> std::result::Result<StateLocation, String> {
+        let default_key = |prefix: &str| {
+            let rel = format!("{}/state.json", crate::plan::STATE_DIR);
+            if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            }
+        };
+        match parse_url(url, base_dir)? {
+            Backend::S3 { bucket, prefix } => {
+                let key = if prefix.ends_with(".json") {
+                    prefix
+                } else {
+                    default_key(&prefix)
+                };
+                let backend = Backend::S3 {
+                    bucket,
+                    prefix: String::new(),
+                };
+                Ok(StateLocation { backend, key })
+            }
+            Backend::Local { root } => {
+                let name = root
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if name.ends_with(".json") {
+                    let key = name.to_string();
+                    let dir = root.parent().map(Path::to_path_buf).unwrap_or_default();
+                    Ok(StateLocation {
+                        backend: Backend::Local { root: dir },
+                        key,
+                    })
+                } else {
+                    Ok(StateLocation {
+                        backend: Backend::Local { root },
+                        key: default_key(""),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Where the record is, for messages.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::S3 { bucket, .. } => format!("s3://{bucket}/{}", self.key),
+            Backend::Local { root } => root.join(&self.key).display().to_string(),
+        }
+    }
 }
 
 /// How the claim protocol relies on the store's conditional writes (`locking`).
@@ -760,6 +827,8 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\npublisher = \" \"\n", "targets.p.publisher"),
             ("publisher = \"a\\nb\"\n[targets.p]\nurl = \"s3://bucket\"\n", "publisher = \"a\\nb\" is not a name"),
             ("[targets.p]\nurl = \"s3://bucket\"\nlocking = \"off\"\n", "targets.p.locking"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"s3://A\"\n", "targets.p.state"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"file:///var/lib/site\"\n", "targets.p.state must be"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \".git-publish/**\"\nexclude = true\n", "the state record"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"**/.git-publish/*\"\ncache_control = \"no-store\"\n", "the state record"),
         ];

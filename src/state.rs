@@ -19,8 +19,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::config::Target;
 use crate::error::{Error, Result};
-use crate::exec::{ObjectStore, Precondition, StoreError};
+use crate::exec::backends::Backends;
+use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
 /// Highest state format this build reads and the one it writes.
@@ -35,6 +37,50 @@ pub fn state_key(prefix: &str) -> String {
     } else {
         format!("{prefix}/{rel}")
     }
+}
+
+/// The record's key in [`Backends::state_store`](crate::exec::backends::Backends::state_store): `state = …`
+/// when set, else inside the site.
+pub fn key_of(target: &Target) -> String {
+    match &target.state {
+        Some(loc) => loc.key.clone(),
+        None => state_key(target.prefix()),
+    }
+}
+
+/// With `state = …` set, a record still at the old place (the site's `.git-publish/state.json`) is moved
+/// once, through the same conditional writes: read it, write it to the new place with `If-None-Match: *`
+/// (412: already there, from an earlier move that stopped before its delete), and only then delete the old
+/// one. A crash between the two leaves both; the next run finds the new one there and finishes the delete.
+/// Returns whether a record was found at the old place.
+pub async fn move_record(
+    backends: &Backends,
+    target: &Target,
+    dry_run: bool,
+) -> Result<Option<Versioned>> {
+    if target.state.is_none() {
+        return Ok(None);
+    }
+    let err = |e| store_err(&target.name, e);
+    let old_key = state_key(target.prefix());
+    let Some(old) = backends.store.get_versioned(&old_key).await.map_err(err)? else {
+        return Ok(None);
+    };
+    if dry_run {
+        return Ok(Some(old));
+    }
+    let new_key = key_of(target);
+    let to = backends.state_store();
+    match to
+        .put_versioned(&new_key, old.body.clone(), Precondition::Absent)
+        .await
+    {
+        Ok(_) | Err(StoreError::PreconditionFailed) => {}
+        Err(e) => return Err(err(e)),
+    }
+    let old_probe = probe_key(&old_key);
+    (backends.store.delete_batch(&[old_key, old_probe]).await).map_err(err)?;
+    Ok(Some(old))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

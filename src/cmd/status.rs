@@ -59,7 +59,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
 async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<TargetStatus> {
     let target = s.config.target(Some(name))?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let (st, source, error) = read_state_or_mirror(s, backends.store.as_ref(), target).await;
+    let (st, source, error) = read_state_or_mirror(s, backends.state_store(), target).await;
     let (deployed, pending) = match st {
         Some(st) => (st.deployed, st.pending),
         None => (None, None),
@@ -116,7 +116,7 @@ async fn read_state_or_mirror(
     store: &dyn crate::exec::ObjectStore,
     target: &crate::config::Target,
 ) -> (Option<State>, &'static str, Option<String>) {
-    let key = state::state_key(target.prefix());
+    let key = state::key_of(target);
     match state::read(store, &key, &target.name).await {
         Ok((st, _)) => (st, "target", None),
         Err(e) => {

@@ -11,9 +11,9 @@ use std::path::Path;
 
 use super::{
     check_endpoint, is_plain_path, parse_url, Backend, Distribution, Locking, RawDistribution,
-    RawTarget, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
-    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
-    DEFAULT_MAX_INVALIDATION_PATHS,
+    RawTarget, StateLocation, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY,
+    DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET,
+    DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
@@ -179,6 +179,31 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         hint: "remove `locking` (the default, \"conditional\", needs a store that honours conditional writes), \
                or set \"none\" for a store that ignores them and only one publisher at a time",
     },
+    FieldCheck {
+        key: "state",
+        check: |d| {
+            let url = d.raw.state.as_ref()?;
+            let why = d.state_location()?.err()?;
+            Some(format!("{url:?}: {why}"))
+        },
+        message: "targets.{target}.state = {value}",
+        hint: "give where the deploy record goes: \"s3://PRIVATE-BUCKET/site.json\" or \"s3://BUCKET/PREFIX\" \
+               (a key or a key prefix), or \"file:///DIR\" for a file:// target",
+    },
+    FieldCheck {
+        key: "state",
+        check: |d| {
+            let loc = d.state_location()?.ok()?;
+            let (s3_state, s3_site) = (
+                matches!(loc.backend, Backend::S3 { .. }),
+                matches!(d.backend, Ok(Backend::S3 { .. })),
+            );
+            (s3_state != s3_site).then(String::new)
+        },
+        message: "targets.{target}.state must be of the same kind as `url` (both s3:// or both file:)",
+        hint: "keep the record where every publisher of the target can reach it: an s3:// location for an \
+               s3:// target, a file: path for a file: target",
+    },
 ];
 
 /// The forms `directory_urls` may list.
@@ -191,6 +216,7 @@ pub(super) struct Draft<'a> {
     backend: std::result::Result<Backend, String>,
     /// `distribution`, as listed: "auto" or ids.
     listed: Vec<String>,
+    base_dir: std::path::PathBuf,
 }
 
 /// Check the target `name` (row by row, see [`TARGET_CHECKS`]) and fill in its defaults.
@@ -223,6 +249,7 @@ impl<'a> Draft<'a> {
             backend: parse_url(&raw.url, base_dir),
             raw,
             listed,
+            base_dir: base_dir.to_path_buf(),
         }
     }
 
@@ -231,6 +258,12 @@ impl<'a> Draft<'a> {
         TARGET_CHECKS
             .iter()
             .find_map(|row| (row.check)(self).map(|value| (row, value)))
+    }
+
+    /// `state`, parsed (None: not set).
+    fn state_location(&self) -> Option<std::result::Result<StateLocation, String>> {
+        let url = self.raw.state.as_ref()?;
+        Some(StateLocation::parse(url, &self.base_dir))
     }
 
     fn concurrency(&self) -> usize {
@@ -290,6 +323,7 @@ impl<'a> Draft<'a> {
             .unwrap_or(DEFAULT_CLAIM_LEASE);
         let (origin_path, concurrency) = (self.origin_path(), self.concurrency());
         let max_invalidation_paths = self.max_invalidation_paths();
+        let state = self.state_location();
         let t = self.raw;
         Target {
             name: self.name.to_string(),
@@ -310,6 +344,7 @@ impl<'a> Draft<'a> {
             allow_http: t.allow_http.unwrap_or(false),
             invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
             delay_deletes: t.delay_deletes.unwrap_or(false),
+            state: state.and_then(Result::ok),
             publisher: t.publisher,
             locking: match t.locking.as_deref() {
                 Some("none") => Locking::None,

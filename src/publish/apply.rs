@@ -32,7 +32,7 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     }
     let probe = probe_locking(s, p).await?;
     let me = Holder::me(&s.clock);
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     let (outcome, mut next, etag) = if p.plan.is_empty() {
         // Nothing to transfer: record the new commit in one conditional write.
         let outcome = Outcome::default();
@@ -84,7 +84,7 @@ async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
     if passed || local || p.target.locking == Locking::None {
         return Ok(None);
     }
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     let key = state::probe_key(&p.key);
     match state::probe_conditional_writes(store, &key, &p.target.name).await? {
         None => Ok(Some(Probe {
@@ -113,7 +113,7 @@ async fn claim_and_run(
     p: &Prepared<'_>,
     me: &Holder,
 ) -> Result<(Outcome, State, String)> {
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
     // CallerReference is the same and a retried invalidation is not paid twice.
     let claim_started = match &p.resumed {
@@ -202,7 +202,7 @@ async fn release(p: &Prepared<'_>, claimed: State, pending: Pending, etag: &str,
         error: Some(message),
         ..pending
     });
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     if let Err(e) = state::write(store, &p.key, &p.target.name, &failed, Some(etag)).await {
         tracing::warn!("could not record the failure in the state: {e}");
     }

@@ -8,7 +8,7 @@
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::config::Target;
+use crate::config::{Backend, Target};
 use crate::error::{Error, Result};
 use crate::exec::backends::{backends, check_env_endpoints, Backends};
 use crate::exec::Outcome;
@@ -75,7 +75,8 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
 
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
-    let key = state::state_key(target.prefix());
+    let key = state::key_of(target);
+    warn_state_inside_site(s, target);
     let (current, etag, takeover) = read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
     let diffed = diff_against_target(
@@ -139,7 +140,12 @@ async fn read_state(
     backends: &Backends,
     key: &str,
 ) -> Result<(Option<State>, Option<String>, Takeover)> {
-    let (current, etag) = state::read(backends.store.as_ref(), key, &target.name).await?;
+    let old = state::move_record(backends, target, opts.dry_run).await?;
+    let (mut current, etag) = state::read(backends.state_store(), key, &target.name).await?;
+    if let (None, Some(old)) = (&current, old) {
+        // A dry run does not move the record: plan against it where it still is.
+        current = Some(state::parse(&old.body, &target.name, key)?);
+    }
     let takeover = state::check_pending(
         &target.name,
         current.as_ref(),
@@ -148,6 +154,24 @@ async fn read_state(
         &s.clock,
     )?;
     Ok((current, etag, takeover))
+}
+
+/// `state = "file://…"` inside the served directory is served like the site: say so.
+fn warn_state_inside_site(s: &Session, target: &Target) {
+    let (Backend::Local { root }, Some(loc)) = (&target.backend, &target.state) else {
+        return;
+    };
+    if let Backend::Local { root: dir } = &loc.backend {
+        if dir.join(&loc.key).starts_with(root) {
+            s.ui.warn(&format!(
+                "target {}: the deploy record {} is inside the served directory {}, so anyone who can read \
+                 the site can read it; set `state` to a path outside it",
+                target.name,
+                loc.describe(),
+                root.display()
+            ));
+        }
+    }
 }
 
 /// A diff started in another thread: the base tree it is against, and the thread.

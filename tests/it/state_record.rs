@@ -195,3 +195,106 @@ fn bucket_policy_keeps_the_record_from_cloudfront() {
     let r = site.run(&["iam-policy", "--bucket-policy"]).fails(2);
     assert!(r.stderr.contains("--account-id"), "{}", r.stderr);
 }
+
+/// `state = "s3://PRIVATE/KEY"`: a record at the old place (inside the site) is moved there once: a dry run
+/// leaves it, the next publish writes it to the private bucket and deletes it (and the probe) from the site.
+#[test]
+fn state_in_a_private_bucket_is_moved_there_once() {
+    let site = Site::new();
+    let b = bucket("public-site");
+    let private = bucket("private-state");
+    small_blog(&site);
+    site.config(&s3_config(&b, "", ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    assert!(objects(&b).contains_key(".git-publish/state.json"));
+
+    let moved = format!("state = \"s3://{private}/sites/blog.json\"");
+    site.config(&s3_config(&b, "", &moved));
+    site.run(&["--dry-run"]).ok();
+    assert!(
+        objects(&b).contains_key(".git-publish/state.json"),
+        "a dry run moved it"
+    );
+    assert!(objects(&private).is_empty());
+    let r = site.run(&[]).ok();
+    assert!(
+        r.stdout.contains("nothing to do") || r.stderr.contains("nothing to do"),
+        "{r:?}"
+    );
+    let keys: Vec<String> = objects(&b).into_keys().collect();
+    assert!(!keys.iter().any(|k| k.contains(".git-publish")), "{keys:?}");
+    let rec = &objects(&private)["sites/blog.json"];
+    let rec: serde_json::Value = serde_json::from_slice(&rec.body).unwrap();
+    assert_eq!(rec["history"].as_array().unwrap().len(), 1, "{rec:#}");
+
+    site.write("public/index.html", "v2").commit("v2");
+    site.run(&[]).ok();
+    let rec: serde_json::Value =
+        serde_json::from_slice(&objects(&private)["sites/blog.json"].body).unwrap();
+    assert_eq!(rec["history"].as_array().unwrap().len(), 2, "{rec:#}");
+    assert!(!objects(&b).keys().any(|k| k.contains(".git-publish")));
+}
+
+/// A move that stopped between its write and its delete (both records there) is finished by the next run.
+#[test]
+fn a_half_done_move_is_finished_by_the_next_run() {
+    let site = Site::new();
+    let b = bucket("half-site");
+    let private = bucket("half-state");
+    small_blog(&site);
+    site.config(&s3_config(&b, "", ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let record = objects(&b)[".git-publish/state.json"].body.clone();
+    rt().block_on(
+        s3().put_object()
+            .bucket(&private)
+            .key(".git-publish/state.json")
+            .body(record.into())
+            .send(),
+    )
+    .unwrap();
+    site.config(&s3_config(&b, "", &format!("state = \"s3://{private}\"")));
+    site.write("public/index.html", "v2").commit("v2");
+    site.run(&[]).ok();
+    assert!(!objects(&b).keys().any(|k| k.contains(".git-publish")));
+    let st = state_json(&private, "");
+    assert_eq!(st["history"].as_array().unwrap().len(), 2, "{st:#}");
+}
+
+/// For a file:// target the record can live outside the served directory; inside it, a warning says so.
+#[test]
+fn file_target_state_outside_the_served_directory() {
+    let site = Site::new();
+    small_blog(&site);
+    let www = site.path("www");
+    let private = site.path("private");
+    let config = |state: &std::path::Path| {
+        format!(
+            "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\nstate = \"file://{}\"\n",
+            www.display(),
+            state.display()
+        )
+    };
+    site.config(&config(&private));
+    site.commit("v1");
+    let r = site.run(&[]).ok();
+    assert!(
+        !r.stderr.contains("inside the served directory"),
+        "{}",
+        r.stderr
+    );
+    assert!(private.join(".git-publish/state.json").exists());
+    assert!(!www.join(".git-publish").exists());
+    assert!(www.join("index.html").exists());
+
+    site.config(&config(&www.join("deploy.json")));
+    site.write("public/index.html", "v2").commit("v2");
+    let r = site.run(&[]).ok();
+    assert!(
+        r.stderr.contains("inside the served directory"),
+        "{}",
+        r.stderr
+    );
+}
