@@ -138,6 +138,13 @@ pub enum Command {
     /// Entry point of the installed hook scripts (not for direct use)
     #[command(hide = true)]
     Hook(HookArgs),
+    /// Check a target's setup without publishing: credentials, the bucket's region, each distribution's
+    /// origin, that the store refuses conditional writes that must fail, and whether the deploy record is public
+    Doctor {
+        /// The target (default: the default target)
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
     /// Print the least-privilege IAM policy (JSON) for a target's bucket, prefix and distributions
     IamPolicy {
         /// The target (default: the default target)

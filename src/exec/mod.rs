@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod backends;
+pub mod checks;
 pub mod cloudfront;
 pub mod local;
 pub mod s3;

@@ -298,3 +298,61 @@ fn file_target_state_outside_the_served_directory() {
         r.stderr
     );
 }
+
+/// `doctor` against moto: every check passes (credentials, region, the distribution's origin, conditional
+/// writes), `--json` lists them; a wrong `region` fails with the fix and exit 1.
+#[test]
+fn doctor_checks_a_target_against_moto() {
+    let site = Site::new();
+    let b = bucket("doctor");
+    let dist = distribution(&b);
+    site.config(&s3_config(
+        &b,
+        "",
+        &format!("distribution = \"{dist}\"\nregion = \"us-east-1\""),
+    ));
+    let r = site.run(&["doctor"]).ok();
+    for check in [
+        "✓ credentials",
+        "✓ region",
+        &format!("✓ distribution {dist}"),
+        "✓ conditional writes",
+    ] {
+        assert!(r.stdout.contains(check), "{check}: {}", r.stdout);
+    }
+    let j = site.run(&["doctor", "--json"]).ok().json();
+    assert_eq!(j["ok"], true);
+    let names: Vec<&str> = (j["checks"].as_array().unwrap().iter())
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "credentials",
+            "region",
+            &format!("distribution {dist}"),
+            "conditional writes"
+        ]
+    );
+
+    site.config(&s3_config(&b, "", "region = \"eu-west-1\""));
+    let r = site.run(&["doctor"]).fails(1);
+    assert!(r.stdout.contains("✗ region"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("fix: set `region = \"us-east-1\"`"),
+        "{}",
+        r.stdout
+    );
+}
+
+/// `doctor` against s3rver: the conditional-write check fails with the fix (exit 1).
+#[test]
+fn doctor_finds_a_store_ignoring_conditional_writes() {
+    let srv = s3rver();
+    let site = Site::new();
+    site.config(&srv.target("p", &unique("doctor"), ""));
+    let r = site.run_with(&["doctor"], S3rver::ENV).fails(1);
+    assert!(r.stdout.contains("✓ credentials"), "{}", r.stdout);
+    assert!(r.stdout.contains("✗ conditional writes"), "{}", r.stdout);
+    assert!(r.stdout.contains("locking = \"none\""), "{}", r.stdout);
+}
