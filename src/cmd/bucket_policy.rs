@@ -14,23 +14,21 @@
 use serde_json::{json, Value};
 
 use crate::cli::BucketPolicyArgs;
-use crate::config::{Backend, Distribution, Target};
+use crate::config::{Distribution, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::publish::Session;
 
 /// `git publish iam-policy --bucket-policy [--account-id ID | --distribution-arn ARN...]`.
 pub fn run(s: &Session, target: Option<&str>, args: &BucketPolicyArgs) -> Result<ExitCode> {
     let t = s.config.target(target)?;
-    let arns = distribution_arns(t, args).map_err(|(message, hint)| Error::ConfigInvalid {
+    let invalid = |(message, hint): (String, String)| Error::ConfigInvalid {
         path: s.config.path.clone(),
         message,
         hint,
-    })?;
-    let policy = policy(t, &arns).map_err(|message| Error::ConfigInvalid {
-        path: s.config.path.clone(),
-        message,
-        hint: "name an s3:// target with --target NAME".into(),
-    })?;
+    };
+    let arns = distribution_arns(t, args).map_err(invalid)?;
+    let policy = policy(t, &arns)
+        .map_err(|m| invalid((m, "name an s3:// target with --target NAME".into())))?;
     s.ui.json(&policy);
     Ok(ExitCode::Success)
 }
@@ -97,17 +95,7 @@ fn parse_arn(arn: &str) -> Option<(&str, &str)> {
 /// The bucket policy: CloudFront (these distributions) reads `<prefix>/*`; no distribution reads
 /// `<prefix>/.git-publish/*`.
 pub fn policy(target: &Target, arns: &[String]) -> std::result::Result<Value, String> {
-    let Backend::S3 { bucket, prefix } = &target.backend else {
-        return Err(format!(
-            "target {} is a local directory: it has no bucket policy",
-            target.name
-        ));
-    };
-    let base = if prefix.is_empty() {
-        format!("arn:aws:s3:::{bucket}")
-    } else {
-        format!("arn:aws:s3:::{bucket}/{prefix}")
-    };
+    let (_, base) = super::iam::s3_arn(target, "bucket policy")?;
     let cloudfront = json!({ "Service": "cloudfront.amazonaws.com" });
     Ok(json!({
         "Version": "2012-10-17",
@@ -138,9 +126,9 @@ mod tests {
     use std::path::Path;
 
     fn target(extra: &str) -> Target {
-        let text = format!("[targets.p]\n{extra}\n");
-        let c = Config::from_str(&text, Path::new("site.toml"), Path::new("/r")).unwrap();
-        c.target(None).unwrap().clone()
+        let (path, root) = (Path::new("site.toml"), Path::new("/r"));
+        let c = Config::from_str(&format!("[targets.p]\n{extra}\n"), path, root).unwrap();
+        c.targets["p"].clone()
     }
 
     fn args(account: Option<&str>, arns: &[&str]) -> BucketPolicyArgs {

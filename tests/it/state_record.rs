@@ -4,6 +4,29 @@
 
 use crate::util::*;
 
+/// `out` contains `want`, or the test fails showing `out`.
+#[track_caller]
+fn has(out: &str, want: &str) {
+    assert!(out.contains(want), "expected {want:?} in:\n{out}");
+}
+
+/// The small blog, committed, with a new moto bucket as its target (`extra` lines in the target).
+fn blog_with(name: &str, extra: &str) -> (Site, String) {
+    let site = Site::new();
+    let b = bucket(name);
+    small_blog(&site);
+    site.config(&s3_config(&b, "", extra));
+    site.commit("v1");
+    (site, b)
+}
+
+/// The small blog published once to a new moto bucket (the record inside the site).
+fn published_once(name: &str) -> (Site, String) {
+    let (site, b) = blog_with(name, "");
+    site.run(&[]).ok();
+    (site, b)
+}
+
 fn s3_config(bucket: &str, top: &str, extra: &str) -> String {
     format!("{top}\n[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{bucket}\"\n{extra}\n")
 }
@@ -52,30 +75,18 @@ fn deploy_record_names_the_publisher_without_host_or_pid() {
 #[test]
 fn rules_naming_the_state_record_are_refused() {
     for glob in [".git-publish/**", "**/.git-publish/*", ".git-*/state.json"] {
-        let site = Site::new();
-        let b = bucket("rulestate");
-        small_blog(&site);
-        site.config(&s3_config(
-            &b,
-            "",
-            &format!("[[rules]]\nmatch = \"{glob}\"\nexclude = true\n"),
-        ));
-        site.commit("v1");
+        let rule = format!("[[rules]]\nmatch = \"{glob}\"\nexclude = true\n");
+        let (site, b) = blog_with("rulestate", &rule);
         let r = site.run(&[]).fails(2);
         assert!(r.stderr.contains("rules[1]"), "{glob}: {}", r.stderr);
         assert!(r.stderr.contains("state record"), "{glob}: {}", r.stderr);
         assert!(objects(&b).is_empty(), "{glob}: something was written");
     }
     // A rule for everything is fine: it just never applies to the record.
-    let site = Site::new();
-    let b = bucket("rulestate");
-    small_blog(&site);
-    site.config(&s3_config(
-        &b,
-        "",
-        "[[rules]]\nmatch = \"**\"\ncache_control = \"max-age=60\"\n",
-    ));
-    site.commit("v1");
+    let (site, _) = blog_with(
+        "rulestate",
+        "[[rules]]\nmatch = \"**\"\ncache_control = \"x\"\n",
+    );
     site.run(&[]).ok();
 }
 
@@ -130,13 +141,9 @@ fn store_ignoring_conditional_writes_is_refused() {
     ));
     site.commit("v1");
     let r = site.run_with(&[], S3rver::ENV).fails(4);
-    assert!(
-        r.stderr.contains("ignores conditional writes"),
-        "{}",
-        r.stderr
-    );
-    assert!(r.stderr.contains("If-None-Match"), "{}", r.stderr);
-    assert!(r.stderr.contains("locking = \"none\""), "{}", r.stderr);
+    has(&r.stderr, "ignores conditional writes");
+    has(&r.stderr, "If-None-Match");
+    has(&r.stderr, "locking = \"none\"");
     assert_eq!(srv.keys(&prefix), [format!("{prefix}/.git-publish/probe")]);
 }
 
@@ -153,7 +160,7 @@ fn locking_none_publishes_to_such_a_store_with_a_warning() {
     site.commit("v1");
     for v in ["v2", "v3"] {
         let r = site.run_with(&[], S3rver::ENV).ok();
-        assert!(r.stderr.contains("locking = \"none\""), "{}", r.stderr);
+        has(&r.stderr, "locking = \"none\"");
         site.write("public/index.html", v).commit(v);
     }
     let keys = srv.keys(&prefix);
@@ -193,20 +200,15 @@ fn bucket_policy_keeps_the_record_from_cloudfront() {
     )
     .unwrap();
     let r = site.run(&["iam-policy", "--bucket-policy"]).fails(2);
-    assert!(r.stderr.contains("--account-id"), "{}", r.stderr);
+    has(&r.stderr, "--account-id");
 }
 
 /// `state = "s3://PRIVATE/KEY"`: a record at the old place (inside the site) is moved there once: a dry run
 /// leaves it, the next publish writes it to the private bucket and deletes it (and the probe) from the site.
 #[test]
 fn state_in_a_private_bucket_is_moved_there_once() {
-    let site = Site::new();
-    let b = bucket("public-site");
+    let (site, b) = published_once("public-site");
     let private = bucket("private-state");
-    small_blog(&site);
-    site.config(&s3_config(&b, "", ""));
-    site.commit("v1");
-    site.run(&[]).ok();
     assert!(objects(&b).contains_key(".git-publish/state.json"));
 
     let moved = format!("state = \"s3://{private}/sites/blog.json\"");
@@ -239,13 +241,8 @@ fn state_in_a_private_bucket_is_moved_there_once() {
 /// A move that stopped between its write and its delete (both records there) is finished by the next run.
 #[test]
 fn a_half_done_move_is_finished_by_the_next_run() {
-    let site = Site::new();
-    let b = bucket("half-site");
+    let (site, b) = published_once("half-site");
     let private = bucket("half-state");
-    small_blog(&site);
-    site.config(&s3_config(&b, "", ""));
-    site.commit("v1");
-    site.run(&[]).ok();
     let record = objects(&b)[".git-publish/state.json"].body.clone();
     rt().block_on(
         s3().put_object()
@@ -292,11 +289,7 @@ fn file_target_state_outside_the_served_directory() {
     site.config(&config(&www.join("deploy.json")));
     site.write("public/index.html", "v2").commit("v2");
     let r = site.run(&[]).ok();
-    assert!(
-        r.stderr.contains("inside the served directory"),
-        "{}",
-        r.stderr
-    );
+    has(&r.stderr, "inside the served directory");
 }
 
 /// `doctor` against moto: every check passes (credentials, region, the distribution's origin, conditional
@@ -337,12 +330,8 @@ fn doctor_checks_a_target_against_moto() {
 
     site.config(&s3_config(&b, "", "region = \"eu-west-1\""));
     let r = site.run(&["doctor"]).fails(1);
-    assert!(r.stdout.contains("✗ region"), "{}", r.stdout);
-    assert!(
-        r.stdout.contains("fix: set `region = \"us-east-1\"`"),
-        "{}",
-        r.stdout
-    );
+    has(&r.stdout, "✗ region");
+    has(&r.stdout, "fix: set `region = \"us-east-1\"`");
 }
 
 /// `doctor` against s3rver: the conditional-write check fails with the fix (exit 1).
@@ -352,7 +341,7 @@ fn doctor_finds_a_store_ignoring_conditional_writes() {
     let site = Site::new();
     site.config(&srv.target("p", &unique("doctor"), ""));
     let r = site.run_with(&["doctor"], S3rver::ENV).fails(1);
-    assert!(r.stdout.contains("✓ credentials"), "{}", r.stdout);
-    assert!(r.stdout.contains("✗ conditional writes"), "{}", r.stdout);
-    assert!(r.stdout.contains("locking = \"none\""), "{}", r.stdout);
+    has(&r.stdout, "✓ credentials");
+    has(&r.stdout, "✗ conditional writes");
+    has(&r.stdout, "locking = \"none\"");
 }

@@ -54,31 +54,9 @@ pub fn moto() -> &'static Moto {
         // Port 0: the server picks a free port and prints it (picking one here and handing it over races with
         // other processes doing the same).
         let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let logf = std::fs::File::create(&log2).unwrap();
-            let mut cmd = Command::new(moto_binary());
-            cmd.args(["-H", "127.0.0.1", "-p", "0"])
-                .stdin(Stdio::null())
-                .stdout(logf.try_clone().unwrap())
-                .stderr(logf);
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let child = cmd.spawn();
-            tx.send(child.as_ref().map(|_| ()).map_err(|e| e.to_string())).unwrap();
-            if let Ok(mut c) = child {
-                let _ = c.wait();
-            }
-            // keep this thread (the child's parent) alive until the process exits
-            loop {
-                std::thread::park();
-            }
-        });
+        let mut cmd = Command::new(moto_binary());
+        cmd.args(["-H", "127.0.0.1", "-p", "0"]);
+        spawn_server(cmd, log.clone(), tx);
         if let Err(e) = rx.recv().unwrap() {
             panic!("cannot start moto_server ({e}); run `.ci/run` once, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`");
         }
@@ -129,29 +107,14 @@ pub fn s3rver() -> &'static S3rver {
              run `scripts/setup-test-env` (it needs node and npm), or set S3RVER",
             bin.display()
         );
-        let (data, log2) = (dir.join("data"), log.clone());
-        std::thread::spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let logf = std::fs::File::create(&log2).unwrap();
-            let mut cmd = Command::new(bin);
-            cmd.arg("-d").arg(&data)
-                .args(["-a", "127.0.0.1", "-p", "0", "--configure-bucket", S3RVER_BUCKET])
-                .stdin(Stdio::null())
-                .stdout(logf.try_clone().unwrap())
-                .stderr(logf);
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            if let Ok(mut c) = cmd.spawn() {
-                let _ = c.wait();
-            }
-            loop {
-                std::thread::park();
-            }
-        });
+        let mut cmd = Command::new(bin);
+        cmd.arg("-d").arg(dir.join("data"));
+        cmd.args(["-a", "127.0.0.1", "-p", "0", "--configure-bucket", S3RVER_BUCKET]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn_server(cmd, log.clone(), tx);
+        if let Err(e) = rx.recv().unwrap() {
+            panic!("cannot start s3rver ({e}); run `scripts/setup-test-env`");
+        }
         for _ in 0..300 {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(rest) = text.split("listening on 127.0.0.1:").nth(1) {
@@ -207,6 +170,39 @@ impl S3rver {
             self.endpoint
         )
     }
+}
+
+/// Start a test server (`cmd`, output to `log`) from a thread that lives as long as the process, with
+/// PR_SET_PDEATHSIG so that it dies with the test process. `started` gets whether it could be spawned.
+fn spawn_server(
+    mut cmd: Command,
+    log: PathBuf,
+    started: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    std::thread::spawn(move || {
+        use std::os::unix::process::CommandExt;
+        let logf = std::fs::File::create(&log).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn();
+        started
+            .send(child.as_ref().map(|_| ()).map_err(|e| e.to_string()))
+            .unwrap();
+        if let Ok(mut c) = child {
+            let _ = c.wait();
+        }
+        // keep this thread (the child's parent) alive until the process exits
+        loop {
+            std::thread::park();
+        }
+    });
 }
 
 /// One request from moto's log.
