@@ -83,6 +83,20 @@ pub async fn move_record(
     Ok(Some(old))
 }
 
+/// Read the record for the commands that only read it (`status`, `log`): from `state = …`, or, until a
+/// publish has moved it there, from its old place in the site.
+pub async fn read_for(
+    backends: &Backends,
+    target: &Target,
+) -> Result<(Option<State>, Option<String>)> {
+    let (st, etag) = read(backends.state_store(), &key_of(target), &target.name).await?;
+    if st.is_some() || target.state.is_none() {
+        return Ok((st, etag));
+    }
+    let old = state_key(target.prefix());
+    read(backends.store.as_ref(), &old, &target.name).await
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub format: u32,

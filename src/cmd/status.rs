@@ -59,7 +59,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
 async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<TargetStatus> {
     let target = s.config.target(Some(name))?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let (st, source, error) = read_state_or_mirror(s, backends.state_store(), target).await;
+    let (st, source, error) = read_state_or_mirror(s, &backends, target).await;
     let (deployed, pending) = match st {
         Some(st) => (st.deployed, st.pending),
         None => (None, None),
@@ -113,11 +113,10 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
 /// ("local-ref", with the error).
 async fn read_state_or_mirror(
     s: &Session,
-    store: &dyn crate::exec::ObjectStore,
+    backends: &crate::exec::backends::Backends,
     target: &crate::config::Target,
 ) -> (Option<State>, &'static str, Option<String>) {
-    let key = state::key_of(target);
-    match state::read(store, &key, &target.name).await {
+    match state::read_for(backends, target).await {
         Ok((st, _)) => (st, "target", None),
         Err(e) => {
             let local = crate::records::read_mirror(&s.repo, &target.name);

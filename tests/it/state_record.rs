@@ -219,6 +219,12 @@ fn state_in_a_private_bucket_is_moved_there_once() {
         "a dry run moved it"
     );
     assert!(objects(&private).is_empty());
+    // Until a publish moves it, `status` and `log` read it where it is.
+    let head = site.git(&["rev-parse", "HEAD"]);
+    let st = site.run(&["status", "--json"]).ok().json();
+    assert_eq!(st[0]["deployed"]["commit"], head.as_str(), "{st:#}");
+    let log = site.run(&["log", "--json"]).ok().json();
+    assert_eq!(log["entries"].as_array().unwrap().len(), 1, "{log:#}");
     let r = site.run(&[]).ok();
     assert!(
         r.stdout.contains("nothing to do") || r.stderr.contains("nothing to do"),
