@@ -310,6 +310,7 @@ impl Config {
         for t in targets.values_mut() {
             t.publisher = t.publisher.take().or_else(|| raw.publisher.clone());
         }
+        check_shared_state(&targets, path)?;
         let rules = Rules::compile(&raw.rules).map_err(|why| {
             invalid(
                 path,
@@ -356,6 +357,44 @@ fn check_publisher(publisher: Option<&str>, path: &Path) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Two targets with the same `state` would overwrite each other's record (and claim).
+fn check_shared_state(targets: &BTreeMap<String, Target>, path: &Path) -> Result<()> {
+    // Where each record is: `state`, or inside the site. Only pairs where one sets `state` are refused (two
+    // targets on the same url share their record by design).
+    let place = |t: &Target| match (&t.state, &t.backend) {
+        (Some(loc), _) => loc.describe(),
+        (None, Backend::S3 { bucket, prefix }) => {
+            let key = StateLocation::parse(&format!("s3://{bucket}/{prefix}"), Path::new("/"));
+            key.map(|l| l.describe()).unwrap_or_default()
+        }
+        (None, Backend::Local { root }) => StateLocation {
+            backend: Backend::Local { root: root.clone() },
+            key: format!("{}/state.json", crate::plan::STATE_DIR),
+        }
+        .describe(),
+    };
+    let mut seen: BTreeMap<String, &Target> = BTreeMap::new();
+    for t in targets.values() {
+        let Some(other) = seen.insert(place(t), t) else {
+            continue;
+        };
+        if let Some(loc) = t.state.as_ref().or(other.state.as_ref()) {
+            let other = &other.name;
+            return Err(invalid(
+                path,
+                format!(
+                    "targets {other} and {} both keep their deploy record at state = {}",
+                    t.name,
+                    loc.describe()
+                ),
+                "give each target its own `state` key (e.g. \"s3://BUCKET/production.json\" and \
+                 \"s3://BUCKET/staging.json\")",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A refusal of a value in `path`, with the hint that fixes it.
@@ -827,6 +866,8 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\npublisher = \" \"\n", "targets.p.publisher"),
             ("publisher = \"a\\nb\"\n[targets.p]\nurl = \"s3://bucket\"\n", "publisher = \"a\\nb\" is not a name"),
             ("[targets.p]\nurl = \"s3://bucket\"\nlocking = \"off\"\n", "targets.p.locking"),
+            ("[targets.a]\nurl = \"s3://bucket\"\nstate = \"s3://private/s.json\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket/b\"\nstate = \"s3://private/s.json\"\n", "both keep their deploy record"),
+            ("[targets.a]\nurl = \"s3://bucket\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket/b\"\nstate = \"s3://bucket\"\n", "both keep their deploy record"),
             ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"s3://A\"\n", "targets.p.state"),
             ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"file:///var/lib/site\"\n", "targets.p.state must be"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \".git-publish/**\"\nexclude = true\n", "the state record"),
