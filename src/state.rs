@@ -1,4 +1,5 @@
-//! The deployed-commit record that lives in the target (`<prefix>/.git-publish/state.json`): read first,
+//! The deployed-commit record that lives in the target (`<prefix>/.git-publish/state.json`, or where the
+//! target's `state` puts it, out of what the site serves; see [`move_record`]): read first,
 //! claimed with a conditional write before anything changes, written last after everything succeeded.
 //!
 //! Protocol (works with S3's primitives; the local-directory store emulates them under a lock file):

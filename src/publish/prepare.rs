@@ -3,7 +3,8 @@
 //! It chooses the commit, reads the target's state, works out the base (with `--since`, an interrupted
 //! publish to resume, or a stale claim to take over), diffs, plans (listing the new tree only when the planner
 //! asks for it), looks for churn and rollbacks, prints the plan and builds the report skeleton. It never
-//! writes to the target (a snapshot build may write its commit to git, see `commit.rs`); a dry run ends here.
+//! writes to the site (a snapshot build may write its commit to git, see `commit.rs`; with `state = …` a record
+//! still in the site is moved there once, not in a dry run); a dry run ends here.
 
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -76,7 +77,6 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
     let key = state::key_of(target);
-    warn_state_inside_site(s, target);
     let (current, etag, takeover) = read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
     let diffed = diff_against_target(
@@ -132,7 +132,8 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
 }
 
 /// The target's state (None: first publish), its ETag, and what to do about a publish it has pending
-/// (refuse while a live holder has it, resume, or take over).
+/// (refuse while a live holder has it, resume, or take over). With `state = …`, a record still in the site is
+/// moved there first (see [`state::move_record`]; a dry run reads it where it is).
 async fn read_state(
     s: &Session,
     opts: &PublishOpts,
@@ -140,6 +141,7 @@ async fn read_state(
     backends: &Backends,
     key: &str,
 ) -> Result<(Option<State>, Option<String>, Takeover)> {
+    warn_state_inside_site(s, target);
     let old = state::move_record(backends, target, opts.dry_run).await?;
     let (mut current, etag) = state::read(backends.state_store(), key, &target.name).await?;
     if let (None, Some(old)) = (&current, old) {
