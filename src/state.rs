@@ -473,11 +473,15 @@ pub async fn claim(
     }
 }
 
-/// The probe object: beside the state record, under our own directory.
+/// The probe object: `.git-publish/probe` beside a record in our own directory; beside a record elsewhere
+/// (`state = "s3://BUCKET/site.json"`), the record's key plus `.probe`, so no key of anyone else's is touched.
 pub fn probe_key(state_key: &str) -> String {
-    match state_key.rsplit_once('/') {
-        Some((dir, _)) => format!("{dir}/probe"),
-        None => "probe".into(),
+    let ours = format!("{}/state.json", crate::plan::STATE_DIR);
+    match state_key.strip_suffix("state.json") {
+        Some(dir) if state_key == ours || state_key.ends_with(&format!("/{ours}")) => {
+            format!("{dir}probe")
+        }
+        _ => format!("{state_key}.probe"),
     }
 }
 
@@ -690,5 +694,12 @@ mod tests {
     fn keys() {
         assert_eq!(state_key(""), ".git-publish/state.json");
         assert_eq!(state_key("blog"), "blog/.git-publish/state.json");
+        assert_eq!(probe_key(".git-publish/state.json"), ".git-publish/probe");
+        assert_eq!(
+            probe_key("blog/.git-publish/state.json"),
+            "blog/.git-publish/probe"
+        );
+        assert_eq!(probe_key("sites/blog.json"), "sites/blog.json.probe");
+        assert_eq!(probe_key("sites/state.json"), "sites/state.json.probe");
     }
 }

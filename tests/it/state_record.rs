@@ -242,6 +242,9 @@ fn state_in_a_private_bucket_is_moved_there_once() {
         serde_json::from_slice(&objects(&private)["sites/blog.json"].body).unwrap();
     assert_eq!(rec["history"].as_array().unwrap().len(), 2, "{rec:#}");
     assert!(!objects(&b).keys().any(|k| k.contains(".git-publish")));
+    // The moved record keeps its probe result (same endpoint): nothing else is written beside it.
+    let keys: Vec<String> = objects(&private).into_keys().collect();
+    assert_eq!(keys, ["sites/blog.json"]);
 }
 
 /// A move that stopped between its write and its delete (both records there) is finished by the next run.
