@@ -232,11 +232,20 @@ pub enum Command {
     /// Entry point of the installed hook scripts (not for direct use)
     #[command(hide = true)]
     Hook(HookArgs),
+    /// Check a target's setup without publishing: credentials, the bucket's region, each distribution's
+    /// origin, that the store refuses conditional writes that must fail, and whether the deploy record is public
+    Doctor {
+        /// The target (default: the default target)
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
     /// Print the least-privilege IAM policy (JSON) for a target's bucket, prefix and distributions
     IamPolicy {
         /// The target (default: the default target)
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
+        #[command(flatten)]
+        bucket: BucketPolicyArgs,
     },
     // ---- init, man page, completions (ux) ----
     /// Write a commented site.toml: detect the generator's output directory, pick the bucket and the
@@ -333,6 +342,21 @@ pub struct HookArgs {
     /// The hook's own arguments
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// `iam-policy --bucket-policy`: the bucket policy for CloudFront origin access control instead.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BucketPolicyArgs {
+    /// Print the bucket policy that lets the target's distributions read the site through origin access
+    /// control, but not the deploy record under `.git-publish/`
+    #[arg(long)]
+    pub bucket_policy: bool,
+    /// The AWS account that owns the distributions (12 digits), to build their ARNs
+    #[arg(long, value_name = "ID", requires = "bucket_policy")]
+    pub account_id: Option<String>,
+    /// A distribution's ARN (repeatable); replaces the target's `distribution` list, and gives the account
+    #[arg(long, value_name = "ARN", requires = "bucket_policy")]
+    pub distribution_arn: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]

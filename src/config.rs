@@ -45,6 +45,8 @@ struct RawConfig {
     rules: Vec<RuleSpec>,
     #[serde(default)]
     redirects: Vec<RedirectSpec>,
+    /// The name deploys are recorded under, for every target that does not set its own.
+    publisher: Option<String>,
 }
 
 /// `distribution = "E..."`, `"auto"`, or a list of them.
@@ -91,6 +93,9 @@ struct RawTarget {
     delay_deletes: Option<bool>,
     redirect_renames: Option<String>,
     cdn_function: Option<String>,
+    publisher: Option<String>,
+    locking: Option<String>,
+    state: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +171,13 @@ pub struct Target {
     pub redirect_renames: RedirectRenames,
     /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date.
     pub cdn_function_managed: bool,
+    /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
+    /// committer name from git config, else the OS user.
+    pub publisher: Option<String>,
+    /// `locking = "none"`: the store's conditional writes are not required (see [`Locking`]).
+    pub locking: Locking,
+    /// `state = …`: where the deploy record lives when not in the site's own `<prefix>/.git-publish/`.
+    pub state: Option<StateLocation>,
 }
 
 /// `redirect_renames` in a target.
@@ -186,6 +198,80 @@ impl RedirectRenames {
             RedirectRenames::Off => RenameMode::Off,
         }
     }
+}
+
+/// Where a target's deploy record lives (`state`): a store (S3 bucket with an empty prefix, or a local
+/// directory) and the key in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLocation {
+    pub backend: Backend,
+    pub key: String,
+}
+
+impl StateLocation {
+    /// `s3://BUCKET/KEY.json` or `s3://BUCKET[/PREFIX]` (the record is then `PREFIX/.git-publish/state.json`),
+    /// and the same with `file://` (a file, or a directory).
+    pub fn parse(url: &str, base_dir: &Path) -> std::result::Result<StateLocation, String> {
+        let default_key = |prefix: &str| {
+            let rel = format!("{}/state.json", crate::plan::STATE_DIR);
+            if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            }
+        };
+        match parse_url(url, base_dir)? {
+            Backend::S3 { bucket, prefix } => {
+                let key = if prefix.ends_with(".json") {
+                    prefix
+                } else {
+                    default_key(&prefix)
+                };
+                let backend = Backend::S3 {
+                    bucket,
+                    prefix: String::new(),
+                };
+                Ok(StateLocation { backend, key })
+            }
+            Backend::Local { root } => {
+                let name = root
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if name.ends_with(".json") {
+                    let key = name.to_string();
+                    let dir = root.parent().map(Path::to_path_buf).unwrap_or_default();
+                    Ok(StateLocation {
+                        backend: Backend::Local { root: dir },
+                        key,
+                    })
+                } else {
+                    Ok(StateLocation {
+                        backend: Backend::Local { root },
+                        key: default_key(""),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Where the record is, for messages.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::S3 { bucket, .. } => format!("s3://{bucket}/{}", self.key),
+            Backend::Local { root } => root.join(&self.key).display().to_string(),
+        }
+    }
+}
+
+/// How the claim protocol relies on the store's conditional writes (`locking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Locking {
+    /// `If-None-Match`/`If-Match` must be honoured; the first publish probes the store and stops if not.
+    #[default]
+    Conditional,
+    /// Documented opt-in for stores that ignore them: no probe, a warning on every publish.
+    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,7 +379,12 @@ impl Config {
         check_secrets(text, path)?;
         let raw: RawConfig = toml::from_str(text).map_err(|e| parse_error(&e, text, path))?;
         let source = validate_source(&raw.source, &raw.targets, path)?;
-        let targets = validate_targets(raw.targets, path, base_dir)?;
+        check_publisher(raw.publisher.as_deref(), path)?;
+        let mut targets = validate_targets(raw.targets, path, base_dir)?;
+        for t in targets.values_mut() {
+            t.publisher = t.publisher.take().or_else(|| raw.publisher.clone());
+        }
+        check_shared_state(&targets, path)?;
         let rules = Rules::compile(&raw.rules).map_err(|why| {
             invalid(
                 path,
@@ -330,6 +421,56 @@ impl Config {
             }
         }
     }
+}
+
+/// The top-level `publisher`: a name on one line (it is shown in `log` and `status`).
+fn check_publisher(publisher: Option<&str>, path: &Path) -> Result<()> {
+    match publisher {
+        Some(p) if p.trim().is_empty() || p.chars().any(char::is_control) => Err(invalid(
+            path,
+            format!("publisher = {p:?} is not a name"),
+            "give the name every deploy is recorded under, like \"Site Bot\", or remove the key",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Two targets with the same `state` would overwrite each other's record (and claim).
+fn check_shared_state(targets: &BTreeMap<String, Target>, path: &Path) -> Result<()> {
+    // Where each record is: `state`, or inside the site. Only pairs where one sets `state` are refused (two
+    // targets on the same url share their record by design).
+    let place = |t: &Target| match (&t.state, &t.backend) {
+        (Some(loc), _) => loc.describe(),
+        (None, Backend::S3 { bucket, prefix }) => {
+            let key = StateLocation::parse(&format!("s3://{bucket}/{prefix}"), Path::new("/"));
+            key.map(|l| l.describe()).unwrap_or_default()
+        }
+        (None, Backend::Local { root }) => StateLocation {
+            backend: Backend::Local { root: root.clone() },
+            key: format!("{}/state.json", crate::plan::STATE_DIR),
+        }
+        .describe(),
+    };
+    let mut seen: BTreeMap<String, &Target> = BTreeMap::new();
+    for t in targets.values() {
+        let Some(other) = seen.insert(place(t), t) else {
+            continue;
+        };
+        if let Some(loc) = t.state.as_ref().or(other.state.as_ref()) {
+            let other = &other.name;
+            return Err(invalid(
+                path,
+                format!(
+                    "targets {other} and {} both keep their deploy record at state = {}",
+                    t.name,
+                    loc.describe()
+                ),
+                "give each target its own `state` key (e.g. \"s3://BUCKET/production.json\" and \
+                 \"s3://BUCKET/staging.json\")",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A refusal of a value in `path`, with the hint that fixes it.
@@ -838,6 +979,16 @@ mod tests {
             ("[source]\ndir = \"a/./b\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"a//b\"\n", "targets.p.origin_path"),
             ("[targets.p]\nurl = \"s3://bucket\"\nsecret = \"x\"\n", "never holds credentials"),
+            // issue 14 items 4 and 5: publisher, locking, rules naming the state
+            ("[targets.p]\nurl = \"s3://bucket\"\npublisher = \" \"\n", "targets.p.publisher"),
+            ("publisher = \"a\\nb\"\n[targets.p]\nurl = \"s3://bucket\"\n", "publisher = \"a\\nb\" is not a name"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nlocking = \"off\"\n", "targets.p.locking"),
+            ("[targets.a]\nurl = \"s3://bucket\"\nstate = \"s3://private/s.json\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket/b\"\nstate = \"s3://private/s.json\"\n", "both keep their deploy record"),
+            ("[targets.a]\nurl = \"s3://bucket\"\ndefault = true\n[targets.b]\nurl = \"s3://bucket/b\"\nstate = \"s3://bucket\"\n", "both keep their deploy record"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"s3://A\"\n", "targets.p.state"),
+            ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"file:///var/lib/site\"\n", "targets.p.state must be"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \".git-publish/**\"\nexclude = true\n", "the state record"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"**/.git-publish/*\"\ncache_control = \"no-store\"\n", "the state record"),
         ];
         let rows = target_checks::TARGET_CHECKS;
         let mut covered = vec![false; rows.len()];

@@ -194,6 +194,12 @@ pub enum Error {
         found: u32,
         supported: u32,
     },
+    #[error("{store} ignores conditional writes ({what}): two publishers could overwrite each other's claim; nothing was published")]
+    ConditionalWritesIgnored {
+        target: String,
+        store: String,
+        what: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -234,7 +240,7 @@ impl Error {
             | SnapshotRefForeign { .. }
             | NoSnapshotOf { .. }
             | RollbackOutOfRange { .. } => ExitCode::Usage,
-            TooManyDeletes { .. } => ExitCode::Refused,
+            TooManyDeletes { .. } | ConditionalWritesIgnored { .. } => ExitCode::Refused,
             Interrupted { .. } => ExitCode::Interrupted,
             Busy { .. } | LostRace { .. } | Overtaken { .. } => ExitCode::Busy,
             Git(_)
@@ -324,6 +330,10 @@ impl Error {
                  `git publish --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it"
                 .into(),
             StateTooNew { .. } => "upgrade git-publish on this machine".into(),
+            ConditionalWritesIgnored { target, .. } => format!(
+                "use a store that honours `If-None-Match` and `If-Match` (AWS S3 does; check with `git publish doctor`), \
+                 or, if only one publisher ever writes to it, set `locking = \"none\"` under [targets.{target}] in site.toml"
+            ),
             _ => return None,
         })
     }

@@ -1,4 +1,5 @@
-//! The deployed-commit record that lives in the target (`<prefix>/.git-publish/state.json`): read first,
+//! The deployed-commit record that lives in the target (`<prefix>/.git-publish/state.json`, or where the
+//! target's `state` puts it, out of what the site serves; see [`move_record`]): read first,
 //! claimed with a conditional write before anything changes, written last after everything succeeded.
 //!
 //! Protocol (works with S3's primitives; the local-directory store emulates them under a lock file):
@@ -19,8 +20,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::config::Target;
 use crate::error::{Error, Result};
-use crate::exec::{ObjectStore, Precondition, StoreError};
+use crate::exec::backends::Backends;
+use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
 /// Highest state format this build reads and the one it writes.
@@ -37,6 +40,64 @@ pub fn state_key(prefix: &str) -> String {
     }
 }
 
+/// The record's key in [`Backends::state_store`](crate::exec::backends::Backends::state_store): `state = …`
+/// when set, else inside the site.
+pub fn key_of(target: &Target) -> String {
+    match &target.state {
+        Some(loc) => loc.key.clone(),
+        None => state_key(target.prefix()),
+    }
+}
+
+/// With `state = …` set, a record still at the old place (the site's `.git-publish/state.json`) is moved
+/// once, through the same conditional writes: read it, write it to the new place with `If-None-Match: *`
+/// (412: already there, from an earlier move that stopped before its delete), and only then delete the old
+/// one. A crash between the two leaves both; the next run finds the new one there and finishes the delete.
+/// Returns whether a record was found at the old place.
+pub async fn move_record(
+    backends: &Backends,
+    target: &Target,
+    dry_run: bool,
+) -> Result<Option<Versioned>> {
+    if target.state.is_none() {
+        return Ok(None);
+    }
+    let err = |e| store_err(&target.name, e);
+    let old_key = state_key(target.prefix());
+    let Some(old) = backends.store.get_versioned(&old_key).await.map_err(err)? else {
+        return Ok(None);
+    };
+    if dry_run {
+        return Ok(Some(old));
+    }
+    let new_key = key_of(target);
+    let to = backends.state_store();
+    match to
+        .put_versioned(&new_key, old.body.clone(), Precondition::Absent)
+        .await
+    {
+        Ok(_) | Err(StoreError::PreconditionFailed) => {}
+        Err(e) => return Err(err(e)),
+    }
+    let old_probe = probe_key(&old_key);
+    (backends.store.delete_batch(&[old_key, old_probe]).await).map_err(err)?;
+    Ok(Some(old))
+}
+
+/// Read the record for the commands that only read it (`status`, `log`): from `state = …`, or, until a
+/// publish has moved it there, from its old place in the site.
+pub async fn read_for(
+    backends: &Backends,
+    target: &Target,
+) -> Result<(Option<State>, Option<String>)> {
+    let (st, etag) = read(backends.state_store(), &key_of(target), &target.name).await?;
+    if st.is_some() || target.state.is_none() {
+        return Ok((st, etag));
+    }
+    let old = state_key(target.prefix());
+    read(backends.store.as_ref(), &old, &target.name).await
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub format: u32,
@@ -47,6 +108,17 @@ pub struct State {
     pub pending: Option<Pending>,
     #[serde(default)]
     pub history: Vec<Deploy>,
+    /// The conditional-write probe's result (see [`probe_conditional_writes`]): recorded once it passed, so
+    /// that it runs on the first publish only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+}
+
+/// When the store was seen to refuse conditional writes that must fail.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Probe {
+    pub at: String,
+    pub conditional_writes: bool,
 }
 
 impl State {
@@ -58,6 +130,7 @@ impl State {
             deployed: None,
             pending: None,
             history: Vec::new(),
+            probe: None,
         }
     }
 
@@ -457,6 +530,54 @@ pub async fn claim(
     }
 }
 
+/// The probe object: `.git-publish/probe` beside a record in our own directory; beside a record elsewhere
+/// (`state = "s3://BUCKET/site.json"`), the record's key plus `.probe`, so no key of anyone else's is touched.
+pub fn probe_key(state_key: &str) -> String {
+    let ours = format!("{}/state.json", crate::plan::STATE_DIR);
+    match state_key.strip_suffix("state.json") {
+        Some(dir) if state_key == ours || state_key.ends_with(&format!("/{ours}")) => {
+            format!("{dir}probe")
+        }
+        _ => format!("{state_key}.probe"),
+    }
+}
+
+/// Whether the store refuses writes whose condition fails, which the claim protocol relies on. Makes sure the
+/// probe object exists, then writes it with `If-None-Match: *` and with `If-Match` and a wrong ETag: both must
+/// answer 412. `Ok(None)`: honoured; `Ok(Some(what))`: the write that should have failed and did not.
+pub async fn probe_conditional_writes(
+    store: &dyn ObjectStore,
+    key: &str,
+    target: &str,
+) -> Result<Option<String>> {
+    let err = |e| store_err(target, e);
+    let body = b"git-publish: conditional-write probe (see `git publish doctor`)\n".to_vec();
+    if store.get_versioned(key).await.map_err(err)?.is_none() {
+        match store
+            .put_versioned(key, body.clone(), Precondition::Absent)
+            .await
+        {
+            Ok(_) | Err(StoreError::PreconditionFailed) => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    let wrong = Precondition::Matches("\"00000000000000000000000000000000\"".into());
+    for (cond, what) in [
+        (
+            Precondition::Absent,
+            "`If-None-Match: *` over an existing object",
+        ),
+        (wrong, "`If-Match` with a wrong ETag"),
+    ] {
+        match store.put_versioned(key, body.clone(), cond).await {
+            Err(StoreError::PreconditionFailed) => {}
+            Ok(_) => return Ok(Some(format!("a PUT of {key} with {what} succeeded"))),
+            Err(e) => return Err(err(e)),
+        }
+    }
+    Ok(None)
+}
+
 pub fn store_err(target: &str, e: StoreError) -> Error {
     match e {
         StoreError::Failed { message, hint } => Error::Store {
@@ -494,6 +615,7 @@ mod tests {
                 error: None,
             }),
             history: vec![],
+            probe: None,
         }
     }
 
@@ -639,5 +761,12 @@ mod tests {
     fn keys() {
         assert_eq!(state_key(""), ".git-publish/state.json");
         assert_eq!(state_key("blog"), "blog/.git-publish/state.json");
+        assert_eq!(probe_key(".git-publish/state.json"), ".git-publish/probe");
+        assert_eq!(
+            probe_key("blog/.git-publish/state.json"),
+            "blog/.git-publish/probe"
+        );
+        assert_eq!(probe_key("sites/blog.json"), "sites/blog.json.probe");
+        assert_eq!(probe_key("sites/state.json"), "sites/state.json.probe");
     }
 }

@@ -33,17 +33,8 @@ pub fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
 
 /// The policy document, or why there is none.
 pub fn policy(target: &Target) -> std::result::Result<Value, String> {
-    let Backend::S3 { bucket, prefix } = &target.backend else {
-        return Err(format!(
-            "target {} is a local directory: it needs no IAM policy",
-            target.name
-        ));
-    };
-    let objects = if prefix.is_empty() {
-        format!("arn:aws:s3:::{bucket}/*")
-    } else {
-        format!("arn:aws:s3:::{bucket}/{prefix}/*")
-    };
+    let (bucket, base) = s3_arn(target, "IAM policy")?;
+    let objects = format!("{base}/*");
     // No `s3:prefix` condition: S3 decides 404-versus-403 for a GetObject without that key in the request
     // context, so a condition would turn the first publish's "no state yet" into Access Denied.
     let list = json!({
@@ -66,6 +57,24 @@ pub fn policy(target: &Target) -> std::result::Result<Value, String> {
         statements.extend(function_statements(target));
     }
     Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+/// The target's bucket and the ARN of its key prefix (`arn:aws:s3:::BUCKET[/PREFIX]`, objects under it are
+/// `…/*`); a local directory has no `what` (a policy).
+pub fn s3_arn<'t>(
+    target: &'t Target,
+    what: &str,
+) -> std::result::Result<(&'t str, String), String> {
+    let Backend::S3 { bucket, prefix } = &target.backend else {
+        return Err(format!(
+            "target {} is a local directory: it needs no {what}",
+            target.name
+        ));
+    };
+    Ok(match prefix.as_str() {
+        "" => (bucket, format!("arn:aws:s3:::{bucket}")),
+        p => (bucket, format!("arn:aws:s3:::{bucket}/{p}")),
+    })
 }
 
 /// Invalidating the distributions (each by id, or any for `auto`), and finding one for `auto`.

@@ -43,6 +43,7 @@ pub async fn run(cwd: &Path, config: Option<PathBuf>, args: InitArgs, ui: &Ui) -
     questions.url(&mut a, &path, &root)?;
     if bucket_of(&a.url).is_some() {
         questions.aws(&mut a, ui).await?;
+        questions.record_privacy(&mut a, ui)?;
     } else {
         questions.no_aws(&mut a, ui);
     }
@@ -196,6 +197,8 @@ pub struct Answers {
     pub distribution: Option<String>,
     /// Aliases of the chosen distribution, for a comment.
     pub aliases: Vec<String>,
+    /// `state = …`: where the deploy record goes, when chosen over a bucket policy.
+    pub state: Option<String>,
 }
 
 /// Answers from the flags, else (interactive) from the prompt, else the defaults.
@@ -282,6 +285,44 @@ impl Questions<'_> {
             (None, false) => None,
             (None, true) => self.pick_distribution(a, ui).await?,
         };
+        Ok(())
+    }
+
+    /// The deploy record (`.git-publish/state.json`) is served with the site unless kept out: propose a
+    /// bucket policy for CloudFront origin access control, or a record in another bucket (`state`). Asked on
+    /// a terminal; with --yes the bucket policy is chosen, and that is said.
+    fn record_privacy(&mut self, a: &mut Answers, ui: &Ui) -> Result<()> {
+        let choice = if self.interactive {
+            (self.prompt).ask(
+                "The deploy record (.git-publish/state.json) names commits and publishers and is served with \
+                 the site. Keep it private with 1) a bucket policy for CloudFront, or 2) a record in another bucket",
+                Some("1"),
+            )?
+        } else {
+            "1".into()
+        };
+        if choice.trim() == "2" {
+            let url = (self.prompt).ask(
+                "Where the record goes (s3://PRIVATE-BUCKET/site.json, or s3://BUCKET/PREFIX)",
+                None,
+            )?;
+            if !url.trim().is_empty() {
+                a.state = Some(url.trim().to_string());
+                return Ok(());
+            }
+        }
+        let why = if self.interactive {
+            ""
+        } else {
+            " (chosen by --yes)"
+        };
+        ui.note(&format!(
+            "keep the deploy record private{why}: `git publish iam-policy --bucket-policy --account-id ACCOUNT` \
+             prints a bucket policy that lets CloudFront read the site but not .git-publish/; apply it with \
+             `aws s3api put-bucket-policy --bucket {} --policy file://policy.json`, or set `state` in site.toml \
+             (see the README, \"The deploy record is not public\")",
+            bucket_of(&a.url).unwrap_or("BUCKET")
+        ));
         Ok(())
     }
 
@@ -497,6 +538,14 @@ fn render_aws(a: &Answers, t: &mut String) {
             a.aliases.join(", ")
         )),
         None => t.push_str("#distribution = \"E2QWRUHAPOMQZL\"\n"),
+    }
+    t.push_str(
+        "# Where the deploy record goes, out of what the site serves. Default: <url>/.git-publish/state.json\n\
+         # (then keep it private with `git publish iam-policy --bucket-policy`).\n",
+    );
+    match &a.state {
+        Some(st) => t.push_str(&format!("state = {}\n", q(st))),
+        None => t.push_str("#state = \"s3://my-private-bucket/site.json\"\n"),
     }
 }
 
@@ -727,6 +776,14 @@ mod tests {
         );
         assert_eq!(t.region.as_deref(), Some("eu-west-1"));
         assert_eq!(cfg.source.dir, "public");
+        assert!(t.state.is_none());
+        let private = Answers {
+            state: Some("s3://private-bucket/site.json".into()),
+            ..a
+        };
+        let cfg = Config::from_str(&render(&private), &path, root).unwrap();
+        let st = cfg.target(None).unwrap().state.clone().unwrap();
+        assert_eq!(st.key, "site.json");
 
         let local = Answers {
             dir: "_site".into(),

@@ -4,6 +4,8 @@
 //! `records`; it does not open the session, set up logging or the runtime (that is `app`'s), and no command
 //! module imports another's internals except to reuse its reading step (`rollback` reads the `log`).
 
+pub mod bucket_policy;
+pub mod doctor;
 pub mod iam;
 pub mod init;
 pub mod log;

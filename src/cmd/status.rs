@@ -77,8 +77,7 @@ pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>
 async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<TargetStatus> {
     let target = s.config.target(Some(name))?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let (st, source, error, state_unreadable) =
-        read_state_or_mirror(s, backends.store.as_ref(), target).await;
+    let (st, source, error, state_unreadable) = read_state_or_mirror(s, &backends, target).await;
     let (deployed, pending) = match st {
         Some(st) => (st.deployed, st.pending),
         None => (None, None),
@@ -133,11 +132,10 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
 /// ("local-ref", with the error, and whether the target answered with a state it can't be read as).
 async fn read_state_or_mirror(
     s: &Session,
-    store: &dyn crate::exec::ObjectStore,
+    backends: &crate::exec::backends::Backends,
     target: &crate::config::Target,
 ) -> (Option<State>, &'static str, Option<String>, bool) {
-    let key = state::state_key(target.prefix());
-    match state::read(store, &key, &target.name).await {
+    match state::read_for(backends, target).await {
         Ok((st, _)) => (st, "target", None, false),
         Err(e) => {
             let unreadable = matches!(e, Error::StateCorrupt { .. } | Error::StateTooNew { .. });

@@ -10,10 +10,10 @@
 use std::path::Path;
 
 use super::{
-    check_endpoint, is_plain_path, parse_url, Backend, Distribution, RawDistribution, RawTarget,
-    RedirectRenames, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
-    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
-    DEFAULT_MAX_INVALIDATION_PATHS,
+    check_endpoint, is_plain_path, parse_url, Backend, Distribution, Locking, RawDistribution,
+    RawTarget, RedirectRenames, StateLocation, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY,
+    DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET,
+    DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
@@ -184,6 +184,50 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         message: "targets.{target}.cdn_function = {value} is not a mode",
         hint: "use \"manage\" (git-publish publishes the function and associates it) or \"off\" (the default)",
     },
+    FieldCheck {
+        key: "publisher",
+        check: |d| {
+            let p = d.raw.publisher.as_ref()?;
+            (p.trim().is_empty() || p.chars().any(char::is_control)).then(|| format!("{p:?}"))
+        },
+        message: "targets.{target}.publisher = {value} is not a name",
+        hint: "give the name deploys are recorded under, like \"Site Bot\", or remove the key",
+    },
+    FieldCheck {
+        key: "locking",
+        check: |d| {
+            let l = d.raw.locking.as_ref()?;
+            (!matches!(l.as_str(), "conditional" | "none")).then(|| format!("{l:?}"))
+        },
+        message: "targets.{target}.locking = {value} is not known",
+        hint: "remove `locking` (the default, \"conditional\", needs a store that honours conditional writes), \
+               or set \"none\" for a store that ignores them and only one publisher at a time",
+    },
+    FieldCheck {
+        key: "state",
+        check: |d| {
+            let url = d.raw.state.as_ref()?;
+            let why = d.state_location()?.err()?;
+            Some(format!("{url:?}: {why}"))
+        },
+        message: "targets.{target}.state = {value}",
+        hint: "give where the deploy record goes: \"s3://PRIVATE-BUCKET/site.json\" or \"s3://BUCKET/PREFIX\" \
+               (a key or a key prefix), or \"file:///DIR\" for a file:// target",
+    },
+    FieldCheck {
+        key: "state",
+        check: |d| {
+            let loc = d.state_location()?.ok()?;
+            let (s3_state, s3_site) = (
+                matches!(loc.backend, Backend::S3 { .. }),
+                matches!(d.backend, Ok(Backend::S3 { .. })),
+            );
+            (s3_state != s3_site).then(String::new)
+        },
+        message: "targets.{target}.state must be of the same kind as `url` (both s3:// or both file:)",
+        hint: "keep the record where every publisher of the target can reach it: an s3:// location for an \
+               s3:// target, a file: path for a file: target",
+    },
 ];
 
 /// The forms `directory_urls` may list.
@@ -196,6 +240,7 @@ pub(super) struct Draft<'a> {
     backend: std::result::Result<Backend, String>,
     /// `distribution`, as listed: "auto" or ids.
     listed: Vec<String>,
+    base_dir: std::path::PathBuf,
 }
 
 /// Check the target `name` (row by row, see [`TARGET_CHECKS`]) and fill in its defaults.
@@ -228,6 +273,7 @@ impl<'a> Draft<'a> {
             backend: parse_url(&raw.url, base_dir),
             raw,
             listed,
+            base_dir: base_dir.to_path_buf(),
         }
     }
 
@@ -236,6 +282,12 @@ impl<'a> Draft<'a> {
         TARGET_CHECKS
             .iter()
             .find_map(|row| (row.check)(self).map(|value| (row, value)))
+    }
+
+    /// `state`, parsed (None: not set).
+    fn state_location(&self) -> Option<std::result::Result<StateLocation, String>> {
+        let url = self.raw.state.as_ref()?;
+        Some(StateLocation::parse(url, &self.base_dir))
     }
 
     fn concurrency(&self) -> usize {
@@ -295,6 +347,7 @@ impl<'a> Draft<'a> {
             .unwrap_or(DEFAULT_CLAIM_LEASE);
         let (origin_path, concurrency) = (self.origin_path(), self.concurrency());
         let max_invalidation_paths = self.max_invalidation_paths();
+        let state = self.state_location();
         let t = self.raw;
         Target {
             name: self.name.to_string(),
@@ -321,6 +374,12 @@ impl<'a> Draft<'a> {
                 _ => RedirectRenames::Ask,
             },
             cdn_function_managed: t.cdn_function.as_deref() == Some("manage"),
+            state: state.and_then(Result::ok),
+            publisher: t.publisher,
+            locking: match t.locking.as_deref() {
+                Some("none") => Locking::None,
+                _ => Locking::Conditional,
+            },
             url: t.url,
         }
     }

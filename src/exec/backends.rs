@@ -16,6 +16,16 @@ pub struct Backends {
     pub store: Box<dyn ObjectStore>,
     /// Each distribution to invalidate, with its origin path (resolved only when asked for).
     pub cdns: Vec<(CdnSettings, Box<dyn Cdn>)>,
+    /// The store of the deploy record when the target sets `state` (another bucket, same client), else None:
+    /// the record is in `store`. See [`Backends::state_store`].
+    pub state: Option<Box<dyn ObjectStore>>,
+}
+
+impl Backends {
+    /// Where the deploy record is read and written.
+    pub fn state_store(&self) -> &dyn ObjectStore {
+        self.state.as_deref().unwrap_or(self.store.as_ref())
+    }
 }
 
 /// Endpoints from the environment get the same check as `endpoint` in site.toml: plain http only to loopback
@@ -69,16 +79,32 @@ fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> Resu
 pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> Result<Backends> {
     let (bucket, prefix) = match &target.backend {
         Backend::Local { root } => {
+            let state = match target.state.as_ref().map(|l| &l.backend) {
+                Some(Backend::Local { root }) => {
+                    Some(Box::new(local::LocalStore::new(root)) as Box<dyn ObjectStore>)
+                }
+                _ => None,
+            };
             return Ok(Backends {
                 store: Box::new(local::LocalStore::new(root)),
                 cdns: Vec::new(),
-            })
+                state,
+            });
         }
         Backend::S3 { bucket, prefix } => (bucket, prefix),
     };
     let sdk = aws::sdk_config(target).await;
     check_resolved_endpoints(target, &sdk)?;
     let client = aws::s3_client(&sdk, target);
+    let state = match target.state.as_ref().map(|l| &l.backend) {
+        Some(Backend::S3 { bucket, .. }) => Some(Box::new(s3::S3Store::new(
+            client.clone(),
+            bucket,
+            "",
+            aws::custom_s3_endpoint(target),
+        )) as Box<dyn ObjectStore>),
+        _ => None,
+    };
     let store = s3::S3Store::new(client, bucket, prefix, aws::custom_s3_endpoint(target));
     let mut cdns: Vec<(CdnSettings, Box<dyn Cdn>)> = Vec::new();
     if with_cdn && !target.distributions.is_empty() {
@@ -91,5 +117,6 @@ pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> 
     Ok(Backends {
         store: Box::new(store),
         cdns,
+        state,
     })
 }

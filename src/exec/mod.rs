@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod backends;
 pub mod cdn_function;
+pub mod checks;
 pub mod cloudfront;
 pub mod flow;
 pub mod local;

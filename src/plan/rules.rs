@@ -83,6 +83,28 @@ pub struct Headers {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// Spellings of the state directory's name that the tree check refuses too (it folds case).
+const STATE_NAMES: &[&str] = &[".git-publish", ".GIT-PUBLISH", ".Git-Publish"];
+
+/// Whether a rule's pattern names the state directory: one of its `/`-separated components matches
+/// [`STATE_NAMES`] but not an ordinary directory name (`x-dir`, or `.x-dir` for patterns of dot files). So `.git-publish/**`, `**/.git-publish/*`,
+/// `blog/.git-publish/*` and `.git-*/**` are refused, while `**`, `*.json` or `**/*.json` (which reach the state
+/// only as they reach every directory alike) are fine: the state is never uploaded from the tree, so a rule has
+/// nothing to do there, and one aimed at it would silently do nothing (an `exclude` would not hide the record).
+fn singles_out_state(glob: &str) -> bool {
+    glob.split('/').any(|c| {
+        let Ok(g) = GlobBuilder::new(c)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+        else {
+            return false;
+        };
+        let m = g.compile_matcher();
+        STATE_NAMES.iter().any(|n| m.is_match(n)) && !m.is_match("x-dir") && !m.is_match(".x-dir")
+    })
+}
+
 /// Metadata names git-publish writes itself.
 pub const RESERVED_METADATA: &[&str] = &["git-blob"];
 
@@ -109,6 +131,13 @@ impl Rules {
                 .build()
                 .map_err(|e| format!("{at}: {e}"))?
                 .compile_matcher();
+            if singles_out_state(glob) {
+                return Err(format!(
+                    "{at}: the pattern picks out `{dir}/`, where git-publish keeps the state record; rules never \
+                     apply there (it is neither uploaded from the tree nor excluded by a rule)",
+                    dir = super::STATE_DIR
+                ));
+            }
             matchers.push(m);
             let sets_header = r.cache_control.is_some()
                 || r.content_type.is_some()
@@ -472,10 +501,59 @@ mod tests {
                 "unknown variant",
             ),
             ("match = \"*\"\ncache = \"x\"", "unknown field"),
+            // rules aimed at the state record (issue 14 item 4)
+            (
+                "match = \".git-publish/**\"\nexclude = true",
+                ".git-publish/",
+            ),
+            (
+                "match = \"/.git-publish/state.json\"\nexclude = true",
+                ".git-publish/",
+            ),
+            (
+                "match = \"**/.git-publish/*\"\nkeep = true",
+                ".git-publish/",
+            ),
+            (
+                "match = \".git-*/**\"\ncache_control = \"x\"",
+                ".git-publish/",
+            ),
+            (
+                "match = \".GIT-PUBLISH/*\"\nexclude = true",
+                ".git-publish/",
+            ),
+            (
+                "match = \"{.git-publish,x}/**\"\nexclude = true",
+                ".git-publish/",
+            ),
+            (
+                "match = \"blog/.git-publish/*\"\nexclude = true",
+                ".git-publish/",
+            ),
         ];
         for (body, want) in table {
             let e = rules(&format!("[[rules]]\n{body}")).unwrap_err();
             assert!(e.contains(want), "{body}: {e}");
+        }
+    }
+
+    /// Patterns that match the state only as they match everything alike are not aimed at it.
+    #[test]
+    fn broad_rules_may_cover_the_state_dir() {
+        for glob in [
+            "**",
+            "**/*",
+            "**/*.json",
+            "*",
+            ".git-publish.html",
+            "**/*-dir/*",
+            "**/.*",
+            ".*/**",
+        ] {
+            let r = rules(&format!(
+                "[[rules]]\nmatch = {glob:?}\ncache_control = \"x\""
+            ));
+            assert!(r.is_ok(), "{glob}: {r:?}");
         }
     }
 

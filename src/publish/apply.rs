@@ -9,16 +9,18 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+use crate::config::{Backend, Locking};
 use crate::error::{Error, Result};
 use crate::exec::{Blobs, Event, Executor, Outcome};
 use crate::plan::Plan;
-use crate::state::{self, Deploy, Holder, Pending, State};
+use crate::state::{self, Deploy, Holder, Pending, Probe, State};
 use crate::ui::human_bytes;
 
 use super::{Prepared, PublishOpts, Session};
 
 /// Apply the plan. `None`: the target already has the commit and there is nothing to do (nothing written).
 pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<Option<Outcome>> {
+    warn_without_locking(s, p);
     let deployed_now = p.deployed().map(|d| d.commit.as_str());
     if p.plan.is_empty() && p.resumed.is_none() && deployed_now == Some(p.commit.as_str()) {
         s.ui.note(&format!(
@@ -28,10 +30,11 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
         ));
         return Ok(None);
     }
+    let probe = probe_locking(s, p).await?;
     let me = Holder::me(&s.clock);
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     keep_replaced_state(s, p).await?;
-    let (outcome, next, etag) = if p.plan.is_empty() {
+    let (outcome, mut next, etag) = if p.plan.is_empty() {
         // Nothing to transfer: record the new commit in one conditional write (and keep a managed
         // function up to date, which is a no-op when its code is live).
         ensure_function(p).await?;
@@ -47,6 +50,9 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
         let next = State::finished(Some(claimed), &p.target.name, deploy(s, p, &me, &outcome));
         (outcome, next, Some(claim_etag))
     };
+    if probe.is_some() {
+        next.probe = probe;
+    }
     let final_etag = state::write(store, &p.key, &p.target.name, &next, etag.as_deref()).await?;
     tracing::debug!("state written ({final_etag})");
     if let Err(e) = crate::records::update_mirror(&s.repo, &p.target.name, &p.commit) {
@@ -70,7 +76,7 @@ async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
         ..Default::default()
     };
     p.backends
-        .store
+        .state_store()
         .put(&copy, bytes::Bytes::from(body.clone()), &headers)
         .await
         .map_err(|e| state::store_err(&p.target.name, e))?;
@@ -100,6 +106,43 @@ async fn ensure_function(p: &Prepared<'_>) -> Result<()> {
     Ok(())
 }
 
+/// `locking = "none"`: say on every publish that the store's conditional writes are not relied upon.
+fn warn_without_locking(s: &Session, p: &Prepared<'_>) {
+    if p.target.locking == Locking::None {
+        s.ui.warn(&format!(
+            "target {}: locking = \"none\": the store is not trusted to refuse a second claim; two publishers \
+             at once can overwrite each other's files and record",
+            p.target.name
+        ));
+    }
+}
+
+/// The claim relies on the store refusing conditional writes that fail: probe it before the first claim
+/// (until the state records a pass) and stop if it does not. Not under `locking = "none"`, nor for a local
+/// directory (whose conditions are emulated under a lock file). Returns the result for the state to record.
+async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
+    let passed = (p.current.as_ref())
+        .and_then(|c| c.probe.as_ref())
+        .is_some_and(|pr| pr.conditional_writes);
+    let local = matches!(p.target.backend, Backend::Local { .. });
+    if passed || local || p.target.locking == Locking::None {
+        return Ok(None);
+    }
+    let store = p.backends.state_store();
+    let key = state::probe_key(&p.key);
+    match state::probe_conditional_writes(store, &key, &p.target.name).await? {
+        None => Ok(Some(Probe {
+            at: s.clock.rfc3339(),
+            conditional_writes: true,
+        })),
+        Some(what) => Err(Error::ConditionalWritesIgnored {
+            target: p.target.name.clone(),
+            store: store.describe(),
+            what,
+        }),
+    }
+}
+
 /// Why the executor stopped before the end.
 enum Stop {
     Failed(String),
@@ -114,7 +157,7 @@ async fn claim_and_run(
     p: &Prepared<'_>,
     me: &Holder,
 ) -> Result<(Outcome, State, String)> {
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
     // CallerReference is the same and a retried invalidation is not paid twice.
     let claim_started = match &p.resumed {
@@ -215,10 +258,19 @@ async fn release(p: &Prepared<'_>, claimed: State, pending: Pending, etag: &str,
         error: Some(message),
         ..pending
     });
-    let store = p.backends.store.as_ref();
+    let store = p.backends.state_store();
     if let Err(e) = state::write(store, &p.key, &p.target.name, &failed, Some(etag)).await {
         tracing::warn!("could not record the failure in the state: {e}");
     }
+}
+
+/// The name this deploy is recorded under: `publisher`, else git's `user.name`, else the OS user. Never the
+/// host or the pid: the record may be readable by anyone (only the claim, while held, names them).
+fn publisher(s: &Session, p: &Prepared<'_>, me: &Holder) -> String {
+    (p.target.publisher.clone())
+        .or_else(|| s.repo.config_string("user.name"))
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| me.user.clone())
 }
 
 /// The record of this deploy, as the final state keeps it.
@@ -228,7 +280,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
         commit: p.commit.clone(),
         tree: p.new_tree.clone(),
         at: s.clock.rfc3339(),
-        by: format!("{}@{}", me.user, me.host),
+        by: publisher(s, p, me),
         uploads: p.plan.uploads.len(),
         deletes: p.plan.deletes.len(),
         invalidation_paths: p.plan.invalidation.paths,

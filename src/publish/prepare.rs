@@ -3,12 +3,13 @@
 //! It chooses the commit, reads the target's state, works out the base (with `--since`, an interrupted
 //! publish to resume, or a stale claim to take over), diffs, plans (listing the new tree only when the planner
 //! asks for it), looks for churn and rollbacks, prints the plan and builds the report skeleton. It never
-//! writes to the target (a snapshot build may write its commit to git, see `commit.rs`); a dry run ends here.
+//! writes to the site (a snapshot build may write its commit to git, see `commit.rs`; with `state = …` a record
+//! still in the site is moved there once, not in a dry run); a dry run ends here.
 
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::config::{RedirectRenames, Target};
+use crate::config::{Backend, RedirectRenames, Target};
 use crate::error::{Error, Result};
 use crate::exec::backends::{backends, check_env_endpoints, Backends};
 use crate::exec::Outcome;
@@ -78,7 +79,7 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
 
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
-    let key = state::state_key(target.prefix());
+    let key = state::key_of(target);
     let (current, etag, takeover, replaces) = read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
     let diffed = diff_against_target(
@@ -136,7 +137,8 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
 
 /// The target's state (None: first publish), its ETag, what to do about a publish it has pending (refuse
 /// while a live holder has it, resume, or take over), and the bytes of an unreadable state this publish
-/// replaces.
+/// replaces. With `state = …`, a record still in the site is moved there first (see [`state::move_record`];
+/// a dry run reads it where it is).
 async fn read_state(
     s: &Session,
     opts: &PublishOpts,
@@ -144,8 +146,10 @@ async fn read_state(
     backends: &Backends,
     key: &str,
 ) -> Result<(Option<State>, Option<String>, Takeover, Option<Vec<u8>>)> {
-    let (current, etag, replaces) =
-        match state::read_versioned(backends.store.as_ref(), key, &target.name).await? {
+    warn_state_inside_site(s, target);
+    let old = state::move_record(backends, target, opts.dry_run).await?;
+    let (mut current, etag, replaces) =
+        match state::read_versioned(backends.state_store(), key, &target.name).await? {
             state::Read::Absent => (None, None, None),
             state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
             state::Read::Unreadable(u) => {
@@ -153,6 +157,10 @@ async fn read_state(
                 (None, Some(etag), Some(body))
             }
         };
+    if let (None, Some(old)) = (&current, old) {
+        // A dry run does not move the record: plan against it where it still is.
+        current = Some(state::parse(&old.body, &target.name, key)?);
+    }
     let takeover = state::check_pending(
         &target.name,
         current.as_ref(),
@@ -195,6 +203,24 @@ fn replace_unreadable(
         state::corrupt_copy_key(key, &s.clock)
     ));
     Ok((u.etag, u.body))
+}
+
+/// `state = "file://…"` inside the served directory is served like the site: say so.
+fn warn_state_inside_site(s: &Session, target: &Target) {
+    let (Backend::Local { root }, Some(loc)) = (&target.backend, &target.state) else {
+        return;
+    };
+    if let Backend::Local { root: dir } = &loc.backend {
+        if dir.join(&loc.key).starts_with(root) {
+            s.ui.warn(&format!(
+                "target {}: the deploy record {} is inside the served directory {}, so anyone who can read \
+                 the site can read it; set `state` to a path outside it",
+                target.name,
+                loc.describe(),
+                root.display()
+            ));
+        }
+    }
 }
 
 /// A diff started in another thread: the base tree it is against, and the thread.

@@ -65,6 +65,13 @@ fn interactive_init_in_a_terminal_lists_distributions_and_writes_a_working_site_
     ))
     .unwrap();
     p.send_line("").unwrap();
+    // The deploy record: a bucket policy, or another bucket (issue 14 item 4).
+    p.exp_string("Keep it private with 1) a bucket policy for CloudFront, or 2) a record in another bucket [1]: ")
+        .unwrap();
+    p.send_line("2").unwrap();
+    p.exp_string("Where the record goes").unwrap();
+    p.send_line(&format!("s3://{other_bucket}/blog.json"))
+        .unwrap();
     p.exp_string("wrote ").unwrap();
     p.exp_eof().unwrap();
     let status = p.process().wait().unwrap();
@@ -89,6 +96,10 @@ fn interactive_init_in_a_terminal_lists_distributions_and_writes_a_working_site_
         "{text}"
     );
     assert!(!text.contains(&other), "{text}");
+    assert!(
+        text.contains(&format!("state = \"s3://{other_bucket}/blog.json\"")),
+        "{text}"
+    );
 
     // The file works as written: publish with it, on the terminal too (progress bars drawn).
     site.commit("config");
@@ -123,6 +134,13 @@ fn non_interactive_init_takes_flags_and_never_overwrites_without_force() {
     ];
     let r = site.run(&args).ok();
     assert!(r.stderr.contains("wrote "), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("keep the deploy record private (chosen by --yes)")
+            && r.stderr.contains("iam-policy --bucket-policy"),
+        "{}",
+        r.stderr
+    );
     let first = read(&site, "site.toml");
     assert!(first.contains("url = \"s3://my-bucket/blog\""), "{first}");
     assert!(first.contains("region = \"eu-west-1\""), "{first}");
@@ -242,6 +260,10 @@ fn interactive_init_when_distributions_cannot_be_listed_asks_for_the_id() {
     p.exp_string("CloudFront distribution id (empty: none): ")
         .unwrap();
     p.send_line("E3EXAMPLE").unwrap();
+    // The deploy record: the default, a bucket policy, which init explains how to apply.
+    p.exp_string("2) a record in another bucket [1]: ").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("iam-policy --bucket-policy").unwrap();
     p.exp_eof().unwrap();
     let text = read(&site, "site.toml");
     assert!(text.contains("[targets.www]"), "{text}");

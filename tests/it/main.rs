@@ -13,4 +13,5 @@ mod publish;
 mod redirects;
 mod reliability;
 mod secrets;
+mod state_record;
 mod util;

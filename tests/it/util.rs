@@ -54,31 +54,9 @@ pub fn moto() -> &'static Moto {
         // Port 0: the server picks a free port and prints it (picking one here and handing it over races with
         // other processes doing the same).
         let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let logf = std::fs::File::create(&log2).unwrap();
-            let mut cmd = Command::new(moto_binary());
-            cmd.args(["-H", "127.0.0.1", "-p", "0"])
-                .stdin(Stdio::null())
-                .stdout(logf.try_clone().unwrap())
-                .stderr(logf);
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let child = cmd.spawn();
-            tx.send(child.as_ref().map(|_| ()).map_err(|e| e.to_string())).unwrap();
-            if let Ok(mut c) = child {
-                let _ = c.wait();
-            }
-            // keep this thread (the child's parent) alive until the process exits
-            loop {
-                std::thread::park();
-            }
-        });
+        let mut cmd = Command::new(moto_binary());
+        cmd.args(["-H", "127.0.0.1", "-p", "0"]);
+        spawn_server(cmd, log.clone(), tx);
         if let Err(e) = rx.recv().unwrap() {
             panic!("cannot start moto_server ({e}); run `.ci/run` once, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`");
         }
@@ -94,6 +72,137 @@ pub fn moto() -> &'static Moto {
         }
         panic!("moto_server did not start; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
     })
+}
+
+// ---- s3rver -------------------------------------------------------------------------------------------
+
+/// s3rver (npm), an S3 server that answers 200 to conditional PUTs that should fail: the store the
+/// conditional-write probe must catch. One bucket, [`S3RVER_BUCKET`]; tests use their own prefix in it.
+pub struct S3rver {
+    pub endpoint: String,
+}
+
+pub const S3RVER_BUCKET: &str = "s3rver-tests";
+
+static S3RVER: OnceLock<S3rver> = OnceLock::new();
+
+fn s3rver_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("S3RVER") {
+        return p.into();
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".node/node_modules/.bin/s3rver")
+}
+
+/// The shared s3rver, started on first use like [`moto`] (port 0; the port is read from its log). Fails
+/// loudly, never skips, when node or s3rver is missing.
+pub fn s3rver() -> &'static S3rver {
+    S3RVER.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("git-publish-s3rver-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let log = dir.join("s3rver.log");
+        let bin = s3rver_binary();
+        assert!(
+            bin.exists() && Command::new("node").arg("--version").output().is_ok(),
+            "s3rver is needed for the conditional-write tests and was not found at {} (or node is missing): \
+             run `scripts/setup-test-env` (it needs node and npm), or set S3RVER",
+            bin.display()
+        );
+        let mut cmd = Command::new(bin);
+        cmd.arg("-d").arg(dir.join("data"));
+        cmd.args(["-a", "127.0.0.1", "-p", "0", "--configure-bucket", S3RVER_BUCKET]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        spawn_server(cmd, log.clone(), tx);
+        if let Err(e) = rx.recv().unwrap() {
+            panic!("cannot start s3rver ({e}); run `scripts/setup-test-env`");
+        }
+        for _ in 0..300 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("listening on 127.0.0.1:").nth(1) {
+                let port: u16 = rest.split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+                return S3rver { endpoint: format!("http://127.0.0.1:{port}") };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("s3rver did not start; log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    })
+}
+
+impl S3rver {
+    /// The environment a publish to s3rver needs (its fixed credentials).
+    pub const ENV: &'static [(&'static str, &'static str)] = &[
+        ("AWS_ACCESS_KEY_ID", "S3RVER"),
+        ("AWS_SECRET_ACCESS_KEY", "S3RVER"),
+    ];
+
+    /// The keys under `prefix/` in the s3rver bucket.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                Credentials::new("S3RVER", "S3RVER", None, None, "tests"),
+            ))
+            .endpoint_url(&self.endpoint)
+            .build();
+        let conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(conf);
+        let out = rt()
+            .block_on(
+                client
+                    .list_objects_v2()
+                    .bucket(S3RVER_BUCKET)
+                    .prefix(format!("{prefix}/"))
+                    .send(),
+            )
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+
+    /// A `[targets.NAME]` table for a fresh prefix in the s3rver bucket, with `extra` lines.
+    pub fn target(&self, name: &str, prefix: &str, extra: &str) -> String {
+        format!(
+            "[targets.{name}]\nurl = \"s3://{S3RVER_BUCKET}/{prefix}\"\nendpoint = \"{}\"\n{extra}\n",
+            self.endpoint
+        )
+    }
+}
+
+/// Start a test server (`cmd`, output to `log`) from a thread that lives as long as the process, with
+/// PR_SET_PDEATHSIG so that it dies with the test process. `started` gets whether it could be spawned.
+fn spawn_server(
+    mut cmd: Command,
+    log: PathBuf,
+    started: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    std::thread::spawn(move || {
+        use std::os::unix::process::CommandExt;
+        let logf = std::fs::File::create(&log).unwrap();
+        cmd.stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn();
+        started
+            .send(child.as_ref().map(|_| ()).map_err(|e| e.to_string()))
+            .unwrap();
+        if let Ok(mut c) = child {
+            let _ = c.wait();
+        }
+        // keep this thread (the child's parent) alive until the process exits
+        loop {
+            std::thread::park();
+        }
+    });
 }
 
 /// One request from moto's log.
