@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{HookArgs, HookMode, InstallArgs};
 use crate::error::{exit, Error, Result};
+use crate::os;
 use crate::publish::{self, PublishOpts, Report, Session};
 use crate::records::{clear_failure_if_covered, read_failure, records_dir, write_failure, Failure};
 use crate::settings::{publish_opts, Invocation};
@@ -82,7 +83,7 @@ impl Settings {
             HookMode::PrePush => "pre-push",
         };
         template
-            .replace("@BIN@", &sh_quote(&self.bin.to_string_lossy()))
+            .replace("@BIN@", &sh_quote(&os::shell_path(&self.bin)))
             .replace("@MODE@", mode)
             .replace("@REMOTE@", &sh_quote(&self.remote))
             .replace("@BRANCH@", &sh_quote(&self.branch))
@@ -93,7 +94,7 @@ impl Settings {
                     &self
                         .config
                         .as_ref()
-                        .map(|p| p.to_string_lossy().into_owned())
+                        .map(|p| os::shell_path(p))
                         .unwrap_or_default(),
                 ),
             )
@@ -436,12 +437,10 @@ fn rename(from: &Path, to: &Path) -> Result<()> {
 }
 
 fn write_executable(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("git-publish-tmp");
     let ctx = || format!("writing {}", path.display());
     std::fs::write(&tmp, text).map_err(|e| Error::io(ctx(), e))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::io(ctx(), e))?;
+    os::make_executable(&tmp).map_err(|e| Error::io(ctx(), e))?;
     rename(&tmp, path)
 }
 
@@ -508,24 +507,6 @@ pub fn uninstall(cwd: &Path, ui: &Ui) -> Result<i32> {
 
 // ---- records --------------------------------------------------------------------------------------------
 
-/// When a process started (Linux: /proc/PID/stat field 22), to tell a pid apart from a later reuse of it.
-fn process_start(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19).map(str::to_string)
-}
-
-/// The arguments of process `pid` (Linux), to see whether a `git push` is a dry run.
-fn process_args(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
-}
-
 /// `git push --dry-run` / `-n`, judged from the arguments after `push`.
 fn is_dry_run(args: &[String]) -> bool {
     args.iter().skip_while(|a| *a != "push").skip(1).any(|a| {
@@ -536,7 +517,7 @@ fn is_dry_run(args: &[String]) -> bool {
 /// What pre-push recorded for one `git push`.
 #[derive(Debug, Serialize, Deserialize)]
 struct PushRecord {
-    /// Start time of the `git push` process (`None` where /proc is missing).
+    /// Start time of the `git push` process (`None` where the OS can't tell).
     start: Option<String>,
     remote: String,
     branch: String,
@@ -563,7 +544,7 @@ fn remove_stale_records(repo: &Repo) {
         let rec: Option<PushRecord> = std::fs::read(e.path())
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let alive = rec.is_some_and(|r| r.start.is_some() && r.start == process_start(pid));
+        let alive = rec.is_some_and(|r| r.start.is_some() && r.start == os::process_start(pid));
         if !alive {
             let _ = std::fs::remove_file(e.path());
         }
@@ -579,9 +560,7 @@ fn covered(s: &Session, r: &Report) {
 /// `git-publish hook NAME …`, run by the shims.
 pub async fn hook(cwd: &Path, ui: Ui, a: HookArgs) -> Result<i32> {
     // A hook's stdout is git's stdout: everything we print goes to stderr.
-    unsafe {
-        libc::dup2(2, 1);
-    }
+    os::stdout_to_stderr();
     match a.hook.as_str() {
         "pre-push" => pre_push(cwd, ui, &a).await,
         "reference-transaction" => reference_transaction(cwd, ui, &a).await,
@@ -660,10 +639,10 @@ async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
                 ));
                 return Ok(exit::OK);
             }
-            let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
+            let pid = a.pid.unwrap_or_else(os::parent_pid);
             remove_stale_records(&repo);
             let rec = PushRecord {
-                start: process_start(pid),
+                start: os::process_start(pid),
                 remote: a.remote.clone(),
                 branch: a.branch.clone(),
                 commit: line.local_sha.clone(),
@@ -678,10 +657,19 @@ async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
             Ok(exit::OK)
         }
         HookMode::PrePush => {
-            let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
-            if process_args(pid).is_some_and(|args| is_dry_run(&args)) {
-                ui.note("dry run: not publishing");
-                return Ok(exit::OK);
+            let pid = a.pid.unwrap_or_else(os::parent_pid);
+            // Where the OS can't show git push's arguments (or they don't say `push`, as with an alias), a
+            // dry run can't be told apart: the safe choice is not to publish.
+            match os::process_args(pid) {
+                Some(args) if is_dry_run(&args) => {
+                    ui.note("dry run: not publishing");
+                    return Ok(exit::OK);
+                }
+                Some(args) if args.iter().any(|x| x == "push") => {}
+                _ => {
+                    ui.note("can't see this git push's arguments, so can't tell whether it is a dry run: not publishing; use `git publish push`, or the default post-push mode");
+                    return Ok(exit::OK);
+                }
             }
             let s = Session::open(cwd, site_config(a), ui)?;
             let opts = hook_opts(&s, &line.local_sha);
@@ -707,7 +695,7 @@ async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> 
     let Some(new) = a.args.first() else {
         return Ok(exit::OK);
     };
-    let pid = a.pid.unwrap_or_else(std::os::unix::process::parent_id);
+    let pid = a.pid.unwrap_or_else(os::parent_pid);
     let repo = Repo::open(cwd)?;
     let path = record_path(&repo, pid);
     let rec: Option<PushRecord> = std::fs::read(&path)
@@ -716,7 +704,7 @@ async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> 
     let Some(rec) = rec else {
         return Ok(exit::OK);
     };
-    if rec.start != process_start(pid) || rec.remote != a.remote || rec.branch != a.branch {
+    if rec.start != os::process_start(pid) || rec.remote != a.remote || rec.branch != a.branch {
         // A record left by an earlier process with the same pid.
         let _ = std::fs::remove_file(&path);
         return Ok(exit::OK);
@@ -753,7 +741,6 @@ fn hook_opts(s: &Session, commit: &str) -> PublishOpts {
 
 /// Start `git-publish hook publish` detached (own session, all three descriptors away from git push's pipes).
 fn spawn_background(repo: &Repo, a: &HookArgs, commit: &str, ui: &Ui) -> Result<i32> {
-    use std::os::unix::process::CommandExt;
     let dir = records_dir(repo);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -784,25 +771,7 @@ fn spawn_background(repo: &Repo, a: &HookArgs, commit: &str, ui: &Ui) -> Result<
     .stdin(Stdio::null())
     .stdout(log)
     .stderr(log2);
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            // Nothing inherited may keep git push's (or its caller's) pipes open.
-            let mut lim = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-                (lim.rlim_cur as i64).clamp(256, 65536) as i32
-            } else {
-                1024
-            };
-            for fd in 3..max {
-                libc::close(fd);
-            }
-            Ok(())
-        });
-    }
+    os::detach(&mut cmd);
     cmd.spawn()
         .map_err(|e| Error::io("starting the background publish", e))?;
     ui.note(&format!(

@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod iam;
 pub mod init;
 pub mod manpage;
+pub mod os;
 pub mod plan;
 pub mod publish;
 pub mod records;

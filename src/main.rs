@@ -3,12 +3,8 @@
 use clap::Parser;
 
 fn main() {
-    // Few malloc arenas: memory stays bounded by what is in flight, not by how many threads touched the heap.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt is called once, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    // Few malloc arenas (glibc): memory stays bounded by what is in flight, not by how many threads touched it.
+    git_publish::os::tune_allocator();
     // SAFETY: no other thread exists yet.
     unsafe {
         git_publish::source::configure_libgit2();

@@ -16,8 +16,6 @@
 //! A snapshot commit's message names the source commit (HEAD) in a `Git-Publish-Source:` trailer and says
 //! whether the working tree was dirty; that trailer is how a commit is recognised as a snapshot.
 
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use git2::{Oid, Signature, StatusOptions};
@@ -228,11 +226,11 @@ impl Repo {
                     format!("{rel}/{name}")
                 }
             };
-            let name = match std::str::from_utf8(name_os.as_bytes()) {
+            let name = match crate::os::utf8_name(&name_os) {
                 Ok(n) => n,
-                Err(_) => {
+                Err(lossy) => {
                     return Err(Error::BuildNonUtf8Path {
-                        path: child_rel(&String::from_utf8_lossy(name_os.as_bytes())),
+                        path: child_rel(&lossy),
                         dir: build_dir.to_string(),
                     })
                 }
@@ -265,7 +263,7 @@ impl Repo {
             } else if ft.is_file() {
                 let bytes = std::fs::read(&full).map_err(|e| io(e, &full))?;
                 let blob = self.repo.blob(&bytes)?;
-                let mode = if meta.permissions().mode() & 0o111 != 0 {
+                let mode = if crate::os::is_executable(&meta) {
                     0o100755
                 } else {
                     0o100644
