@@ -514,6 +514,18 @@ fn is_dry_run(args: &[String]) -> bool {
     })
 }
 
+/// Why pre-push mode must not publish the `git push` with pid `pid`: a dry run, or arguments the OS can't show
+/// (or that don't say `push`, as with an alias), where a dry run can't be told apart: the safe choice.
+fn not_publishing_because(pid: u32) -> Option<&'static str> {
+    match os::process_args(pid) {
+        Some(args) if is_dry_run(&args) => Some("dry run: not publishing"),
+        Some(args) if args.iter().any(|a| a == "push") => None,
+        _ => Some(
+            "can't see this git push's arguments, so can't tell whether it is a dry run: not publishing; use `git publish push`, or the default post-push mode",
+        ),
+    }
+}
+
 /// What pre-push recorded for one `git push`.
 #[derive(Debug, Serialize, Deserialize)]
 struct PushRecord {
@@ -658,18 +670,9 @@ async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
         }
         HookMode::PrePush => {
             let pid = a.pid.unwrap_or_else(os::parent_pid);
-            // Where the OS can't show git push's arguments (or they don't say `push`, as with an alias), a
-            // dry run can't be told apart: the safe choice is not to publish.
-            match os::process_args(pid) {
-                Some(args) if is_dry_run(&args) => {
-                    ui.note("dry run: not publishing");
-                    return Ok(exit::OK);
-                }
-                Some(args) if args.iter().any(|x| x == "push") => {}
-                _ => {
-                    ui.note("can't see this git push's arguments, so can't tell whether it is a dry run: not publishing; use `git publish push`, or the default post-push mode");
-                    return Ok(exit::OK);
-                }
+            if let Some(why) = not_publishing_because(pid) {
+                ui.note(why);
+                return Ok(exit::OK);
             }
             let s = Session::open(cwd, site_config(a), ui)?;
             let opts = hook_opts(&s, &line.local_sha);
