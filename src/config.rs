@@ -323,16 +323,11 @@ const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// `--config /dev/zero` or a FIFO is refused at once.
 fn read_config_text(path: &Path) -> Result<String> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
     let read_error = |source| Error::ConfigRead {
         path: path.to_path_buf(),
         source,
     };
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-    {
+    let file = match crate::os::open_nonblocking(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::ConfigMissing {

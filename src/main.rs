@@ -2,12 +2,8 @@
 //! (every code is named in `error::ExitCode`; `app::run` returns it, or a hook's child's status).
 
 fn main() {
-    // Few malloc arenas: memory stays bounded by what is in flight, not by how many threads touched the heap.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt is called once, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    // Few malloc arenas (glibc): memory stays bounded by what is in flight, not by how many threads touched it.
+    git_publish::os::tune_allocator();
     // SAFETY: no other thread exists yet.
     unsafe {
         git_publish::source::configure_libgit2();

@@ -2,7 +2,7 @@
 //! `status` and `retry` read, the `refs/publish/<target>` mirror of each target's deployed commit, and the
 //! push records that the pre-push hook leaves for the reference-transaction hook of the same `git push`.
 //! Publish and the hooks both use this module; it uses neither, and it decides nothing: it reads, writes and
-//! removes records. The only code that looks at other processes (Linux `/proc`) is the small group at the end.
+//! removes records. Other processes are looked at only through `os` (the small group at the end).
 
 use std::path::{Path, PathBuf};
 
@@ -82,7 +82,7 @@ pub fn clear_failure_if_covered(repo: &Repo, target: &str, commit: &str, dry_run
 /// What pre-push recorded for one `git push`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PushRecord {
-    /// Start time of the `git push` process (`None` where /proc is missing).
+    /// Start time of the `git push` process (`None` where the OS can't tell).
     start: Option<String>,
     pub remote: String,
     pub branch: String,
@@ -101,7 +101,7 @@ impl PushRecord {
     }
 
     /// Whether process `pid` is the one this record was written for, not a later reuse of its pid (also true
-    /// where /proc is missing on both sides).
+    /// where the OS can't tell on both sides).
     pub fn written_by(&self, pid: u32) -> bool {
         self.start == process_start(pid)
     }
@@ -178,30 +178,19 @@ pub fn remove_push_records(repo: &Repo) {
     let _ = std::fs::remove_dir(records_dir(repo));
 }
 
-// ---- the processes records are keyed by (Linux /proc; the one place that reads it) -----------------------
+// ---- the processes records are keyed by (asked of the OS through `os`) -----------------------------------
 
-/// When a process started (Linux: /proc/PID/stat field 22), to tell a pid apart from a later reuse of it.
+/// When a process started, to tell a pid apart from a later reuse of it.
 fn process_start(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19).map(str::to_string)
+    crate::os::process_start(pid)
 }
 
-/// The parent of process `pid` (Linux: /proc/PID/stat field 4), to find the `git push` above a hook that
-/// another tool runs.
+/// The parent of process `pid`, to find the `git push` above a hook that another tool runs.
 pub fn process_parent(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    crate::os::process_parent(pid)
 }
 
-/// The arguments of process `pid` (Linux), to see whether a `git push` is a dry run.
+/// The arguments of process `pid`, to see whether a `git push` is a dry run (`None` where the OS can't tell).
 pub fn process_args(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(
-        raw.split(|b| *b == 0)
-            .filter(|a| !a.is_empty())
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect(),
-    )
+    crate::os::process_args(pid)
 }

@@ -284,9 +284,7 @@ impl Holder {
         if self.pid == std::process::id() {
             return false;
         }
-        // SAFETY: kill with signal 0 only checks whether the process exists.
-        let r = unsafe { libc::kill(self.pid as libc::pid_t, 0) };
-        r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+        crate::os::is_gone(self.pid)
     }
 }
 
@@ -661,7 +659,7 @@ mod tests {
             // a live holder on this host: busy, unless forced, however old the claim
             let mut me = Holder::me(&clock);
             assert_eq!(me.since, start);
-            me.pid = std::os::unix::process::parent_id(); // alive, not us
+            me.pid = crate::os::parent_pid(); // alive, not us
             let s = state_with(Some(me.clone()));
             assert!(matches!(
                 check_pending("t", Some(&s), lease, false, &later(7200)),

@@ -647,10 +647,10 @@ impl Prompt {
 /// Write `text` to `path` at once (a temporary file renamed over it), readable as the umask allows (0644
 /// under 022): site.toml is meant to be committed.
 fn write_file(path: &Path, text: &str) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .permissions(std::fs::Permissions::from_mode(0o666))
+    let mut builder = tempfile::Builder::new();
+    crate::os::published_file_mode(&mut builder, false);
+    let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
     tmp.write_all(text.as_bytes())

@@ -42,15 +42,7 @@ pub async fn hook(cwd: &Path, ui: Ui, a: HookArgs) -> Result<i32> {
 
 /// A hook's stdout is git's stdout: point ours at stderr, so that everything we print goes there.
 fn stdout_to_stderr() -> Result<()> {
-    // SAFETY: dup2 on the two standard descriptors, which are open for the life of the process; no memory
-    // is passed. Rust's stdout handle keeps writing to descriptor 1, now a copy of 2.
-    if unsafe { libc::dup2(2, 1) } == -1 {
-        return Err(Error::io(
-            "sending stdout to stderr",
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
+    crate::os::stdout_to_stderr().map_err(|e| Error::io("sending stdout to stderr", e))
 }
 
 fn site_config(a: &HookArgs) -> Option<PathBuf> {
@@ -59,7 +51,7 @@ fn site_config(a: &HookArgs) -> Option<PathBuf> {
 
 /// The `git push` process the shim runs under (its parent), unless the shim said.
 fn push_pid(a: &HookArgs) -> u32 {
-    a.pid.unwrap_or_else(std::os::unix::process::parent_id)
+    a.pid.unwrap_or_else(crate::os::parent_pid)
 }
 
 /// The directory the shim ran from, or where git says hooks are.

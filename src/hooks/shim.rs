@@ -219,7 +219,6 @@ pub fn remove(path: &Path) -> Result<()> {
 /// Replace `path` at once (a temporary file in the same directory, renamed over it) by an executable with
 /// `text`: git never sees a half-written hook.
 pub fn write_executable(path: &Path, text: &[u8]) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let ctx = || format!("writing {}", path.display());
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -227,9 +226,7 @@ pub fn write_executable(path: &Path, text: &[u8]) -> Result<()> {
         .tempfile_in(dir)
         .map_err(|e| Error::io(ctx(), e))?;
     tmp.write_all(text).map_err(|e| Error::io(ctx(), e))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| Error::io(ctx(), e))?;
+    crate::os::make_executable(tmp.path()).map_err(|e| Error::io(ctx(), e))?;
     tmp.persist(path).map_err(|e| Error::io(ctx(), e.error))?;
     Ok(())
 }
@@ -354,14 +351,12 @@ mod tests {
 
     #[test]
     fn write_executable_replaces_the_file_whole_and_leaves_no_temporary() {
-        use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pre-push");
         std::fs::write(&path, "old").unwrap();
         write_executable(&path, b"#!/bin/sh\nexit 0\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"#!/bin/sh\nexit 0\n");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o755);
+        assert!(crate::os::is_executable(&std::fs::metadata(&path).unwrap()));
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())

@@ -17,8 +17,6 @@
 //! whether the working tree was dirty (by the one dirty check, in `worktree.rs`); that trailer is how a commit
 //! is recognised as a snapshot. This module never changes the index, the working tree or HEAD.
 
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use git2::{Oid, Signature};
@@ -250,11 +248,14 @@ impl Repo {
         for entry in std::fs::read_dir(abs).map_err(|e| read_error(e, abs))? {
             let entry = entry.map_err(|e| read_error(e, abs))?;
             let name_os = entry.file_name();
-            let Ok(name) = std::str::from_utf8(name_os.as_bytes()) else {
-                return Err(Error::BuildNonUtf8Path {
-                    path: child_path(rel, &String::from_utf8_lossy(name_os.as_bytes())),
-                    dir: build_dir.to_string(),
-                });
+            let name = match crate::os::utf8_name(&name_os) {
+                Ok(name) => name,
+                Err(lossy) => {
+                    return Err(Error::BuildNonUtf8Path {
+                        path: child_path(rel, &lossy),
+                        dir: build_dir.to_string(),
+                    })
+                }
             };
             if let Some((id, mode)) = self.write_entry(&entry.path(), name, rel, build_dir, walk)? {
                 tb.insert(name, id, mode)?;
@@ -300,7 +301,7 @@ impl Repo {
         } else if ft.is_file() {
             let bytes = std::fs::read(full).map_err(|e| read_error(e, full))?;
             let blob = self.repo.blob(&bytes)?;
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
+            let mode = if crate::os::is_executable(&meta) {
                 0o100755
             } else {
                 0o100644

@@ -427,7 +427,7 @@ mod tests {
         let d = tmp.path();
         write(d, "index.html", "hi");
         let t1 = commit(d);
-        std::os::unix::fs::symlink("index.html", d.join("link.html")).unwrap();
+        crate::os::symlink("index.html".as_ref(), &d.join("link.html")).unwrap();
         let t2 = commit(d);
         let repo = Repo::open(d).unwrap();
         let e = repo.diff(Some(&t1), &t2, "HEAD").unwrap_err();
