@@ -348,11 +348,19 @@ impl Error {
 
 /// Print an error once, on stderr: message, then the fix. Returns its exit code.
 pub fn report(e: &Error) -> i32 {
-    crate::ui::stderr_line(&format!("git-publish: error: {e}"));
+    stderr_line(&format!("git-publish: error: {e}"));
     if let Some(h) = e.hint() {
-        crate::ui::stderr_line(&format!("  hint: {h}"));
+        stderr_line(&format!("  hint: {h}"));
     }
     e.exit_code()
+}
+
+/// One line on stderr. A closed stderr (`git publish 2>&1 | head -2`) is ignored: losing a message must never
+/// abort a publish half-way (Rust's `eprintln!` panics there, which left a claim on the target). Lives here,
+/// the bottom of the module graph, so that every module (and [`report`]) can use it.
+pub fn stderr_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 #[cfg(test)]

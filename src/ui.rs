@@ -486,11 +486,7 @@ pub fn churn_line(plan: &Plan) -> Option<String> {
     ))
 }
 
-/// One line on stderr. A closed stderr (`git publish 2>&1 | head -2`) is ignored: losing a message must never
-/// abort a publish half-way (Rust's `eprintln!` panics there, which left a claim on the target).
-pub fn stderr_line(line: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
+pub use crate::error::stderr_line;
 
 /// Bytes in binary units with one decimal ("1.5 KiB"). Not indicatif's `HumanBytes`: that one prints two
 /// decimals ("1.50 KiB"), and these strings are part of the output users and tests read.
