@@ -390,10 +390,15 @@ impl Unreadable {
 
 /// Read the state, keeping an unreadable object's bytes and ETag instead of failing.
 pub async fn read_versioned(store: &dyn ObjectStore, key: &str, target: &str) -> Result<Read> {
-    let Some(v) = store
-        .get_versioned(key)
-        .await
-        .map_err(|e| store_err(target, e))?
+    let Some(v) = store.get_versioned(key).await.map_err(|e| match e {
+        // Not a record this build can use: reported like a corrupt one (never read whole).
+        StoreError::TooLarge { .. } => Error::StateCorrupt {
+            target: target.into(),
+            key: key.into(),
+            message: e.to_string(),
+        },
+        e => store_err(target, e),
+    })?
     else {
         return Ok(Read::Absent);
     };

@@ -182,6 +182,11 @@ impl ObjectStore for LocalStore {
 
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let path = self.path(key);
+        if let Ok(meta) = fs::metadata(&path) {
+            if meta.len() > super::MAX_VERSIONED_BYTES {
+                return Err(super::too_large(&path.display().to_string(), meta.len()));
+            }
+        }
         match fs::read(&path) {
             Ok(body) => {
                 let etag = etag(&body);

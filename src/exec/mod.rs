@@ -112,6 +112,9 @@ pub enum StoreError {
     /// The store asked us to slow down (503 SlowDown, 429) and the SDK's retries gave up: try again later.
     #[error("{0}")]
     Throttled(String),
+    /// A versioned object larger than [`MAX_VERSIONED_BYTES`]: not read.
+    #[error("{what} is {size} bytes, more than the {} MiB a deploy record can be", MAX_VERSIONED_BYTES >> 20)]
+    TooLarge { what: String, size: u64 },
     #[error("{message}")]
     Failed { message: String, hint: String },
 }
@@ -122,6 +125,19 @@ impl StoreError {
             message: message.into(),
             hint: hint.into(),
         }
+    }
+}
+
+/// The most a versioned object (the state record) may hold: a record keeps 20 deploys and the deferred deletes
+/// of one publish, a few MiB at the very most. A bigger object is not read (a 62 MB one was read whole, to
+/// 354 MB of memory): it is reported as too large, naming it, and nothing else is read or written.
+pub const MAX_VERSIONED_BYTES: u64 = 16 << 20;
+
+/// The error for a versioned object over [`MAX_VERSIONED_BYTES`].
+pub fn too_large(what: &str, size: u64) -> StoreError {
+    StoreError::TooLarge {
+        what: what.to_string(),
+        size,
     }
 }
 

@@ -345,6 +345,10 @@ impl ObjectStore for S3Store {
         match res {
             Ok(out) => {
                 let etag = out.e_tag().unwrap_or_default().to_string();
+                let size = out.content_length().unwrap_or(0).max(0) as u64;
+                if size > super::MAX_VERSIONED_BYTES {
+                    return Err(super::too_large(&self.what(key), size));
+                }
                 let body = out
                     .body
                     .collect()

@@ -549,3 +549,23 @@ fn plain_http_from_an_aws_profile_is_refused_like_site_toml() {
     assert!(r.stderr.contains("http://s3.example.com"), "{}", r.stderr);
     assert!(r.stderr.contains("allow_http"), "{}", r.stderr);
 }
+
+/// A state object far larger than any record is not read whole (a 62 MB one took 354 MB of memory).
+#[test]
+fn a_huge_state_object_is_refused_without_reading_it() {
+    let site = Site::new();
+    small_blog(&site);
+    let out = local(&site);
+    site.commit("v1");
+    site.run(&[]).ok();
+    let state = out.join(".git-publish/state.json");
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&state)
+        .unwrap();
+    f.set_len(17 << 20).unwrap();
+    let r = site.run(&["status"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let r = site.run(&["--dry-run"]).fails(1);
+    assert!(r.stderr.contains("16 MiB"), "{}", r.stderr);
+}
