@@ -21,6 +21,9 @@ pub struct PublishOpts {
     pub wait_timeout: Option<Duration>,
     /// Set by `git publish rollback`: say so even when the commit is not in the history's later entries.
     pub rollback: bool,
+    /// A commit a push sent: when what is live already contains it (a force-push back), the publish is a
+    /// rollback, and says so (decided where the state is read, in `publish::prepare`).
+    pub pushed: bool,
 }
 
 /// Who started a publish, with what they said.
@@ -59,6 +62,7 @@ pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
             wait: a.wait,
             wait_timeout: a.wait_timeout,
             rollback: false,
+            pushed: false,
         },
         Invocation::Rollback { args, target, rev } => PublishOpts {
             target: Some(target),
@@ -71,6 +75,7 @@ pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
         },
         Invocation::Hook { rev } => PublishOpts {
             rev,
+            pushed: true,
             ..PublishOpts::default()
         },
         Invocation::Retry {

@@ -1,6 +1,6 @@
 //! Publishing a commit that a push sent, shared by the hook entry points, `git publish push` and `retry`:
 //! which options a pushed commit is published with, where it stands against what is live (a commit that
-//! live already contains goes back, and is published as a rollback), forgetting a recorded failure that a
+//! live already contains goes back, and `publish` records it as a rollback), forgetting a recorded failure that a
 //! publish covers, and reporting (and recording) a publish that failed after its push succeeded. It reads no
 //! hook input and runs no git command; the callers decide when to publish.
 
@@ -59,8 +59,8 @@ pub fn standing(repo: &Repo, commit: &str, live: Option<&str>) -> Standing {
 pub async fn live_commit(s: &Session, target: Option<&str>) -> Result<Option<String>> {
     let target = s.config.target(target)?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let key = state::state_key(target.prefix());
-    let (st, _) = state::read(backends.store.as_ref(), &key, &target.name).await?;
+    // Where the record is kept (`state = …`), as every reader of it does.
+    let (st, _) = state::read_for(&backends, target).await?;
     Ok(st.and_then(|st| st.deployed).map(|d| {
         d.source_commit
             .or_else(|| s.repo.snapshot_info(&d.commit).and_then(|i| i.source))
@@ -69,21 +69,10 @@ pub async fn live_commit(s: &Session, target: Option<&str>) -> Result<Option<Str
 }
 
 /// Publish `commit`, which a push sent, to the default target. A commit that live already contains (a
-/// force-push back to an ancestor) is published as a rollback, and said so.
+/// force-push back to an ancestor) is published as a rollback: the publish decides it from the state it reads
+/// anyway (`PublishOpts::pushed`), so a push costs no extra read of the target.
 pub async fn publish_pushed(s: &Session, commit: &str) -> Result<()> {
-    let mut opts = hook_opts(s, commit);
-    let live = live_commit(s, None).await?;
-    if let Standing::Contained { live } = standing(&s.repo, commit, live.as_deref()) {
-        if live != commit {
-            s.ui.note(&format!(
-                "this push goes back: {} is an ancestor of live {}, so it is published as a rollback",
-                state::short(commit),
-                state::short(&live)
-            ));
-            opts.rollback = true;
-        }
-    }
-    publish_and_clear(s, &opts).await
+    publish_and_clear(s, &hook_opts(s, commit)).await
 }
 
 /// Publish with `opts`; on success, forget a recorded failure that this publish covers.

@@ -561,7 +561,9 @@ fn rollback_from(
 ) -> Option<String> {
     let live = current.and_then(|st| st.deployed.as_ref())?.commit.clone();
     let earlier = current.and_then(|st| st.history.iter().find(|d| d.commit == commit));
-    let going_back = opts.rollback || (opts.rev.is_some() && earlier.is_some());
+    let going_back = opts.rollback
+        || (opts.rev.is_some() && earlier.is_some())
+        || (opts.pushed && pushed_back(s, current, commit));
     if !going_back || live == commit || opts.since.is_some() {
         return None;
     }
@@ -574,6 +576,28 @@ fn rollback_from(
         state::short(commit)
     ));
     Some(live)
+}
+
+/// Whether live already contains `commit`, which a push sent (a force-push back to an ancestor). Snapshot
+/// builds compare the source commits they were built from.
+fn pushed_back(s: &Session, current: Option<&State>, commit: &str) -> bool {
+    let Some(d) = current.and_then(|st| st.deployed.as_ref()) else {
+        return false;
+    };
+    let source = |c: &str, recorded: Option<&String>| {
+        recorded
+            .cloned()
+            .or_else(|| s.repo.snapshot_info(c).and_then(|i| i.source))
+            .unwrap_or_else(|| c.to_string())
+    };
+    let (live, new) = (
+        source(&d.commit, d.source_commit.as_ref()),
+        source(commit, None),
+    );
+    live != new
+        && s.repo
+            .ahead_behind(&new, &live)
+            .is_some_and(|(ahead, _)| ahead == 0)
 }
 
 /// What the publish goes from and to, for its first line and its report.
