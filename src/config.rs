@@ -742,6 +742,15 @@ pub fn check_endpoint(ep: &str, allow_http: bool) -> std::result::Result<(), Str
     }
 }
 
+/// The config file a command reads: `--config` (relative to `cwd`), else `<repository root>/site.toml`.
+pub fn path_of(cwd: &Path, config: Option<PathBuf>, root: &Path) -> PathBuf {
+    match config {
+        Some(p) if p.is_absolute() => p,
+        Some(p) => cwd.join(p),
+        None => root.join("site.toml"),
+    }
+}
+
 /// `url` with any user name and password replaced, for messages: never print a password.
 pub fn redact_userinfo(url: &str) -> String {
     match url::Url::parse(url) {

@@ -732,22 +732,10 @@ mod tests {
 
     fn deploy() -> Deploy {
         Deploy {
-            commit: "a".repeat(40),
             tree: "b".repeat(40),
             at: "2027-12-31T23:59:59Z".into(),
             by: "me".into(),
-            uploads: 0,
-            deletes: 0,
-            invalidation_paths: 0,
-            invalidation_ids: vec![],
-            rules: None,
-            deferred_deletes: vec![],
-            invalidation_month: String::new(),
-            invalidation_paths_month: 0,
-            rollback_from: None,
-            source_commit: None,
-            dirty: false,
-            redirects: vec![],
+            ..Deploy::commit_only("a".repeat(40))
         }
     }
 

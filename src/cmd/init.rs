@@ -24,11 +24,7 @@ use crate::ui::Ui;
 pub async fn run(cwd: &Path, config: Option<PathBuf>, args: InitArgs, ui: &Ui) -> Result<PathBuf> {
     let repo = Repo::open(cwd)?;
     let root = repo.root();
-    let path = match config {
-        Some(p) if p.is_absolute() => p,
-        Some(p) => cwd.join(p),
-        None => root.join("site.toml"),
-    };
+    let path = crate::config::path_of(cwd, config, &root);
     verify(&path, &args)?;
     let mut questions = Questions {
         args: &args,

@@ -88,11 +88,7 @@ impl Session {
     pub fn open(cwd: &std::path::Path, config: Option<PathBuf>, ui: Ui) -> Result<Session> {
         let repo = Repo::open(cwd)?;
         let root = repo.root();
-        let path = match config {
-            Some(p) if p.is_absolute() => p,
-            Some(p) => cwd.join(p),
-            None => root.join("site.toml"),
-        };
+        let path = crate::config::path_of(cwd, config, &root);
         let config = Config::load(&path, &root)?;
         let clock = Clock::from_env()?;
         Ok(Session {

@@ -38,17 +38,6 @@ fn canned_server(status: &'static str, body: &'static str) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn put_state(b: &str, body: &[u8]) {
-    rt().block_on(
-        s3().put_object()
-            .bucket(b)
-            .key(".git-publish/state.json")
-            .body(body.to_vec().into())
-            .send(),
-    )
-    .unwrap();
-}
-
 const CASES: &[Case] = &[
     Case {
         name: "missing site.toml",
@@ -185,13 +174,10 @@ const CASES: &[Case] = &[
         setup: |s, _| {
             // git's own commands refuse such names; a crafted tree can still hold them.
             let blob = s.git_input(&["hash-object", "-w", "--stdin"], "escaped");
-            let inner = s.git_input(&["mktree"], &format!("100644 blob {blob}\tpasswd\n"));
+            let inner = s.git_input(&["mktree"], format!("100644 blob {blob}\tpasswd\n"));
             let public = s.git(&["rev-parse", "HEAD:public"]);
             let listing = s.git(&["ls-tree", &public]);
-            let public = s.git_input(
-                &["mktree"],
-                &format!("{listing}\n040000 tree {inner}\t..\n"),
-            );
+            let public = s.git_input(&["mktree"], format!("{listing}\n040000 tree {inner}\t..\n"));
             let root = s.git(&["ls-tree", "HEAD"]);
             let root: Vec<String> = root
                 .lines()

@@ -61,8 +61,9 @@ impl Pushed {
         self.site.commit(body)
     }
 
-    fn git_in(&self, dir: &Path, args: &[&str]) -> Run {
-        let mut cmd = Command::new(&self.site.git);
+    /// Run `program args` in `dir` with the rig's environment, whatever the result.
+    fn exec_in(&self, program: &str, dir: &Path, args: &[&str]) -> Run {
+        let mut cmd = Command::new(program);
         self.site.env(&mut cmd);
         Run::from(
             cmd.args(args)
@@ -71,6 +72,10 @@ impl Pushed {
                 .output()
                 .unwrap(),
         )
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str]) -> Run {
+        self.exec_in(&self.site.git, dir, args)
     }
 
     /// Run git in the site and return the result, whatever it is.
@@ -847,15 +852,7 @@ fn git_publish_push_publishes_nothing_for_abbreviated_or_bundled_dry_runs() {
 impl Pushed {
     /// Run git-publish in `dir` (another clone).
     fn run_in(&self, dir: &Path, args: &[&str]) -> Run {
-        let mut cmd = Command::new(crate::util::bin());
-        self.site.env(&mut cmd);
-        Run::from(
-            cmd.args(args)
-                .current_dir(dir)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap(),
-        )
+        self.exec_in(&crate::util::bin(), dir, args)
     }
 
     /// The target's history entries, oldest first.

@@ -1,7 +1,6 @@
 //! Hostile input (RELIABILITY.md, "Hostile input"): crafted trees, corrupt state, type changes. Each test pins a
 //! finding of an adversarial review and fails on the code before its fix.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::util::*;
@@ -24,28 +23,6 @@ fn s3_site(site: &Site, name: &str) -> String {
     b
 }
 
-/// git with binary `input` on stdin.
-fn git_bytes(site: &Site, args: &[&str], input: &[u8]) -> String {
-    let mut cmd = Command::new(&site.git);
-    site.env(&mut cmd);
-    let mut child = cmd
-        .args(args)
-        .current_dir(&site.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 /// Commit HEAD's tree with `public/` replaced by `public_tree` (git refuses to add such names itself, so the
 /// trees are written directly). Returns the commit id.
 fn commit_public_tree(site: &Site, public_tree: &str, msg: &str) -> String {
@@ -65,19 +42,14 @@ fn commit_public_tree(site: &Site, public_tree: &str, msg: &str) -> String {
 /// HEAD's `public/` listing plus a directory `name` holding a git repository's files (`config` with an
 /// fsmonitor command, `HEAD`).
 fn plant_dir(site: &Site, name: &str) -> String {
-    let config = git_bytes(
-        site,
+    let config = site.git_input(
         &["hash-object", "-w", "--stdin"],
         b"[core]\n\tfsmonitor = \"touch /tmp/git-publish-pwned\"\n",
     );
-    let head = git_bytes(
-        site,
-        &["hash-object", "-w", "--stdin"],
-        b"ref: refs/heads/main\n",
-    );
+    let head = site.git_input(&["hash-object", "-w", "--stdin"], b"ref: refs/heads/main\n");
     let inner = site.git_input(
         &["mktree"],
-        &format!("100644 blob {config}\tconfig\n100644 blob {head}\tHEAD\n"),
+        format!("100644 blob {config}\tconfig\n100644 blob {head}\tHEAD\n"),
     );
     let mut public = site.git(&["ls-tree", "HEAD:public"]);
     public.push_str(&format!("\n040000 tree {inner}\t{name}\n"));
@@ -199,17 +171,6 @@ fn replacing_a_file_with_a_directory_and_back_publishes() {
     assert_eq!(objs["x/index.html"].body, b"dir x");
 }
 
-fn put_state(b: &str, body: &[u8]) {
-    rt().block_on(
-        s3().put_object()
-            .bucket(b)
-            .key(".git-publish/state.json")
-            .body(body.to_vec().into())
-            .send(),
-    )
-    .unwrap();
-}
-
 /// A state object that isn't a record (`[]`, `null`, `{}`, not JSON) stops publishes with a hint, `status`
 /// says so with a non-zero exit, and `--full` / `--since` replace it once told to (`--force-state`), keeping
 /// the unreadable bytes beside it.
@@ -282,10 +243,9 @@ fn an_unsorted_or_duplicated_tree_is_refused_as_corrupt_and_nothing_is_deleted()
         let good = site.commit("v1");
         site.run(&[]).ok();
         let blob = site.git(&["rev-parse", "HEAD:public/a.html"]);
-        let tree = git_bytes(
-            &site,
+        let tree = site.git_input(
             &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
-            &raw_tree(&[(order[0], &blob), (order[1], &blob)]),
+            raw_tree(&[(order[0], &blob), (order[1], &blob)]),
         );
         commit_public_tree(&site, &tree, "crafted");
         let r = site.run(&[]).fails(2);

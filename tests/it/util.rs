@@ -613,8 +613,8 @@ impl Site {
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     }
 
-    /// git with `input` on stdin.
-    pub fn git_input(&self, args: &[&str], input: &str) -> String {
+    /// git with `input` (text or bytes) on stdin.
+    pub fn git_input(&self, args: &[&str], input: impl AsRef<[u8]>) -> String {
         use std::io::Write;
         let mut cmd = Command::new(&self.git);
         self.env(&mut cmd);
@@ -630,7 +630,7 @@ impl Site {
             .stdin
             .take()
             .unwrap()
-            .write_all(input.as_bytes())
+            .write_all(input.as_ref())
             .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
@@ -754,6 +754,18 @@ pub fn strings(v: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect()
+}
+
+/// Replace the target's state object in bucket `b` with `body` (corrupt, foreign or planted records).
+pub fn put_state(b: &str, body: &[u8]) {
+    rt().block_on(
+        s3().put_object()
+            .bucket(b)
+            .key(".git-publish/state.json")
+            .body(body.to_vec().into())
+            .send(),
+    )
+    .unwrap();
 }
 
 /// A small blog: home, two posts, CSS, an image, a feed.
