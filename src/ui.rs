@@ -84,14 +84,23 @@ impl Ui {
         }
     }
 
-    /// A warning on stderr (suppressed by `-q`).
-    /// Ask a yes/no question on the terminal; `false` (no) when stdin or stderr is not a terminal.
+    /// Whether a person can be asked: stdin and stderr are terminals (never in hooks or CI).
+    pub fn can_ask(&self) -> bool {
+        use std::io::IsTerminal;
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
+    /// Ask a yes/no question on the terminal, the answer on stdin, default no; `false` when nobody can be
+    /// asked ([`Ui::can_ask`]).
     pub fn confirm(&self, question: &str) -> bool {
-        use std::io::{BufRead, IsTerminal};
-        if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        use std::io::{BufRead, Write};
+        if !self.can_ask() {
             return false;
         }
-        self.eprintln(&format!("git-publish: {question} [y/N] "));
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "git-publish: {question} [y/N] ");
+        let _ = err.flush();
+        drop(err);
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
             return false;
@@ -99,6 +108,7 @@ impl Ui {
         matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 
+    /// A warning on stderr (suppressed by `-q`).
     pub fn warn(&self, msg: &str) {
         if self.verbosity > Verbosity::Quiet {
             let w = paint(self.color_err, "33", "warning:");

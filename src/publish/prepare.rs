@@ -467,7 +467,7 @@ fn plan_with_churn(
     let mut plan = plan_with_listing(s, &target.name, input, &settings, new)?;
     if !plan.redirects.proposed.is_empty()
         && may_ask(s, opts, target)
-        && confirm_renames(&plan, target)?
+        && confirm_renames(s, &plan, target)
     {
         let apply = plan::redirects::Request {
             renames: plan::redirects::RenameMode::Apply,
@@ -496,33 +496,20 @@ const SIMILARITY: u8 = 50;
 /// `redirect_renames = "ask"` asks only a person at a terminal: never in a dry run, with `--json`, in hooks
 /// or CI (no terminal on stdin).
 fn may_ask(s: &Session, opts: &PublishOpts, target: &Target) -> bool {
-    use std::io::IsTerminal;
-    target.redirect_renames == RedirectRenames::Ask
-        && !opts.dry_run
-        && !s.ui.json
-        && std::io::stdin().is_terminal()
-        && std::io::stderr().is_terminal()
+    target.redirect_renames == RedirectRenames::Ask && !opts.dry_run && !s.ui.json && s.ui.can_ask()
 }
 
 /// Show the proposed redirects (`? /old/ → /new/`) and ask whether to apply them (default no).
-fn confirm_renames(plan: &Plan, target: &Target) -> Result<bool> {
-    use std::io::Write;
-    let n = plan.redirects.proposed.len();
-    let mut err = std::io::stderr().lock();
+fn confirm_renames(s: &Session, plan: &Plan, target: &Target) -> bool {
     for line in plan.redirects.lines.iter().filter(|l| l.starts_with('?')) {
-        let _ = writeln!(err, "{line}");
+        crate::ui::stderr_line(line);
     }
-    let _ = write!(
-        err,
-        "{n} page(s) moved; redirect their old URLs to the new ones? [y/N] (set redirect_renames = \"auto\" in [targets.{}] to stop asking) ",
+    s.ui.confirm(&format!(
+        "{} page(s) moved (set redirect_renames = \"auto\" in [targets.{}] to stop asking); redirect their \
+         old URLs to the new ones?",
+        plan.redirects.proposed.len(),
         target.name
-    );
-    let _ = err.flush();
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Error::io("reading an answer from stdin", e))?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+    ))
 }
 
 /// The re-plan loop. `input` comes without the listing of the new tree: most plans don't need it (see
