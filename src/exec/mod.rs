@@ -379,22 +379,7 @@ impl Executor<'_> {
             let bytes = self.upload_all(&group, &flow, on).await?;
             outcome.uploaded_bytes += bytes;
         }
-        let redirects = &plan.redirects.puts;
-        if !redirects.is_empty() {
-            on(Event::Phase("redirects", redirects.len()));
-            futures::stream::iter(redirects.iter().map(Ok::<_, ExecError>))
-                .try_for_each_concurrent(self.concurrency, |r| async move {
-                    (self.store.put_redirect(&r.key, &r.location).await).map_err(|source| {
-                        ExecError::Upload {
-                            key: r.key.clone(),
-                            source,
-                        }
-                    })?;
-                    on(Event::Copied { key: &r.key });
-                    Ok(())
-                })
-                .await?;
-        }
+        self.put_redirects(&plan.redirects.puts, &flow, on).await?;
         let rest: Vec<String> = (plan.deletes.iter())
             .filter(|k| plan.clear_first.binary_search(k).is_err())
             .cloned()
@@ -430,6 +415,35 @@ impl Executor<'_> {
             }
         }
         Ok(outcome)
+    }
+
+    /// Write the redirect objects, as many at once as the flow allows (like every other request).
+    async fn put_redirects(
+        &self,
+        redirects: &[crate::plan::redirects::RedirectObject],
+        flow: &Flow,
+        on: &(dyn Fn(Event) + Sync),
+    ) -> Result<(), ExecError> {
+        if redirects.is_empty() {
+            return Ok(());
+        }
+        on(Event::Phase("redirects", redirects.len()));
+        futures::stream::iter(redirects.iter().map(Ok::<_, ExecError>))
+            .try_for_each_concurrent(flow.cap(), |r| async move {
+                flow.send(self.store, || async {
+                    self.store
+                        .put_redirect(&r.key, &r.location)
+                        .await
+                        .map_err(|source| ExecError::Upload {
+                            key: r.key.clone(),
+                            source,
+                        })
+                })
+                .await?;
+                on(Event::Copied { key: &r.key });
+                Ok(())
+            })
+            .await
     }
 
     /// Delete `keys` in batches of at most 1,000 (one request each).
