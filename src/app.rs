@@ -73,6 +73,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
             cmd::bucket_policy::run(&open(ui)?, target.as_deref(), &bucket)?
         }
         Some(Command::IamPolicy { target, .. }) => cmd::iam::run(&open(ui)?, target.as_deref())?,
+        Some(Command::Setup(args)) => cmd::setup::run(&open(ui)?, &args).await?,
         Some(Command::Init(args)) => {
             cmd::init::run(&cwd, config, args, &ui).await?;
             ExitCode::Success

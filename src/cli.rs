@@ -247,6 +247,10 @@ pub enum Command {
         #[command(flatten)]
         bucket: BucketPolicyArgs,
     },
+    /// Create what a target needs on AWS, the recommended way: the bucket (private, encrypted), an origin access
+    /// control, the CloudFront Function, a distribution (HTTPS, compression, HTTP/3), the bucket policy; then
+    /// write `distribution` into site.toml. Shows the plan first; a re-run changes nothing
+    Setup(SetupArgs),
     // ---- init, man page, completions (ux) ----
     /// Write a commented site.toml: detect the generator's output directory, pick the bucket and the
     /// CloudFront distribution (asks on a terminal; --yes and flags for CI)
@@ -266,6 +270,44 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SetupArgs {
+    /// The target (default: the default target)
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Only check: list each recommended setting as ✓/✗ with its fix (exit 1 when one is ✗); changes nothing
+    #[arg(long, conflicts_with_all = ["yes", "dry_run", "adopt"])]
+    pub check: bool,
+    /// Print the plan and change nothing (the default without --yes, unless a terminal confirms it)
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Apply the plan without asking (scripts, CI)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also change a bucket or distribution that setup did not create (after showing the diff)
+    #[arg(long)]
+    pub adopt: bool,
+    /// Serve the site at this domain too: an ACM certificate (DNS validation) and an alias (default: the
+    /// target's `domain`)
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: Option<String>,
+    /// Create the certificate's validation records and the alias A/AAAA records in the Route 53 zone that
+    /// holds --domain
+    #[arg(long)]
+    pub route53: bool,
+    /// CloudFront price class: PriceClass_100 (North America, Europe), PriceClass_200, PriceClass_All
+    #[arg(long, value_name = "CLASS", default_value = "PriceClass_100",
+          value_parser = clap::builder::PossibleValuesParser::new(crate::setup::PRICE_CLASSES))]
+    pub price_class: String,
+    /// Print the IAM role (GitHub OIDC trust limited to one branch) and the workflow that publishes from
+    /// GitHub Actions for OWNER/REPO
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub github: Option<String>,
+    /// The branch whose pushes may publish (with --github)
+    #[arg(long, value_name = "BRANCH", default_value = "main", requires = "github")]
+    pub github_branch: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,6 +17,7 @@ use crate::plan::invalidate::UrlForms;
 use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec, RenameMode};
 use crate::plan::rules::{RuleSpec, Rules};
 
+pub mod edit;
 mod target_checks;
 pub use target_checks::is_valid_target_name;
 use target_checks::validate_target;
@@ -297,6 +298,12 @@ impl Target {
             Backend::S3 { prefix, .. } => prefix,
             Backend::Local { .. } => "",
         }
+    }
+
+    /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,
+    /// `git publish setup`). Function names allow letters, digits, `-` and `_`; target names may also hold `.`.
+    pub fn cdn_function_name(&self) -> String {
+        format!("git-publish-{}", self.name.replace('.', "-"))
     }
 }
 
@@ -950,7 +957,6 @@ mod tests {
             ("[source]\ndir = \"../x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.dir"),
             ("[targets.\"a b\"]\nurl = \"s3://bucket\"\n", "target name"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = [\"auto\", \"E2QWRUHAPOMQZL\"]\n", "cannot be listed"),
-            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"E2QWRUHAPOMQZL\"\ndomain = \"a.b\"\n", "targets.p.domain"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\ndomain = \"https://a.b/\"\n", "targets.p.domain"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = [\"/dir.html\"]\n", "targets.p.directory_urls"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndirectory_urls = []\n", "targets.p.directory_urls"),

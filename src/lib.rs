@@ -24,6 +24,7 @@ pub mod plan;
 pub mod publish;
 pub mod records;
 pub mod settings;
+pub mod setup;
 pub mod source;
 pub mod state;
 pub mod ui;

@@ -45,7 +45,7 @@ pub async fn run(cwd: &Path, config: Option<PathBuf>, args: InitArgs, ui: &Ui) -
     }
     let text = render(&a);
     let cfg = Config::from_str(&text, &path, &root)?;
-    write_file(&path, &text)?;
+    crate::config::edit::write_file(&path, &text)?;
     say_written(&repo, &cfg, &a, &path, ui)?;
     Ok(path)
 }
@@ -638,22 +638,6 @@ impl Prompt {
             answer.to_string()
         })
     }
-}
-
-/// Write `text` to `path` at once (a temporary file renamed over it), readable as the umask allows (0644
-/// under 022): site.toml is meant to be committed.
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut builder = tempfile::Builder::new();
-    crate::os::published_file_mode(&mut builder, false);
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
-    tmp.write_all(text.as_bytes())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e.error))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,4 +13,5 @@ pub mod man;
 pub mod publish;
 pub mod redirects;
 pub mod rollback;
+pub mod setup;
 pub mod status;

@@ -83,12 +83,6 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         hint: "give the site's host name, like \"blog.example.com\" (no scheme, no path)",
     },
     FieldCheck {
-        key: "domain",
-        check: domain_without_auto,
-        message: "targets.{target}.domain is only used with `distribution = \"auto\"`",
-        hint: "set `distribution = \"auto\"`, or remove `domain`",
-    },
-    FieldCheck {
         key: "region",
         check: |d| spaced_name(&d.raw.region),
         message: "targets.{target}.region = {value} is not valid",
@@ -450,11 +444,6 @@ fn bad_domain(d: &Draft) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*'));
     (!ok).then(|| format!("{domain:?}"))
-}
-
-fn domain_without_auto(d: &Draft) -> Option<String> {
-    d.raw.domain.as_ref()?;
-    (d.listed != ["auto"]).then(String::new)
 }
 
 /// `region` and `profile`: a name, without spaces.

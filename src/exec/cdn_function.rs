@@ -77,7 +77,7 @@ pub async fn ensure(
 }
 
 /// Create the function (or update its development stage, If-Match its ETag), then publish it (If-Match).
-async fn publish(client: &Client, name: &str, code: &str) -> Result<(), StoreError> {
+pub(super) async fn publish(client: &Client, name: &str, code: &str) -> Result<(), StoreError> {
     let what = format!("CloudFront function {name}");
     let config = FunctionConfig::builder()
         .comment("git-publish: directory indexes, pretty URLs and redirects")

@@ -15,6 +15,7 @@ pub mod cloudfront;
 pub mod flow;
 pub mod local;
 pub mod s3;
+pub mod setup;
 
 use std::sync::Arc;
 use std::time::Duration;

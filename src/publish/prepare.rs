@@ -482,8 +482,7 @@ fn plan_with_churn(
     plan.churn = churn(&s.repo, &d.changes, &plan);
     if target.cdn_function_managed && !backends.cdns.is_empty() {
         plan.function = Some(plan::Function {
-            // Function names allow letters, digits, `-` and `_` (target names may also hold `.`).
-            name: format!("git-publish-{}", target.name.replace('.', "-")),
+            name: target.cdn_function_name(),
             code: plan::cdn_function::code(&plan.redirects.table, &target.forms)?,
         });
     }

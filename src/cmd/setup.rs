@@ -1,0 +1,361 @@
+//! `git publish setup`: make what a target needs on AWS, the recommended way, and write its `distribution`
+//! into site.toml. Reads what exists (`exec::setup::observe`), plans (`crate::setup::plan`), prints the plan,
+//! applies it after `--yes` or a "y" at the terminal (`exec::setup::apply`), then writes site.toml
+//! (`config::edit`, keeping comments). `--check` prints the recommended settings as ✓/✗ instead; `doctor`
+//! shows the same list ([`recommended`]).
+//!
+//! A failure part-way prints what was made and stops: every step is found again by the next run (by name,
+//! tag or site.toml), which completes the rest.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::cli::SetupArgs;
+use crate::config::edit::{set_target_keys, TargetKeys};
+use crate::config::{Backend, Distribution, Target};
+use crate::error::{Error, ExitCode, Result};
+use crate::exec::aws;
+use crate::exec::backends::check_env_endpoints;
+use crate::exec::checks::Finding;
+use crate::exec::setup::{self as exec_setup, Clients, Inputs, Made};
+use crate::publish::Session;
+use crate::setup::{self, Check, ConfigSeen, Seen, SetupPlan, Step, Wants};
+
+/// The `--json` document.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    target: &'a str,
+    plan: &'a SetupPlan,
+    applied: bool,
+    done: Vec<String>,
+    distribution: Option<Value>,
+    error: Option<String>,
+}
+
+pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
+    let t = s.config.target(args.target.as_deref())?;
+    check_env_endpoints(t)?;
+    let domain = args.domain.clone().or_else(|| t.domain.clone());
+    if args.route53 && domain.is_none() {
+        return Err(Error::Usage(
+            "--route53 needs a domain: pass --domain DOMAIN (or set `domain` for the target in site.toml)".into(),
+        ));
+    }
+    let sdk = aws::sdk_config(t).await;
+    let w = wants(t, &sdk, args, domain)?;
+    let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
+    let code = function_code(s, t, &clients, &w).await?;
+    let config = ConfigSeen {
+        distributions: (t.distributions.iter())
+            .filter_map(|d| match d {
+                Distribution::Id(id) => Some(id.clone()),
+                Distribution::Auto => None,
+            })
+            .collect(),
+        cdn_function_managed: t.cdn_function_managed,
+        domain: t.domain.clone(),
+    };
+    let seen = exec_setup::observe(&clients, &w, config, &code)
+        .await
+        .map_err(|e| store_error(t, e))?;
+    if args.check {
+        return Ok(print_checks(s, t, &setup::checks(&w, &seen, t.state.is_some())));
+    }
+    let placeholder = seen.distribution.as_ref().map(|d| d.arn.clone());
+    let ours = policy_for(t, placeholder.as_deref().unwrap_or("(new distribution)"));
+    let plan = setup::plan(&w, &seen, args.adopt, &ours);
+    if !s.ui.json {
+        print_plan(s, t, &plan);
+    }
+    if plan.steps.is_empty() {
+        return finish(s, t, args, &w, &plan, &seen, Made::default(), false, None);
+    }
+    let apply = if args.dry_run {
+        false
+    } else if args.yes {
+        true
+    } else if !s.ui.json && s.ui.can_ask() {
+        s.ui.confirm("apply this plan?")
+    } else {
+        s.ui.note("dry run (no terminal to confirm on): nothing changed; run `git publish setup --yes` to apply");
+        false
+    };
+    if !apply {
+        return finish(s, t, args, &w, &plan, &seen, Made::default(), false, None);
+    }
+    let policy_for = |arn: &str| policy_for(t, arn);
+    let inputs = Inputs {
+        function_code: &code,
+        policy_for: &policy_for,
+        route53: args.route53,
+    };
+    let (made, failed) = exec_setup::apply(&clients, &w, &seen, &plan.steps, &inputs).await;
+    // site.toml names the distribution even when a later step failed: the next run finds it there.
+    let wrote = write_config(s, t, &w, &plan, &made)?;
+    let mut made = made;
+    if let Some(line) = wrote {
+        made.done.push(line);
+    }
+    let error = failed.map(|e| store_error(t, e));
+    finish(s, t, args, &w, &plan, &seen, made, true, error)
+}
+
+fn wants(t: &Target, sdk: &aws_config::SdkConfig, args: &SetupArgs, domain: Option<String>) -> Result<Wants> {
+    let Backend::S3 { bucket, prefix } = &t.backend else {
+        return Err(Error::Usage(format!(
+            "target {} is a local directory ({}): setup makes an S3 bucket and a CloudFront distribution; \
+             pick an s3:// target with --target NAME",
+            t.name, t.url
+        )));
+    };
+    let region = (t.region.clone())
+        .or_else(|| sdk.region().map(|r| r.to_string()))
+        .unwrap_or_else(|| "us-east-1".into());
+    let mut oac_name = format!("git-publish-{}-{}", t.name.replace('.', "-"), bucket);
+    oac_name.truncate(64);
+    Ok(Wants {
+        target: t.name.clone(),
+        bucket: bucket.clone(),
+        prefix: prefix.trim_matches('/').to_string(),
+        region,
+        price_class: args.price_class.clone(),
+        domain,
+        function_name: t.cdn_function_name(),
+        oac_name,
+    })
+}
+
+/// The function's code for the target's live redirect table (none yet when the bucket does not exist).
+async fn function_code(s: &Session, t: &Target, c: &Clients, w: &Wants) -> Result<String> {
+    let exists = c.s3.head_bucket().bucket(&w.bucket).send().await.is_ok();
+    let table = if exists {
+        super::redirects::live_table(s, Some(&t.name)).await?
+    } else {
+        Vec::new()
+    };
+    Ok(crate::plan::cdn_function::code(&table, &t.forms)?)
+}
+
+/// The bucket policy's statements for a distribution ARN: it reads the site, not `.git-publish/`.
+fn policy_for(t: &Target, arn: &str) -> Value {
+    super::bucket_policy::policy(t, &[arn.to_string()]).unwrap_or_else(|_| json!({}))
+}
+
+fn store_error(t: &Target, e: crate::exec::StoreError) -> Error {
+    let (message, hint) = match e {
+        crate::exec::StoreError::Failed { message, hint } => (message, hint),
+        other => (other.to_string(), String::new()),
+    };
+    Error::Store {
+        target: t.name.clone(),
+        message,
+        hint: if hint.is_empty() {
+            "fix the cause above and run `git publish setup` again: it finds what exists and completes the rest".into()
+        } else {
+            hint
+        },
+    }
+}
+
+fn print_plan(s: &Session, t: &Target, plan: &SetupPlan) {
+    s.ui.out(&format!("setup of target {} ({})", t.name, t.url));
+    for e in &plan.exists {
+        s.ui.out(&format!("  = {e}"));
+    }
+    for step in &plan.steps {
+        s.ui.out(&format!("  {}", step.describe()));
+    }
+    for h in &plan.held {
+        s.ui.out(&format!("  ! {}: left alone: {}", h.what, h.why));
+        s.ui.out(&format!("      fix: {}", h.fix));
+    }
+    if plan.steps.is_empty() {
+        s.ui.out("nothing to change: everything setup makes exists");
+    }
+}
+
+/// site.toml gets the distribution's id, `cdn_function = "manage"` and the domain, when the plan said so.
+fn write_config(s: &Session, t: &Target, w: &Wants, plan: &SetupPlan, made: &Made) -> Result<Option<String>> {
+    let Some(Step::WriteConfig { keys }) = plan.steps.iter().find(|st| matches!(st, Step::WriteConfig { .. })) else {
+        return Ok(None);
+    };
+    let Some(d) = &made.distribution else { return Ok(None) };
+    let path = &s.config.path;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let edit = TargetKeys {
+        distribution: Some(d.id.clone()),
+        cdn_function_manage: !t.cdn_function_managed,
+        domain: w.domain.clone().filter(|_| keys.iter().any(|k| k == "domain")),
+    };
+    let new = set_target_keys(&text, &t.name, &edit).map_err(|message| Error::ConfigInvalid {
+        path: path.clone(),
+        message,
+        hint: format!("add distribution = \"{}\" and cdn_function = \"manage\" to [targets.{}] by hand", d.id, t.name),
+    })?;
+    if new == text {
+        return Ok(None);
+    }
+    crate::config::edit::write_file(path, &new)?;
+    Ok(Some(Step::WriteConfig { keys: keys.clone() }.describe()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    s: &Session,
+    t: &Target,
+    args: &SetupArgs,
+    w: &Wants,
+    plan: &SetupPlan,
+    seen: &Seen,
+    made: Made,
+    applied: bool,
+    error: Option<Error>,
+) -> Result<ExitCode> {
+    let dist = made.distribution.as_ref().or(seen.distribution.as_ref());
+    if s.ui.json {
+        s.ui.json(&Report {
+            target: &t.name,
+            plan,
+            applied,
+            done: made.done.clone(),
+            distribution: dist.map(|d| json!({ "id": d.id, "arn": d.arn, "domain_name": d.domain_name })),
+            error: error.as_ref().map(|e| e.to_string()),
+        });
+    } else if applied {
+        for line in &made.done {
+            s.ui.out(&format!("  ✓ {}", line.trim_start_matches(['+', '~', ' '])));
+        }
+        if error.is_some() {
+            s.ui.out("stopped part-way: what is marked ✓ exists; run `git publish setup --yes` again to complete the rest");
+        }
+    }
+    if let Some(e) = error {
+        return Err(e);
+    }
+    if !s.ui.json {
+        if let Some(d) = dist.filter(|_| applied || plan.steps.is_empty()) {
+            next_steps(s, t, args, w, &made, seen, d);
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+fn next_steps(s: &Session, t: &Target, args: &SetupArgs, w: &Wants, made: &Made, seen: &Seen, d: &setup::DistSeen) {
+    s.ui.out(&format!("site: https://{}/ (CloudFront takes a few minutes to deploy a new distribution)", d.domain_name));
+    if let Some(c) = made.certificate.as_ref().or(seen.certificate.as_ref()).filter(|c| !c.issued) {
+        s.ui.out("create these DNS records (CNAME) so that ACM issues the certificate, then run setup again to add the alias:");
+        for line in setup::validation_lines(c) {
+            s.ui.out(&format!("  {line}"));
+        }
+    } else if let Some(domain) = &w.domain {
+        if !args.route53 {
+            s.ui.out(&format!("point {domain} at {} (CNAME, or an alias A/AAAA record in Route 53)", d.domain_name));
+        }
+    }
+    s.ui.out("next: `git publish` publishes the site");
+    let mut published = t.clone();
+    published.distributions = vec![Distribution::Id(d.id.clone())];
+    published.cdn_function_managed = true;
+    if let Some(repo) = &args.github {
+        github(s, &published, repo, &args.github_branch, &d.arn);
+    } else {
+        s.ui.out("the publisher's least-privilege IAM policy: `git publish iam-policy` (after this, it covers the function too)");
+    }
+}
+
+/// `--github OWNER/REPO`: the role's trust policy (GitHub's OIDC provider, this repository's branch only), its
+/// permissions, and the workflow step. Printed, not created: creating IAM roles needs far more rights than
+/// publishing, and belongs in the account's own tooling.
+fn github(s: &Session, t: &Target, repo: &str, branch: &str, dist_arn: &str) {
+    let account = dist_arn.split(':').nth(4).unwrap_or("ACCOUNT_ID");
+    let trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": { "Federated": format!("arn:aws:iam::{account}:oidc-provider/token.actions.githubusercontent.com") },
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": {
+                "StringEquals": {
+                    "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                    "token.actions.githubusercontent.com:sub": format!("repo:{repo}:ref:refs/heads/{branch}"),
+                }
+            }
+        }]
+    });
+    let permissions = crate::cmd::iam::policy(t).unwrap_or_default();
+    let role = format!("git-publish-{}", t.name.replace('.', "-"));
+    s.ui.out(&format!("GitHub Actions for {repo} (branch {branch}): create the role {role} with this trust policy"));
+    s.ui.out(&serde_json::to_string_pretty(&trust).unwrap_or_default());
+    s.ui.out("and this permission policy:");
+    s.ui.out(&serde_json::to_string_pretty(&permissions).unwrap_or_default());
+    s.ui.out(&format!(
+        "(once per account: aws iam create-open-id-connect-provider --url https://token.actions.githubusercontent.com \
+         --client-id-list sts.amazonaws.com)\nthen in .github/workflows/publish.yml:\n\
+         permissions:\n  id-token: write\n  contents: read\nsteps:\n  - uses: actions/checkout@v4\n    with:\n      fetch-depth: 0\n  \
+         - uses: aws-actions/configure-aws-credentials@v4\n    with:\n      role-to-assume: arn:aws:iam::{account}:role/{role}\n      \
+         aws-region: {}\n  - run: npx git-publish --target {} --yes",
+        t.region.as_deref().unwrap_or("us-east-1"),
+        t.name
+    ));
+}
+
+fn print_checks(s: &Session, t: &Target, checks: &[Check]) -> ExitCode {
+    let ok = checks.iter().all(|c| c.ok);
+    if s.ui.json {
+        s.ui.json(&json!({ "target": t.name, "ok": ok, "checks": checks }));
+    } else {
+        s.ui.out(&format!("recommended setup of target {} ({})", t.name, t.url));
+        for c in checks {
+            s.ui.out(&format!("  {} {}: {}", if c.ok { "✓" } else { "✗" }, c.check, c.detail));
+            if !c.fix.is_empty() {
+                s.ui.out(&format!("      fix: {}", c.fix));
+            }
+        }
+    }
+    if ok {
+        ExitCode::Success
+    } else {
+        ExitCode::Runtime
+    }
+}
+
+/// The `--check` list as doctor findings (doctor prints them as advice: they don't fail it).
+pub async fn recommended(t: &Target) -> Vec<Finding> {
+    let Backend::S3 { .. } = &t.backend else { return Vec::new() };
+    let sdk = aws::sdk_config(t).await;
+    let args = SetupArgs {
+        target: None,
+        check: true,
+        dry_run: true,
+        yes: false,
+        adopt: false,
+        domain: None,
+        route53: false,
+        price_class: setup::PRICE_CLASSES[0].into(),
+        github: None,
+        github_branch: "main".into(),
+    };
+    let Ok(w) = wants(t, &sdk, &args, t.domain.clone()) else { return Vec::new() };
+    let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
+    let config = ConfigSeen {
+        distributions: (t.distributions.iter())
+            .filter_map(|d| match d {
+                Distribution::Id(id) => Some(id.clone()),
+                Distribution::Auto => None,
+            })
+            .collect(),
+        ..Default::default()
+    };
+    match exec_setup::observe(&clients, &w, config, "").await {
+        Ok(seen) => (setup::checks(&w, &seen, t.state.is_some()).into_iter())
+            .map(|c| {
+                if c.ok {
+                    Finding::pass(c.check, c.detail)
+                } else {
+                    Finding::fail(c.check, c.detail, c.fix)
+                }
+            })
+            .collect(),
+        Err(e) => vec![Finding::skip("recommended setup", format!("not checked: {e}"))],
+    }
+}
