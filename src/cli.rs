@@ -306,7 +306,12 @@ pub struct SetupArgs {
     #[arg(long, value_name = "OWNER/REPO")]
     pub github: Option<String>,
     /// The branch whose pushes may publish (with --github)
-    #[arg(long, value_name = "BRANCH", default_value = "main", requires = "github")]
+    #[arg(
+        long,
+        value_name = "BRANCH",
+        default_value = "main",
+        requires = "github"
+    )]
     pub github_branch: String,
 }
 

@@ -2,7 +2,8 @@
 //! the credentials (a signed HeadBucket), the bucket's region against site.toml, each distribution's origin
 //! (bucket and origin path against the prefix), whether the store refuses conditional writes that must fail
 //! (the probe of `state::probe_conditional_writes`, which the claim relies on), and, when `domain` is set,
-//! whether the deploy record is readable at the site's public URL. Exit 1 when a check fails.
+//! whether the deploy record is readable at the site's public URL. Exit 1 when a check fails. For a target
+//! with a distribution it then lists the recommended settings of `git publish setup --check` as advice.
 //!
 //! The AWS calls live in `exec::checks`; this module orders the checks and prints them (or `--json`). The
 //! only write is the probe object under `.git-publish/`.
@@ -23,6 +24,9 @@ pub struct Doctor {
     pub url: String,
     pub ok: bool,
     pub checks: Vec<Finding>,
+    /// The recommended settings of `git publish setup --check`: advice, they don't fail doctor.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recommended: Vec<Finding>,
 }
 
 pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
@@ -35,11 +39,17 @@ pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     if let Some(f) = public_record(t) {
         checks.push(f);
     }
+    let recommended = if t.distributions.is_empty() {
+        Vec::new()
+    } else {
+        super::setup::recommended(t).await
+    };
     let report = Doctor {
         target: t.name.clone(),
         url: t.url.clone(),
         ok: checks.iter().all(|f| f.ok),
         checks,
+        recommended,
     };
     if s.ui.json {
         s.ui.json(&report);
@@ -55,7 +65,20 @@ pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
 
 fn render(s: &Session, r: &Doctor) {
     s.ui.out(&format!("{} ({})", r.target, r.url));
-    for f in &r.checks {
+    render_findings(s, &r.checks);
+    if !r.recommended.is_empty() {
+        s.ui.out("  recommended setup (advice, as `git publish setup --check` lists it):");
+        render_findings(s, &r.recommended);
+    }
+    let failed = r.checks.iter().filter(|f| !f.ok).count();
+    s.ui.out(&match failed {
+        0 => "all checks passed".to_string(),
+        n => format!("{n} check(s) failed"),
+    });
+}
+
+fn render_findings(s: &Session, findings: &[Finding]) {
+    for f in findings {
         let mark = match (f.ok, f.skipped) {
             (_, true) => "-",
             (true, false) => "✓",
@@ -66,11 +89,6 @@ fn render(s: &Session, r: &Doctor) {
             s.ui.out(&format!("      fix: {}", f.fix));
         }
     }
-    let failed = r.checks.iter().filter(|f| !f.ok).count();
-    s.ui.out(&match failed {
-        0 => "all checks passed".to_string(),
-        n => format!("{n} check(s) failed"),
-    });
 }
 
 /// The probe the first publish runs, on the record's store.

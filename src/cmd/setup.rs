@@ -59,7 +59,11 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
         .await
         .map_err(|e| store_error(t, e))?;
     if args.check {
-        return Ok(print_checks(s, t, &setup::checks(&w, &seen, t.state.is_some())));
+        return Ok(print_checks(
+            s,
+            t,
+            &setup::checks(&w, &seen, t.state.is_some()),
+        ));
     }
     let placeholder = seen.distribution.as_ref().map(|d| d.arn.clone());
     let ours = policy_for(t, placeholder.as_deref().unwrap_or("(new distribution)"));
@@ -87,7 +91,6 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     let inputs = Inputs {
         function_code: &code,
         policy_for: &policy_for,
-        route53: args.route53,
     };
     let (made, failed) = exec_setup::apply(&clients, &w, &seen, &plan.steps, &inputs).await;
     // site.toml names the distribution even when a later step failed: the next run finds it there.
@@ -100,7 +103,12 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     finish(s, t, args, &w, &plan, &seen, made, true, error)
 }
 
-fn wants(t: &Target, sdk: &aws_config::SdkConfig, args: &SetupArgs, domain: Option<String>) -> Result<Wants> {
+fn wants(
+    t: &Target,
+    sdk: &aws_config::SdkConfig,
+    args: &SetupArgs,
+    domain: Option<String>,
+) -> Result<Wants> {
     let Backend::S3 { bucket, prefix } = &t.backend else {
         return Err(Error::Usage(format!(
             "target {} is a local directory ({}): setup makes an S3 bucket and a CloudFront distribution; \
@@ -122,6 +130,7 @@ fn wants(t: &Target, sdk: &aws_config::SdkConfig, args: &SetupArgs, domain: Opti
         domain,
         function_name: t.cdn_function_name(),
         oac_name,
+        route53: args.route53,
     })
 }
 
@@ -175,22 +184,41 @@ fn print_plan(s: &Session, t: &Target, plan: &SetupPlan) {
 }
 
 /// site.toml gets the distribution's id, `cdn_function = "manage"` and the domain, when the plan said so.
-fn write_config(s: &Session, t: &Target, w: &Wants, plan: &SetupPlan, made: &Made) -> Result<Option<String>> {
-    let Some(Step::WriteConfig { keys }) = plan.steps.iter().find(|st| matches!(st, Step::WriteConfig { .. })) else {
+fn write_config(
+    s: &Session,
+    t: &Target,
+    w: &Wants,
+    plan: &SetupPlan,
+    made: &Made,
+) -> Result<Option<String>> {
+    let Some(Step::WriteConfig { keys }) = plan
+        .steps
+        .iter()
+        .find(|st| matches!(st, Step::WriteConfig { .. }))
+    else {
         return Ok(None);
     };
-    let Some(d) = &made.distribution else { return Ok(None) };
+    let Some(d) = &made.distribution else {
+        return Ok(None);
+    };
     let path = &s.config.path;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let edit = TargetKeys {
         distribution: Some(d.id.clone()),
         cdn_function_manage: !t.cdn_function_managed,
-        domain: w.domain.clone().filter(|_| keys.iter().any(|k| k == "domain")),
+        domain: w
+            .domain
+            .clone()
+            .filter(|_| keys.iter().any(|k| k == "domain")),
     };
     let new = set_target_keys(&text, &t.name, &edit).map_err(|message| Error::ConfigInvalid {
         path: path.clone(),
         message,
-        hint: format!("add distribution = \"{}\" and cdn_function = \"manage\" to [targets.{}] by hand", d.id, t.name),
+        hint: format!(
+            "add distribution = \"{}\" and cdn_function = \"manage\" to [targets.{}] by hand",
+            d.id, t.name
+        ),
     })?;
     if new == text {
         return Ok(None);
@@ -218,7 +246,8 @@ fn finish(
             plan,
             applied,
             done: made.done.clone(),
-            distribution: dist.map(|d| json!({ "id": d.id, "arn": d.arn, "domain_name": d.domain_name })),
+            distribution: dist
+                .map(|d| json!({ "id": d.id, "arn": d.arn, "domain_name": d.domain_name })),
             error: error.as_ref().map(|e| e.to_string()),
         });
     } else if applied {
@@ -240,16 +269,35 @@ fn finish(
     Ok(ExitCode::Success)
 }
 
-fn next_steps(s: &Session, t: &Target, args: &SetupArgs, w: &Wants, made: &Made, seen: &Seen, d: &setup::DistSeen) {
-    s.ui.out(&format!("site: https://{}/ (CloudFront takes a few minutes to deploy a new distribution)", d.domain_name));
-    if let Some(c) = made.certificate.as_ref().or(seen.certificate.as_ref()).filter(|c| !c.issued) {
+fn next_steps(
+    s: &Session,
+    t: &Target,
+    args: &SetupArgs,
+    w: &Wants,
+    made: &Made,
+    seen: &Seen,
+    d: &setup::DistSeen,
+) {
+    s.ui.out(&format!(
+        "site: https://{}/ (CloudFront takes a few minutes to deploy a new distribution)",
+        d.domain_name
+    ));
+    if let Some(c) = made
+        .certificate
+        .as_ref()
+        .or(seen.certificate.as_ref())
+        .filter(|c| !c.issued)
+    {
         s.ui.out("create these DNS records (CNAME) so that ACM issues the certificate, then run setup again to add the alias:");
         for line in setup::validation_lines(c) {
             s.ui.out(&format!("  {line}"));
         }
     } else if let Some(domain) = &w.domain {
         if !args.route53 {
-            s.ui.out(&format!("point {domain} at {} (CNAME, or an alias A/AAAA record in Route 53)", d.domain_name));
+            s.ui.out(&format!(
+                "point {domain} at {} (CNAME, or an alias A/AAAA record in Route 53)",
+                d.domain_name
+            ));
         }
     }
     s.ui.out("next: `git publish` publishes the site");
@@ -304,9 +352,17 @@ fn print_checks(s: &Session, t: &Target, checks: &[Check]) -> ExitCode {
     if s.ui.json {
         s.ui.json(&json!({ "target": t.name, "ok": ok, "checks": checks }));
     } else {
-        s.ui.out(&format!("recommended setup of target {} ({})", t.name, t.url));
+        s.ui.out(&format!(
+            "recommended setup of target {} ({})",
+            t.name, t.url
+        ));
         for c in checks {
-            s.ui.out(&format!("  {} {}: {}", if c.ok { "✓" } else { "✗" }, c.check, c.detail));
+            s.ui.out(&format!(
+                "  {} {}: {}",
+                if c.ok { "✓" } else { "✗" },
+                c.check,
+                c.detail
+            ));
             if !c.fix.is_empty() {
                 s.ui.out(&format!("      fix: {}", c.fix));
             }
@@ -321,7 +377,9 @@ fn print_checks(s: &Session, t: &Target, checks: &[Check]) -> ExitCode {
 
 /// The `--check` list as doctor findings (doctor prints them as advice: they don't fail it).
 pub async fn recommended(t: &Target) -> Vec<Finding> {
-    let Backend::S3 { .. } = &t.backend else { return Vec::new() };
+    let Backend::S3 { .. } = &t.backend else {
+        return Vec::new();
+    };
     let sdk = aws::sdk_config(t).await;
     let args = SetupArgs {
         target: None,
@@ -335,7 +393,9 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
         github: None,
         github_branch: "main".into(),
     };
-    let Ok(w) = wants(t, &sdk, &args, t.domain.clone()) else { return Vec::new() };
+    let Ok(w) = wants(t, &sdk, &args, t.domain.clone()) else {
+        return Vec::new();
+    };
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
     let config = ConfigSeen {
         distributions: (t.distributions.iter())
@@ -356,6 +416,9 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
                 }
             })
             .collect(),
-        Err(e) => vec![Finding::skip("recommended setup", format!("not checked: {e}"))],
+        Err(e) => vec![Finding::skip(
+            "recommended setup",
+            format!("not checked: {e}"),
+        )],
     }
 }

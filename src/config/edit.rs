@@ -106,15 +106,24 @@ mod tests {
             domain: Some("blog.example.com".into()),
         };
         let out = set_target_keys(SITE, "production", &keys).unwrap();
-        assert!(out.starts_with("# my blog\n[source]\ndir = \"public\"\n"), "{out}");
-        assert!(out.contains("# where it goes\nurl = \"s3://blog\" # the bucket\n"), "{out}");
+        assert!(
+            out.starts_with("# my blog\n[source]\ndir = \"public\"\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("# where it goes\nurl = \"s3://blog\" # the bucket\n"),
+            "{out}"
+        );
         assert!(
             out.contains("distribution = \"E2QWRUHAPOMQZL\" # found at publish time\n"),
             "{out}"
         );
         assert!(out.contains("cdn_function = \"manage\"\n"), "{out}");
         assert!(out.contains("domain = \"blog.example.com\"\n"), "{out}");
-        assert!(out.ends_with("[targets.staging]\nurl = \"s3://blog-staging\"\n"), "{out}");
+        assert!(
+            out.ends_with("[targets.staging]\nurl = \"s3://blog-staging\"\n"),
+            "{out}"
+        );
         // Setting them again changes nothing.
         assert_eq!(set_target_keys(&out, "production", &keys).unwrap(), out);
     }
@@ -127,7 +136,10 @@ mod tests {
             ..Default::default()
         };
         let out = set_target_keys(text, "p", &keys).unwrap();
-        assert!(out.contains("distribution = [\"E1OTHER\", \"E2NEW\"]"), "{out}");
+        assert!(
+            out.contains("distribution = [\"E1OTHER\", \"E2NEW\"]"),
+            "{out}"
+        );
         let again = set_target_keys(&out, "p", &keys).unwrap();
         assert_eq!(again, out);
     }

@@ -12,9 +12,11 @@ use serde_json::Value;
 
 use super::aws::classify;
 use super::StoreError;
+use aws_sdk_route53::types::RrType;
+
 use crate::setup::{
-    BucketSeen, CertSeen, ConfigSeen, DistSeen, DistSettings, FunctionSeen, Seen, Step, Wants,
-    TAG_KEY,
+    BucketSeen, CertSeen, ConfigSeen, DistSeen, DistSettings, DnsSeen, FunctionSeen, Seen, Step,
+    Wants, TAG_KEY,
 };
 
 /// The clients setup uses.
@@ -86,16 +88,65 @@ pub async fn observe(
     config: ConfigSeen,
     function_code: &str,
 ) -> Result<Seen, StoreError> {
+    let distribution = distribution(c, w, &config.distributions).await?;
+    let certificate = match &w.domain {
+        Some(d) => certificate(c, d).await?,
+        None => None,
+    };
+    let dns = match &w.domain {
+        Some(domain) if w.route53 => {
+            Some(dns(c, domain, certificate.as_ref(), distribution.as_ref()).await?)
+        }
+        _ => None,
+    };
     Ok(Seen {
         bucket: bucket(c, w).await?,
         oac: oac(c, &w.oac_name).await?,
         function: function(c, &w.function_name, function_code).await?,
-        distribution: distribution(c, w, &config.distributions).await?,
-        certificate: match &w.domain {
-            Some(d) => certificate(c, d).await?,
-            None => None,
-        },
+        distribution,
+        certificate,
         config,
+        dns,
+    })
+}
+
+/// The hosted zone of `domain`, and whether the validation and alias records are there.
+async fn dns(
+    c: &Clients,
+    domain: &str,
+    cert: Option<&CertSeen>,
+    dist: Option<&DistSeen>,
+) -> Result<DnsSeen, StoreError> {
+    let zone = hosted_zone(c, domain).await?;
+    let records = (c.route53.list_resource_record_sets().hosted_zone_id(&zone))
+        .send()
+        .await
+        .map_err(|e| classify(&e, &format!("Route 53 zone {zone}"), None))?;
+    let sets = records.resource_record_sets();
+    let fqdn = |n: &str| format!("{}.", n.trim_end_matches('.'));
+    let validation = cert.is_some_and(|c| {
+        !c.validation.is_empty()
+            && (c.validation.iter()).all(|(name, value)| {
+                sets.iter().any(|r| {
+                    fqdn(r.name()) == fqdn(name)
+                        && (r.resource_records().iter()).any(|v| fqdn(v.value()) == fqdn(value))
+                })
+            })
+    });
+    let alias = dist.is_some_and(|d| {
+        [RrType::A, RrType::Aaaa].iter().all(|kind| {
+            sets.iter().any(|r| {
+                fqdn(r.name()) == fqdn(domain)
+                    && r.r#type() == kind
+                    && (r.alias_target())
+                        .is_some_and(|a| fqdn(a.dns_name()) == fqdn(&d.domain_name))
+            })
+        })
+    });
+    Ok(DnsSeen {
+        zone,
+        validation,
+        alias,
     })
 }
 
@@ -133,7 +184,8 @@ async fn bucket(c: &Clients, w: &Wants) -> Result<Option<BucketSeen>, StoreError
     };
     let owner_enforced = match c.s3.get_bucket_ownership_controls().bucket(b).send().await {
         Ok(o) => o.ownership_controls().is_some_and(|oc| {
-            (oc.rules().iter()).any(|r| r.object_ownership() == &s3t::ObjectOwnership::BucketOwnerEnforced)
+            (oc.rules().iter())
+                .any(|r| r.object_ownership() == &s3t::ObjectOwnership::BucketOwnerEnforced)
         }),
         Err(e) if status(&e) == Some(404) => false,
         Err(e) => return Err(classify(&e, &what, None)),
@@ -162,11 +214,18 @@ async fn policy(c: &Clients, bucket: &str) -> Result<Option<Value>, StoreError> 
         Ok(p) => {
             let text = p.policy().unwrap_or("{}");
             serde_json::from_str(text).map(Some).map_err(|e| {
-                StoreError::failed(format!("the bucket policy of {bucket} is not JSON: {e}"), "")
+                StoreError::failed(
+                    format!("the bucket policy of {bucket} is not JSON: {e}"),
+                    "",
+                )
             })
         }
         Err(e) if status(&e) == Some(404) => Ok(None),
-        Err(e) => Err(classify(&e, &format!("the bucket policy of {bucket}"), None)),
+        Err(e) => Err(classify(
+            &e,
+            &format!("the bucket policy of {bucket}"),
+            None,
+        )),
     }
 }
 
@@ -203,9 +262,7 @@ async fn function(c: &Clients, name: &str, code: &str) -> Result<FunctionSeen, S
             let dev = (c.cloudfront.describe_function().name(name)).send().await;
             return match dev {
                 // Created but never published: publishing it is an update.
-                Ok(_) => Ok(FunctionSeen::Differs {
-                    arn: String::new(),
-                }),
+                Ok(_) => Ok(FunctionSeen::Differs { arn: String::new() }),
                 Err(e) if status(&e) == Some(404) => Ok(FunctionSeen::Missing),
                 Err(e) => Err(classify(&e, &what, None)),
             };
@@ -251,7 +308,9 @@ async fn distribution(
             .send()
             .await
             .map_err(|e| classify(&e, "the CloudFront distributions", None))?;
-        let Some(list) = page.distribution_list() else { break };
+        let Some(list) = page.distribution_list() else {
+            break;
+        };
         for d in list.items() {
             let serves = (d.origins().map(|o| o.items()).unwrap_or_default().iter())
                 .any(|o| super::cloudfront::origin_is_bucket(o.domain_name(), &w.bucket));
@@ -277,7 +336,10 @@ async fn distribution(
                 "{} distributions serve bucket {}: {}",
                 many.len(),
                 w.bucket,
-                many.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|(id, _)| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             "name the one to set up with `distribution = \"E…\"` for the target in site.toml",
         )),
@@ -331,7 +393,9 @@ pub fn settings_of(config: &cf::DistributionConfig) -> DistSettings {
         .unwrap_or_default();
     let cert = config.viewer_certificate();
     DistSettings {
-        origin_domain: origin.map(|o| o.domain_name().to_string()).unwrap_or_default(),
+        origin_domain: origin
+            .map(|o| o.domain_name().to_string())
+            .unwrap_or_default(),
         origin_path: origin
             .and_then(|o| o.origin_path())
             .unwrap_or_default()
@@ -425,10 +489,10 @@ pub struct Made {
 pub struct Inputs<'a> {
     pub function_code: &'a str,
     pub policy_for: &'a dyn Fn(&str) -> Value,
-    pub route53: bool,
 }
 
-/// Carry out `steps` in order. Stops at the first failure, returning what was done so far with the error:
+/// Carry out `steps` in order (a step that finds nothing to do yet, like aliases waiting for the
+/// certificate, is left out of [`Made::done`]). Stops at the first failure, returning what was done so far with the error:
 /// every step is idempotent against [`observe`], so the next run completes the rest.
 pub async fn apply(
     c: &Clients,
@@ -453,14 +517,10 @@ pub async fn apply(
         if matches!(step, Step::WriteConfig { .. }) {
             continue; // site.toml is the command's to write
         }
-        if let Err(e) = apply_one(c, w, seen, step, inputs, &mut made).await {
-            return (made, Some(e));
-        }
-        made.done.push(step.describe());
-    }
-    if inputs.route53 {
-        if let Err(e) = route53_records(c, w, &made).await {
-            return (made, Some(e));
+        match apply_one(c, w, seen, step, inputs, &mut made).await {
+            Ok(true) => made.done.push(step.describe()),
+            Ok(false) => {}
+            Err(e) => return (made, Some(e)),
         }
     }
     (made, None)
@@ -473,57 +533,95 @@ async fn apply_one(
     step: &Step,
     inputs: &Inputs<'_>,
     made: &mut Made,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
+    match step {
+        Step::DnsValidation { zone } => {
+            let records = made
+                .certificate
+                .as_ref()
+                .map(|c| c.validation.clone())
+                .unwrap_or_default();
+            dns_validation(c, zone, &records).await?;
+            return Ok(!records.is_empty());
+        }
+        Step::DnsAlias { zone, domain } => {
+            let Some(d) = made
+                .distribution
+                .as_ref()
+                .filter(|d| d.settings.aliases.contains(domain))
+            else {
+                return Ok(false);
+            };
+            dns_alias(c, zone, domain, &d.domain_name).await?;
+            return Ok(true);
+        }
+        _ => {}
+    }
+    apply_resource(c, w, seen, step, inputs, made).await
+}
+
+async fn apply_resource(
+    c: &Clients,
+    w: &Wants,
+    seen: &Seen,
+    step: &Step,
+    inputs: &Inputs<'_>,
+    made: &mut Made,
+) -> Result<bool, StoreError> {
     match step {
         Step::CreateBucket { bucket, region } => {
             create_bucket(c, bucket, region).await?;
             secure_bucket(c, bucket, true, true, true).await?;
-            tag_bucket(c, w, &[]).await
+            tag_bucket(c, w, &[]).await?;
         }
         Step::SecureBucket {
             bucket,
             block_public,
             owner_enforced,
             encryption,
-        } => secure_bucket(c, bucket, *block_public, *owner_enforced, *encryption).await,
+        } => secure_bucket(c, bucket, *block_public, *owner_enforced, *encryption).await?,
         Step::TagBucket { .. } => {
-            let tags = seen.bucket.as_ref().map(|b| b.tags.clone()).unwrap_or_default();
-            tag_bucket(c, w, &tags).await
+            let tags = seen
+                .bucket
+                .as_ref()
+                .map(|b| b.tags.clone())
+                .unwrap_or_default();
+            tag_bucket(c, w, &tags).await?;
         }
         Step::CreateOac { name } => {
             made.oac = Some(create_oac(c, name).await?);
-            Ok(())
         }
         Step::PublishFunction { name, .. } => {
             super::cdn_function::publish(&c.cloudfront, name, inputs.function_code).await?;
             made.function_arn = Some(live_arn(c, name).await?);
-            Ok(())
         }
         Step::RequestCertificate { domain } => {
             made.certificate = Some(request_certificate(c, w, domain).await?);
-            Ok(())
         }
         Step::CreateDistribution { .. } => {
             let settings = final_settings(w, made, None);
             made.distribution = Some(create_distribution(c, w, &settings).await?);
-            Ok(())
         }
         Step::UpdateDistribution { id, .. } => {
             let current = made.distribution.as_ref().map(|d| d.settings.clone());
             let settings = final_settings(w, made, current.as_ref());
-            update_distribution(c, w, id, &settings).await?;
+            let changed = update_distribution(c, w, id, &settings).await?;
             if let Some(d) = made.distribution.as_mut() {
                 d.settings = settings;
             }
-            Ok(())
+            return Ok(changed);
         }
         Step::TagDistribution { .. } => {
-            let d = made.distribution.as_ref().expect("the plan tags a distribution that exists");
-            tag_distribution(c, &d.arn, &w.target).await
+            let d = made
+                .distribution
+                .as_ref()
+                .expect("the plan tags a distribution that exists");
+            tag_distribution(c, &d.arn, &w.target).await?;
         }
         Step::PutBucketPolicy { bucket, .. } => {
-            let d = (made.distribution.as_ref())
-                .ok_or_else(|| StoreError::failed("no distribution to name in the bucket policy", ""))?;
+            let d = (made.distribution.as_ref()).ok_or_else(|| {
+                StoreError::failed("no distribution to name in the bucket policy", "")
+            })?;
             // Read it again: merge with what is there now, not with what was there when setup started.
             let current = policy(c, bucket).await?;
             let merged = crate::setup::merge_policy(current.as_ref(), &(inputs.policy_for)(&d.arn));
@@ -532,10 +630,12 @@ async fn apply_one(
                 .send()
                 .await
                 .map_err(|e| classify(&e, &format!("the bucket policy of {bucket}"), None))?;
-            Ok(())
         }
-        Step::WriteConfig { .. } => Ok(()),
+        Step::WriteConfig { .. } | Step::DnsValidation { .. } | Step::DnsAlias { .. } => {
+            return Ok(false)
+        }
     }
+    Ok(true)
 }
 
 /// The distribution's settings with the ids made so far.
@@ -630,7 +730,13 @@ async fn secure_bucket(
 async fn tag_bucket(c: &Clients, w: &Wants, others: &[(String, String)]) -> Result<(), StoreError> {
     let mut tags = Vec::new();
     for (k, v) in others.iter().filter(|(k, _)| k != TAG_KEY) {
-        tags.push(s3t::Tag::builder().key(k).value(v).build().map_err(build_err)?);
+        tags.push(
+            s3t::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .map_err(build_err)?,
+        );
     }
     tags.push(
         s3t::Tag::builder()
@@ -680,7 +786,12 @@ async fn request_certificate(c: &Clients, w: &Wants, domain: &str) -> Result<Cer
     let out = (c.acm.request_certificate().domain_name(domain))
         .validation_method(ValidationMethod::Dns)
         // The same token on a re-run within the hour returns the same certificate instead of a second one.
-        .idempotency_token(format!("gitpublish{}", w.target.replace(['-', '.', '_'], "")).chars().take(32).collect::<String>())
+        .idempotency_token(
+            format!("gitpublish{}", w.target.replace(['-', '.', '_'], ""))
+                .chars()
+                .take(32)
+                .collect::<String>(),
+        )
         .tags(tag)
         .send()
         .await
@@ -715,7 +826,13 @@ fn distribution_config(
                 .caller_reference(format!("git-publish-{}-{}", w.target, w.bucket))
                 .comment(format!("git-publish: {} (s3://{})", w.target, w.bucket))
                 .enabled(true)
-                .origins(cf::Origins::builder().quantity(0).set_items(Some(Vec::new())).build().map_err(build_err)?)
+                .origins(
+                    cf::Origins::builder()
+                        .quantity(0)
+                        .set_items(Some(Vec::new()))
+                        .build()
+                        .map_err(build_err)?,
+                )
                 .default_cache_behavior(behaviour)
                 .build()
                 .map_err(build_err)?
@@ -851,7 +968,7 @@ async fn update_distribution(
     w: &Wants,
     id: &str,
     s: &DistSettings,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let what = format!("CloudFront distribution {id}");
     let got = (c.cloudfront.get_distribution_config().id(id))
         .send()
@@ -862,7 +979,7 @@ async fn update_distribution(
         .distribution_config
         .ok_or_else(|| StoreError::failed(format!("{what}: no config"), ""))?;
     if settings_of(&base) == *s {
-        return Ok(());
+        return Ok(false);
     }
     let config = distribution_config(w, s, Some(base))?;
     match (c.cloudfront.update_distribution().id(id).if_match(etag))
@@ -870,7 +987,7 @@ async fn update_distribution(
         .send()
         .await
     {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(true),
         Err(e) => match classify(&e, &what, None) {
             StoreError::PreconditionFailed => Err(StoreError::failed(
                 format!("{what} changed while setup was updating it (If-Match: its ETag no longer matches)"),
@@ -896,53 +1013,83 @@ async fn tag_distribution(c: &Clients, arn: &str, target: &str) -> Result<(), St
     Ok(())
 }
 
-/// `--route53`: the certificate's validation CNAMEs, and A/AAAA alias records to the distribution, in the
-/// hosted zone that holds the domain (UPSERT: a re-run writes the same records).
-async fn route53_records(c: &Clients, w: &Wants, made: &Made) -> Result<(), StoreError> {
-    use aws_sdk_route53::types::{
-        AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-    };
-    /// CloudFront's hosted zone id, the same for every distribution.
-    const CLOUDFRONT_ZONE: &str = "Z2FDTNDATAQYW2";
-    let Some(domain) = &w.domain else { return Ok(()) };
-    let zone = hosted_zone(c, domain).await?;
+/// The certificate's validation CNAMEs (UPSERT: writing them again changes nothing).
+async fn dns_validation(
+    c: &Clients,
+    zone: &str,
+    records: &[(String, String)],
+) -> Result<(), StoreError> {
+    use aws_sdk_route53::types::{Change, ChangeAction, ResourceRecord, ResourceRecordSet};
     let mut changes = Vec::new();
-    for (name, value) in made.certificate.iter().flat_map(|c| c.validation.iter()) {
+    for (name, value) in records {
         let record = ResourceRecordSet::builder()
             .name(name)
             .r#type(RrType::Cname)
             .ttl(300)
-            .resource_records(ResourceRecord::builder().value(value).build().map_err(build_err)?)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value(value)
+                    .build()
+                    .map_err(build_err)?,
+            )
             .build()
             .map_err(build_err)?;
-        changes.push(Change::builder().action(ChangeAction::Upsert).resource_record_set(record).build().map_err(build_err)?);
-    }
-    if let Some(d) = made.distribution.as_ref().filter(|d| d.settings.aliases.contains(domain)) {
-        for kind in [RrType::A, RrType::Aaaa] {
-            let alias = AliasTarget::builder()
-                .hosted_zone_id(CLOUDFRONT_ZONE)
-                .dns_name(&d.domain_name)
-                .evaluate_target_health(false)
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(record)
                 .build()
-                .map_err(build_err)?;
-            let record = ResourceRecordSet::builder()
-                .name(domain)
-                .r#type(kind)
-                .alias_target(alias)
-                .build()
-                .map_err(build_err)?;
-            changes.push(Change::builder().action(ChangeAction::Upsert).resource_record_set(record).build().map_err(build_err)?);
-        }
+                .map_err(build_err)?,
+        );
     }
+    change_records(c, zone, changes, "certificate validation").await
+}
+
+/// A and AAAA alias records from `domain` to the distribution.
+async fn dns_alias(c: &Clients, zone: &str, domain: &str, target: &str) -> Result<(), StoreError> {
+    use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ResourceRecordSet};
+    /// CloudFront's hosted zone id, the same for every distribution.
+    const CLOUDFRONT_ZONE: &str = "Z2FDTNDATAQYW2";
+    let mut changes = Vec::new();
+    for kind in [RrType::A, RrType::Aaaa] {
+        let alias = AliasTarget::builder()
+            .hosted_zone_id(CLOUDFRONT_ZONE)
+            .dns_name(target)
+            .evaluate_target_health(false)
+            .build()
+            .map_err(build_err)?;
+        let record = ResourceRecordSet::builder()
+            .name(domain)
+            .r#type(kind)
+            .alias_target(alias)
+            .build()
+            .map_err(build_err)?;
+        changes.push(
+            Change::builder()
+                .action(ChangeAction::Upsert)
+                .resource_record_set(record)
+                .build()
+                .map_err(build_err)?,
+        );
+    }
+    change_records(c, zone, changes, domain).await
+}
+
+async fn change_records(
+    c: &Clients,
+    zone: &str,
+    changes: Vec<aws_sdk_route53::types::Change>,
+    what: &str,
+) -> Result<(), StoreError> {
     if changes.is_empty() {
         return Ok(());
     }
-    let batch = ChangeBatch::builder()
-        .comment(format!("git-publish setup: {domain}"))
+    let batch = aws_sdk_route53::types::ChangeBatch::builder()
+        .comment(format!("git-publish setup: {what}"))
         .set_changes(Some(changes))
         .build()
         .map_err(build_err)?;
-    (c.route53.change_resource_record_sets().hosted_zone_id(&zone))
+    (c.route53.change_resource_record_sets().hosted_zone_id(zone))
         .change_batch(batch)
         .send()
         .await

@@ -37,6 +37,8 @@ pub struct Wants {
     /// The viewer-request function's name (the same one `cdn_function = "manage"` keeps up to date).
     pub function_name: String,
     pub oac_name: String,
+    /// `--route53`: write the DNS records in the Route 53 zone that holds the domain.
+    pub route53: bool,
 }
 
 impl Wants {
@@ -111,8 +113,12 @@ pub struct DistSeen {
 pub enum FunctionSeen {
     Missing,
     /// Its live code differs from the code setup would publish.
-    Differs { arn: String },
-    Live { arn: String },
+    Differs {
+        arn: String,
+    },
+    Live {
+        arn: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +141,17 @@ pub struct Seen {
     pub certificate: Option<CertSeen>,
     /// What site.toml already says: the target's distribution ids, `cdn_function = "manage"`, `domain`.
     pub config: ConfigSeen,
+    /// With `--route53`: the records in the zone that holds the domain.
+    pub dns: Option<DnsSeen>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsSeen {
+    pub zone: String,
+    /// The certificate's validation CNAMEs are there.
+    pub validation: bool,
+    /// A and AAAA alias records name the distribution.
+    pub alias: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,6 +214,15 @@ pub enum Step {
         bucket: String,
         /// The statements (Sids) added or changed.
         statements: Vec<String>,
+    },
+    /// `--route53`: UPSERT the certificate's validation CNAMEs.
+    DnsValidation {
+        zone: String,
+    },
+    /// `--route53`: UPSERT A and AAAA alias records from the domain to the distribution.
+    DnsAlias {
+        zone: String,
+        domain: String,
     },
     /// Write the target's `distribution` (and `cdn_function = "manage"`, `domain`) into site.toml.
     WriteConfig {
@@ -266,6 +292,12 @@ impl Step {
                 "~ bucket policy of {bucket}: {} (merged with the statements already there)",
                 statements.join(", ")
             ),
+            Step::DnsValidation { zone } => {
+                format!("+ Route 53 zone {zone}: the certificate's validation CNAME records")
+            }
+            Step::DnsAlias { zone, domain } => {
+                format!("+ Route 53 zone {zone}: {domain} A and AAAA aliases to the distribution")
+            }
             Step::WriteConfig { keys } => format!("~ site.toml: {}", keys.join(", ")),
         }
     }
@@ -353,21 +385,73 @@ pub fn diff(have: &DistSettings, want: &DistSettings) -> Vec<SettingChange> {
         }
     }
     let pairs: [(&'static str, String, String); 15] = [
-        ("origin", or_none(&have.origin_domain), or_none(&want.origin_domain)),
-        ("origin path", or_none(&have.origin_path), or_none(&want.origin_path)),
-        ("origin access control", or_none(&have.oac), or_none(&want.oac)),
-        ("legacy origin access identity", flag(have.legacy_oai), flag(want.legacy_oai)),
-        ("custom (website) origin", flag(have.custom_origin), flag(want.custom_origin)),
-        ("default root object", or_none(&have.default_root), or_none(&want.default_root)),
-        ("viewer protocol", or_none(&have.viewer_protocol), or_none(&want.viewer_protocol)),
+        (
+            "origin",
+            or_none(&have.origin_domain),
+            or_none(&want.origin_domain),
+        ),
+        (
+            "origin path",
+            or_none(&have.origin_path),
+            or_none(&want.origin_path),
+        ),
+        (
+            "origin access control",
+            or_none(&have.oac),
+            or_none(&want.oac),
+        ),
+        (
+            "legacy origin access identity",
+            flag(have.legacy_oai),
+            flag(want.legacy_oai),
+        ),
+        (
+            "custom (website) origin",
+            flag(have.custom_origin),
+            flag(want.custom_origin),
+        ),
+        (
+            "default root object",
+            or_none(&have.default_root),
+            or_none(&want.default_root),
+        ),
+        (
+            "viewer protocol",
+            or_none(&have.viewer_protocol),
+            or_none(&want.viewer_protocol),
+        ),
         ("compression", flag(have.compress), flag(want.compress)),
-        ("cache policy", or_none(&have.cache_policy), or_none(&want.cache_policy)),
-        ("viewer-request function", or_none(&have.viewer_function), or_none(&want.viewer_function)),
-        ("HTTP versions", or_none(&have.http_version), or_none(&want.http_version)),
+        (
+            "cache policy",
+            or_none(&have.cache_policy),
+            or_none(&want.cache_policy),
+        ),
+        (
+            "viewer-request function",
+            or_none(&have.viewer_function),
+            or_none(&want.viewer_function),
+        ),
+        (
+            "HTTP versions",
+            or_none(&have.http_version),
+            or_none(&want.http_version),
+        ),
         ("IPv6", flag(have.ipv6), flag(want.ipv6)),
-        ("price class", or_none(&have.price_class), or_none(&want.price_class)),
-        ("aliases", or_none(&have.aliases.join(" ")), or_none(&want.aliases.join(" "))),
-        ("certificate", or_none(&have.certificate), or_none(&want.certificate)),
+        (
+            "price class",
+            or_none(&have.price_class),
+            or_none(&want.price_class),
+        ),
+        (
+            "aliases",
+            or_none(&have.aliases.join(" ")),
+            or_none(&want.aliases.join(" ")),
+        ),
+        (
+            "certificate",
+            or_none(&have.certificate),
+            or_none(&want.certificate),
+        ),
     ];
     let mut out: Vec<SettingChange> = pairs
         .into_iter()
@@ -387,6 +471,7 @@ pub fn diff(have: &DistSettings, want: &DistSettings) -> Vec<SettingChange> {
 /// The placeholder ids a dry run shows for what does not exist yet.
 pub const NEW_OAC: &str = "(new origin access control)";
 pub const NEW_FUNCTION: &str = "(new function)";
+pub const NEW_CERTIFICATE: &str = "(new certificate, once issued)";
 
 /// The steps for `w` given what exists. `adopt`: a bucket or distribution that setup did not create may be
 /// changed (without it, such a one is reported in [`SetupPlan::held`] with its differences).
@@ -403,14 +488,19 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
         Some(b) => bucket_steps(w, b, adopt, &mut p),
     };
     match &seen.oac {
-        Some(id) => p.exists.push(format!("origin access control {} ({id})", w.oac_name)),
+        Some(id) => p
+            .exists
+            .push(format!("origin access control {} ({id})", w.oac_name)),
         None => p.steps.push(Step::CreateOac {
             name: w.oac_name.clone(),
         }),
     }
     let function_arn = match &seen.function {
         FunctionSeen::Live { arn } => {
-            p.exists.push(format!("CloudFront Function {} (live, same code)", w.function_name));
+            p.exists.push(format!(
+                "CloudFront Function {} (live, same code)",
+                w.function_name
+            ));
             arn.clone()
         }
         FunctionSeen::Differs { arn } => {
@@ -429,14 +519,55 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
         }
     };
     certificate_steps(w, seen, &mut p);
+    dns_validation_step(seen, &mut p);
     let oac = seen.oac.clone().unwrap_or_else(|| NEW_OAC.into());
-    let cert = seen.certificate.as_ref();
+    // A certificate requested now serves the alias once issued: the plan shows the alias it will get.
+    let requested = CertSeen {
+        arn: NEW_CERTIFICATE.into(),
+        issued: true,
+        validation: Vec::new(),
+    };
+    let cert = match &seen.certificate {
+        None if w.domain.is_some() => Some(&requested),
+        c => c.as_ref(),
+    };
     let dist_ok = distribution_steps(w, seen, adopt, &oac, &function_arn, cert, &mut p);
     if dist_ok {
         policy_step(w, seen, may_change_bucket, policy_ours, &mut p);
+        dns_alias_step(w, seen, &mut p);
         config_step(w, seen, &mut p);
     }
     p
+}
+
+/// `--route53`: the validation records, while the certificate waits for them.
+fn dns_validation_step(seen: &Seen, p: &mut SetupPlan) {
+    let Some(dns) = &seen.dns else { return };
+    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
+    let pending = requested || seen.certificate.as_ref().is_some_and(|c| !c.issued);
+    if pending && !dns.validation {
+        p.steps.push(Step::DnsValidation {
+            zone: dns.zone.clone(),
+        });
+    }
+}
+
+/// `--route53`: the A/AAAA aliases, once the certificate is (or may be) issued; with a certificate still
+/// waiting, the next run adds them.
+fn dns_alias_step(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
+    let (Some(domain), Some(dns)) = (&w.domain, &seen.dns) else {
+        return;
+    };
+    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
+    let issued = requested || seen.certificate.as_ref().is_some_and(|c| c.issued);
+    if dns.alias {
+        p.exists.push(format!("Route 53 aliases for {domain}"));
+    } else if issued {
+        p.steps.push(Step::DnsAlias {
+            zone: dns.zone.clone(),
+            domain: domain.clone(),
+        });
+    }
 }
 
 /// Bucket settings and tag; whether setup may change the bucket (its policy).
@@ -458,16 +589,19 @@ fn bucket_steps(w: &Wants, b: &BucketSeen, adopt: bool, p: &mut SetupPlan) -> bo
             });
         }
         if b.ours && !insecure {
-            p.exists.push(format!("bucket {} (created by setup, secured)", w.bucket));
+            p.exists
+                .push(format!("bucket {} (created by setup, secured)", w.bucket));
         }
         return true;
     }
-    p.exists.push(format!("bucket {} (not created by setup)", w.bucket));
+    p.exists
+        .push(format!("bucket {} (not created by setup)", w.bucket));
     if insecure {
         p.held.push(Held {
             what: format!("bucket {}", w.bucket),
             why: secure.describe().trim_start_matches("~ ").to_string(),
-            fix: "run `git publish setup --adopt` to let setup change a bucket it did not create".into(),
+            fix: "run `git publish setup --adopt` to let setup change a bucket it did not create"
+                .into(),
         });
     }
     false
@@ -517,7 +651,8 @@ fn distribution_steps(
     let want = desired(w, Some(&d.settings), oac, function, cert);
     let changes = diff(&d.settings, &want);
     if !d.ours && !adopt {
-        p.exists.push(format!("distribution {} (not created by setup)", d.id));
+        p.exists
+            .push(format!("distribution {} (not created by setup)", d.id));
         if !changes.is_empty() {
             let lines: Vec<String> = (changes.iter())
                 .map(|c| format!("{}: {} → {}", c.setting, c.from, c.to))
@@ -532,7 +667,8 @@ fn distribution_steps(
         return true;
     }
     if changes.is_empty() {
-        p.exists.push(format!("distribution {} ({})", d.id, d.domain_name));
+        p.exists
+            .push(format!("distribution {} ({})", d.id, d.domain_name));
     } else {
         p.steps.push(Step::UpdateDistribution {
             id: d.id.clone(),
@@ -548,11 +684,20 @@ fn distribution_steps(
 fn policy_step(w: &Wants, seen: &Seen, may_change: bool, ours: &Value, p: &mut SetupPlan) {
     let existing = seen.bucket.as_ref().and_then(|b| b.policy.as_ref());
     let merged = merge_policy(existing, ours);
-    if existing == Some(&merged) {
-        p.exists.push(format!("bucket policy of {} (lets the distribution read the site, not .git-publish/)", w.bucket));
+    // A new distribution has a new ARN, which the policy must name.
+    if existing == Some(&merged) && seen.distribution.is_some() {
+        p.exists.push(format!(
+            "bucket policy of {} (lets the distribution read the site, not .git-publish/)",
+            w.bucket
+        ));
         return;
     }
-    let statements = changed_statements(existing, &merged);
+    let mut statements = changed_statements(existing, &merged);
+    if statements.is_empty() {
+        statements = (ours["Statement"].as_array().into_iter().flatten())
+            .filter_map(|s| sid(s).map(str::to_string))
+            .collect();
+    }
     if may_change {
         p.steps.push(Step::PutBucketPolicy {
             bucket: w.bucket.clone(),
@@ -565,9 +710,10 @@ fn policy_step(w: &Wants, seen: &Seen, may_change: bool, ours: &Value, p: &mut S
                 "the distribution can't read the bucket without statements {}",
                 statements.join(", ")
             ),
-            fix: "run `git publish setup --adopt`, or add the statements of `git publish iam-policy \
+            fix:
+                "run `git publish setup --adopt`, or add the statements of `git publish iam-policy \
                   --bucket-policy` to the bucket policy yourself"
-                .into(),
+                    .into(),
         });
     }
 }
@@ -608,10 +754,15 @@ pub fn merge_policy(existing: Option<&Value>, ours: &Value) -> Value {
         let single = merged.get("Statement").cloned();
         merged["Statement"] = json!(single.into_iter().collect::<Vec<_>>());
     }
-    let list = merged["Statement"].as_array_mut().expect("made an array above");
+    let list = merged["Statement"]
+        .as_array_mut()
+        .expect("made an array above");
     for new in ours["Statement"].as_array().into_iter().flatten() {
         let mut new = new.clone();
-        match list.iter_mut().find(|s| sid(s).is_some() && sid(s) == sid(&new)) {
+        match list
+            .iter_mut()
+            .find(|s| sid(s).is_some() && sid(s) == sid(&new))
+        {
             Some(old) => {
                 let arns = source_arns(old).into_iter().chain(source_arns(&new));
                 let mut all: Vec<String> = Vec::new();
@@ -634,7 +785,10 @@ pub fn merge_policy(existing: Option<&Value>, ours: &Value) -> Value {
 fn source_arns(statement: &Value) -> Vec<String> {
     match &statement["Condition"]["StringEquals"]["AWS:SourceArn"] {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -683,16 +837,26 @@ fn is_public(s: &Value) -> bool {
 /// The recommended settings, each ✓ or ✗ with its fix, for what exists (a distribution setup made or any
 /// other). `record_private`: the deploy record is kept outside the site (`state = …`), so no Deny is needed.
 pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
-    const ADOPT: &str = "`git publish setup --adopt` (shows the diff first), or change it in the console";
+    const ADOPT: &str =
+        "`git publish setup --adopt` (shows the diff first), or change it in the console";
     let mut out = Vec::new();
     let Some(b) = &seen.bucket else {
-        out.push(check("bucket", false, format!("{} does not exist", w.bucket), "`git publish setup`"));
+        out.push(check(
+            "bucket",
+            false,
+            format!("{} does not exist", w.bucket),
+            "`git publish setup`",
+        ));
         return out;
     };
     out.push(check(
         "block public access",
         b.blocks_public,
-        if b.blocks_public { "all four settings on" } else { "not all four settings are on" },
+        if b.blocks_public {
+            "all four settings on"
+        } else {
+            "not all four settings are on"
+        },
         ADOPT,
     ));
     let statements: Vec<Value> = match b.policy.as_ref().map(|p| &p["Statement"]) {
@@ -704,17 +868,30 @@ pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
     out.push(check(
         "bucket not public",
         !public,
-        if public { "the bucket policy lets anyone read (Principal \"*\")" } else { "no statement lets anyone read" },
+        if public {
+            "the bucket policy lets anyone read (Principal \"*\")"
+        } else {
+            "no statement lets anyone read"
+        },
         "remove that statement: with origin access control only the distribution reads the bucket",
     ));
     out.push(check(
         "ACLs off",
         b.owner_enforced,
-        if b.owner_enforced { "object ownership BucketOwnerEnforced" } else { "ACLs are enabled" },
+        if b.owner_enforced {
+            "object ownership BucketOwnerEnforced"
+        } else {
+            "ACLs are enabled"
+        },
         ADOPT,
     ));
     let Some(d) = &seen.distribution else {
-        out.push(check("distribution", false, "none serves this bucket", "`git publish setup`"));
+        out.push(check(
+            "distribution",
+            false,
+            "none serves this bucket",
+            "`git publish setup`",
+        ));
         return out;
     };
     let s = &d.settings;
@@ -723,32 +900,60 @@ pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
         "origin access control",
         oac && !s.legacy_oai,
         match (s.custom_origin, s.legacy_oai, s.oac.is_empty()) {
-            (true, _, _) => format!("{} is a custom origin (the S3 website endpoint needs a public bucket)", s.origin_domain),
+            (true, _, _) => format!(
+                "{} is a custom origin (the S3 website endpoint needs a public bucket)",
+                s.origin_domain
+            ),
             (_, true, _) => "the origin uses a legacy origin access identity (OAI)".to_string(),
             (_, _, true) => "the S3 origin has no origin access control".to_string(),
             _ => format!("origin access control {}", s.oac),
         },
         "use the bucket's REST endpoint with an origin access control: `git publish setup --adopt`",
     ));
-    let reads = statements.iter().any(|st| {
-        st["Effect"] == "Allow" && source_arns(st).iter().any(|a| a == &d.arn)
-    });
+    let reads = statements
+        .iter()
+        .any(|st| st["Effect"] == "Allow" && source_arns(st).iter().any(|a| a == &d.arn));
     out.push(check(
         "distribution may read",
         reads,
-        if reads { "the bucket policy names the distribution (AWS:SourceArn)" } else { "no bucket policy statement names the distribution" },
+        if reads {
+            "the bucket policy names the distribution (AWS:SourceArn)"
+        } else {
+            "no bucket policy statement names the distribution"
+        },
         "`git publish setup --adopt`, or add `git publish iam-policy --bucket-policy`'s statements",
     ));
     let denied = record_private
-        || statements.iter().any(|st| st["Effect"] == "Deny" && st["Resource"].as_str().is_some_and(|r| r.ends_with("/.git-publish/*")));
+        || statements.iter().any(|st| {
+            st["Effect"] == "Deny"
+                && st["Resource"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with("/.git-publish/*"))
+        });
     out.push(check(
         "deploy record private",
         denied,
-        if record_private { "kept outside the site (state = …)" } else if denied { "the bucket policy denies .git-publish/*" } else { "the distribution may serve .git-publish/state.json" },
+        if record_private {
+            "kept outside the site (state = …)"
+        } else if denied {
+            "the bucket policy denies .git-publish/*"
+        } else {
+            "the distribution may serve .git-publish/state.json"
+        },
         "`git publish setup` merges a Deny for it, or set `state = \"s3://…\"`",
     ));
-    out.push(check("HTTPS", s.viewer_protocol != "allow-all", format!("viewer protocol {}", s.viewer_protocol), "set the viewer protocol policy to redirect-to-https"));
-    out.push(check("compression", s.compress, if s.compress { "on" } else { "off" }, "turn on \"Compress objects automatically\" in the default cache behaviour"));
+    out.push(check(
+        "HTTPS",
+        s.viewer_protocol != "allow-all",
+        format!("viewer protocol {}", s.viewer_protocol),
+        "set the viewer protocol policy to redirect-to-https",
+    ));
+    out.push(check(
+        "compression",
+        s.compress,
+        if s.compress { "on" } else { "off" },
+        "turn on \"Compress objects automatically\" in the default cache behaviour",
+    ));
     out.push(check(
         "default root object",
         s.default_root == ROOT_OBJECT,
@@ -759,12 +964,27 @@ pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
     out.push(check(
         "directory indexes",
         function,
-        if s.custom_origin { "the website endpoint serves /dir/ itself".to_string() } else if function { format!("viewer-request function {}", s.viewer_function) } else { "no viewer-request function: /dir/ answers 403 behind origin access control".to_string() },
+        if s.custom_origin {
+            "the website endpoint serves /dir/ itself".to_string()
+        } else if function {
+            format!("viewer-request function {}", s.viewer_function)
+        } else {
+            "no viewer-request function: /dir/ answers 403 behind origin access control".to_string()
+        },
         "`git publish setup` associates the function, or set cdn_function = \"manage\"",
     ));
     if let Some(domain) = &w.domain {
         let aliased = s.aliases.contains(domain) && !s.certificate.is_empty();
-        out.push(check("alias", aliased, if aliased { format!("{domain} with certificate {}", s.certificate) } else { format!("{domain} is not an alias of the distribution") }, "`git publish setup --domain DOMAIN` (after the certificate is issued)"));
+        out.push(check(
+            "alias",
+            aliased,
+            if aliased {
+                format!("{domain} with certificate {}", s.certificate)
+            } else {
+                format!("{domain} is not an alias of the distribution")
+            },
+            "`git publish setup --domain DOMAIN` (after the certificate is issued)",
+        ));
     }
     out
 }

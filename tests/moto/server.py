@@ -11,10 +11,15 @@ Run as the tests' S3/CloudFront server (scripts/moto-server). What it adds, each
   applies to that service only: moto applied it to every request, so the Deny that keeps CloudFront from
   serving `.git-publish/*` also locked the publisher out of its own record. Requests that reach this server
   are anonymous or signed by an access key, never by a service.
+Also: ACM issues a requested certificate at once (MOTO_ACM_VALIDATION_WAIT=0; AWS takes minutes, after the
+DNS records exist).
 Everything else is moto as installed.
 """
 
+import os
 import sys
+
+os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
 
 from moto.cloudfront import models as m
 from moto.cloudfront import responses as r

@@ -1,0 +1,385 @@
+use super::*;
+
+fn wants() -> Wants {
+    Wants {
+        target: "production".into(),
+        bucket: "blog".into(),
+        prefix: String::new(),
+        region: "eu-west-1".into(),
+        price_class: "PriceClass_100".into(),
+        domain: None,
+        function_name: "git-publish-production".into(),
+        oac_name: "git-publish-production-blog".into(),
+        route53: false,
+    }
+}
+
+const DIST_ARN: &str = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL";
+const FN_ARN: &str = "arn:aws:cloudfront::123456789012:function/git-publish-production";
+
+fn ours_policy(arn: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "CloudFrontReadsTheSite", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::blog/*",
+         "Condition": {"StringEquals": {"AWS:SourceArn": [arn]}}},
+        {"Sid": "NoDistributionReadsTheDeployRecord", "Effect": "Deny",
+         "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::blog/.git-publish/*"}
+    ]})
+}
+
+fn nothing() -> Seen {
+    Seen {
+        bucket: None,
+        oac: None,
+        function: FunctionSeen::Missing,
+        distribution: None,
+        certificate: None,
+        config: ConfigSeen::default(),
+        dns: None,
+    }
+}
+
+/// Everything as setup leaves it.
+fn all_set() -> Seen {
+    let w = wants();
+    Seen {
+        bucket: Some(BucketSeen {
+            ours: true,
+            tags: vec![(TAG_KEY.into(), "production".into())],
+            blocks_public: true,
+            owner_enforced: true,
+            encrypted: true,
+            policy: Some(ours_policy(DIST_ARN)),
+        }),
+        oac: Some("OAC1".into()),
+        function: FunctionSeen::Live { arn: FN_ARN.into() },
+        distribution: Some(DistSeen {
+            id: "E2QWRUHAPOMQZL".into(),
+            arn: DIST_ARN.into(),
+            domain_name: "d1.cloudfront.net".into(),
+            ours: true,
+            settings: desired(&w, None, "OAC1", FN_ARN, None),
+        }),
+        certificate: None,
+        config: ConfigSeen {
+            distributions: vec!["E2QWRUHAPOMQZL".into()],
+            cdn_function_managed: true,
+            domain: None,
+        },
+        dns: None,
+    }
+}
+
+fn kinds(p: &SetupPlan) -> Vec<&'static str> {
+    (p.steps.iter())
+        .map(|s| match s {
+            Step::CreateBucket { .. } => "create bucket",
+            Step::SecureBucket { .. } => "secure bucket",
+            Step::TagBucket { .. } => "tag bucket",
+            Step::CreateOac { .. } => "create oac",
+            Step::PublishFunction { .. } => "publish function",
+            Step::RequestCertificate { .. } => "request certificate",
+            Step::CreateDistribution { .. } => "create distribution",
+            Step::UpdateDistribution { .. } => "update distribution",
+            Step::TagDistribution { .. } => "tag distribution",
+            Step::PutBucketPolicy { .. } => "put policy",
+            Step::DnsValidation { .. } => "dns validation",
+            Step::DnsAlias { .. } => "dns alias",
+            Step::WriteConfig { .. } => "write config",
+        })
+        .collect()
+}
+
+#[test]
+fn from_nothing_every_resource_in_order() {
+    let p = plan(&wants(), &nothing(), false, &ours_policy("(new)"));
+    assert_eq!(
+        kinds(&p),
+        [
+            "create bucket",
+            "create oac",
+            "publish function",
+            "create distribution",
+            "put policy",
+            "write config"
+        ]
+    );
+    let Step::CreateDistribution { settings: s } = &p.steps[3] else {
+        panic!()
+    };
+    assert_eq!(s.origin_domain, "blog.s3.eu-west-1.amazonaws.com");
+    assert_eq!(
+        (s.default_root.as_str(), s.viewer_protocol.as_str()),
+        ("index.html", "redirect-to-https")
+    );
+    assert!(s.compress && s.ipv6 && s.enabled);
+    assert_eq!(s.cache_policy, CACHING_OPTIMIZED);
+    assert_eq!(
+        (s.http_version.as_str(), s.price_class.as_str()),
+        ("http2and3", "PriceClass_100")
+    );
+    assert!(p.held.is_empty());
+}
+
+#[test]
+fn a_rerun_changes_nothing() {
+    let p = plan(&wants(), &all_set(), false, &ours_policy(DIST_ARN));
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(p.held.is_empty());
+    assert_eq!(p.exists.len(), 5, "{:?}", p.exists);
+}
+
+#[test]
+fn only_what_is_missing_is_made() {
+    let w = wants();
+    // (change to what setup left, the steps it takes)
+    type Edit = fn(&mut Seen);
+    let table: [(Edit, &[&str]); 7] = [
+        (|s| s.oac = None, &["create oac", "update distribution"]),
+        (
+            |s| s.function = FunctionSeen::Differs { arn: FN_ARN.into() },
+            &["publish function"],
+        ),
+        (
+            |s| s.bucket.as_mut().unwrap().encrypted = false,
+            &["secure bucket"],
+        ),
+        (
+            |s| s.bucket.as_mut().unwrap().policy = None,
+            &["put policy"],
+        ),
+        (|s| s.config.cdn_function_managed = false, &["write config"]),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.compress = false,
+            &["update distribution"],
+        ),
+        (
+            |s| s.distribution = None,
+            &["create distribution", "put policy", "write config"],
+        ),
+    ];
+    for (edit, want) in table {
+        let mut seen = all_set();
+        edit(&mut seen);
+        let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
+        assert_eq!(kinds(&p), want, "{seen:?}");
+    }
+}
+
+#[test]
+fn what_setup_did_not_create_is_held_unless_adopted() {
+    let mut seen = all_set();
+    let b = seen.bucket.as_mut().unwrap();
+    b.ours = false;
+    b.blocks_public = false;
+    b.policy = None;
+    let d = seen.distribution.as_mut().unwrap();
+    d.ours = false;
+    d.settings.viewer_protocol = "allow-all".into();
+    d.settings.oac = String::new();
+    let p = plan(&wants(), &seen, false, &ours_policy(DIST_ARN));
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    let held: Vec<&str> = p.held.iter().map(|h| h.what.as_str()).collect();
+    assert_eq!(
+        held,
+        [
+            "bucket blog",
+            "distribution E2QWRUHAPOMQZL",
+            "bucket policy of blog"
+        ]
+    );
+    assert!(
+        p.held[1]
+            .why
+            .contains("viewer protocol: allow-all → redirect-to-https"),
+        "{:?}",
+        p.held[1]
+    );
+    assert!(p
+        .held
+        .iter()
+        .all(|h| h.fix.contains("--adopt") || h.fix.contains("iam-policy")));
+
+    let p = plan(&wants(), &seen, true, &ours_policy(DIST_ARN));
+    assert_eq!(
+        kinds(&p),
+        [
+            "secure bucket",
+            "tag bucket",
+            "update distribution",
+            "tag distribution",
+            "put policy"
+        ]
+    );
+    let Step::UpdateDistribution { changes, .. } = &p.steps[2] else {
+        panic!()
+    };
+    let settings: Vec<&str> = changes.iter().map(|c| c.setting).collect();
+    assert_eq!(settings, ["origin access control", "viewer protocol"]);
+}
+
+#[test]
+fn the_domain_waits_for_its_certificate() {
+    let w = Wants {
+        domain: Some("blog.example.com".into()),
+        route53: true,
+        ..wants()
+    };
+    let mut seen = all_set();
+    seen.config.domain = Some("blog.example.com".into());
+    seen.dns = Some(DnsSeen {
+        zone: "Z1".into(),
+        validation: false,
+        alias: false,
+    });
+    let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
+    assert_eq!(
+        kinds(&p),
+        [
+            "request certificate",
+            "dns validation",
+            "update distribution",
+            "dns alias"
+        ]
+    );
+
+    seen.certificate = Some(CertSeen {
+        arn: "arn:acm:1".into(),
+        issued: false,
+        validation: vec![(
+            "_x.blog.example.com.".into(),
+            "_y.acm-validations.aws.".into(),
+        )],
+    });
+    let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
+    assert_eq!(kinds(&p), ["dns validation"]);
+    assert!(
+        p.held[0]
+            .fix
+            .contains("_x.blog.example.com. CNAME _y.acm-validations.aws."),
+        "{:?}",
+        p.held
+    );
+
+    seen.certificate.as_mut().unwrap().issued = true;
+    seen.dns.as_mut().unwrap().validation = true;
+    let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
+    assert_eq!(kinds(&p), ["update distribution", "dns alias"]);
+    let Step::UpdateDistribution { changes, .. } = &p.steps[0] else {
+        panic!()
+    };
+    assert_eq!(changes[0].to, "blog.example.com");
+    assert_eq!(changes[1].to, "arn:acm:1");
+}
+
+#[test]
+fn the_policy_is_merged_never_replaced() {
+    let theirs = json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Logs", "Effect": "Allow", "Principal": {"Service": "logging.s3.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": "arn:aws:s3:::blog/logs/*"},
+        {"Sid": "CloudFrontReadsTheSite", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::blog/*",
+         "Condition": {"StringEquals": {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/EOLD"}}}
+    ]});
+    let merged = merge_policy(Some(&theirs), &ours_policy(DIST_ARN));
+    let st = merged["Statement"].as_array().unwrap();
+    assert_eq!(st.len(), 3);
+    assert_eq!(st[0], theirs["Statement"][0]);
+    assert_eq!(
+        st[1]["Condition"]["StringEquals"]["AWS:SourceArn"],
+        json!([
+            "arn:aws:cloudfront::123456789012:distribution/EOLD",
+            DIST_ARN
+        ])
+    );
+    assert_eq!(st[2]["Sid"], "NoDistributionReadsTheDeployRecord");
+    // Merging again changes nothing.
+    assert_eq!(merge_policy(Some(&merged), &ours_policy(DIST_ARN)), merged);
+    // One statement as an object is a policy too.
+    let single = json!({"Version": "2012-10-17", "Statement": theirs["Statement"][0].clone()});
+    let merged = merge_policy(Some(&single), &ours_policy(DIST_ARN));
+    assert_eq!(merged["Statement"].as_array().unwrap().len(), 3);
+}
+
+/// `--check`: each recommended setting on an existing distribution that misses it.
+#[test]
+fn checks_name_each_missing_setting_and_its_fix() {
+    let w = wants();
+    let ok = checks(&w, &all_set(), false);
+    assert!(ok.iter().all(|c| c.ok && c.fix.is_empty()), "{ok:?}");
+    type Edit = fn(&mut Seen);
+    let table: [(Edit, &str, &str); 10] = [
+        (
+            |s| s.bucket.as_mut().unwrap().blocks_public = false,
+            "block public access",
+            "--adopt",
+        ),
+        (
+            |s| {
+                s.bucket.as_mut().unwrap().policy = Some(json!({"Statement": [{"Effect": "Allow",
+                    "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::blog/*"}]}))
+            },
+            "bucket not public",
+            "remove that statement",
+        ),
+        (
+            |s| s.bucket.as_mut().unwrap().owner_enforced = false,
+            "ACLs off",
+            "--adopt",
+        ),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.legacy_oai = true,
+            "origin access control",
+            "REST endpoint",
+        ),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.custom_origin = true,
+            "origin access control",
+            "REST endpoint",
+        ),
+        (
+            |s| s.bucket.as_mut().unwrap().policy = None,
+            "distribution may read",
+            "iam-policy --bucket-policy",
+        ),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.viewer_protocol = "allow-all".into(),
+            "HTTPS",
+            "redirect-to-https",
+        ),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.compress = false,
+            "compression",
+            "Compress",
+        ),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.default_root = String::new(),
+            "default root object",
+            "index.html",
+        ),
+        (
+            |s| s.distribution.as_mut().unwrap().settings.viewer_function = String::new(),
+            "directory indexes",
+            "cdn_function",
+        ),
+    ];
+    for (edit, check, fix) in table {
+        let mut seen = all_set();
+        edit(&mut seen);
+        let all = checks(&w, &seen, false);
+        let failed: Vec<&Check> = all.iter().filter(|c| !c.ok).collect();
+        assert!(
+            failed
+                .iter()
+                .any(|c| c.check == check && c.fix.contains(fix)),
+            "{check}: {failed:?}"
+        );
+    }
+    // The record kept elsewhere needs no Deny.
+    let mut seen = all_set();
+    seen.bucket.as_mut().unwrap().policy =
+        Some(json!({"Statement": [ours_policy(DIST_ARN)["Statement"][0].clone()]}));
+    assert!(checks(&w, &seen, true).iter().all(|c| c.ok));
+    assert!(!checks(&w, &seen, false).iter().all(|c| c.ok));
+}
