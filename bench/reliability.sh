@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/git-publish-target}"
 export AWS_EC2_METADATA_DISABLED=true
 scripts/setup-test-env
-export MOTO_SERVER="$PWD/.venv/bin/moto_server"
+export MOTO_SERVER="$PWD/scripts/moto-server"
 export GIT_PUBLISH_CRASH_TRIALS="${CRASH:-60}" GIT_PUBLISH_RACES="${RACES:-40}" GIT_PUBLISH_FAULT_RUNS="${FAULTS:-30}"
 large=1
 [ "${1:-}" = "--no-large" ] && large=0

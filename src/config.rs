@@ -301,9 +301,22 @@ impl Target {
     }
 
     /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,
-    /// `git publish setup`). Function names allow letters, digits, `-` and `_`; target names may also hold `.`.
+    /// `git publish setup`). Function names are per account: the bucket's name keeps two sites' "production"
+    /// targets apart. Names allow letters, digits, `-` and `_` (target and bucket names may also hold `.`), at
+    /// most 64 of them.
     pub fn cdn_function_name(&self) -> String {
-        format!("git-publish-{}", self.name.replace('.', "-"))
+        let raw = match &self.backend {
+            Backend::S3 { bucket, .. } => format!("git-publish-{}-{bucket}", self.name),
+            Backend::Local { .. } => format!("git-publish-{}", self.name),
+        };
+        let mut name: String = (raw.chars())
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
+                _ => '-',
+            })
+            .collect();
+        name.truncate(64);
+        name
     }
 }
 

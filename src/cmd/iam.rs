@@ -121,8 +121,8 @@ fn cloudfront_statements(distributions: &[Distribution]) -> Vec<Value> {
 /// `cdn_function = "manage"`: the target's own function, and the distribution config it is associated in.
 fn function_statements(target: &Target) -> Vec<Value> {
     let function = format!(
-        "arn:aws:cloudfront::*:function/git-publish-{}",
-        target.name.replace('.', "-")
+        "arn:aws:cloudfront::*:function/{}",
+        target.cdn_function_name()
     );
     let distributions: Vec<String> = (target.distributions.iter())
         .map(|d| match d {
@@ -199,7 +199,7 @@ mod tests {
         let s = &p["Statement"];
         assert_eq!(
             s[3]["Resource"],
-            "arn:aws:cloudfront::*:function/git-publish-p"
+            "arn:aws:cloudfront::*:function/git-publish-p-blog"
         );
         assert_eq!(
             s[4]["Resource"],

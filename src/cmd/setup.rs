@@ -331,7 +331,7 @@ fn github(s: &Session, t: &Target, repo: &str, branch: &str, dist_arn: &str) {
         }]
     });
     let permissions = crate::cmd::iam::policy(t).unwrap_or_default();
-    let role = format!("git-publish-{}", t.name.replace('.', "-"));
+    let role = t.cdn_function_name();
     s.ui.out(&format!("GitHub Actions for {repo} (branch {branch}): create the role {role} with this trust policy"));
     s.ui.out(&serde_json::to_string_pretty(&trust).unwrap_or_default());
     s.ui.out("and this permission policy:");

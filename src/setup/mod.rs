@@ -200,7 +200,7 @@ pub enum Step {
         domain: String,
     },
     CreateDistribution {
-        settings: DistSettings,
+        settings: Box<DistSettings>,
     },
     UpdateDistribution {
         id: String,
@@ -644,7 +644,7 @@ fn distribution_steps(
 ) -> bool {
     let Some(d) = &seen.distribution else {
         p.steps.push(Step::CreateDistribution {
-            settings: desired(w, None, oac, function, cert),
+            settings: Box::new(desired(w, None, oac, function, cert)),
         });
         return true;
     };

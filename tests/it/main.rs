@@ -13,5 +13,6 @@ mod publish;
 mod redirects;
 mod reliability;
 mod secrets;
+mod setup;
 mod state_record;
 mod util;

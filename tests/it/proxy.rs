@@ -56,8 +56,9 @@ pub struct Config {
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
-    /// Answers a request itself instead of forwarding it, when it returns a response (method, path): a
-    /// stand-in for APIs the server lacks (moto 5.2.5 has no UpdateFunction/PublishFunction).
+    /// Answers a request itself instead of forwarding it, when it returns a response (method, path): for
+    /// answers the server can't be made to give (an AWS limit reached), or to act just before forwarding (a
+    /// console edit between a read and a write).
     pub answer: Option<Answer>,
 }
 

@@ -33,9 +33,10 @@ fn moto_binary() -> PathBuf {
     if let Ok(p) = std::env::var("MOTO_SERVER") {
         return p.into();
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server");
-    if venv.exists() {
-        return venv;
+    // moto with the CloudFront behaviour it lacks (tests/moto/server.py), run by the venv's python.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if root.join(".venv/bin/python").exists() {
+        return root.join("scripts/moto-server");
     }
     "moto_server".into()
 }
