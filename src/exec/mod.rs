@@ -5,7 +5,7 @@
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
 //! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
 //! viewer-request function ([`cdn_function`]); [`aws`] builds the SDK clients and [`backends`] picks them for a
-//! target. Only those backend modules touch the AWS SDK.
+//! target. Only those backend modules touch the AWS SDK. [`http`] is `doctor`'s one plain GET of a public URL.
 
 pub mod aws;
 pub mod backends;
@@ -13,6 +13,7 @@ pub mod cdn_function;
 pub mod checks;
 pub mod cloudfront;
 pub mod flow;
+pub mod http;
 pub mod local;
 pub mod s3;
 
