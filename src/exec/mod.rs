@@ -113,9 +113,14 @@ pub enum StoreError {
     /// The store asked us to slow down (503 SlowDown, 429) and the SDK's retries gave up: try again later.
     #[error("{0}")]
     Throttled(String),
-    /// A versioned object larger than [`MAX_VERSIONED_BYTES`]: not read.
+    /// A versioned object larger than [`MAX_VERSIONED_BYTES`]: not read. Its ETag, so that it can still be
+    /// replaced conditionally (`--force-state`).
     #[error("{what} is {size} bytes, more than the {} MiB a deploy record can be", MAX_VERSIONED_BYTES >> 20)]
-    TooLarge { what: String, size: u64 },
+    TooLarge {
+        what: String,
+        size: u64,
+        etag: String,
+    },
     #[error("{message}")]
     Failed { message: String, hint: String },
 }
@@ -134,11 +139,12 @@ impl StoreError {
 /// 354 MB of memory): it is reported as too large, naming it, and nothing else is read or written.
 pub const MAX_VERSIONED_BYTES: u64 = 16 << 20;
 
-/// The error for a versioned object over [`MAX_VERSIONED_BYTES`].
-pub fn too_large(what: &str, size: u64) -> StoreError {
+/// The error for a versioned object over [`MAX_VERSIONED_BYTES`], with its version tag.
+pub fn too_large(what: &str, size: u64, etag: String) -> StoreError {
     StoreError::TooLarge {
         what: what.to_string(),
         size,
+        etag,
     }
 }
 
