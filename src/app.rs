@@ -68,7 +68,9 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Retry(a)) => return hooks::retry(&open(ui)?, a.force).await,
         Some(Command::Hook(args)) => return hooks::hook(&cwd, ui, args).await,
         // ---- least-privilege policy, init, man page, completions ----
-        Some(Command::Doctor { target }) => cmd::doctor::run(&open(ui)?, target.as_deref()).await?,
+        Some(Command::Doctor { target, site_url }) => {
+            cmd::doctor::run(&open(ui)?, target.as_deref(), site_url.as_deref()).await?
+        }
         Some(Command::IamPolicy { target, bucket }) if bucket.bucket_policy => {
             cmd::bucket_policy::run(&open(ui)?, target.as_deref(), &bucket)?
         }

@@ -238,6 +238,10 @@ pub enum Command {
         /// The target (default: the default target)
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
+        /// Look for the deploy record at URL instead of https://<domain>: check a preview/staging host or a
+        /// local server (the URL the site's root is served at; http:// only to a loopback host)
+        #[arg(long, value_name = "URL")]
+        site_url: Option<String>,
     },
     /// Print the least-privilege IAM policy (JSON) for a target's bucket, prefix and distributions
     IamPolicy {

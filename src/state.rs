@@ -374,11 +374,20 @@ pub enum Read {
 }
 
 /// A state object that can't be read as a record, kept so that `--since`/`--full` can replace it once told
-/// to (`--force-state`), after saving its bytes beside it.
+/// to (`--force-state`), after saving its bytes beside it ([`keep_aside`]).
 pub struct Unreadable {
-    pub body: Vec<u8>,
+    pub content: Content,
     pub etag: String,
     pub error: Error,
+}
+
+/// What an unreadable state object holds, for keeping it beside the record before it is replaced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// Its bytes, as read.
+    Bytes(Vec<u8>),
+    /// Not read: more than a record can be ([`crate::exec::MAX_VERSIONED_BYTES`]); its size.
+    TooLarge(u64),
 }
 
 impl Unreadable {
@@ -388,28 +397,60 @@ impl Unreadable {
     }
 }
 
-/// Read the state, keeping an unreadable object's bytes and ETag instead of failing.
+/// Read the state, keeping an unreadable object's bytes (or, for one too large to read, its size) and ETag
+/// instead of failing.
 pub async fn read_versioned(store: &dyn ObjectStore, key: &str, target: &str) -> Result<Read> {
-    let Some(v) = store.get_versioned(key).await.map_err(|e| match e {
-        // Not a record this build can use: reported like a corrupt one (never read whole).
-        StoreError::TooLarge { .. } => Error::StateCorrupt {
-            target: target.into(),
-            key: key.into(),
-            message: e.to_string(),
-        },
-        e => store_err(target, e),
-    })?
-    else {
-        return Ok(Read::Absent);
+    let v = match store.get_versioned(key).await {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(Read::Absent),
+        // Not a record this build can use: reported, and replaceable, like a corrupt one (never read whole).
+        Err(e @ StoreError::TooLarge { .. }) => {
+            let message = e.to_string();
+            let StoreError::TooLarge { size, etag, .. } = e else {
+                unreachable!()
+            };
+            return Ok(Read::Unreadable(Unreadable {
+                content: Content::TooLarge(size),
+                etag,
+                error: Error::StateCorrupt {
+                    target: target.into(),
+                    key: key.into(),
+                    message,
+                },
+            }));
+        }
+        Err(e) => return Err(store_err(target, e)),
     };
     Ok(match parse(&v.body, target, key) {
         Ok(st) => Read::Found(Box::new(st), v.etag),
         Err(error) => Read::Unreadable(Unreadable {
-            body: v.body,
+            content: Content::Bytes(v.body),
             etag: v.etag,
             error,
         }),
     })
+}
+
+/// Keep an unreadable state object at `copy` before it is replaced: the bytes read, or, for one too large to
+/// read, a copy the store makes itself (S3 CopyObject; a streamed file copy locally), so it is never held in
+/// memory.
+pub async fn keep_aside(
+    store: &dyn ObjectStore,
+    key: &str,
+    copy: &str,
+    content: &Content,
+) -> std::result::Result<(), StoreError> {
+    let headers = crate::exec::ObjectHeaders {
+        content_type: "application/octet-stream".into(),
+        ..Default::default()
+    };
+    match content {
+        Content::Bytes(body) => {
+            let body = bytes::Bytes::from(body.clone());
+            store.put(copy, body, &headers).await
+        }
+        Content::TooLarge(_) => store.copy(key, copy, &headers).await,
+    }
 }
 
 /// Where an unreadable state's bytes are kept when it is replaced: `<key>.corrupt-<UTC time>` (no `:` in it,

@@ -1,19 +1,25 @@
 //! `git publish doctor`: checks a target's setup without publishing, each printed with ✓ or ✗ and the fix:
 //! the credentials (a signed HeadBucket), the bucket's region against site.toml, each distribution's origin
 //! (bucket and origin path against the prefix), whether the store refuses conditional writes that must fail
-//! (the probe of `state::probe_conditional_writes`, which the claim relies on), and, when `domain` is set,
-//! whether the deploy record is readable at the site's public URL. Exit 1 when a check fails. For a target
-//! with a distribution it then lists the recommended settings of `git publish setup --check` as advice.
+//! (the probe of `state::probe_conditional_writes`, which the claim relies on), and, when `domain` is set (or
+//! `--site-url` given), whether the deploy record is readable at the site's public URL. Exit 1 when a check
+//! fails. For a target with a distribution it then lists the recommended settings of `git publish setup
+//! --check` as advice.
 //!
-//! The AWS calls live in `exec::checks`; this module orders the checks and prints them (or `--json`). The
-//! only write is the probe object under `.git-publish/`.
+//! The AWS calls live in `exec::checks` and the GET of the public URL in `exec::http`; this module orders the
+//! checks, judges the public URL's answer and prints them (or `--json`). The only write is the probe object
+//! under `.git-publish/`.
+
+use std::time::Duration;
 
 use serde::Serialize;
+use url::Url;
 
-use crate::config::{Locking, Target};
-use crate::error::{ExitCode, Result};
+use crate::config::{Backend, Locking, Target};
+use crate::error::{Error, ExitCode, Result};
 use crate::exec::backends::{backends, check_env_endpoints};
 use crate::exec::checks::{aws_checks, Finding};
+use crate::exec::http;
 use crate::publish::Session;
 use crate::state;
 
@@ -29,14 +35,16 @@ pub struct Doctor {
     pub recommended: Vec<Finding>,
 }
 
-pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
+/// `site_url`: `--site-url`, the site's root to look for the record under instead of `https://<domain>`.
+pub async fn run(s: &Session, target: Option<&str>, site_url: Option<&str>) -> Result<ExitCode> {
+    let site_url = site_url.map(parse_site_url).transpose()?;
     let t = s.config.target(target)?;
     check_env_endpoints(t)?;
     let mut checks = aws_checks(t).await;
     if checks.iter().all(|f| f.ok) {
         checks.push(conditional_writes(s, t).await);
     }
-    if let Some(f) = public_record(t) {
+    if let Some(f) = public_record(t, site_url.as_ref()).await {
         checks.push(f);
     }
     let recommended = if t.distributions.is_empty() {
@@ -125,29 +133,347 @@ async fn conditional_writes(s: &Session, t: &Target) -> Finding {
     }
 }
 
-/// Whether the record is readable at the site's public URL. git-publish carries no HTTP client of its own
-/// (the SDK's is not meant for arbitrary URLs), so this says how to check by hand, or that the record is kept
-/// outside the site (`state`).
-fn public_record(t: &Target) -> Option<Finding> {
+/// How long the look at the public URL may take, and how much of its body is read (a record starts with
+/// `"format"`, well within it).
+const PUBLIC_TIMEOUT: Duration = Duration::from_secs(5);
+const PUBLIC_BODY_CAP: usize = 64 << 10;
+
+/// Whether the record is readable at the site's public URL (`https://<domain>`, or `--site-url`): a GET of
+/// the path the record is served at, which must not answer with it. Passes without a request when `state`
+/// keeps the record out of what the site serves; nothing to check without a domain or `--site-url`.
+async fn public_record(t: &Target, site_url: Option<&Url>) -> Option<Finding> {
     const CHECK: &str = "public record";
-    let domain = t.domain.as_ref()?;
-    if let Some(loc) = &t.state {
-        return Some(Finding::pass(
+    let base = match (site_url, &t.domain) {
+        (None, None) => return None,
+        (Some(u), _) => Ok(u.clone()),
+        (None, Some(d)) if d.contains('*') => Err(format!(
+            "`domain = \"{d}\"` is a wildcard; name one host with `--site-url https://HOST`"
+        )),
+        (None, Some(d)) => {
+            Url::parse(&format!("https://{d}/")).map_err(|e| format!("https://{d}/: {e}"))
+        }
+    };
+    let served = match served_key(t) {
+        Served::Outside(why) => return Some(Finding::pass(CHECK, why)),
+        Served::NotByTheDistribution(why) => {
+            return Some(Finding::skip(CHECK, format!("not checked: {why}")))
+        }
+        Served::At(path) => path,
+    };
+    let base = match base {
+        Ok(b) => b,
+        Err(why) => return Some(Finding::skip(CHECK, format!("not checked: {why}"))),
+    };
+    let url = under(&base, &served);
+    Some(
+        match http::get(&url, PUBLIC_BODY_CAP, PUBLIC_TIMEOUT).await {
+            Err(e) => Finding::skip(
+                CHECK,
+                format!("not checked: GET {url}: {e}; it must not answer 200 with the record"),
+            ),
+            Ok(a) => public_verdict(&url, &a, public_fix(t)),
+        },
+    )
+}
+
+/// Where the site serves the record, if it does.
+#[derive(Debug, PartialEq)]
+enum Served {
+    /// At this path under the site's root.
+    At(String),
+    /// `state` keeps it out of what the site serves (why, for the report).
+    Outside(String),
+    /// In the bucket, but outside the distribution's origin path: the distribution check says what is wrong.
+    NotByTheDistribution(String),
+}
+
+/// The record's path under the site's root: its key (in the site's bucket or directory) less the
+/// distribution's origin path (`origin_path`, else the target's prefix, as git-publish assumes when it can't
+/// read the distribution). A record that `state` keeps in another bucket, or outside the served directory or
+/// origin path, is not served.
+fn served_key(t: &Target) -> Served {
+    let origin = t.origin_path.as_deref().unwrap_or(t.prefix());
+    let elsewhere = |loc: &crate::config::StateLocation| {
+        Served::Outside(format!(
+            "the record is kept at {}, outside the site",
+            loc.describe()
+        ))
+    };
+    let key = match (&t.state, &t.backend) {
+        (None, _) => state::state_key(t.prefix()),
+        (Some(loc), Backend::S3 { bucket, .. }) => match &loc.backend {
+            Backend::S3 { bucket: b, .. } if b == bucket => loc.key.clone(),
+            _ => return elsewhere(loc),
+        },
+        (Some(loc), Backend::Local { root }) => {
+            let Backend::Local { root: dir } = &loc.backend else {
+                return elsewhere(loc);
+            };
+            match dir.join(&loc.key).strip_prefix(root) {
+                Ok(rel) => (rel.components())
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                Err(_) => return elsewhere(loc),
+            }
+        }
+    };
+    match (crate::plan::served_path("", origin, &key), &t.state) {
+        (Some(path), _) => Served::At(path),
+        (None, Some(loc)) => elsewhere(loc),
+        (None, None) => Served::NotByTheDistribution(format!(
+            "the origin path \"/{origin}\" does not hold {key}, so the distribution does not serve the record \
+             (see the distribution check)"
+        )),
+    }
+}
+
+/// `path` under the site's root `base`.
+fn under(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    url.set_path(&format!("{}/{path}", base.path().trim_end_matches('/')));
+    url
+}
+
+/// What an answer from the record's public URL means: the record itself (any 2xx whose body starts like one)
+/// fails; a 4xx, or a 2xx with something else (a single-page app's fallback page), passes; a redirect is
+/// reported as such, not followed; anything else is not a verdict.
+fn public_verdict(url: &Url, a: &http::Answer, fix: String) -> Finding {
+    const CHECK: &str = "public record";
+    let status = a.status;
+    match status {
+        200..=299 if looks_like_record(&a.head) => Finding::fail(
             CHECK,
-            format!("the record is kept at {}, outside the site", loc.describe()),
+            format!(
+                "GET {url} answered {status} with the deploy record: anyone can read the deployed commits, who \
+                 published them and the last {} deploys",
+                state::HISTORY
+            ),
+            fix,
+        ),
+        200..=299 => Finding::pass(
+            CHECK,
+            format!("GET {url} answered {status}, but not with the record (a fallback page?)"),
+        ),
+        300..=399 => Finding::skip(
+            CHECK,
+            format!(
+                "not checked: GET {url} answered {status}, a redirect to {} (not followed); check where it \
+                 leads with `git publish doctor --site-url URL`",
+                a.location.as_deref().unwrap_or("nowhere (no Location)")
+            ),
+        ),
+        400..=499 => Finding::pass(
+            CHECK,
+            format!("GET {url} answered {status}: the record is not public there"),
+        ),
+        _ => Finding::skip(
+            CHECK,
+            format!("not checked: GET {url} answered {status}; it must not answer 200 with the record"),
+        ),
+    }
+}
+
+/// A record's body: a JSON object that starts with its `format` (serde writes the fields in order).
+fn looks_like_record(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim_start();
+    text.starts_with('{') && text[1..].trim_start().starts_with("\"format\"")
+}
+
+fn public_fix(t: &Target) -> String {
+    match &t.backend {
+        Backend::S3 { .. } => format!(
+            "apply the bucket policy of `git publish iam-policy --bucket-policy` (the distribution then reads the \
+             site but not .git-publish/*), or keep the record out of the site with \
+             `state = \"s3://PRIVATE-BUCKET/KEY\"` under [targets.{}] in site.toml",
+            t.name
+        ),
+        Backend::Local { .. } => format!(
+            "keep the record out of the served directory with `state = \"file:///A/PRIVATE/DIR\"` under \
+             [targets.{}] in site.toml, or have the web server refuse .git-publish/",
+            t.name
+        ),
+    }
+}
+
+/// `--site-url`: an absolute https URL, or http to a loopback host (a local server); never a user name or
+/// password (they would be sent, and printed), a query or a fragment.
+fn parse_site_url(raw: &str) -> Result<Url> {
+    let bad = |why: &str| {
+        Error::Usage(format!(
+            "--site-url {}: {why}",
+            crate::config::redact_userinfo(raw)
+        ))
+    };
+    let u = Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad("a user name or password is not accepted"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad(
+            "give the URL the site's root is served at, without `?` or `#`",
         ));
     }
-    let served = state::state_key(t.prefix());
-    let served = t
-        .origin_path
-        .as_deref()
-        .and_then(|o| served.strip_prefix(&format!("{o}/")))
-        .unwrap_or(".git-publish/state.json");
-    Some(Finding::skip(
-        CHECK,
-        format!(
-            "not checked (no HTTP client): `curl -sI https://{domain}/{served}` must not answer 200; \
-             if it does, apply `git publish iam-policy --bucket-policy` or set `state`"
-        ),
-    ))
+    let loopback = match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match u.scheme() {
+        "https" if u.host().is_some() => Ok(u),
+        "http" if loopback => Ok(u),
+        "http" => Err(bad(
+            "plain http only to a loopback host (127.0.0.1, ::1, localhost); use https",
+        )),
+        _ => Err(bad("expected an https:// URL")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_urls() {
+        for ok in [
+            "https://preview.example.com",
+            "https://example.com/blog/",
+            "http://127.0.0.1:4566/bucket",
+            "http://localhost:8080",
+            "http://[::1]:8080/",
+        ] {
+            assert!(parse_site_url(ok).is_ok(), "{ok}");
+        }
+        for (bad, says) in [
+            ("http://example.com", "loopback"),
+            ("http://10.0.0.1/", "loopback"),
+            ("https://user:secret@example.com", "user name"),
+            ("http://user@127.0.0.1/", "user name"),
+            ("ftp://example.com", "https://"),
+            ("example.com", "relative URL"),
+            ("https://example.com/?x=1", "without"),
+        ] {
+            let e = parse_site_url(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+
+    fn target(extra: &str) -> Target {
+        let text = format!("[targets.p]\n{extra}\n");
+        let c =
+            crate::config::Config::from_str(&text, "site.toml".as_ref(), "/r".as_ref()).unwrap();
+        c.target(None).unwrap().clone()
+    }
+
+    /// The record's path under the site's root: its key less the origin path (the prefix when not given), or
+    /// not served at all when `state` keeps it elsewhere.
+    #[test]
+    fn the_record_is_looked_for_where_the_site_serves_it() {
+        let dist = "distribution = \"E2QWRUHAPOMQZL\"";
+        let at = |p: &str| Served::At(p.into());
+        let rec = ".git-publish/state.json";
+        for (extra, want) in [
+            ("url = \"s3://bkt\"", at(rec)),
+            ("url = \"s3://bkt/blog\"", at(rec)),
+            (&format!("url = \"s3://bkt/sites/blog\"\n{dist}\norigin_path = \"sites\""), at("blog/.git-publish/state.json")),
+            (&format!("url = \"s3://bkt/blog\"\n{dist}\norigin_path = \"other\""), Served::NotByTheDistribution(String::new())),
+            ("url = \"s3://bkt\"\nstate = \"s3://private/site.json\"", Served::Outside(String::new())),
+            // The same bucket: served unless the origin path leaves it out.
+            ("url = \"s3://bkt\"\nstate = \"s3://bkt/deploy/site.json\"", at("deploy/site.json")),
+            (&format!("url = \"s3://bkt/www\"\n{dist}\norigin_path = \"www\"\nstate = \"s3://bkt/deploy/site.json\""), Served::Outside(String::new())),
+            ("url = \"file:///srv/www\"", at(rec)),
+            ("url = \"file:///srv/www\"\nstate = \"file:///srv/www/x/deploy.json\"", at("x/deploy.json")),
+            ("url = \"file:///srv/www\"\nstate = \"file:///srv/private\"", Served::Outside(String::new())),
+        ] {
+            let got = served_key(&target(extra));
+            let same = match (&got, &want) {
+                (Served::At(a), Served::At(b)) => a == b,
+                (Served::Outside(_), Served::Outside(_)) => true,
+                (Served::NotByTheDistribution(_), Served::NotByTheDistribution(_)) => true,
+                _ => false,
+            };
+            assert!(same, "{extra}: {got:?}");
+        }
+        let base = Url::parse("http://127.0.0.1:5000/bucket/").unwrap();
+        assert_eq!(
+            under(&base, rec).as_str(),
+            "http://127.0.0.1:5000/bucket/.git-publish/state.json"
+        );
+        let base = Url::parse("https://blog.example.com").unwrap();
+        assert_eq!(
+            under(&base, "a b/c").as_str(),
+            "https://blog.example.com/a%20b/c"
+        );
+    }
+
+    /// 2xx with the record fails; 4xx, and 2xx with something else, pass; redirects and 5xx are not verdicts.
+    #[test]
+    fn what_an_answer_means() {
+        let url = Url::parse("https://blog.example.com/.git-publish/state.json").unwrap();
+        let record = b"{\n  \"format\": 1,\n  \"target\": \"p\"".to_vec();
+        let page = b"<!DOCTYPE html><title>Home</title>".to_vec();
+        for (status, head, location, ok, skipped, says) in [
+            (
+                200,
+                record.clone(),
+                None,
+                false,
+                false,
+                "answered 200 with the deploy record",
+            ),
+            (
+                206,
+                record,
+                None,
+                false,
+                false,
+                "answered 206 with the deploy record",
+            ),
+            (200, page, None, true, false, "not with the record"),
+            (
+                403,
+                vec![],
+                None,
+                true,
+                false,
+                "answered 403: the record is not public",
+            ),
+            (404, vec![], None, true, false, "answered 404"),
+            (
+                301,
+                vec![],
+                Some("https://www.example.com/x"),
+                true,
+                true,
+                "redirect to https://www.example.com/x",
+            ),
+            (302, vec![], None, true, true, "no Location"),
+            (503, vec![], None, true, true, "answered 503"),
+        ] {
+            let a = http::Answer {
+                status,
+                location: location.map(str::to_string),
+                head,
+            };
+            let f = public_verdict(&url, &a, "FIX".into());
+            assert_eq!((f.ok, f.skipped), (ok, skipped), "{status}: {}", f.detail);
+            assert!(f.detail.contains(says), "{status}: {}", f.detail);
+            assert!(f.detail.contains(url.as_str()), "{status}: {}", f.detail);
+            assert_eq!(f.fix == "FIX", !ok, "{status}");
+        }
+    }
+
+    #[test]
+    fn records_are_recognized_by_their_start() {
+        assert!(looks_like_record(
+            b"{\n  \"format\": 1,\n  \"target\": \"p\""
+        ));
+        assert!(looks_like_record(b" {\"format\":1}"));
+        assert!(!looks_like_record(b"<!DOCTYPE html><html>"));
+        assert!(!looks_like_record(b"{\"error\": \"not found\"}"));
+        assert!(!looks_like_record(b""));
+    }
 }

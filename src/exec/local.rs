@@ -95,6 +95,26 @@ fn etag(body: &[u8]) -> String {
     hex::encode(&Sha256::digest(body)[..12])
 }
 
+/// [`etag`] of a file's content, read in small pieces (a state file may be far larger than a record can be);
+/// None when there is no such file.
+fn file_etag(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut hash = Sha256::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match f.read(&mut buf)? {
+            0 => break,
+            n => hash.update(&buf[..n]),
+        }
+    }
+    Ok(Some(hex::encode(&hash.finalize()[..12])))
+}
+
 #[async_trait]
 impl ObjectStore for LocalStore {
     fn describe(&self) -> String {
@@ -184,7 +204,12 @@ impl ObjectStore for LocalStore {
         let path = self.path(key);
         if let Ok(meta) = fs::metadata(&path) {
             if meta.len() > super::MAX_VERSIONED_BYTES {
-                return Err(super::too_large(&path.display().to_string(), meta.len()));
+                let what = path.display().to_string();
+                let etag = match file_etag(&path) {
+                    Ok(e) => e.unwrap_or_default(),
+                    Err(e) => return Err(io_err("reading", &path, e)),
+                };
+                return Err(super::too_large(&what, meta.len(), etag));
             }
         }
         match fs::read(&path) {
@@ -226,11 +251,7 @@ impl ObjectStore for LocalStore {
                 .open(&lock_path)
                 .map_err(|e| io_err("opening", &lock_path, e))?;
             lock.lock().map_err(|e| io_err("locking", &lock_path, e))?;
-            let current = match fs::read(&path) {
-                Ok(b) => Some(etag(&b)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(io_err("reading", &path, e)),
-            };
+            let current = file_etag(&path).map_err(|e| io_err("reading", &path, e))?;
             let ok = match (&cond, &current) {
                 (Precondition::Absent, None) => true,
                 (Precondition::Matches(want), Some(have)) => want == have,

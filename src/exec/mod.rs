@@ -5,7 +5,7 @@
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
 //! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
 //! viewer-request function ([`cdn_function`]); [`aws`] builds the SDK clients and [`backends`] picks them for a
-//! target. Only those backend modules touch the AWS SDK.
+//! target. Only those backend modules touch the AWS SDK. [`http`] is `doctor`'s one plain GET of a public URL.
 
 pub mod aws;
 pub mod backends;
@@ -13,6 +13,7 @@ pub mod cdn_function;
 pub mod checks;
 pub mod cloudfront;
 pub mod flow;
+pub mod http;
 pub mod local;
 pub mod s3;
 pub mod setup;
@@ -113,9 +114,14 @@ pub enum StoreError {
     /// The store asked us to slow down (503 SlowDown, 429) and the SDK's retries gave up: try again later.
     #[error("{0}")]
     Throttled(String),
-    /// A versioned object larger than [`MAX_VERSIONED_BYTES`]: not read.
+    /// A versioned object larger than [`MAX_VERSIONED_BYTES`]: not read. Its ETag, so that it can still be
+    /// replaced conditionally (`--force-state`).
     #[error("{what} is {size} bytes, more than the {} MiB a deploy record can be", MAX_VERSIONED_BYTES >> 20)]
-    TooLarge { what: String, size: u64 },
+    TooLarge {
+        what: String,
+        size: u64,
+        etag: String,
+    },
     #[error("{message}")]
     Failed { message: String, hint: String },
 }
@@ -134,11 +140,12 @@ impl StoreError {
 /// 354 MB of memory): it is reported as too large, naming it, and nothing else is read or written.
 pub const MAX_VERSIONED_BYTES: u64 = 16 << 20;
 
-/// The error for a versioned object over [`MAX_VERSIONED_BYTES`].
-pub fn too_large(what: &str, size: u64) -> StoreError {
+/// The error for a versioned object over [`MAX_VERSIONED_BYTES`], with its version tag.
+pub fn too_large(what: &str, size: u64, etag: String) -> StoreError {
     StoreError::TooLarge {
         what: what.to_string(),
         size,
+        etag,
     }
 }
 

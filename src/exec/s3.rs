@@ -347,7 +347,7 @@ impl ObjectStore for S3Store {
                 let etag = out.e_tag().unwrap_or_default().to_string();
                 let size = out.content_length().unwrap_or(0).max(0) as u64;
                 if size > super::MAX_VERSIONED_BYTES {
-                    return Err(super::too_large(&self.what(key), size));
+                    return Err(super::too_large(&self.what(key), size, etag));
                 }
                 let body = out
                     .body

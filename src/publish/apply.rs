@@ -67,17 +67,11 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
 
 /// Before an unreadable state is replaced (`--force-state`), keep its bytes beside it.
 async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
-    let Some(body) = &p.replaces else {
+    let Some(content) = &p.replaces else {
         return Ok(());
     };
     let copy = state::corrupt_copy_key(&p.key, &s.clock);
-    let headers = crate::exec::ObjectHeaders {
-        content_type: "application/octet-stream".into(),
-        ..Default::default()
-    };
-    p.backends
-        .state_store()
-        .put(&copy, bytes::Bytes::from(body.clone()), &headers)
+    state::keep_aside(p.backends.state_store(), &p.key, &copy, content)
         .await
         .map_err(|e| state::store_err(&p.target.name, e))?;
     s.ui.note(&format!("kept the unreadable state as {copy}"));

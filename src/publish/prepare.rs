@@ -42,9 +42,9 @@ pub struct Prepared<'s> {
     pub used_this_month: usize,
     /// The commit that was live, when this publish goes back to an earlier deploy.
     pub rollback_from: Option<String>,
-    /// The bytes of an unreadable state object that this publish replaces (`--force-state`): apply keeps
-    /// them beside the state before it claims.
-    pub replaces: Option<Vec<u8>>,
+    /// An unreadable state object that this publish replaces (`--force-state`): apply keeps it beside the
+    /// state before it claims (see [`state::keep_aside`]).
+    pub replaces: Option<state::Content>,
     /// The report of a dry run; apply and wait fill in the rest.
     pub report: Report,
 }
@@ -145,7 +145,12 @@ async fn read_state(
     target: &Target,
     backends: &Backends,
     key: &str,
-) -> Result<(Option<State>, Option<String>, Takeover, Option<Vec<u8>>)> {
+) -> Result<(
+    Option<State>,
+    Option<String>,
+    Takeover,
+    Option<state::Content>,
+)> {
     warn_state_inside_site(s, target);
     let old = state::move_record(backends, target, opts.dry_run).await?;
     let (mut current, etag, replaces) =
@@ -153,8 +158,8 @@ async fn read_state(
             state::Read::Absent => (None, None, None),
             state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
             state::Read::Unreadable(u) => {
-                let (etag, body) = replace_unreadable(s, opts, key, u)?;
-                (None, Some(etag), Some(body))
+                let (etag, content) = replace_unreadable(s, opts, key, u)?;
+                (None, Some(etag), Some(content))
             }
         };
     if let (None, Some(old)) = (&current, old) {
@@ -172,14 +177,15 @@ async fn read_state(
 }
 
 /// An unreadable state object is replaced only by a publish that says what is deployed (`--since REV`) or
-/// doesn't need to know (`--full`), and only once told to: `--force-state`, or a yes on the terminal. Its
-/// ETag (the claim's `If-Match`) and bytes (kept beside it by apply).
+/// doesn't need to know (`--full`), and only once told to: `--force-state`, or a yes on the terminal. One too
+/// large to read is replaced the same way. Its ETag (the claim's `If-Match`) and content (kept beside it by
+/// apply).
 fn replace_unreadable(
     s: &Session,
     opts: &PublishOpts,
     key: &str,
     u: state::Unreadable,
-) -> Result<(String, Vec<u8>)> {
+) -> Result<(String, state::Content)> {
     let says_what_is_deployed = opts.since.is_some() || opts.full;
     if u.is_newer_format() || !says_what_is_deployed {
         return Err(u.error);
@@ -202,7 +208,7 @@ fn replace_unreadable(
         },
         state::corrupt_copy_key(key, &s.clock)
     ));
-    Ok((u.etag, u.body))
+    Ok((u.etag, u.content))
 }
 
 /// `state = "file://…"` inside the served directory is served like the site: say so.

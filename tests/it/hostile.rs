@@ -529,3 +529,67 @@ fn a_huge_state_object_is_refused_without_reading_it() {
     let r = site.run(&["--dry-run"]).fails(1);
     assert!(r.stderr.contains("16 MiB"), "{}", r.stderr);
 }
+
+/// A state object over the 16 MiB cap is unreadable like a corrupt one, and replaced the same way: `--since REV
+/// --force-state` / `--full --force-state` keep it as `state.json.corrupt-<time>` by a copy made in the store
+/// (CopyObject; a streamed file copy locally), never read into memory, and replace it with `If-Match` on its
+/// ETag. Before, the capped read kept no ETag, so `--force-state` failed with the same error.
+#[test]
+fn a_huge_state_object_is_replaced_with_force_state_like_a_corrupt_one() {
+    const HUGE: u64 = 17 << 20;
+    let corrupt_copies = |names: Vec<String>| -> Vec<String> {
+        (names.into_iter())
+            .filter(|k| k.contains(".git-publish/state.json.corrupt-"))
+            .collect()
+    };
+
+    // file://
+    let site = Site::new();
+    small_blog(&site);
+    let out = local(&site);
+    let c1 = site.commit("v1");
+    site.run(&[]).ok();
+    let state = out.join(".git-publish/state.json");
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&state)
+        .unwrap();
+    f.set_len(HUGE).unwrap();
+    let r = site.run(&["--full"]).fails(1);
+    assert!(r.stderr.contains("--force-state"), "{}", r.stderr);
+    let r = site.run(&["--since", &c1, "--force-state"]).ok();
+    assert!(r.stderr.contains("state.json.corrupt-"), "{}", r.stderr);
+    let names = (std::fs::read_dir(out.join(".git-publish")).unwrap())
+        .map(|e| format!(".git-publish/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    let kept = corrupt_copies(names);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::metadata(out.join(&kept[0])).unwrap().len(), HUGE);
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(st["deployed"]["commit"], c1.as_str());
+    site.run(&["status"]).ok();
+
+    // S3
+    let site = Site::new();
+    small_blog(&site);
+    let b = s3_site(&site, "huge");
+    let c1 = site.commit("v1");
+    site.run(&[]).ok();
+    let mut huge = b"{not json".to_vec();
+    huge.resize(HUGE as usize, b' ');
+    put_state(&b, &huge);
+    assert_ne!(site.run(&["status"]).code, 0);
+    let r = site.run(&["--full"]).fails(1);
+    assert!(r.stderr.contains("--force-state"), "{}", r.stderr);
+    let r = site.run(&["--full", "--force-state"]).ok();
+    assert!(r.stderr.contains("state.json.corrupt-"), "{}", r.stderr);
+    let objs = objects(&b);
+    let kept = corrupt_copies(objs.keys().cloned().collect());
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        objs[&kept[0]].body == huge,
+        "the kept copy is the huge object"
+    );
+    assert_eq!(state_json(&b, "")["deployed"]["commit"], c1.as_str());
+    site.run(&["status"]).ok();
+}

@@ -354,3 +354,122 @@ fn doctor_finds_a_store_ignoring_conditional_writes() {
     has(&r.stdout, "✗ conditional writes");
     has(&r.stdout, "locking = \"none\"");
 }
+
+/// Let anyone read bucket `b` (moto honours bucket policies for unsigned requests: a public bucket, or a
+/// distribution that serves every key).
+fn make_public(b: &str) {
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{b}/*"),
+        }],
+    });
+    rt().block_on(
+        s3().put_bucket_policy()
+            .bucket(b)
+            .policy(policy.to_string())
+            .send(),
+    )
+    .unwrap();
+}
+
+/// `doctor --site-url` against moto serving a public bucket: the record published into the site is readable
+/// at the site's URL, ✗ with the fix, exit 1 (it was only a `curl` to run by hand). A site that answers 404
+/// for it passes, and so does a record kept elsewhere with `state` (no request made); nothing listening is
+/// "not checked", naming the URL. A bad `--site-url` is refused before anything runs.
+#[test]
+fn doctor_finds_the_record_readable_at_the_public_url() {
+    let (site, b) = published_once("public-url");
+    make_public(&b);
+    let base = format!("{}/{b}", moto().endpoint);
+    let url = format!("{base}/.git-publish/state.json");
+
+    let r = site.run(&["doctor", "--site-url", &base]).fails(1);
+    has(&r.stdout, "✗ public record");
+    has(
+        &r.stdout,
+        &format!("GET {url} answered 200 with the deploy record"),
+    );
+    has(&r.stdout, "git publish iam-policy --bucket-policy");
+    has(&r.stdout, "state = \"s3://PRIVATE-BUCKET/KEY\"");
+    let j = site
+        .run(&["doctor", "--json", "--site-url", &format!("{base}/")])
+        .fails(1)
+        .json();
+    assert_eq!(j["ok"], false);
+    let last = j["checks"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["check"], "public record", "{j:#}");
+    assert_eq!(last["ok"], false, "{j:#}");
+
+    // A site that doesn't serve the record (moto answers 404 for a key that isn't there).
+    let other = bucket("public-url-empty");
+    let r = site
+        .run(&[
+            "doctor",
+            "--site-url",
+            &format!("{}/{other}", moto().endpoint),
+        ])
+        .ok();
+    has(&r.stdout, "✓ public record");
+    has(&r.stdout, "answered 404: the record is not public there");
+
+    // Nothing listening: not a verdict, named with its URL.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let r = site
+        .run(&[
+            "doctor",
+            "--site-url",
+            &format!("http://127.0.0.1:{closed}"),
+        ])
+        .ok();
+    has(
+        &r.stdout,
+        &format!(
+            "- public record: not checked: GET http://127.0.0.1:{closed}/.git-publish/state.json: "
+        ),
+    );
+
+    // `state` in the same bucket is still served by it.
+    let same = format!("state = \"s3://{b}/deploy/site.json\"");
+    site.config(&s3_config(&b, "", &same));
+    site.run(&[]).ok();
+    let r = site.run(&["doctor", "--site-url", &base]).fails(1);
+    has(
+        &r.stdout,
+        &format!("✗ public record: GET {base}/deploy/site.json answered 200"),
+    );
+
+    // The record moved out of the site: the URL answers 404, and doctor passes without asking it.
+    let private = bucket("public-url-private");
+    site.config(&s3_config(
+        &b,
+        "",
+        &format!("state = \"s3://{private}/site.json\""),
+    ));
+    site.run(&[]).ok();
+    let r = site.run(&["doctor", "--site-url", &base]).ok();
+    has(
+        &r.stdout,
+        &format!(
+            "✓ public record: the record is kept at s3://{private}/site.json, outside the site"
+        ),
+    );
+    site.config(&s3_config(&b, "", ""));
+    let r = site.run(&["doctor", "--site-url", &base]).ok();
+    has(&r.stdout, "answered 404");
+
+    for (bad, says) in [
+        ("http://example.com", "loopback"),
+        ("https://user:secret@example.com", "user name or password"),
+    ] {
+        let r = site.run(&["doctor", "--site-url", bad]).fails(2);
+        has(&r.stderr, says);
+        assert!(!r.stderr.contains("secret"), "{}", r.stderr);
+    }
+}
