@@ -313,7 +313,8 @@ impl Questions<'_> {
             " (chosen by --yes)"
         };
         ui.note(&format!(
-            "keep the deploy record private{why}: `git publish iam-policy --bucket-policy --account-id ACCOUNT` \
+            "keep the deploy record private{why}: `git publish setup` merges this into the bucket policy as it \
+             creates the distribution; for one made by hand, `git publish iam-policy --bucket-policy --account-id ACCOUNT` \
              prints a bucket policy that lets CloudFront read the site but not .git-publish/; apply it with \
              `aws s3api put-bucket-policy --bucket {} --policy file://policy.json`, or set `state` in site.toml \
              (see the README, \"The deploy record is not public\")",
@@ -437,7 +438,14 @@ fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> 
             "next: `{build}`, `git add {shown_dir} && git commit`, then `git publish --dry-run`"
         ));
     } else {
-        ui.note("next: `git publish --dry-run` shows the plan; `git publish` publishes");
+        let setup = if a.url.starts_with("s3://") {
+            "`git publish setup` creates the bucket and CloudFront if they don't exist yet; "
+        } else {
+            ""
+        };
+        ui.note(&format!(
+            "next: {setup}`git publish --dry-run` shows the plan; `git publish` publishes"
+        ));
     }
     Ok(())
 }
