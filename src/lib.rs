@@ -1,9 +1,10 @@
 //! git-publish: publish a static site committed in git to S3 + CloudFront (or a local directory).
 //!
 //! Modules import downward, never back:
-//! `main` → `app` → `cmd/*` → {`hooks`, `publish`} → {`plan`, `exec`, `source`, `state`, `config`, `ui`,
-//! `records`, `settings`} → `error`. Inside the lower layer a few imports go sideways, one way only: `ui`
-//! renders `exec`'s events, `state` writes through `exec`'s store trait, `exec` reads blobs from `source`,
+//! `main` → `app` → `cmd/*` → {`hooks`, `publish`} → {`plan`, `setup`, `exec`, `source`, `state`, `config`,
+//! `ui`, `records`, `settings`} → `error`. Inside the lower layer a few imports go sideways, one way only: `ui`
+//! renders `exec`'s events, `state` writes through `exec`'s store trait, `exec` reads blobs from `source` and
+//! carries out `setup`'s steps,
 //! and `config` compiles `plan`'s rules.
 //!
 //! A publish (`publish`, as prepare → apply → wait) reads `config`, resolves the commit and diffs through
