@@ -15,7 +15,7 @@ use crate::config::edit::{set_target_keys, TargetKeys};
 use crate::config::{Backend, Distribution, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::exec::aws;
-use crate::exec::backends::check_env_endpoints;
+use crate::exec::backends::{check_env_endpoints, check_resolved_endpoints};
 use crate::exec::checks::Finding;
 use crate::exec::setup::{self as exec_setup, Clients, Inputs, Made};
 use crate::publish::Session;
@@ -42,6 +42,7 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
         ));
     }
     let sdk = aws::sdk_config(t).await;
+    check_resolved_endpoints(t, &sdk)?;
     let w = wants(t, &sdk, args, domain)?;
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
     let code = function_code(s, t, &clients, &w).await?;
@@ -116,6 +117,14 @@ fn wants(
             t.name, t.url
         )));
     };
+    if let Some(ep) = &t.endpoint {
+        return Err(Error::Usage(format!(
+            "target {} uses the S3-compatible endpoint {}: setup makes AWS S3 buckets and CloudFront \
+             distributions; create that store's bucket with its own tools",
+            t.name,
+            crate::config::redact_userinfo(ep)
+        )));
+    }
     let region = (t.region.clone())
         .or_else(|| sdk.region().map(|r| r.to_string()))
         .unwrap_or_else(|| "us-east-1".into());

@@ -55,7 +55,7 @@ pub async fn sdk_config_for(profile: Option<&str>, region: Option<&str>) -> SdkC
 pub fn resolved_endpoints(sdk: &SdkConfig) -> Vec<(&'static str, String)> {
     use aws_types::service_config::ServiceConfigKey;
     let mut out = Vec::new();
-    for service in ["S3", "CloudFront"] {
+    for service in ["S3", "CloudFront", "ACM", "Route 53"] {
         let key = ServiceConfigKey::builder()
             .service_id(service)
             .env("AWS_ENDPOINT_URL")

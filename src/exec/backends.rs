@@ -38,6 +38,9 @@ pub fn check_env_endpoints(target: &Target) -> Result<()> {
         "AWS_ENDPOINT_URL",
         "AWS_ENDPOINT_URL_S3",
         "AWS_ENDPOINT_URL_CLOUDFRONT",
+        // `git publish setup`'s certificate and DNS records.
+        "AWS_ENDPOINT_URL_ACM",
+        "AWS_ENDPOINT_URL_ROUTE_53",
     ] {
         if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
             crate::config::check_endpoint(&v, target.allow_http).map_err(|why| Error::Usage(format!(
@@ -52,7 +55,7 @@ pub fn check_env_endpoints(target: &Target) -> Result<()> {
 
 /// The same check for the endpoints the SDK resolved, whatever set them (an AWS config profile's
 /// `endpoint_url` too): `site.toml`'s `endpoint`, checked when the config was read, overrides S3's.
-fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> Result<()> {
+pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> Result<()> {
     for (service, url) in aws::resolved_endpoints(sdk) {
         if service == "S3" && target.endpoint.is_some() {
             continue;

@@ -567,3 +567,58 @@ fn a_domain_with_its_certificate_and_route53_records() {
         again.stdout
     );
 }
+
+/// What setup can't make is refused before any request, naming the flag or key and the fix.
+#[test]
+fn setup_refuses_what_it_cannot_set_up() {
+    let site = Site::new();
+    site.config("[targets.www]\nurl = \"file:www\"\n");
+    let r = site.run(&["setup"]).fails(2);
+    assert!(
+        r.stderr.contains("target www is a local directory"),
+        "{}",
+        r.stderr
+    );
+    site.config(
+        "[targets.r2]\nurl = \"s3://blog\"\nendpoint = \"https://acct.r2.cloudflarestorage.com\"\n",
+    );
+    let r = site.run(&["setup"]).fails(2);
+    assert!(r.stderr.contains("S3-compatible endpoint"), "{}", r.stderr);
+    site.config("[targets.p]\nurl = \"s3://blog\"\n");
+    let r = site.run(&["setup", "--route53"]).fails(2);
+    assert!(
+        r.stderr.contains("--route53 needs a domain"),
+        "{}",
+        r.stderr
+    );
+    let r = site
+        .run(&["setup", "--price-class", "PriceClass_1"])
+        .fails(2);
+    assert!(r.stderr.contains("PriceClass_100"), "{}", r.stderr);
+    let r = site.run(&["setup", "--check", "--yes"]).fails(2);
+    assert!(r.stderr.contains("--check"), "{}", r.stderr);
+}
+
+/// `--json`: the plan as steps, without applying it.
+#[test]
+fn setup_json_is_the_plan() {
+    let b = new_bucket("setup-json");
+    let site = site_for(&b, "");
+    let j = site.run(&["setup", "--json", "--dry-run"]).ok().json();
+    let steps: Vec<&str> = (j["plan"]["steps"].as_array().unwrap().iter())
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "create_bucket",
+            "create_oac",
+            "publish_function",
+            "create_distribution",
+            "put_bucket_policy",
+            "write_config"
+        ]
+    );
+    assert_eq!(j["applied"], false);
+    assert!(rt().block_on(s3().head_bucket().bucket(&b).send()).is_err());
+}
