@@ -80,7 +80,11 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     } else if args.yes {
         true
     } else if !s.ui.json && s.ui.can_ask() {
-        s.ui.confirm("apply this plan?")
+        let yes = s.ui.confirm("apply this plan?");
+        if !yes {
+            s.ui.note("nothing changed");
+        }
+        yes
     } else {
         s.ui.note("dry run (no terminal to confirm on): nothing changed; run `git publish setup --yes` to apply");
         false
