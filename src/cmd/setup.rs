@@ -350,11 +350,15 @@ fn github(s: &Session, t: &Target, repo: &str, branch: &str, dist_arn: &str) {
     s.ui.out("and this permission policy:");
     s.ui.out(&serde_json::to_string_pretty(&permissions).unwrap_or_default());
     s.ui.out(&format!(
-        "(once per account: aws iam create-open-id-connect-provider --url https://token.actions.githubusercontent.com \
-         --client-id-list sts.amazonaws.com)\nthen in .github/workflows/publish.yml:\n\
+        "with the AWS CLI (trust.json and permissions.json holding the two documents above):\n  \
+         aws iam create-open-id-connect-provider --url https://token.actions.githubusercontent.com \
+         --client-id-list sts.amazonaws.com   # once per account\n  \
+         aws iam create-role --role-name {role} --assume-role-policy-document file://trust.json\n  \
+         aws iam put-role-policy --role-name {role} --policy-name git-publish --policy-document file://permissions.json\n\
+         then in .github/workflows/publish.yml:\n\
          permissions:\n  id-token: write\n  contents: read\nsteps:\n  - uses: actions/checkout@v4\n    with:\n      fetch-depth: 0\n  \
          - uses: aws-actions/configure-aws-credentials@v4\n    with:\n      role-to-assume: arn:aws:iam::{account}:role/{role}\n      \
-         aws-region: {}\n  - run: npx git-publish --target {} --yes",
+         aws-region: {}\n  - run: npx git-publish --target {}",
         t.region.as_deref().unwrap_or("us-east-1"),
         t.name
     ));
