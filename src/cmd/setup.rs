@@ -46,17 +46,7 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     let w = wants(t, &sdk, args, domain)?;
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
     let code = function_code(s, t, &clients, &w).await?;
-    let config = ConfigSeen {
-        distributions: (t.distributions.iter())
-            .filter_map(|d| match d {
-                Distribution::Id(id) => Some(id.clone()),
-                Distribution::Auto => None,
-            })
-            .collect(),
-        cdn_function_managed: t.cdn_function_managed,
-        domain: t.domain.clone(),
-    };
-    let seen = exec_setup::observe(&clients, &w, config, &code)
+    let seen = exec_setup::observe(&clients, &w, config_seen(t), &code)
         .await
         .map_err(|e| store_error(t, e))?;
     if args.check {
@@ -145,6 +135,20 @@ fn wants(
         oac_name,
         route53: args.route53,
     })
+}
+
+/// What site.toml says that setup writes: the distribution ids, the managed function, the domain.
+fn config_seen(t: &Target) -> ConfigSeen {
+    ConfigSeen {
+        distributions: (t.distributions.iter())
+            .filter_map(|d| match d {
+                Distribution::Id(id) => Some(id.clone()),
+                Distribution::Auto => None,
+            })
+            .collect(),
+        cdn_function_managed: t.cdn_function_managed,
+        domain: t.domain.clone(),
+    }
 }
 
 /// The function's code for the target's live redirect table (none yet when the bucket does not exist).
@@ -414,16 +418,7 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
         return Vec::new();
     };
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
-    let config = ConfigSeen {
-        distributions: (t.distributions.iter())
-            .filter_map(|d| match d {
-                Distribution::Id(id) => Some(id.clone()),
-                Distribution::Auto => None,
-            })
-            .collect(),
-        ..Default::default()
-    };
-    match exec_setup::observe(&clients, &w, config, "").await {
+    match exec_setup::observe(&clients, &w, config_seen(t), "").await {
         Ok(seen) => (setup::checks(&w, &seen, t.state.is_some()).into_iter())
             .map(|c| {
                 if c.ok {
