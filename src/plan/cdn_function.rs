@@ -94,6 +94,38 @@ pub fn code(table: &[Redirect], forms: &UrlForms) -> Result<String, PlanError> {
     Ok(out)
 }
 
+/// The function `name` a target manages on `distributions`, for `table` and `forms`.
+pub fn function(
+    name: &str,
+    table: &[Redirect],
+    forms: &UrlForms,
+    distributions: &[&str],
+) -> Result<super::Function, PlanError> {
+    let code = code(table, forms)?;
+    Ok(super::Function {
+        fingerprint: fingerprint(name, &code, distributions),
+        name: name.to_string(),
+        code,
+    })
+}
+
+/// What a managed function serves, as one string the state records: a SHA-256 over its name, its code and
+/// the distributions that run it. A publish whose fingerprint matches the recorded one sends nothing about
+/// the function; one that differs publishes it, even of the deployed commit (a `[[redirects]]` entry or
+/// `pretty_urls` changed in site.toml alone).
+pub fn fingerprint(name: &str, code: &str, distributions: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in std::iter::once(name)
+        .chain([code])
+        .chain(distributions.iter().copied())
+    {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
 /// A JavaScript string literal (a JSON-escaped string is one).
 fn js(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")

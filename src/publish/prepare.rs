@@ -480,14 +480,31 @@ fn plan_with_churn(
         plan = plan_with_listing(s, &target.name, input, &settings, new)?;
     }
     plan.churn = churn(&s.repo, &d.changes, &plan);
-    if target.cdn_function_managed && !backends.cdns.is_empty() {
-        plan.function = Some(plan::Function {
-            // Function names allow letters, digits, `-` and `_` (target names may also hold `.`).
-            name: format!("git-publish-{}", target.name.replace('.', "-")),
-            code: plan::cdn_function::code(&plan.redirects.table, &target.forms)?,
-        });
-    }
+    plan.function = managed_function(opts, target, backends, deployed, &plan)?;
     Ok((plan, carried))
+}
+
+/// `cdn_function = "manage"`: the function for the table after this publish, when it must be published: its
+/// fingerprint differs from the one the deployed record keeps (a new table, other URL forms, another
+/// distribution, or none recorded), or `--full`. None when it serves what it served: then nothing about it
+/// is sent, and a publish of the deployed commit has nothing to do.
+fn managed_function(
+    opts: &PublishOpts,
+    target: &Target,
+    backends: &Backends,
+    deployed: Option<&Deploy>,
+    plan: &Plan,
+) -> Result<Option<plan::Function>> {
+    if !target.cdn_function_managed || backends.cdns.is_empty() {
+        return Ok(None);
+    }
+    // Function names allow letters, digits, `-` and `_` (target names may also hold `.`).
+    let name = format!("git-publish-{}", target.name.replace('.', "-"));
+    let distributions: Vec<&str> = backends.cdns.iter().map(|(c, _)| c.id.as_str()).collect();
+    let f =
+        plan::cdn_function::function(&name, &plan.redirects.table, &target.forms, &distributions)?;
+    let recorded = deployed.and_then(|d| d.function.as_deref());
+    Ok((opts.full || recorded != Some(f.fingerprint.as_str())).then_some(f))
 }
 
 /// How similar (0..=100, git's rename score) an edited page must be to count as the same page moved.

@@ -11,7 +11,7 @@ fn config(bucket: &str, dist: &str, extra: &str) -> String {
 }
 
 /// A post with enough lines that an edit keeps it "similar".
-fn post(title: &str, date: &str, edit: &str) -> String {
+pub(crate) fn post(title: &str, date: &str, edit: &str) -> String {
     let mut s = format!(
         "<html><head><title>{title}</title></head><body>\n<h1>{title}</h1>\n<p>{date}</p>\n"
     );
@@ -274,7 +274,7 @@ fn local_target_writes_a_redirect_page() {
 }
 
 /// The live code of CloudFront function `name` in moto.
-fn live_function(name: &str) -> Option<String> {
+pub(crate) fn live_function(name: &str) -> Option<String> {
     use aws_sdk_cloudfront::types::FunctionStage;
     rt().block_on(async {
         let got = (cloudfront()
@@ -291,9 +291,9 @@ fn live_function(name: &str) -> Option<String> {
 
 /// moto 5.2.5 has Create/Describe/GetFunction but no UpdateFunction or PublishFunction: the proxy answers
 /// those two as CloudFront would (200, the function's summary, an ETag).
-fn function_api_stand_in(method: &str, path: &str) -> Option<Vec<u8>> {
-    let name = path.strip_prefix("/2020-05-31/function/")?;
-    let (name, stage) = match (method, name.strip_suffix("/publish")) {
+pub(crate) fn function_api_stand_in(asked: &crate::proxy::Asked) -> Option<Vec<u8>> {
+    let name = asked.path.strip_prefix("/2020-05-31/function/")?;
+    let (name, stage) = match (asked.method, name.strip_suffix("/publish")) {
         ("POST", Some(n)) => (n, "LIVE"),
         ("PUT", None) if !name.contains('/') => (name, "DEVELOPMENT"),
         _ => return None,
