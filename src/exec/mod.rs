@@ -4,7 +4,8 @@
 //! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
 //! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
-//! viewer-request function ([`cdn_function`]); [`aws`] builds the SDK clients and [`backends`] picks them for a
+//! viewer-request function ([`cdn_function`]) with the KeyValueStore of a large redirect table ([`kvs`]);
+//! [`aws`] builds the SDK clients and [`backends`] picks them for a
 //! target. Only those backend modules touch the AWS SDK.
 
 pub mod aws;
@@ -13,6 +14,7 @@ pub mod cdn_function;
 pub mod checks;
 pub mod cloudfront;
 pub mod flow;
+pub mod kvs;
 pub mod local;
 pub mod s3;
 
