@@ -223,10 +223,11 @@ pub trait Cdn: Send + Sync {
         paths: &[String],
     ) -> Result<String, StoreError>;
     async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
-    /// Publish the viewer-request function `name` with `code` (only if the live code differs) and make the
-    /// distribution run it (`cdn_function = "manage"`). Returns whether anything changed.
-    async fn ensure_function(&self, name: &str, code: &str) -> Result<bool, StoreError> {
-        let _ = (name, code);
+    /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
+    /// differs; the store's keys only where they differ) and make the distribution run it
+    /// (`cdn_function = "manage"`). Returns whether anything changed.
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+        let _ = f;
         Err(StoreError::failed(
             format!("{} can't run a CloudFront function", self.describe()),
             "remove `cdn_function` from the target",
@@ -390,7 +391,7 @@ impl Executor<'_> {
         if let Some(f) = &plan.function {
             // Before the invalidation: the next request of an evicted URL must meet the new table.
             for (_, cdn) in &self.cdns {
-                cdn.ensure_function(&f.name, &f.code)
+                cdn.ensure_function(f)
                     .await
                     .map_err(ExecError::Invalidate)?;
             }

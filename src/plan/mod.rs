@@ -251,6 +251,8 @@ pub struct Plan {
 pub struct Function {
     pub name: String,
     pub code: String,
+    /// The KeyValueStore it reads the redirect table from, when the table is too large for the code.
+    pub kvs: Option<cdn_function::Kvs>,
     /// What it serves, as the state records it ([`cdn_function::fingerprint`]).
     pub fingerprint: String,
 }

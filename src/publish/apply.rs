@@ -95,18 +95,14 @@ async fn ensure_function(p: &Prepared<'_>) -> Result<()> {
         return Ok(());
     };
     for (c, cdn) in &p.backends.cdns {
-        cdn.ensure_function(&f.name, &f.code)
-            .await
-            .map_err(|e| Error::Cdn {
-                distribution: c.id.clone(),
-                message: e.to_string(),
-                hint: match &e {
-                    crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => {
-                        hint.clone()
-                    }
-                    _ => "check the distribution, or set cdn_function = \"off\"".into(),
-                },
-            })?;
+        cdn.ensure_function(f).await.map_err(|e| Error::Cdn {
+            distribution: c.id.clone(),
+            message: e.to_string(),
+            hint: match &e {
+                crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
+                _ => "check the distribution, or set cdn_function = \"off\"".into(),
+            },
+        })?;
     }
     Ok(())
 }
