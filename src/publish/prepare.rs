@@ -629,6 +629,30 @@ fn announce(s: &Session, opts: &PublishOpts, h: &Header, plan: &Plan) {
         s.repo.describe(h.commit)
     ));
     s.ui.plan(plan, opts.dry_run);
+    if let Some(f) = &plan.function {
+        let table = match &f.kvs {
+            Some(k) => format!(
+                ", with its table of {} URLs in the KeyValueStore {}",
+                k.entries.len(),
+                k.name
+            ),
+            None => String::new(),
+        };
+        s.ui.note(&format!(
+            "the CloudFront function {} {} what the target records{table}: {}",
+            f.name,
+            if opts.full {
+                "is re-sent regardless of"
+            } else {
+                "differs from"
+            },
+            if opts.dry_run {
+                "it would be published"
+            } else {
+                "publishing it"
+            }
+        ));
+    }
 }
 
 /// The report of a dry run ("planned"); apply and wait fill in the rest.

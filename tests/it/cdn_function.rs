@@ -86,6 +86,12 @@ fn pretty_urls_alone_publishes_the_function_on_the_deployed_commit() {
 
     site.config(&config("fn-pretty", &b, &dist, "pretty_urls = true\n"));
     let before = proxy.requests().len();
+    let dry = site.run_with(&["--dry-run"], &env).ok();
+    assert!(
+        dry.stderr.contains("the CloudFront function git-publish-fn-pretty differs from what the target records: it would be published"),
+        "{}",
+        dry.stderr
+    );
     let r = site.run_with(&[], &env).ok();
     assert!(!r.stderr.contains("nothing to do"), "{}", r.stderr);
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
