@@ -524,4 +524,58 @@ fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
         last_key_write < update,
         "the keys are in the store before the code reads them"
     );
+
+    // Back under 9 KB: the table goes back into the code, and the function no longer names the store.
+    site.config(&config("fn-grow", &b, &dist, &many_redirects(3, "/")));
+    let before = proxy.requests().len();
+    site.run_with(&[], &env).ok();
+    let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
+    let code = updated_code(&sent, "git-publish-fn-grow");
+    assert!(
+        code.len() == 1 && code[0].contains("var REDIRECTS = {") && !code[0].contains("import"),
+        "{code:?}"
+    );
+    let update = (sent.iter())
+        .find(|r| r.method == "PUT" && r.path == "/2020-05-31/function/git-publish-fn-grow")
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&update.body).contains("KeyValueStore"));
+    assert!(
+        kvs_requests(&sent, &arn).is_empty(),
+        "the store is left as it was"
+    );
+}
+
+/// A redirect beyond the KeyValueStore's limits (here a 600-byte URL) is refused before anything is
+/// written, naming the redirect and the limit.
+#[test]
+fn a_redirect_beyond_the_key_value_store_limits_is_refused_before_anything_is_written() {
+    let b = bucket("fn-limit");
+    let dist = distribution(&b);
+    let long = format!("/{}/", "x".repeat(600));
+    let site = Site::new();
+    site.config(&config(
+        "fn-limit",
+        &b,
+        &dist,
+        &format!(
+            "{}[[redirects]]\nfrom = \"{long}\"\nto = \"/\"\n",
+            many_redirects(200, "/")
+        ),
+    ));
+    site.write("public/index.html", "<h1>Home</h1>");
+    site.commit("v1");
+    let before = moto().request_count(&b);
+    let r = site.run(&[]).fails(2);
+    assert!(
+        r.stderr.contains(&format!(
+            "the redirect from {}index.html to / can't be served",
+            long
+        )) && r.stderr.contains("a KeyValueStore key takes at most 512"),
+        "{}",
+        r.stderr
+    );
+    let writes = (moto().requests(&b).into_iter().skip(before))
+        .filter(|r| r.method == "PUT" || r.method == "POST")
+        .count();
+    assert_eq!(writes, 0, "nothing written");
 }
