@@ -195,6 +195,12 @@ pub struct Deploy {
     /// later publishes through it, and the next publish writes only what changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<crate::plan::redirects::Redirect>,
+    /// The fingerprint of what the managed CloudFront function served after this deploy (its code, its
+    /// KeyValueStore table, its name and distributions: `plan::cdn_function::fingerprint`). A publish whose
+    /// fingerprint differs publishes the function, even of the deployed commit; one that matches sends
+    /// nothing about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
 }
 
 impl Deploy {
@@ -217,6 +223,7 @@ impl Deploy {
             source_commit: None,
             dirty: false,
             redirects: vec![],
+            function: None,
         }
     }
 

@@ -45,10 +45,17 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     check_resolved_endpoints(t, &sdk)?;
     let w = wants(t, &sdk, args, domain)?;
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
-    let code = function_code(s, t, &clients, &w).await?;
-    let seen = exec_setup::observe(&clients, &w, config_seen(t), &code)
+    let (code, table_in_store) = function_code(s, t, &clients, &w).await?;
+    let mut seen = exec_setup::observe(&clients, &w, config_seen(t), &code)
         .await
         .map_err(|e| store_error(t, e))?;
+    // `git publish` keeps a function whose table is in a KeyValueStore (one created but never published has
+    // no ARN yet: setup publishes the code it has).
+    if let setup::FunctionSeen::Differs { arn } = seen.function.clone() {
+        if table_in_store && !arn.is_empty() {
+            seen.function = setup::FunctionSeen::Live { arn };
+        }
+    }
     if args.check {
         return Ok(print_checks(
             s,
@@ -151,15 +158,22 @@ fn config_seen(t: &Target) -> ConfigSeen {
     }
 }
 
-/// The function's code for the target's live redirect table (none yet when the bucket does not exist).
-async fn function_code(s: &Session, t: &Target, c: &Clients, w: &Wants) -> Result<String> {
+/// The function's code for the target's live redirect table (none yet when the bucket does not exist), and
+/// whether that table lives in a KeyValueStore: then setup publishes the code without the table (directory
+/// indexes) if there is no function yet, leaves an existing one alone, and the next `git publish` (with
+/// `cdn_function = "manage"`) writes the store and the code that reads it.
+async fn function_code(s: &Session, t: &Target, c: &Clients, w: &Wants) -> Result<(String, bool)> {
     let exists = c.s3.head_bucket().bucket(&w.bucket).send().await.is_ok();
     let table = if exists {
         super::redirects::live_table(s, Some(&t.name)).await?
     } else {
         Vec::new()
     };
-    Ok(crate::plan::cdn_function::code(&table, &t.forms)?)
+    let generated = crate::plan::cdn_function::generate(&table, &t.forms)?;
+    Ok(match generated.kvs {
+        None => (generated.code, false),
+        Some(_) => (crate::plan::cdn_function::code(&[], &t.forms)?, true),
+    })
 }
 
 /// The bucket policy's statements for a distribution ARN: it reads the site, not `.git-publish/`.

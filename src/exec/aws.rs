@@ -112,6 +112,44 @@ pub fn cloudfront_client(sdk: &SdkConfig) -> aws_sdk_cloudfront::Client {
     aws_sdk_cloudfront::Client::from_conf(conf)
 }
 
+/// The CloudFront KeyValueStore data API (`cloudfront-keyvaluestore`: keys of a store a managed function
+/// reads). Signed with SigV4A, for every region (`*`).
+pub fn kvs_client(sdk: &SdkConfig) -> aws_sdk_cloudfrontkeyvaluestore::Client {
+    let conf = aws_sdk_cloudfrontkeyvaluestore::config::Builder::from(sdk)
+        .region(Region::from_static("us-east-1"))
+        .endpoint_resolver(KvsEndpoint::default())
+        .build();
+    aws_sdk_cloudfrontkeyvaluestore::Client::from_conf(conf)
+}
+
+/// The data API's endpoint: from the store's ARN (`https://<account>.cloudfront-kvs.global.api.aws`), or an
+/// endpoint override (`AWS_ENDPOINT_URL`, a profile's `endpoint_url`: a local server or a proxy) as given.
+/// The service's own rules would put the account id in front of the override's host, which a local
+/// address can't take.
+#[derive(Debug, Default)]
+struct KvsEndpoint(aws_sdk_cloudfrontkeyvaluestore::config::endpoint::DefaultResolver);
+
+impl aws_sdk_cloudfrontkeyvaluestore::config::endpoint::ResolveEndpoint for KvsEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        params: &'a aws_sdk_cloudfrontkeyvaluestore::config::endpoint::Params,
+    ) -> aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture<'a> {
+        use aws_smithy_types::endpoint::{Endpoint, EndpointAuthScheme};
+        match params.endpoint() {
+            Some(url) => {
+                let sigv4a = EndpointAuthScheme::with_capacity("sigv4a", 2)
+                    .put("signingName", "cloudfront-keyvaluestore".to_string())
+                    .put("signingRegionSet", vec!["*".to_string().into()]);
+                let e = (Endpoint::builder().url(url.to_string()))
+                    .auth_scheme(sigv4a)
+                    .build();
+                aws_sdk_cloudfrontkeyvaluestore::config::endpoint::EndpointFuture::ready(Ok(e))
+            }
+            None => self.0.resolve_endpoint(params),
+        }
+    }
+}
+
 /// What went wrong talking to AWS, in words that name `what` (e.g. `s3://bucket/key`) and a fix.
 pub fn classify<E>(
     err: &SdkError<E, HttpResponse>,

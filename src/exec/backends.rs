@@ -112,9 +112,10 @@ pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> 
     let mut cdns: Vec<(CdnSettings, Box<dyn Cdn>)> = Vec::new();
     if with_cdn && !target.distributions.is_empty() {
         let cf = aws::cloudfront_client(&sdk);
+        let kvs = aws::kvs_client(&sdk);
         for d in &target.distributions {
             let (settings, cdn) = cloudfront::resolve(&cf, target, bucket, prefix, d, say).await?;
-            cdns.push((settings, Box::new(cdn)));
+            cdns.push((settings, Box::new(cdn.with_kvs(kvs.clone()))));
         }
     }
     Ok(Backends {

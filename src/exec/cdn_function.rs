@@ -1,20 +1,24 @@
 //! The CloudFront Function a target manages (`cdn_function = "manage"`): publish its code with
-//! Create/Update/PublishFunction (each with the ETag it read: If-Match), only when the live code differs, and
-//! associate it with the distribution's default cache behaviour as the viewer-request function
-//! (GetDistributionConfig, then UpdateDistribution with If-Match) when it is not already.
+//! Create/Update/PublishFunction (each with the ETag it read: If-Match), only when the live code (or the
+//! KeyValueStore it reads) differs, and associate it with the distribution's default cache behaviour as the
+//! viewer-request function (GetDistributionConfig, then UpdateDistribution with If-Match) when it is not
+//! already. A function whose redirect table is in a KeyValueStore gets the store and its keys first
+//! ([`super::kvs`]) and the store in FunctionConfig.KeyValueStoreAssociations.
 //!
-//! The code comes from the plan (`plan::cdn_function`); this module decides nothing about it. It refuses to
-//! replace a viewer-request function that is not its own (someone else's IaC owns that association).
+//! The code and the table come from the plan (`plan::cdn_function`); this module decides nothing about them.
+//! It refuses to replace a viewer-request function that is not its own (someone else's IaC owns that
+//! association). A KeyValueStore the function no longer reads is left in place (its keys as they were).
 
 use aws_sdk_cloudfront::primitives::Blob;
 use aws_sdk_cloudfront::types::{
     EventType, FunctionAssociation, FunctionAssociations, FunctionConfig, FunctionRuntime,
-    FunctionStage,
+    FunctionStage, KeyValueStoreAssociation, KeyValueStoreAssociations,
 };
 use aws_sdk_cloudfront::Client;
 
 use super::aws::classify;
 use super::StoreError;
+use crate::plan::Function;
 
 /// What [`ensure`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,14 +42,32 @@ fn build_err(e: aws_sdk_cloudfront::error::BuildError) -> StoreError {
     StoreError::failed(e.to_string(), "")
 }
 
-/// Publish `code` as function `name` if its live code differs, then make sure `distribution` runs it.
+/// Publish `f` if its live code (or the KeyValueStore it reads) differs, then make sure `distribution` runs
+/// it. A function whose table is in a KeyValueStore gets the store (created when missing) and its keys (only
+/// the difference, through `kvs`) first, so that the new code finds them.
 pub async fn ensure(
     client: &Client,
+    kvs: Option<&aws_sdk_cloudfrontkeyvaluestore::Client>,
     distribution: &str,
-    name: &str,
-    code: &str,
+    f: &Function,
 ) -> Result<Ensured, StoreError> {
+    let (name, code) = (f.name.as_str(), f.code.as_str());
     let what = format!("CloudFront function {name}");
+    let store = match (&f.kvs, kvs) {
+        (Some(k), Some(data)) => {
+            let arn = super::kvs::ensure_store(client, &k.name).await?;
+            let synced = super::kvs::sync(data, &arn, &k.entries).await?;
+            tracing::debug!("{arn}: {synced:?}");
+            Some(arn)
+        }
+        (Some(_), None) => {
+            return Err(StoreError::failed(
+                format!("{what} reads a KeyValueStore, and there is no client for its data API"),
+                "",
+            ))
+        }
+        (None, _) => None,
+    };
     let live = (client.get_function().name(name).stage(FunctionStage::Live))
         .send()
         .await;
@@ -54,21 +76,15 @@ pub async fn ensure(
         Err(e) if missing(e, |s| s.is_no_such_function_exists()) => None,
         Err(e) => return Err(classify(e, &what, None)),
     };
-    let published = live_code.as_deref() != Some(code.as_bytes());
+    let mut described = describe_live(client, name).await?;
+    let live_store = described.as_ref().and_then(|(_, s)| s.clone());
+    let published = live_code.as_deref() != Some(code.as_bytes()) || live_store != store;
     if published {
-        publish(client, name, code).await?;
+        publish(client, name, code, store.as_deref()).await?;
+        described = describe_live(client, name).await?;
     }
-    let arn = (client
-        .describe_function()
-        .name(name)
-        .stage(FunctionStage::Live))
-    .send()
-    .await
-    .map_err(|e| classify(&e, &what, None))?
-    .function_summary()
-    .and_then(|s| s.function_metadata())
-    .map(|m| m.function_arn().to_string())
-    .ok_or_else(|| StoreError::failed(format!("{what}: no ARN after publishing"), ""))?;
+    let (arn, _) = described
+        .ok_or_else(|| StoreError::failed(format!("{what}: no ARN after publishing"), ""))?;
     let associated = associate(client, distribution, &arn).await?;
     Ok(Ensured {
         published,
@@ -76,14 +92,60 @@ pub async fn ensure(
     })
 }
 
-/// Create the function (or update its development stage, If-Match its ETag), then publish it (If-Match).
-pub(super) async fn publish(client: &Client, name: &str, code: &str) -> Result<(), StoreError> {
+/// The live stage of function `name` (None: there is none): its ARN and the KeyValueStore it reads.
+pub(super) async fn describe_live(
+    client: &Client,
+    name: &str,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
     let what = format!("CloudFront function {name}");
-    let config = FunctionConfig::builder()
+    let described = (client.describe_function().name(name))
+        .stage(FunctionStage::Live)
+        .send()
+        .await;
+    let summary = match described {
+        Ok(d) => d.function_summary,
+        Err(e) if missing(&e, |s| s.is_no_such_function_exists()) => return Ok(None),
+        Err(e) => return Err(classify(&e, &what, None)),
+    };
+    let Some(summary) = summary else {
+        return Ok(None);
+    };
+    let arn = (summary.function_metadata())
+        .map(|m| m.function_arn().to_string())
+        .ok_or_else(|| StoreError::failed(format!("{what}: no ARN"), ""))?;
+    let store = (summary.function_config())
+        .and_then(|c| c.key_value_store_associations())
+        .and_then(|a| a.items().first())
+        .map(|a| a.key_value_store_arn().to_string());
+    Ok(Some((arn, store)))
+}
+
+/// Create the function (or update its development stage, If-Match its ETag), then publish it (If-Match).
+/// `store`: the KeyValueStore it reads (FunctionConfig.KeyValueStoreAssociations); none removes one.
+pub(super) async fn publish(
+    client: &Client,
+    name: &str,
+    code: &str,
+    store: Option<&str>,
+) -> Result<(), StoreError> {
+    let what = format!("CloudFront function {name}");
+    let mut config = FunctionConfig::builder()
         .comment("git-publish: directory indexes, pretty URLs and redirects")
-        .runtime(FunctionRuntime::CloudfrontJs20)
-        .build()
-        .map_err(build_err)?;
+        .runtime(FunctionRuntime::CloudfrontJs20);
+    if let Some(arn) = store {
+        let association = KeyValueStoreAssociation::builder()
+            .key_value_store_arn(arn)
+            .build()
+            .map_err(build_err)?;
+        config = config.key_value_store_associations(
+            KeyValueStoreAssociations::builder()
+                .quantity(1)
+                .items(association)
+                .build()
+                .map_err(build_err)?,
+        );
+    }
+    let config = config.build().map_err(build_err)?;
     let described = (client.describe_function().name(name))
         .stage(FunctionStage::Development)
         .send()

@@ -17,6 +17,8 @@ use crate::plan::CdnSettings;
 
 pub struct CloudFront {
     client: Client,
+    /// The KeyValueStore data API, for a managed function whose redirect table is in a store.
+    kvs: Option<aws_sdk_cloudfrontkeyvaluestore::Client>,
     distribution: String,
 }
 
@@ -24,7 +26,16 @@ impl CloudFront {
     pub fn new(client: Client, distribution: &str) -> Self {
         CloudFront {
             client,
+            kvs: None,
             distribution: distribution.to_string(),
+        }
+    }
+
+    /// With the KeyValueStore data API (`aws::kvs_client`).
+    pub fn with_kvs(self, kvs: aws_sdk_cloudfrontkeyvaluestore::Client) -> Self {
+        CloudFront {
+            kvs: Some(kvs),
+            ..self
         }
     }
 
@@ -91,9 +102,9 @@ impl Cdn for CloudFront {
         })
     }
 
-    async fn ensure_function(&self, name: &str, code: &str) -> Result<bool, StoreError> {
-        let done =
-            super::cdn_function::ensure(&self.client, &self.distribution, name, code).await?;
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+        let kvs = self.kvs.as_ref();
+        let done = super::cdn_function::ensure(&self.client, kvs, &self.distribution, f).await?;
         Ok(done.published || done.associated)
     }
 }

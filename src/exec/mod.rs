@@ -4,8 +4,10 @@
 //! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
 //! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
-//! viewer-request function ([`cdn_function`]); [`aws`] builds the SDK clients and [`backends`] picks them for a
-//! target. Only those backend modules touch the AWS SDK. [`http`] is `doctor`'s one plain GET of a public URL.
+//! viewer-request function ([`cdn_function`]) with the KeyValueStore of a large redirect table ([`kvs`]);
+//! [`aws`] builds the SDK clients and [`backends`] picks them for a target. Only those backend modules
+//! touch the AWS SDK. [`http`] is `doctor`'s one plain GET of a public URL; [`setup`] makes what
+//! `git publish setup` plans.
 
 pub mod aws;
 pub mod backends;
@@ -14,6 +16,7 @@ pub mod checks;
 pub mod cloudfront;
 pub mod flow;
 pub mod http;
+pub mod kvs;
 pub mod local;
 pub mod s3;
 pub mod setup;
@@ -229,10 +232,11 @@ pub trait Cdn: Send + Sync {
         paths: &[String],
     ) -> Result<String, StoreError>;
     async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
-    /// Publish the viewer-request function `name` with `code` (only if the live code differs) and make the
-    /// distribution run it (`cdn_function = "manage"`). Returns whether anything changed.
-    async fn ensure_function(&self, name: &str, code: &str) -> Result<bool, StoreError> {
-        let _ = (name, code);
+    /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
+    /// differs; the store's keys only where they differ) and make the distribution run it
+    /// (`cdn_function = "manage"`). Returns whether anything changed.
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+        let _ = f;
         Err(StoreError::failed(
             format!("{} can't run a CloudFront function", self.describe()),
             "remove `cdn_function` from the target",
@@ -396,7 +400,7 @@ impl Executor<'_> {
         if let Some(f) = &plan.function {
             // Before the invalidation: the next request of an evicted URL must meet the new table.
             for (_, cdn) in &self.cdns {
-                cdn.ensure_function(&f.name, &f.code)
+                cdn.ensure_function(f)
                     .await
                     .map_err(ExecError::Invalidate)?;
             }

@@ -278,16 +278,13 @@ async fn function(c: &Clients, name: &str, code: &str) -> Result<FunctionSeen, S
 }
 
 async fn live_arn(c: &Clients, name: &str) -> Result<String, StoreError> {
-    let what = format!("CloudFront function {name}");
-    (c.cloudfront.describe_function().name(name))
-        .stage(cf::FunctionStage::Live)
-        .send()
-        .await
-        .map_err(|e| classify(&e, &what, None))?
-        .function_summary()
-        .and_then(|s| s.function_metadata())
-        .map(|m| m.function_arn().to_string())
-        .ok_or_else(|| StoreError::failed(format!("{what}: no ARN"), ""))
+    match super::cdn_function::describe_live(&c.cloudfront, name).await? {
+        Some((arn, _)) => Ok(arn),
+        None => Err(StoreError::failed(
+            format!("CloudFront function {name}: no live stage after publishing"),
+            "",
+        )),
+    }
 }
 
 /// The distribution setup looks at: the first id in site.toml, else the one tagged for this target among
@@ -592,7 +589,7 @@ async fn apply_resource(
             made.oac = Some(create_oac(c, name).await?);
         }
         Step::PublishFunction { name, .. } => {
-            super::cdn_function::publish(&c.cloudfront, name, inputs.function_code).await?;
+            super::cdn_function::publish(&c.cloudfront, name, inputs.function_code, None).await?;
             made.function_arn = Some(live_arn(c, name).await?);
         }
         Step::RequestCertificate { domain } => {

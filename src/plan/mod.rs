@@ -240,9 +240,9 @@ pub struct Plan {
     pub churn: Vec<String>,
     /// Redirect objects to write (after the pages), the table to record, and renames only proposed.
     pub redirects: redirects::Changes,
-    /// The CloudFront function to keep up to date before the invalidation (`cdn_function = "manage"`); set
-    /// by the caller from [`cdn_function::code`]. Not a change by itself: the executor sends it only if the
-    /// live code differs.
+    /// The CloudFront function to publish before the invalidation (`cdn_function = "manage"`), set by the
+    /// caller from [`cdn_function::function`] when its fingerprint differs from the recorded one (None: it
+    /// serves what it served). The executor still sends its code only if the live code differs.
     pub function: Option<Function>,
 }
 
@@ -251,6 +251,10 @@ pub struct Plan {
 pub struct Function {
     pub name: String,
     pub code: String,
+    /// The KeyValueStore it reads the redirect table from, when the table is too large for the code.
+    pub kvs: Option<cdn_function::Kvs>,
+    /// What it serves, as the state records it ([`cdn_function::fingerprint`]).
+    pub fingerprint: String,
 }
 
 impl Plan {

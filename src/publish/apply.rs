@@ -22,7 +22,12 @@ use super::{Prepared, PublishOpts, Session};
 pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<Option<Outcome>> {
     warn_without_locking(s, p);
     let deployed_now = p.deployed().map(|d| d.commit.as_str());
-    if p.plan.is_empty() && p.resumed.is_none() && deployed_now == Some(p.commit.as_str()) {
+    let function_changed = p.plan.function.is_some();
+    if p.plan.is_empty()
+        && !function_changed
+        && p.resumed.is_none()
+        && deployed_now == Some(p.commit.as_str())
+    {
         s.ui.note(&format!(
             "{} already has {}: nothing to do",
             p.target.name,
@@ -35,8 +40,8 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     let store = p.backends.state_store();
     keep_replaced_state(s, p).await?;
     let (outcome, mut next, etag) = if p.plan.is_empty() {
-        // Nothing to transfer: record the new commit in one conditional write (and keep a managed
-        // function up to date, which is a no-op when its code is live).
+        // Nothing to transfer: record the new commit in one conditional write (and publish a managed
+        // function whose fingerprint changed; the code is sent only if it differs from the live code).
         ensure_function(p).await?;
         let outcome = Outcome::default();
         let next = State::finished(
@@ -84,18 +89,14 @@ async fn ensure_function(p: &Prepared<'_>) -> Result<()> {
         return Ok(());
     };
     for (c, cdn) in &p.backends.cdns {
-        cdn.ensure_function(&f.name, &f.code)
-            .await
-            .map_err(|e| Error::Cdn {
-                distribution: c.id.clone(),
-                message: e.to_string(),
-                hint: match &e {
-                    crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => {
-                        hint.clone()
-                    }
-                    _ => "check the distribution, or set cdn_function = \"off\"".into(),
-                },
-            })?;
+        cdn.ensure_function(f).await.map_err(|e| Error::Cdn {
+            distribution: c.id.clone(),
+            message: e.to_string(),
+            hint: match &e {
+                crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
+                _ => "check the distribution, or set cdn_function = \"off\"".into(),
+            },
+        })?;
     }
     Ok(())
 }
@@ -287,6 +288,12 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
         source_commit: snap_info.as_ref().and_then(|i| i.source.clone()),
         dirty: snap_info.as_ref().is_some_and(|i| i.dirty),
         redirects: p.plan.redirects.table.clone(),
+        // A function left out of the plan serves what the deployed record says it serves.
+        function: match &p.plan.function {
+            Some(f) => Some(f.fingerprint.clone()),
+            None if p.target.cdn_function_managed => p.deployed().and_then(|d| d.function.clone()),
+            None => None,
+        },
     }
 }
 

@@ -486,13 +486,30 @@ fn plan_with_churn(
         plan = plan_with_listing(s, &target.name, input, &settings, new)?;
     }
     plan.churn = churn(&s.repo, &d.changes, &plan);
-    if target.cdn_function_managed && !backends.cdns.is_empty() {
-        plan.function = Some(plan::Function {
-            name: target.cdn_function_name(),
-            code: plan::cdn_function::code(&plan.redirects.table, &target.forms)?,
-        });
-    }
+    plan.function = managed_function(opts, target, backends, deployed, &plan)?;
     Ok((plan, carried))
+}
+
+/// `cdn_function = "manage"`: the function for the table after this publish, when it must be published: its
+/// fingerprint differs from the one the deployed record keeps (a new table, other URL forms, another
+/// distribution, or none recorded), or `--full`. None when it serves what it served: then nothing about it
+/// is sent, and a publish of the deployed commit has nothing to do.
+fn managed_function(
+    opts: &PublishOpts,
+    target: &Target,
+    backends: &Backends,
+    deployed: Option<&Deploy>,
+    plan: &Plan,
+) -> Result<Option<plan::Function>> {
+    if !target.cdn_function_managed || backends.cdns.is_empty() {
+        return Ok(None);
+    }
+    let name = target.cdn_function_name();
+    let distributions: Vec<&str> = backends.cdns.iter().map(|(c, _)| c.id.as_str()).collect();
+    let f =
+        plan::cdn_function::function(&name, &plan.redirects.table, &target.forms, &distributions)?;
+    let recorded = deployed.and_then(|d| d.function.as_deref());
+    Ok((opts.full || recorded != Some(f.fingerprint.as_str())).then_some(f))
 }
 
 /// How similar (0..=100, git's rename score) an edited page must be to count as the same page moved.
@@ -617,6 +634,30 @@ fn announce(s: &Session, opts: &PublishOpts, h: &Header, plan: &Plan) {
         s.repo.describe(h.commit)
     ));
     s.ui.plan(plan, opts.dry_run);
+    if let Some(f) = &plan.function {
+        let table = match &f.kvs {
+            Some(k) => format!(
+                ", with its table of {} URLs in the KeyValueStore {}",
+                k.entries.len(),
+                k.name
+            ),
+            None => String::new(),
+        };
+        s.ui.note(&format!(
+            "the CloudFront function {} {} what the target records{table}: {}",
+            f.name,
+            if opts.full {
+                "is re-sent regardless of"
+            } else {
+                "differs from"
+            },
+            if opts.dry_run {
+                "it would be published"
+            } else {
+                "publishing it"
+            }
+        ));
+    }
 }
 
 /// The report of a dry run ("planned"); apply and wait fill in the rest.

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cdn;
+mod cdn_function;
 mod history;
 mod hooks;
 mod hostile;

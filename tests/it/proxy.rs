@@ -38,8 +38,28 @@ pub const ALL_FAULTS: [Fault; 6] = [
     Fault::Delay,
 ];
 
-/// A stand-in answer: (method, path) → the whole HTTP response, or `None` to forward.
-pub type Answer = fn(&str, &str) -> Option<Vec<u8>>;
+/// A stand-in answer: the request → the whole HTTP response, or `None` to forward.
+pub type Answer = fn(&Asked) -> Option<Vec<u8>>;
+
+/// A request as a stand-in [`Answer`] sees it.
+pub struct Asked<'a> {
+    pub method: &'a str,
+    /// With the query string.
+    pub path: &'a str,
+    /// The request line and headers, as sent.
+    pub head: &'a str,
+    pub body: &'a [u8],
+}
+
+impl Asked<'_> {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -56,9 +76,9 @@ pub struct Config {
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
-    /// Answers a request itself instead of forwarding it, when it returns a response (method, path): for
-    /// answers the server can't be made to give (an AWS limit reached), or to act just before forwarding (a
-    /// console edit between a read and a write).
+    /// Answers a request itself instead of forwarding it, when it returns a response: a stand-in for what the
+    /// server lacks (moto 5.2.5 has no KeyValueStore data plane), for answers it can't be made to give (an AWS
+    /// limit reached), or to act just before forwarding (a console edit between a read and a write).
     pub answer: Option<Answer>,
 }
 
@@ -356,7 +376,14 @@ fn handle(
             return Some(entry);
         }
     }
-    if let Some(resp) = cfg.answer.and_then(|f| f(&req.method, &req.path)) {
+    let head = String::from_utf8_lossy(&req.head);
+    let asked = Asked {
+        method: &req.method,
+        path: &req.path,
+        head: &head,
+        body: &req.body,
+    };
+    if let Some(resp) = cfg.answer.and_then(|f| f(&asked)) {
         entry.status = status_of(&resp);
         let _ = conn.write_all(&resp);
         return Some(entry);

@@ -11,7 +11,7 @@ fn config(bucket: &str, dist: &str, extra: &str) -> String {
 }
 
 /// A post with enough lines that an edit keeps it "similar".
-fn post(title: &str, date: &str, edit: &str) -> String {
+pub(crate) fn post(title: &str, date: &str, edit: &str) -> String {
     let mut s = format!(
         "<html><head><title>{title}</title></head><body>\n<h1>{title}</h1>\n<p>{date}</p>\n"
     );
@@ -274,7 +274,7 @@ fn local_target_writes_a_redirect_page() {
 }
 
 /// The live code of CloudFront function `name` in moto.
-fn live_function(name: &str) -> Option<String> {
+pub(crate) fn live_function(name: &str) -> Option<String> {
     use aws_sdk_cloudfront::types::FunctionStage;
     rt().block_on(async {
         let got = (cloudfront()

@@ -4,7 +4,7 @@
 
 use aws_sdk_cloudfront::types::{DistributionConfig, EventType};
 
-use crate::proxy::{Config, Proxy};
+use crate::proxy::{Asked, Config, Proxy};
 use crate::util::*;
 
 const SITE_TOML: &str = "# the blog\n[source]\ndir = \"public\"\n\n[targets.production]\n# where it goes\nurl = \"s3://{bucket}\" # the bucket\n";
@@ -355,7 +355,8 @@ fn adopting_a_distribution_made_by_hand() {
 
 /// Edits the distribution named in an UpdateDistribution request directly in moto, then lets the request
 /// through: the console edit lands between setup's read and its write.
-fn edit_first(method: &str, path: &str) -> Option<Vec<u8>> {
+fn edit_first(a: &Asked) -> Option<Vec<u8>> {
+    let (method, path) = (a.method, a.path);
     let id = path
         .strip_prefix("/2020-05-31/distribution/")?
         .strip_suffix("/config")?;
@@ -415,7 +416,8 @@ fn a_concurrent_edit_is_refused_not_overwritten() {
 
 /// CreateDistribution refused (400): what was made is reported, site.toml is untouched, and the next run
 /// finds the bucket, OAC and function and makes only the rest.
-fn refuse_create(method: &str, path: &str) -> Option<Vec<u8>> {
+fn refuse_create(a: &Asked) -> Option<Vec<u8>> {
+    let (method, path) = (a.method, a.path);
     let create = method == "POST" && path.split('?').next() == Some("/2020-05-31/distribution");
     let body = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
                 <Error><Type>Sender</Type><Code>TooManyDistributions</Code><Message>Your request contains more \

@@ -112,9 +112,8 @@ fn stays_in_the_cloudfront_js_subset() {
     }
 }
 
-#[test]
-fn a_table_beyond_10_kb_is_refused_naming_the_way_out() {
-    let big: Vec<Redirect> = (0..200)
+fn big_table(n: usize) -> Vec<Redirect> {
+    (0..n)
         .map(|i| {
             redirect(
                 &format!("posts/{i:04}-a-long-title-of-a-post/index.html"),
@@ -122,10 +121,232 @@ fn a_table_beyond_10_kb_is_refused_naming_the_way_out() {
                 301,
             )
         })
+        .collect()
+}
+
+/// Beyond 9 KB of code the table goes to a KeyValueStore: every URL form of each redirect is a key, its
+/// value the status and the location; the code reads it with the documented cloudfront-js-2.0 module.
+#[test]
+fn a_table_beyond_9_kb_goes_to_a_key_value_store() {
+    let small = super::generate(&big_table(20), &UrlForms::default()).unwrap();
+    assert!(small.kvs.is_none() && small.code.len() <= INLINE_MAX_BYTES);
+    let g = super::generate(&big_table(200), &UrlForms::default()).unwrap();
+    let kvs = g.kvs.expect("a KeyValueStore");
+    assert_eq!(kvs.len(), 400, "two URL forms each");
+    assert_eq!(
+        kvs["/posts/0007-a-long-title-of-a-post/"], "301 /",
+        "{kvs:?}"
+    );
+    assert!(kvs.contains_key("/posts/0007-a-long-title-of-a-post/index.html"));
+    assert!(g
+        .code
+        .starts_with("import cf from 'cloudfront';\nconst kvs = cf.kvs();\n"));
+    assert!(g.code.contains("async function handler(event) {"));
+    assert!(g.code.contains("await kvs.get(uri)"));
+    assert!(!g.code.contains("REDIRECTS") && !g.code.contains("0007"));
+    assert!(g.code.len() < 4096, "{}", g.code.len());
+    // The threshold is the inline code's size.
+    let at = (1..200)
+        .find(|n| {
+            super::generate(&big_table(*n), &UrlForms::default())
+                .unwrap()
+                .kvs
+                .is_some()
+        })
+        .unwrap();
+    let below = super::code(&big_table(at - 1), &UrlForms::default()).unwrap();
+    assert!(below.len() <= INLINE_MAX_BYTES && !below.contains("import"));
+}
+
+/// The KeyValueStore's limits (key 512 bytes, value 1 KB, store 5 MB) refuse an entry beyond them, naming
+/// the redirect and the limit.
+#[test]
+fn key_value_store_limits_name_the_redirect() {
+    let mut t = big_table(200);
+    t.push(redirect(
+        &format!("{}/index.html", "k".repeat(520)),
+        "/",
+        301,
+    ));
+    let e = super::generate(&t, &UrlForms::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("/{}/index.html", "k".repeat(520))),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("a KeyValueStore key takes at most 512"),
+        "{e}"
+    );
+    assert!(e.hint().unwrap().contains("[[redirects]]"));
+
+    let mut t = big_table(200);
+    let far = format!("https://example.com/{}", "v".repeat(1100));
+    t.push(redirect("old.html", &far, 302));
+    let e = super::generate(&t, &UrlForms::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the redirect from /old.html to https://example.com/vvv"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("a KeyValueStore value takes at most 1024"),
+        "{e}"
+    );
+
+    // 5 MB: 6,000 redirects, each two keys of about 200 bytes with a value of about 300.
+    let long = "p".repeat(190);
+    let to = format!("/{}", "t".repeat(290));
+    let t: Vec<Redirect> = (0..6000)
+        .map(|i| redirect(&format!("{long}{i:05}/index.html"), &to, 301))
         .collect();
-    let e = super::code(&big, &UrlForms::default()).unwrap_err();
-    assert!(e.to_string().contains("at most 10240"), "{e}");
-    assert!(e.hint().unwrap().contains("KeyValueStore"));
-    let small = &big[..20];
-    assert!(super::code(small, &UrlForms::default()).unwrap().len() <= MAX_CODE_BYTES);
+    let e = super::generate(&t, &UrlForms::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("a KeyValueStore holds at most 5242880"),
+        "{e}"
+    );
+}
+
+/// The fingerprint changes with anything the function serves: code, table, name, distributions.
+#[test]
+fn the_fingerprint_follows_what_the_function_serves() {
+    let f = |t: &[Redirect], forms: &UrlForms, name: &str, d: &[&str]| {
+        super::function(name, t, forms, d).unwrap().fingerprint
+    };
+    let plain = UrlForms::default();
+    let pretty = UrlForms {
+        pretty: true,
+        ..UrlForms::default()
+    };
+    let base = f(&table(), &plain, "git-publish-p", &["E1"]);
+    assert_eq!(base, f(&table(), &plain, "git-publish-p", &["E1"]));
+    assert!(base.starts_with("sha256:") && base.len() == 71, "{base}");
+    for other in [
+        f(&table()[..1], &plain, "git-publish-p", &["E1"]),
+        f(&table(), &pretty, "git-publish-p", &["E1"]),
+        f(&table(), &plain, "git-publish-q", &["E1"]),
+        f(&table(), &plain, "git-publish-p", &["E2"]),
+        f(&table(), &plain, "git-publish-p", &["E1", "E2"]),
+    ] {
+        assert_ne!(base, other);
+    }
+    // In a KeyValueStore, a changed target changes the entries, not the code.
+    let mut big = big_table(200);
+    let a = super::function("n", &big, &plain, &[]).unwrap();
+    big[7].to = "/elsewhere/".into();
+    let b = super::function("n", &big, &plain, &[]).unwrap();
+    assert_eq!(a.code, b.code);
+    assert_ne!(a.fingerprint, b.fingerprint);
+}
+
+/// The KeyValueStore variant under node, with a stub of cloudfront-js-2.0's `cloudfront` module whose
+/// `kvs().get()` answers from the generated entries (and throws for a missing key, as CloudFront's does):
+/// the same events as the inline variant, plus a redirect deep in the table.
+#[test]
+fn node_runs_the_key_value_store_variant_with_a_stubbed_cloudfront_module() {
+    let plain = UrlForms::default();
+    let pretty = UrlForms {
+        pretty: true,
+        ..UrlForms::default()
+    };
+    let bare = UrlForms {
+        dir_bare: true,
+        ..UrlForms::default()
+    };
+    let mut t = big_table(200);
+    t.extend(table());
+    #[rustfmt::skip]
+    let cases: &[(&str, &str, &UrlForms, &str)] = &[
+        ("/", "", &plain, "200 /index.html"),
+        ("/posts/a/", "page=2", &plain, "200 /posts/a/index.html"),
+        ("/css/site.css", "", &plain, "200 /css/site.css"),
+        ("/about", "", &plain, "200 /about"),
+        ("/about", "", &pretty, "200 /about.html"),
+        ("/posts/a", "", &bare, "200 /posts/a/index.html"),
+        ("/posts/old/", "", &plain, "301 /posts/new/"),
+        ("/posts/old/index.html", "", &plain, "301 /posts/new/"),
+        ("/posts/old", "", &bare, "301 /posts/new/"),
+        ("/posts/old/", "utm=x&a", &plain, "301 /posts/new/?utm=x&a"),
+        ("/away.html", "", &plain, "302 https://example.com/x?ref=blog"),
+        ("/away", "", &pretty, "302 https://example.com/x?ref=blog"),
+        ("/away.html", "k=v", &plain, "302 https://example.com/x?ref=blog&k=v"),
+        ("/posts/0150-a-long-title-of-a-post/", "", &plain, "301 /"),
+        ("/posts/0150-a-long-title-of-a-post", "", &plain, "200 /posts/0150-a-long-title-of-a-post"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let stub = dir.path().join("node_modules/cloudfront");
+    std::fs::create_dir_all(&stub).unwrap();
+    std::fs::write(
+        stub.join("package.json"),
+        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        stub.join("index.js"),
+        "export default {\n  kvs() {\n    return {\n      async get(key) {\n        \
+         if (Object.prototype.hasOwnProperty.call(globalThis.KVS, key)) return globalThis.KVS[key];\n        \
+         throw new Error('KeyValueStore: no key ' + key);\n      }\n    };\n  }\n};\n",
+    )
+    .unwrap();
+    let mut script = String::new();
+    for (i, (uri, query, forms, want)) in cases.iter().enumerate() {
+        let g = super::generate(&t, forms).unwrap();
+        let entries = g.kvs.expect("the KeyValueStore variant");
+        std::fs::write(
+            dir.path().join(format!("f{i}.mjs")),
+            format!("{}\nexport default handler;\n", g.code),
+        )
+        .unwrap();
+        let qs: Vec<String> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                format!("{k:?}: {{ value: {v:?} }}")
+            })
+            .collect();
+        script.push_str(&format!(
+            "globalThis.KVS = {};\ncheck({i}, await (await import('./f{i}.mjs')).default({{ request: {{ method: 'GET', uri: {uri:?}, querystring: {{ {} }}, headers: {{}} }} }}), {want:?});\n",
+            serde_json::to_string(&entries).unwrap(),
+            qs.join(", ")
+        ));
+    }
+    let harness = "let failed = 0;\nfunction check(i, r, want) {\n  const got = r.statusCode ? r.statusCode + ' ' + r.headers.location.value : '200 ' + r.uri;\n  if (got !== want) { failed++; console.log('case ' + i + ': got ' + got + ', want ' + want); }\n}\n";
+    std::fs::write(
+        dir.path().join("run.mjs"),
+        format!("{harness}{script}process.exit(failed ? 1 : 0);\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("node")
+        .arg("run.mjs")
+        .current_dir(dir.path())
+        .output()
+        .expect("node runs (the function's tests need it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The KeyValueStore variant uses only what cloudfront-js-2.0 has: its `cloudfront` module imported in the
+/// first line, an async handler, no `require`, no Promise combinators.
+#[test]
+fn the_key_value_store_variant_stays_in_the_cloudfront_js_subset() {
+    let code = super::code(&big_table(200), &UrlForms::default()).unwrap();
+    assert!(code.starts_with("import cf from 'cloudfront';\n"));
+    assert_eq!(code.matches("import ").count(), 1);
+    for banned in [
+        "require(",
+        "Promise",
+        "module.exports",
+        "process.",
+        "export ",
+    ] {
+        assert!(!code.contains(banned), "{banned}");
+    }
 }
