@@ -12,6 +12,7 @@
 //! | origin path of each distribution; invalidate; `--wait` | `cloudfront:GetDistribution`, `CreateInvalidation`, `GetInvalidation` on the distribution |
 //! | `distribution = "auto"`                                | `cloudfront:ListDistributions` (no resource scoping exists) |
 //! | `cdn_function = "manage"`                              | `cloudfront:*Function` on its function, `GetDistributionConfig`, `UpdateDistribution` |
+//! | a redirect table in a KeyValueStore                    | `cloudfront:{Create,Describe}KeyValueStore`, `cloudfront-keyvaluestore:{DescribeKeyValueStore,ListKeys,UpdateKeys}` (store ids are random: any store) |
 
 use serde_json::{json, Value};
 
@@ -149,6 +150,19 @@ fn function_statements(target: &Target) -> Vec<Value> {
             "Action": ["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution"],
             "Resource": distributions,
         }),
+        // A redirect table too large for the code lives in a KeyValueStore named like the function.
+        json!({
+            "Sid": "RedirectTableKeyValueStore",
+            "Effect": "Allow",
+            "Action": [
+                "cloudfront:CreateKeyValueStore",
+                "cloudfront:DescribeKeyValueStore",
+                "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                "cloudfront-keyvaluestore:ListKeys",
+                "cloudfront-keyvaluestore:UpdateKeys"
+            ],
+            "Resource": "arn:aws:cloudfront::*:key-value-store/*",
+        }),
     ]
 }
 
@@ -206,6 +220,10 @@ mod tests {
             json!(["arn:aws:cloudfront::*:distribution/E2QWRUHAPOMQZL"])
         );
         assert!(s[4]["Action"].to_string().contains("UpdateDistribution"));
+        assert_eq!(s[5]["Resource"], "arn:aws:cloudfront::*:key-value-store/*");
+        assert!(s[5]["Action"]
+            .to_string()
+            .contains("cloudfront-keyvaluestore:UpdateKeys"));
     }
 
     #[test]
