@@ -835,33 +835,7 @@ fn distribution_config(
                 .map_err(build_err)?
         }
     };
-    let origin = cf::Origin::builder()
-        .id(&origin_id)
-        .domain_name(&s.origin_domain)
-        .origin_path(&s.origin_path)
-        .s3_origin_config(
-            cf::S3OriginConfig::builder()
-                .origin_access_identity("")
-                .build(),
-        )
-        .origin_access_control_id(&s.oac)
-        .build()
-        .map_err(build_err)?;
-    // The origin the default behaviour reads becomes the bucket's REST origin; other origins stay.
-    let mut origins: Vec<cf::Origin> = (config.origins.as_ref())
-        .map(|o| o.items().to_vec())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|o| o.id() != origin_id)
-        .collect();
-    origins.insert(0, origin);
-    config.origins = Some(
-        cf::Origins::builder()
-            .quantity(origins.len() as i32)
-            .set_items(Some(origins))
-            .build()
-            .map_err(build_err)?,
-    );
+    set_origin(&mut config, &origin_id, s)?;
     config.default_root_object = Some(s.default_root.clone());
     config.http_version = Some(cf::HttpVersion::from(s.http_version.as_str()));
     config.is_ipv6_enabled = Some(s.ipv6);
@@ -890,6 +864,48 @@ fn distribution_config(
         .as_mut()
         .expect("a distribution config has a default cache behaviour");
     b.target_origin_id = origin_id;
+    set_behaviour(b, s)?;
+    Ok(config)
+}
+
+/// The origin the default behaviour reads becomes the bucket's REST origin with the OAC; other origins stay.
+fn set_origin(
+    config: &mut cf::DistributionConfig,
+    origin_id: &str,
+    s: &DistSettings,
+) -> Result<(), StoreError> {
+    let origin = cf::Origin::builder()
+        .id(origin_id)
+        .domain_name(&s.origin_domain)
+        .origin_path(&s.origin_path)
+        .s3_origin_config(
+            cf::S3OriginConfig::builder()
+                .origin_access_identity("")
+                .build(),
+        )
+        .origin_access_control_id(&s.oac)
+        .build()
+        .map_err(build_err)?;
+    let mut origins: Vec<cf::Origin> = (config.origins.as_ref())
+        .map(|o| o.items().to_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|o| o.id() != origin_id)
+        .collect();
+    origins.insert(0, origin);
+    config.origins = Some(
+        cf::Origins::builder()
+            .quantity(origins.len() as i32)
+            .set_items(Some(origins))
+            .build()
+            .map_err(build_err)?,
+    );
+    Ok(())
+}
+
+/// The default cache behaviour: viewer protocol, compression, the cache policy, the viewer-request function
+/// (other function associations stay).
+fn set_behaviour(b: &mut cf::DefaultCacheBehavior, s: &DistSettings) -> Result<(), StoreError> {
     b.viewer_protocol_policy = cf::ViewerProtocolPolicy::from(s.viewer_protocol.as_str());
     b.compress = Some(s.compress);
     b.cache_policy_id = Some(s.cache_policy.clone());
@@ -923,7 +939,7 @@ fn distribution_config(
             .build()
             .map_err(build_err)?,
     );
-    Ok(config)
+    Ok(())
 }
 
 async fn create_distribution(

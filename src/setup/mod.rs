@@ -894,6 +894,14 @@ pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
         ));
         return out;
     };
+    out.extend(access_checks(d, &statements, record_private));
+    out.extend(serving_checks(w, &d.settings));
+    out
+}
+
+/// Who may read the bucket: only this distribution, through an origin access control, and not the record.
+fn access_checks(d: &DistSeen, statements: &[Value], record_private: bool) -> Vec<Check> {
+    let mut out = Vec::new();
     let s = &d.settings;
     let oac = !s.oac.is_empty() && !s.custom_origin;
     out.push(check(
@@ -942,6 +950,12 @@ pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
         },
         "`git publish setup` merges a Deny for it, or set `state = \"s3://…\"`",
     ));
+    out
+}
+
+/// How the distribution serves: HTTPS, compression, the root object, directory URLs, the alias.
+fn serving_checks(w: &Wants, s: &DistSettings) -> Vec<Check> {
+    let mut out = Vec::new();
     out.push(check(
         "HTTPS",
         s.viewer_protocol != "allow-all",
