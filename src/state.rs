@@ -201,6 +201,10 @@ pub struct Deploy {
     /// nothing about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<String>,
+    /// The URL forms this tree was published with (`UrlForms::describe`): a publish with other forms
+    /// invalidates the whole site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forms: Option<String>,
 }
 
 impl Deploy {
@@ -224,6 +228,7 @@ impl Deploy {
             dirty: false,
             redirects: vec![],
             function: None,
+            forms: None,
         }
     }
 

@@ -584,6 +584,7 @@ mod tests {
             old_rules: &none,
             deferred: &[],
             redirects: None,
+            forms_changed: false,
         };
         plan::build("production", &input, &settings)
             .unwrap()

@@ -116,6 +116,7 @@ fn check_with_rules(
         old_rules,
         deferred: &[],
         redirects: None,
+        forms_changed: false,
     };
     let plan = match build("t", &input(Some(&l)), s).expect("plan") {
         super::Outcome::Planned(p) => p,

@@ -106,6 +106,17 @@ impl Default for UrlForms {
     }
 }
 
+impl UrlForms {
+    /// The forms as one line, as the state records them: a publish whose forms differ from the recorded ones
+    /// invalidates the whole site ([`crate::plan::Input::forms_changed`]).
+    pub fn describe(&self) -> String {
+        format!(
+            "index={} slash={} bare={} index_url={} pretty={}",
+            self.index_document, self.dir_slash, self.dir_bare, self.dir_index, self.pretty
+        )
+    }
+}
+
 /// What a publish does to one site path, as far as the cached copies of its URLs care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edit {

@@ -122,6 +122,10 @@ pub struct Input<'a> {
     pub deferred: &'a [String],
     /// Redirects from config, the state and renames (`None`: none of them, e.g. in tests of other steps).
     pub redirects: Option<&'a redirects::Request<'a>>,
+    /// The URL forms (`index_document`, `directory_urls`, `pretty_urls`) differ from those the deployed tree
+    /// was published with (recorded in the state): any URL of the site may now serve something else (a page,
+    /// a 404, the function's rewrite), so each distribution invalidates the whole site, one wildcard.
+    pub forms_changed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -449,6 +453,7 @@ mod tests {
                 old_rules: &none,
                 deferred: &[],
                 redirects: None,
+                forms_changed: false,
             },
             s,
         )
@@ -726,6 +731,7 @@ mod tests {
                     old_rules: &o,
                     deferred: &self.deferred,
                     redirects: None,
+                    forms_changed: false,
                 },
                 s,
             )
@@ -982,6 +988,7 @@ mod tests {
                 old_rules,
                 deferred,
                 redirects: None,
+                forms_changed: false,
             };
             let needs = super::build("t", &input, s).unwrap() == Outcome::NeedsListing;
             assert_eq!(needs, want, "{why}");
@@ -1060,5 +1067,52 @@ mod tests {
         let p = build("t", &changes, &l, &s).unwrap();
         assert_eq!(p.invalidations, ["/d/*"]);
         assert_eq!(p.budget.paid, 1);
+    }
+
+    /// Other URL forms than the deployed tree's (`pretty_urls` turned on or off, another index document):
+    /// any URL may serve something else now, so each distribution that serves the target invalidates the
+    /// whole site under its served root, one wildcard, even when no file changed.
+    #[test]
+    fn changed_url_forms_invalidate_the_whole_site_once() {
+        let none = Rules::default();
+        // (prefix, origin path, expected paths)
+        let table: [(&str, &str, &[&str]); 4] = [
+            ("", "", &["/*"]),
+            ("blog", "", &["/blog/*"]),
+            ("blog", "blog", &["/*"]),
+            ("blog", "shop", &[]),
+        ];
+        for (prefix, origin, want) in table {
+            let s = Settings {
+                prefix: prefix.into(),
+                cdns: vec![CdnSettings {
+                    id: "E1".into(),
+                    origin_path: origin.into(),
+                }],
+                ..settings()
+            };
+            let input = Input {
+                changes: &[],
+                listing: None,
+                old_listing: None,
+                rules: &none,
+                old_rules: &none,
+                deferred: &[],
+                redirects: None,
+                forms_changed: true,
+            };
+            let p = super::build("t", &input, &s).unwrap().planned().unwrap();
+            assert_eq!(p.invalidations, want, "{prefix:?} under {origin:?}");
+            assert_eq!(p.invalidation.wildcards, want.len());
+            let unchanged = Input {
+                forms_changed: false,
+                ..input
+            };
+            let p = super::build("t", &unchanged, &s)
+                .unwrap()
+                .planned()
+                .unwrap();
+            assert!(p.is_empty());
+        }
     }
 }

@@ -379,6 +379,9 @@ pub(super) fn cdn_paths(
     s: &Settings,
     max_paths: usize,
 ) -> Option<Vec<CdnPlan>> {
+    if input.forms_changed {
+        return Some(s.cdns.iter().filter_map(|cdn| whole_site(cdn, s)).collect());
+    }
     let mut out = Vec::new();
     if d.stale.is_empty() {
         return Some(out);
@@ -413,6 +416,23 @@ pub(super) fn cdn_paths(
         ));
     }
     Some(out)
+}
+
+/// Every URL of the site on one distribution: the served root (the prefix under the origin path) and `*`;
+/// `None` when the distribution does not serve the target's prefix.
+fn whole_site(cdn: &CdnSettings, s: &Settings) -> Option<CdnPlan> {
+    let root = served_path(&s.prefix, &cdn.origin_path, "*")?;
+    let paths = vec![format!("/{root}")];
+    Some(CdnPlan {
+        distribution: cdn.id.clone(),
+        batches: invalidate::batches(&paths),
+        summary: invalidate::Summary {
+            paths: 1,
+            wildcards: 1,
+            ..Default::default()
+        },
+        paths,
+    })
 }
 
 /// The cover of one distribution's served paths; `None` when it has nothing to invalidate.

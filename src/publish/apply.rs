@@ -294,6 +294,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
             None if p.target.cdn_function_managed => p.deployed().and_then(|d| d.function.clone()),
             None => None,
         },
+        forms: Some(p.target.forms.describe()),
     }
 }
 

@@ -461,6 +461,9 @@ fn plan_with_churn(
         similar: &similar,
         renames: target.redirect_renames.unasked(),
     };
+    // Records from before forms were recorded say nothing: no change.
+    let forms_changed =
+        (deployed.and_then(|d| d.forms.as_deref())).is_some_and(|f| f != target.forms.describe());
     let input = plan::Input {
         changes: &d.changes,
         listing: None,
@@ -469,6 +472,7 @@ fn plan_with_churn(
         old_rules: &carried.old_rules,
         deferred: &carried.deferred,
         redirects: Some(&req),
+        forms_changed,
     };
     let mut plan = plan_with_listing(s, &target.name, input, &settings, new)?;
     if !plan.redirects.proposed.is_empty()

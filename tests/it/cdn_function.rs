@@ -68,7 +68,8 @@ fn published_site(name: &str, bucket: &str, dist: &str, proxy: &Proxy) -> Site {
 
 /// Regression: turning on `pretty_urls` in site.toml, with no new commit, left the function as it was until
 /// the next commit ("already has …: nothing to do"). Now the recorded fingerprint differs: the function is
-/// updated (If-Match) and published on the deployed commit, and the state records the new fingerprint.
+/// updated (If-Match) and published on the deployed commit, the state records the new fingerprint, and the
+/// site is invalidated once (`/*`).
 #[test]
 fn pretty_urls_alone_publishes_the_function_on_the_deployed_commit() {
     let b = bucket("fn-pretty");
@@ -114,6 +115,14 @@ fn pretty_urls_alone_publishes_the_function_on_the_deployed_commit() {
         "the new fingerprint is recorded"
     );
     assert_eq!(state["history"].as_array().unwrap().len(), 2);
+    // Other URL forms: any URL may serve something else now, so the whole site is invalidated, once.
+    assert_eq!(invalidations(&dist)[0], ["/*"]);
+    site.run_with(&[], &env).ok();
+    assert_eq!(
+        invalidations(&dist).len(),
+        1,
+        "the same forms again: no invalidation"
+    );
 }
 
 /// A `[[redirects]]` entry added in site.toml, with no new commit, is served on the deployed commit: its

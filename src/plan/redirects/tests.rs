@@ -348,6 +348,7 @@ fn planner_puts_redirect_objects_instead_of_deleting_and_invalidates_old_urls() 
             old_rules: &rules,
             deferred: &[],
             redirects: Some(&r),
+            forms_changed: false,
         };
         let plan = crate::plan::build("t", &input, &s)
             .unwrap()
