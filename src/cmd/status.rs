@@ -161,6 +161,10 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
             ));
         }
         match (t.behind, t.ahead, &t.head) {
+            // The mirror is this clone's memory, not what the target holds: never "up to date" from it.
+            (Some(0), Some(0), _) if t.error.is_some() => {
+                s.ui.out("  the local mirror has HEAD; what the target holds is unknown")
+            }
             (Some(0), Some(0), _) => s.ui.out("  up to date"),
             (Some(b), Some(a), Some(h)) => {
                 let mut parts = vec![format!("{b} commit(s) behind {}", state::short(h))];

@@ -191,6 +191,7 @@ fn a_corrupt_state_is_reported_and_replaced_with_the_tool_itself() {
         let r = site.run(&["status"]);
         assert_ne!(r.code, 0, "{shown}: status must fail: {}", r.stdout);
         assert!(r.stderr.contains("state.json"), "{shown}: {}", r.stderr);
+        assert!(!r.stdout.contains("up to date"), "{shown}: {}", r.stdout);
 
         let r = site.run(&[]).fails(1);
         assert!(r.stderr.contains("--force-state"), "{shown}: {}", r.stderr);
