@@ -69,10 +69,27 @@ pub async fn live_table(s: &Session, target: Option<&str>) -> Result<Vec<Redirec
 }
 
 /// `git publish cdn-function --print`: the function for the target's live redirect table and URL forms.
+/// A table too large for the code lives in a KeyValueStore: the code reads it there, and `--json` prints the
+/// entries too (`{"name", "code", "kvs": {key: value}}`), for deploying both with your own tooling.
 pub async fn print_function(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     let table = live_table(s, target).await?;
-    let forms = &s.config.target(target)?.forms;
-    let code = crate::plan::cdn_function::code(&table, forms)?;
-    s.ui.out(code.trim_end());
+    let t = s.config.target(target)?;
+    let generated = crate::plan::cdn_function::generate(&table, &t.forms)?;
+    if s.ui.json {
+        s.ui.json(&serde_json::json!({
+            "name": t.cdn_function_name(),
+            "code": generated.code,
+            "kvs": generated.kvs,
+        }));
+        return Ok(ExitCode::Success);
+    }
+    if let Some(entries) = &generated.kvs {
+        s.ui.note(&format!(
+            "this code reads its {} redirect URLs from a KeyValueStore associated with the function: \
+             `git publish cdn-function --print --json` prints them (key → \"status location\")",
+            entries.len()
+        ));
+    }
+    s.ui.out(generated.code.trim_end());
     Ok(ExitCode::Success)
 }

@@ -378,6 +378,20 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
         crate::redirects::live_function(&format!("git-publish-fn-kvs-{b}")).expect("created");
     assert!(code.starts_with("import cf from 'cloudfront';"), "{code}");
     assert!(code.contains("await kvs.get(uri)") && !code.contains("/old/007"));
+    // For deploying with other tooling: the code and the store's entries.
+    let printed = site
+        .run_with(&["cdn-function", "--print", "--json"], &env)
+        .ok()
+        .json();
+    assert_eq!(
+        printed["code"].as_str().unwrap().trim_end(),
+        code.trim_end()
+    );
+    let entries = printed["kvs"].as_object().unwrap();
+    assert_eq!(entries.len(), 400);
+    assert_eq!(entries["/old/007-a-long-title-of-a-post/"], "301 /");
+    let plain = site.run_with(&["cdn-function", "--print"], &env).ok();
+    assert!(plain.stderr.contains("KeyValueStore"), "{}", plain.stderr);
     let created: Vec<&Logged> = (sent.iter())
         .filter(|r| r.method == "POST" && r.path == "/2020-05-31/function")
         .collect();
