@@ -30,7 +30,7 @@ pub const LATENCY_BACKOFF: f64 = 0.9;
 /// sub-millisecond answers). The base is the lowest round-trip average seen, not the quickest single answer:
 /// one answer on a connection that was already open can come a whole round trip sooner than the rest (against
 /// moto, which closes every connection, it always does), and a base that low would cut the limit forever.
-pub const RISE: f64 = 2.5;
+pub const RISE: f64 = 2.0;
 const SLACK: f64 = 0.005;
 /// Answers before there is a base: the first round trip at [`START`].
 const FIRST_ROUND: u64 = START as u64;
@@ -491,8 +491,8 @@ mod tests {
     fn latency_backs_off_only_when_answers_take_well_over_their_usual_time() {
         let table: &[(&str, &[u64], &[u64], bool)] = &[
             ("flat", &[100], &[100], false),
-            ("2.4x the base: within RISE", &[100], &[240], false),
-            ("2.6x the base: a queue", &[100], &[260], true),
+            ("1.9x the base: within RISE", &[100], &[190], false),
+            ("2.1x the base: a queue", &[100], &[210], true),
             (
                 // against moto every answer pays a new connection except one on a connection kept open
                 // after a 503: the quickest single answer is half the usual one and is not the base
