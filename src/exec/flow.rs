@@ -5,9 +5,8 @@
 //! (503/429 answers, timeouts, resets), it starts at [`START`], doubles per round trip until the first sign of
 //! congestion, then grows by one per round trip (faster while it is below the limit of its last cut); it cuts
 //! back by [`THROTTLE_BACKOFF`] on throttling (at most once per [`THROTTLE_QUIET`]) and by [`LATENCY_BACKOFF`]
-//! when answers take [`RISE`] times as long
-//! as they did at their quickest (a queue is building somewhere). Only successful answers are timed. It always
-//! stays within [1, cap], the target's `concurrency`. [`Flow`] puts it behind an async gate, and lets a request
+//! when answers take [`RISE`] times as long as usual (a queue is building somewhere). Only successful answers
+//! are timed. It always stays within [1, cap], the target's `concurrency`. [`Flow`] puts it behind an async gate, and lets a request
 //! make its body ready (read a file) only when few others are waiting for a slot. This module makes no requests
 //! and knows nothing of S3: it must not grow into a scheduler (order is the plan's) or a memory budget (the
 //! executor's).
@@ -63,7 +62,7 @@ pub struct Aimd {
     cap: f64,
     /// Slow start (+1 per answer) below this, additive increase (+1 per round trip) above.
     ssthresh: f64,
-    /// The limit before the last cut: below it the limit grows back by half the gap per round trip.
+    /// The limit before the last cut: below it the limit grows back fast (see [`Aimd::step`]).
     before_cut: f64,
     /// Lowest round-trip average seen, seconds (none during the first round).
     base: Option<f64>,
