@@ -182,6 +182,13 @@ def render(results, tools, skipped, manifests, args, info):
                 ratio = f"{gp['wall'] / best:.2f}" if gp and gp["wall"] and best else "–"
                 L.append(f"| {rtt} | " + " | ".join(cells) + f" | {ratio} |")
             L.append("")
+    L.append("### Peak RSS (GNU time, every run)\n")
+    L.append("| N | RTT ms | tool | scenario | peak RSS MiB |")
+    L.append("|---:|---:|---|---|---|")
+    for r in results:
+        if r["rss_kb"]:
+            L.append(f"| {r['n']:,} | {r['rtt']} | {r['tool']} | {r['scenario']} | {r['rss_kb'] / 1024:.1f} |")
+    L.append("")
     if args.slowdown_rps:
         L.append(f"### Throttled: SlowDown above {args.slowdown_rps:g} req/s\n")
         L.append("| N | RTT ms | tool | requests served | 503s | wall s | ideal s (served / rate) | ideal / wall |")

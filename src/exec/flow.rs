@@ -1,13 +1,15 @@
 //! How many store requests are in flight: an adaptive limit (AIMD, as TCP congestion control does) shared by the
 //! uploads, copies and deletes of one publish, and the retry of requests the store throttled.
 //!
-//! [`Aimd`] is the pure controller: fed one latency per answered request and the store's count of congestion
-//! signals (503/429 answers, timeouts, resets), it starts at [`START`], doubles per round trip until the first
-//! sign of congestion, then grows by one per round trip; it cuts back by [`THROTTLE_BACKOFF`] on throttling and by
-//! [`LATENCY_BACKOFF`] when latency rises well above the quickest answer seen (a queue is building somewhere).
-//! It always stays within [1, cap], the target's `concurrency`. [`Flow`] puts it behind an async gate. This
-//! module makes no requests and knows nothing of S3: it must not grow into a scheduler (order is the plan's) or
-//! a memory budget (the executor's).
+//! [`Aimd`] is the pure controller: fed one [`Answer`] per request and the store's count of congestion signals
+//! (503/429 answers, timeouts, resets), it starts at [`START`], doubles per round trip until the first sign of
+//! congestion, then grows by one per round trip (faster while it is below the limit of its last cut); it cuts
+//! back by [`THROTTLE_BACKOFF`] on throttling (at most once per [`THROTTLE_QUIET`]) and by [`LATENCY_BACKOFF`]
+//! when answers take [`RISE`] times as long as usual (a queue is building somewhere). Only successful answers
+//! are timed. It always stays within [1, cap], the target's `concurrency`. [`Flow`] puts it behind an async gate, and lets a request
+//! make its body ready (read a file) only when few others are waiting for a slot. This module makes no requests
+//! and knows nothing of S3: it must not grow into a scheduler (order is the plan's) or a memory budget (the
+//! executor's).
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -23,28 +25,56 @@ pub const START: usize = 32;
 pub const THROTTLE_BACKOFF: f64 = 0.7;
 /// Multiplicative decrease when latency rises.
 pub const LATENCY_BACKOFF: f64 = 0.9;
-/// Latency counts as risen above `RISE` × the quickest answer (plus [`SLACK`], for loopback's sub-millisecond
-/// answers). A queue this long only adds waiting: the link or the server is already busy.
-const RISE: f64 = 2.0;
+/// Latency counts as risen when the recent answers take `RISE` × the base (plus [`SLACK`], for loopback's
+/// sub-millisecond answers). The base is the lowest round-trip average seen, not the quickest single answer:
+/// one answer on a connection that was already open can come a whole round trip sooner than the rest (against
+/// moto, which closes every connection, it always does), and a base that low would cut the limit forever.
+pub const RISE: f64 = 2.0;
 const SLACK: f64 = 0.005;
-/// A throttled request is tried again this many times (after the SDK's own retries gave up) before its file
-/// fails.
-pub const THROTTLE_RETRIES: u32 = 12;
+/// Answers before there is a base: the first round trip at [`START`].
+const FIRST_ROUND: u64 = START as u64;
+/// After a cut for throttling, no other before this long: S3's request limits are per second (3,500 PUTs
+/// per prefix), so the rest of the second that was too busy is refused whatever the limit is now; cutting on
+/// each of its 503s took the limit far below what the store serves (5,000 files, RTT 100 ms, SlowDown above
+/// 300 req/s: 75-78% of the ideal rate with a cut per round trip, 81-82% with this).
+pub const THROTTLE_QUIET: Duration = Duration::from_secs(1);
+/// A throttled request is tried again this many times (after a [`retry_pause`] each) before its file fails.
+pub const THROTTLE_RETRIES: u32 = 20;
+/// Requests that may have their body ready and wait for a slot: this share of the limit (at least one).
+const READY_SHARE: f64 = 0.25;
 
-/// The AIMD controller. Pure: no clock, no I/O.
+/// What became of one request, as the flow sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    /// Answered successfully after this long: the only answers that are timed.
+    Done(Duration),
+    /// Throttled by the store (503 SlowDown, 429): answered quickly, without doing the work, so its time says
+    /// nothing of how long the work takes.
+    Throttled,
+    /// Any other failure: says nothing of the link either.
+    Failed,
+}
+
+/// The AIMD controller. Pure: no clock (the time of each answer is given), no I/O.
 #[derive(Debug, Clone)]
 pub struct Aimd {
     limit: f64,
     cap: f64,
     /// Slow start (+1 per answer) below this, additive increase (+1 per round trip) above.
     ssthresh: f64,
-    /// Quickest answer seen, seconds.
+    /// The limit before the last cut: below it the limit grows back fast (see [`Aimd::step`]).
+    before_cut: f64,
+    /// Lowest round-trip average seen, seconds (none during the first round).
     base: Option<f64>,
-    /// Moving average of answer times, seconds.
-    smoothed: Option<f64>,
+    /// Average over about one round trip of answers (each weighs 1/limit), seconds.
+    round_avg: Option<f64>,
+    /// Moving average over the last few answers (1/8 each), seconds: what is compared with the base.
+    recent: Option<f64>,
     answers: u64,
     /// No new decrease (and no increase) before this many answers: those in flight were sent at the old limit.
     hold_until: u64,
+    /// No cut for throttling before this time (see [`THROTTLE_QUIET`]).
+    quiet_until: Duration,
     congestion_seen: u64,
 }
 
@@ -55,10 +85,13 @@ impl Aimd {
             limit: (START as f64).min(cap),
             cap,
             ssthresh: cap,
+            before_cut: 0.0,
             base: None,
-            smoothed: None,
+            round_avg: None,
+            recent: None,
             answers: 0,
             hold_until: 0,
+            quiet_until: Duration::ZERO,
             congestion_seen: 0,
         }
     }
@@ -68,49 +101,85 @@ impl Aimd {
         (self.limit as usize).clamp(1, self.cap as usize)
     }
 
-    /// One request answered (successfully or not) after `latency`; `congestion` is the store's running count of
-    /// congestion signals. Returns the new limit.
-    pub fn on_answer(&mut self, latency: Duration, congestion: u64) -> usize {
+    /// One request answered at `now` (time since the flow started); `congestion` is the store's running count
+    /// of congestion signals. Returns the new limit.
+    pub fn on_answer(&mut self, answer: Answer, congestion: u64, now: Duration) -> usize {
         self.answers += 1;
-        if congestion > self.congestion_seen {
-            self.congestion_seen = congestion;
-            self.back_off(THROTTLE_BACKOFF);
+        let congested = congestion > self.congestion_seen;
+        self.congestion_seen = self.congestion_seen.max(congestion);
+        if congested || answer == Answer::Throttled {
+            if now >= self.quiet_until && self.back_off(THROTTLE_BACKOFF) {
+                self.quiet_until = now + THROTTLE_QUIET;
+            }
             return self.limit();
         }
+        let Answer::Done(latency) = answer else {
+            return self.limit();
+        };
         let l = latency.as_secs_f64();
-        let base = self.base.map_or(l, |b| b.min(l));
-        let smoothed = self.smoothed.map_or(l, |s| s + (l - s) / 8.0);
-        (self.base, self.smoothed) = (Some(base), Some(smoothed));
-        if smoothed > base * RISE + SLACK {
-            self.back_off(LATENCY_BACKOFF);
+        let weight = 1.0 / self.limit.max(8.0);
+        let round_avg = self.round_avg.map_or(l, |a| a + (l - a) * weight);
+        let recent = self.recent.map_or(l, |r| r + (l - r) / 8.0);
+        (self.round_avg, self.recent) = (Some(round_avg), Some(recent));
+        if self.answers >= FIRST_ROUND {
+            self.base = Some(self.base.map_or(round_avg, |b| b.min(round_avg)));
+        }
+        if self.base.is_some_and(|base| recent > base * RISE + SLACK) {
+            let _ = self.back_off(LATENCY_BACKOFF);
         } else if self.answers >= self.hold_until {
-            let step = if self.limit < self.ssthresh {
-                1.0
-            } else {
-                1.0 / self.limit
-            };
-            self.limit = (self.limit + step).min(self.cap);
+            self.limit = (self.limit + self.step()).min(self.cap);
         }
         self.limit()
     }
 
-    /// At most once per round trip: the answers already in flight were sent before the cut.
-    fn back_off(&mut self, factor: f64) {
+    /// Growth per answer: +1 in slow start; half the way back to the limit before the last cut per round trip
+    /// (a cut overshoots when the store's limit is a rate: a throttled second leaves the next one unused);
+    /// otherwise +1 per round trip.
+    fn step(&self) -> f64 {
+        if self.limit < self.ssthresh {
+            1.0
+        } else if self.limit < self.before_cut {
+            ((self.before_cut - self.limit) / 2.0 / self.limit).max(1.0 / self.limit)
+        } else {
+            1.0 / self.limit
+        }
+    }
+
+    /// At most once per round trip: the answers of requests in flight at the cut, and of the first round sent
+    /// at the new limit, were on their way before the cut could show.
+    fn back_off(&mut self, factor: f64) -> bool {
         if self.answers < self.hold_until {
-            return;
+            return false;
         }
         let before = self.limit;
+        self.before_cut = before;
         self.limit = (self.limit * factor).max(1.0);
         self.ssthresh = self.limit;
-        self.hold_until = self.answers + (before as u64).max(8);
+        self.hold_until = self.answers + (before as u64).max(8) + self.limit as u64;
+        true
     }
 }
 
 /// [`Aimd`] as an async gate: [`Flow::send`] waits for a slot, times the request and feeds the answer back.
 pub struct Flow {
-    state: Mutex<(Aimd, usize)>,
+    started: Instant,
+    state: Mutex<Gate>,
     wake: Notify,
     cap: usize,
+}
+
+struct Gate {
+    aimd: Aimd,
+    /// Requests in flight (at most the limit).
+    in_flight: usize,
+    /// Requests with their body ready, waiting for a slot (at most [`READY_SHARE`] of the limit).
+    ready: usize,
+}
+
+impl Gate {
+    fn ready_max(&self) -> usize {
+        ((self.aimd.limit() as f64 * READY_SHARE) as usize).max(1)
+    }
 }
 
 /// A slot in flight; dropping it frees the slot.
@@ -121,7 +190,19 @@ struct Slot<'a> {
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        self.flow.state.lock().expect("flow lock").1 -= 1;
+        self.flow.state.lock().expect("flow lock").in_flight -= 1;
+        self.flow.wake.notify_waiters();
+    }
+}
+
+/// Leave to make a request's body ready before its slot is free; dropping it gives the leave back.
+struct Ready<'a> {
+    flow: &'a Flow,
+}
+
+impl Drop for Ready<'_> {
+    fn drop(&mut self) {
+        self.flow.state.lock().expect("flow lock").ready -= 1;
         self.flow.wake.notify_waiters();
     }
 }
@@ -129,7 +210,12 @@ impl Drop for Slot<'_> {
 impl Flow {
     pub fn new(cap: usize) -> Self {
         Flow {
-            state: Mutex::new((Aimd::new(cap), 0)),
+            started: Instant::now(),
+            state: Mutex::new(Gate {
+                aimd: Aimd::new(cap),
+                in_flight: 0,
+                ready: 0,
+            }),
             wake: Notify::new(),
             cap: cap.max(1),
         }
@@ -142,35 +228,51 @@ impl Flow {
 
     /// The current limit.
     pub fn limit(&self) -> usize {
-        self.state.lock().expect("flow lock").0.limit()
+        self.state.lock().expect("flow lock").aimd.limit()
     }
 
-    async fn acquire(&self) -> Slot<'_> {
+    /// Wait until `take` (called under the lock) finds room and takes it.
+    async fn wait_for(&self, mut take: impl FnMut(&mut Gate) -> bool) {
         loop {
             // Registered before the check, so a slot freed in between still wakes us.
             let freed = self.wake.notified();
-            {
-                let mut s = self.state.lock().expect("flow lock");
-                if s.1 < s.0.limit() {
-                    s.1 += 1;
-                    return Slot {
-                        flow: self,
-                        start: Instant::now(),
-                    };
-                }
+            if take(&mut self.state.lock().expect("flow lock")) {
+                return;
             }
             freed.await;
         }
     }
 
-    fn answered(&self, slot: Slot<'_>, congestion: u64) {
-        let latency = slot.start.elapsed();
+    async fn acquire(&self) -> Slot<'_> {
+        self.wait_for(|g| {
+            let free = g.in_flight < g.aimd.limit();
+            g.in_flight += usize::from(free);
+            free
+        })
+        .await;
+        Slot {
+            flow: self,
+            start: Instant::now(),
+        }
+    }
+
+    async fn ready(&self) -> Ready<'_> {
+        self.wait_for(|g| {
+            let free = g.ready < g.ready_max();
+            g.ready += usize::from(free);
+            free
+        })
+        .await;
+        Ready { flow: self }
+    }
+
+    fn answered(&self, slot: Slot<'_>, answer: Answer, congestion: u64) {
         let mut s = self.state.lock().expect("flow lock");
-        let before = s.0.limit();
-        let after = s.0.on_answer(latency, congestion);
+        let before = s.aimd.limit();
+        let after = s.aimd.on_answer(answer, congestion, self.started.elapsed());
         drop(s);
         if after != before && (after < before || after.is_multiple_of(16)) {
-            tracing::debug!("in flight: {before} -> {after} (answer in {latency:?})");
+            tracing::debug!("in flight: {before} -> {after} ({answer:?})");
         }
         drop(slot);
     }
@@ -182,16 +284,46 @@ impl Flow {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ExecError>>,
     {
+        self.send_with(store, || async { Ok(()) }, |()| op()).await
+    }
+
+    /// [`Flow::send`] for a request whose body is made first (a file read from git): `prepare` runs once, when
+    /// fewer than a quarter of the limit are ready and waiting for a slot, so that file bytes are held by the
+    /// requests in flight and few more; every attempt of `op` gets a clone of the body.
+    pub async fn send_with<B, T, P, PFut, F, Fut>(
+        &self,
+        store: &dyn ObjectStore,
+        prepare: P,
+        mut op: F,
+    ) -> Result<T, ExecError>
+    where
+        B: Clone,
+        P: FnOnce() -> PFut,
+        PFut: Future<Output = Result<B, ExecError>>,
+        F: FnMut(B) -> Fut,
+        Fut: Future<Output = Result<T, ExecError>>,
+    {
+        let (body, mut slot) = {
+            let _ready = self.ready().await;
+            let body = prepare().await?;
+            // The slot is taken before the leave is given back.
+            (body, self.acquire().await)
+        };
         let mut attempt = 0;
         loop {
-            let slot = self.acquire().await;
-            let result = op().await;
-            self.answered(slot, store.congestion());
+            let result = op(body.clone()).await;
+            let answer = match &result {
+                Ok(_) => Answer::Done(slot.start.elapsed()),
+                Err(e) if e.is_throttled() => Answer::Throttled,
+                Err(_) => Answer::Failed,
+            };
+            self.answered(slot, answer, store.congestion());
             match result {
                 Err(e) if e.is_throttled() && attempt < THROTTLE_RETRIES => {
                     tracing::debug!("throttled ({e}); trying again");
-                    tokio::time::sleep(retry_pause(attempt)).await;
+                    tokio::time::sleep(retry_pause(attempt, jitter())).await;
                     attempt += 1;
+                    slot = self.acquire().await;
                 }
                 other => return other,
             }
@@ -199,9 +331,20 @@ impl Flow {
     }
 }
 
-/// 250 ms, doubling, at most 8 s (the limit has already been cut; this spreads the retries out).
-fn retry_pause(attempt: u32) -> Duration {
-    Duration::from_millis(250 << attempt.min(5)).min(Duration::from_secs(8))
+/// A number in [0, 1) that differs from call to call (std's randomly keyed hasher: no crate for one use).
+fn jitter() -> f64 {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// How long a throttled request waits before it is tried again: a random share (`jitter`, in [0, 1)) of 100 ms
+/// doubling per attempt, at most 2 s, so that the requests refused together don't come back together. The
+/// limit has been cut already; the pause only spreads the retries, and a long one leaves the store's rate
+/// unused once the throttled second has passed.
+fn retry_pause(attempt: u32, jitter: f64) -> Duration {
+    let full = Duration::from_millis(100 << attempt.min(5)).min(Duration::from_secs(2));
+    full.mul_f64(jitter.clamp(0.0, 1.0))
 }
 
 #[cfg(test)]
@@ -210,9 +353,17 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    /// Feed `n` answers of `latency` with no congestion; the limit after.
+    /// One answer, 10 ms after the one before (a pretend clock).
+    fn answer(a: &mut Aimd, answer: Answer, congestion: u64) -> usize {
+        let now = Duration::from_millis(10 * (a.answers + 1));
+        a.on_answer(answer, congestion, now)
+    }
+
+    /// Feed `n` successful answers of `latency`; the limit after.
     fn feed(a: &mut Aimd, n: usize, latency: Duration, congestion: u64) -> usize {
-        (0..n).fold(a.limit(), |_, _| a.on_answer(latency, congestion))
+        (0..n).fold(a.limit(), |_, _| {
+            answer(a, Answer::Done(latency), congestion)
+        })
     }
 
     #[test]
@@ -235,8 +386,8 @@ mod tests {
         let mut a = Aimd::new(1);
         assert_eq!(feed(&mut a, 10, 10 * MS, 0), 1);
         let mut a = Aimd::new(64);
-        for congestion in 1..200 {
-            a.on_answer(10 * MS, congestion);
+        for _ in 0..3000 {
+            answer(&mut a, Answer::Throttled, 0);
             assert!((1..=64).contains(&a.limit()));
         }
         assert_eq!(
@@ -246,25 +397,143 @@ mod tests {
         );
     }
 
+    /// 503s at these answer numbers, after slow start to 100 and otherwise flat answers: the limit right after
+    /// each, and 400 answers after the first.
     #[test]
-    fn throttling_cuts_once_per_round_trip_then_growth_is_additive() {
+    fn throttling_cuts_once_per_round_trip_of_the_old_and_the_new_limit() {
+        // (case, answers after which a 503 comes, limit after each 503, limit 400 answers after the first)
+        let table: &[(&str, &[usize], &[usize], usize)] = &[
+            ("one 503", &[0], &[70], 92),
+            (
+                "the rest of that round trip, sent before the cut, cuts no more",
+                &[0, 1, 50, 99],
+                &[70, 70, 70, 70],
+                92,
+            ),
+            (
+                "nor do the first answers sent at the new limit",
+                &[0, 120, 169],
+                &[70, 70, 70],
+                92,
+            ),
+            (
+                "a 503 after both round trips cuts again; growth aims at the last cut (70)",
+                &[0, 170],
+                &[70, 49],
+                62,
+            ),
+        ];
+        for (case, at, after, end) in table {
+            let mut a = Aimd::new(256);
+            feed(&mut a, 68, 100 * MS, 0);
+            assert_eq!(a.limit(), 100, "{case}: slow start to 100");
+            let mut n = 0;
+            for (&at, &want) in at.iter().zip(*after) {
+                feed(&mut a, at - n, 100 * MS, 0);
+                assert_eq!(
+                    answer(&mut a, Answer::Throttled, 0),
+                    want,
+                    "{case}: 503 at {at}"
+                );
+                n = at + 1;
+            }
+            feed(&mut a, 400 - n, 100 * MS, 0);
+            assert_eq!(a.limit(), *end, "{case}: 400 answers later");
+        }
+    }
+
+    /// A 503 once the cut's round trips are over: (seconds after the cut, limit after it).
+    #[test]
+    fn throttling_cuts_at_most_once_a_second() {
+        let table = [(0.2, 70), (0.99, 70), (1.0, 49), (5.0, 49)];
+        for (after, want) in table {
+            let mut a = Aimd::new(256);
+            feed(&mut a, 68, 100 * MS, 0);
+            let t = Duration::from_secs(10);
+            assert_eq!(a.on_answer(Answer::Throttled, 0, t), 70);
+            for _ in 0..170 {
+                a.on_answer(Answer::Done(100 * MS), 0, t);
+            }
+            let then = t + Duration::from_secs_f64(after);
+            assert_eq!(
+                a.on_answer(Answer::Throttled, 0, then),
+                want,
+                "503 {after} s after the cut"
+            );
+        }
+    }
+
+    #[test]
+    fn after_a_cut_the_limit_grows_back_fast_to_where_it_was_then_by_one_per_round_trip() {
         let mut a = Aimd::new(256);
         feed(&mut a, 68, 100 * MS, 0);
-        assert_eq!(a.limit(), 100);
-        assert_eq!(a.on_answer(100 * MS, 1), 70, "×0.7 on a 503");
-        // the other answers of that round trip, throttled too, don't cut again
-        assert_eq!(feed(&mut a, 50, 100 * MS, 5), 70);
-        feed(&mut a, 60, 100 * MS, 5);
-        let after_round = a.limit();
-        assert!(
-            (70..=72).contains(&after_round),
-            "+1 per round trip after a cut, not slow start: {after_round}"
-        );
-        assert_eq!(
-            a.on_answer(100 * MS, 6),
-            49,
-            "the next round's 503 cuts again"
-        );
+        assert_eq!(answer(&mut a, Answer::Throttled, 0), 70);
+        feed(&mut a, 170, 100 * MS, 0);
+        assert_eq!(a.limit(), 70, "no growth while the cut is held");
+        // about 40% of the gap to 100 per round trip: 70 -> 81 -> 88 -> 92 -> 95 ...
+        let rounds: Vec<usize> = (0..4)
+            .map(|_| {
+                let n = a.limit();
+                feed(&mut a, n, 100 * MS, 0)
+            })
+            .collect();
+        assert_eq!(rounds, [81, 88, 92, 95]);
+        feed(&mut a, 400, 100 * MS, 0);
+        let at = a.limit();
+        assert!((100..=104).contains(&at), "then +1 per round trip: {at}");
+        // a congestion count that grows (a timeout the SDK retried) is a cut like a 503
+        assert_eq!(answer(&mut a, Answer::Done(100 * MS), 1), at * 7 / 10);
+    }
+
+    /// Successful answers of `first` (enough for a base), then of `then`: whether the limit was cut.
+    #[test]
+    fn latency_backs_off_only_when_answers_take_well_over_their_usual_time() {
+        let table: &[(&str, &[u64], &[u64], bool)] = &[
+            ("flat", &[100], &[100], false),
+            ("1.9x the base: within RISE", &[100], &[190], false),
+            ("2.1x the base: a queue", &[100], &[210], true),
+            (
+                // against moto every answer pays a new connection except one on a connection kept open
+                // after a 503: the quickest single answer is half the usual one and is not the base
+                "one answer in five a round trip quicker",
+                &[200, 200, 200, 200, 100],
+                &[200, 200, 200, 200, 100],
+                false,
+            ),
+            (
+                "and a queue on top of that",
+                &[200, 200, 200, 200, 100],
+                &[600],
+                true,
+            ),
+            ("loopback: sub-millisecond answers", &[0], &[4], false),
+        ];
+        for (case, first, then, cut) in table {
+            let mut a = Aimd::new(1024);
+            for i in 0..200 {
+                answer(&mut a, Answer::Done(MS * first[i % first.len()] as u32), 0);
+            }
+            let peak = a.limit();
+            for i in 0..200 {
+                answer(&mut a, Answer::Done(MS * then[i % then.len()] as u32), 0);
+            }
+            assert_eq!(a.limit() < peak, *cut, "{case}: {peak} -> {}", a.limit());
+        }
+    }
+
+    #[test]
+    fn only_successful_answers_are_timed() {
+        let mut a = Aimd::new(1024);
+        feed(&mut a, 100, 200 * MS, 0);
+        // failures change nothing: neither the limit nor what counts as a usual answer
+        for _ in 0..500 {
+            assert_eq!(answer(&mut a, Answer::Failed, 0), 132);
+        }
+        // quick 503s cut the limit, but don't lower the base: 200 ms answers stay usual afterwards
+        answer(&mut a, Answer::Throttled, 0);
+        let cut = a.limit();
+        assert_eq!(cut, 92);
+        assert!(feed(&mut a, 1000, 200 * MS, 0) > cut);
     }
 
     #[test]
@@ -273,7 +542,7 @@ mod tests {
         feed(&mut a, 40, 100 * MS, 0);
         let peak = a.limit();
         // a queue builds: answers take 3× as long
-        feed(&mut a, 600, 300 * MS, 0);
+        feed(&mut a, 1200, 300 * MS, 0);
         let backed = a.limit();
         assert!(backed < peak / 2, "latency tripled: {peak} -> {backed}");
         // the queue drains
@@ -282,12 +551,41 @@ mod tests {
     }
 
     #[test]
-    fn noise_within_twice_the_quickest_answer_does_not_back_off() {
+    fn noise_within_the_rise_does_not_back_off() {
         let mut a = Aimd::new(256);
         for i in 0..150 {
-            a.on_answer(Duration::from_millis(100 + (i * 37 % 80)), 0);
+            answer(
+                &mut a,
+                Answer::Done(Duration::from_millis(100 + (i * 37 % 120))),
+                0,
+            );
         }
         assert_eq!(a.limit(), 182);
+    }
+
+    #[test]
+    fn retry_pauses_are_a_random_share_of_100_ms_doubling_up_to_2_s() {
+        // (attempt, jitter, pause ms)
+        let table = [
+            (0, 0.0, 0),
+            (0, 0.5, 50),
+            (0, 1.0, 100),
+            (1, 1.0, 200),
+            (3, 0.5, 400),
+            (4, 1.0, 1600),
+            (5, 1.0, 2000),
+            (19, 1.0, 2000),
+            (19, 0.25, 500),
+        ];
+        for (attempt, jitter, ms) in table {
+            assert_eq!(
+                retry_pause(attempt, jitter),
+                Duration::from_millis(ms),
+                "attempt {attempt}, jitter {jitter}"
+            );
+        }
+        let j = jitter();
+        assert!((0.0..1.0).contains(&j));
     }
 
     struct Quiet;
@@ -370,5 +668,53 @@ mod tests {
         );
         assert!(tries.load(SeqCst) > 40);
         assert_eq!(peak.load(SeqCst), 8, "never more than the cap in flight");
+    }
+
+    #[tokio::test]
+    async fn bodies_are_made_once_and_only_a_quarter_of_the_limit_ahead_of_a_slot() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let flow = Flow::new(8);
+        let (held, peak_held, made) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let throttled = Mutex::new(std::collections::HashSet::new());
+        let all = (0..40).map(|i| {
+            let (held, peak_held, made, throttled) = (&held, &peak_held, &made, &throttled);
+            flow.send_with(
+                &Quiet,
+                move || async move {
+                    made.fetch_add(1, SeqCst);
+                    let n = held.fetch_add(1, SeqCst) + 1;
+                    peak_held.fetch_max(n, SeqCst);
+                    Ok(i)
+                },
+                move |body: usize| async move {
+                    tokio::time::sleep(5 * MS).await;
+                    // the first attempt of every tenth request is throttled
+                    if body.is_multiple_of(10) && throttled.lock().expect("lock").insert(body) {
+                        return Err(ExecError::Delete(super::super::StoreError::Throttled(
+                            "SlowDown".into(),
+                        )));
+                    }
+                    held.fetch_sub(1, SeqCst);
+                    Ok(body)
+                },
+            )
+        });
+        let results = futures::future::join_all(all).await;
+        assert_eq!(
+            results.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            (0..40).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            made.load(SeqCst),
+            40,
+            "one body per request, retries included"
+        );
+        // 8 in flight, 2 ready, and the throttled ones waiting out their pause
+        let peak = peak_held.load(SeqCst);
+        assert!(peak <= 8 + 2 + 4, "bodies held at once: {peak}");
     }
 }

@@ -10,11 +10,17 @@ use aws_sdk_s3::types::{
 };
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    FinalizerInterceptorContextRef, InterceptorContext,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority, RetryReason,
+};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -35,7 +41,10 @@ const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'~');
 
 pub struct S3Store {
+    /// For the state record and multipart uploads: the SDK retries throttled attempts itself.
     client: Client,
+    /// For the requests the executor's flow sends (and retries when throttled): see [`ThrottledToFlow`].
+    flow_client: Client,
     bucket: String,
     prefix: String,
     endpoint: Option<String>,
@@ -68,6 +77,64 @@ impl Intercept for CongestionCounter {
     }
 }
 
+/// The error codes the SDK retries as throttling (`aws_runtime::retries::classifiers::THROTTLING_ERRORS`):
+/// [`ThrottledToFlow`] leaves them to the flow, so [`S3Store::error`] must call them throttled too.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+/// Leaves a throttled attempt (503, 429, or a throttling error code) to the executor's flow instead of the
+/// SDK's retry: the SDK would wait out its backoff inside the request, holding the request's slot in flight
+/// (fewer requests in flight than the limit allows) and hiding the store's answer time from the flow. The
+/// flow cuts the limit, frees the slot, and tries the request again after a short pause. Other retryable
+/// errors (timeouts, resets, 500s) are still the SDK's.
+#[derive(Debug)]
+struct ThrottledToFlow;
+
+impl ClassifyRetry for ThrottledToFlow {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        self.classify_retry_v2(ctx, &RetryAction::NoActionIndicated)
+    }
+
+    fn classify_retry_v2(&self, ctx: &InterceptorContext, previous: &RetryAction) -> RetryAction {
+        let status = ctx.response().map(|r| r.status().as_u16());
+        let throttling = matches!(
+            previous,
+            RetryAction::RetryIndicated(RetryReason::RetryableError {
+                kind: ErrorKind::ThrottlingError,
+                ..
+            })
+        );
+        if throttling || matches!(status, Some(429 | 503)) {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "ThrottledToFlow"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        // After the SDK's own classifiers, to see what they made of the answer.
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
+    }
+}
+
 impl S3Store {
     pub fn new(client: Client, bucket: &str, prefix: &str, endpoint: Option<String>) -> Self {
         let congestion = Arc::new(AtomicU64::new(0));
@@ -76,7 +143,9 @@ impl S3Store {
             .to_builder()
             .interceptor(CongestionCounter(congestion.clone()))
             .build();
+        let flow_conf = conf.to_builder().retry_classifier(ThrottledToFlow).build();
         S3Store {
+            flow_client: Client::from_conf(flow_conf),
             client: Client::from_conf(conf),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
@@ -97,9 +166,7 @@ impl S3Store {
         let e = classify(err, &self.what(key), self.endpoint.as_deref());
         let status = err.raw_response().map(|r| r.status().as_u16());
         let code = err.code().unwrap_or_default();
-        if matches!(status, Some(429 | 503))
-            || matches!(code, "SlowDown" | "Throttling" | "RequestLimitExceeded")
-        {
+        if matches!(status, Some(429 | 503)) || THROTTLING_CODES.contains(&code) {
             return StoreError::Throttled(e.to_string());
         }
         e
@@ -229,7 +296,7 @@ impl ObjectStore for S3Store {
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
         let mut req = self
-            .client
+            .flow_client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -250,7 +317,7 @@ impl ObjectStore for S3Store {
     /// A zero-byte object whose `x-amz-website-redirect-location` the S3 website endpoint answers with a
     /// 301 (REST/OAC origins ignore it: there the CloudFront function answers, see `cdn-function`).
     async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
-        self.client
+        self.flow_client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -259,7 +326,7 @@ impl ObjectStore for S3Store {
             .body(ByteStream::from(Vec::new()))
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+            .map_err(|e| self.error(&e, key))?;
         Ok(())
     }
 
@@ -271,7 +338,7 @@ impl ObjectStore for S3Store {
             percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
         );
         let mut req = self
-            .client
+            .flow_client
             .copy_object()
             .bucket(&self.bucket)
             .key(to)
@@ -300,7 +367,7 @@ impl ObjectStore for S3Store {
             .build()
             .map_err(|e| StoreError::failed(e.to_string(), ""))?;
         let out = self
-            .client
+            .flow_client
             .delete_objects()
             .bucket(&self.bucket)
             .delete(delete)
@@ -392,5 +459,47 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
         Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_runtime_api::client::interceptors::context::Input;
+    use aws_smithy_types::body::SdkBody;
+
+    #[test]
+    fn throttled_answers_are_left_to_the_flow_and_other_retries_to_the_sdk() {
+        // (status of the answer, what the SDK's classifiers made of it, what is left of that)
+        let throttling = RetryAction::throttling_error();
+        let transient = RetryAction::transient_error();
+        let table = [
+            (503, &throttling, RetryAction::RetryForbidden),
+            (503, &transient, RetryAction::RetryForbidden),
+            (
+                429,
+                &RetryAction::NoActionIndicated,
+                RetryAction::RetryForbidden,
+            ),
+            (400, &throttling, RetryAction::RetryForbidden),
+            (500, &transient, RetryAction::NoActionIndicated),
+            (
+                200,
+                &RetryAction::NoActionIndicated,
+                RetryAction::NoActionIndicated,
+            ),
+        ];
+        for (status, previous, want) in table {
+            let mut ctx = InterceptorContext::new(Input::doesnt_matter());
+            ctx.set_response(HttpResponse::new(
+                status.try_into().expect("status"),
+                SdkBody::empty(),
+            ));
+            assert_eq!(
+                ThrottledToFlow.classify_retry_v2(&ctx, previous),
+                want,
+                "HTTP {status} after {previous}"
+            );
+        }
     }
 }
