@@ -29,8 +29,9 @@ pub struct Ensured {
     pub associated: bool,
 }
 
-/// NoSuchFunctionExists, or a bare 404 (moto answers that without a body).
-fn missing<E>(
+/// CloudFront's "no such …" error (NoSuchFunctionExists, EntityNotFound), or a bare 404 (moto answers some
+/// without a body). Shared with `kvs`.
+pub(super) fn missing<E>(
     e: &aws_sdk_cloudfront::error::SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>,
     is_missing: impl Fn(&E) -> bool,
 ) -> bool {

@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_cloudfrontkeyvaluestore::types::{DeleteKeyRequestListItem, PutKeyRequestListItem};
 
 use super::aws::classify;
+use super::cdn_function::missing;
 use super::StoreError;
 
 /// UpdateKeys takes at most 50 puts and deletes together, and 3 MB of payload.
@@ -71,15 +72,6 @@ pub fn batches(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>)
         out.last_mut().expect("room made").deletes.push(k.clone());
     }
     out
-}
-
-/// NotFound from CloudFront, or a bare 404.
-fn missing<E>(
-    e: &aws_sdk_cloudfront::error::SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>,
-    is_missing: impl Fn(&E) -> bool,
-) -> bool {
-    e.as_service_error().is_some_and(is_missing)
-        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
 /// The ARN of the KeyValueStore `name`, created when there is none, once it is READY.
