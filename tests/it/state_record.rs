@@ -110,7 +110,6 @@ fn first_publish_probes_conditional_writes_once() {
     assert_eq!(
         got,
         [
-            ("GET".to_string(), 404),
             ("PUT".to_string(), 200),
             ("PUT".to_string(), 412),
             ("PUT".to_string(), 412)
