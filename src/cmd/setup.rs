@@ -45,8 +45,11 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     check_resolved_endpoints(t, &sdk)?;
     let w = wants(t, &sdk, args, domain)?;
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
-    let (code, table_in_store) = function_code(s, t, &clients, &w).await?;
-    let mut seen = exec_setup::observe(&clients, &w, config_seen(t), &code)
+    let bucket = exec_setup::observe_bucket(&clients, &w)
+        .await
+        .map_err(|e| store_error(t, e))?;
+    let (code, table_in_store) = function_code(s, t, bucket.is_some()).await?;
+    let mut seen = exec_setup::observe(&clients, &w, bucket, config_seen(t), &code)
         .await
         .map_err(|e| store_error(t, e))?;
     // `git publish` keeps a function whose table is in a KeyValueStore (one created but never published has
@@ -162,9 +165,8 @@ fn config_seen(t: &Target) -> ConfigSeen {
 /// whether that table lives in a KeyValueStore: then setup publishes the code without the table (directory
 /// indexes) if there is no function yet, leaves an existing one alone, and the next `git publish` (with
 /// `cdn_function = "manage"`) writes the store and the code that reads it.
-async fn function_code(s: &Session, t: &Target, c: &Clients, w: &Wants) -> Result<(String, bool)> {
-    let exists = c.s3.head_bucket().bucket(&w.bucket).send().await.is_ok();
-    let table = if exists {
+async fn function_code(s: &Session, t: &Target, bucket_exists: bool) -> Result<(String, bool)> {
+    let table = if bucket_exists {
         super::redirects::live_table(s, Some(&t.name)).await?
     } else {
         Vec::new()
@@ -432,7 +434,11 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
         return Vec::new();
     };
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
-    match exec_setup::observe(&clients, &w, config_seen(t), "").await {
+    let seen = match exec_setup::observe_bucket(&clients, &w).await {
+        Ok(bucket) => exec_setup::observe(&clients, &w, bucket, config_seen(t), "").await,
+        Err(e) => Err(e),
+    };
+    match seen {
         Ok(seen) => (setup::checks(&w, &seen, t.state.is_some()).into_iter())
             .map(|c| {
                 if c.ok {

@@ -82,9 +82,11 @@ fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(
 
 /// What exists for `w`. `distribution_ids`: the target's `distribution` ids in site.toml (the first is the one
 /// setup looks at); without one, the distribution whose origin is the bucket, tagged for this target first.
+/// `bucket`: what [`observe_bucket`] read (the caller needs it first, to know whether a record can exist).
 pub async fn observe(
     c: &Clients,
     w: &Wants,
+    bucket: Option<BucketSeen>,
     config: ConfigSeen,
     function_code: &str,
 ) -> Result<Seen, StoreError> {
@@ -100,7 +102,7 @@ pub async fn observe(
         _ => None,
     };
     Ok(Seen {
-        bucket: bucket(c, w).await?,
+        bucket,
         oac: oac(c, &w.oac_name).await?,
         function: function(c, &w.function_name, function_code).await?,
         distribution,
@@ -150,7 +152,8 @@ async fn dns(
     })
 }
 
-async fn bucket(c: &Clients, w: &Wants) -> Result<Option<BucketSeen>, StoreError> {
+/// The bucket and its settings; None when there is no such bucket.
+pub async fn observe_bucket(c: &Clients, w: &Wants) -> Result<Option<BucketSeen>, StoreError> {
     let b = &w.bucket;
     let what = format!("s3://{b}");
     match c.s3.head_bucket().bucket(b).send().await {
