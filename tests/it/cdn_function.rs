@@ -305,6 +305,27 @@ fn kvs_api_stand_in(a: &Asked) -> Option<Vec<u8>> {
 }
 
 /// `n` `[[redirects]]` entries, `/old/NNN-…/` → `to`.
+/// Target `name` in front of a new bucket and distribution, with `n` redirects in site.toml, published once
+/// through a proxy that answers the KeyValueStore data API: (bucket, distribution, proxy, site).
+fn published_with_redirects(name: &str, n: usize) -> (String, String, Proxy, Site) {
+    let b = bucket(name);
+    let dist = distribution(&b);
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        Config {
+            answer: Some(kvs_api_stand_in),
+            ..Default::default()
+        },
+    );
+    let site = Site::new();
+    site.config(&config(name, &b, &dist, &many_redirects(n, "/")));
+    site.write("public/index.html", "<h1>Home</h1>");
+    site.commit("v1");
+    site.run_with(&[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())])
+        .ok();
+    (b, dist, proxy, site)
+}
+
 fn many_redirects(n: usize, to: &str) -> String {
     (0..n)
         .map(|i| {
@@ -340,27 +361,14 @@ fn kvs_requests<'a>(requests: &'a [Logged], arn: &str) -> Vec<&'a Logged> {
 }
 
 /// A table of 200 redirects (400 URLs) doesn't fit in 9 KB of code: the first publish creates the
-/// KeyValueStore `git-publish-<target>` (moto), puts the 400 keys in 8 UpdateKeys of 50 (each with the
+/// KeyValueStore `git-publish-<target>-<bucket>` (moto), puts the 400 keys in 8 UpdateKeys of 50 (each with the
 /// ETag the previous one returned), and creates the function with the KeyValueStore code and the store in
 /// its KeyValueStoreAssociations. A changed table sends only its difference, in one UpdateKeys, and leaves
 /// the function alone (its code doesn't hold the table); publishing again sends nothing.
 #[test]
 fn a_large_redirect_table_goes_to_a_key_value_store() {
-    let b = bucket("fn-kvs");
-    let dist = distribution(&b);
-    let proxy = Proxy::start(
-        &moto().endpoint,
-        Config {
-            answer: Some(kvs_api_stand_in),
-            ..Default::default()
-        },
-    );
+    let (b, dist, proxy, site) = published_with_redirects("fn-kvs", 200);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let site = Site::new();
-    site.config(&config("fn-kvs", &b, &dist, &many_redirects(200, "/")));
-    site.write("public/index.html", "<h1>Home</h1>");
-    site.commit("v1");
-    site.run_with(&[], &env).ok();
 
     let arn = kvs_arn(&format!("git-publish-fn-kvs-{b}"));
     let keys = store_keys(&arn);
@@ -493,21 +501,8 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
 /// KeyValueStore code and the store in KeyValueStoreAssociations, after the keys are in the store.
 #[test]
 fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
-    let b = bucket("fn-grow");
-    let dist = distribution(&b);
-    let proxy = Proxy::start(
-        &moto().endpoint,
-        Config {
-            answer: Some(kvs_api_stand_in),
-            ..Default::default()
-        },
-    );
+    let (b, dist, proxy, site) = published_with_redirects("fn-grow", 2);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let site = Site::new();
-    site.config(&config("fn-grow", &b, &dist, &many_redirects(2, "/")));
-    site.write("public/index.html", "<h1>Home</h1>");
-    site.commit("v1");
-    site.run_with(&[], &env).ok();
     let code = crate::redirects::live_function(&format!("git-publish-fn-grow-{b}")).unwrap();
     assert!(
         code.contains("var REDIRECTS = {") && !code.contains("import"),

@@ -10,6 +10,27 @@ fn redirect(from: &str, to: &str, status: u16) -> Redirect {
     }
 }
 
+/// Write `script` (the harness and its checks) as `file` in `dir`, run it under node, and fail with its output
+/// when a check failed.
+fn run_node(dir: &tempfile::TempDir, file: &str, script: &str) {
+    std::fs::write(
+        dir.path().join(file),
+        format!("{script}process.exit(failed ? 1 : 0);\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new("node")
+        .arg(file)
+        .current_dir(dir.path())
+        .output()
+        .expect("node runs (the function's tests need it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn table() -> Vec<Redirect> {
     vec![
         redirect("posts/old/index.html", "/posts/new/", 301),
@@ -76,22 +97,7 @@ fn node_runs_the_function_on_a_table_of_events() {
         ));
     }
     let harness = "var failed = 0;\nfunction check(i, r, want) {\n  var got = r.statusCode ? r.statusCode + ' ' + r.headers.location.value : '200 ' + r.uri;\n  if (got !== want) { failed++; console.log('case ' + i + ': got ' + got + ', want ' + want); }\n}\n";
-    std::fs::write(
-        dir.path().join("run.js"),
-        format!("{harness}{script}process.exit(failed ? 1 : 0);\n"),
-    )
-    .unwrap();
-    let out = std::process::Command::new("node")
-        .arg("run.js")
-        .current_dir(dir.path())
-        .output()
-        .expect("node runs (the function's tests need it)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_node(&dir, "run.js", &format!("{harness}{script}"));
 }
 
 /// cloudfront-js-2.0 has no modules and no async; CloudFront calls `function handler(event)`.
@@ -315,22 +321,7 @@ fn node_runs_the_key_value_store_variant_with_a_stubbed_cloudfront_module() {
         ));
     }
     let harness = "let failed = 0;\nfunction check(i, r, want) {\n  const got = r.statusCode ? r.statusCode + ' ' + r.headers.location.value : '200 ' + r.uri;\n  if (got !== want) { failed++; console.log('case ' + i + ': got ' + got + ', want ' + want); }\n}\n";
-    std::fs::write(
-        dir.path().join("run.mjs"),
-        format!("{harness}{script}process.exit(failed ? 1 : 0);\n"),
-    )
-    .unwrap();
-    let out = std::process::Command::new("node")
-        .arg("run.mjs")
-        .current_dir(dir.path())
-        .output()
-        .expect("node runs (the function's tests need it)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_node(&dir, "run.mjs", &format!("{harness}{script}"));
 }
 
 /// The KeyValueStore variant uses only what cloudfront-js-2.0 has: its `cloudfront` module imported in the
