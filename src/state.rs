@@ -606,21 +606,33 @@ pub async fn probe_conditional_writes(
     key: &str,
     target: &str,
 ) -> Result<Option<String>> {
-    let err = |e| store_err(target, e);
-    let body = b"git-publish: conditional-write probe (see `git publish doctor`)\n".to_vec();
-    // Make sure the probe exists (a 412 says it does), then both writes that must fail, at once: over a long
-    // link each request one after the other is a round trip of the first publish (was four, now two).
+    probe_create(store, key, target).await?;
+    probe_refusals(store, key, target).await
+}
+
+/// The probe's first step: make sure the probe object exists (a 412 on the create says it does). A first
+/// publish sends it while it reads the record, so that it costs no round trip of its own.
+pub async fn probe_create(store: &dyn ObjectStore, key: &str, target: &str) -> Result<()> {
     match store
-        .put_versioned(key, body.clone(), Precondition::Absent)
+        .put_versioned(key, PROBE_BODY.to_vec(), Precondition::Absent)
         .await
     {
-        Ok(_) | Err(StoreError::PreconditionFailed) => {}
-        Err(e) => return Err(err(e)),
+        Ok(_) | Err(StoreError::PreconditionFailed) => Ok(()),
+        Err(e) => Err(store_err(target, e)),
     }
+}
+
+/// The probe's second step, once the object exists: the two writes that must fail, at once (a publish sends
+/// them beside its claim). `Some(what)`: one succeeded, so the store ignores that condition.
+pub async fn probe_refusals(
+    store: &dyn ObjectStore,
+    key: &str,
+    target: &str,
+) -> Result<Option<String>> {
     let wrong = Precondition::Matches("\"00000000000000000000000000000000\"".into());
     let (absent, matches) = futures::join!(
-        store.put_versioned(key, body.clone(), Precondition::Absent),
-        store.put_versioned(key, body.clone(), wrong),
+        store.put_versioned(key, PROBE_BODY.to_vec(), Precondition::Absent),
+        store.put_versioned(key, PROBE_BODY.to_vec(), wrong),
     );
     for (answer, what) in [
         (absent, "`If-None-Match: *` over an existing object"),
@@ -629,11 +641,13 @@ pub async fn probe_conditional_writes(
         match answer {
             Err(StoreError::PreconditionFailed) => {}
             Ok(_) => return Ok(Some(format!("a PUT of {key} with {what} succeeded"))),
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(store_err(target, e)),
         }
     }
     Ok(None)
 }
+
+const PROBE_BODY: &[u8] = b"git-publish: conditional-write probe (see `git publish doctor`)\n";
 
 pub fn store_err(target: &str, e: StoreError) -> Error {
     match e {

@@ -35,13 +35,20 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
         ));
         return Ok(None);
     }
-    let probe = probe_locking(s, p).await?;
     let me = Holder::me(&s.clock);
     let store = p.backends.state_store();
+    // The probe goes beside the claim (see `claim_probing`), except before a record is written with no claim
+    // (nothing to transfer) or an unreadable one is kept aside and replaced: then it comes first.
+    let probed_first = if p.plan.is_empty() || p.replaces.is_some() {
+        Some(probe_locking(s, p).await?)
+    } else {
+        None
+    };
     keep_replaced_state(s, p).await?;
-    let (outcome, mut next, etag) = if p.plan.is_empty() {
+    let (outcome, mut next, etag, probe) = if p.plan.is_empty() {
         // Nothing to transfer: record the new commit in one conditional write (and publish a managed
         // function whose fingerprint changed; the code is sent only if it differs from the live code).
+        let probe = probed_first.flatten();
         ensure_function(p).await?;
         let outcome = Outcome::default();
         let next = State::finished(
@@ -49,11 +56,12 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
             &p.target.name,
             deploy(s, p, &me, &outcome),
         );
-        (outcome, next, p.etag.clone())
+        (outcome, next, p.etag.clone(), probe)
     } else {
-        let (outcome, claimed, claim_etag) = claim_and_run(s, opts, p, &me).await?;
+        let (outcome, claimed, claim_etag, probe) =
+            claim_and_run(s, opts, p, &me, probed_first).await?;
         let next = State::finished(Some(claimed), &p.target.name, deploy(s, p, &me, &outcome));
-        (outcome, next, Some(claim_etag))
+        (outcome, next, Some(claim_etag), probe)
     };
     if probe.is_some() {
         next.probe = probe;
@@ -112,20 +120,27 @@ fn warn_without_locking(s: &Session, p: &Prepared<'_>) {
     }
 }
 
+/// Whether a publish to this target probes the store (until its state records a pass): not under
+/// `locking = "none"`, nor for a local directory, whose conditions are emulated under a lock file.
+pub(super) fn probes(target: &crate::config::Target) -> bool {
+    !matches!(target.backend, Backend::Local { .. }) && target.locking != Locking::None
+}
+
 /// The claim relies on the store refusing conditional writes that fail: probe it before the first claim
-/// (until the state records a pass) and stop if it does not. Not under `locking = "none"`, nor for a local
-/// directory (whose conditions are emulated under a lock file). Returns the result for the state to record.
+/// (until the state records a pass) and stop if it does not. Returns the result for the state to record.
 async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
     let passed = (p.current.as_ref())
         .and_then(|c| c.probe.as_ref())
         .is_some_and(|pr| pr.conditional_writes);
-    let local = matches!(p.target.backend, Backend::Local { .. });
-    if passed || local || p.target.locking == Locking::None {
+    if passed || !probes(p.target) {
         return Ok(None);
     }
     let store = p.backends.state_store();
     let key = state::probe_key(&p.key);
-    match state::probe_conditional_writes(store, &key, &p.target.name).await? {
+    if !p.probe_ready {
+        state::probe_create(store, &key, &p.target.name).await?;
+    }
+    match state::probe_refusals(store, &key, &p.target.name).await? {
         None => Ok(Some(Probe {
             at: s.clock.rfc3339(),
             conditional_writes: true,
@@ -138,6 +153,57 @@ async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
     }
 }
 
+/// Claim while the store is probed (one round trip instead of two over a long link), unless it was probed
+/// first (`probed_first`). A claim made on a store the probe then finds ignoring conditions is given back:
+/// the record as read is written again, or, on a first publish, the claim deleted; nothing of the site has
+/// been written. Returns the claimed state, its ETag, and the probe's result.
+async fn claim_probing(
+    s: &Session,
+    p: &Prepared<'_>,
+    pending: Pending,
+    probed_first: Option<Option<Probe>>,
+) -> Result<(State, String, Option<Probe>)> {
+    let store = p.backends.state_store();
+    let claim = || {
+        state::claim(
+            store,
+            &p.key,
+            &p.target.name,
+            p.current.as_ref(),
+            p.etag.as_deref(),
+            pending.clone(),
+        )
+    };
+    if let Some(probe) = probed_first {
+        let (claimed, etag) = claim().await?;
+        return Ok((claimed, etag, probe));
+    }
+    match futures::join!(claim(), probe_locking(s, p)) {
+        (Ok((claimed, etag)), Ok(probe)) => Ok((claimed, etag, probe)),
+        (Ok((_, etag)), Err(e)) => {
+            give_back(p, &etag).await;
+            Err(e)
+        }
+        (Err(_), Err(e @ Error::ConditionalWritesIgnored { .. })) => Err(e),
+        (Err(e), _) => Err(e),
+    }
+}
+
+/// Undo a claim the probe did not back: write the record as read over it, or delete it if there was none.
+async fn give_back(p: &Prepared<'_>, etag: &str) {
+    let store = p.backends.state_store();
+    let undone = match &p.current {
+        Some(st) => state::write(store, &p.key, &p.target.name, st, Some(etag))
+            .await
+            .map(drop),
+        None => (store.delete_batch(std::slice::from_ref(&p.key)).await)
+            .map_err(|e| state::store_err(&p.target.name, e)),
+    };
+    if let Err(e) = undone {
+        tracing::warn!("could not give back the claim on {}: {e}", p.key);
+    }
+}
+
 /// Why the executor stopped before the end.
 enum Stop {
     Failed(String),
@@ -145,13 +211,15 @@ enum Stop {
 }
 
 /// Claim the target, run the executor (stopped by Ctrl-C) and, if it stops early, release the claim with the
-/// failure recorded in it. Returns what was done with the claimed state, and the claim's ETag.
+/// failure recorded in it. Returns what was done with the claimed state, the claim's ETag, and the probe's
+/// result.
 async fn claim_and_run(
     s: &Session,
     opts: &PublishOpts,
     p: &Prepared<'_>,
     me: &Holder,
-) -> Result<(Outcome, State, String)> {
+    probed_first: Option<Option<Probe>>,
+) -> Result<(Outcome, State, String, Option<Probe>)> {
     let store = p.backends.state_store();
     // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
     // CallerReference is the same and a retried invalidation is not paid twice.
@@ -167,15 +235,7 @@ async fn claim_and_run(
         holder: Some(me.clone()),
         error: None,
     };
-    let (claimed, claim_etag) = state::claim(
-        store,
-        &p.key,
-        &p.target.name,
-        p.current.as_ref(),
-        p.etag.as_deref(),
-        pending.clone(),
-    )
-    .await?;
+    let (claimed, claim_etag, probe) = claim_probing(s, p, pending.clone(), probed_first).await?;
     tracing::debug!("claimed {} ({})", p.key, claim_etag);
     if p.resumed.is_some() {
         // An interrupted publish may have left temporary files in a local target: ours to clean now.
@@ -191,7 +251,7 @@ async fn claim_and_run(
     }
     let blobs = Arc::new(s.repo.blob_reader()?);
     match run(s, opts, p, blobs, &claim_started).await {
-        Ok(outcome) => Ok((outcome, claimed, claim_etag)),
+        Ok(outcome) => Ok((outcome, claimed, claim_etag, probe)),
         Err(stop) => {
             let message = match &stop {
                 Stop::Failed(m) => m.clone(),

@@ -45,6 +45,9 @@ pub struct Prepared<'s> {
     /// An unreadable state object that this publish replaces (`--force-state`): apply keeps it beside the
     /// state before it claims (see [`state::keep_aside`]).
     pub replaces: Option<state::Content>,
+    /// The conditional-write probe object exists (created, or found, while the state was read): apply sends
+    /// only the probe's two writes that must fail, beside its claim.
+    pub probe_ready: bool,
     /// The report of a dry run; apply and wait fill in the rest.
     pub report: Report,
 }
@@ -80,7 +83,8 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
     let key = state::key_of(target);
-    let (current, etag, takeover, replaces) = read_state(s, opts, target, &backends, &key).await?;
+    let (current, etag, takeover, replaces, probe_ready) =
+        read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
     let diffed = diff_against_target(
         s,
@@ -131,14 +135,20 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
         used_this_month: carried.used_this_month,
         rollback_from,
         replaces,
+        probe_ready,
         report,
     })
 }
 
 /// The target's state (None: first publish), its ETag, what to do about a publish it has pending (refuse
 /// while a live holder has it, resume, or take over), and the bytes of an unreadable state this publish
-/// replaces. With `state = …`, a record still in the site is moved there first (see [`state::move_record`];
-/// a dry run reads it where it is).
+/// replaces, and whether the conditional-write probe object is there. With `state = …`, a record still in the
+/// site is moved there first (see [`state::move_record`]; a dry run reads it where it is).
+///
+/// A clone that has never published this target (no `refs/publish/<target>`) is most likely making a first
+/// publish, which must probe the store before it claims: it creates the probe object (in the record's
+/// directory, never a key of the site) while it reads the record, so that over a long link the probe costs
+/// no round trip of its own. Not in a dry run, which writes nothing.
 async fn read_state(
     s: &Session,
     opts: &PublishOpts,
@@ -150,18 +160,27 @@ async fn read_state(
     Option<String>,
     Takeover,
     Option<state::Content>,
+    bool,
 )> {
     warn_state_inside_site(s, target);
     let old = state::move_record(backends, target, opts.dry_run).await?;
-    let (mut current, etag, replaces) =
-        match state::read_versioned(backends.state_store(), key, &target.name).await? {
-            state::Read::Absent => (None, None, None),
-            state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
-            state::Read::Unreadable(u) => {
-                let (etag, content) = replace_unreadable(s, opts, key, u)?;
-                (None, Some(etag), Some(content))
-            }
-        };
+    let store = backends.state_store();
+    let first_here = crate::records::read_mirror(&s.repo, &target.name).is_none();
+    let speculate = first_here && !opts.dry_run && super::apply::probes(target);
+    let probe = async {
+        speculate
+            && (state::probe_create(store, &state::probe_key(key), &target.name).await).is_ok()
+    };
+    let (read, probe_ready) =
+        futures::join!(state::read_versioned(store, key, &target.name), probe);
+    let (mut current, etag, replaces) = match read? {
+        state::Read::Absent => (None, None, None),
+        state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
+        state::Read::Unreadable(u) => {
+            let (etag, content) = replace_unreadable(s, opts, key, u)?;
+            (None, Some(etag), Some(content))
+        }
+    };
     if let (None, Some(old)) = (&current, old) {
         // A dry run does not move the record: plan against it where it still is.
         current = Some(state::parse(&old.body, &target.name, key)?);
@@ -173,7 +192,7 @@ async fn read_state(
         opts.take_over,
         &s.clock,
     )?;
-    Ok((current, etag, takeover, replaces))
+    Ok((current, etag, takeover, replaces, probe_ready))
 }
 
 /// An unreadable state object is replaced only by a publish that says what is deployed (`--since REV`) or

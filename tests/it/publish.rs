@@ -58,7 +58,7 @@ fn first_publish_uploads_every_file_with_bytes_type_and_blob_id() {
 
     // Requests: one GET of the state, one claim, one PUT per file, one final state write. No LIST, no HEAD.
     // (The first request is the test's own CreateBucket. The first publish also probes conditional writes on
-    // `.git-publish/probe`: a GET and three PUTs, see `state_record.rs`.)
+    // `.git-publish/probe`: three PUTs, see `state_record.rs`.)
     let reqs: Vec<Req> = reqs[1..]
         .iter()
         .filter(|r| !r.path.contains(".git-publish/probe"))

@@ -126,8 +126,9 @@ fn first_publish_probes_conditional_writes_once() {
     assert!(probes(&later).is_empty(), "probed again: {later:?}");
 }
 
-/// s3rver answers 200 to a conditional PUT that must fail: the publish stops before its claim, naming the
-/// store and the fix, and nothing of the site is written.
+/// s3rver answers 200 to a conditional PUT that must fail: the publish stops, naming the store and the fix,
+/// and nothing of the site is written. The claim it sent beside the probe is given back (deleted: there was
+/// no record).
 #[test]
 fn store_ignoring_conditional_writes_is_refused() {
     let srv = s3rver();
@@ -144,6 +145,38 @@ fn store_ignoring_conditional_writes_is_refused() {
     has(&r.stderr, "If-None-Match");
     has(&r.stderr, "locking = \"none\"");
     assert_eq!(srv.keys(&prefix), [format!("{prefix}/.git-publish/probe")]);
+}
+
+/// A record already there (written under `locking = "none"`), then locking turned back on: the probe finds the
+/// store ignoring conditions, and the claim sent beside it is given back by writing the record as it was read.
+#[test]
+fn a_claim_the_probe_does_not_back_is_given_back() {
+    let srv = s3rver();
+    let prefix = unique("giveback");
+    let site = Site::new();
+    small_blog(&site);
+    let config = |extra: &str| {
+        format!(
+            "[source]\ndir = \"public\"\n{}",
+            srv.target("p", &prefix, extra)
+        )
+    };
+    site.config(&config("locking = \"none\""));
+    site.commit("v1");
+    site.run_with(&[], S3rver::ENV).ok();
+    let key = format!("{prefix}/.git-publish/state.json");
+    let record = |b: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&b).unwrap();
+    let (before, page) = (
+        record(srv.get(&key)),
+        srv.get(&format!("{prefix}/index.html")),
+    );
+
+    site.config(&config(""));
+    site.write("public/index.html", "v2").commit("v2");
+    let r = site.run_with(&[], S3rver::ENV).fails(4);
+    has(&r.stderr, "ignores conditional writes");
+    assert_eq!(record(srv.get(&key)), before, "the record is as it was");
+    assert_eq!(srv.get(&format!("{prefix}/index.html")), page);
 }
 
 /// `locking = "none"` is the documented opt-in for such a store: it publishes, without probing, and warns on

@@ -137,6 +137,35 @@ impl S3rver {
 
     /// The keys under `prefix/` in the s3rver bucket.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = rt()
+            .block_on(
+                self.client()
+                    .list_objects_v2()
+                    .bucket(S3RVER_BUCKET)
+                    .prefix(format!("{prefix}/"))
+                    .send(),
+            )
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect()
+    }
+
+    /// The body of `key` in the s3rver bucket.
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        rt().block_on(async {
+            let out = (self.client().get_object())
+                .bucket(S3RVER_BUCKET)
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            out.body.collect().await.unwrap().to_vec()
+        })
+    }
+
+    fn client(&self) -> aws_sdk_s3::Client {
         let sdk = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
@@ -148,20 +177,7 @@ impl S3rver {
         let conf = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(true)
             .build();
-        let client = aws_sdk_s3::Client::from_conf(conf);
-        let out = rt()
-            .block_on(
-                client
-                    .list_objects_v2()
-                    .bucket(S3RVER_BUCKET)
-                    .prefix(format!("{prefix}/"))
-                    .send(),
-            )
-            .unwrap();
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_string))
-            .collect()
+        aws_sdk_s3::Client::from_conf(conf)
     }
 
     /// A `[targets.NAME]` table for a fresh prefix in the s3rver bucket, with `extra` lines.
