@@ -3,6 +3,7 @@
 
     bench/run.sh --rtt 100                          # N = 1,000, tools git-publish, aws, s5cmd (+ the others named)
     bench/run.sh --rtt 20,100,200 --n 1000 --scenarios initial
+    bench/run.sh --rtt 20,100,200 --n 1000 --scenarios initial --keep-alive   # connections kept open, as S3 does
     bench/run.sh --rtt 100 --n 5000 --slowdown-rps 300 --tools git-publish --scenarios initial
     bench/run.sh --rtt 50 --n 200 --slowdown-rps 100 --tools git-publish --check     # CI's reduced form
 
@@ -58,18 +59,19 @@ def make_tools(names, ctx):
 
 
 class LatencyProxy:
-    def __init__(self, server, rtt, bw, rps, logdir):
+    def __init__(self, server, rtt, bw, rps, logdir, keep_alive=False):
         self.log = os.path.join(logdir, f"proxy-rtt{rtt}.jsonl")
         open(self.log, "w").close()
         upstream = server.endpoint.split("//", 1)[1]
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(R.BENCH, "latency_proxy.py"), "--upstream", upstream, "--rtt-ms", str(rtt),
-             "--bw-mbit", str(bw), "--slowdown-rps", str(rps), "--log", self.log],
+             "--bw-mbit", str(bw), "--slowdown-rps", str(rps), "--log", self.log]
+            + (["--keep-alive"] if keep_alive else []),
             stdout=subprocess.PIPE, text=True)
         port = self.proc.stdout.readline().split()[1]
         self.endpoint = f"http://127.0.0.1:{port}"
         R.log(f"latency proxy on {self.endpoint}: RTT {rtt} ms, bandwidth {bw or '∞'} Mbit/s, "
-              f"SlowDown above {rps or '∞'} req/s")
+              f"SlowDown above {rps or '∞'} req/s, connections {'kept open' if keep_alive else 'closed by moto'}")
 
     def offset(self):
         return os.path.getsize(self.log)
@@ -104,7 +106,7 @@ def run_one(server, proxy, tool, bucket, repo, commit, scen, label):
 
 def bench_rtt(server, tools, manifest, rtt, args, run):
     """Every tool, every scenario, through one proxy at `rtt`."""
-    proxy = LatencyProxy(server, rtt, args.bw_mbit, args.slowdown_rps, R.LOGS)
+    proxy = LatencyProxy(server, rtt, args.bw_mbit, args.slowdown_rps, R.LOGS, args.keep_alive)
     for t in tools:
         t.ctx["endpoint"] = proxy.endpoint  # the tools build their commands (and configs) from it
     repo, commits, n = manifest["repo"], manifest["commits"], manifest["files"]
@@ -152,7 +154,9 @@ def render(results, tools, skipped, manifests, args, info):
     L.append(f"Measured {info['date']}; load average before/after: {info['load_before']} / {info['load_after']} "
              f"(2 cores shared with other work: compare ratios within a row, not absolute times). Command: "
              f"`bench/run.sh {shlex.join(args.argv)}`. Bandwidth cap: {args.bw_mbit or 'none'}; SlowDown above "
-             f"{args.slowdown_rps or '∞'} req/s; {args.runs} run(s) per cell, medians.\n")
+             f"{args.slowdown_rps or '∞'} req/s; connections "
+             f"{'kept open across requests, as S3 does (`--keep-alive`)' if args.keep_alive else 'closed after every request (moto)'}; "
+             f"{args.runs} run(s) per cell, medians.\n")
     for t in tools:
         L.append(f"- **{t.name}**: {t.ver}")
     for name, why in skipped:
@@ -246,6 +250,9 @@ def main():
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--bw-mbit", type=float, default=0.0)
     ap.add_argument("--slowdown-rps", type=float, default=0.0)
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="the proxy keeps client connections open across requests, as S3 does (moto closes "
+                         "every connection, so without this each request pays a new connection's handshake)")
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(R.BENCH, "work"))

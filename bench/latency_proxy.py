@@ -2,7 +2,7 @@
 """A small HTTP/1.1-aware TCP proxy that puts a long link between the benchmark's tools and moto.
 
     latency_proxy.py --upstream 127.0.0.1:PORT [--port 0] [--rtt-ms 100] [--bw-mbit 0]
-                     [--slowdown-rps 0] [--log requests.jsonl]
+                     [--slowdown-rps 0] [--log requests.jsonl] [--keep-alive]
 
 - RTT: every byte is held RTT/2 on its way to the server and RTT/2 on its way back; a new connection's first
   bytes wait one more RTT (the TCP handshake a real client pays before it can send).
@@ -12,6 +12,10 @@
   server, as S3 does above its per-prefix request rate. The connection stays open (the request's body is read
   and dropped), except after `Expect: 100-continue`, where the client may not send the body: then it closes.
 - --log: one JSON line per request: time, method, path, status (503 if refused here, 0 if forwarded).
+- --keep-alive: keep the client's connection open across requests, as S3 does. moto answers every request with
+  `Connection: close`, so without this every request over the link pays a new connection's handshake (two round
+  trips, not one). With it, each request goes to moto on a connection of its own (on 127.0.0.1, free), and the
+  answer comes back without `Connection: close` (with a Content-Length if it had none).
 
 Requests are framed by Content-Length or chunked encoding; responses are passed through untouched. Prints
 `listening PORT` on stdout once ready. Standard library only.
@@ -81,17 +85,20 @@ class RequestFramer:
         self.remaining = 0
         self.forward = True
         self.expect = False
+        self.method = ""
         self.refused_done = []
 
     def feed(self, data):
+        """The pieces of `data` as (bytes, forward, is_head)."""
         self.buf += data
         out = []
         while True:
+            head = self.state == "head"
             piece = self.step()
             if piece is None:
                 return out
             if piece:
-                out.append((piece, self.forward))
+                out.append((piece, self.forward, head))
 
     def step(self):
         """One framing step: bytes consumed (b"" for a state change with no bytes), or None when more input is
@@ -154,6 +161,7 @@ class RequestFramer:
             k, sep, v = line.partition(":")
             if sep:
                 headers[k.strip().lower()] = v.strip()
+        self.method = parts[0]
         self.forward = self.on_head(parts[0], parts[1] if len(parts) > 1 else "", headers)
         self.expect = headers.get("expect", "").lower() == "100-continue"
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -208,6 +216,7 @@ class Proxy:
         self.down = Link(self.rtt / 2, bw)
         self.limiter = Limiter(args.slowdown_rps)
         self.log = open(args.log, "a", buffering=1) if args.log else None
+        self.keep_alive = args.keep_alive
 
     def record(self, method, path, status):
         if self.log:
@@ -219,6 +228,8 @@ class Proxy:
         return ok
 
     async def handle(self, creader, cwriter):
+        if self.keep_alive:
+            return await self.handle_keep_alive(creader, cwriter)
         handshake_done = time.monotonic() + self.rtt
         try:
             ureader, uwriter = await asyncio.open_connection(self.upstream[0], int(self.upstream[1]))
@@ -238,7 +249,7 @@ class Proxy:
                 data = await creader.read(CHUNK)
                 if not data:
                     break
-                for piece, forward in framer.feed(data):
+                for piece, forward, _ in framer.feed(data):
                     if forward:
                         upq.put_nowait((self.up.deliver_at(len(piece), not_before), piece))
                 close = False
@@ -266,6 +277,91 @@ class Proxy:
         downq.put_nowait(None)
 
 
+    async def handle_keep_alive(self, creader, cwriter):
+        """--keep-alive: one client connection, many requests (the client sends the next one after the answer);
+        each request forwarded goes to the server on a connection of its own."""
+        not_before = time.monotonic() + self.rtt
+        downq = asyncio.Queue()
+        out = asyncio.ensure_future(pump_out(downq, cwriter))
+        framer = RequestFramer(self.on_head)
+        upq, exchanges = None, []
+        try:
+            while True:
+                data = await creader.read(CHUNK)
+                if not data:
+                    break
+                for piece, forward, head in framer.feed(data):
+                    if not forward:
+                        continue
+                    if head:
+                        upq = asyncio.Queue()
+                        exchanges.append(asyncio.ensure_future(self.exchange(framer.method, upq, downq)))
+                    upq.put_nowait((self.up.deliver_at(len(piece), not_before), piece))
+                close = False
+                for expect in framer.refused_done:
+                    at = max(time.monotonic(), not_before) + self.rtt
+                    downq.put_nowait((at, slowdown_response(expect)))
+                    close = close or expect
+                framer.refused_done.clear()
+                if close:
+                    break
+        except (ConnectionError, OSError, ValueError):
+            pass
+        await asyncio.gather(*exchanges, return_exceptions=True)
+        downq.put_nowait(None)
+        await out
+
+    async def exchange(self, method, upq, downq):
+        """One request on a fresh server connection: interim (1xx) answers are passed on at once; the final one
+        is read to its end (moto then closes) and passed on without `Connection: close`."""
+        try:
+            ureader, uwriter = await asyncio.open_connection(self.upstream[0], int(self.upstream[1]))
+        except OSError:
+            return
+        pump = asyncio.ensure_future(pump_out(upq, uwriter))
+        buf = bytearray()
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = await ureader.read(CHUNK)
+                    if not data:
+                        return
+                    buf += data
+                end = buf.index(b"\r\n\r\n") + 4
+                head = bytes(buf[:end])
+                del buf[:end]
+                status = int(head.split(b" ", 2)[1])
+                if 100 <= status < 200:
+                    downq.put_nowait((self.down.deliver_at(len(head), 0.0), head))
+                    continue
+                break
+            lines = head.decode("latin-1").split("\r\n")[:-2]
+            fields = [(k.strip().lower(), v.strip()) for k, _, v in (x.partition(":") for x in lines[1:])]
+            length = next((int(v) for k, v in fields if k == "content-length"), None)
+            chunked = any(k == "transfer-encoding" and "chunked" in v.lower() for k, v in fields)
+            if method == "HEAD" or status in (204, 304):
+                length = length if method == "HEAD" else 0
+                want = 0
+            else:
+                want = length
+            while want is None or len(buf) < want:
+                data = await ureader.read(CHUNK)
+                if not data:
+                    break
+                buf += data
+            body = bytes(buf if want is None else buf[:want])
+            kept = [x for x in lines[1:] if x.partition(":")[0].strip().lower() not in ("connection", "keep-alive")]
+            if length is None and not chunked:
+                kept.append(f"Content-Length: {len(body)}")
+            answer = ("\r\n".join([lines[0]] + kept) + "\r\n\r\n").encode("latin-1") + body
+            downq.put_nowait((self.down.deliver_at(len(answer), 0.0), answer))
+        except (ConnectionError, OSError, ValueError, IndexError):
+            pass
+        finally:
+            pump.cancel()
+            uwriter.close()
+
+
 async def main_async(args):
     proxy = Proxy(args)
     server = await asyncio.start_server(proxy.handle, "127.0.0.1", args.port, backlog=1024)
@@ -284,6 +380,8 @@ def main():
     ap.add_argument("--slowdown-rps", type=float, default=0.0,
                     help="answer 503 SlowDown above this many requests per second (0: never)")
     ap.add_argument("--log", help="append one JSON line per request here")
+    ap.add_argument("--keep-alive", action="store_true",
+                    help="keep client connections open across requests, as S3 does (moto closes each one)")
     args = ap.parse_args()
     try:
         asyncio.run(main_async(args))
