@@ -2,7 +2,7 @@
 //! uploads, copies and deletes of one publish, and the retry of requests the store throttled.
 //!
 //! [`Aimd`] is the pure controller: fed one [`Answer`] per request and the store's count of congestion signals
-//! (503/429 answers, timeouts, resets), it starts at [`START`], doubles per round trip until the first sign of
+//! (503/429 answers, timeouts, resets), it starts at [`start_for`] the link's round trip, doubles per round trip until the first sign of
 //! congestion, then grows by one per round trip (faster while it is below the limit of its last cut); it cuts
 //! back by [`THROTTLE_BACKOFF`] on throttling (at most once per [`THROTTLE_QUIET`]) and by [`LATENCY_BACKOFF`]
 //! when answers take [`RISE`] times as long as usual (a queue is building somewhere). Only successful answers
@@ -19,8 +19,12 @@ use tokio::sync::Notify;
 
 use super::{ExecError, ObjectStore};
 
-/// In-flight requests at the start (before anything is known of the link).
+/// In-flight requests at the start on a fast link, or one not timed.
 pub const START: usize = 32;
+/// The start on a timed link: as many in flight as make this many requests a second over its round trip
+/// (see [`start_for`]). Below a third of the 3,500 PUTs a second S3 serves per prefix, and what [`START`]
+/// makes over 32 ms.
+pub const START_RATE: f64 = 1000.0;
 /// Multiplicative decrease on throttling, timeouts and resets.
 pub const THROTTLE_BACKOFF: f64 = 0.7;
 /// Multiplicative decrease when latency rises.
@@ -31,8 +35,6 @@ pub const LATENCY_BACKOFF: f64 = 0.9;
 /// moto, which closes every connection, it always does), and a base that low would cut the limit forever.
 pub const RISE: f64 = 2.0;
 const SLACK: f64 = 0.005;
-/// Answers before there is a base: the first round trip at [`START`].
-const FIRST_ROUND: u64 = START as u64;
 /// After a cut for throttling, no other before this long: S3's request limits are per second (3,500 PUTs
 /// per prefix), so the rest of the second that was too busy is refused whatever the limit is now; cutting on
 /// each of its 503s took the limit far below what the store serves (5,000 files, RTT 100 ms, SlowDown above
@@ -53,6 +55,15 @@ pub enum Answer {
     Throttled,
     /// Any other failure: says nothing of the link either.
     Failed,
+}
+
+/// The limit to start at, from the round trip of the requests made before the flow (the state's read and
+/// claim; the quickest of them): [`START_RATE`] × that, at least [`START`], at most the cap. What throttling
+/// protects is a request rate, and 32 in flight over 200 ms is 160 requests a second: far below any store's
+/// limit, and five round trips of slow start from the 256 that a 1,000-file publish can use at once.
+pub fn start_for(round_trip: Option<Duration>, cap: usize) -> usize {
+    let timed = round_trip.map_or(0.0, |rt| rt.as_secs_f64() * START_RATE);
+    (timed as usize).max(START).min(cap.max(1))
 }
 
 /// The AIMD controller. Pure: no clock (the time of each answer is given), no I/O.
@@ -76,13 +87,23 @@ pub struct Aimd {
     /// No cut for throttling before this time (see [`THROTTLE_QUIET`]).
     quiet_until: Duration,
     congestion_seen: u64,
+    /// Answers before there is a base: the first round trip, at the start.
+    first_round: u64,
 }
 
 impl Aimd {
+    /// Starting at [`START`].
     pub fn new(cap: usize) -> Self {
+        Self::starting_at(cap, START)
+    }
+
+    /// Starting at `start` (see [`start_for`]), within [1, cap].
+    pub fn starting_at(cap: usize, start: usize) -> Self {
         let cap = cap.max(1) as f64;
+        let start = (start.max(1) as f64).min(cap);
         Aimd {
-            limit: (START as f64).min(cap),
+            limit: start,
+            first_round: start as u64,
             cap,
             ssthresh: cap,
             before_cut: 0.0,
@@ -121,7 +142,7 @@ impl Aimd {
         let round_avg = self.round_avg.map_or(l, |a| a + (l - a) * weight);
         let recent = self.recent.map_or(l, |r| r + (l - r) / 8.0);
         (self.round_avg, self.recent) = (Some(round_avg), Some(recent));
-        if self.answers >= FIRST_ROUND {
+        if self.answers >= self.first_round {
             self.base = Some(self.base.map_or(round_avg, |b| b.min(round_avg)));
         }
         if self.base.is_some_and(|base| recent > base * RISE + SLACK) {
@@ -208,11 +229,17 @@ impl Drop for Ready<'_> {
 }
 
 impl Flow {
+    /// A flow starting at [`START`].
     pub fn new(cap: usize) -> Self {
+        Self::timed(cap, None)
+    }
+
+    /// A flow starting at [`start_for`] `round_trip`.
+    pub fn timed(cap: usize, round_trip: Option<Duration>) -> Self {
         Flow {
             started: Instant::now(),
             state: Mutex::new(Gate {
-                aimd: Aimd::new(cap),
+                aimd: Aimd::starting_at(cap, start_for(round_trip, cap)),
                 in_flight: 0,
                 ready: 0,
             }),
@@ -376,6 +403,31 @@ mod tests {
             "slow start: +1 per answer"
         );
         assert_eq!(feed(&mut a, 1000, 100 * MS, 0), 256, "never above the cap");
+    }
+
+    #[test]
+    fn the_start_is_a_request_rate_times_the_round_trip_within_32_and_the_cap() {
+        for (round_trip_ms, cap, start) in [
+            (None, 256, START),
+            (Some(0), 256, 32),
+            (Some(20), 256, 32),
+            (Some(32), 256, 32),
+            (Some(100), 256, 100),
+            (Some(200), 256, 200),
+            (Some(450), 256, 256),
+            (Some(200), 16, 16),
+            (Some(200), 0, 1),
+        ] {
+            let rt = round_trip_ms.map(Duration::from_millis);
+            assert_eq!(start_for(rt, cap), start, "{round_trip_ms:?} ms, cap {cap}");
+        }
+        let mut a = Aimd::starting_at(256, 200);
+        assert_eq!(a.limit(), 200);
+        assert_eq!(
+            feed(&mut a, 200, 200 * MS, 0),
+            256,
+            "slow start from there while latency stays flat"
+        );
     }
 
     #[test]

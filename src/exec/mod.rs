@@ -367,6 +367,8 @@ pub struct Executor<'a> {
     pub blobs: Arc<dyn Blobs>,
     /// The hard cap on requests in flight; below it the limit adapts ([`flow`]).
     pub concurrency: usize,
+    /// The round trip of the requests made before (the state's), for the flow's start ([`flow::start_for`]).
+    pub round_trip: Option<Duration>,
     /// Base for CallerReference (target + commits); the batch number is appended.
     pub caller_reference: String,
 }
@@ -381,7 +383,7 @@ impl Executor<'_> {
         on: &(dyn Fn(Event) + Sync),
     ) -> Result<Outcome, ExecError> {
         let mut outcome = Outcome::default();
-        let flow = Flow::new(self.concurrency);
+        let flow = Flow::timed(self.concurrency, self.round_trip);
         // A file that became a directory (or the reverse) is deleted before anything takes its place.
         self.delete_keys(&plan.clear_first, &flow, on).await?;
         let (assets, pages): (Vec<&Upload>, Vec<&Upload>) =

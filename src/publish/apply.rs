@@ -235,7 +235,11 @@ async fn claim_and_run(
         holder: Some(me.clone()),
         error: None,
     };
+    let sent = std::time::Instant::now();
     let (claimed, claim_etag, probe) = claim_probing(s, p, pending.clone(), probed_first).await?;
+    // The quicker of the state's two requests is the nearer to one round trip (the read may have opened the
+    // connection, the claim may have reused it).
+    let round_trip = sent.elapsed().min(p.read_took);
     tracing::debug!("claimed {} ({})", p.key, claim_etag);
     if p.resumed.is_some() {
         // An interrupted publish may have left temporary files in a local target: ours to clean now.
@@ -250,7 +254,7 @@ async fn claim_and_run(
         }
     }
     let blobs = Arc::new(s.repo.blob_reader()?);
-    match run(s, opts, p, blobs, &claim_started).await {
+    match run(s, opts, p, blobs, &claim_started, round_trip).await {
         Ok(outcome) => Ok((outcome, claimed, claim_etag, probe)),
         Err(stop) => {
             let message = match &stop {
@@ -275,6 +279,7 @@ async fn run(
     p: &Prepared<'_>,
     blobs: Arc<dyn Blobs>,
     claim_started: &str,
+    round_trip: std::time::Duration,
 ) -> std::result::Result<Outcome, Stop> {
     let executor = Executor {
         store: p.backends.store.as_ref(),
@@ -286,6 +291,7 @@ async fn run(
             .collect(),
         blobs,
         concurrency: p.target.concurrency,
+        round_trip: Some(round_trip),
         caller_reference: caller_reference(
             &p.target.name,
             p.base_commit.as_deref(),

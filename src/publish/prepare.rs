@@ -48,6 +48,9 @@ pub struct Prepared<'s> {
     /// The conditional-write probe object exists (created, or found, while the state was read): apply sends
     /// only the probe's two writes that must fail, beside its claim.
     pub probe_ready: bool,
+    /// How long the state's read took: a round trip to the store (with the connection's handshake), which
+    /// with the claim's sets how many requests the executor starts with.
+    pub read_took: std::time::Duration,
     /// The report of a dry run; apply and wait fill in the rest.
     pub report: Report,
 }
@@ -83,7 +86,7 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     check_env_endpoints(target)?;
     let backends = backends(target, true, &|n| s.ui.say(n)).await?;
     let key = state::key_of(target);
-    let (current, etag, takeover, replaces, probe_ready) =
+    let (current, etag, takeover, replaces, probe_ready, read_took) =
         read_state(s, opts, target, &backends, &key).await?;
     lap("read the state");
     let diffed = diff_against_target(
@@ -136,6 +139,7 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
         rollback_from,
         replaces,
         probe_ready,
+        read_took,
         report,
     })
 }
@@ -161,6 +165,7 @@ async fn read_state(
     Takeover,
     Option<state::Content>,
     bool,
+    std::time::Duration,
 )> {
     warn_state_inside_site(s, target);
     let old = state::move_record(backends, target, opts.dry_run).await?;
@@ -171,8 +176,12 @@ async fn read_state(
         speculate
             && (state::probe_create(store, &state::probe_key(key), &target.name).await).is_ok()
     };
-    let (read, probe_ready) =
-        futures::join!(state::read_versioned(store, key, &target.name), probe);
+    let timed_read = async {
+        let sent = Instant::now();
+        let read = state::read_versioned(store, key, &target.name).await;
+        (read, sent.elapsed())
+    };
+    let ((read, read_took), probe_ready) = futures::join!(timed_read, probe);
     let (mut current, etag, replaces) = match read? {
         state::Read::Absent => (None, None, None),
         state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
@@ -192,7 +201,7 @@ async fn read_state(
         opts.take_over,
         &s.clock,
     )?;
-    Ok((current, etag, takeover, replaces, probe_ready))
+    Ok((current, etag, takeover, replaces, probe_ready, read_took))
 }
 
 /// An unreadable state object is replaced only by a publish that says what is deployed (`--since REV`) or
