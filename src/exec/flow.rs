@@ -236,10 +236,12 @@ impl Flow {
 
     /// A flow starting at [`start_for`] `round_trip`.
     pub fn timed(cap: usize, round_trip: Option<Duration>) -> Self {
+        let start = start_for(round_trip, cap);
+        tracing::debug!("in flight: starting at {start} (round trip {round_trip:?})");
         Flow {
             started: Instant::now(),
             state: Mutex::new(Gate {
-                aimd: Aimd::starting_at(cap, start_for(round_trip, cap)),
+                aimd: Aimd::starting_at(cap, start),
                 in_flight: 0,
                 ready: 0,
             }),
