@@ -42,6 +42,13 @@ const SLACK: f64 = 0.005;
 pub const THROTTLE_QUIET: Duration = Duration::from_secs(1);
 /// A throttled request is tried again this many times (after a [`retry_pause`] each) before its file fails.
 pub const THROTTLE_RETRIES: u32 = 20;
+/// Requests are paced: sent no faster than this many times the limit per round trip in slow start, and
+/// [`PACE_STEADY`] times after it, as Linux paces TCP (`tcp_pacing_ss_ratio` 200%, `tcp_pacing_ca_ratio` 120%).
+/// Sent all at once, a round's requests reach the store together and (against moto, whose threads share one
+/// lock) are answered together, so the next round leaves together too: the store then idles for every round
+/// trip. Spread over the round trip, the store works while answers travel.
+pub const PACE_SLOW_START: f64 = 2.0;
+pub const PACE_STEADY: f64 = 1.2;
 /// Requests that may have their body ready and wait for a slot: this share of the limit (at least one).
 const READY_SHARE: f64 = 0.25;
 
@@ -89,6 +96,8 @@ pub struct Aimd {
     congestion_seen: u64,
     /// Answers before there is a base: the first round trip, at the start.
     first_round: u64,
+    /// The round trip measured before the flow, for pacing until there is a base (seconds).
+    hint: Option<f64>,
 }
 
 impl Aimd {
@@ -104,6 +113,7 @@ impl Aimd {
         Aimd {
             limit: start,
             first_round: start as u64,
+            hint: None,
             cap,
             ssthresh: cap,
             before_cut: 0.0,
@@ -115,6 +125,26 @@ impl Aimd {
             quiet_until: Duration::ZERO,
             congestion_seen: 0,
         }
+    }
+
+    /// Pace by `round_trip` until answers give a base (see [`Aimd::send_gap`]).
+    pub fn with_round_trip(mut self, round_trip: Option<Duration>) -> Self {
+        self.hint = round_trip.map(|rt| rt.as_secs_f64());
+        self
+    }
+
+    /// The least time between two sends: the round trip (the base, else the hint) over the limit times the
+    /// pacing ratio ([`PACE_SLOW_START`], [`PACE_STEADY`]). Zero while nothing is known of the link.
+    pub fn send_gap(&self) -> Duration {
+        let Some(round_trip) = self.base.or(self.hint) else {
+            return Duration::ZERO;
+        };
+        let ratio = if self.limit < self.ssthresh {
+            PACE_SLOW_START
+        } else {
+            PACE_STEADY
+        };
+        Duration::from_secs_f64(round_trip / (self.limit.max(1.0) * ratio))
     }
 
     /// Requests allowed in flight now, in [1, cap].
@@ -195,6 +225,8 @@ struct Gate {
     in_flight: usize,
     /// Requests with their body ready, waiting for a slot (at most [`READY_SHARE`] of the limit).
     ready: usize,
+    /// The earliest time the next request may be sent (pacing).
+    next_send: Instant,
 }
 
 impl Gate {
@@ -241,9 +273,10 @@ impl Flow {
         Flow {
             started: Instant::now(),
             state: Mutex::new(Gate {
-                aimd: Aimd::starting_at(cap, start),
+                aimd: Aimd::starting_at(cap, start).with_round_trip(round_trip),
                 in_flight: 0,
                 ready: 0,
+                next_send: Instant::now(),
             }),
             wake: Notify::new(),
             cap: cap.max(1),
@@ -272,6 +305,7 @@ impl Flow {
         }
     }
 
+    /// A slot, then the request's turn to be sent (pacing: [`Aimd::send_gap`] after the one before).
     async fn acquire(&self) -> Slot<'_> {
         self.wait_for(|g| {
             let free = g.in_flight < g.aimd.limit();
@@ -279,10 +313,22 @@ impl Flow {
             free
         })
         .await;
-        Slot {
+        let mut slot = Slot {
             flow: self,
             start: Instant::now(),
+        };
+        let at = {
+            let mut g = self.state.lock().expect("flow lock");
+            let at = g.next_send.max(slot.start);
+            g.next_send = at + g.aimd.send_gap();
+            at
+        };
+        if at > slot.start {
+            tokio::time::sleep_until(at.into()).await;
+            // Timed from the send.
+            slot.start = Instant::now();
         }
+        slot
     }
 
     async fn ready(&self) -> Ready<'_> {
@@ -430,6 +476,21 @@ mod tests {
             256,
             "slow start from there while latency stays flat"
         );
+    }
+
+    #[test]
+    fn sends_are_paced_over_the_round_trip_twice_as_fast_in_slow_start() {
+        // Nothing known of the link: no pacing.
+        assert_eq!(Aimd::new(256).send_gap(), Duration::ZERO);
+        // The hint until there is a base: 200 in flight over 200 ms, at twice that rate in slow start.
+        let a = Aimd::starting_at(256, 200).with_round_trip(Some(200 * MS));
+        assert_eq!(a.send_gap(), Duration::from_micros(500));
+        // At the cap (slow start over): 1.2 times; the base (100 ms answers) replaces the hint.
+        let mut a = Aimd::starting_at(256, 200).with_round_trip(Some(200 * MS));
+        feed(&mut a, 300, 100 * MS, 0);
+        assert_eq!(a.limit(), 256);
+        let gap = a.send_gap().as_secs_f64();
+        assert!((gap - 0.1 / (256.0 * 1.2)).abs() < 1e-9, "{gap}");
     }
 
     #[test]
