@@ -296,8 +296,8 @@ pub unsafe fn configure_libgit2() {
     git2::opts::strict_hash_verification(false);
     // SAFETY: the caller guarantees that no other thread exists yet.
     unsafe {
-        let _ = git2::opts::set_mwindow_size(8 << 20);
-        let _ = git2::opts::set_mwindow_mapped_limit(16 << 20);
+        let _ = git2::opts::set_mwindow_size(4 << 20);
+        let _ = git2::opts::set_mwindow_mapped_limit(8 << 20);
     }
 }
 
