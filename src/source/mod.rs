@@ -288,7 +288,8 @@ impl EntryKind {
 /// - libgit2 maps pack files in windows of up to 1 GiB, 8 GiB in all, and keeps what it touched mapped: a
 ///   first publish of 20,000 files (a 382 MB pack) peaked at 191 MB RSS, 148 MB of it mapped pack pages.
 ///   Smaller windows and a cap on what is mapped at once bound that (16 MiB: with 32 MiB the mapped pages
-///   still grew by ~15 MB over the pages of that publish).
+///   still grew by ~15 MB over the pages of that publish; 8 MiB in 4 MiB windows gave back another ~5.5 MiB
+///   of the 20,000-file publish's peak, with no loss of time).
 ///
 /// # Safety
 /// Writes libgit2's globals without synchronisation: no other thread may be running.
