@@ -2,14 +2,17 @@
 //! uploads, copies and deletes of one publish, and the retry of requests the store throttled.
 //!
 //! [`Aimd`] is the pure controller: fed one [`Answer`] per request and the store's count of congestion signals
-//! (503/429 answers, timeouts, resets), it starts at [`start_for`] the link's round trip, doubles per round trip until the first sign of
-//! congestion, then grows by one per round trip (faster while it is below the limit of its last cut); it cuts
-//! back by [`THROTTLE_BACKOFF`] on throttling (at most once per [`THROTTLE_QUIET`]) and by [`LATENCY_BACKOFF`]
-//! when answers take [`RISE`] times as long as usual (a queue is building somewhere). Only successful answers
-//! are timed. It always stays within [1, cap], the target's `concurrency`. [`Flow`] puts it behind an async gate, and lets a request
-//! make its body ready (read a file) only when few others are waiting for a slot. This module makes no requests
-//! and knows nothing of S3: it must not grow into a scheduler (order is the plan's) or a memory budget (the
-//! executor's).
+//! (503/429 answers, timeouts, resets), it starts at [`start_for`] the round trip of the state's requests (a
+//! request rate times that, at least [`START`]), doubles per round trip until the first sign of congestion,
+//! then grows by one per round trip (faster while it is below the limit of its last cut); it cuts back by
+//! [`THROTTLE_BACKOFF`] on throttling (at most once per [`THROTTLE_QUIET`]) and by [`LATENCY_BACKOFF`] when
+//! answers take [`RISE`] times as long as usual (a queue is building somewhere). Only successful answers are
+//! timed. It always stays within [1, cap], the target's `concurrency`, and says how far apart to send
+//! ([`Aimd::send_gap`]: the limit spread over a round trip, as TCP pacing does).
+//!
+//! [`Flow`] puts it behind an async gate that paces the sends, and lets a request make its body ready (read a
+//! file) only when few others are waiting for a slot. This module makes no requests and knows nothing of S3: it
+//! must not grow into a scheduler (order is the plan's) or a memory budget (the executor's).
 
 use std::future::Future;
 use std::sync::Mutex;
