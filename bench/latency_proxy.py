@@ -242,6 +242,17 @@ class Proxy:
         await self.client_to_server(creader, upq, downq, handshake_done)
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def answer_refused(self, framer, downq, not_before):
+        """Answer the requests refused (SlowDown) whose bodies have been read; whether to close the connection
+        (after `Expect: 100-continue`). Refused at the "server": the answer travels back after a full RTT."""
+        close = False
+        for expect in framer.refused_done:
+            at = max(time.monotonic(), not_before) + self.rtt
+            downq.put_nowait((at, slowdown_response(expect)))
+            close = close or expect
+        framer.refused_done.clear()
+        return close
+
     async def client_to_server(self, creader, upq, downq, not_before):
         framer = RequestFramer(self.on_head)
         try:
@@ -252,14 +263,7 @@ class Proxy:
                 for piece, forward, _ in framer.feed(data):
                     if forward:
                         upq.put_nowait((self.up.deliver_at(len(piece), not_before), piece))
-                close = False
-                for expect in framer.refused_done:
-                    # refused at the "server": the answer travels back after a full RTT
-                    at = max(time.monotonic(), not_before) + self.rtt
-                    downq.put_nowait((at, slowdown_response(expect)))
-                    close = close or expect
-                framer.refused_done.clear()
-                if close:
+                if self.answer_refused(framer, downq, not_before):
                     break
         except (ConnectionError, OSError, ValueError):
             pass
@@ -297,13 +301,7 @@ class Proxy:
                         upq = asyncio.Queue()
                         exchanges.append(asyncio.ensure_future(self.exchange(framer.method, upq, downq)))
                     upq.put_nowait((self.up.deliver_at(len(piece), not_before), piece))
-                close = False
-                for expect in framer.refused_done:
-                    at = max(time.monotonic(), not_before) + self.rtt
-                    downq.put_nowait((at, slowdown_response(expect)))
-                    close = close or expect
-                framer.refused_done.clear()
-                if close:
+                if self.answer_refused(framer, downq, not_before):
                     break
         except (ConnectionError, OSError, ValueError):
             pass
