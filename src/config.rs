@@ -18,6 +18,7 @@ use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec, RenameMo
 use crate::plan::rules::{RuleSpec, Rules};
 
 pub mod edit;
+pub mod identity;
 mod target_checks;
 pub use target_checks::is_valid_target_name;
 use target_checks::validate_target;
@@ -300,23 +301,20 @@ impl Target {
         }
     }
 
+    /// The site's identity in its cloud account (see [`identity`]): bucket, prefix and target name.
+    pub fn site(&self) -> identity::Site {
+        match &self.backend {
+            Backend::S3 { bucket, prefix } => identity::Site::new(&self.name, bucket, prefix),
+            Backend::Local { root } => {
+                identity::Site::new(&self.name, &root.display().to_string(), "")
+            }
+        }
+    }
+
     /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,
-    /// `git publish setup`). Function names are per account: the bucket's name keeps two sites' "production"
-    /// targets apart. Names allow letters, digits, `-` and `_` (target and bucket names may also hold `.`), at
-    /// most 64 of them.
+    /// `git publish setup`), and of its KeyValueStore: unique per site ([`identity::Site::function_name`]).
     pub fn cdn_function_name(&self) -> String {
-        let raw = match &self.backend {
-            Backend::S3 { bucket, .. } => format!("git-publish-{}-{bucket}", self.name),
-            Backend::Local { .. } => format!("git-publish-{}", self.name),
-        };
-        let mut name: String = (raw.chars())
-            .map(|c| match c {
-                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' => c,
-                _ => '-',
-            })
-            .collect();
-        name.truncate(64);
-        name
+        self.site().function_name()
     }
 }
 

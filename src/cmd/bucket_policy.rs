@@ -9,12 +9,17 @@
 //! Deny names the CloudFront service principal only (any distribution), so the publisher's own access, granted
 //! by its IAM policy (`iam-policy`), is untouched.
 //!
+//! A bucket may hold several sites (prefixes): each site's statements carry its id in their Sid
+//! (`GitPublish<id>ReadsTheSite`, `GitPublish<id>DeniesTheRecord`), so that `setup`'s merge replaces only its
+//! own (see `setup::policy`). A record kept with `state = "s3://…"` in the site's own bucket is denied at its
+//! key (and the `.probe` and `.corrupt-*` copies beside it); one in another bucket needs no Deny here.
+//!
 //! [`policy`] is pure; [`run`] prints it. This module must not reach AWS or change anything.
 
 use serde_json::{json, Value};
 
 use crate::cli::BucketPolicyArgs;
-use crate::config::{Distribution, Target};
+use crate::config::{Backend, Distribution, StateLocation, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::publish::Session;
 
@@ -92,31 +97,61 @@ fn parse_arn(arn: &str) -> Option<(&str, &str)> {
     ok.then_some((account, id))
 }
 
-/// The bucket policy: CloudFront (these distributions) reads `<prefix>/*`; no distribution reads
-/// `<prefix>/.git-publish/*`.
+/// The bucket policy: CloudFront (these distributions) reads `<prefix>/*`; no distribution reads the deploy
+/// record (`<prefix>/.git-publish/*`, or a `state` key in this bucket).
 pub fn policy(target: &Target, arns: &[String]) -> std::result::Result<Value, String> {
     let (_, base) = super::iam::s3_arn(target, "bucket policy")?;
+    let site = target.site();
     let cloudfront = json!({ "Service": "cloudfront.amazonaws.com" });
-    Ok(json!({
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "CloudFrontReadsTheSite",
-                "Effect": "Allow",
-                "Principal": cloudfront,
-                "Action": "s3:GetObject",
-                "Resource": format!("{base}/*"),
-                "Condition": { "StringEquals": { "AWS:SourceArn": arns } },
-            },
-            {
-                "Sid": "NoDistributionReadsTheDeployRecord",
-                "Effect": "Deny",
-                "Principal": cloudfront,
-                "Action": "s3:GetObject",
-                "Resource": format!("{base}/{}/*", crate::plan::STATE_DIR),
-            }
-        ]
-    }))
+    let mut statements = vec![json!({
+        "Sid": site.sid("ReadsTheSite"),
+        "Effect": "Allow",
+        "Principal": cloudfront,
+        "Action": "s3:GetObject",
+        "Resource": format!("{base}/*"),
+        "Condition": { "StringEquals": { "AWS:SourceArn": arns } },
+    })];
+    if let Some(record) = record_resource(target) {
+        statements.push(json!({
+            "Sid": site.sid("DeniesTheRecord"),
+            "Effect": "Deny",
+            "Principal": cloudfront,
+            "Action": "s3:GetObject",
+            "Resource": record,
+        }));
+    }
+    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+/// The deploy record's key when it is kept in the target's own bucket (None: elsewhere).
+pub fn record_key(target: &Target) -> Option<String> {
+    let Backend::S3 { bucket, prefix } = &target.backend else {
+        return None;
+    };
+    match &target.state {
+        None => Some(match prefix.as_str() {
+            "" => format!("{}/state.json", crate::plan::STATE_DIR),
+            p => format!("{p}/{}/state.json", crate::plan::STATE_DIR),
+        }),
+        Some(StateLocation {
+            backend: Backend::S3 { bucket: b, .. },
+            key,
+        }) if b == bucket => Some(key.clone()),
+        Some(_) => None,
+    }
+}
+
+/// The Deny's resource: the record's directory, or a `state` key in this bucket with its siblings.
+fn record_resource(target: &Target) -> Option<String> {
+    let Backend::S3 { bucket, .. } = &target.backend else {
+        return None;
+    };
+    let key = record_key(target)?;
+    Some(match key.strip_suffix("state.json") {
+        // Our own directory: everything in it (the probe too).
+        Some(dir) if target.state.is_none() => format!("arn:aws:s3:::{bucket}/{dir}*"),
+        _ => format!("arn:aws:s3:::{bucket}/{key}*"),
+    })
 }
 
 #[cfg(test)]
@@ -170,6 +205,45 @@ mod tests {
             "arn:aws:s3:::blog/.git-publish/*"
         );
         assert!(policy(&target("url = \"file:///srv\""), &arns).is_err());
+    }
+
+    /// Finding 2 (and 4) of the third review: the statements carry the site's id, and a record kept with
+    /// `state` in the site's own bucket is denied at its key (its `.probe` and `.corrupt-*` copies too); one
+    /// in another bucket needs no Deny.
+    #[test]
+    fn finding_2_statements_are_the_sites_own_and_deny_its_record() {
+        let arns = ["arn:aws:cloudfront::123456789012:distribution/E1".to_string()];
+        let staging = target("url = \"s3://blog/staging\"");
+        let p = policy(&staging, &arns).unwrap();
+        let id = staging.site().id();
+        assert_eq!(
+            p["Statement"][0]["Sid"],
+            format!("GitPublish{id}ReadsTheSite")
+        );
+        assert_eq!(
+            p["Statement"][1]["Sid"],
+            format!("GitPublish{id}DeniesTheRecord")
+        );
+        assert_ne!(
+            policy(&target("url = \"s3://blog\""), &arns).unwrap()["Statement"][0]["Sid"],
+            p["Statement"][0]["Sid"]
+        );
+        let same = target("url = \"s3://blog/site\"\nstate = \"s3://blog/records/site.json\"");
+        let p = policy(&same, &arns).unwrap();
+        assert_eq!(
+            p["Statement"][1]["Resource"],
+            "arn:aws:s3:::blog/records/site.json*"
+        );
+        assert_eq!(record_key(&same).as_deref(), Some("records/site.json"));
+        let other = target("url = \"s3://blog\"\nstate = \"s3://records/site.json\"");
+        assert_eq!(
+            policy(&other, &arns).unwrap()["Statement"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(record_key(&other), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! | a missing state object must read as 404, not 403       | `s3:ListBucket` on the bucket                 |
 //! | origin path of each distribution; invalidate; `--wait` | `cloudfront:GetDistribution`, `CreateInvalidation`, `GetInvalidation` on the distribution |
 //! | `distribution = "auto"`                                | `cloudfront:ListDistributions` (no resource scoping exists) |
-//! | `cdn_function = "manage"`                              | `cloudfront:*Function` on its function, `GetDistributionConfig`, `UpdateDistribution` |
+//! | `cdn_function = "manage"`                              | `cloudfront:*Function` on its function, `GetDistributionConfig`, `ListTagsForResource` (whose it is), `UpdateDistribution` |
 //! | a redirect table in a KeyValueStore                    | `cloudfront:{Create,Describe}KeyValueStore`, `cloudfront-keyvaluestore:{DescribeKeyValueStore,ListKeys,UpdateKeys}` (store ids are random: any store) |
 
 use serde_json::{json, Value};
@@ -147,7 +147,12 @@ fn function_statements(target: &Target) -> Vec<Value> {
         json!({
             "Sid": "AssociateViewerRequestFunction",
             "Effect": "Allow",
-            "Action": ["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution"],
+            // The tag is read before the association changes: only the site's distribution is changed.
+            "Action": [
+                "cloudfront:GetDistributionConfig",
+                "cloudfront:ListTagsForResource",
+                "cloudfront:UpdateDistribution"
+            ],
             "Resource": distributions,
         }),
         // A redirect table too large for the code lives in a KeyValueStore named like the function.
@@ -169,6 +174,7 @@ fn function_statements(target: &Target) -> Vec<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::identity::Site;
     use crate::config::Config;
     use std::path::Path;
 
@@ -211,10 +217,12 @@ mod tests {
         ))
         .unwrap();
         let s = &p["Statement"];
+        let name = format!("git-publish-p-blog-{}", Site::new("p", "blog", "").id());
         assert_eq!(
             s[3]["Resource"],
-            "arn:aws:cloudfront::*:function/git-publish-p-blog"
+            format!("arn:aws:cloudfront::*:function/{name}")
         );
+        assert!(s[4]["Action"].to_string().contains("ListTagsForResource"));
         assert_eq!(
             s[4]["Resource"],
             json!(["arn:aws:cloudfront::*:distribution/E2QWRUHAPOMQZL"])

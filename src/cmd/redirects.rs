@@ -70,16 +70,24 @@ pub async fn live_table(s: &Session, target: Option<&str>) -> Result<Vec<Redirec
 
 /// `git publish cdn-function --print`: the function for the target's live redirect table and URL forms.
 /// A table too large for the code lives in a KeyValueStore: the code reads it there, and `--json` prints the
-/// entries too (`{"name", "code", "kvs": {key: value}}`), for deploying both with your own tooling.
+/// entries too (`{"name", "code", "kvs": {key: value}, "site": {"id", "tag"}}`), for deploying both with your
+/// own tooling; `site.tag` is the `git-publish:site` tag that lets git-publish manage a distribution's
+/// function without `setup --adopt`.
 pub async fn print_function(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     let table = live_table(s, target).await?;
     let t = s.config.target(target)?;
     let generated = crate::plan::cdn_function::generate(&table, &t.forms)?;
     if s.ui.json {
+        let site = t.site();
         s.ui.json(&serde_json::json!({
             "name": t.cdn_function_name(),
             "code": generated.code,
             "kvs": generated.kvs,
+            "site": {
+                "id": site.id(),
+                "tag": { "key": crate::config::identity::TAG_KEY, "value": site.tag_value() },
+                "comment": site.comment("directory indexes, pretty URLs and redirects"),
+            },
         }));
         return Ok(ExitCode::Success);
     }

@@ -45,11 +45,61 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     check_resolved_endpoints(t, &sdk)?;
     let w = wants(t, &sdk, args, domain)?;
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
-    let bucket = exec_setup::observe_bucket(&clients, &w)
+    // A distribution edited between the read the plan was made from and the update (in the console, while
+    // setup waited at its question) is read again, and its new differences are shown and asked about.
+    for round in 1.. {
+        let (seen, code) = observe(s, t, &clients, &w).await?;
+        if args.check {
+            return Ok(print_checks(s, t, &setup::checks(&w, &seen)));
+        }
+        let placeholder = seen.distribution.as_ref().map(|d| d.arn.clone());
+        let ours = policy_for(t, placeholder.as_deref().unwrap_or("(new distribution)"));
+        let plan = setup::plan(&w, &seen, args.adopt, &ours);
+        if !s.ui.json {
+            print_plan(s, t, &plan);
+        }
+        if plan.steps.is_empty() || !confirmed(s, args) {
+            return finish(s, t, args, &w, &plan, &seen, Made::default(), false, None);
+        }
+        let policy_for = |arn: &str| policy_for(t, arn);
+        let inputs = Inputs {
+            function_code: &code,
+            policy_for: &policy_for,
+            adopt: args.adopt,
+        };
+        let (made, failed) = exec_setup::apply(&clients, &w, &seen, &plan.steps, &inputs).await;
+        // site.toml names the distribution even when a later step failed: the next run finds it there.
+        let wrote = write_config(s, t, &w, &plan, &made)?;
+        let mut made = made;
+        if let Some(line) = wrote {
+            made.done.push(line);
+        }
+        if matches!(failed, Some(crate::exec::StoreError::PreconditionFailed)) {
+            let id = seen
+                .distribution
+                .as_ref()
+                .map(|d| d.id.as_str())
+                .unwrap_or("?");
+            let error = changed_meanwhile(t, id);
+            if args.yes || round >= 3 || !s.ui.can_ask() {
+                return finish(s, t, args, &w, &plan, &seen, made, true, Some(error));
+            }
+            s.ui.warn(&format!("{error}: reading it again"));
+            continue;
+        }
+        let error = failed.map(|e| store_error(t, e));
+        return finish(s, t, args, &w, &plan, &seen, made, true, error);
+    }
+    unreachable!("the loop returns")
+}
+
+/// What exists, and the function's code for it.
+async fn observe(s: &Session, t: &Target, clients: &Clients, w: &Wants) -> Result<(Seen, String)> {
+    let bucket = exec_setup::observe_bucket(clients, w)
         .await
         .map_err(|e| store_error(t, e))?;
     let (code, table_in_store) = function_code(s, t, bucket.is_some()).await?;
-    let mut seen = exec_setup::observe(&clients, &w, bucket, config_seen(t), &code)
+    let mut seen = exec_setup::observe(clients, w, bucket, config_seen(t), &code)
         .await
         .map_err(|e| store_error(t, e))?;
     // `git publish` keeps a function whose table is in a KeyValueStore (one created but never published has
@@ -59,23 +109,12 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
             seen.function = setup::FunctionSeen::Live { arn };
         }
     }
-    if args.check {
-        return Ok(print_checks(
-            s,
-            t,
-            &setup::checks(&w, &seen, t.state.is_some()),
-        ));
-    }
-    let placeholder = seen.distribution.as_ref().map(|d| d.arn.clone());
-    let ours = policy_for(t, placeholder.as_deref().unwrap_or("(new distribution)"));
-    let plan = setup::plan(&w, &seen, args.adopt, &ours);
-    if !s.ui.json {
-        print_plan(s, t, &plan);
-    }
-    if plan.steps.is_empty() {
-        return finish(s, t, args, &w, &plan, &seen, Made::default(), false, None);
-    }
-    let apply = if args.dry_run {
+    Ok((seen, code))
+}
+
+/// Whether to apply the plan: `--yes`, or a "y" at the terminal; never in a dry run or without a terminal.
+fn confirmed(s: &Session, args: &SetupArgs) -> bool {
+    if args.dry_run {
         false
     } else if args.yes {
         true
@@ -88,24 +127,20 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     } else {
         s.ui.note("dry run (no terminal to confirm on): nothing changed; run `git publish setup --yes` to apply");
         false
-    };
-    if !apply {
-        return finish(s, t, args, &w, &plan, &seen, Made::default(), false, None);
     }
-    let policy_for = |arn: &str| policy_for(t, arn);
-    let inputs = Inputs {
-        function_code: &code,
-        policy_for: &policy_for,
-    };
-    let (made, failed) = exec_setup::apply(&clients, &w, &seen, &plan.steps, &inputs).await;
-    // site.toml names the distribution even when a later step failed: the next run finds it there.
-    let wrote = write_config(s, t, &w, &plan, &made)?;
-    let mut made = made;
-    if let Some(line) = wrote {
-        made.done.push(line);
+}
+
+fn changed_meanwhile(t: &Target, id: &str) -> Error {
+    Error::Store {
+        target: t.name.clone(),
+        message: format!(
+            "CloudFront distribution {id} changed after setup read it (If-Match: its ETag no longer matches): \
+             nothing of it was overwritten"
+        ),
+        hint: "someone edited it at the same time (console, IaC): run `git publish setup` again to see the new \
+               differences"
+            .into(),
     }
-    let error = failed.map(|e| store_error(t, e));
-    finish(s, t, args, &w, &plan, &seen, made, true, error)
 }
 
 fn wants(
@@ -132,18 +167,16 @@ fn wants(
     let region = (t.region.clone())
         .or_else(|| sdk.region().map(|r| r.to_string()))
         .unwrap_or_else(|| "us-east-1".into());
-    let mut oac_name = format!("git-publish-{}-{}", t.name.replace('.', "-"), bucket);
-    oac_name.truncate(64);
+    let site = crate::config::identity::Site::new(&t.name, bucket, prefix);
     Ok(Wants {
-        target: t.name.clone(),
-        bucket: bucket.clone(),
-        prefix: prefix.trim_matches('/').to_string(),
         region,
         price_class: args.price_class.clone(),
         domain,
-        function_name: t.cdn_function_name(),
-        oac_name,
+        function_name: site.function_name(),
+        oac_name: site.name(64),
         route53: args.route53,
+        record_key: super::bucket_policy::record_key(t),
+        site,
     })
 }
 
@@ -364,7 +397,8 @@ fn github(s: &Session, t: &Target, repo: &str, branch: &str, dist_arn: &str) {
         }]
     });
     let permissions = crate::cmd::iam::policy(t).unwrap_or_default();
-    let role = t.cdn_function_name();
+    // IAM role names are per account, like the function's: the same unique name (64 characters at most).
+    let role = t.site().name(64);
     s.ui.out(&format!("GitHub Actions for {repo} (branch {branch}): create the role {role} with this trust policy"));
     s.ui.out(&serde_json::to_string_pretty(&trust).unwrap_or_default());
     s.ui.out("and this permission policy:");
@@ -439,7 +473,7 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
         Err(e) => Err(e),
     };
     match seen {
-        Ok(seen) => (setup::checks(&w, &seen, t.state.is_some()).into_iter())
+        Ok(seen) => (setup::checks(&w, &seen).into_iter())
             .map(|c| {
                 if c.ok {
                     Finding::pass(c.check, c.detail)

@@ -6,18 +6,22 @@
 //! ([`super::kvs`]) and the store in FunctionConfig.KeyValueStoreAssociations.
 //!
 //! The code and the table come from the plan (`plan::cdn_function`); this module decides nothing about them.
-//! It refuses to replace a viewer-request function that is not its own (someone else's IaC owns that
-//! association). A KeyValueStore the function no longer reads is left in place (its keys as they were).
+//! It changes only what is this site's (`config::identity`): a function or KeyValueStore whose comment
+//! carries the site's mark, and a distribution tagged `git-publish:site` for the site (or created or adopted
+//! by `setup`). Anything else of that name, and a viewer-request function that is not its own, is left alone
+//! and reported with the way out. A KeyValueStore the function no longer reads is left in place (its keys as
+//! they were).
 
 use aws_sdk_cloudfront::primitives::Blob;
 use aws_sdk_cloudfront::types::{
-    EventType, FunctionAssociation, FunctionAssociations, FunctionConfig, FunctionRuntime,
-    FunctionStage, KeyValueStoreAssociation, KeyValueStoreAssociations,
+    DistributionConfig, EventType, FunctionAssociation, FunctionAssociations, FunctionConfig,
+    FunctionRuntime, FunctionStage, KeyValueStoreAssociation, KeyValueStoreAssociations,
 };
 use aws_sdk_cloudfront::Client;
 
 use super::aws::classify;
 use super::StoreError;
+use crate::config::identity::{Site, TagOwner, TAG_KEY};
 use crate::plan::Function;
 
 /// What [`ensure`] did.
@@ -56,7 +60,7 @@ pub async fn ensure(
     let what = format!("CloudFront function {name}");
     let store = match (&f.kvs, kvs) {
         (Some(k), Some(data)) => {
-            let arn = super::kvs::ensure_store(client, &k.name).await?;
+            let arn = super::kvs::ensure_store(client, &k.name, &f.site).await?;
             let synced = super::kvs::sync(data, &arn, &k.entries).await?;
             tracing::debug!("{arn}: {synced:?}");
             Some(arn)
@@ -78,26 +82,70 @@ pub async fn ensure(
         Err(e) => return Err(classify(e, &what, None)),
     };
     let mut described = describe_live(client, name).await?;
-    let live_store = described.as_ref().and_then(|(_, s)| s.clone());
+    if let Some(live) = &described {
+        check_owner(&what, &live.comment, &f.site)?;
+    }
+    let live_store = described.as_ref().and_then(|l| l.store.clone());
     let published = live_code.as_deref() != Some(code.as_bytes()) || live_store != store;
     if published {
-        publish(client, name, code, store.as_deref()).await?;
+        publish(client, &f.site, code, store.as_deref()).await?;
         described = describe_live(client, name).await?;
     }
-    let (arn, _) = described
+    let live = described
         .ok_or_else(|| StoreError::failed(format!("{what}: no ARN after publishing"), ""))?;
-    let associated = associate(client, distribution, &arn).await?;
+    let associated = associate(client, distribution, &live.arn, &f.site).await?;
     Ok(Ensured {
         published,
         associated,
     })
 }
 
-/// The live stage of function `name` (None: there is none): its ARN and the KeyValueStore it reads.
-pub(super) async fn describe_live(
-    client: &Client,
-    name: &str,
-) -> Result<Option<(String, Option<String>)>, StoreError> {
+/// Whether [`ensure`] may do what it would, before anything is written: the live function of that name (if
+/// any) is this site's, and so is the distribution when its viewer-request function would change (its store
+/// is checked by [`ensure`], which creates it). Read-only: DescribeFunction, and GetDistribution with
+/// ListTagsForResource when the association changes.
+pub async fn check(client: &Client, distribution: &str, f: &Function) -> Result<(), StoreError> {
+    let what = format!("CloudFront function {}", f.name);
+    let live = describe_live(client, &f.name).await?;
+    if let Some(l) = &live {
+        check_owner(&what, &l.comment, &f.site)?;
+    }
+    let dist_what = format!("CloudFront distribution {distribution}");
+    let got = (client.get_distribution().id(distribution))
+        .send()
+        .await
+        .map_err(|e| classify(&e, &dist_what, None))?;
+    let d = got
+        .distribution()
+        .ok_or_else(|| StoreError::failed(format!("{dist_what}: empty answer"), ""))?;
+    let config = d
+        .distribution_config()
+        .ok_or_else(|| StoreError::failed(format!("{dist_what}: no config"), ""))?;
+    let runs = (config.default_cache_behavior())
+        .and_then(|b| b.function_associations())
+        .map(|f| f.items())
+        .unwrap_or_default()
+        .iter()
+        .find(|a| *a.event_type() == EventType::ViewerRequest)
+        .map(|a| a.function_arn().to_string());
+    if runs.is_some() && runs.as_deref() == live.as_ref().map(|l| l.arn.as_str()) {
+        return Ok(());
+    }
+    check_distribution_owner(client, distribution, d.arn(), config, &f.site).await
+}
+
+/// The live stage of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Live {
+    pub arn: String,
+    /// The KeyValueStore it reads.
+    pub store: Option<String>,
+    /// Its comment, which names the site that owns it.
+    pub comment: String,
+}
+
+/// The live stage of function `name` (None: there is none).
+pub(super) async fn describe_live(client: &Client, name: &str) -> Result<Option<Live>, StoreError> {
     let what = format!("CloudFront function {name}");
     let described = (client.describe_function().name(name))
         .stage(FunctionStage::Live)
@@ -114,24 +162,60 @@ pub(super) async fn describe_live(
     let arn = (summary.function_metadata())
         .map(|m| m.function_arn().to_string())
         .ok_or_else(|| StoreError::failed(format!("{what}: no ARN"), ""))?;
-    let store = (summary.function_config())
-        .and_then(|c| c.key_value_store_associations())
+    let config = summary.function_config();
+    let store = (config.and_then(|c| c.key_value_store_associations()))
         .and_then(|a| a.items().first())
         .map(|a| a.key_value_store_arn().to_string());
-    Ok(Some((arn, store)))
+    let comment = config.map(|c| c.comment().to_string()).unwrap_or_default();
+    Ok(Some(Live {
+        arn,
+        store,
+        comment,
+    }))
+}
+
+/// `what` (a function or KeyValueStore of this site's name) is this site's only when its comment carries the
+/// site's mark: one made by hand, or by another site, is left alone.
+pub(super) fn check_owner(what: &str, comment: &str, site: &Site) -> Result<(), StoreError> {
+    if site.owns_comment(comment) {
+        return Ok(());
+    }
+    Err(StoreError::failed(
+        format!(
+            "{what} exists and is not this site's (its comment {comment:?} does not name {}, the mark of \
+             site {}): it was made by hand or by another tool, and is left alone",
+            site.mark(),
+            site.describe()
+        ),
+        "`git publish setup --adopt` takes it over for this site (it shows the difference first); or rename \
+         or delete it",
+    ))
 }
 
 /// Create the function (or update its development stage, If-Match its ETag), then publish it (If-Match).
 /// `store`: the KeyValueStore it reads (FunctionConfig.KeyValueStoreAssociations); none removes one.
+/// The comment carries the site's mark (`adopt`: setup takes over a function of this name that is not).
 pub(super) async fn publish(
     client: &Client,
-    name: &str,
+    site: &Site,
     code: &str,
     store: Option<&str>,
 ) -> Result<(), StoreError> {
+    publish_as(client, site, code, store, false).await
+}
+
+/// [`publish`]; `adopt`: a function of this name whose comment does not name the site is taken over.
+pub(super) async fn publish_as(
+    client: &Client,
+    site: &Site,
+    code: &str,
+    store: Option<&str>,
+    adopt: bool,
+) -> Result<(), StoreError> {
+    let name = &site.function_name();
     let what = format!("CloudFront function {name}");
     let mut config = FunctionConfig::builder()
-        .comment("git-publish: directory indexes, pretty URLs and redirects")
+        .comment(site.comment("directory indexes, pretty URLs and redirects"))
         .runtime(FunctionRuntime::CloudfrontJs20);
     if let Some(arn) = store {
         let association = KeyValueStoreAssociation::builder()
@@ -153,6 +237,12 @@ pub(super) async fn publish(
         .await;
     let etag = match described {
         Ok(d) => {
+            if !adopt {
+                let comment = (d.function_summary().and_then(|f| f.function_config()))
+                    .map(|c| c.comment())
+                    .unwrap_or_default();
+                check_owner(&what, comment, site)?;
+            }
             let etag = d.e_tag().unwrap_or_default().to_string();
             let updated = (client.update_function().name(name).if_match(etag))
                 .function_config(config)
@@ -180,8 +270,15 @@ pub(super) async fn publish(
     Ok(())
 }
 
-/// Make `arn` the viewer-request function of the default cache behaviour; `false` when it already is.
-async fn associate(client: &Client, distribution: &str, arn: &str) -> Result<bool, StoreError> {
+/// Make `arn` the viewer-request function of the default cache behaviour; `false` when it already is. The
+/// distribution is changed only when it is this site's: tagged `git-publish:site` with the site's value (or,
+/// tagged before tags carried the id, with the target's name and serving the site's bucket and prefix).
+async fn associate(
+    client: &Client,
+    distribution: &str,
+    arn: &str,
+    site: &Site,
+) -> Result<bool, StoreError> {
     let what = format!("CloudFront distribution {distribution}");
     let got = (client.get_distribution_config().id(distribution))
         .send()
@@ -193,7 +290,7 @@ async fn associate(client: &Client, distribution: &str, arn: &str) -> Result<boo
         .ok_or_else(|| StoreError::failed(format!("{what}: no config"), ""))?;
     let behaviour = config
         .default_cache_behavior
-        .as_mut()
+        .as_ref()
         .ok_or_else(|| StoreError::failed(format!("{what}: no default cache behaviour"), ""))?;
     let mut items: Vec<FunctionAssociation> = (behaviour.function_associations.as_ref())
         .map(|f| f.items().to_vec())
@@ -208,6 +305,9 @@ async fn associate(client: &Client, distribution: &str, arn: &str) -> Result<boo
         }
         _ => {}
     }
+    let account = arn.split(':').nth(4).unwrap_or_default();
+    let dist_arn = format!("arn:aws:cloudfront::{account}:distribution/{distribution}");
+    check_distribution_owner(client, distribution, &dist_arn, &config, site).await?;
     items.retain(|a| *a.event_type() != EventType::ViewerRequest);
     items.push(
         FunctionAssociation::builder()
@@ -216,6 +316,10 @@ async fn associate(client: &Client, distribution: &str, arn: &str) -> Result<boo
             .build()
             .map_err(build_err)?,
     );
+    let behaviour = config
+        .default_cache_behavior
+        .as_mut()
+        .expect("checked above");
     behaviour.function_associations = Some(
         FunctionAssociations::builder()
             .quantity(items.len() as i32)
@@ -229,4 +333,55 @@ async fn associate(client: &Client, distribution: &str, arn: &str) -> Result<boo
         .await
         .map_err(|e| classify(&e, &what, None))?;
     Ok(true)
+}
+
+/// Refuse to change a distribution that is not this site's: one ListTagsForResource, only when the
+/// association changes.
+async fn check_distribution_owner(
+    client: &Client,
+    distribution: &str,
+    dist_arn: &str,
+    config: &DistributionConfig,
+    site: &Site,
+) -> Result<(), StoreError> {
+    let what = format!("CloudFront distribution {distribution}");
+    let tags = (client.list_tags_for_resource().resource(dist_arn))
+        .send()
+        .await
+        .map_err(|e| classify(&e, &what, None))?;
+    let tag = (tags.tags().map(|t| t.items()).unwrap_or_default().iter())
+        .find(|t| t.key() == TAG_KEY)
+        .map(|t| t.value().unwrap_or_default().to_string());
+    let owner = tag.as_deref().map(|v| site.tag_owner(v));
+    let serves_site = |c: &DistributionConfig| {
+        (c.origins().map(|o| o.items()).unwrap_or_default().iter()).any(|o| {
+            super::cloudfront::origin_is_bucket(o.domain_name(), &site.bucket)
+                && o.origin_path().unwrap_or_default().trim_matches('/') == site.prefix
+        })
+    };
+    match owner {
+        Some(TagOwner::This) => Ok(()),
+        Some(TagOwner::LegacyName) if serves_site(config) => Ok(()),
+        Some(TagOwner::Other(v)) => Err(StoreError::failed(
+            format!(
+                "{what} belongs to another site (tag {TAG_KEY} = {v:?}); this site is {} ({TAG_KEY} = {:?})",
+                site.describe(),
+                site.tag_value()
+            ),
+            "name this site's own distribution in site.toml (`git publish setup` makes one), or set \
+             cdn_function = \"off\"",
+        )),
+        _ => Err(StoreError::failed(
+            format!(
+                "{what} was not created or adopted by `git publish setup` for {} (no {TAG_KEY} tag naming \
+                 it), so its viewer-request function is left alone",
+                site.describe()
+            ),
+            format!(
+                "run `git publish setup --adopt` (it shows the difference first), or tag the distribution \
+                 {TAG_KEY} = \"{}\" yourself to let git-publish manage only its function",
+                site.tag_value()
+            ),
+        )),
+    }
 }

@@ -107,6 +107,10 @@ impl Cdn for CloudFront {
         let done = super::cdn_function::ensure(&self.client, kvs, &self.distribution, f).await?;
         Ok(done.published || done.associated)
     }
+
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
+        super::cdn_function::check(&self.client, &self.distribution, f).await
+    }
 }
 
 /// What git-publish needs to know about a distribution: its id, aliases and origins.

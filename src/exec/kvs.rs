@@ -14,8 +14,9 @@ use std::time::Duration;
 use aws_sdk_cloudfrontkeyvaluestore::types::{DeleteKeyRequestListItem, PutKeyRequestListItem};
 
 use super::aws::classify;
-use super::cdn_function::missing;
+use super::cdn_function::{check_owner, missing};
 use super::StoreError;
+use crate::config::identity::Site;
 
 /// UpdateKeys takes at most 50 puts and deletes together, and 3 MB of payload.
 pub const MAX_KEYS_PER_UPDATE: usize = 50;
@@ -74,10 +75,12 @@ pub fn batches(have: &BTreeMap<String, String>, want: &BTreeMap<String, String>)
     out
 }
 
-/// The ARN of the KeyValueStore `name`, created when there is none, once it is READY.
+/// The ARN of the KeyValueStore `name`, created when there is none (its comment carries `site`'s mark), once
+/// it is READY. A store of that name that is not `site`'s is left alone (its keys would be another site's).
 pub async fn ensure_store(
     cf: &aws_sdk_cloudfront::Client,
     name: &str,
+    site: &Site,
 ) -> Result<String, StoreError> {
     let what = format!("CloudFront KeyValueStore {name}");
     let waited = std::time::Instant::now();
@@ -85,10 +88,11 @@ pub async fn ensure_store(
         let described = cf.describe_key_value_store().name(name).send().await;
         let store = match described {
             Ok(d) => d.key_value_store,
-            Err(e) if missing(&e, |s| s.is_entity_not_found()) => create(cf, name).await?,
+            Err(e) if missing(&e, |s| s.is_entity_not_found()) => create(cf, name, site).await?,
             Err(e) => return Err(classify(&e, &what, None)),
         }
         .ok_or_else(|| StoreError::failed(format!("{what}: empty answer"), ""))?;
+        check_owner(&what, store.comment(), site)?;
         let status = store.status().unwrap_or("READY");
         if status.eq_ignore_ascii_case("READY") {
             return Ok(store.arn().to_string());
@@ -107,10 +111,11 @@ pub async fn ensure_store(
 async fn create(
     cf: &aws_sdk_cloudfront::Client,
     name: &str,
+    site: &Site,
 ) -> Result<Option<aws_sdk_cloudfront::types::KeyValueStore>, StoreError> {
     let what = format!("CloudFront KeyValueStore {name}");
     let created = (cf.create_key_value_store().name(name))
-        .comment("git-publish: the redirect table of the function of the same name")
+        .comment(site.comment("the redirect table of the function of the same name"))
         .send()
         .await;
     match created {

@@ -242,6 +242,12 @@ pub trait Cdn: Send + Sync {
             "remove `cdn_function` from the target",
         ))
     }
+    /// Before anything is written: whether [`Cdn::ensure_function`] may change what it would (the function,
+    /// its store and the distribution are this site's). Read-only.
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
+        let _ = f;
+        Ok(())
+    }
 }
 
 /// Reads blob bytes by id (implemented by the git source).

@@ -14,9 +14,10 @@ use super::aws::classify;
 use super::StoreError;
 use aws_sdk_route53::types::RrType;
 
+use crate::config::identity::{Site, TagOwner};
 use crate::setup::{
-    BucketSeen, CertSeen, ConfigSeen, DistSeen, DistSettings, DnsSeen, FunctionSeen, Seen, Step,
-    Wants, TAG_KEY,
+    BucketOwner, BucketSeen, CertSeen, ConfigSeen, DistOwner, DistSeen, DistSettings, DnsSeen,
+    FunctionSeen, RecordSeen, Seen, Step, Wants, TAG_KEY,
 };
 
 /// The clients setup uses.
@@ -90,9 +91,9 @@ pub async fn observe(
     config: ConfigSeen,
     function_code: &str,
 ) -> Result<Seen, StoreError> {
-    let distribution = distribution(c, w, &config.distributions).await?;
+    let (distribution, foreign) = distribution(c, w, &config.distributions).await?;
     let certificate = match &w.domain {
-        Some(d) => certificate(c, d).await?,
+        Some(d) => certificate(c, w, d).await?,
         None => None,
     };
     let dns = match &w.domain {
@@ -104,15 +105,16 @@ pub async fn observe(
     Ok(Seen {
         bucket,
         oac: oac(c, &w.oac_name).await?,
-        function: function(c, &w.function_name, function_code).await?,
+        function: function(c, &w.site, function_code).await?,
         distribution,
         certificate,
         config,
         dns,
+        foreign,
     })
 }
 
-/// The hosted zone of `domain`, and whether the validation and alias records are there.
+/// The hosted zone of `domain`, and what its validation and alias records hold.
 async fn dns(
     c: &Clients,
     domain: &str,
@@ -120,41 +122,107 @@ async fn dns(
     dist: Option<&DistSeen>,
 ) -> Result<DnsSeen, StoreError> {
     let zone = hosted_zone(c, domain).await?;
-    let records = (c.route53.list_resource_record_sets().hosted_zone_id(&zone))
-        .send()
-        .await
-        .map_err(|e| classify(&e, &format!("Route 53 zone {zone}"), None))?;
-    let sets = records.resource_record_sets();
-    let fqdn = |n: &str| format!("{}.", n.trim_end_matches('.'));
-    let validation = cert.is_some_and(|c| {
-        !c.validation.is_empty()
-            && (c.validation.iter()).all(|(name, value)| {
-                sets.iter().any(|r| {
-                    fqdn(r.name()) == fqdn(name)
-                        && (r.resource_records().iter()).any(|v| fqdn(v.value()) == fqdn(value))
-                })
-            })
-    });
-    let alias = dist.is_some_and(|d| {
-        [RrType::A, RrType::Aaaa].iter().all(|kind| {
-            sets.iter().any(|r| {
-                fqdn(r.name()) == fqdn(domain)
-                    && r.r#type() == kind
-                    && (r.alias_target())
-                        .is_some_and(|a| fqdn(a.dns_name()) == fqdn(&d.domain_name))
-            })
-        })
-    });
+    let sets = record_sets(c, &zone).await?;
     Ok(DnsSeen {
         zone,
-        validation,
-        alias,
+        validation: validation_seen(cert, &sets),
+        alias: alias_seen(domain, dist, &sets),
     })
+}
+
+fn fqdn(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.')).to_ascii_lowercase()
+}
+
+/// The certificate's validation CNAMEs: all there with their values, one missing, or one of that name
+/// holding something else.
+fn validation_seen(
+    cert: Option<&CertSeen>,
+    sets: &[aws_sdk_route53::types::ResourceRecordSet],
+) -> RecordSeen {
+    let Some(cert) = cert.filter(|c| !c.validation.is_empty()) else {
+        return RecordSeen::Absent;
+    };
+    let mut seen = RecordSeen::Same;
+    for (name, value) in &cert.validation {
+        match sets.iter().find(|r| fqdn(r.name()) == fqdn(name)) {
+            None => seen = RecordSeen::Absent,
+            Some(r) if (r.resource_records().iter()).any(|v| fqdn(v.value()) == fqdn(value)) => {}
+            Some(r) => {
+                let values: Vec<String> = (r.resource_records().iter())
+                    .map(|v| v.value().to_string())
+                    .collect();
+                return RecordSeen::Other(format!("{} {}", r.name(), values.join(" ")));
+            }
+        }
+    }
+    seen
+}
+
+/// The A and AAAA records of `domain`: absent, aliases to the distribution, or something else.
+fn alias_seen(
+    domain: &str,
+    dist: Option<&DistSeen>,
+    sets: &[aws_sdk_route53::types::ResourceRecordSet],
+) -> RecordSeen {
+    let mut found = Vec::new();
+    let mut same = 0;
+    for kind in [RrType::A, RrType::Aaaa] {
+        let Some(r) = sets
+            .iter()
+            .find(|r| fqdn(r.name()) == fqdn(domain) && r.r#type() == &kind)
+        else {
+            continue;
+        };
+        let to = match r.alias_target() {
+            Some(a) => format!("alias {}", a.dns_name()),
+            None => (r.resource_records().iter())
+                .map(|v| v.value().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let ours = (r.alias_target())
+            .zip(dist)
+            .is_some_and(|(a, d)| fqdn(a.dns_name()) == fqdn(&d.domain_name));
+        if ours {
+            same += 1;
+        } else {
+            found.push(format!("{} {to}", kind.as_str()));
+        }
+    }
+    match (found.is_empty(), same) {
+        (true, 2) => RecordSeen::Same,
+        (true, _) => RecordSeen::Absent,
+        (false, _) => RecordSeen::Other(found.join(", ")),
+    }
+}
+
+/// Every record set of the zone (all pages).
+async fn record_sets(
+    c: &Clients,
+    zone: &str,
+) -> Result<Vec<aws_sdk_route53::types::ResourceRecordSet>, StoreError> {
+    let mut out = Vec::new();
+    let (mut name, mut kind): (Option<String>, Option<RrType>) = (None, None);
+    loop {
+        let page = (c.route53.list_resource_record_sets().hosted_zone_id(zone))
+            .set_start_record_name(name.clone())
+            .set_start_record_type(kind.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e, &format!("Route 53 zone {zone}"), None))?;
+        out.extend(page.resource_record_sets().iter().cloned());
+        if !page.is_truncated() || page.next_record_name().is_none() {
+            return Ok(out);
+        }
+        name = page.next_record_name().map(str::to_string);
+        kind = page.next_record_type().cloned();
+    }
 }
 
 /// The bucket and its settings; None when there is no such bucket.
 pub async fn observe_bucket(c: &Clients, w: &Wants) -> Result<Option<BucketSeen>, StoreError> {
-    let b = &w.bucket;
+    let b = &w.site.bucket;
     let what = format!("s3://{b}");
     match c.s3.head_bucket().bucket(b).send().await {
         Ok(_) => {}
@@ -201,15 +269,27 @@ pub async fn observe_bucket(c: &Clients, w: &Wants) -> Result<Option<BucketSeen>
         Err(e) => return Err(classify(&e, &what, None)),
     };
     let policy = policy(c, b).await?;
-    let ours = tags.iter().any(|(k, v)| k == TAG_KEY && v == &w.target);
     Ok(Some(BucketSeen {
-        ours,
+        owner: bucket_owner(&w.site, &tags),
         tags,
         blocks_public,
         owner_enforced,
         encrypted,
         policy,
     }))
+}
+
+/// Who the bucket was made for: this site (its own tag key, or the tag of older versions naming the target),
+/// another site (another `git-publish:site…` tag), or nobody setup knows.
+fn bucket_owner(site: &Site, tags: &[(String, String)]) -> BucketOwner {
+    let key = site.bucket_tag_key();
+    if (tags.iter()).any(|(k, v)| k == &key || (k == TAG_KEY && v == &site.target)) {
+        BucketOwner::This
+    } else if tags.iter().any(|(k, _)| k.starts_with(TAG_KEY)) {
+        BucketOwner::OtherSite
+    } else {
+        BucketOwner::None
+    }
 }
 
 async fn policy(c: &Clients, bucket: &str) -> Result<Option<Value>, StoreError> {
@@ -253,7 +333,8 @@ async fn oac(c: &Clients, name: &str) -> Result<Option<String>, StoreError> {
     }
 }
 
-async fn function(c: &Clients, name: &str, code: &str) -> Result<FunctionSeen, StoreError> {
+async fn function(c: &Clients, site: &Site, code: &str) -> Result<FunctionSeen, StoreError> {
+    let name = &site.function_name();
     let what = format!("CloudFront function {name}");
     let live = (c.cloudfront.get_function().name(name))
         .stage(cf::FunctionStage::Live)
@@ -264,25 +345,40 @@ async fn function(c: &Clients, name: &str, code: &str) -> Result<FunctionSeen, S
         Err(e) if status(&e) == Some(404) => {
             let dev = (c.cloudfront.describe_function().name(name)).send().await;
             return match dev {
-                // Created but never published: publishing it is an update.
-                Ok(_) => Ok(FunctionSeen::Differs { arn: String::new() }),
+                Ok(d) => {
+                    let comment = (d.function_summary().and_then(|f| f.function_config()))
+                        .map(|c| c.comment().to_string())
+                        .unwrap_or_default();
+                    Ok(if site.owns_comment(&comment) {
+                        // Created but never published: publishing it is an update.
+                        FunctionSeen::Differs { arn: String::new() }
+                    } else {
+                        FunctionSeen::Foreign { comment }
+                    })
+                }
                 Err(e) if status(&e) == Some(404) => Ok(FunctionSeen::Missing),
                 Err(e) => Err(classify(&e, &what, None)),
             };
         }
         Err(e) => return Err(classify(&e, &what, None)),
     };
-    let arn = live_arn(c, name).await?;
-    Ok(if same {
-        FunctionSeen::Live { arn }
+    let live = super::cdn_function::describe_live(&c.cloudfront, name)
+        .await?
+        .ok_or_else(|| StoreError::failed(format!("{what}: no live stage"), ""))?;
+    Ok(if !site.owns_comment(&live.comment) {
+        FunctionSeen::Foreign {
+            comment: live.comment,
+        }
+    } else if same {
+        FunctionSeen::Live { arn: live.arn }
     } else {
-        FunctionSeen::Differs { arn }
+        FunctionSeen::Differs { arn: live.arn }
     })
 }
 
 async fn live_arn(c: &Clients, name: &str) -> Result<String, StoreError> {
     match super::cdn_function::describe_live(&c.cloudfront, name).await? {
-        Some((arn, _)) => Ok(arn),
+        Some(live) => Ok(live.arn),
         None => Err(StoreError::failed(
             format!("CloudFront function {name}: no live stage after publishing"),
             "",
@@ -290,15 +386,17 @@ async fn live_arn(c: &Clients, name: &str) -> Result<String, StoreError> {
     }
 }
 
-/// The distribution setup looks at: the first id in site.toml, else the one tagged for this target among
-/// those whose origin is the bucket, else the only such one.
+/// The distribution setup looks at, and the distributions of other sites that serve this bucket and prefix
+/// (reported, never changed). With an id in site.toml, that one. Without: among the distributions whose
+/// default origin is the bucket with this site's origin path, the one tagged for this site, else the only
+/// untagged one (which setup leaves alone without `--adopt`); one tagged for another site is never taken.
 async fn distribution(
     c: &Clients,
     w: &Wants,
     ids: &[String],
-) -> Result<Option<DistSeen>, StoreError> {
+) -> Result<(Option<DistSeen>, Vec<String>), StoreError> {
     if let Some(id) = ids.first() {
-        return read_distribution(c, w, id).await.map(Some);
+        return Ok((Some(read_distribution(c, w, id).await?), Vec::new()));
     }
     let mut candidates = Vec::new();
     let mut marker: Option<String> = None;
@@ -313,7 +411,7 @@ async fn distribution(
         };
         for d in list.items() {
             let serves = (d.origins().map(|o| o.items()).unwrap_or_default().iter())
-                .any(|o| super::cloudfront::origin_is_bucket(o.domain_name(), &w.bucket));
+                .any(|o| serves_site(o.domain_name(), o.origin_path(), &w.site));
             if serves {
                 candidates.push((d.id().to_string(), d.arn().to_string()));
             }
@@ -323,56 +421,83 @@ async fn distribution(
             _ => break,
         }
     }
+    let mut untagged = Vec::new();
+    let mut foreign = Vec::new();
     for (id, arn) in &candidates {
-        if tagged(c, arn, &w.target).await? {
-            return read_distribution(c, w, id).await.map(Some);
+        match tag_of(c, arn).await?.map(|v| (w.site.tag_owner(&v), v)) {
+            Some((TagOwner::This | TagOwner::LegacyName, _)) => {
+                return Ok((Some(read_distribution(c, w, id).await?), foreign));
+            }
+            Some((TagOwner::Other(_), v)) => foreign.push(format!("{id} ({TAG_KEY} = {v:?})")),
+            None => untagged.push(id.clone()),
         }
     }
-    match candidates.as_slice() {
-        [] => Ok(None),
-        [(id, _)] => read_distribution(c, w, id).await.map(Some),
+    match untagged.as_slice() {
+        [] => Ok((None, foreign)),
+        [id] => Ok((Some(read_distribution(c, w, id).await?), foreign)),
         many => Err(StoreError::failed(
             format!(
-                "{} distributions serve bucket {}: {}",
+                "{} distributions serve {}: {}",
                 many.len(),
-                w.bucket,
-                many.iter()
-                    .map(|(id, _)| id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                w.site.location(),
+                many.join(", ")
             ),
             "name the one to set up with `distribution = \"E…\"` for the target in site.toml",
         )),
     }
 }
 
-async fn tagged(c: &Clients, arn: &str, target: &str) -> Result<bool, StoreError> {
+/// Whether an origin is the site's bucket with the site's prefix as its origin path.
+fn serves_site(domain: &str, origin_path: Option<&str>, site: &Site) -> bool {
+    super::cloudfront::origin_is_bucket(domain, &site.bucket)
+        && origin_path.unwrap_or_default().trim_matches('/') == site.prefix
+}
+
+/// The value of the `git-publish:site` tag of a resource.
+async fn tag_of(c: &Clients, arn: &str) -> Result<Option<String>, StoreError> {
     let tags = (c.cloudfront.list_tags_for_resource().resource(arn))
         .send()
         .await
         .map_err(|e| classify(&e, arn, None))?;
     Ok((tags.tags().map(|t| t.items()).unwrap_or_default().iter())
-        .any(|t| t.key() == TAG_KEY && t.value() == Some(target)))
+        .find(|t| t.key() == TAG_KEY)
+        .map(|t| t.value().unwrap_or_default().to_string()))
 }
 
 async fn read_distribution(c: &Clients, w: &Wants, id: &str) -> Result<DistSeen, StoreError> {
     let what = format!("CloudFront distribution {id}");
-    let d = (c.cloudfront.get_distribution().id(id))
+    let got = (c.cloudfront.get_distribution().id(id))
         .send()
         .await
         .map_err(|e| classify(&e, &what, None))?;
-    let d = d
+    let etag = got.e_tag().unwrap_or_default().to_string();
+    let d = got
         .distribution()
         .ok_or_else(|| StoreError::failed(format!("{what}: empty answer"), ""))?;
     let config = d
         .distribution_config()
         .ok_or_else(|| StoreError::failed(format!("{what}: no config"), ""))?;
+    let settings = settings_of(config);
+    let serves = (config
+        .origins()
+        .map(|o| o.items())
+        .unwrap_or_default()
+        .iter())
+    .any(|o| serves_site(o.domain_name(), o.origin_path(), &w.site));
+    let owner = match tag_of(c, d.arn()).await?.map(|v| w.site.tag_owner(&v)) {
+        Some(TagOwner::This) => DistOwner::This,
+        Some(TagOwner::LegacyName) if serves => DistOwner::LegacyName,
+        Some(TagOwner::LegacyName) => DistOwner::Other(w.site.target.clone()),
+        Some(TagOwner::Other(v)) => DistOwner::Other(v),
+        None => DistOwner::None,
+    };
     Ok(DistSeen {
         id: id.to_string(),
         arn: d.arn().to_string(),
         domain_name: d.domain_name().to_string(),
-        ours: tagged(c, d.arn(), &w.target).await?,
-        settings: settings_of(config),
+        owner,
+        etag,
+        settings,
     })
 }
 
@@ -434,22 +559,49 @@ pub fn settings_of(config: &cf::DistributionConfig) -> DistSettings {
     }
 }
 
-async fn certificate(c: &Clients, domain: &str) -> Result<Option<CertSeen>, StoreError> {
+/// The certificate for `domain` (issued or waiting for validation, all pages): the one tagged for this site
+/// first, else the newest listed. Using another site's certificate for the same name changes nothing of it.
+async fn certificate(c: &Clients, w: &Wants, domain: &str) -> Result<Option<CertSeen>, StoreError> {
     use aws_sdk_acm::types::CertificateStatus;
     let what = format!("the ACM certificates (us-east-1) for {domain}");
-    let list = (c.acm.list_certificates())
-        .certificate_statuses(CertificateStatus::Issued)
-        .certificate_statuses(CertificateStatus::PendingValidation)
-        .send()
-        .await
-        .map_err(|e| classify(&e, &what, None))?;
-    let Some(arn) = (list.certificate_summary_list().iter())
-        .find(|s| s.domain_name() == Some(domain))
-        .and_then(|s| s.certificate_arn())
-    else {
-        return Ok(None);
-    };
-    describe_certificate(c, arn).await.map(Some)
+    let mut arns = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = (c.acm.list_certificates())
+            .certificate_statuses(CertificateStatus::Issued)
+            .certificate_statuses(CertificateStatus::PendingValidation)
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e, &what, None))?;
+        arns.extend(
+            (page.certificate_summary_list().iter())
+                .filter(|s| s.domain_name() == Some(domain))
+                .filter_map(|s| s.certificate_arn().map(str::to_string)),
+        );
+        match page.next_token() {
+            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    for arn in &arns {
+        let tags = (c.acm.list_tags_for_certificate().certificate_arn(arn))
+            .send()
+            .await
+            .map_err(|e| classify(&e, arn, None))?;
+        let ours = (tags.tags().iter()).any(|t| {
+            t.key() == TAG_KEY
+                && t.value()
+                    .is_some_and(|v| w.site.tag_owner(v) == TagOwner::This)
+        });
+        if ours {
+            return describe_certificate(c, arn).await.map(Some);
+        }
+    }
+    match arns.first() {
+        Some(arn) => describe_certificate(c, arn).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 async fn describe_certificate(c: &Clients, arn: &str) -> Result<CertSeen, StoreError> {
@@ -485,10 +637,12 @@ pub struct Made {
     pub done: Vec<String>,
 }
 
-/// What the steps need besides the plan: the function's code and the bucket policy for a distribution ARN.
+/// What the steps need besides the plan: the function's code, the bucket policy for a distribution ARN, and
+/// `--adopt` (the distribution's settings are recomputed with what was made).
 pub struct Inputs<'a> {
     pub function_code: &'a str,
     pub policy_for: &'a dyn Fn(&str) -> Value,
+    pub adopt: bool,
 }
 
 /// Carry out `steps` in order (a step that finds nothing to do yet, like aliases waiting for the
@@ -535,16 +689,20 @@ async fn apply_one(
     made: &mut Made,
 ) -> Result<bool, StoreError> {
     match step {
-        Step::DnsValidation { zone } => {
+        Step::DnsValidation { zone, replace } => {
             let records = made
                 .certificate
                 .as_ref()
                 .map(|c| c.validation.clone())
                 .unwrap_or_default();
-            dns_validation(c, zone, &records).await?;
+            dns_validation(c, zone, &records, *replace).await?;
             return Ok(!records.is_empty());
         }
-        Step::DnsAlias { zone, domain } => {
+        Step::DnsAlias {
+            zone,
+            domain,
+            replace,
+        } => {
             let Some(d) = made
                 .distribution
                 .as_ref()
@@ -552,7 +710,7 @@ async fn apply_one(
             else {
                 return Ok(false);
             };
-            dns_alias(c, zone, domain, &d.domain_name).await?;
+            dns_alias(c, zone, domain, &d.domain_name, *replace).await?;
             return Ok(true);
         }
         _ => {}
@@ -589,23 +747,27 @@ async fn apply_resource(
             tag_bucket(c, w, &tags).await?;
         }
         Step::CreateOac { name } => {
-            made.oac = Some(create_oac(c, name).await?);
+            made.oac = Some(create_oac(c, w, name).await?);
         }
-        Step::PublishFunction { name, .. } => {
-            super::cdn_function::publish(&c.cloudfront, name, inputs.function_code, None).await?;
+        Step::PublishFunction { name, adopt, .. } => {
+            let code = inputs.function_code;
+            super::cdn_function::publish_as(&c.cloudfront, &w.site, code, None, *adopt).await?;
             made.function_arn = Some(live_arn(c, name).await?);
         }
         Step::RequestCertificate { domain } => {
             made.certificate = Some(request_certificate(c, w, domain).await?);
         }
         Step::CreateDistribution { .. } => {
-            let settings = final_settings(w, made, None);
+            let settings = final_settings(w, made, None, inputs.adopt);
             made.distribution = Some(create_distribution(c, w, &settings).await?);
         }
         Step::UpdateDistribution { id, .. } => {
             let current = made.distribution.as_ref().map(|d| d.settings.clone());
-            let settings = final_settings(w, made, current.as_ref());
-            let changed = update_distribution(c, w, id, &settings).await?;
+            let settings = final_settings(w, made, current.as_ref(), inputs.adopt);
+            let etag = (seen.distribution.as_ref())
+                .map(|d| d.etag.as_str())
+                .unwrap_or_default();
+            let changed = update_distribution(c, w, id, etag, &settings).await?;
             if let Some(d) = made.distribution.as_mut() {
                 d.settings = settings;
             }
@@ -616,7 +778,7 @@ async fn apply_resource(
                 .distribution
                 .as_ref()
                 .expect("the plan tags a distribution that exists");
-            tag_distribution(c, &d.arn, &w.target).await?;
+            tag_distribution(c, &d.arn, &w.site.tag_value()).await?;
         }
         Step::PutBucketPolicy { bucket, .. } => {
             let d = (made.distribution.as_ref()).ok_or_else(|| {
@@ -624,7 +786,8 @@ async fn apply_resource(
             })?;
             // Read it again: merge with what is there now, not with what was there when setup started.
             let current = policy(c, bucket).await?;
-            let merged = crate::setup::merge_policy(current.as_ref(), &(inputs.policy_for)(&d.arn));
+            let merged =
+                crate::setup::policy::merge(current.as_ref(), &(inputs.policy_for)(&d.arn));
             (c.s3.put_bucket_policy().bucket(bucket))
                 .policy(merged.to_string())
                 .send()
@@ -639,13 +802,19 @@ async fn apply_resource(
 }
 
 /// The distribution's settings with the ids made so far.
-fn final_settings(w: &Wants, made: &Made, current: Option<&DistSettings>) -> DistSettings {
+fn final_settings(
+    w: &Wants,
+    made: &Made,
+    current: Option<&DistSettings>,
+    adopt: bool,
+) -> DistSettings {
     crate::setup::desired(
         w,
         current,
         made.oac.as_deref().unwrap_or_default(),
         made.function_arn.as_deref().unwrap_or_default(),
         made.certificate.as_ref(),
+        adopt,
     )
 }
 
@@ -726,10 +895,13 @@ async fn secure_bucket(
     Ok(())
 }
 
-/// PutBucketTagging replaces the whole set: the bucket's other tags are written back with ours.
+/// This site's tag `git-publish:site:<id> = <target>`. PutBucketTagging replaces the whole set: the bucket's
+/// other tags (another site's among them) are written back as they are.
 async fn tag_bucket(c: &Clients, w: &Wants, others: &[(String, String)]) -> Result<(), StoreError> {
+    let key = w.site.bucket_tag_key();
     let mut tags = Vec::new();
-    for (k, v) in others.iter().filter(|(k, _)| k != TAG_KEY) {
+    let ours = [(key.clone(), w.site.target.clone())];
+    for (k, v) in others.iter().filter(|(k, _)| k != &key).chain(ours.iter()) {
         tags.push(
             s3t::Tag::builder()
                 .key(k)
@@ -738,29 +910,22 @@ async fn tag_bucket(c: &Clients, w: &Wants, others: &[(String, String)]) -> Resu
                 .map_err(build_err)?,
         );
     }
-    tags.push(
-        s3t::Tag::builder()
-            .key(TAG_KEY)
-            .value(&w.target)
-            .build()
-            .map_err(build_err)?,
-    );
     let tagging = s3t::Tagging::builder()
         .set_tag_set(Some(tags))
         .build()
         .map_err(build_err)?;
-    (c.s3.put_bucket_tagging().bucket(&w.bucket))
+    (c.s3.put_bucket_tagging().bucket(&w.site.bucket))
         .tagging(tagging)
         .send()
         .await
-        .map_err(|e| classify(&e, &format!("s3://{}", w.bucket), None))?;
+        .map_err(|e| classify(&e, &w.site.location(), None))?;
     Ok(())
 }
 
-async fn create_oac(c: &Clients, name: &str) -> Result<String, StoreError> {
+async fn create_oac(c: &Clients, w: &Wants, name: &str) -> Result<String, StoreError> {
     let config = cf::OriginAccessControlConfig::builder()
         .name(name)
-        .description("git-publish: CloudFront reads the site's bucket (sigv4)")
+        .description(w.site.comment("CloudFront reads the site's bucket (sigv4)"))
         .signing_protocol(cf::OriginAccessControlSigningProtocols::Sigv4)
         .signing_behavior(cf::OriginAccessControlSigningBehaviors::Always)
         .origin_access_control_origin_type(cf::OriginAccessControlOriginTypes::S3)
@@ -780,18 +945,14 @@ async fn request_certificate(c: &Clients, w: &Wants, domain: &str) -> Result<Cer
     use aws_sdk_acm::types::{Tag, ValidationMethod};
     let tag = Tag::builder()
         .key(TAG_KEY)
-        .value(&w.target)
+        .value(w.site.tag_value())
         .build()
         .map_err(build_err)?;
     let out = (c.acm.request_certificate().domain_name(domain))
         .validation_method(ValidationMethod::Dns)
-        // The same token on a re-run within the hour returns the same certificate instead of a second one.
-        .idempotency_token(
-            format!("gitpublish{}", w.target.replace(['-', '.', '_'], ""))
-                .chars()
-                .take(32)
-                .collect::<String>(),
-        )
+        // The same token on a re-run within the hour returns the same certificate instead of a second one;
+        // it comes from the domain and the site, so another site's request is never answered with this one.
+        .idempotency_token(certificate_token(&w.site, domain))
         .tags(tag)
         .send()
         .await
@@ -800,6 +961,13 @@ async fn request_certificate(c: &Clients, w: &Wants, domain: &str) -> Result<Cer
         .certificate_arn()
         .ok_or_else(|| StoreError::failed(format!("certificate for {domain}: no ARN"), ""))?;
     describe_certificate(c, arn).await
+}
+
+/// ACM's idempotency token (at most 32 word characters) for this site's certificate of `domain`.
+pub fn certificate_token(site: &Site, domain: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("{}\0{domain}", site.id()).as_bytes());
+    format!("gitpublish{}", &hex::encode(h)[..22])
 }
 
 /// The SDK config for `s`, new (`base` None) or as a change of `base` that keeps what setup does not manage.
@@ -813,7 +981,7 @@ fn distribution_config(
         .and_then(|c| c.default_cache_behavior.as_ref())
         .map(|b| b.target_origin_id.clone())
         .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| format!("s3-{}", w.bucket));
+        .unwrap_or_else(|| format!("s3-{}", w.site.bucket));
     let mut config = match base {
         Some(c) => c,
         None => {
@@ -823,8 +991,8 @@ fn distribution_config(
                 .build()
                 .map_err(build_err)?;
             cf::DistributionConfig::builder()
-                .caller_reference(format!("git-publish-{}-{}", w.target, w.bucket))
-                .comment(format!("git-publish: {} (s3://{})", w.target, w.bucket))
+                .caller_reference(format!("git-publish-{}", w.site.function_name()))
+                .comment(w.site.comment("the site"))
                 .enabled(true)
                 .origins(
                     cf::Origins::builder()
@@ -953,7 +1121,7 @@ async fn create_distribution(
     let config = distribution_config(w, s, None)?;
     let tag = cf::Tag::builder()
         .key(TAG_KEY)
-        .value(&w.target)
+        .value(w.site.tag_value())
         .build()
         .map_err(build_err)?;
     let with_tags = cf::DistributionConfigWithTags::builder()
@@ -972,17 +1140,21 @@ async fn create_distribution(
         id: d.id().to_string(),
         arn: d.arn().to_string(),
         domain_name: d.domain_name().to_string(),
-        ours: true,
+        owner: DistOwner::This,
+        etag: out.e_tag().unwrap_or_default().to_string(),
         settings: s.clone(),
     })
 }
 
-/// GetDistributionConfig, then UpdateDistribution with its ETag (If-Match): an edit made since (in the
-/// console, by IaC) makes CloudFront refuse the update (412), and setup stops instead of overwriting it.
+/// UpdateDistribution with the ETag of the read the plan was made from (If-Match): an edit made since (in
+/// the console while setup waited at its question, by IaC) makes it refuse, and setup shows the new
+/// differences instead of overwriting them ([`StoreError::PreconditionFailed`]). The config it changes is
+/// read again (GetDistributionConfig) and must carry that same ETag.
 async fn update_distribution(
     c: &Clients,
     w: &Wants,
     id: &str,
+    planned: &str,
     s: &DistSettings,
 ) -> Result<bool, StoreError> {
     let what = format!("CloudFront distribution {id}");
@@ -991,6 +1163,9 @@ async fn update_distribution(
         .await
         .map_err(|e| classify(&e, &what, None))?;
     let etag = got.e_tag().unwrap_or_default().to_string();
+    if !planned.is_empty() && etag != planned {
+        return Err(StoreError::PreconditionFailed);
+    }
     let base = got
         .distribution_config
         .ok_or_else(|| StoreError::failed(format!("{what}: no config"), ""))?;
@@ -998,27 +1173,18 @@ async fn update_distribution(
         return Ok(false);
     }
     let config = distribution_config(w, s, Some(base))?;
-    match (c.cloudfront.update_distribution().id(id).if_match(etag))
+    (c.cloudfront.update_distribution().id(id).if_match(etag))
         .distribution_config(config)
         .send()
         .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) => match classify(&e, &what, None) {
-            StoreError::PreconditionFailed => Err(StoreError::failed(
-                format!("{what} changed while setup was updating it (If-Match: its ETag no longer matches)"),
-                "someone edited it at the same time (console, IaC): run `git publish setup` again to see the \
-                 new differences; nothing was overwritten",
-            )),
-            other => Err(other),
-        },
-    }
+        .map_err(|e| classify(&e, &what, None))?;
+    Ok(true)
 }
 
-async fn tag_distribution(c: &Clients, arn: &str, target: &str) -> Result<(), StoreError> {
+async fn tag_distribution(c: &Clients, arn: &str, value: &str) -> Result<(), StoreError> {
     let tag = cf::Tag::builder()
         .key(TAG_KEY)
-        .value(target)
+        .value(value)
         .build()
         .map_err(build_err)?;
     (c.cloudfront.tag_resource().resource(arn))
@@ -1029,13 +1195,15 @@ async fn tag_distribution(c: &Clients, arn: &str, target: &str) -> Result<(), St
     Ok(())
 }
 
-/// The certificate's validation CNAMEs (UPSERT: writing them again changes nothing).
+/// The certificate's validation CNAMEs: CREATE (Route 53 refuses it when a record of that name exists, so a
+/// record made meanwhile is never overwritten), or UPSERT with `replace` (`--adopt`).
 async fn dns_validation(
     c: &Clients,
     zone: &str,
     records: &[(String, String)],
+    replace: bool,
 ) -> Result<(), StoreError> {
-    use aws_sdk_route53::types::{Change, ChangeAction, ResourceRecord, ResourceRecordSet};
+    use aws_sdk_route53::types::{Change, ResourceRecord, ResourceRecordSet};
     let mut changes = Vec::new();
     for (name, value) in records {
         let record = ResourceRecordSet::builder()
@@ -1052,7 +1220,7 @@ async fn dns_validation(
             .map_err(build_err)?;
         changes.push(
             Change::builder()
-                .action(ChangeAction::Upsert)
+                .action(action(replace))
                 .resource_record_set(record)
                 .build()
                 .map_err(build_err)?,
@@ -1061,9 +1229,23 @@ async fn dns_validation(
     change_records(c, zone, changes, "certificate validation").await
 }
 
-/// A and AAAA alias records from `domain` to the distribution.
-async fn dns_alias(c: &Clients, zone: &str, domain: &str, target: &str) -> Result<(), StoreError> {
-    use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ResourceRecordSet};
+fn action(replace: bool) -> aws_sdk_route53::types::ChangeAction {
+    if replace {
+        aws_sdk_route53::types::ChangeAction::Upsert
+    } else {
+        aws_sdk_route53::types::ChangeAction::Create
+    }
+}
+
+/// A and AAAA alias records from `domain` to the distribution: CREATE, or UPSERT with `replace` (`--adopt`).
+async fn dns_alias(
+    c: &Clients,
+    zone: &str,
+    domain: &str,
+    target: &str,
+    replace: bool,
+) -> Result<(), StoreError> {
+    use aws_sdk_route53::types::{AliasTarget, Change, ResourceRecordSet};
     /// CloudFront's hosted zone id, the same for every distribution.
     const CLOUDFRONT_ZONE: &str = "Z2FDTNDATAQYW2";
     let mut changes = Vec::new();
@@ -1082,7 +1264,7 @@ async fn dns_alias(c: &Clients, zone: &str, domain: &str, target: &str) -> Resul
             .map_err(build_err)?;
         changes.push(
             Change::builder()
-                .action(ChangeAction::Upsert)
+                .action(action(replace))
                 .resource_record_set(record)
                 .build()
                 .map_err(build_err)?,
@@ -1113,21 +1295,36 @@ async fn change_records(
     Ok(())
 }
 
-/// The id of the Route 53 hosted zone whose name is the longest suffix of `domain`.
+/// The id of the public Route 53 hosted zone whose name is the longest suffix of `domain` (all pages; private
+/// zones are skipped: records there don't answer the internet, nor ACM's validation).
 async fn hosted_zone(c: &Clients, domain: &str) -> Result<String, StoreError> {
-    let zones = (c.route53.list_hosted_zones())
-        .send()
-        .await
-        .map_err(|e| classify(&e, "the Route 53 hosted zones", None))?;
-    let fqdn = format!("{}.", domain.trim_end_matches('.'));
-    (zones.hosted_zones().iter())
-        .filter(|z| fqdn == z.name() || fqdn.ends_with(&format!(".{}", z.name())))
-        .max_by_key(|z| z.name().len())
-        .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-        .ok_or_else(|| {
-            StoreError::failed(
-                format!("no Route 53 hosted zone holds {domain}"),
-                "create the DNS records setup printed at your DNS provider, and run setup without --route53",
-            )
-        })
+    let fqdn = format!("{}.", domain.trim_end_matches('.')).to_ascii_lowercase();
+    let mut best: Option<(usize, String)> = None;
+    let mut marker: Option<String> = None;
+    loop {
+        let page = (c.route53.list_hosted_zones())
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .map_err(|e| classify(&e, "the Route 53 hosted zones", None))?;
+        for z in page.hosted_zones() {
+            let private = z.config().is_some_and(|c| c.private_zone());
+            let name = z.name().to_ascii_lowercase();
+            let holds = fqdn == name || fqdn.ends_with(&format!(".{name}"));
+            if holds && !private && best.as_ref().is_none_or(|(len, _)| name.len() > *len) {
+                let id = z.id().trim_start_matches("/hostedzone/").to_string();
+                best = Some((name.len(), id));
+            }
+        }
+        match page.next_marker() {
+            Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    best.map(|(_, id)| id).ok_or_else(|| {
+        StoreError::failed(
+            format!("no public Route 53 hosted zone holds {domain}"),
+            "create the DNS records setup printed at your DNS provider, and run setup without --route53",
+        )
+    })
 }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use super::invalidate::{url_forms, UrlForms};
 use super::redirects::Redirect;
 use super::PlanError;
+use crate::config::identity::Site;
 
 /// CloudFront Functions: at most 10 KB of code.
 pub const MAX_CODE_BYTES: usize = 10 * 1024;
@@ -225,22 +226,24 @@ pub fn code(table: &[Redirect], forms: &UrlForms) -> Result<String, PlanError> {
     Ok(generate(table, forms)?.code)
 }
 
-/// The function `name` a target manages on `distributions`, for `table` and `forms`. Its KeyValueStore,
-/// when it needs one, has the function's name.
+/// The function of `site` (named [`Site::function_name`]) on `distributions`, for `table` and `forms`. Its
+/// KeyValueStore, when it needs one, has the function's name.
 pub fn function(
-    name: &str,
+    site: &Site,
     table: &[Redirect],
     forms: &UrlForms,
     distributions: &[&str],
 ) -> Result<super::Function, PlanError> {
+    let name = site.function_name();
     let g = generate(table, forms)?;
     let kvs = g.kvs.map(|entries| Kvs {
-        name: name.to_string(),
+        name: name.clone(),
         entries,
     });
     Ok(super::Function {
-        fingerprint: fingerprint(name, &g.code, kvs.as_ref(), distributions),
-        name: name.to_string(),
+        fingerprint: fingerprint(&name, &g.code, kvs.as_ref(), distributions),
+        name,
+        site: site.clone(),
         code: g.code,
         kvs,
     })

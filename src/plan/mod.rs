@@ -254,6 +254,10 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Function {
     pub name: String,
+    /// The site it serves: its comment (and its KeyValueStore's) carries the site's mark, and an existing
+    /// function, store or distribution is changed only when it is this site's (`config::identity`).
+    #[serde(skip)]
+    pub site: crate::config::identity::Site,
     pub code: String,
     /// The KeyValueStore it reads the redirect table from, when the table is too large for the code.
     pub kvs: Option<cdn_function::Kvs>,

@@ -101,6 +101,7 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     lap("diffed");
     let deployed = current.as_ref().and_then(|st| st.deployed.as_ref());
     let (plan, carried) = plan_with_churn(s, opts, target, &backends, deployed, &diffed, &chosen)?;
+    check_managed_function(&backends, &plan).await?;
     lap("planned");
     let plan_ms = started.elapsed().as_millis();
 
@@ -536,12 +537,34 @@ fn managed_function(
     if !target.cdn_function_managed || backends.cdns.is_empty() {
         return Ok(None);
     }
-    let name = target.cdn_function_name();
     let distributions: Vec<&str> = backends.cdns.iter().map(|(c, _)| c.id.as_str()).collect();
-    let f =
-        plan::cdn_function::function(&name, &plan.redirects.table, &target.forms, &distributions)?;
+    let f = plan::cdn_function::function(
+        &target.site(),
+        &plan.redirects.table,
+        &target.forms,
+        &distributions,
+    )?;
     let recorded = deployed.and_then(|d| d.function.as_deref());
     Ok((opts.full || recorded != Some(f.fingerprint.as_str())).then_some(f))
+}
+
+/// A managed function to publish must be this site's, on a distribution that is this site's: checked before
+/// anything is written (read-only requests, made only when the function changes).
+async fn check_managed_function(backends: &Backends, plan: &Plan) -> Result<()> {
+    let Some(f) = &plan.function else {
+        return Ok(());
+    };
+    for (c, cdn) in &backends.cdns {
+        cdn.check_function(f).await.map_err(|e| Error::Cdn {
+            distribution: c.id.clone(),
+            message: e.to_string(),
+            hint: match &e {
+                crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
+                _ => "check the distribution, or set cdn_function = \"off\"".into(),
+            },
+        })?;
+    }
+    Ok(())
 }
 
 /// How similar (0..=100, git's rename score) an edited page must be to count as the same page moved.

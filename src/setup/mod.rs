@@ -1,22 +1,32 @@
 //! `git publish setup`, the decisions: from what exists ([`Seen`], read by `exec::setup`) and what the target
 //! wants ([`Wants`]), the list of [`Step`]s that makes the recommended S3 + CloudFront setup, what is held back
 //! and why ([`Held`]), the distribution's settings ([`DistSettings`], [`desired`], [`diff`]), the merged bucket
-//! policy ([`merge_policy`]) and the `--check` list ([`checks`]).
+//! policy ([`policy`]) and the `--check` list ([`checks`]).
+//!
+//! One account holds many sites. Setup changes only what is this site's (`config::identity`: its names, tags,
+//! comments and Sids carry the site's id) or what `--adopt` lets it take over; everything else is reported in
+//! [`SetupPlan::held`] and left as it is. A bucket made by setup for another site (another prefix) gets this
+//! site's own policy statements and tag beside the other site's, and nothing else. A distribution setup leaves
+//! alone is never written into site.toml.
 //!
 //! Pure: no IO, no async, no AWS types. `exec::setup` reads [`Seen`] and carries the steps out; `cmd::setup`
 //! prints them, asks, and writes site.toml. To change a recommended setting, edit [`desired`] and [`checks`]
 //! and their table in `tests.rs`.
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
+pub use crate::config::identity::{Site, TAG_KEY};
+
+mod checks;
+pub mod policy;
 #[cfg(test)]
 mod tests;
 
+pub use checks::{checks, Check};
+
 /// The managed cache policy `CachingOptimized` (its id is the same in every account).
 pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
-/// The tag setup puts on what it creates; its value is the target's name.
-pub const TAG_KEY: &str = "git-publish:site";
 /// The root object, and the viewer protocol policy setup asks for.
 pub const ROOT_OBJECT: &str = "index.html";
 pub const HTTPS_REDIRECT: &str = "redirect-to-https";
@@ -26,10 +36,8 @@ pub const PRICE_CLASSES: [&str; 3] = ["PriceClass_100", "PriceClass_200", "Price
 /// What setup makes for a target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wants {
-    pub target: String,
-    pub bucket: String,
-    /// The key prefix, no slashes at the ends ("" for the bucket root).
-    pub prefix: String,
+    /// Target, bucket and key prefix: what every name, tag and statement setup makes is derived from.
+    pub site: Site,
     pub region: String,
     pub price_class: String,
     /// `--domain`: served as an alias, with an ACM certificate.
@@ -39,16 +47,19 @@ pub struct Wants {
     pub oac_name: String,
     /// `--route53`: write the DNS records in the Route 53 zone that holds the domain.
     pub route53: bool,
+    /// The deploy record's key when it is kept in this bucket (inside the site, or `state` in the same
+    /// bucket): visitors must not read it. None: kept elsewhere.
+    pub record_key: Option<String>,
 }
 
 impl Wants {
     /// The bucket's REST endpoint, the origin CloudFront reads with origin access control.
     pub fn origin_domain(&self) -> String {
-        format!("{}.s3.{}.amazonaws.com", self.bucket, self.region)
+        format!("{}.s3.{}.amazonaws.com", self.site.bucket, self.region)
     }
 
     pub fn origin_path(&self) -> String {
-        match self.prefix.as_str() {
+        match self.site.prefix.as_str() {
             "" => String::new(),
             p => format!("/{p}"),
         }
@@ -82,11 +93,22 @@ pub struct DistSettings {
     pub enabled: bool,
 }
 
+/// Who a bucket was made for, by its tags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BucketOwner {
+    /// Tagged for this site (`git-publish:site:<id>`, or `git-publish:site = <target>` from before).
+    This,
+    /// Made by setup for another site (another prefix): this site may add its own statements and tag.
+    OtherSite,
+    /// Not made by setup.
+    #[default]
+    None,
+}
+
 /// A bucket that exists and can be read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BucketSeen {
-    /// Tagged `git-publish:site = <target>`.
-    pub ours: bool,
+    pub owner: BucketOwner,
     pub tags: Vec<(String, String)>,
     /// All four Block Public Access settings are on.
     pub blocks_public: bool,
@@ -97,14 +119,36 @@ pub struct BucketSeen {
     pub policy: Option<Value>,
 }
 
+/// Who a distribution belongs to, by its `git-publish:site` tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DistOwner {
+    /// Tagged with this site's value.
+    This,
+    /// Tagged with the target's name alone (before tags carried the id) and serving this bucket and
+    /// prefix: this site's, and its tag is brought up to date.
+    LegacyName,
+    /// Tagged for another site (the tag's value).
+    Other(String),
+    /// Not tagged: not made by setup.
+    None,
+}
+
+impl DistOwner {
+    pub fn ours(&self) -> bool {
+        matches!(self, DistOwner::This | DistOwner::LegacyName)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DistSeen {
     pub id: String,
     pub arn: String,
     /// `d123.cloudfront.net`.
     pub domain_name: String,
-    /// Tagged `git-publish:site = <target>`.
-    pub ours: bool,
+    pub owner: DistOwner,
+    /// The ETag of the read the plan is made from: an update carries it (If-Match), so an edit made since
+    /// (in the console, while setup waits at its question) is refused, not overwritten.
+    pub etag: String,
     pub settings: DistSettings,
 }
 
@@ -112,6 +156,10 @@ pub struct DistSeen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FunctionSeen {
     Missing,
+    /// A function of this site's name whose comment does not carry the site's mark (made by hand).
+    Foreign {
+        comment: String,
+    },
     /// Its live code differs from the code setup would publish.
     Differs {
         arn: String,
@@ -143,15 +191,29 @@ pub struct Seen {
     pub config: ConfigSeen,
     /// With `--route53`: the records in the zone that holds the domain.
     pub dns: Option<DnsSeen>,
+    /// Distributions serving this bucket and prefix that belong to other sites: `id (tag value)`.
+    pub foreign: Vec<String>,
+}
+
+/// Records in a Route 53 zone, relative to what setup would write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RecordSeen {
+    /// None of that name and type.
+    #[default]
+    Absent,
+    /// There, with the value setup would write.
+    Same,
+    /// There, with another value: a live site's record, changed only with `--adopt`.
+    Other(String),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsSeen {
     pub zone: String,
-    /// The certificate's validation CNAMEs are there.
-    pub validation: bool,
-    /// A and AAAA alias records name the distribution.
-    pub alias: bool,
+    /// The certificate's validation CNAMEs.
+    pub validation: RecordSeen,
+    /// The domain's A and AAAA records (alias to the distribution is [`RecordSeen::Same`]).
+    pub alias: RecordSeen,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -184,17 +246,18 @@ pub enum Step {
         owner_enforced: bool,
         encryption: bool,
     },
-    /// Add the tag (kept with the bucket's other tags).
+    /// Add this site's tag (kept with the bucket's other tags, another site's among them).
     TagBucket {
         bucket: String,
     },
     CreateOac {
         name: String,
     },
-    /// Create or update the function, and publish it.
+    /// Create or update the function, and publish it (`adopt`: one made by hand is taken over).
     PublishFunction {
         name: String,
         exists: bool,
+        adopt: bool,
     },
     RequestCertificate {
         domain: String,
@@ -215,14 +278,17 @@ pub enum Step {
         /// The statements (Sids) added or changed.
         statements: Vec<String>,
     },
-    /// `--route53`: UPSERT the certificate's validation CNAMEs.
+    /// `--route53`: create the certificate's validation CNAMEs (`replace`: `--adopt` overwrites others).
     DnsValidation {
         zone: String,
+        replace: bool,
     },
-    /// `--route53`: UPSERT A and AAAA alias records from the domain to the distribution.
+    /// `--route53`: create A and AAAA alias records from the domain to the distribution (`replace`:
+    /// `--adopt` overwrites records that point elsewhere).
     DnsAlias {
         zone: String,
         domain: String,
+        replace: bool,
     },
     /// Write the target's `distribution` (and `cdn_function = "manage"`, `domain`) into site.toml.
     WriteConfig {
@@ -259,7 +325,7 @@ impl Step {
             Step::CreateOac { name } => {
                 format!("+ origin access control {name} (sigv4, always sign, s3)")
             }
-            Step::PublishFunction { name, exists } => format!(
+            Step::PublishFunction { name, exists, .. } => format!(
                 "{} CloudFront Function {name} (viewer request: /dir/ → /dir/index.html, redirects), published",
                 if *exists { "~" } else { "+" }
             ),
@@ -292,12 +358,18 @@ impl Step {
                 "~ bucket policy of {bucket}: {} (merged with the statements already there)",
                 statements.join(", ")
             ),
-            Step::DnsValidation { zone } => {
-                format!("+ Route 53 zone {zone}: the certificate's validation CNAME records")
-            }
-            Step::DnsAlias { zone, domain } => {
-                format!("+ Route 53 zone {zone}: {domain} A and AAAA aliases to the distribution")
-            }
+            Step::DnsValidation { zone, replace } => format!(
+                "{} Route 53 zone {zone}: the certificate's validation CNAME records",
+                if *replace { "~" } else { "+" }
+            ),
+            Step::DnsAlias {
+                zone,
+                domain,
+                replace,
+            } => format!(
+                "{} Route 53 zone {zone}: {domain} A and AAAA aliases to the distribution",
+                if *replace { "~" } else { "+" }
+            ),
             Step::WriteConfig { keys } => format!("~ site.toml: {}", keys.join(", ")),
         }
     }
@@ -321,13 +393,16 @@ pub struct SetupPlan {
 
 /// The distribution setup makes for `w`: origin access control `oac`, viewer-request function `function`
 /// (an ARN), and the alias with its certificate once the certificate is issued. Settings setup does not
-/// manage keep their value from `current`.
+/// manage keep their value from `current`, and so do three it would otherwise set, unless `adopt`: an origin
+/// access control already on the origin (any one serves), a viewer-request function added by hand (not a
+/// git-publish one), and `enabled` (a distribution disabled for teardown stays disabled).
 pub fn desired(
     w: &Wants,
     current: Option<&DistSettings>,
     oac: &str,
     function: &str,
     cert: Option<&CertSeen>,
+    adopt: bool,
 ) -> DistSettings {
     let base = current.cloned().unwrap_or_default();
     let (aliases, certificate) = match (&w.domain, cert) {
@@ -340,10 +415,15 @@ pub fn desired(
         }
         _ => (base.aliases.clone(), base.certificate.clone()),
     };
+    let keeps_oac = current.is_some_and(|c| !c.oac.is_empty() && !c.custom_origin);
     DistSettings {
         origin_domain: w.origin_domain(),
         origin_path: w.origin_path(),
-        oac: oac.to_string(),
+        oac: if keeps_oac {
+            base.oac.clone()
+        } else {
+            oac.to_string()
+        },
         legacy_oai: false,
         custom_origin: false,
         default_root: ROOT_OBJECT.into(),
@@ -357,7 +437,12 @@ pub fn desired(
         } else {
             CACHING_OPTIMIZED.into()
         },
-        viewer_function: function.to_string(),
+        viewer_function: match current {
+            Some(c) if !adopt && hand_made_function(&c.viewer_function) => {
+                c.viewer_function.clone()
+            }
+            _ => function.to_string(),
+        },
         http_version: HTTP_VERSION.into(),
         ipv6: true,
         price_class: match current {
@@ -368,8 +453,13 @@ pub fn desired(
         },
         aliases,
         certificate,
-        enabled: true,
+        enabled: current.is_none_or(|c| c.enabled || adopt),
     }
+}
+
+/// A viewer-request function that git-publish did not make (git-publish's are all `git-publish-…`).
+fn hand_made_function(arn: &str) -> bool {
+    !arn.is_empty() && !arn.contains(":function/git-publish-")
 }
 
 /// The settings that differ between `have` and `want`, in a fixed order.
@@ -473,54 +563,25 @@ pub const NEW_OAC: &str = "(new origin access control)";
 pub const NEW_FUNCTION: &str = "(new function)";
 pub const NEW_CERTIFICATE: &str = "(new certificate, once issued)";
 
-/// The steps for `w` given what exists. `adopt`: a bucket or distribution that setup did not create may be
-/// changed (without it, such a one is reported in [`SetupPlan::held`] with its differences).
+/// The steps for `w` given what exists. `adopt`: a bucket, distribution, function or DNS record that setup
+/// did not create for this site may be changed (without it, such a one is reported in [`SetupPlan::held`]
+/// with its differences). Another site's distribution is never changed, not even with `adopt`.
 pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPlan {
     let mut p = SetupPlan::default();
-    let may_change_bucket = match &seen.bucket {
+    let bucket = match &seen.bucket {
         None => {
             p.steps.push(Step::CreateBucket {
-                bucket: w.bucket.clone(),
+                bucket: w.site.bucket.clone(),
                 region: w.region.clone(),
             });
-            true
+            BucketRights::All
         }
         Some(b) => bucket_steps(w, b, adopt, &mut p),
     };
-    match &seen.oac {
-        Some(id) => p
-            .exists
-            .push(format!("origin access control {} ({id})", w.oac_name)),
-        None => p.steps.push(Step::CreateOac {
-            name: w.oac_name.clone(),
-        }),
-    }
-    let function_arn = match &seen.function {
-        FunctionSeen::Live { arn } => {
-            p.exists.push(format!(
-                "CloudFront Function {} (live, same code)",
-                w.function_name
-            ));
-            arn.clone()
-        }
-        FunctionSeen::Differs { arn } => {
-            p.steps.push(Step::PublishFunction {
-                name: w.function_name.clone(),
-                exists: true,
-            });
-            arn.clone()
-        }
-        FunctionSeen::Missing => {
-            p.steps.push(Step::PublishFunction {
-                name: w.function_name.clone(),
-                exists: false,
-            });
-            NEW_FUNCTION.into()
-        }
-    };
+    let oac = oac_step(w, seen, adopt, &mut p);
+    let function_arn = function_step(w, seen, adopt, &mut p);
     certificate_steps(w, seen, &mut p);
-    dns_validation_step(seen, &mut p);
-    let oac = seen.oac.clone().unwrap_or_else(|| NEW_OAC.into());
+    dns_validation_step(seen, adopt, &mut p);
     // A certificate requested now serves the alias once issued: the plan shows the alias it will get.
     let requested = CertSeen {
         arn: NEW_CERTIFICATE.into(),
@@ -531,80 +592,217 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
         None if w.domain.is_some() => Some(&requested),
         c => c.as_ref(),
     };
-    let dist_ok = distribution_steps(w, seen, adopt, &oac, &function_arn, cert, &mut p);
-    if dist_ok {
-        policy_step(w, seen, may_change_bucket, policy_ours, &mut p);
-        dns_alias_step(w, seen, &mut p);
-        config_step(w, seen, &mut p);
+    for f in &seen.foreign {
+        p.exists
+            .push(format!("distribution {f}: another site's, left alone"));
+    }
+    let dist = DistInputs {
+        oac: &oac,
+        function: &function_arn,
+        cert,
+    };
+    if let Some(settings) = distribution_steps(w, seen, adopt, &dist, &mut p) {
+        if bucket != BucketRights::None {
+            policy_step(w, seen, policy_ours, &mut p);
+        } else {
+            hold_policy(w, seen, policy_ours, &mut p);
+        }
+        dns_alias_step(w, seen, adopt, &mut p);
+        config_step(w, seen, &settings, &function_arn, &mut p);
+    } else {
+        // The origin access control and the function would only serve the distribution left alone.
+        (p.steps).retain(|s| !matches!(s, Step::CreateOac { .. } | Step::PublishFunction { .. }));
     }
     p
 }
 
+/// What the distribution's settings are made from.
+struct DistInputs<'a> {
+    oac: &'a str,
+    function: &'a str,
+    cert: Option<&'a CertSeen>,
+}
+
+/// The origin access control the distribution will use: the one already on it (kept: any one serves),
+/// else this site's (found by name, or created).
+fn oac_step(w: &Wants, seen: &Seen, adopt: bool, p: &mut SetupPlan) -> String {
+    let on_it = (seen.distribution.as_ref())
+        .filter(|d| d.owner.ours() || (adopt && d.owner == DistOwner::None))
+        .map(|d| &d.settings)
+        .filter(|s| !s.oac.is_empty() && !s.custom_origin);
+    if let Some(s) = on_it {
+        return s.oac.clone();
+    }
+    match &seen.oac {
+        Some(id) => {
+            p.exists
+                .push(format!("origin access control {} ({id})", w.oac_name));
+            id.clone()
+        }
+        None => {
+            p.steps.push(Step::CreateOac {
+                name: w.oac_name.clone(),
+            });
+            NEW_OAC.into()
+        }
+    }
+}
+
+/// The function's step, and the ARN the distribution will run.
+fn function_step(w: &Wants, seen: &Seen, adopt: bool, p: &mut SetupPlan) -> String {
+    let publish = |exists: bool| Step::PublishFunction {
+        name: w.function_name.clone(),
+        exists,
+        adopt,
+    };
+    match &seen.function {
+        FunctionSeen::Live { arn } => {
+            p.exists.push(format!(
+                "CloudFront Function {} (live, same code)",
+                w.function_name
+            ));
+            arn.clone()
+        }
+        FunctionSeen::Differs { arn } => {
+            p.steps.push(publish(true));
+            arn.clone()
+        }
+        FunctionSeen::Missing => {
+            p.steps.push(publish(false));
+            NEW_FUNCTION.into()
+        }
+        FunctionSeen::Foreign { .. } if adopt => {
+            p.steps.push(publish(true));
+            NEW_FUNCTION.into()
+        }
+        FunctionSeen::Foreign { comment } => {
+            p.held.push(Held {
+                what: format!("CloudFront Function {}", w.function_name),
+                why: format!(
+                    "it exists and is not this site's (its comment {comment:?} does not name {})",
+                    w.site.mark()
+                ),
+                fix: "run `git publish setup --adopt` to take it over, or delete it".into(),
+            });
+            String::new()
+        }
+    }
+}
+
 /// `--route53`: the validation records, while the certificate waits for them.
-fn dns_validation_step(seen: &Seen, p: &mut SetupPlan) {
+fn dns_validation_step(seen: &Seen, adopt: bool, p: &mut SetupPlan) {
     let Some(dns) = &seen.dns else { return };
     let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
     let pending = requested || seen.certificate.as_ref().is_some_and(|c| !c.issued);
-    if pending && !dns.validation {
-        p.steps.push(Step::DnsValidation {
+    if !pending {
+        return;
+    }
+    match &dns.validation {
+        RecordSeen::Same => {}
+        RecordSeen::Absent => p.steps.push(Step::DnsValidation {
             zone: dns.zone.clone(),
-        });
+            replace: false,
+        }),
+        RecordSeen::Other(_) if adopt => p.steps.push(Step::DnsValidation {
+            zone: dns.zone.clone(),
+            replace: true,
+        }),
+        RecordSeen::Other(have) => p.held.push(Held {
+            what: format!("Route 53 zone {}: validation records", dns.zone),
+            why: format!("a record of that name holds another value ({have})"),
+            fix: "run `git publish setup --adopt` to replace it, or fix it by hand".into(),
+        }),
     }
 }
 
 /// `--route53`: the A/AAAA aliases, once the certificate is (or may be) issued; with a certificate still
-/// waiting, the next run adds them.
-fn dns_alias_step(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
+/// waiting, the next run adds them. Records of that name that point elsewhere (a live site) are replaced
+/// only with `adopt`.
+fn dns_alias_step(w: &Wants, seen: &Seen, adopt: bool, p: &mut SetupPlan) {
     let (Some(domain), Some(dns)) = (&w.domain, &seen.dns) else {
         return;
     };
     let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
     let issued = requested || seen.certificate.as_ref().is_some_and(|c| c.issued);
-    if dns.alias {
-        p.exists.push(format!("Route 53 aliases for {domain}"));
-    } else if issued {
-        p.steps.push(Step::DnsAlias {
-            zone: dns.zone.clone(),
-            domain: domain.clone(),
-        });
+    let step = |replace| Step::DnsAlias {
+        zone: dns.zone.clone(),
+        domain: domain.clone(),
+        replace,
+    };
+    match &dns.alias {
+        RecordSeen::Same => p.exists.push(format!("Route 53 aliases for {domain}")),
+        _ if !issued => {}
+        RecordSeen::Absent => p.steps.push(step(false)),
+        RecordSeen::Other(_) if adopt => p.steps.push(step(true)),
+        RecordSeen::Other(have) => p.held.push(Held {
+            what: format!("Route 53 records of {domain}"),
+            why: format!("{domain} already points elsewhere ({have}); setup would alias it to the distribution"),
+            fix: "run `git publish setup --adopt` to replace them (the site they serve goes away), or point \
+                  them yourself"
+                .into(),
+        }),
     }
 }
 
-/// Bucket settings and tag; whether setup may change the bucket (its policy).
-fn bucket_steps(w: &Wants, b: &BucketSeen, adopt: bool, p: &mut SetupPlan) -> bool {
+/// What setup may change on an existing bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BucketRights {
+    /// Its settings, tags and policy (this site's, or `--adopt`).
+    All,
+    /// This site's own statements and tag only (a bucket setup made for another site).
+    Statements,
+    /// Nothing.
+    None,
+}
+
+/// Bucket settings and tag; what setup may change on the bucket.
+fn bucket_steps(w: &Wants, b: &BucketSeen, adopt: bool, p: &mut SetupPlan) -> BucketRights {
+    let bucket = &w.site.bucket;
     let secure = Step::SecureBucket {
-        bucket: w.bucket.clone(),
+        bucket: bucket.clone(),
         block_public: !b.blocks_public,
         owner_enforced: !b.owner_enforced,
         encryption: !b.encrypted,
     };
     let insecure = !b.blocks_public || !b.owner_enforced || !b.encrypted;
-    if b.ours || adopt {
+    let tag = Step::TagBucket {
+        bucket: bucket.clone(),
+    };
+    if b.owner == BucketOwner::This || adopt {
         if insecure {
             p.steps.push(secure);
         }
-        if !b.ours {
-            p.steps.push(Step::TagBucket {
-                bucket: w.bucket.clone(),
-            });
-        }
-        if b.ours && !insecure {
+        if b.owner != BucketOwner::This {
+            p.steps.push(tag);
+        } else if !insecure {
             p.exists
-                .push(format!("bucket {} (created by setup, secured)", w.bucket));
+                .push(format!("bucket {bucket} (created by setup, secured)"));
         }
-        return true;
+        return BucketRights::All;
     }
-    p.exists
-        .push(format!("bucket {} (not created by setup)", w.bucket));
+    let (line, rights) = match b.owner {
+        BucketOwner::OtherSite => {
+            p.steps.push(tag);
+            (
+                format!("bucket {bucket} (made by setup for another site: this site adds its own statements and tag only)"),
+                BucketRights::Statements,
+            )
+        }
+        _ => (
+            format!("bucket {bucket} (not created by setup)"),
+            BucketRights::None,
+        ),
+    };
+    p.exists.push(line);
     if insecure {
         p.held.push(Held {
-            what: format!("bucket {}", w.bucket),
+            what: format!("bucket {bucket}"),
             why: secure.describe().trim_start_matches("~ ").to_string(),
-            fix: "run `git publish setup --adopt` to let setup change a bucket it did not create"
+            fix: "run `git publish setup --adopt` to let setup change a bucket it did not create for this site"
                 .into(),
         });
     }
-    false
+    rights
 }
 
 fn certificate_steps(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
@@ -632,39 +830,54 @@ pub fn validation_lines(c: &CertSeen) -> Vec<String> {
         .collect()
 }
 
-/// Create, update (ours or adopted), or hold the distribution; whether later steps (policy, config) apply.
+/// Create, update (this site's, or adopted), or hold the distribution. The settings it will have when the
+/// later steps (policy, DNS, site.toml) apply; None when it is left alone (another site's, or one setup did
+/// not create, without `--adopt`): then nothing else about it is done or written.
 fn distribution_steps(
     w: &Wants,
     seen: &Seen,
     adopt: bool,
-    oac: &str,
-    function: &str,
-    cert: Option<&CertSeen>,
+    i: &DistInputs,
     p: &mut SetupPlan,
-) -> bool {
+) -> Option<DistSettings> {
     let Some(d) = &seen.distribution else {
+        let settings = desired(w, None, i.oac, i.function, i.cert, adopt);
         p.steps.push(Step::CreateDistribution {
-            settings: Box::new(desired(w, None, oac, function, cert)),
+            settings: Box::new(settings.clone()),
         });
-        return true;
+        return Some(settings);
     };
-    let want = desired(w, Some(&d.settings), oac, function, cert);
+    let want = desired(w, Some(&d.settings), i.oac, i.function, i.cert, adopt);
     let changes = diff(&d.settings, &want);
-    if !d.ours && !adopt {
+    if let DistOwner::Other(tag) = &d.owner {
+        p.held.push(Held {
+            what: format!("distribution {}", d.id),
+            why: format!("it belongs to another site ({TAG_KEY} = {tag:?})"),
+            fix: "name this site's own distribution in site.toml, or remove that id: setup then makes one"
+                .into(),
+        });
+        return None;
+    }
+    if d.owner == DistOwner::None && !adopt {
         p.exists
             .push(format!("distribution {} (not created by setup)", d.id));
-        if !changes.is_empty() {
+        let why = if changes.is_empty() {
+            "it serves this site as recommended, but setup did not create it for this site"
+                .to_string()
+        } else {
             let lines: Vec<String> = (changes.iter())
                 .map(|c| format!("{}: {} → {}", c.setting, c.from, c.to))
                 .collect();
-            p.held.push(Held {
-                what: format!("distribution {}", d.id),
-                why: format!("setup would change: {}", lines.join("; ")),
-                fix: "run `git publish setup --adopt` to let setup change it (it shows this diff first)"
-                    .into(),
-            });
-        }
-        return true;
+            format!("setup would change: {}", lines.join("; "))
+        };
+        p.held.push(Held {
+            what: format!("distribution {}", d.id),
+            why,
+            fix: "run `git publish setup --adopt` to let setup change it and manage it for this site (it shows \
+                  this diff first)"
+                .into(),
+        });
+        return None;
     }
     if changes.is_empty() {
         p.exists
@@ -675,57 +888,81 @@ fn distribution_steps(
             changes,
         });
     }
-    if !d.ours {
+    if d.owner != DistOwner::This {
         p.steps.push(Step::TagDistribution { id: d.id.clone() });
     }
-    true
+    Some(want)
 }
 
-fn policy_step(w: &Wants, seen: &Seen, may_change: bool, ours: &Value, p: &mut SetupPlan) {
+/// The merged policy with this site's statements: a step, or nothing when it is as it should be.
+fn policy_step(w: &Wants, seen: &Seen, ours: &Value, p: &mut SetupPlan) {
     let existing = seen.bucket.as_ref().and_then(|b| b.policy.as_ref());
-    let merged = merge_policy(existing, ours);
+    let merged = policy::merge(existing, ours);
     // A new distribution has a new ARN, which the policy must name.
     if existing == Some(&merged) && seen.distribution.is_some() {
         p.exists.push(format!(
-            "bucket policy of {} (lets the distribution read the site, not .git-publish/)",
-            w.bucket
+            "bucket policy of {} (lets the distribution read the site, not the deploy record)",
+            w.site.bucket
         ));
         return;
     }
-    let mut statements = changed_statements(existing, &merged);
-    if statements.is_empty() {
-        statements = (ours["Statement"].as_array().into_iter().flatten())
-            .filter_map(|s| sid(s).map(str::to_string))
-            .collect();
-    }
-    if may_change {
-        p.steps.push(Step::PutBucketPolicy {
-            bucket: w.bucket.clone(),
-            statements,
-        });
-    } else {
-        p.held.push(Held {
-            what: format!("bucket policy of {}", w.bucket),
-            why: format!(
-                "the distribution can't read the bucket without statements {}",
-                statements.join(", ")
-            ),
-            fix:
-                "run `git publish setup --adopt`, or add the statements of `git publish iam-policy \
-                  --bucket-policy` to the bucket policy yourself"
-                    .into(),
-        });
-    }
+    p.steps.push(Step::PutBucketPolicy {
+        bucket: w.site.bucket.clone(),
+        statements: statement_names(existing, &merged, ours),
+    });
 }
 
-fn config_step(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
+/// The statements a bucket setup may not change would need.
+fn hold_policy(w: &Wants, seen: &Seen, ours: &Value, p: &mut SetupPlan) {
+    let existing = seen.bucket.as_ref().and_then(|b| b.policy.as_ref());
+    let merged = policy::merge(existing, ours);
+    if existing == Some(&merged) && seen.distribution.is_some() {
+        return;
+    }
+    p.held.push(Held {
+        what: format!("bucket policy of {}", w.site.bucket),
+        why: format!(
+            "the distribution can't read the bucket without statements {}",
+            statement_names(existing, &merged, ours).join(", ")
+        ),
+        fix: "run `git publish setup --adopt`, or add the statements of `git publish iam-policy \
+              --bucket-policy` to the bucket policy yourself"
+            .into(),
+    });
+}
+
+fn statement_names(existing: Option<&Value>, merged: &Value, ours: &Value) -> Vec<String> {
+    let changed = policy::changed(existing, merged);
+    if !changed.is_empty() {
+        return changed;
+    }
+    (ours["Statement"].as_array().into_iter().flatten())
+        .filter_map(|s| policy::sid(s).map(str::to_string))
+        .collect()
+}
+
+/// site.toml gets the distribution (made or taken over for this site), `cdn_function = "manage"` when the
+/// distribution will run this site's function, and the domain.
+fn config_step(w: &Wants, seen: &Seen, settings: &DistSettings, function: &str, p: &mut SetupPlan) {
     let mut keys = Vec::new();
-    let ours = seen.distribution.as_ref().map(|d| d.id.as_str());
-    match ours {
+    let id = seen.distribution.as_ref().map(|d| d.id.as_str());
+    match id {
         Some(id) if seen.config.distributions.iter().any(|d| d == id) => {}
         _ => keys.push("distribution".to_string()),
     }
-    if !seen.config.cdn_function_managed {
+    let runs_ours = !function.is_empty() && settings.viewer_function == function;
+    if !runs_ours && !settings.viewer_function.is_empty() {
+        p.held.push(Held {
+            what: "viewer-request function".into(),
+            why: format!(
+                "the distribution runs {} (not git-publish's): directory indexes and redirects are that \
+                 function's job, and site.toml does not get cdn_function = \"manage\"",
+                settings.viewer_function
+            ),
+            fix: "run `git publish setup --adopt` to replace it with git-publish's function".into(),
+        });
+    }
+    if !seen.config.cdn_function_managed && runs_ours {
         keys.push("cdn_function = \"manage\"".into());
     }
     if w.domain.is_some() && seen.config.domain != w.domain {
@@ -734,271 +971,4 @@ fn config_step(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
     if !keys.is_empty() {
         p.steps.push(Step::WriteConfig { keys });
     }
-}
-
-// ---- the bucket policy ----------------------------------------------------------------------------------------
-
-fn sid(statement: &Value) -> Option<&str> {
-    statement.get("Sid").and_then(Value::as_str)
-}
-
-/// `existing` with `ours`'s statements merged in: a statement of ours replaces the one with the same Sid (an
-/// Allow keeps the distribution ARNs it already named), the others are kept as they are, in their order.
-/// Never drops a statement it did not write.
-pub fn merge_policy(existing: Option<&Value>, ours: &Value) -> Value {
-    let mut merged = existing.cloned().unwrap_or_else(|| {
-        json!({ "Version": ours.get("Version").cloned().unwrap_or(json!("2012-10-17")), "Statement": [] })
-    });
-    if !merged.get("Statement").is_some_and(Value::is_array) {
-        // A single statement object is valid policy syntax.
-        let single = merged.get("Statement").cloned();
-        merged["Statement"] = json!(single.into_iter().collect::<Vec<_>>());
-    }
-    let list = merged["Statement"]
-        .as_array_mut()
-        .expect("made an array above");
-    for new in ours["Statement"].as_array().into_iter().flatten() {
-        let mut new = new.clone();
-        match list
-            .iter_mut()
-            .find(|s| sid(s).is_some() && sid(s) == sid(&new))
-        {
-            Some(old) => {
-                let arns = source_arns(old).into_iter().chain(source_arns(&new));
-                let mut all: Vec<String> = Vec::new();
-                for a in arns {
-                    if !all.contains(&a) {
-                        all.push(a);
-                    }
-                }
-                if !all.is_empty() {
-                    new["Condition"]["StringEquals"]["AWS:SourceArn"] = json!(all);
-                }
-                *old = new;
-            }
-            None => list.push(new),
-        }
-    }
-    merged
-}
-
-fn source_arns(statement: &Value) -> Vec<String> {
-    match &statement["Condition"]["StringEquals"]["AWS:SourceArn"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The Sids in `merged` that are new or different from `existing`.
-fn changed_statements(existing: Option<&Value>, merged: &Value) -> Vec<String> {
-    let before: Vec<&Value> = (existing.and_then(|e| e["Statement"].as_array()))
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    (merged["Statement"].as_array().into_iter().flatten())
-        .filter(|s| !before.contains(s))
-        .map(|s| sid(s).unwrap_or("(no Sid)").to_string())
-        .collect()
-}
-
-// ---- --check ------------------------------------------------------------------------------------------------
-
-/// One recommended setting, checked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Check {
-    pub check: &'static str,
-    pub ok: bool,
-    pub detail: String,
-    pub fix: String,
-}
-
-fn check(check: &'static str, ok: bool, detail: impl Into<String>, fix: &str) -> Check {
-    Check {
-        check,
-        ok,
-        detail: detail.into(),
-        fix: if ok { String::new() } else { fix.to_string() },
-    }
-}
-
-/// Whether a policy statement lets anyone read: Allow, principal `*`, no condition.
-fn is_public(s: &Value) -> bool {
-    let everyone = match &s["Principal"] {
-        Value::String(p) => p == "*",
-        Value::Object(o) => o.get("AWS").is_some_and(|a| a == "*" || a == &json!(["*"])),
-        _ => false,
-    };
-    s["Effect"] == "Allow" && everyone && s.get("Condition").is_none()
-}
-
-/// The recommended settings, each ✓ or ✗ with its fix, for what exists (a distribution setup made or any
-/// other). `record_private`: the deploy record is kept outside the site (`state = …`), so no Deny is needed.
-pub fn checks(w: &Wants, seen: &Seen, record_private: bool) -> Vec<Check> {
-    const ADOPT: &str =
-        "`git publish setup --adopt` (shows the diff first), or change it in the console";
-    let mut out = Vec::new();
-    let Some(b) = &seen.bucket else {
-        out.push(check(
-            "bucket",
-            false,
-            format!("{} does not exist", w.bucket),
-            "`git publish setup`",
-        ));
-        return out;
-    };
-    out.push(check(
-        "block public access",
-        b.blocks_public,
-        if b.blocks_public {
-            "all four settings on"
-        } else {
-            "not all four settings are on"
-        },
-        ADOPT,
-    ));
-    let statements: Vec<Value> = match b.policy.as_ref().map(|p| &p["Statement"]) {
-        Some(Value::Array(a)) => a.clone(),
-        Some(s @ Value::Object(_)) => vec![s.clone()],
-        _ => Vec::new(),
-    };
-    let public = statements.iter().any(is_public);
-    out.push(check(
-        "bucket not public",
-        !public,
-        if public {
-            "the bucket policy lets anyone read (Principal \"*\")"
-        } else {
-            "no statement lets anyone read"
-        },
-        "remove that statement: with origin access control only the distribution reads the bucket",
-    ));
-    out.push(check(
-        "ACLs off",
-        b.owner_enforced,
-        if b.owner_enforced {
-            "object ownership BucketOwnerEnforced"
-        } else {
-            "ACLs are enabled"
-        },
-        ADOPT,
-    ));
-    let Some(d) = &seen.distribution else {
-        out.push(check(
-            "distribution",
-            false,
-            "none serves this bucket",
-            "`git publish setup`",
-        ));
-        return out;
-    };
-    out.extend(access_checks(d, &statements, record_private));
-    out.extend(serving_checks(w, &d.settings));
-    out
-}
-
-/// Who may read the bucket: only this distribution, through an origin access control, and not the record.
-fn access_checks(d: &DistSeen, statements: &[Value], record_private: bool) -> Vec<Check> {
-    let mut out = Vec::new();
-    let s = &d.settings;
-    let oac = !s.oac.is_empty() && !s.custom_origin;
-    out.push(check(
-        "origin access control",
-        oac && !s.legacy_oai,
-        match (s.custom_origin, s.legacy_oai, s.oac.is_empty()) {
-            (true, _, _) => format!(
-                "{} is a custom origin (the S3 website endpoint needs a public bucket)",
-                s.origin_domain
-            ),
-            (_, true, _) => "the origin uses a legacy origin access identity (OAI)".to_string(),
-            (_, _, true) => "the S3 origin has no origin access control".to_string(),
-            _ => format!("origin access control {}", s.oac),
-        },
-        "use the bucket's REST endpoint with an origin access control: `git publish setup --adopt`",
-    ));
-    let reads = statements
-        .iter()
-        .any(|st| st["Effect"] == "Allow" && source_arns(st).iter().any(|a| a == &d.arn));
-    out.push(check(
-        "distribution may read",
-        reads,
-        if reads {
-            "the bucket policy names the distribution (AWS:SourceArn)"
-        } else {
-            "no bucket policy statement names the distribution"
-        },
-        "`git publish setup --adopt`, or add `git publish iam-policy --bucket-policy`'s statements",
-    ));
-    let denied = record_private
-        || statements.iter().any(|st| {
-            st["Effect"] == "Deny"
-                && st["Resource"]
-                    .as_str()
-                    .is_some_and(|r| r.ends_with("/.git-publish/*"))
-        });
-    out.push(check(
-        "deploy record private",
-        denied,
-        if record_private {
-            "kept outside the site (state = …)"
-        } else if denied {
-            "the bucket policy denies .git-publish/*"
-        } else {
-            "the distribution may serve .git-publish/state.json"
-        },
-        "`git publish setup` merges a Deny for it, or set `state = \"s3://…\"`",
-    ));
-    out
-}
-
-/// How the distribution serves: HTTPS, compression, the root object, directory URLs, the alias.
-fn serving_checks(w: &Wants, s: &DistSettings) -> Vec<Check> {
-    let mut out = Vec::new();
-    out.push(check(
-        "HTTPS",
-        s.viewer_protocol != "allow-all",
-        format!("viewer protocol {}", s.viewer_protocol),
-        "set the viewer protocol policy to redirect-to-https",
-    ));
-    out.push(check(
-        "compression",
-        s.compress,
-        if s.compress { "on" } else { "off" },
-        "turn on \"Compress objects automatically\" in the default cache behaviour",
-    ));
-    out.push(check(
-        "default root object",
-        s.default_root == ROOT_OBJECT,
-        format!("\"{}\"", s.default_root),
-        "set the default root object to index.html",
-    ));
-    let function = !s.viewer_function.is_empty() || s.custom_origin;
-    out.push(check(
-        "directory indexes",
-        function,
-        if s.custom_origin {
-            "the website endpoint serves /dir/ itself".to_string()
-        } else if function {
-            format!("viewer-request function {}", s.viewer_function)
-        } else {
-            "no viewer-request function: /dir/ answers 403 behind origin access control".to_string()
-        },
-        "`git publish setup` associates the function, or set cdn_function = \"manage\"",
-    ));
-    if let Some(domain) = &w.domain {
-        let aliased = s.aliases.contains(domain) && !s.certificate.is_empty();
-        out.push(check(
-            "alias",
-            aliased,
-            if aliased {
-                format!("{domain} with certificate {}", s.certificate)
-            } else {
-                format!("{domain} is not an alias of the distribution")
-            },
-            "`git publish setup --domain DOMAIN` (after the certificate is issued)",
-        ));
-    }
-    out
 }

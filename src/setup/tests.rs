@@ -1,28 +1,31 @@
 use super::*;
 
+use serde_json::json;
+
 fn wants() -> Wants {
+    let site = Site::new("production", "blog", "");
     Wants {
-        target: "production".into(),
-        bucket: "blog".into(),
-        prefix: String::new(),
         region: "eu-west-1".into(),
         price_class: "PriceClass_100".into(),
         domain: None,
-        function_name: "git-publish-production".into(),
-        oac_name: "git-publish-production-blog".into(),
+        function_name: site.function_name(),
+        oac_name: site.name(64),
         route53: false,
+        record_key: Some(".git-publish/state.json".into()),
+        site,
     }
 }
 
 const DIST_ARN: &str = "arn:aws:cloudfront::123456789012:distribution/E2QWRUHAPOMQZL";
-const FN_ARN: &str = "arn:aws:cloudfront::123456789012:function/git-publish-production";
+const FN_ARN: &str = "arn:aws:cloudfront::123456789012:function/git-publish-production-blog-x";
 
 fn ours_policy(arn: &str) -> Value {
+    let site = wants().site;
     json!({"Version": "2012-10-17", "Statement": [
-        {"Sid": "CloudFrontReadsTheSite", "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
+        {"Sid": site.sid("ReadsTheSite"), "Effect": "Allow", "Principal": {"Service": "cloudfront.amazonaws.com"},
          "Action": "s3:GetObject", "Resource": "arn:aws:s3:::blog/*",
          "Condition": {"StringEquals": {"AWS:SourceArn": [arn]}}},
-        {"Sid": "NoDistributionReadsTheDeployRecord", "Effect": "Deny",
+        {"Sid": site.sid("DeniesTheRecord"), "Effect": "Deny",
          "Principal": {"Service": "cloudfront.amazonaws.com"}, "Action": "s3:GetObject",
          "Resource": "arn:aws:s3:::blog/.git-publish/*"}
     ]})
@@ -37,6 +40,7 @@ fn nothing() -> Seen {
         certificate: None,
         config: ConfigSeen::default(),
         dns: None,
+        foreign: Vec::new(),
     }
 }
 
@@ -45,8 +49,8 @@ fn all_set() -> Seen {
     let w = wants();
     Seen {
         bucket: Some(BucketSeen {
-            ours: true,
-            tags: vec![(TAG_KEY.into(), "production".into())],
+            owner: BucketOwner::This,
+            tags: vec![(w.site.bucket_tag_key(), "production".into())],
             blocks_public: true,
             owner_enforced: true,
             encrypted: true,
@@ -58,8 +62,9 @@ fn all_set() -> Seen {
             id: "E2QWRUHAPOMQZL".into(),
             arn: DIST_ARN.into(),
             domain_name: "d1.cloudfront.net".into(),
-            ours: true,
-            settings: desired(&w, None, "OAC1", FN_ARN, None),
+            owner: DistOwner::This,
+            etag: "ETAG1".into(),
+            settings: desired(&w, None, "OAC1", FN_ARN, None, false),
         }),
         certificate: None,
         config: ConfigSeen {
@@ -68,6 +73,7 @@ fn all_set() -> Seen {
             domain: None,
         },
         dns: None,
+        foreign: Vec::new(),
     }
 }
 
@@ -127,7 +133,8 @@ fn a_rerun_changes_nothing() {
     let p = plan(&wants(), &all_set(), false, &ours_policy(DIST_ARN));
     assert!(p.steps.is_empty(), "{:?}", p.steps);
     assert!(p.held.is_empty());
-    assert_eq!(p.exists.len(), 5, "{:?}", p.exists);
+    // The origin access control on the distribution is kept, so none is looked up by name.
+    assert_eq!(p.exists.len(), 4, "{:?}", p.exists);
 }
 
 #[test]
@@ -135,8 +142,15 @@ fn only_what_is_missing_is_made() {
     let w = wants();
     // (change to what setup left, the steps it takes)
     type Edit = fn(&mut Seen);
-    let table: [(Edit, &[&str]); 7] = [
-        (|s| s.oac = None, &["create oac", "update distribution"]),
+    let table: [(Edit, &[&str]); 8] = [
+        (
+            |s| {
+                s.oac = None;
+                s.distribution.as_mut().unwrap().settings.oac = String::new();
+            },
+            &["create oac", "update distribution"],
+        ),
+        (|s| s.oac = None, &[]),
         (
             |s| s.function = FunctionSeen::Differs { arn: FN_ARN.into() },
             &["publish function"],
@@ -171,24 +185,18 @@ fn only_what_is_missing_is_made() {
 fn what_setup_did_not_create_is_held_unless_adopted() {
     let mut seen = all_set();
     let b = seen.bucket.as_mut().unwrap();
-    b.ours = false;
+    b.owner = BucketOwner::None;
     b.blocks_public = false;
     b.policy = None;
     let d = seen.distribution.as_mut().unwrap();
-    d.ours = false;
+    d.owner = DistOwner::None;
     d.settings.viewer_protocol = "allow-all".into();
     d.settings.oac = String::new();
     let p = plan(&wants(), &seen, false, &ours_policy(DIST_ARN));
     assert!(p.steps.is_empty(), "{:?}", p.steps);
     let held: Vec<&str> = p.held.iter().map(|h| h.what.as_str()).collect();
-    assert_eq!(
-        held,
-        [
-            "bucket blog",
-            "distribution E2QWRUHAPOMQZL",
-            "bucket policy of blog"
-        ]
-    );
+    // The distribution is left alone, so nothing about it (policy, site.toml) is planned either.
+    assert_eq!(held, ["bucket blog", "distribution E2QWRUHAPOMQZL"]);
     assert!(
         p.held[1]
             .why
@@ -230,8 +238,8 @@ fn the_domain_waits_for_its_certificate() {
     seen.config.domain = Some("blog.example.com".into());
     seen.dns = Some(DnsSeen {
         zone: "Z1".into(),
-        validation: false,
-        alias: false,
+        validation: RecordSeen::Absent,
+        alias: RecordSeen::Absent,
     });
     let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
     assert_eq!(
@@ -263,7 +271,7 @@ fn the_domain_waits_for_its_certificate() {
     );
 
     seen.certificate.as_mut().unwrap().issued = true;
-    seen.dns.as_mut().unwrap().validation = true;
+    seen.dns.as_mut().unwrap().validation = RecordSeen::Same;
     let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
     assert_eq!(kinds(&p), ["update distribution", "dns alias"]);
     let Step::UpdateDistribution { changes, .. } = &p.steps[0] else {
@@ -282,23 +290,20 @@ fn the_policy_is_merged_never_replaced() {
          "Action": "s3:GetObject", "Resource": "arn:aws:s3:::blog/*",
          "Condition": {"StringEquals": {"AWS:SourceArn": "arn:aws:cloudfront::123456789012:distribution/EOLD"}}}
     ]});
-    let merged = merge_policy(Some(&theirs), &ours_policy(DIST_ARN));
+    let merged = policy::merge(Some(&theirs), &ours_policy(DIST_ARN));
     let st = merged["Statement"].as_array().unwrap();
-    assert_eq!(st.len(), 3);
-    assert_eq!(st[0], theirs["Statement"][0]);
+    // Statements of older versions (fixed Sids) may be another target's: kept as they are.
+    assert_eq!(st.len(), 4);
+    assert_eq!(st[..2], theirs["Statement"].as_array().unwrap()[..]);
     assert_eq!(
-        st[1]["Condition"]["StringEquals"]["AWS:SourceArn"],
-        json!([
-            "arn:aws:cloudfront::123456789012:distribution/EOLD",
-            DIST_ARN
-        ])
+        st[2..],
+        ours_policy(DIST_ARN)["Statement"].as_array().unwrap()[..]
     );
-    assert_eq!(st[2]["Sid"], "NoDistributionReadsTheDeployRecord");
     // Merging again changes nothing.
-    assert_eq!(merge_policy(Some(&merged), &ours_policy(DIST_ARN)), merged);
+    assert_eq!(policy::merge(Some(&merged), &ours_policy(DIST_ARN)), merged);
     // One statement as an object is a policy too.
     let single = json!({"Version": "2012-10-17", "Statement": theirs["Statement"][0].clone()});
-    let merged = merge_policy(Some(&single), &ours_policy(DIST_ARN));
+    let merged = policy::merge(Some(&single), &ours_policy(DIST_ARN));
     assert_eq!(merged["Statement"].as_array().unwrap().len(), 3);
 }
 
@@ -306,7 +311,7 @@ fn the_policy_is_merged_never_replaced() {
 #[test]
 fn checks_name_each_missing_setting_and_its_fix() {
     let w = wants();
-    let ok = checks(&w, &all_set(), false);
+    let ok = checks(&w, &all_set());
     assert!(ok.iter().all(|c| c.ok && c.fix.is_empty()), "{ok:?}");
     type Edit = fn(&mut Seen);
     let table: [(Edit, &str, &str); 10] = [
@@ -367,7 +372,7 @@ fn checks_name_each_missing_setting_and_its_fix() {
     for (edit, check, fix) in table {
         let mut seen = all_set();
         edit(&mut seen);
-        let all = checks(&w, &seen, false);
+        let all = checks(&w, &seen);
         let failed: Vec<&Check> = all.iter().filter(|c| !c.ok).collect();
         assert!(
             failed
@@ -380,6 +385,131 @@ fn checks_name_each_missing_setting_and_its_fix() {
     let mut seen = all_set();
     seen.bucket.as_mut().unwrap().policy =
         Some(json!({"Statement": [ours_policy(DIST_ARN)["Statement"][0].clone()]}));
-    assert!(checks(&w, &seen, true).iter().all(|c| c.ok));
-    assert!(!checks(&w, &seen, false).iter().all(|c| c.ok));
+    let elsewhere = Wants {
+        record_key: None,
+        ..wants()
+    };
+    assert!(checks(&elsewhere, &seen).iter().all(|c| c.ok));
+    assert!(!checks(&w, &seen).iter().all(|c| c.ok));
+}
+
+/// Finding 3 of the third review: a distribution setup leaves alone (another site's, or one it did not
+/// create, found by its origin) gets no step at all: no update, no policy, nothing written into site.toml.
+#[test]
+fn finding_3_a_distribution_left_alone_is_never_written_into_site_toml() {
+    let mut seen = all_set();
+    seen.config = ConfigSeen::default();
+    seen.bucket.as_mut().unwrap().policy = None;
+    let d = seen.distribution.as_mut().unwrap();
+    d.owner = DistOwner::Other("production 0badc0de".into());
+    let p = plan(&wants(), &seen, true, &ours_policy(DIST_ARN));
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(p.held[0].why.contains("another site"), "{:?}", p.held);
+
+    let d = seen.distribution.as_mut().unwrap();
+    d.owner = DistOwner::None;
+    let p = plan(&wants(), &seen, false, &ours_policy(DIST_ARN));
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(p.held[0].fix.contains("--adopt"), "{:?}", p.held);
+    // Adopted, it is written (and tagged for this site).
+    let p = plan(&wants(), &seen, true, &ours_policy(DIST_ARN));
+    assert_eq!(
+        kinds(&p),
+        ["tag distribution", "put policy", "write config"]
+    );
+
+    // Tagged before tags carried the id (the target's name): this site's, and its tag brought up to date.
+    let d = seen.distribution.as_mut().unwrap();
+    d.owner = DistOwner::LegacyName;
+    let p = plan(&wants(), &seen, false, &ours_policy(DIST_ARN));
+    assert_eq!(
+        kinds(&p),
+        ["tag distribution", "put policy", "write config"]
+    );
+}
+
+/// Finding 12: a re-run keeps what the user set on a distribution: disabled for teardown, or a viewer-request
+/// function added by hand (then site.toml does not get `cdn_function = "manage"`); `--adopt` takes them over.
+#[test]
+fn finding_12_a_rerun_keeps_what_the_user_set() {
+    let mut seen = all_set();
+    seen.config.cdn_function_managed = false;
+    let s = &mut seen.distribution.as_mut().unwrap().settings;
+    s.enabled = false;
+    s.viewer_function = "arn:aws:cloudfront::123456789012:function/my-own".into();
+    let p = plan(&wants(), &seen, false, &ours_policy(DIST_ARN));
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(
+        p.held.iter().any(|h| h.what == "viewer-request function"),
+        "{:?}",
+        p.held
+    );
+
+    let p = plan(&wants(), &seen, true, &ours_policy(DIST_ARN));
+    assert_eq!(kinds(&p), ["update distribution", "write config"]);
+    let Step::UpdateDistribution { changes, .. } = &p.steps[0] else {
+        panic!()
+    };
+    let settings: Vec<&str> = changes.iter().map(|c| c.setting).collect();
+    assert_eq!(settings, ["viewer-request function", "enabled"]);
+    let Step::WriteConfig { keys } = &p.steps[1] else {
+        panic!()
+    };
+    assert_eq!(keys, &["cdn_function = \"manage\""]);
+}
+
+/// Finding 12: Route 53 records of the domain that point elsewhere (a live site) are never replaced without
+/// `--adopt`; absent ones are created (not UPSERTed).
+#[test]
+fn finding_12_route53_records_that_point_elsewhere_are_held() {
+    let w = Wants {
+        domain: Some("blog.example.com".into()),
+        route53: true,
+        ..wants()
+    };
+    let mut seen = all_set();
+    seen.config.domain = Some("blog.example.com".into());
+    seen.certificate = Some(CertSeen {
+        arn: "arn:acm:1".into(),
+        issued: true,
+        validation: Vec::new(),
+    });
+    let s = &mut seen.distribution.as_mut().unwrap().settings;
+    s.aliases = vec!["blog.example.com".into()];
+    s.certificate = "arn:acm:1".into();
+    seen.dns = Some(DnsSeen {
+        zone: "Z1".into(),
+        validation: RecordSeen::Same,
+        alias: RecordSeen::Other("A 192.0.2.1".into()),
+    });
+    let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(p.held[0].why.contains("A 192.0.2.1"), "{:?}", p.held);
+    let p = plan(&w, &seen, true, &ours_policy(DIST_ARN));
+    assert!(
+        matches!(p.steps[..], [Step::DnsAlias { replace: true, .. }]),
+        "{:?}",
+        p.steps
+    );
+    seen.dns.as_mut().unwrap().alias = RecordSeen::Absent;
+    let p = plan(&w, &seen, false, &ours_policy(DIST_ARN));
+    assert!(
+        matches!(p.steps[..], [Step::DnsAlias { replace: false, .. }]),
+        "{:?}",
+        p.steps
+    );
+}
+
+/// Finding 2: a bucket setup made for another site (another prefix) gets this site's statements and tag,
+/// and nothing else: its security settings are the other site's to change.
+#[test]
+fn finding_2_a_bucket_of_another_site_gets_only_this_sites_statements_and_tag() {
+    let mut seen = all_set();
+    let b = seen.bucket.as_mut().unwrap();
+    b.owner = BucketOwner::OtherSite;
+    b.encrypted = false;
+    b.policy = None;
+    let p = plan(&wants(), &seen, false, &ours_policy(DIST_ARN));
+    assert_eq!(kinds(&p), ["tag bucket", "put policy"]);
+    assert_eq!(p.held[0].what, "bucket blog");
 }

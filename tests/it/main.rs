@@ -8,6 +8,7 @@ mod hooks;
 mod hostile;
 mod init;
 mod large;
+mod multisite;
 mod output;
 mod proxy;
 mod publish;

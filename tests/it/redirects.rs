@@ -310,8 +310,9 @@ fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
     site.write("public/index.html", "<h1>Home</h1>")
         .write("public/a/index.html", post("A", "1", ""));
     site.commit("v1");
+    tag_for_site(&site, &dist);
     site.run_with(&[], &env).ok();
-    let name = format!("git-publish-production-{b}");
+    let (name, _) = site_names(&site);
     let code = live_function(&name).expect("created on the first publish");
     assert!(code.contains("\"/old/\": [\"/\", 301]"), "{code}");
     let printed = site.run(&["cdn-function", "--print"]).ok().stdout;

@@ -173,13 +173,17 @@ fn setup_from_nothing_then_publish_then_a_rerun_changes_nothing() {
             .len(),
         1
     );
+    // Names, tags and Sids carry the site's id (another site in the account never shares them).
+    let (name, tag) = site_names(&site);
+    let site_id = tag.rsplit(' ').next().unwrap().to_string();
+    assert!(name.starts_with(&format!("git-publish-production-{b}")) && name.ends_with(&site_id));
     assert!(tags
         .tag_set()
         .iter()
-        .any(|t| t.key() == "git-publish:site" && t.value() == "production"));
+        .any(|t| t.key() == format!("git-publish:site:{site_id}") && t.value() == "production"));
 
     // One OAC, one distribution with the recommended settings.
-    let oacs = oacs_named(&format!("git-publish-production-{b}"));
+    let oacs = oacs_named(&name);
     assert_eq!(oacs.len(), 1, "{oacs:?}");
     let dists = distributions_of(&b);
     assert_eq!(dists.len(), 1, "{dists:?}");
@@ -206,21 +210,21 @@ fn setup_from_nothing_then_publish_then_a_rerun_changes_nothing() {
     assert!(
         f.len() == 1
             && *f[0].event_type() == EventType::ViewerRequest
-            && f[0]
-                .function_arn()
-                .ends_with(&format!(":function/git-publish-production-{b}")),
+            && f[0].function_arn().ends_with(&format!(":function/{name}")),
         "{f:?}"
     );
     assert_eq!(c.http_version().map(|h| h.as_str()), Some("http2and3"));
     assert_eq!(c.is_ipv6_enabled(), Some(true));
     assert_eq!(c.price_class().map(|p| p.as_str()), Some("PriceClass_100"));
     let arn = dist_arn(id);
-    assert!(tags_of(&arn).contains(&("git-publish:site".into(), "production".into())));
+    assert!(tags_of(&arn).contains(&("git-publish:site".into(), tag.clone())));
 
     // The policy: this distribution reads the site, no distribution reads the record.
     let policy = bucket_policy(&b);
     let st = policy["Statement"].as_array().unwrap();
     assert_eq!(st.len(), 2, "{policy}");
+    assert_eq!(st[0]["Sid"], format!("GitPublish{site_id}ReadsTheSite"));
+    assert_eq!(st[1]["Sid"], format!("GitPublish{site_id}DeniesTheRecord"));
     assert_eq!(st[0]["Effect"], "Allow");
     assert_eq!(st[0]["Resource"], format!("arn:aws:s3:::{b}/*"));
     assert_eq!(
@@ -330,7 +334,9 @@ fn adopting_a_distribution_made_by_hand() {
     // The origin keeps its id (other behaviours may name it).
     assert_eq!(after.origins().unwrap().items()[0].id(), "s3origin");
     let arn = dist_arn(&id);
-    assert!(tags_of(&arn).contains(&("git-publish:site".into(), "production".into())));
+    let (_, tag) = site_names(&site);
+    let site_id = tag.rsplit(' ').next().unwrap().to_string();
+    assert!(tags_of(&arn).contains(&("git-publish:site".into(), tag.clone())));
     let policy = bucket_policy(&b);
     let sids: Vec<&str> = (policy["Statement"].as_array().unwrap().iter())
         .map(|s| s["Sid"].as_str().unwrap())
@@ -338,9 +344,9 @@ fn adopting_a_distribution_made_by_hand() {
     assert_eq!(
         sids,
         [
-            "Logs",
-            "CloudFrontReadsTheSite",
-            "NoDistributionReadsTheDeployRecord"
+            "Logs".to_string(),
+            format!("GitPublish{site_id}ReadsTheSite"),
+            format!("GitPublish{site_id}DeniesTheRecord")
         ]
     );
 
@@ -394,11 +400,15 @@ fn a_concurrent_edit_is_refused_not_overwritten() {
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     let r = site.run_with(&["setup", "--yes", "--adopt"], &env).fails(1);
     assert!(
-        r.stderr.contains("changed while setup was updating it"),
+        r.stderr.contains("changed after setup read it"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("nothing was overwritten"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nothing of it was overwritten"),
+        "{}",
+        r.stderr
+    );
     let update = (proxy.requests().into_iter())
         .find(|q| q.method == "PUT" && q.path.ends_with("/config"))
         .unwrap();
@@ -482,7 +492,7 @@ fn a_failure_part_way_is_completed_by_the_next_run() {
         resumed.stdout
     );
     assert_eq!(distributions_of(&b).len(), 1);
-    assert_eq!(oacs_named(&format!("git-publish-production-{b}")).len(), 1);
+    assert_eq!(oacs_named(&site_names(&site).0).len(), 1);
     let again = site.run(&["setup", "--yes"]).ok();
     assert!(
         again.stdout.contains("nothing to change"),
@@ -623,4 +633,52 @@ fn setup_json_is_the_plan() {
     );
     assert_eq!(j["applied"], false);
     assert!(rt().block_on(s3().head_bucket().bucket(&b).send()).is_err());
+}
+
+/// Finding 7 of the third review: an edit made in the console while setup waits at "apply this plan?" is
+/// not overwritten with what setup read before asking: the update carries the ETag of the read the plan was
+/// made from, so setup reads the distribution again, shows the new plan and asks again; the edit stays.
+#[test]
+fn finding_7_an_edit_made_while_setup_asks_is_shown_and_asked_again() {
+    let b = bucket("setup-prompt");
+    let id = distribution(&b);
+    let site = site_for(&b, &format!("distribution = \"{id}\"\n"));
+    let mut cmd = std::process::Command::new(bin());
+    site.env(&mut cmd);
+    cmd.current_dir(&site.dir).args(["setup", "--adopt"]);
+    let mut p = rexpect::session::spawn_command(cmd, Some(60_000)).unwrap();
+    p.exp_string("apply this plan? [y/N]").unwrap();
+    // The console edit, while setup waits.
+    let (mut c, etag) = dist_config(&id);
+    c.comment = "edited in the console".into();
+    rt().block_on(
+        cloudfront()
+            .update_distribution()
+            .id(&id)
+            .if_match(etag)
+            .distribution_config(c)
+            .send(),
+    )
+    .unwrap();
+    p.send_line("y").unwrap();
+    p.exp_string("changed after setup read it").unwrap();
+    p.exp_string("reading it again").unwrap();
+    p.exp_string(&format!("~ distribution {id}:")).unwrap();
+    p.exp_string("apply this plan? [y/N]").unwrap();
+    p.send_line("y").unwrap();
+    p.exp_eof().unwrap();
+    let status = p.process().wait().unwrap();
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}"
+    );
+    let (c, _) = dist_config(&id);
+    assert_eq!(c.comment(), "edited in the console");
+    assert_eq!(
+        c.default_cache_behavior()
+            .unwrap()
+            .viewer_protocol_policy()
+            .as_str(),
+        "redirect-to-https"
+    );
 }

@@ -494,6 +494,40 @@ pub fn distribution_with(bucket: &str, origin_path: &str, aliases: &[&str]) -> S
     out.distribution().unwrap().id().to_string()
 }
 
+/// What git-publish names the site's things (`git publish cdn-function --print --json`): the function's name
+/// and the `git-publish:site` tag value of a distribution that is the site's.
+pub fn site_names(site: &Site) -> (String, String) {
+    let out = site.run(&["cdn-function", "--print", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    (
+        v["name"].as_str().unwrap().to_string(),
+        v["site"]["tag"]["value"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Tag `dist` as the site's, as `setup` does when it creates or adopts it: a publish with
+/// `cdn_function = "manage"` may then make it run the site's function.
+pub fn tag_for_site(site: &Site, dist: &str) {
+    use aws_sdk_cloudfront::types::{Tag, Tags};
+    let (_, value) = site_names(site);
+    rt().block_on(async {
+        let c = cloudfront();
+        let arn = c.get_distribution().id(dist).send().await.unwrap();
+        let arn = arn.distribution().unwrap().arn().to_string();
+        let tag = Tag::builder()
+            .key("git-publish:site")
+            .value(value)
+            .build()
+            .unwrap();
+        c.tag_resource()
+            .resource(arn)
+            .tags(Tags::builder().items(tag).build())
+            .send()
+            .await
+            .unwrap();
+    })
+}
+
 /// Paths of every invalidation of a distribution, newest first.
 pub fn invalidations(dist: &str) -> Vec<Vec<String>> {
     rt().block_on(async {
