@@ -37,19 +37,19 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     }
     let me = Holder::me(&s.clock);
     let store = p.backends.state_store();
+    // A managed function to publish changes what the site serves: it is done under a claim, like a file.
+    let claims = !p.plan.is_empty() || function_changed;
     // The probe goes beside the claim (see `claim_probing`), except before a record is written with no claim
-    // (nothing to transfer) or an unreadable one is kept aside and replaced: then it comes first.
-    let probed_first = if p.plan.is_empty() || p.replaces.is_some() {
+    // (nothing to change) or an unreadable one is kept aside and replaced: then it comes first.
+    let probed_first = if !claims || p.replaces.is_some() {
         Some(probe_locking(s, p).await?)
     } else {
         None
     };
     keep_replaced_state(s, p).await?;
-    let (outcome, mut next, etag, probe) = if p.plan.is_empty() {
-        // Nothing to transfer: record the new commit in one conditional write (and publish a managed
-        // function whose fingerprint changed; the code is sent only if it differs from the live code).
+    let (outcome, mut next, etag, probe) = if !claims {
+        // Nothing to change: record the new commit in one conditional write.
         let probe = probed_first.flatten();
-        ensure_function(p).await?;
         let outcome = Outcome::default();
         let next = State::finished(
             p.current.clone(),
@@ -88,24 +88,6 @@ async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
         .await
         .map_err(|e| state::store_err(&p.target.name, e))?;
     s.ui.note(&format!("kept the unreadable state as {copy}"));
-    Ok(())
-}
-
-/// `cdn_function = "manage"` on a publish that transfers nothing (else the executor does it).
-async fn ensure_function(p: &Prepared<'_>) -> Result<()> {
-    let Some(f) = &p.plan.function else {
-        return Ok(());
-    };
-    for (c, cdn) in &p.backends.cdns {
-        cdn.ensure_function(f).await.map_err(|e| Error::Cdn {
-            distribution: c.id.clone(),
-            message: e.to_string(),
-            hint: match &e {
-                crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
-                _ => "check the distribution, or set cdn_function = \"off\"".into(),
-            },
-        })?;
-    }
     Ok(())
 }
 

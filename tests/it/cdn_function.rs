@@ -61,6 +61,7 @@ fn published_site(name: &str, bucket: &str, dist: &str, proxy: &Proxy) -> Site {
     site.write("public/index.html", "<h1>Home</h1>")
         .write("public/about.html", post("About", "1", ""));
     site.commit("v1");
+    tag_for_site(&site, dist);
     site.run_with(&[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())])
         .ok();
     site
@@ -77,29 +78,27 @@ fn pretty_urls_alone_publishes_the_function_on_the_deployed_commit() {
     let proxy = proxy();
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     let site = published_site("fn-pretty", &b, &dist, &proxy);
+    let (fn_name, _) = site_names(&site);
     let first = state_json(&b, "")["deployed"]["function"].clone();
 
     site.config(&config("fn-pretty", &b, &dist, "pretty_urls = true\n"));
     let before = proxy.requests().len();
     let dry = site.run_with(&["--dry-run"], &env).ok();
     assert!(
-        dry.stderr.contains(&format!("the CloudFront function git-publish-fn-pretty-{b} differs from what the target records: it would be published")),
+        dry.stderr.contains(&format!("the CloudFront function {fn_name} differs from what the target records: it would be published")),
         "{}",
         dry.stderr
     );
     let r = site.run_with(&[], &env).ok();
     assert!(!r.stderr.contains("nothing to do"), "{}", r.stderr);
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
-    let code = updated_code(&sent, &format!("git-publish-fn-pretty-{b}"));
+    let code = updated_code(&sent, &fn_name.clone());
     assert!(
         code.len() == 1 && code[0].contains("var PRETTY = true;"),
         "UpdateFunction with the pretty-URL code: {code:?}"
     );
     let published: Vec<&Logged> = (sent.iter())
-        .filter(|r| {
-            r.path
-                .ends_with(&format!("/function/git-publish-fn-pretty-{b}/publish"))
-        })
+        .filter(|r| r.path.ends_with(&format!("/function/{fn_name}/publish")))
         .collect();
     assert!(
         published.len() == 1 && published[0].conditional,
@@ -136,6 +135,7 @@ fn a_redirect_added_in_site_toml_alone_is_published_with_the_function() {
     let proxy = proxy();
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     let site = published_site("fn-redirect", &b, &dist, &proxy);
+    let (fn_name, _) = site_names(&site);
 
     site.config(&config(
         "fn-redirect",
@@ -151,7 +151,7 @@ fn a_redirect_added_in_site_toml_alone_is_published_with_the_function() {
         assert!(invalidated.contains(&form.to_string()), "{form}: {j:#}");
     }
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
-    let code = updated_code(&sent, &format!("git-publish-fn-redirect-{b}"));
+    let code = updated_code(&sent, &fn_name.clone());
     assert!(
         code.len() == 1 && code[0].contains("\"/old/\": [\"/about.html\", 301]"),
         "UpdateFunction with the new table: {code:?}"
@@ -202,7 +202,7 @@ type Stores = BTreeMap<String, (u32, BTreeMap<String, String>)>;
 static STORES: Mutex<Stores> = Mutex::new(BTreeMap::new());
 
 /// The keys the stand-in holds for store `arn`.
-fn store_keys(arn: &str) -> BTreeMap<String, String> {
+pub(crate) fn store_keys(arn: &str) -> BTreeMap<String, String> {
     let stores = STORES.lock().unwrap();
     stores.get(arn).map(|s| s.1.clone()).unwrap_or_default()
 }
@@ -222,7 +222,7 @@ fn json_response(status: &str, etag: Option<&str>, extra: &str, body: &str) -> V
 /// and UpdateKeys as CloudFront does, keeping the keys in memory. Requests must be signed with SigV4A (403
 /// otherwise); UpdateKeys must carry the store's current ETag in If-Match (409 ConflictException otherwise)
 /// and at most 50 keys.
-fn kvs_api_stand_in(a: &Asked) -> Option<Vec<u8>> {
+pub(crate) fn kvs_api_stand_in(a: &Asked) -> Option<Vec<u8>> {
     let rest = a.path.strip_prefix("/key-value-stores/")?;
     let (arn, tail) = rest.split_once('/').unwrap_or((rest, ""));
     let arn = percent_encoding::percent_decode_str(arn)
@@ -321,12 +321,13 @@ fn published_with_redirects(name: &str, n: usize) -> (String, String, Proxy, Sit
     site.config(&config(name, &b, &dist, &many_redirects(n, "/")));
     site.write("public/index.html", "<h1>Home</h1>");
     site.commit("v1");
+    tag_for_site(&site, &dist);
     site.run_with(&[], &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())])
         .ok();
     (b, dist, proxy, site)
 }
 
-fn many_redirects(n: usize, to: &str) -> String {
+pub(crate) fn many_redirects(n: usize, to: &str) -> String {
     (0..n)
         .map(|i| {
             format!(
@@ -368,9 +369,10 @@ fn kvs_requests<'a>(requests: &'a [Logged], arn: &str) -> Vec<&'a Logged> {
 #[test]
 fn a_large_redirect_table_goes_to_a_key_value_store() {
     let (b, dist, proxy, site) = published_with_redirects("fn-kvs", 200);
+    let (fn_name, _) = site_names(&site);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
 
-    let arn = kvs_arn(&format!("git-publish-fn-kvs-{b}"));
+    let arn = kvs_arn(&fn_name.clone());
     let keys = store_keys(&arn);
     assert_eq!(keys.len(), 400, "both URL forms of 200 redirects");
     assert_eq!(keys["/old/007-a-long-title-of-a-post/"], "301 /");
@@ -382,8 +384,7 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
     assert_eq!(updates.len(), 8, "400 keys, 50 a request");
     assert!(updates.iter().all(|r| r.conditional), "If-Match on each");
 
-    let code =
-        crate::redirects::live_function(&format!("git-publish-fn-kvs-{b}")).expect("created");
+    let code = crate::redirects::live_function(&fn_name.clone()).expect("created");
     assert!(code.starts_with("import cf from 'cloudfront';"), "{code}");
     assert!(code.contains("await kvs.get(uri)") && !code.contains("/old/007"));
     // For deploying with other tooling: the code and the store's entries.
@@ -414,12 +415,10 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
     );
     // moto keeps the association it was sent, and returns it.
     let associated = rt().block_on(async {
-        let d = (cloudfront()
-            .describe_function()
-            .name(format!("git-publish-fn-kvs-{b}")))
-        .send()
-        .await
-        .unwrap();
+        let d = (cloudfront().describe_function().name(fn_name.clone()))
+            .send()
+            .await
+            .unwrap();
         let config = d
             .function_summary()
             .unwrap()
@@ -467,7 +466,7 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
     assert_eq!(keys["/new-old/index.html"], "301 /");
     assert!(!keys.contains_key("/old/001-a-long-title-of-a-post/"));
     assert!(
-        updated_code(&sent, &format!("git-publish-fn-kvs-{b}")).is_empty(),
+        updated_code(&sent, &fn_name.clone()).is_empty(),
         "same code: no UpdateFunction"
     );
     let invalidated = strings(&j["invalidations"]);
@@ -502,8 +501,9 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
 #[test]
 fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
     let (b, dist, proxy, site) = published_with_redirects("fn-grow", 2);
+    let (fn_name, _) = site_names(&site);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let code = crate::redirects::live_function(&format!("git-publish-fn-grow-{b}")).unwrap();
+    let code = crate::redirects::live_function(&fn_name.clone()).unwrap();
     assert!(
         code.contains("var REDIRECTS = {") && !code.contains("import"),
         "{code}"
@@ -514,18 +514,16 @@ fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
     site.commit("v2");
     let before = proxy.requests().len();
     site.run_with(&[], &env).ok();
-    let arn = kvs_arn(&format!("git-publish-fn-grow-{b}"));
+    let arn = kvs_arn(&fn_name.clone());
     assert_eq!(store_keys(&arn).len(), 400);
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
-    let code = updated_code(&sent, &format!("git-publish-fn-grow-{b}"));
+    let code = updated_code(&sent, &fn_name.clone());
     assert!(
         code.len() == 1 && code[0].starts_with("import cf from 'cloudfront';"),
         "{code:?}"
     );
     let update = (sent.iter())
-        .position(|r| {
-            r.method == "PUT" && r.path == format!("/2020-05-31/function/git-publish-fn-grow-{b}")
-        })
+        .position(|r| r.method == "PUT" && r.path == format!("/2020-05-31/function/{fn_name}"))
         .unwrap();
     assert!(sent[update].conditional);
     let body = String::from_utf8_lossy(&sent[update].body);
@@ -546,15 +544,13 @@ fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
     let before = proxy.requests().len();
     site.run_with(&[], &env).ok();
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
-    let code = updated_code(&sent, &format!("git-publish-fn-grow-{b}"));
+    let code = updated_code(&sent, &fn_name.clone());
     assert!(
         code.len() == 1 && code[0].contains("var REDIRECTS = {") && !code[0].contains("import"),
         "{code:?}"
     );
     let update = (sent.iter())
-        .find(|r| {
-            r.method == "PUT" && r.path == format!("/2020-05-31/function/git-publish-fn-grow-{b}")
-        })
+        .find(|r| r.method == "PUT" && r.path == format!("/2020-05-31/function/{fn_name}"))
         .unwrap();
     assert!(!String::from_utf8_lossy(&update.body).contains("KeyValueStore"));
     assert!(
@@ -599,4 +595,82 @@ fn a_redirect_beyond_the_key_value_store_limits_is_refused_before_anything_is_wr
         .filter(|r| !r.path.contains(".git-publish/probe"))
         .count();
     assert_eq!(writes, 0, "nothing written");
+}
+
+/// Finding 12 of the third review: a publish that changes only the managed function (the recorded
+/// fingerprint differs, no file changed) publishes it under a claim, like any change to what the site
+/// serves: the claim is written before the function is, and the record after.
+#[test]
+fn finding_12_a_function_alone_is_published_under_a_claim() {
+    use aws_sdk_cloudfront::primitives::Blob;
+    use aws_sdk_cloudfront::types::FunctionStage;
+    let b = bucket("fn-claim");
+    let dist = distribution(&b);
+    let proxy = proxy();
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let site = published_site("fn-claim", &b, &dist, &proxy);
+    let (name, _) = site_names(&site);
+    // Someone changed the live code, and the record says another function was published.
+    rt().block_on(async {
+        let c = cloudfront();
+        let dev = c.describe_function().name(&name).send().await.unwrap();
+        let config = dev
+            .function_summary()
+            .unwrap()
+            .function_config()
+            .unwrap()
+            .clone();
+        let updated = (c.update_function().name(&name))
+            .if_match(dev.e_tag().unwrap())
+            .function_config(config)
+            .function_code(Blob::new(
+                "function handler(event) { return event.request; }",
+            ))
+            .send()
+            .await
+            .unwrap();
+        (c.publish_function().name(&name))
+            .if_match(updated.e_tag().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(c
+            .get_function()
+            .name(&name)
+            .stage(FunctionStage::Live)
+            .send()
+            .await
+            .is_ok());
+    });
+    let mut st = state_json(&b, "");
+    st["deployed"]["function"] = "sha256:0".into();
+    put_state(&b, st.to_string().as_bytes());
+
+    let before = proxy.requests().len();
+    site.run_with(&[], &env).ok();
+    let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
+    let state_puts: Vec<usize> = (sent.iter().enumerate())
+        .filter(|(_, r)| r.method == "PUT" && r.path.contains(".git-publish/state.json"))
+        .map(|(i, _)| i)
+        .collect();
+    let function_writes: Vec<usize> = (sent.iter().enumerate())
+        .filter(|(_, r)| {
+            (r.method == "PUT" || r.method == "POST")
+                && (r.path.contains("/function/") || r.path.ends_with("/config"))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(state_puts.len(), 2, "a claim, then the record: {sent:?}");
+    assert!(
+        !function_writes.is_empty(),
+        "the function is published: {sent:?}"
+    );
+    assert!(
+        function_writes
+            .iter()
+            .all(|w| state_puts[0] < *w && *w < state_puts[1]),
+        "{sent:?}"
+    );
+    let code = updated_code(&sent, &name);
+    assert!(code.len() == 1 && code[0].contains("var INDEX"), "{code:?}");
 }
