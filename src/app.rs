@@ -61,6 +61,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::CdnFunction { target, print: _ }) => {
             cmd::redirects::print_function(&open(ui)?, target.as_deref()).await?
         }
+        Some(Command::Preview(args)) => cmd::preview::run(&open(ui)?, &args).await?,
         // ---- publish on push (src/hooks/) ----
         Some(Command::Install(args)) => return hooks::install(&open(ui)?, &cwd, config, &args),
         Some(Command::Uninstall) => return hooks::uninstall(&cwd, &ui),

@@ -125,6 +125,65 @@ pub struct GlobalArgs {
     pub color: ColorChoice,
 }
 
+/// `git publish preview [list | rm NAME | prune]`.
+#[derive(Debug, Args, Clone, Default)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PreviewArgs {
+    #[command(subcommand)]
+    pub action: Option<PreviewAction>,
+    /// Target whose preview space to use (default: the default target)
+    #[arg(short, long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Branch to preview (default: the current branch; its output is that branch's commit)
+    #[arg(long, value_name = "BRANCH", conflicts_with = "rev")]
+    pub branch: Option<String>,
+    /// Commit, branch or tag to preview, under the current branch's name (or --name)
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+    /// The preview's name (default: from the branch; a DNS label of a-z, 0-9 and -)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print the plan, change nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Wait until the CloudFront invalidations have completed
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum PreviewAction {
+    /// List the target's previews: name, branch, commit, age, size, URL
+    List {
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+    },
+    /// Remove a preview: exactly its keys and its record, and invalidate its paths
+    Rm {
+        /// The preview's name (`git publish preview list`)
+        name: String,
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+        /// Print what would be removed, change nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+    /// Remove the previews whose branch no longer exists on the remote (and, with --older-than, stale ones)
+    Prune {
+        #[arg(short, long, value_name = "NAME")]
+        target: Option<String>,
+        /// The remote whose branches count (default: origin)
+        #[arg(long, default_value = "origin")]
+        remote: String,
+        /// Also remove previews last published longer ago than this (e.g. 30d, 2w)
+        #[arg(long, value_name = "AGE", value_parser = humantime::parse_duration)]
+        older_than: Option<std::time::Duration>,
+        /// Print what would be removed, change nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ColorChoice {
     Auto,
@@ -209,6 +268,9 @@ pub enum Command {
         #[arg(long)]
         print: bool,
     },
+
+    /// Publish a branch's preview beside production, at its own URL (`list`, `rm`, `prune` manage them)
+    Preview(PreviewArgs),
 
     // ---- publish on push (src/hooks/) ----
     /// Install git hooks that publish the site branch when it is pushed

@@ -98,6 +98,16 @@ struct RawTarget {
     publisher: Option<String>,
     locking: Option<String>,
     state: Option<String>,
+    previews: Option<RawPreviews>,
+}
+
+/// `[targets.NAME.previews]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPreviews {
+    domain: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +190,20 @@ pub struct Target {
     pub locking: Locking,
     /// `state = …`: where the deploy record lives when not in the site's own `<prefix>/.git-publish/`.
     pub state: Option<StateLocation>,
+    /// `[targets.NAME.previews]`: branch previews' domain and protection (`git publish preview` works without
+    /// it, through the distribution's own name).
+    pub previews: Option<PreviewsConfig>,
+}
+
+/// `[targets.NAME.previews]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviewsConfig {
+    /// `<name>.<domain>` serves preview `<name>` (a wildcard alias of the distribution).
+    pub domain: Option<String>,
+    /// Where every preview's password comes from (the password itself never is in site.toml): the name of an
+    /// environment variable, or a file.
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// `redirect_renames` in a target.
@@ -1010,6 +1034,11 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\nstate = \"file:///var/lib/site\"\n", "targets.p.state must be"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \".git-publish/**\"\nexclude = true\n", "the state record"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"**/.git-publish/*\"\ncache_control = \"no-store\"\n", "the state record"),
+            // previews
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\ndomain = \"*.preview.example.com\"\n", "targets.p.previews.domain"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\npassword_env = \"A\"\npassword_file = \"f\"\n", "are both set"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\npassword = \"hunter2\"\n", "never holds credentials"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\npasword_env = \"A\"\n", "unknown field"),
         ];
         let rows = target_checks::TARGET_CHECKS;
         let mut covered = vec![false; rows.len()];

@@ -21,6 +21,7 @@ pub mod exec;
 pub mod hooks;
 pub mod os;
 pub mod plan;
+pub mod preview;
 pub mod publish;
 pub mod records;
 pub mod settings;

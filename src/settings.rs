@@ -24,6 +24,16 @@ pub struct PublishOpts {
     /// A commit a push sent: when what is live already contains it (a force-push back), the publish is a
     /// rollback, and says so (decided where the state is read, in `publish::prepare`).
     pub pushed: bool,
+    /// `git publish preview`: publish to the target's preview space for a branch, not to the target.
+    pub preview: Option<PreviewOpts>,
+}
+
+/// Which preview a publish goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewOpts {
+    /// The preview's name (`crate::preview::name_for` of the branch).
+    pub name: String,
+    pub branch: String,
 }
 
 /// Who started a publish, with what they said.
@@ -63,6 +73,7 @@ pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
             wait_timeout: a.wait_timeout,
             rollback: false,
             pushed: false,
+            preview: None,
         },
         Invocation::Rollback { args, target, rev } => PublishOpts {
             target: Some(target),

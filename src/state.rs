@@ -205,6 +205,19 @@ pub struct Deploy {
     /// invalidates the whole site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forms: Option<String>,
+    /// A preview's deploy: its name, its branch and its size (`git publish preview list`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewMeta>,
+}
+
+/// What a preview's record says about it beyond a deploy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PreviewMeta {
+    pub name: String,
+    pub branch: String,
+    /// Files and bytes of its tree.
+    pub files: usize,
+    pub bytes: u64,
 }
 
 impl Deploy {
@@ -229,6 +242,7 @@ impl Deploy {
             redirects: vec![],
             function: None,
             forms: None,
+            preview: None,
         }
     }
 

@@ -574,6 +574,7 @@ mod tests {
             delay_deletes: false,
             monthly_budget: 1000,
             used_this_month: 0,
+            within_prefix: false,
         };
         let none = plan::rules::Rules::default();
         let input = plan::Input {
@@ -585,6 +586,7 @@ mod tests {
             deferred: &[],
             redirects: None,
             forms_changed: false,
+            elsewhere: None,
         };
         plan::build("production", &input, &settings)
             .unwrap()

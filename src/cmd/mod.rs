@@ -10,6 +10,7 @@ pub mod iam;
 pub mod init;
 pub mod log;
 pub mod man;
+pub mod preview;
 pub mod publish;
 pub mod redirects;
 pub mod rollback;

@@ -7,13 +7,13 @@
 //! Rows run in order and a later row may rely on an earlier one having passed (the `distribution` rows on
 //! `url`, `origin_path` on `distribution`). This module must not do IO: it judges values, nothing else.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{
-    check_endpoint, is_plain_path, parse_url, Backend, Distribution, Locking, RawDistribution,
-    RawTarget, RedirectRenames, StateLocation, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY,
-    DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET,
-    DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
+    check_endpoint, is_plain_path, parse_url, Backend, Distribution, Locking, PreviewsConfig,
+    RawDistribution, RawTarget, RedirectRenames, StateLocation, Target, DEFAULT_CLAIM_LEASE,
+    DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT,
+    DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
@@ -81,6 +81,20 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         check: bad_domain,
         message: "targets.{target}.domain = {value} is not a host name",
         hint: "give the site's host name, like \"blog.example.com\" (no scheme, no path)",
+    },
+    FieldCheck {
+        key: "previews.domain",
+        check: bad_previews_domain,
+        message: "targets.{target}.previews.domain = {value} is not a host name",
+        hint: "give the host under which each preview gets a name, like \"preview.blog.example.com\" (previews are then \
+               served at https://NAME.preview.blog.example.com/)",
+    },
+    FieldCheck {
+        key: "previews.password_env",
+        check: bad_previews_password,
+        message: "targets.{target}.previews.password_env and password_file {value}",
+        hint: "name an environment variable (password_env = \"PREVIEW_PASSWORD\") or a file (password_file = \
+               \"~/.config/preview-password\"), not both",
     },
     FieldCheck {
         key: "region",
@@ -374,6 +388,11 @@ impl<'a> Draft<'a> {
                 Some("none") => Locking::None,
                 _ => Locking::Conditional,
             },
+            previews: t.previews.map(|p| PreviewsConfig {
+                domain: p.domain.map(|d| d.to_ascii_lowercase()),
+                password_env: p.password_env,
+                password_file: p.password_file.map(PathBuf::from),
+            }),
             url: t.url,
         }
     }
@@ -444,6 +463,34 @@ fn bad_domain(d: &Draft) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '*'));
     (!ok).then(|| format!("{domain:?}"))
+}
+
+/// A host name (labels of letters, digits and `-`), no wildcard: previews are its subdomains.
+fn bad_previews_domain(d: &Draft) -> Option<String> {
+    let domain = d.raw.previews.as_ref()?.domain.as_ref()?;
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let ok = domain.contains('.') && domain.len() <= 190 && domain.split('.').all(label);
+    (!ok).then(|| format!("{domain:?}"))
+}
+
+fn bad_previews_password(d: &Draft) -> Option<String> {
+    let p = d.raw.previews.as_ref()?;
+    match (&p.password_env, &p.password_file) {
+        (Some(_), Some(_)) => Some("are both set".into()),
+        (Some(v), None)
+            if v.is_empty() || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Some(format!("= {v:?}: not an environment variable's name"))
+        }
+        (None, Some(f)) if f.trim().is_empty() => Some("= \"\": an empty path".into()),
+        _ => None,
+    }
 }
 
 /// `region` and `profile`: a name, without spaces.

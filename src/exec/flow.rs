@@ -740,6 +740,9 @@ mod tests {
         async fn delete_batch(&self, _: &[String]) -> Result<(), super::super::StoreError> {
             Ok(())
         }
+        async fn list(&self, _: &str) -> Result<Vec<String>, super::super::StoreError> {
+            Ok(Vec::new())
+        }
         async fn get_versioned(
             &self,
             _: &str,

@@ -200,6 +200,43 @@ impl ObjectStore for LocalStore {
         .map_err(|e| StoreError::failed(e.to_string(), ""))?
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // `prefix` is a key prefix: its directory part is walked, and the keys are filtered by the rest.
+        let dir = match prefix.rfind('/') {
+            Some(i) => &prefix[..i],
+            None => "",
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![self.root.join(dir)];
+        while let Some(d) = stack.pop() {
+            let entries = match fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("listing", &d, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_err("listing", &d, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| io_err("listing", &path, e))?;
+                if kind.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(&self.root) else {
+                    continue;
+                };
+                let key: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+                let key = key.join("/");
+                let temporary = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX);
+                if kind.is_file() && key.starts_with(prefix) && !temporary {
+                    out.push(key);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let path = self.path(key);
         if let Ok(meta) = fs::metadata(&path) {

@@ -204,6 +204,9 @@ pub trait ObjectStore: Send + Sync {
     }
     /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
+    /// Every key that starts with `prefix`, sorted. A publish never lists (the diff says what to send); only
+    /// previews' records and a preview's removal do, each under its own reserved prefix.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError>;
     /// Conditional write; returns the new version tag.
     async fn put_versioned(

@@ -401,6 +401,35 @@ impl ObjectStore for S3Store {
         Ok(())
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = (self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix))
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| self.error(&e, prefix))?;
+            out.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
+                _ => break,
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let res = self
             .client

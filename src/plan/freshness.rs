@@ -117,6 +117,7 @@ fn check_with_rules(
         deferred: &[],
         redirects: None,
         forms_changed: false,
+        elsewhere: None,
     };
     let plan = match build("t", &input(Some(&l)), s).expect("plan") {
         super::Outcome::Planned(p) => p,
@@ -184,6 +185,7 @@ fn settings(max_paths: usize) -> Settings {
         delay_deletes: false,
         monthly_budget: 1000,
         used_this_month: 0,
+        within_prefix: false,
     }
 }
 

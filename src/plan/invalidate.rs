@@ -78,6 +78,10 @@ pub struct Input<'a> {
     pub added: &'a [&'a str],
     pub forms: &'a UrlForms,
     pub max_paths: usize,
+    /// The directory that serves the whole site on this distribution (`/`, or `/blog/` for a target under a
+    /// prefix the origin path does not include, `/_previews/<name>/` for a preview): no wildcard above it is
+    /// chosen, since it would evict what the planner does not know (another prefix, production's pages).
+    pub root: &'a str,
 }
 
 /// Which URLs serve a file (site.toml: `index_document`, `directory_urls`, `pretty_urls`).
@@ -318,12 +322,13 @@ impl Tree {
         }
     }
 
-    /// The directory whose wildcard evicts the fewest still-cached unchanged URLs per path saved, counting
-    /// saving only up to `need`; ties go to the larger saving, then to the shorter directory name.
-    fn cheapest(&self, need: usize) -> Option<usize> {
+    /// The directory at or below `root` whose wildcard evicts the fewest still-cached unchanged URLs per path
+    /// saved, counting saving only up to `need`; ties go to the larger saving, then to the shorter directory
+    /// name.
+    fn cheapest(&self, need: usize, root: &str) -> Option<usize> {
         let mut best: Option<(usize, f64, usize)> = None; // (node, score, saved)
         for (i, n) in self.nodes.iter().enumerate() {
-            if n.emitted < 2 || n.chosen || n.covered {
+            if n.emitted < 2 || n.chosen || n.covered || !n.dir.starts_with(root) {
                 continue;
             }
             let saved = n.emitted - 1;
@@ -390,9 +395,9 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let budget = input.max_paths.max(1);
     while tree.nodes[0].emitted > budget {
         let need = tree.nodes[0].emitted - budget;
-        match tree.cheapest(need) {
+        match tree.cheapest(need, input.root) {
             Some(i) => tree.choose(i),
-            None => break, // cannot happen: the root always saves while emitted > 1
+            None => break, // cannot happen: the site's root always saves while emitted > 1
         }
     }
 
@@ -466,7 +471,27 @@ mod tests {
             added: &[],
             forms: &UrlForms::default(),
             max_paths: max,
+            root: "/",
         })
+    }
+
+    /// A wildcard is never chosen above the site's root: a preview's `/_previews/<name>/` (whose only child
+    /// it is, so `/_previews/*` would tie and win on its shorter name), or a target under a prefix.
+    #[test]
+    fn no_wildcard_above_the_sites_root() {
+        let stale: Vec<String> = (0..20).map(|i| format!("_previews/x/p{i}.html")).collect();
+        let stale: Vec<&str> = stale.iter().map(String::as_str).collect();
+        let forms = UrlForms::default();
+        let input = |root| Input {
+            stale: &stale,
+            unchanged: &[],
+            added: &[],
+            forms: &forms,
+            max_paths: 5,
+            root,
+        };
+        assert_eq!(plan(&input("/")).0, ["/*"]);
+        assert_eq!(plan(&input("/_previews/x/")).0, ["/_previews/x/*"]);
     }
 
     /// The invalidation rule, one row per edit: what becomes of the cached URLs of the path.

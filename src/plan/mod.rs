@@ -97,6 +97,10 @@ pub struct Settings {
     pub monthly_budget: usize,
     /// Paths already sent this month (from the state).
     pub used_this_month: usize,
+    /// Wildcards stay within the target's own prefix as served (`/_previews/<name>/*` for a preview, never
+    /// `/*`, which would evict production). Otherwise a site may collapse to `/*` as a last resort (a prefix's
+    /// bare root URL, `/blog`, is outside `/blog/*`).
+    pub within_prefix: bool,
 }
 
 /// What the planner reads. `changes` is the diff deployed → new (already merged over every base that may be
@@ -126,6 +130,18 @@ pub struct Input<'a> {
     /// was published with (recorded in the state): any URL of the site may now serve something else (a page,
     /// a 404, the function's rewrite), so each distribution invalidates the whole site, one wildcard.
     pub forms_changed: bool,
+    /// Files stored under another prefix of the same bucket that uploads may be copied from (a preview's
+    /// first publish copies what production already holds: no bytes sent).
+    pub elsewhere: Option<&'a Elsewhere<'a>>,
+}
+
+/// Files of another prefix of the same bucket, as they are stored there: the prefix, its files (sorted by
+/// path) and the rules they were published with.
+#[derive(Debug, Clone, Copy)]
+pub struct Elsewhere<'a> {
+    pub prefix: &'a str,
+    pub files: &'a [FileEntry],
+    pub rules: &'a Rules,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -409,6 +425,9 @@ pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Outcome, PlanE
     if let Some(old) = input.old_listing {
         steps::server_side_copies(&mut draft.uploads, input, old, s)?;
     }
+    if let Some(e) = input.elsewhere {
+        steps::copies_from_elsewhere(&mut draft.uploads, e, s)?;
+    }
     steps::type_changes(&mut draft, s)?;
     steps::limit_and_order(&mut draft, target, s)?;
     let max_paths = steps::path_limit(s);
@@ -437,6 +456,7 @@ mod tests {
             delay_deletes: false,
             monthly_budget: 1000,
             used_this_month: 0,
+            within_prefix: false,
         }
     }
 
@@ -458,6 +478,7 @@ mod tests {
                 deferred: &[],
                 redirects: None,
                 forms_changed: false,
+                elsewhere: None,
             },
             s,
         )
@@ -736,6 +757,7 @@ mod tests {
                     deferred: &self.deferred,
                     redirects: None,
                     forms_changed: false,
+                    elsewhere: None,
                 },
                 s,
             )
@@ -932,6 +954,89 @@ mod tests {
         assert_eq!(p.count(UploadKind::Copy), 0);
     }
 
+    /// A preview's first publish: every file is new under `_previews/<name>/`; those whose bytes production
+    /// already holds (at the same path, or anywhere) are copied from production's keys, none is sent twice,
+    /// and nothing under production's prefix is written or deleted. `--full` sends bytes.
+    #[test]
+    fn a_preview_copies_what_production_holds() {
+        use ChangeKind::*;
+        let with = |path: &str, blob: &str| Change {
+            blob: Some(blob.repeat(20)),
+            ..ch(path, Added)
+        };
+        let changes = vec![
+            with("index.html", "a1"),
+            with("posts/new/index.html", "a2"),
+            with("css/site.css", "a3"),
+            with("img/moved.png", "a4"),
+        ];
+        let production = vec![
+            entry("css/site.css", &"a3".repeat(20)),
+            entry("img/logo.png", &"a4".repeat(20)),
+            entry("index.html", &"ff".repeat(20)),
+        ];
+        let none = Rules::default();
+        let elsewhere = Elsewhere {
+            prefix: "site",
+            files: &production,
+            rules: &none,
+        };
+        let input = Input {
+            changes: &changes,
+            listing: None,
+            old_listing: None,
+            rules: &none,
+            old_rules: &none,
+            deferred: &[],
+            redirects: None,
+            forms_changed: false,
+            elsewhere: Some(&elsewhere),
+        };
+        let mut s = settings();
+        s.prefix = "site/_previews/draft".into();
+        s.within_prefix = true;
+        let p = super::build("p@draft", &input, &s)
+            .unwrap()
+            .planned()
+            .unwrap();
+        let p_ = |k: &str| format!("site/_previews/draft/{k}");
+        assert_eq!(
+            steps(&p),
+            [
+                (
+                    p_("css/site.css"),
+                    UploadKind::Copy,
+                    Some("site/css/site.css".into())
+                ),
+                (
+                    p_("img/moved.png"),
+                    UploadKind::Copy,
+                    Some("site/img/logo.png".into())
+                ),
+                (p_("index.html"), UploadKind::New, None),
+                (p_("posts/new/index.html"), UploadKind::New, None),
+            ]
+        );
+        assert!(p.deletes.is_empty());
+        assert!(p
+            .uploads
+            .iter()
+            .all(|u| u.key.starts_with("site/_previews/draft/")));
+        s.full = true;
+        let all: Vec<FileEntry> = (changes.iter())
+            .map(|c| entry(&c.path, c.blob.as_deref().unwrap()))
+            .collect();
+        let input = Input {
+            listing: Some(&all),
+            ..input
+        };
+        let p = super::build("p@draft", &input, &s)
+            .unwrap()
+            .planned()
+            .unwrap();
+        assert_eq!(p.count(UploadKind::Copy), 0);
+    }
+
     #[test]
     fn delayed_deletes_wait_one_publish() {
         use ChangeKind::*;
@@ -993,6 +1098,7 @@ mod tests {
                 deferred,
                 redirects: None,
                 forms_changed: false,
+                elsewhere: None,
             };
             let needs = super::build("t", &input, s).unwrap() == Outcome::NeedsListing;
             assert_eq!(needs, want, "{why}");
@@ -1104,12 +1210,14 @@ mod tests {
                 deferred: &[],
                 redirects: None,
                 forms_changed: true,
+                elsewhere: None,
             };
             let p = super::build("t", &input, &s).unwrap().planned().unwrap();
             assert_eq!(p.invalidations, want, "{prefix:?} under {origin:?}");
             assert_eq!(p.invalidation.wildcards, want.len());
             let unchanged = Input {
                 forms_changed: false,
+                elsewhere: None,
                 ..input
             };
             let p = super::build("t", &unchanged, &s)

@@ -294,6 +294,40 @@ pub(super) fn server_side_copies(
     Ok(())
 }
 
+/// Uploads whose bytes are already stored under another prefix of the bucket ([`super::Elsewhere`]: a
+/// preview's files that production has) become server-side copies from there, at whatever path they are
+/// (usually the same one). Nothing under that prefix is written by this plan, so any of its files may be a
+/// source; the bytes must have been stored with the same encoding.
+pub(super) fn copies_from_elsewhere(
+    uploads: &mut [Upload],
+    e: &super::Elsewhere,
+    s: &Settings,
+) -> Result<(), PlanError> {
+    if s.full {
+        return Ok(());
+    }
+    let mut by_blob: HashMap<&str, &str> = HashMap::new();
+    for f in e.files.iter().filter(|f| !e.rules.excluded(&f.path)) {
+        by_blob.entry(f.blob.as_str()).or_insert(f.path.as_str());
+    }
+    for u in uploads.iter_mut().filter(|u| u.sends_bytes()) {
+        let same_path = e
+            .files
+            .binary_search_by(|f| f.path.as_str().cmp(&u.path))
+            .ok();
+        let src = match same_path.map(|i| &e.files[i]) {
+            Some(f) if f.blob == u.blob && !e.rules.excluded(&f.path) => Some(f.path.as_str()),
+            _ => by_blob.get(u.blob.as_str()).copied(),
+        };
+        let Some(src) = src else { continue };
+        if e.rules.headers(src).content_encoding == u.headers.content_encoding {
+            u.kind = UploadKind::Copy;
+            u.copy_from = Some(key_for(e.prefix, src)?);
+        }
+    }
+    Ok(())
+}
+
 /// Limits and ordering: the safety limit on deletes comes before anything runs, and counts the deletes this
 /// plan decides (deferred ones too, not the ones it carries out for the previous publish); then uploads in execution
 /// order (by [`super::Phase`], then key), deletes and deferred deletes sorted.
@@ -445,12 +479,18 @@ fn distribution_plan(
     max_paths: usize,
 ) -> Option<CdnPlan> {
     let (stale, unchanged, added) = (refs(stale), refs(unchanged), refs(added));
+    // A preview is served under its own directory; wildcards above it would evict production.
+    let root = match served_path(&s.prefix, &cdn.origin_path, "x") {
+        Some(x) if s.within_prefix => format!("/{}", x.trim_end_matches('x')),
+        _ => "/".to_string(),
+    };
     let (paths, summary) = invalidate::plan(&invalidate::Input {
         stale: &stale,
         unchanged: &unchanged,
         added: &added,
         forms: &s.forms,
         max_paths,
+        root: &root,
     });
     (!paths.is_empty()).then(|| CdnPlan {
         distribution: cdn.id.clone(),

@@ -114,7 +114,7 @@ async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
     let passed = (p.current.as_ref())
         .and_then(|c| c.probe.as_ref())
         .is_some_and(|pr| pr.conditional_writes);
-    if passed || !probes(p.target) {
+    if passed || !probes(&p.target) {
         return Ok(None);
     }
     let store = p.backends.state_store();
@@ -290,7 +290,27 @@ async fn run(
         _ = tokio::signal::ctrl_c() => Err(Stop::Interrupted),
     };
     s.ui.finish_progress();
-    result
+    let outcome = result?;
+    production_unchanged(p).await?;
+    Ok(outcome)
+}
+
+/// A preview that copied files from production: production's record must be the one read before the copies
+/// (a production publish in between may have replaced a source while it was copied). If it is not, the
+/// preview's record is not written; its next publish resumes and copies again.
+async fn production_unchanged(p: &Prepared<'_>) -> std::result::Result<(), Stop> {
+    let Some(v) = p.preview.as_ref().filter(|v| v.copies_production) else {
+        return Ok(());
+    };
+    match v.production.unchanged(&p.backends).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Stop::Failed(
+            "production was published while this preview copied files from it: a copied file may be the \
+             newer version; run `git publish preview` again (it copies them again)"
+                .into(),
+        )),
+        Err(e) => Err(Stop::Failed(format!("could not read production's record again: {e}"))),
+    }
 }
 
 /// Release the claim but keep the record that this publish is incomplete (and why).
@@ -343,6 +363,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
             None => None,
         },
         forms: Some(p.target.forms.describe()),
+        preview: p.preview.as_ref().and_then(|v| v.meta.clone()),
     }
 }
 

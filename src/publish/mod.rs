@@ -15,6 +15,7 @@ mod apply;
 mod commit;
 mod lookups;
 mod prepare;
+mod preview;
 mod wait;
 
 #[cfg(test)]
@@ -31,7 +32,7 @@ use crate::plan;
 use crate::source::{Repo, Snapshot};
 use crate::ui::Ui;
 
-pub use crate::settings::PublishOpts;
+pub use crate::settings::{PreviewOpts, PublishOpts};
 pub use apply::apply;
 pub use commit::{output_of, resolve_rev};
 pub use prepare::{prepare, Prepared};
@@ -103,7 +104,18 @@ impl Session {
 /// Publish: prepare, then (unless a dry run) apply and wait. The entry point of `git publish`, `rollback`,
 /// `retry` and the hooks.
 pub async fn publish(s: &Session, opts: &PublishOpts) -> Result<Report> {
+    publish_then(s, opts, |_| {}).await
+}
+
+/// [`publish`], calling `ready` once the plan is out, before anything is written (a preview prints its URL
+/// there).
+pub async fn publish_then(
+    s: &Session,
+    opts: &PublishOpts,
+    ready: impl FnOnce(&Prepared),
+) -> Result<Report> {
     let prepared = prepare(s, opts).await?;
+    ready(&prepared);
     let dirty_check = DirtyCheck::start(s, opts, &prepared.commit);
     if opts.dry_run {
         dirty_check.report(&s.ui);

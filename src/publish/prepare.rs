@@ -6,6 +6,7 @@
 //! writes to the site (a snapshot build may write its commit to git, see `commit.rs`; with `state = …` a record
 //! still in the site is moved there once, not in a dry run); a dry run ends here.
 
+use std::borrow::Cow;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -23,7 +24,8 @@ use super::{output_of, PublishOpts, Report, Session};
 /// Everything a publish knows once it has planned, before it changes anything.
 pub struct Prepared<'s> {
     pub started: Instant,
-    pub target: &'s Target,
+    /// The target published to: the config's, or the preview space derived from it.
+    pub target: Cow<'s, Target>,
     pub commit: String,
     /// The output tree of `commit`.
     pub new_tree: String,
@@ -53,6 +55,17 @@ pub struct Prepared<'s> {
     pub read_took: std::time::Duration,
     /// The report of a dry run; apply and wait fill in the rest.
     pub report: Report,
+    /// A preview's publish: its record entry, and production as read (when the plan copies from it, its
+    /// record must not have changed before the preview's is written).
+    pub preview: Option<PreviewPrepared>,
+}
+
+/// What a preview's publish carries from prepare to apply.
+pub struct PreviewPrepared {
+    pub meta: Option<crate::state::PreviewMeta>,
+    pub production: super::preview::Production,
+    /// The plan copies from production's keys.
+    pub copies_production: bool,
 }
 
 impl Prepared<'_> {
@@ -78,7 +91,12 @@ impl Prepared<'_> {
 pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<'s>> {
     let started = Instant::now();
     let lap = |what: &str| tracing::debug!("{what}: {} ms", started.elapsed().as_millis());
-    let target = s.config.target(opts.target.as_deref())?;
+    let base = s.config.target(opts.target.as_deref())?;
+    let owned: Cow<'s, Target> = match &opts.preview {
+        Some(p) => Cow::Owned(crate::preview::derive(base, &p.name)),
+        None => Cow::Borrowed(base),
+    };
+    let target: &Target = &owned;
     let chosen = select_commit(s, opts)?;
     lap("selected the commit");
     let early_diff = speculative_diff(s, opts, target, &chosen)?;
@@ -88,6 +106,10 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     let key = state::key_of(target);
     let (current, etag, takeover, replaces, probe_ready, read_took) =
         read_state(s, opts, target, &backends, &key).await?;
+    let production = match &opts.preview {
+        Some(_) => Some(super::preview::Production::read(&backends, base).await?),
+        None => None,
+    };
     lap("read the state");
     let diffed = diff_against_target(
         s,
@@ -100,7 +122,15 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     )?;
     lap("diffed");
     let deployed = current.as_ref().and_then(|st| st.deployed.as_ref());
-    let (plan, carried) = plan_with_churn(s, opts, target, &backends, deployed, &diffed, &chosen)?;
+    super::preview::check_branch(opts, deployed)?;
+    let elsewhere = production.as_ref().and_then(|p| p.elsewhere(s, base));
+    let alongside = Alongside {
+        elsewhere: elsewhere.as_ref(),
+        others_this_month: (production.as_ref()).map_or(0, |p| p.paths_used_in(&s.clock.month())),
+    };
+    let (plan, carried) = plan_with_churn(
+        s, opts, target, &backends, deployed, &diffed, &chosen, &alongside,
+    )?;
     check_managed_function(&backends, &plan).await?;
     lap("planned");
     let plan_ms = started.elapsed().as_millis();
@@ -123,9 +153,18 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     let mut report = report_skeleton(opts, &header, &plan, diffed.resumed.is_some(), plan_ms);
     report.rollback_from = rollback_from.clone();
     report.snapshot = snapshot;
+    let preview = production.map(|production| {
+        let own = format!("{}/", target.prefix());
+        PreviewPrepared {
+            meta: super::preview::meta(s, opts, &new_tree),
+            copies_production: (plan.uploads.iter())
+                .any(|u| u.copy_from.as_deref().is_some_and(|k| !k.starts_with(&own))),
+            production,
+        }
+    });
     Ok(Prepared {
         started,
-        target,
+        target: owned,
         commit,
         new_tree,
         backends,
@@ -142,7 +181,16 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
         probe_ready,
         read_took,
         report,
+        preview,
     })
+}
+
+/// What a publish plans beside its own diff: files of another prefix to copy from and the paths another
+/// record counts this month (a preview: production's).
+#[derive(Default)]
+struct Alongside<'a> {
+    elsewhere: Option<&'a super::preview::Elsewhere>,
+    others_this_month: usize,
 }
 
 /// The target's state (None: first publish), its ETag, what to do about a publish it has pending (refuse
@@ -169,7 +217,11 @@ async fn read_state(
     std::time::Duration,
 )> {
     warn_state_inside_site(s, target);
-    let old = state::move_record(backends, target, opts.dry_run).await?;
+    // A preview's record never lived anywhere else: nothing to move.
+    let old = match &opts.preview {
+        None => state::move_record(backends, target, opts.dry_run).await?,
+        Some(_) => None,
+    };
     let store = backends.state_store();
     let first_here = crate::records::read_mirror(&s.repo, &target.name).is_none();
     let speculate = first_here && !opts.dry_run && super::apply::probes(target);
@@ -463,10 +515,12 @@ fn plan_settings(
         delay_deletes: target.delay_deletes,
         monthly_budget: target.invalidation_budget,
         used_this_month,
+        within_prefix: crate::preview::is_preview(&target.name),
     }
 }
 
 /// Plan the diff with what the deployed record carries over, then look for churn in the plan.
+#[allow(clippy::too_many_arguments)]
 fn plan_with_churn(
     s: &Session,
     opts: &PublishOpts,
@@ -475,9 +529,16 @@ fn plan_with_churn(
     deployed: Option<&Deploy>,
     d: &Diffed,
     new: &Chosen,
+    alongside: &Alongside,
 ) -> Result<(Plan, Carried)> {
     let carried = Carried::from_deployed(s, opts, deployed);
-    let settings = plan_settings(target, opts, backends, carried.used_this_month);
+    let used = carried.used_this_month + alongside.others_this_month;
+    let settings = plan_settings(target, opts, backends, used);
+    let elsewhere = alongside.elsewhere.map(|e| plan::Elsewhere {
+        prefix: &e.prefix,
+        files: &e.files,
+        rules: &e.rules,
+    });
     let recorded = deployed.map(|d| d.redirects.clone()).unwrap_or_default();
     let similar = if target.redirect_renames == RedirectRenames::Off {
         Vec::new()
@@ -502,6 +563,7 @@ fn plan_with_churn(
         deferred: &carried.deferred,
         redirects: Some(&req),
         forms_changed,
+        elsewhere: elsewhere.as_ref(),
     };
     let mut plan = plan_with_listing(s, &target.name, input, &settings, new)?;
     if !plan.redirects.proposed.is_empty()

@@ -123,6 +123,37 @@ impl Repo {
         self.repo.is_path_ignored(path).unwrap_or(false)
     }
 
+    /// What a symbolic ref points at (`refs/remotes/origin/HEAD` → `refs/remotes/origin/main`).
+    pub fn symbolic_target(&self, name: &str) -> Option<String> {
+        let r = self.repo.find_reference(name).ok()?;
+        r.symbolic_target().map(str::to_string)
+    }
+
+    /// The branches of `remote` as it has them now (`git ls-remote --heads`, which knows the remote's
+    /// credentials), short names.
+    pub fn remote_branches(&self, remote: &str) -> Result<Vec<String>> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(self.root())
+            .args(["ls-remote", "--heads", remote])
+            .env_remove("GIT_DIR")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| Error::io("running `git ls-remote` (is git on PATH?)", e))?;
+        if !out.status.success() {
+            return Err(Error::Git(format!(
+                "`git ls-remote --heads {remote}` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split('\t').nth(1))
+            .filter_map(|r| r.strip_prefix("refs/heads/"))
+            .map(str::to_string)
+            .collect())
+    }
+
     /// Short name of the checked-out branch, if any.
     pub fn current_branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;
@@ -229,6 +260,18 @@ impl Repo {
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
+    /// Files and bytes of a tree (object headers only, no blob is read).
+    pub fn tree_size(&self, tree: &str) -> Result<(usize, u64)> {
+        let files = self.listing(tree, "")?;
+        let odb = self.repo.odb()?;
+        let mut bytes = 0u64;
+        for f in &files {
+            let (size, _) = odb.read_header(Oid::from_str(&f.blob)?)?;
+            bytes += size as u64;
+        }
+        Ok((files.len(), bytes))
+    }
+
     /// (ahead, behind): commits in `tip` not in `base`, and the reverse.
     pub fn ahead_behind(&self, tip: &str, base: &str) -> Option<(usize, usize)> {
         self.repo

@@ -324,6 +324,7 @@ fn settings(delay_deletes: bool) -> crate::plan::Settings {
         delay_deletes,
         monthly_budget: 1000,
         used_this_month: 0,
+        within_prefix: false,
     }
 }
 
@@ -349,6 +350,7 @@ fn planner_puts_redirect_objects_instead_of_deleting_and_invalidates_old_urls() 
             deferred: &[],
             redirects: Some(&r),
             forms_changed: false,
+            elsewhere: None,
         };
         let plan = crate::plan::build("t", &input, &s)
             .unwrap()
