@@ -58,6 +58,8 @@ pub struct TargetStatus {
     pub live_source: Option<String>,
     /// Snapshot builds: the tip of the snapshot ref when it is not what is live (built, not published).
     pub unpublished_snapshot: Option<String>,
+    /// The target's branch previews (`git publish preview`), with their URLs.
+    pub previews: Vec<super::preview::Listed>,
 }
 
 pub async fn status(s: &Session, only: Option<&str>) -> Result<Vec<TargetStatus>> {
@@ -125,6 +127,11 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
             .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
         live_source,
         unpublished_snapshot,
+        // Listing them is one more request; a target that can't be read shows none.
+        previews: match source {
+            "target" => super::preview::previews_of(s, target).await.unwrap_or_default(),
+            _ => Vec::new(),
+        },
     })
 }
 
@@ -176,6 +183,9 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
             _ => {}
         }
         render_unfinished(s, t);
+        for p in &t.previews {
+            s.ui.out(&format!("  preview: {}", super::preview::line(p)));
+        }
     }
 }
 
