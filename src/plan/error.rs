@@ -6,20 +6,21 @@
 //! the new tree is [`super::Outcome::NeedsListing`], not an error.
 
 use crate::error::Error;
+use crate::quote::quote_path;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// The site path has `.`/`..`/empty components or is absolute ([`super::key_for`]).
-    #[error("`{path}` would be published outside the target (key `{key}`)")]
+    #[error("`{}` would be published outside the target (key `{}`)", quote_path(.path), quote_path(.key))]
     KeyEscapes { path: String, key: String },
     /// A component of the site path is [`super::STATE_DIR`], at any depth and in any case.
-    #[error("`{path}` uses the name reserved for git-publish's own state")]
+    #[error("`{}` uses the name reserved for git-publish's own state", quote_path(.path))]
     ReservedPath { path: String },
     /// A component of the site path is a name git treats as `.git` (see [`super::paths`]).
-    #[error("`{path}` has a component `{component}` that git treats as `.git`: publishing it could plant a repository")]
+    #[error("`{}` has a component `{}` that git treats as `.git`: publishing it could plant a repository", quote_path(.path), quote_path(.component))]
     GitPath { path: String, component: String },
     /// The key is longer than S3 accepts.
-    #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
+    #[error("the key of `{}` is {len} bytes long; S3 keys are at most 1,024 bytes", quote_path(.path))]
     KeyTooLong { path: String, len: usize },
     /// More deletes than `max_deletes` / `--max-deletes`: nothing runs.
     #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]

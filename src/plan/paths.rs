@@ -15,40 +15,6 @@
 //! | `.g\u{200c}it`     | HFS+ ignores some Unicode code points when comparing names |
 //! | `.git-publish`, `.Git-Publish` | git-publish's record of what is deployed, at any depth |
 
-/// A path as `git diff` shows it: as it is, unless it holds a control character, `"` or `\\`; then in double
-/// quotes with C escapes (`"a\\n+ evil.html"`), so that a file name can never fake a line of the plan or send
-/// an escape sequence to the terminal. Non-ASCII letters are shown as they are (git's `core.quotePath=false`).
-pub fn quoted(path: &str) -> std::borrow::Cow<'_, str> {
-    let needs = |c: char| c.is_control() || c == '"' || c == '\\';
-    if !path.chars().any(needs) {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len() + 2);
-    out.push('"');
-    for c in path.chars() {
-        match c {
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{b}' => out.push_str("\\v"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("\\{b:03o}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    std::borrow::Cow::Owned(out)
-}
-
 /// Why a path component can't be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -170,24 +136,6 @@ mod tests {
         ];
         for c in fine {
             assert_eq!(refused_component(c), None, "{c:?}");
-        }
-    }
-
-    #[test]
-    fn names_are_quoted_as_git_diff_quotes_them() {
-        let table = [
-            ("posts/a/index.html", "posts/a/index.html"),
-            ("ünï cödé/x y.html", "ünï cödé/x y.html"),
-            ("a\n+ evil.html", "\"a\\n+ evil.html\""),
-            ("b\u{1b}[2Kc.html", "\"b\\033[2Kc.html\""),
-            ("tab\there", "\"tab\\there\""),
-            ("q\"uote", "\"q\\\"uote\""),
-            ("back\\slash", "\"back\\\\slash\""),
-            ("del\u{7f}", "\"del\\177\""),
-            ("c1\u{85}", "\"c1\\302\\205\""),
-        ];
-        for (raw, shown) in table {
-            assert_eq!(quoted(raw), shown, "{raw:?}");
         }
     }
 
