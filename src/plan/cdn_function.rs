@@ -35,7 +35,7 @@ pub const MAX_KVS_VALUE_BYTES: usize = 1024;
 pub const MAX_KVS_BYTES: usize = 5 * 1024 * 1024;
 
 /// The viewer-request function: the lookup (by variant) comes first, then this.
-const HANDLER_REST: &str = r#"    if (r) {
+const HANDLER_REST: &str = r#"    if (r && onSite(r[0])) {
         var location = r[0];
         var query = queryString(request.querystring);
         if (query) {
@@ -60,6 +60,24 @@ const HANDLER_REST: &str = r#"    if (r) {
     return request;
 }
 
+// The table is keyed by the decoded path: viewers send `/caf%C3%A9/`, `/caf%c3%a9/` or `/a%20b/` as they like.
+// A path that does not decode (a stray `%`) is looked up as it came.
+function decoded(uri) {
+    try {
+        return decodeURIComponent(uri);
+    } catch (e) {
+        return uri;
+    }
+}
+
+// "//host" and "/\host" (tabs and line breaks dropped, as browsers drop them) leave the site: never answer
+// with one, whatever the table says.
+function onSite(location) {
+    var l = location.replace(/[\t\n\r]/g, "");
+    var second = l.charAt(1);
+    return l.charAt(0) > " " && !(l.charAt(0) === "/" && (second === "/" || second === "\\"));
+}
+
 function queryString(qs) {
     var parts = [];
     for (var name in qs) {
@@ -76,7 +94,8 @@ function queryString(qs) {
 const LOOKUP_INLINE: &str = r#"function handler(event) {
     var request = event.request;
     var uri = request.uri;
-    var r = REDIRECTS[uri];
+    var path = decoded(uri);
+    var r = Object.prototype.hasOwnProperty.call(REDIRECTS, path) ? REDIRECTS[path] : null;
 "#;
 
 /// `kvs.get` throws for a key the store doesn't hold: that URL is not redirected.
@@ -85,7 +104,7 @@ const LOOKUP_KVS: &str = r#"async function handler(event) {
     var uri = request.uri;
     var r = null;
     try {
-        var found = await kvs.get(uri);
+        var found = await kvs.get(decoded(uri));
         var space = found.indexOf(" ");
         r = [found.substring(space + 1), parseInt(found.substring(0, space), 10)];
     } catch (e) {
@@ -273,9 +292,28 @@ pub fn fingerprint(name: &str, code: &str, kvs: Option<&Kvs>, distributions: &[&
     format!("sha256:{}", hex::encode(h.finalize()))
 }
 
-/// A JavaScript string literal (a JSON-escaped string is one).
+/// A JavaScript string literal in printable ASCII: `"` and `\` escaped, and every other character outside
+/// U+0020..=U+007E as `\uXXXX` (a UTF-16 pair above U+FFFF). A JSON string is not enough: JSON leaves U+2028
+/// and U+2029 raw, which end a line inside a string literal of the ES5.1 that CloudFront's runtime parses
+/// (a syntax error, and no function), and it leaves every other character raw for the console to mangle.
 fn js(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
