@@ -148,7 +148,8 @@ fn a_table_beyond_9_kb_goes_to_a_key_value_store() {
         .code
         .starts_with("import cf from 'cloudfront';\nconst kvs = cf.kvs();\n"));
     assert!(g.code.contains("async function handler(event) {"));
-    assert!(g.code.contains("await kvs.get(decoded(uri))"));
+    assert!(g.code.contains("await kvs.get(uri)"));
+    assert!(g.code.contains("await redirectOf(decoded(uri))"));
     assert!(!g.code.contains("REDIRECTS") && !g.code.contains("0007"));
     assert!(g.code.len() < 4096, "{}", g.code.len());
     // The threshold is the inline code's size.
