@@ -111,6 +111,20 @@ pub enum Error {
     GitPath { path: String, component: String },
     #[error("the key of `{}` is {len} bytes long; S3 keys are at most 1,024 bytes", quote_path(.path))]
     KeyTooLong { path: String, len: usize },
+    #[error("`{}` would overwrite the deploy record: key `{}` is reserved for the record at {}", quote_path(.path), quote_path(.key), quote_path(.record))]
+    RecordPath {
+        path: String,
+        key: String,
+        record: String,
+    },
+    #[error("`{}` can't be written to a directory: `{}` {why}", quote_path(.path), quote_path(.component))]
+    NotPortable {
+        path: String,
+        component: String,
+        why: &'static str,
+    },
+    #[error("`{}` and `{}` name the same file on a case-insensitive or normalising filesystem (macOS, Windows): one would overwrite the other", quote_path(.first), quote_path(.second))]
+    SameFile { first: String, second: String },
     #[error("a corrupt tree in {commit}: {why} in {}", quote_path(.dir))]
     CorruptTree {
         commit: String,
@@ -237,6 +251,9 @@ impl Error {
             | GitPath { .. }
             | CorruptTree { .. }
             | KeyTooLong { .. }
+            | RecordPath { .. }
+            | NotPortable { .. }
+            | SameFile { .. }
             | Redirect { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
@@ -295,6 +312,15 @@ impl Error {
                  `git commit` of a fresh checkout of the output); nothing was written"
                 .into(),
             GitPath { .. } => "remove that directory from the generator's output (git itself refuses such names) and commit; nothing was written".into(),
+            RecordPath { .. } => "rename or remove that file in the output, or move the record elsewhere with `state` \
+                 in site.toml; nothing was written"
+                .into(),
+            NotPortable { .. } => "rename the file in the generator's output (git for Windows refuses such names \
+                 too) and commit; nothing was written"
+                .into(),
+            SameFile { .. } => "rename one of the two in the generator's output (they differ only in case or in \
+                 Unicode normalisation) and commit; nothing was written"
+                .into(),
             KeyTooLong { .. } => "shorten the file's path (or the target's key prefix) and commit; nothing was written".into(),
             BuildFailed { .. } => "run the command by hand from the repository root and fix it, or change \
                  `source.build_command` in site.toml; nothing was committed or published"

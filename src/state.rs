@@ -26,6 +26,9 @@ use crate::exec::backends::Backends;
 use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
+mod reserved;
+pub use reserved::key_rules;
+
 /// Highest state format this build reads and the one it writes.
 pub const FORMAT: u32 = 1;
 /// How many past deploys the record keeps.

@@ -580,6 +580,7 @@ mod tests {
             delay_deletes: false,
             monthly_budget: 1000,
             used_this_month: 0,
+            keys: Default::default(),
         };
         let none = plan::rules::Rules::default();
         let input = plan::Input {

@@ -184,6 +184,7 @@ fn settings(max_paths: usize) -> Settings {
         delay_deletes: false,
         monthly_budget: 1000,
         used_this_month: 0,
+        keys: Default::default(),
     }
 }
 

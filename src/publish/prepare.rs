@@ -462,6 +462,7 @@ fn plan_settings(
         delay_deletes: target.delay_deletes,
         monthly_budget: target.invalidation_budget,
         used_this_month,
+        keys: crate::state::key_rules(target),
     }
 }
 

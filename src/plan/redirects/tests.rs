@@ -324,6 +324,7 @@ fn settings(delay_deletes: bool) -> crate::plan::Settings {
         delay_deletes,
         monthly_budget: 1000,
         used_this_month: 0,
+        keys: Default::default(),
     }
 }
 
