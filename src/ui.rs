@@ -614,6 +614,18 @@ mod tests {
         insta::assert_snapshot!("plan_colour", coloured);
     }
 
+    /// Finding 10: the churn line names files the way the plan does, quoted when they hold escapes.
+    #[test]
+    fn finding_10_the_churn_line_quotes_names() {
+        let plan = Plan {
+            churn: vec!["ok.html".into(), "b\u{1b}[2Kc.html".into()],
+            ..Plan::default()
+        };
+        let line = churn_line(&plan).unwrap();
+        assert!(line.ends_with(": ok.html, \"b\\033[2Kc.html\""), "{line}");
+        assert!(!line.contains('\u{1b}'));
+    }
+
     #[test]
     fn plan_rendering_with_wildcards() {
         let plan = new_post_plan(2);
