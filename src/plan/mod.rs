@@ -716,21 +716,7 @@ mod tests {
             assert!(e.to_string().contains(old), "{e}");
             assert!(build("t", &changes, &listing(&[old, new]), &settings()).is_ok());
         }
-        let none = Rules::default();
-        let input = Input {
-            changes: &[ch("new.html", Added)],
-            listing: None,
-            old_listing: None,
-            rules: &none,
-            old_rules: &none,
-            deferred: &[],
-            redirects: None,
-            forms_changed: false,
-        };
-        assert_eq!(
-            super::build("t", &input, &dir).unwrap(),
-            Outcome::NeedsListing
-        );
+        // (Without the listing, a new name asks for it: `needs_listing_only_when_a_step_reads_it`.)
         let renamed = [ch("a.html", Deleted), ch("A.html", Added)];
         let p = build("t", &renamed, &listing(&["A.html"]), &dir).unwrap();
         assert_eq!(p.clear_first, ["a.html"]);
@@ -1199,6 +1185,16 @@ mod tests {
             bool,
         );
         let (small, gone) = ([ch("a.html", Modified)], ["gone.css".to_string()]);
+        let (added, dir) = (
+            [ch("new.html", Added)],
+            Settings {
+                keys: KeyRules {
+                    reserved: Vec::new(),
+                    filesystem: true,
+                },
+                ..settings()
+            },
+        );
         #[rustfmt::skip]
         let table: &[Row] = &[
             // (why,                        changes, deferred, old rules, settings,    needs the listing)
@@ -1207,6 +1203,8 @@ mod tests {
             ("changed rules",               &[],     &[],      &some,     &settings(), true),
             ("--full",                      &[],     &[],      &none,     &full,       true),
             ("more stale URLs than paths",  &many,   &[],      &none,     &settings(), true),
+            ("a new name on a directory",   &added,  &[],      &none,     &dir,        true),
+            ("a new name on S3",            &added,  &[],      &none,     &settings(), false),
         ];
         for &(why, changes, deferred, old_rules, s, want) in table {
             let input = Input {

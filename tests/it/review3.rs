@@ -55,6 +55,23 @@ fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Commit a site file at `bad` and publish: refused (exit 2) before anything is written, naming the site path
+/// and the record.
+fn refused_naming_the_record(site: &Site, bad: &str, record: &str) {
+    site.write(
+        &format!("public/{bad}"),
+        "{\"format\": 1, \"planted\": true}",
+    );
+    site.commit("v2");
+    let r = site.run(&[]).fails(2);
+    assert!(
+        r.stderr.contains(&format!("`{bad}`")),
+        "{bad}: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(record), "{bad}: {}", r.stderr);
+}
+
 /// A site file at the deploy record's key, under it, or at its probe or a corrupt copy's key (finding 4):
 /// refused before anything is written, naming the site path and the record, for `state` in the site's own
 /// bucket and for a `file://` state inside the target directory; the record and the site stay as they were.
@@ -76,22 +93,7 @@ fn finding_4_site_file_at_the_record_key_is_refused() {
         site.run(&[]).ok();
         let before = objects(&b);
         assert!(before.contains_key("some/key.json"), "{before:?}");
-        site.write(
-            &format!("public/{bad}"),
-            "{\"format\": 1, \"planted\": true}",
-        );
-        site.commit("v2");
-        let r = site.run(&[]).fails(2);
-        assert!(
-            r.stderr.contains(&format!("`{bad}`")),
-            "{bad}: {}",
-            r.stderr
-        );
-        assert!(
-            r.stderr.contains(&format!("s3://{b}/some/key.json")),
-            "{bad}: {}",
-            r.stderr
-        );
+        refused_naming_the_record(&site, bad, &format!("s3://{b}/some/key.json"));
         let after = objects(&b);
         assert_eq!(
             after.keys().collect::<Vec<_>>(),
@@ -120,15 +122,11 @@ fn finding_4_site_file_at_the_record_key_is_refused() {
         site.commit("v1");
         site.run(&[]).ok();
         let record = std::fs::read(out.join("meta/site.json")).unwrap();
-        site.write(&format!("public/{bad}"), "planted");
-        site.commit("v2");
-        let r = site.run(&[]).fails(2);
-        assert!(
-            r.stderr.contains(&format!("`{bad}`")),
-            "{bad}: {}",
-            r.stderr
+        refused_naming_the_record(
+            &site,
+            bad,
+            &out.join("meta/site.json").display().to_string(),
         );
-        assert!(r.stderr.contains("meta/site.json"), "{bad}: {}", r.stderr);
         assert_eq!(std::fs::read(out.join("meta/site.json")).unwrap(), record);
     }
 }

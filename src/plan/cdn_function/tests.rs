@@ -249,6 +249,25 @@ fn the_fingerprint_follows_what_the_function_serves() {
     assert_ne!(a.fingerprint, b.fingerprint);
 }
 
+/// A stub of cloudfront-js-2.0's `cloudfront` module in `dir/node_modules`: `kvs().get()` answers from
+/// `globalThis.KVS` and throws for a missing key, as CloudFront's does.
+fn cloudfront_stub(dir: &tempfile::TempDir) {
+    let stub = dir.path().join("node_modules/cloudfront");
+    std::fs::create_dir_all(&stub).unwrap();
+    std::fs::write(
+        stub.join("package.json"),
+        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        stub.join("index.js"),
+        "export default {\n  kvs() {\n    return {\n      async get(key) {\n        \
+         if (Object.prototype.hasOwnProperty.call(globalThis.KVS, key)) return globalThis.KVS[key];\n        \
+         throw new Error('KeyValueStore: no key ' + key);\n      }\n    };\n  }\n};\n",
+    )
+    .unwrap();
+}
+
 /// The KeyValueStore variant under node, with a stub of cloudfront-js-2.0's `cloudfront` module whose
 /// `kvs().get()` answers from the generated entries (and throws for a missing key, as CloudFront's does):
 /// the same events as the inline variant, plus a redirect deep in the table.
@@ -284,20 +303,7 @@ fn node_runs_the_key_value_store_variant_with_a_stubbed_cloudfront_module() {
         ("/posts/0150-a-long-title-of-a-post", "", &plain, "200 /posts/0150-a-long-title-of-a-post"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let stub = dir.path().join("node_modules/cloudfront");
-    std::fs::create_dir_all(&stub).unwrap();
-    std::fs::write(
-        stub.join("package.json"),
-        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        stub.join("index.js"),
-        "export default {\n  kvs() {\n    return {\n      async get(key) {\n        \
-         if (Object.prototype.hasOwnProperty.call(globalThis.KVS, key)) return globalThis.KVS[key];\n        \
-         throw new Error('KeyValueStore: no key ' + key);\n      }\n    };\n  }\n};\n",
-    )
-    .unwrap();
+    cloudfront_stub(&dir);
     let mut script = String::new();
     for (i, (uri, query, forms, want)) in cases.iter().enumerate() {
         let g = super::generate(&t, forms).unwrap();
@@ -350,20 +356,7 @@ fn run_events(t: &[Redirect], forms: &UrlForms, kvs: bool, cases: &[(&str, &str)
     let g = super::generate(t, forms).unwrap();
     assert_eq!(g.kvs.is_some(), kvs, "the variant the test asks for");
     let dir = tempfile::tempdir().unwrap();
-    let stub = dir.path().join("node_modules/cloudfront");
-    std::fs::create_dir_all(&stub).unwrap();
-    std::fs::write(
-        stub.join("package.json"),
-        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        stub.join("index.js"),
-        "export default { kvs() { return { async get(key) {\n  \
-         if (Object.prototype.hasOwnProperty.call(globalThis.KVS, key)) return globalThis.KVS[key];\n  \
-         throw new Error('KeyValueStore: no key ' + key);\n} }; } };\n",
-    )
-    .unwrap();
+    cloudfront_stub(&dir);
     let (file, export) = if kvs {
         ("f.mjs", "export default handler;")
     } else {
