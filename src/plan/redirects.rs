@@ -123,7 +123,7 @@ fn bad_segments(p: &str) -> Option<&'static str> {
 /// A URL path as a person or a browser writes it → the path it names: `%XX` decoded when the result is UTF-8
 /// (`/caf%C3%A9/` → `/café/`), else as it is (`/100%/` names `/100%/`). Redirects are keyed by site paths, and
 /// the function looks a request up decoded the same way.
-pub fn decoded(p: &str) -> Cow<'_, str> {
+fn decoded(p: &str) -> Cow<'_, str> {
     percent_encoding::percent_decode_str(p)
         .decode_utf8()
         .unwrap_or(Cow::Borrowed(p))
