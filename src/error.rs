@@ -3,10 +3,12 @@
 //! Every failure a user can see ends up as an [`Error`]: a variant that carries the thing that failed
 //! (file, key, flag, commit) and, through [`Error::hint`], the fix. `main` prints it once, with its chain,
 //! and exits with [`Error::exit_code`]. Exit codes are named here ([`ExitCode`]) and nowhere else.
-//! This module depends on nothing else in the crate; it decides no behaviour, only how a failure is named,
-//! hinted and numbered.
+//! This module depends on nothing else in the crate but [`crate::quote`] (names from a tree or a record in a
+//! message are shown quoted); it decides no behaviour, only how a failure is named, hinted and numbered.
 
 use std::path::PathBuf;
+
+use crate::quote::quote_path;
 
 /// Every exit code of git-publish, documented in the README ("Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,24 +93,39 @@ pub enum Error {
     )]
     DeployedCommitUnknown { commit: String, target: String },
     #[error(
-        "`{path}` in the output of {commit} is a {what}; git-publish does not follow or publish it"
+        "`{}` in the output of {commit} is a {what}; git-publish does not follow or publish it",
+        quote_path(.path)
     )]
     UnsupportedEntry {
         path: String,
         what: &'static str,
         commit: String,
     },
-    #[error("file name `{path}` in {commit} is not valid UTF-8; S3 keys must be UTF-8")]
+    #[error("file name `{}` in {commit} is not valid UTF-8; S3 keys must be UTF-8", quote_path(.path))]
     NonUtf8Path { path: String, commit: String },
-    #[error("`{path}` would be published outside the target (key `{key}`)")]
+    #[error("`{}` would be published outside the target (key `{}`)", quote_path(.path), quote_path(.key))]
     KeyEscapes { path: String, key: String },
-    #[error("`{path}` uses the name reserved for git-publish's own state")]
+    #[error("`{}` uses the name reserved for git-publish's own state", quote_path(.path))]
     ReservedPath { path: String },
-    #[error("`{path}` has a component `{component}` that git treats as `.git`: publishing it could plant a repository")]
+    #[error("`{}` has a component `{}` that git treats as `.git`: publishing it could plant a repository", quote_path(.path), quote_path(.component))]
     GitPath { path: String, component: String },
-    #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
+    #[error("the key of `{}` is {len} bytes long; S3 keys are at most 1,024 bytes", quote_path(.path))]
     KeyTooLong { path: String, len: usize },
-    #[error("a corrupt tree in {commit}: {why} in {dir}")]
+    #[error("`{}` would overwrite the deploy record: key `{}` is reserved for the record at {}", quote_path(.path), quote_path(.key), quote_path(.record))]
+    RecordPath {
+        path: String,
+        key: String,
+        record: String,
+    },
+    #[error("`{}` can't be written to a directory: `{}` {why}", quote_path(.path), quote_path(.component))]
+    NotPortable {
+        path: String,
+        component: String,
+        why: &'static str,
+    },
+    #[error("`{}` and `{}` name the same file on a case-insensitive or normalising filesystem (macOS, Windows): one would overwrite the other", quote_path(.first), quote_path(.second))]
+    SameFile { first: String, second: String },
+    #[error("a corrupt tree in {commit}: {why} in {}", quote_path(.dir))]
     CorruptTree {
         commit: String,
         dir: String,
@@ -125,7 +142,7 @@ pub enum Error {
     BuildFailed { command: String, status: String },
     #[error("build directory `{dir}` does not exist (source.build_dir)")]
     BuildDirMissing { dir: String },
-    #[error("file name `{path}` in the build directory `{dir}` is not valid UTF-8; S3 keys must be UTF-8")]
+    #[error("file name `{}` in the build directory `{dir}` is not valid UTF-8; S3 keys must be UTF-8", quote_path(.path))]
     BuildNonUtf8Path { path: String, dir: String },
     #[error("{name} points at {commit}, which is not a git-publish snapshot")]
     SnapshotRefForeign { name: String, commit: String },
@@ -163,7 +180,7 @@ pub enum Error {
         message: String,
         hint: String,
     },
-    #[error("{target} is being published by {holder} since {since} (commit {commit})")]
+    #[error("{target} is being published by {holder} since {} (commit {commit})", quote_path(.since))]
     Busy {
         target: String,
         holder: String,
@@ -175,7 +192,7 @@ pub enum Error {
     Interrupted { target: String },
     #[error("{target}: another publisher changed the state while this one ran; nothing more was written")]
     LostRace { target: String },
-    #[error("{target} was published by {by} at {at} (commit {commit}) while this publish was planning; nothing was written")]
+    #[error("{target} was published by {} at {} (commit {commit}) while this publish was planning; nothing was written", quote_path(.by), quote_path(.at))]
     Overtaken {
         target: String,
         by: String,
@@ -234,6 +251,9 @@ impl Error {
             | GitPath { .. }
             | CorruptTree { .. }
             | KeyTooLong { .. }
+            | RecordPath { .. }
+            | NotPortable { .. }
+            | SameFile { .. }
             | Redirect { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
@@ -292,6 +312,15 @@ impl Error {
                  `git commit` of a fresh checkout of the output); nothing was written"
                 .into(),
             GitPath { .. } => "remove that directory from the generator's output (git itself refuses such names) and commit; nothing was written".into(),
+            RecordPath { .. } => "rename or remove that file in the output, or move the record elsewhere with `state` \
+                 in site.toml; nothing was written"
+                .into(),
+            NotPortable { .. } => "rename the file in the generator's output (git for Windows refuses such names \
+                 too) and commit; nothing was written"
+                .into(),
+            SameFile { .. } => "rename one of the two in the generator's output (they differ only in case or in \
+                 Unicode normalisation) and commit; nothing was written"
+                .into(),
             KeyTooLong { .. } => "shorten the file's path (or the target's key prefix) and commit; nothing was written".into(),
             BuildFailed { .. } => "run the command by hand from the repository root and fix it, or change \
                  `source.build_command` in site.toml; nothing was committed or published"
@@ -348,9 +377,10 @@ impl Error {
 
 /// Print an error once, on stderr: message, then the fix. Returns its exit code.
 pub fn report(e: &Error) -> i32 {
-    stderr_line(&format!("git-publish: error: {e}"));
+    use crate::quote::scrub;
+    stderr_line(&format!("git-publish: error: {}", scrub(&e.to_string())));
     if let Some(h) = e.hint() {
-        stderr_line(&format!("  hint: {h}"));
+        stderr_line(&format!("  hint: {}", scrub(&h)));
     }
     e.exit_code()
 }

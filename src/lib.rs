@@ -2,9 +2,10 @@
 //!
 //! Modules import downward, never back:
 //! `main` → `app` → `cmd/*` → {`hooks`, `publish`} → {`plan`, `setup`, `exec`, `source`, `state`, `config`,
-//! `ui`, `records`, `settings`} → `error`. Inside the lower layer a few imports go sideways, one way only: `ui`
-//! renders `exec`'s events, `state` writes through `exec`'s store trait, `exec` reads blobs from `source` and
-//! carries out `setup`'s steps, and `config` compiles `plan`'s rules.
+//! `ui`, `records`, `settings`} → `error` → `quote` (how a name from a tree or a record is shown). Inside the
+//! lower layer a few imports go sideways, one way only: `ui` renders `exec`'s events, `state` writes through
+//! `exec`'s store trait, `exec` reads blobs from `source` and carries out `setup`'s steps, and `config`
+//! compiles `plan`'s rules.
 //!
 //! A publish (`publish`, as prepare → apply → wait) reads `config`, resolves the commit and diffs through
 //! `source` (git), plans with `plan` (pure), claims and transfers with `state` and `exec`, then records the
@@ -23,6 +24,7 @@ pub mod os;
 pub mod plan;
 pub mod preview;
 pub mod publish;
+pub mod quote;
 pub mod records;
 pub mod settings;
 pub mod setup;

@@ -139,6 +139,59 @@ pub fn tune_allocator() {
     }
 }
 
+/// The file `path` names, its symbolic links followed (a relative link is read from the link's directory; a
+/// dangling one names the path it points at, which a write then creates). Not canonical: `..` stays, and a
+/// path that is no link is returned as it is. More than 40 links in a row (a loop) is an error.
+pub fn link_target(path: &Path) -> std::io::Result<std::path::PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+/// A file's permission bits (Unix; 0 on Windows, which has none to keep), for tests.
+#[cfg(test)]
+pub fn mode_of(path: &Path) -> u32 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        0
+    }
+}
+
+/// Set a file's permission bits (Unix; nothing on Windows), for tests.
+#[cfg(test)]
+pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
+    }
+}
+
 /// A symbolic link at `link` pointing to `target` (tests).
 #[cfg(test)]
 pub fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {

@@ -26,6 +26,9 @@ use crate::exec::backends::Backends;
 use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
+mod reserved;
+pub use reserved::key_rules;
+
 /// Highest state format this build reads and the one it writes.
 pub const FORMAT: u32 = 1;
 /// How many past deploys the record keeps.
@@ -293,8 +296,11 @@ impl Holder {
         }
     }
 
+    /// `user@host (pid N)`, the names quoted as [`quote_path`](crate::quote::quote_path) shows them (a
+    /// record is anyone's writing).
     pub fn describe(&self) -> String {
-        format!("{}@{} (pid {})", self.user, self.host, self.pid)
+        let q = crate::quote::quote_path;
+        format!("{}@{} (pid {})", q(&self.user), q(&self.host), self.pid)
     }
 
     /// How long the claim has been held, by `clock` (zero if it claims to start in the future).
@@ -678,8 +684,11 @@ pub fn store_err(target: &str, e: StoreError) -> Error {
     }
 }
 
+/// A commit id for messages: its first 12 characters (a record may hold anything there: never cut inside a
+/// character), quoted as [`quote_path`](crate::quote::quote_path) shows a name.
 pub fn short(id: &str) -> String {
-    id[..id.len().min(12)].to_string()
+    let end = id.char_indices().nth(12).map_or(id.len(), |(i, _)| i);
+    crate::quote::quote_path(&id[..end]).into_owned()
 }
 
 #[cfg(test)]

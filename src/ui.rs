@@ -15,6 +15,8 @@ use serde::Serialize;
 use crate::exec::cloudfront::Notice;
 use crate::exec::Event;
 use crate::plan::{Plan, UploadKind};
+pub use crate::quote::quote_path;
+use crate::quote::scrub;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -80,7 +82,7 @@ impl Ui {
     /// A note on stderr (suppressed by `-q`).
     pub fn note(&self, msg: &str) {
         if self.verbosity > Verbosity::Quiet {
-            self.eprintln(&format!("git-publish: {msg}"));
+            self.eprintln(&format!("git-publish: {}", scrub(msg)));
         }
     }
 
@@ -98,7 +100,7 @@ impl Ui {
             return false;
         }
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "git-publish: {question} [y/N] ");
+        let _ = write!(err, "git-publish: {} [y/N] ", scrub(question));
         let _ = err.flush();
         drop(err);
         let mut answer = String::new();
@@ -112,7 +114,7 @@ impl Ui {
     pub fn warn(&self, msg: &str) {
         if self.verbosity > Verbosity::Quiet {
             let w = paint(self.color_err, "33", "warning:");
-            self.eprintln(&format!("git-publish: {w} {msg}"));
+            self.eprintln(&format!("git-publish: {w} {}", scrub(msg)));
         }
     }
 
@@ -120,7 +122,7 @@ impl Ui {
     pub fn done(&self, first: &str, rest: &str) {
         if self.verbosity > Verbosity::Quiet {
             let f = paint(self.color_err, "1;32", first);
-            self.eprintln(&format!("git-publish: {f} {rest}"));
+            self.eprintln(&format!("git-publish: {f} {}", scrub(rest)));
         }
     }
 
@@ -387,9 +389,9 @@ impl PlainProgress {
 }
 
 /// The plan as lines: with `detail`, one line per upload, delete and invalidation path; always the summary.
-/// The plan's lines. Keys are quoted as `git diff` quotes paths ([`quoted`]), so a file name can't fake a line.
+/// The plan's lines. Keys are quoted as git quotes paths ([`quote_path`]), so a file name can't fake a line.
 pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
-    use crate::plan::paths::quoted;
+    let quoted = quote_path;
     let mut lines = Vec::new();
     if detail {
         for u in &plan.uploads {
@@ -486,7 +488,11 @@ pub fn churn_line(plan: &Plan) -> Option<String> {
     if n == 0 {
         return None;
     }
-    let mut names = plan.churn[..n.min(SHOWN)].join(", ");
+    let shown: Vec<_> = plan.churn[..n.min(SHOWN)]
+        .iter()
+        .map(|k| quote_path(k))
+        .collect();
+    let mut names = shown.join(", ");
     if n > SHOWN {
         names.push_str(&format!(", and {} more", n - SHOWN));
     }
@@ -575,6 +581,7 @@ mod tests {
             monthly_budget: 1000,
             used_this_month: 0,
             within_prefix: false,
+            keys: Default::default(),
         };
         let none = plan::rules::Rules::default();
         let input = plan::Input {
@@ -607,6 +614,18 @@ mod tests {
             .join("\n")
             .replace('\x1b', "ESC");
         insta::assert_snapshot!("plan_colour", coloured);
+    }
+
+    /// Finding 10: the churn line names files the way the plan does, quoted when they hold escapes.
+    #[test]
+    fn finding_10_the_churn_line_quotes_names() {
+        let plan = Plan {
+            churn: vec!["ok.html".into(), "b\u{1b}[2Kc.html".into()],
+            ..Plan::default()
+        };
+        let line = churn_line(&plan).unwrap();
+        assert!(line.ends_with(": ok.html, \"b\\033[2Kc.html\""), "{line}");
+        assert!(!line.contains('\u{1b}'));
     }
 
     #[test]

@@ -92,9 +92,11 @@ fn render_findings(s: &Session, findings: &[Finding]) {
             (true, false) => "✓",
             (false, false) => "✗",
         };
-        s.ui.out(&format!("  {mark} {}: {}", f.check, f.detail));
+        // A detail may quote what a store or the site answered: escaped like a message on stderr.
+        let detail = crate::quote::scrub(&f.detail);
+        s.ui.out(&format!("  {mark} {}: {detail}", f.check));
         if !f.fix.is_empty() {
-            s.ui.out(&format!("      fix: {}", f.fix));
+            s.ui.out(&format!("      fix: {}", crate::quote::scrub(&f.fix)));
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `git publish log`: the deploy history recorded in the target (so every clone and CI job sees the same
-//! one), printed newest first or as `--json`. It reads the state only; it never writes.
+//! one), printed newest first or as `--json`. It reads the state only; it never writes. Every field of the
+//! record is shown through [`quote_path`]: a record is anyone's writing.
 
 use serde::Serialize;
 
@@ -7,6 +8,7 @@ use crate::error::{ExitCode, Result};
 use crate::exec::backends::backends;
 use crate::publish::Session;
 use crate::state::{self, Deploy, Pending, State};
+use crate::ui::quote_path;
 
 pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     let log = log(s, target).await?;
@@ -58,16 +60,17 @@ pub fn render_log(s: &Session, log: &Log) {
         };
         s.ui.out(&format!(
             "{n:>3}  {}  {}  by {}{mark}",
-            d.at,
+            quote_path(&d.at),
             s.repo.describe(&d.commit),
-            d.by
+            quote_path(&d.by)
         ));
         let mut facts = vec![format!(
             "{} uploaded, {} deleted, {} invalidation paths",
             d.uploads, d.deletes, d.invalidation_paths
         )];
         if !d.invalidation_ids.is_empty() {
-            facts.push(format!("invalidation {}", d.invalidation_ids.join(", ")));
+            let ids: Vec<_> = d.invalidation_ids.iter().map(|i| quote_path(i)).collect();
+            facts.push(format!("invalidation {}", ids.join(", ")));
         }
         if let Some(src) = &d.source_commit {
             facts.push(format!(
@@ -90,10 +93,10 @@ pub fn render_log(s: &Session, log: &Log) {
         s.ui.out(&format!(
             "  {what}: publish of {} started {}{}",
             state::short(&p.commit),
-            p.started,
+            quote_path(&p.started),
             p.error
                 .as_deref()
-                .map(|e| format!(" ({e})"))
+                .map(|e| format!(" ({})", quote_path(e)))
                 .unwrap_or_default()
         ));
     }

@@ -51,16 +51,9 @@ pub async fn run(s: &Session, args: &PreviewArgs) -> Result<ExitCode> {
     }
 }
 
-/// A name from a record or a branch, as a terminal line shows it (control characters escaped).
+/// A name from a record or a branch, as a terminal line shows it (as git quotes paths).
 fn quote(name: &str) -> String {
-    if name
-        .chars()
-        .any(|c| c.is_control() || c == '"' || c == '\\')
-    {
-        format!("{name:?}")
-    } else {
-        name.to_string()
-    }
+    crate::quote::quote_path(name).into_owned()
 }
 
 // ---- publish -----------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! `git publish redirects`: the redirect table live on a target (from `[[redirects]]` and from renamed
 //! pages, as the state recorded it), one line per moved page with every URL it answers, or `--json`. It reads
-//! the state only; it never writes.
+//! the state only; it never writes. URLs and targets are shown through [`quote_path`] (a site path or a
+//! record can hold anything).
 
 use serde::Serialize;
 
@@ -10,6 +11,7 @@ use crate::plan::invalidate::url_forms;
 use crate::plan::redirects::{Origin, Redirect};
 use crate::publish::Session;
 use crate::state;
+use crate::ui::quote_path;
 
 /// One entry of `git publish redirects --json`.
 #[derive(Debug, Serialize)]
@@ -47,10 +49,11 @@ pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
             Origin::Config => "site.toml",
             Origin::Rename => "renamed",
         };
+        let urls: Vec<_> = l.urls.iter().map(|u| quote_path(u)).collect();
         s.ui.out(&format!(
             "{} → {} ({}, {how})",
-            l.urls.join(", "),
-            l.to,
+            urls.join(", "),
+            quote_path(&l.to),
             l.status
         ));
     }

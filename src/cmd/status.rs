@@ -8,6 +8,7 @@ use crate::error::{Error, ExitCode, Result};
 use crate::exec::backends::backends;
 use crate::publish::{resolve_rev, Session};
 use crate::state::{self, Deploy, Pending, State};
+use crate::ui::quote_path;
 
 pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     let list = status(s, target).await?;
@@ -129,7 +130,9 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
         unpublished_snapshot,
         // Listing them is one more request; a target that can't be read shows none.
         previews: match source {
-            "target" => super::preview::previews_of(s, target).await.unwrap_or_default(),
+            "target" => super::preview::previews_of(s, target)
+                .await
+                .unwrap_or_default(),
             _ => Vec::new(),
         },
     })
@@ -157,7 +160,10 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
     for t in list {
         s.ui.out(&format!("{} ({})", t.target, t.url));
         if let Some(e) = &t.error {
-            s.ui.out(&format!("  could not read the target: {e}"));
+            s.ui.out(&format!(
+                "  could not read the target: {}",
+                crate::quote::scrub(e)
+            ));
             s.ui.out("  (showing the local mirror refs/publish/<target>)");
         }
         render_live(s, t);
@@ -198,7 +204,7 @@ fn render_live(s: &Session, t: &TargetStatus) {
     let when = if d.at.is_empty() {
         String::new()
     } else {
-        format!(", {} by {}", d.at, d.by)
+        format!(", {} by {}", quote_path(&d.at), quote_path(&d.by))
     };
     let rb = d
         .rollback_from
@@ -223,13 +229,13 @@ fn render_unfinished(s: &Session, t: &TargetStatus) {
                 "  pending: publishing {} by {} since {}",
                 state::short(&p.commit),
                 h.describe(),
-                h.since
+                quote_path(&h.since)
             )),
             None => s.ui.out(&format!(
                 "  FAILED:  the publish of {} started {} did not finish{}; run `git publish` to finish it",
                 state::short(&p.commit),
-                p.started,
-                p.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                quote_path(&p.started),
+                p.error.as_deref().map(|e| format!(" ({})", quote_path(e))).unwrap_or_default()
             )),
         }
     }
@@ -237,8 +243,8 @@ fn render_unfinished(s: &Session, t: &TargetStatus) {
         s.ui.out(&format!(
             "  FAILED:  publishing {} after its push failed at {} ({}); run `git publish retry` to finish it",
             state::short(&f.commit),
-            f.at,
-            f.error
+            quote_path(&f.at),
+            quote_path(&f.error)
         ));
     }
 }

@@ -1,6 +1,7 @@
 //! Changes to site.toml that keep the user's comments, order and formatting (`toml_edit`): `git publish
 //! setup` writes a target's `distribution`, `cdn_function` and `domain`. Text in, text out: the caller reads
-//! and writes the file ([`write_file`], shared with `init`).
+//! and writes the file ([`write_file`], shared with `init`, which writes through a symbolic link and keeps
+//! the file's mode).
 
 use std::path::Path;
 
@@ -75,20 +76,33 @@ fn set(table: &mut dyn toml_edit::TableLike, key: &str, mut new: Value) {
     }
 }
 
-/// Write `text` to `path` at once (a temporary file renamed over it), readable as the umask allows (0644
-/// under 022): site.toml is meant to be committed.
+/// Write `text` to `path` at once (a temporary file renamed over it). A symbolic link (a site.toml kept in a
+/// dotfiles repository, say) stays a link: the file it points at is written, through a temporary file beside
+/// that file. An existing file keeps its permissions; a new one is readable as the umask allows (0644 under
+/// 022): site.toml is meant to be committed.
 pub fn write_file(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let target = crate::os::link_target(path)
+        .map_err(|e| Error::io(format!("following the link {}", path.display()), e))?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let kept = std::fs::metadata(&target).ok().map(|m| m.permissions());
     let mut builder = tempfile::Builder::new();
     crate::os::published_file_mode(&mut builder, false);
     let mut tmp = builder
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
     tmp.write_all(text.as_bytes())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e.error))?;
+        .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+    if let Some(p) = kept {
+        tmp.as_file()
+            .set_permissions(p)
+            .map_err(|e| Error::io(format!("keeping the mode of {}", target.display()), e))?;
+    }
+    tmp.persist(&target)
+        .map_err(|e| Error::io(format!("writing {}", target.display()), e.error))?;
     Ok(())
 }
 
@@ -142,6 +156,39 @@ mod tests {
         );
         let again = set_target_keys(&out, "p", &keys).unwrap();
         assert_eq!(again, out);
+    }
+
+    /// Finding 12: a symlinked site.toml stays a link and its target is written; the target keeps its mode.
+    #[test]
+    fn finding_12_a_symlinked_site_toml_is_written_through_the_link_and_keeps_its_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let real_dir = d.path().join("dotfiles");
+        std::fs::create_dir(&real_dir).unwrap();
+        let real = real_dir.join("site.toml");
+        std::fs::write(&real, "old\n").unwrap();
+        crate::os::set_mode(&real, 0o600).unwrap();
+        let link = d.path().join("site.toml");
+        crate::os::symlink(Path::new("dotfiles/site.toml"), &link).unwrap();
+        write_file(&link, "new\n").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+        if cfg!(unix) {
+            assert_eq!(crate::os::mode_of(&real), 0o600);
+        }
+        // A plain file keeps its mode too; a new one gets the published mode.
+        let plain = d.path().join("plain.toml");
+        std::fs::write(&plain, "a").unwrap();
+        crate::os::set_mode(&plain, 0o640).unwrap();
+        write_file(&plain, "b").unwrap();
+        if cfg!(unix) {
+            assert_eq!(crate::os::mode_of(&plain), 0o640);
+        }
+        let fresh = d.path().join("fresh.toml");
+        write_file(&fresh, "c").unwrap();
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "c");
     }
 
     #[test]

@@ -21,9 +21,34 @@ impl LocalStore {
         }
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.root.join(key)
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        under(&self.root, key)
     }
+}
+
+/// `key` joined onto `root`, if it is a plain relative path of normal components: no empty, `.` or `..`
+/// component, no root or drive prefix, and none of the names a directory can't hold on Windows (`\`, `:`,
+/// device names: [`crate::plan::paths::not_portable`]). The planner refuses such keys before anything runs;
+/// this refuses them again where they would be joined onto the directory, on every OS.
+fn under(root: &Path, key: &str) -> Result<PathBuf, StoreError> {
+    use std::path::Component;
+    let plain = !key.is_empty()
+        && key.split('/').all(|c| {
+            let mut parts = Path::new(c).components();
+            matches!((parts.next(), parts.next()), (Some(Component::Normal(n)), None) if n == c)
+        })
+        && crate::plan::paths::not_portable(key).is_none();
+    if !plain {
+        return Err(StoreError::failed(
+            format!(
+                "refusing to write or delete {} under {}: not a plain relative path",
+                crate::quote::quote_path(key),
+                root.display()
+            ),
+            "this is a bug in git-publish's planner (it refuses such names first): please report it",
+        ));
+    }
+    Ok(root.join(key))
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
@@ -36,8 +61,9 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> StoreError {
     StoreError::failed(format!("{what} {}: {e}", path.display()), hint)
 }
 
-/// The prefix of the temporary files [`write_atomic_from`] renames into place.
-const TEMP_PREFIX: &str = ".git-publish-tmp-";
+/// The prefix of the temporary files [`write_atomic_from`] renames into place (the planner refuses site
+/// files named so).
+use crate::plan::TEMP_PREFIX;
 
 /// Remove every temporary file under `dir` (left by a publish killed between writing and renaming one).
 fn remove_temp_files(dir: &Path) -> Result<usize, StoreError> {
@@ -127,7 +153,7 @@ impl ObjectStore for LocalStore {
         body: bytes::Bytes,
         headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         let executable = headers.executable;
         tokio::task::spawn_blocking(move || write_atomic(&path, &body, executable))
             .await
@@ -141,7 +167,7 @@ impl ObjectStore for LocalStore {
         mut reader: Box<dyn std::io::Read + Send>,
         headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         let executable = headers.executable;
         tokio::task::spawn_blocking(move || write_atomic_from(&path, &mut reader, executable))
             .await
@@ -152,7 +178,7 @@ impl ObjectStore for LocalStore {
         if from == to {
             return Ok(()); // headers are not stored here
         }
-        let (from, to) = (self.path(from), self.path(to));
+        let (from, to) = (self.path(from)?, self.path(to)?);
         let executable = headers.executable;
         tokio::task::spawn_blocking(move || {
             // Streamed through a temporary file and renamed into place, like every write here.
@@ -179,7 +205,7 @@ impl ObjectStore for LocalStore {
         let keys = keys.to_vec();
         tokio::task::spawn_blocking(move || {
             for key in &keys {
-                let path = root.join(key);
+                let path = under(&root, key)?;
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -238,7 +264,7 @@ impl ObjectStore for LocalStore {
     }
 
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         if let Ok(meta) = fs::metadata(&path) {
             if meta.len() > super::MAX_VERSIONED_BYTES {
                 let what = path.display().to_string();
@@ -276,7 +302,7 @@ impl ObjectStore for LocalStore {
         body: Vec<u8>,
         cond: Precondition,
     ) -> Result<String, StoreError> {
-        let path = self.path(key);
+        let path = self.path(key)?;
         tokio::task::spawn_blocking(move || {
             let dir = path.parent().expect("state key has a parent");
             fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, e))?;
@@ -303,5 +329,41 @@ impl ObjectStore for LocalStore {
         })
         .await
         .map_err(|e| StoreError::failed(e.to_string(), ""))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defence in depth for finding 6: whatever the planner let through, the store joins onto its directory only
+    /// plain relative paths, on every OS.
+    #[test]
+    fn finding_6_the_local_store_refuses_keys_that_are_not_plain_relative_paths() {
+        let root = Path::new("/srv/www");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a//b",
+            "a/./b",
+            "a/../../b",
+            "..\\..\\x.html",
+            "C:\\x.html",
+            "C:x.html",
+            "w\\.git\\config",
+            "x.html::$DATA",
+            "nul.txt",
+            "v1./x",
+        ] {
+            assert!(under(root, bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "index.html",
+            "a b/c.html",
+            ".git-publish/state.json",
+            "meta/site.json.corrupt-20271231T235959Z",
+        ] {
+            assert_eq!(under(root, good).unwrap(), root.join(good), "{good:?}");
+        }
     }
 }

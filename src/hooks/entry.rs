@@ -161,7 +161,8 @@ async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> 
         }
         Err(why) => {
             eprintln!(
-                "git-publish: can't tell whether this push is a dry run ({why}): not publishing, and the push is aborted; push and publish with `git publish push …`, or push without publishing: git push --no-verify"
+                "git-publish: can't tell whether this push is a dry run ({}): not publishing, and the push is aborted; push and publish with `git publish push …`, or push without publishing: git push --no-verify",
+                crate::quote::scrub(&why)
             );
             return Ok(exit::RUNTIME);
         }

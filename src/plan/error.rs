@@ -6,20 +6,38 @@
 //! the new tree is [`super::Outcome::NeedsListing`], not an error.
 
 use crate::error::Error;
+use crate::quote::quote_path;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
     /// The site path has `.`/`..`/empty components or is absolute ([`super::key_for`]).
-    #[error("`{path}` would be published outside the target (key `{key}`)")]
+    #[error("`{}` would be published outside the target (key `{}`)", quote_path(.path), quote_path(.key))]
     KeyEscapes { path: String, key: String },
     /// A component of the site path is [`super::STATE_DIR`], at any depth and in any case.
-    #[error("`{path}` uses the name reserved for git-publish's own state")]
+    #[error("`{}` uses the name reserved for git-publish's own state", quote_path(.path))]
     ReservedPath { path: String },
     /// A component of the site path is a name git treats as `.git` (see [`super::paths`]).
-    #[error("`{path}` has a component `{component}` that git treats as `.git`: publishing it could plant a repository")]
+    #[error("`{}` has a component `{}` that git treats as `.git`: publishing it could plant a repository", quote_path(.path), quote_path(.component))]
     GitPath { path: String, component: String },
+    /// The site path is, or is under, a key the deploy record (or a file beside it) takes.
+    #[error("`{}` would overwrite the deploy record: key `{}` is reserved for the record at {}", quote_path(.path), quote_path(.key), quote_path(.record))]
+    RecordPath {
+        path: String,
+        key: String,
+        record: String,
+    },
+    /// A directory target can't hold the name on Windows (see [`super::paths::not_portable`]).
+    #[error("`{}` can't be written to a directory: `{}` {why}", quote_path(.path), quote_path(.component))]
+    NotPortable {
+        path: String,
+        component: String,
+        why: &'static str,
+    },
+    /// Two paths a case-insensitive or normalising filesystem takes for one file.
+    #[error("`{}` and `{}` name the same file on a case-insensitive or normalising filesystem (macOS, Windows): one would overwrite the other", quote_path(.first), quote_path(.second))]
+    SameFile { first: String, second: String },
     /// The key is longer than S3 accepts.
-    #[error("the key of `{path}` is {len} bytes long; S3 keys are at most 1,024 bytes")]
+    #[error("the key of `{}` is {len} bytes long; S3 keys are at most 1,024 bytes", quote_path(.path))]
     KeyTooLong { path: String, len: usize },
     /// More deletes than `max_deletes` / `--max-deletes`: nothing runs.
     #[error("refusing to delete {count} objects from {target}: the limit is {limit}")]
@@ -47,6 +65,17 @@ impl From<PlanError> for Error {
             PlanError::ReservedPath { path } => Error::ReservedPath { path },
             PlanError::GitPath { path, component } => Error::GitPath { path, component },
             PlanError::KeyTooLong { path, len } => Error::KeyTooLong { path, len },
+            PlanError::RecordPath { path, key, record } => Error::RecordPath { path, key, record },
+            PlanError::NotPortable {
+                path,
+                component,
+                why,
+            } => Error::NotPortable {
+                path,
+                component,
+                why,
+            },
+            PlanError::SameFile { first, second } => Error::SameFile { first, second },
             PlanError::TooManyDeletes {
                 count,
                 limit,
@@ -87,6 +116,29 @@ mod tests {
                 PlanError::GitPath {
                     path: "a/.GIT/config".into(),
                     component: ".GIT".into(),
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::RecordPath {
+                    path: "meta/site.json".into(),
+                    key: "meta/site.json".into(),
+                    record: "s3://b/meta/site.json".into(),
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::NotPortable {
+                    path: "a\\b".into(),
+                    component: "a\\b".into(),
+                    why: "holds a `\\`",
+                },
+                exit::USAGE,
+            ),
+            (
+                PlanError::SameFile {
+                    first: "A.html".into(),
+                    second: "a.html".into(),
                 },
                 exit::USAGE,
             ),

@@ -186,6 +186,7 @@ fn settings(max_paths: usize) -> Settings {
         monthly_budget: 1000,
         used_this_month: 0,
         within_prefix: false,
+        keys: Default::default(),
     }
 }
 

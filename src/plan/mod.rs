@@ -101,7 +101,97 @@ pub struct Settings {
     /// `/*`, which would evict production). Otherwise a site may collapse to `/*` as a last resort (a prefix's
     /// bare root URL, `/blog`, is outside `/blog/*`).
     pub within_prefix: bool,
+    /// What this target refuses beyond the names every target refuses (see [`KeyRules`]).
+    pub keys: KeyRules,
 }
+
+/// What a target refuses beyond what [`key_for`] refuses everywhere, given as data by the caller (which knows
+/// where the deploy record lives and what kind of store the target is): the planner stays pure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRules {
+    /// Keys the deploy record and the files beside it take in this target's store.
+    pub reserved: Vec<Reserved>,
+    /// The target is a directory on a filesystem (`file://`): names Windows refuses ([`paths::not_portable`])
+    /// and git-publish's temporary files are refused, and two paths that name one file on a case-insensitive
+    /// or normalising filesystem ([`paths::same_file`]) are an error. Decided per target kind, not per
+    /// machine: a plan is the same on Linux, macOS and Windows, and a directory on Linux may be a Samba
+    /// share, a FAT or exFAT disk, or an ext4 directory with casefolding.
+    pub filesystem: bool,
+}
+
+/// Keys the deploy record takes: `key` itself and every key under it (`key/…`), and with `starts`, every key
+/// that begins with `key` (`<record>.corrupt-<time>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    /// A key of the target's store (with the target's prefix, as [`key_for`] makes them).
+    pub key: String,
+    pub starts: bool,
+    /// Where the record is, as the user knows it (`s3://bucket/meta/site.json`), for the message.
+    pub record: String,
+}
+
+impl Reserved {
+    fn holds(&self, key: &str) -> bool {
+        key.strip_prefix(self.key.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || self.starts)
+    }
+}
+
+impl Settings {
+    /// The key of site path `path` on this target: [`key_for`], then what this target refuses ([`KeyRules`]):
+    /// a key the deploy record takes (named with the record), and on a filesystem a name Windows refuses or
+    /// git-publish's temporary files use.
+    pub fn key(&self, path: &str) -> Result<String, PlanError> {
+        let raw = if self.prefix.is_empty() {
+            path.to_string()
+        } else {
+            format!("{}/{path}", self.prefix)
+        };
+        let fold = |k: &str| {
+            if self.keys.filesystem {
+                paths::folded_path(k)
+            } else {
+                k.to_string()
+            }
+        };
+        let folded = fold(&raw);
+        for r in &self.keys.reserved {
+            let r_folded = Reserved {
+                key: fold(&r.key),
+                ..r.clone()
+            };
+            if r_folded.holds(&folded) {
+                return Err(PlanError::RecordPath {
+                    path: path.to_string(),
+                    key: r.key.clone(),
+                    record: r.record.clone(),
+                });
+            }
+        }
+        let key = key_for(&self.prefix, path)?;
+        if self.keys.filesystem {
+            if let Some((component, why)) = paths::not_portable(path) {
+                return Err(PlanError::NotPortable {
+                    path: path.to_string(),
+                    component: component.to_string(),
+                    why,
+                });
+            }
+            if let Some(c) = path.split('/').find(|c| c.starts_with(TEMP_PREFIX)) {
+                return Err(PlanError::NotPortable {
+                    path: path.to_string(),
+                    component: c.to_string(),
+                    why: "starts like git-publish's temporary files on a directory target, which it removes",
+                });
+            }
+        }
+        Ok(key)
+    }
+}
+
+/// The prefix of the temporary files a directory target writes beside each file and renames into place
+/// (`exec::local`); left over after a crash, they are removed, so a site file can't be named so.
+pub const TEMP_PREFIX: &str = ".git-publish-tmp-";
 
 /// What the planner reads. `changes` is the diff deployed → new (already merged over every base that may be
 /// live).
@@ -404,6 +494,13 @@ impl Outcome {
 pub fn build(target: &str, input: &Input, s: &Settings) -> Result<Outcome, PlanError> {
     let mut draft = steps::Draft::default();
     steps::changes(&mut draft, input, s)?;
+    // A new name may take another spelling of a file of the tree (`A.html` beside `a.html`).
+    if s.keys.filesystem && (input.changes.iter()).any(|c| c.kind == ChangeKind::Added) {
+        let Some(listing) = input.listing else {
+            return Ok(Outcome::NeedsListing);
+        };
+        steps::same_files(input, listing)?;
+    }
     if !input.deferred.is_empty() {
         let Some(listing) = input.listing else {
             return Ok(Outcome::NeedsListing);
@@ -457,6 +554,7 @@ mod tests {
             monthly_budget: 1000,
             used_this_month: 0,
             within_prefix: false,
+            keys: Default::default(),
         }
     }
 
@@ -532,6 +630,123 @@ mod tests {
                 "{prefix:?} {path:?}"
             );
         }
+    }
+
+    fn reserved(key: &str, starts: bool, record: &str) -> Reserved {
+        Reserved {
+            key: key.into(),
+            starts,
+            record: record.into(),
+        }
+    }
+
+    /// A site file at the deploy record's key, under it, or at a key beside it that the record's protocol
+    /// writes (finding 4): refused at plan time, the message naming the site path and the record, for a
+    /// custom `state` in the site's bucket, the default `.git-publish/` record, and a record in a directory.
+    #[test]
+    fn finding_4_a_site_file_at_the_record_key_is_refused() {
+        let record = "s3://site/blog/meta/site.json";
+        let custom = vec![
+            reserved("blog/meta/site.json", false, record),
+            reserved("blog/meta/site.json.probe", false, record),
+            reserved("blog/meta/site.json.corrupt-", true, record),
+        ];
+        let default = vec![reserved(
+            "blog/.git-publish",
+            false,
+            "s3://site/blog/.git-publish/state.json",
+        )];
+        let local = vec![
+            reserved("meta/site.json", false, "/srv/www/meta/site.json"),
+            reserved("meta/lock", false, "/srv/www/meta/site.json"),
+        ];
+        // (prefix, reserved keys, filesystem, site path, refused)
+        #[rustfmt::skip]
+        let table: &[(&str, &Vec<Reserved>, bool, &str, bool)] = &[
+            ("blog", &custom, false, "meta/site.json", true),
+            ("blog", &custom, false, "meta/site.json/index.html", true),
+            ("blog", &custom, false, "meta/site.json.probe", true),
+            ("blog", &custom, false, "meta/site.json.corrupt-20271231T235959Z", true),
+            ("blog", &custom, false, "meta/site.jsonx", false),
+            ("blog", &custom, false, "meta/site.html", false),
+            ("blog", &custom, false, "Meta/Site.json", false),
+            ("", &custom, false, "blog/meta/site.json", true),
+            ("blog", &default, false, ".git-publish/state.json", true),
+            ("blog", &default, false, ".git-publish", true),
+            ("", &local, true, "meta/site.json", true),
+            ("", &local, true, "Meta/SITE.json", true),
+            ("", &local, true, "meta/lock", true),
+            ("", &local, true, "meta/lock.html", false),
+        ];
+        for (prefix, keys, filesystem, path, refused) in table {
+            let s = Settings {
+                prefix: prefix.to_string(),
+                keys: KeyRules {
+                    reserved: (*keys).clone(),
+                    filesystem: *filesystem,
+                },
+                ..settings()
+            };
+            let got = build("t", &[ch(path, ChangeKind::Added)], &listing(&[path]), &s);
+            match got {
+                Err(e @ PlanError::RecordPath { .. }) if *refused => {
+                    let m = e.to_string();
+                    assert!(m.contains(&format!("`{path}`")), "{m}");
+                    assert!(m.contains(&keys[0].record), "{m}");
+                }
+                Ok(p) if !refused => assert_eq!(p.uploads.len(), 1, "{path}"),
+                other => panic!("{prefix:?} {path:?}: {other:?}"),
+            }
+        }
+    }
+
+    /// A directory target (finding 6): names Windows refuses are refused on every OS, and two paths of the new
+    /// tree that a case-insensitive or normalising filesystem takes for one file are a plan error (the
+    /// listing is read when a name is new); S3 keys keep them all. A rename that changes only the case deletes
+    /// the old key before the upload, so the delete can't remove the new file.
+    #[test]
+    fn finding_6_a_directory_target_refuses_windows_names_and_same_files() {
+        use ChangeKind::*;
+        let dir = Settings {
+            keys: KeyRules {
+                reserved: Vec::new(),
+                filesystem: true,
+            },
+            ..settings()
+        };
+        for path in [
+            "..\\..\\x.html",
+            "C:\\x.html",
+            "w\\.git\\config",
+            "nul.txt",
+            "a/CON",
+            "v1./x.html",
+            "x.html::$DATA",
+            "a/.git-publish-tmp-x",
+        ] {
+            let e = build("t", &[ch(path, Added)], &listing(&[path]), &dir).unwrap_err();
+            assert!(
+                matches!(e, PlanError::NotPortable { .. }),
+                "{path:?}: {e:?}"
+            );
+            assert!(
+                build("t", &[ch(path, Added)], &listing(&[path]), &settings()).is_ok(),
+                "{path:?} on S3"
+            );
+        }
+        for (new, old) in [("a.html", "A.html"), ("caf\u{e9}.html", "cafe\u{301}.html")] {
+            let changes = [ch(new, Added)];
+            let e = build("t", &changes, &listing(&[old, new]), &dir).unwrap_err();
+            assert!(matches!(e, PlanError::SameFile { .. }), "{new:?}: {e:?}");
+            assert!(e.to_string().contains(old), "{e}");
+            assert!(build("t", &changes, &listing(&[old, new]), &settings()).is_ok());
+        }
+        // (Without the listing, a new name asks for it: `needs_listing_only_when_a_step_reads_it`.)
+        let renamed = [ch("a.html", Deleted), ch("A.html", Added)];
+        let p = build("t", &renamed, &listing(&["A.html"]), &dir).unwrap();
+        assert_eq!(p.clear_first, ["a.html"]);
+        let p = build("t", &renamed, &listing(&["A.html"]), &settings()).unwrap();
+        assert!(p.clear_first.is_empty(), "S3: both keys can exist");
     }
 
     #[test]
@@ -1079,6 +1294,16 @@ mod tests {
             bool,
         );
         let (small, gone) = ([ch("a.html", Modified)], ["gone.css".to_string()]);
+        let (added, dir) = (
+            [ch("new.html", Added)],
+            Settings {
+                keys: KeyRules {
+                    reserved: Vec::new(),
+                    filesystem: true,
+                },
+                ..settings()
+            },
+        );
         #[rustfmt::skip]
         let table: &[Row] = &[
             // (why,                        changes, deferred, old rules, settings,    needs the listing)
@@ -1087,6 +1312,8 @@ mod tests {
             ("changed rules",               &[],     &[],      &some,     &settings(), true),
             ("--full",                      &[],     &[],      &none,     &full,       true),
             ("more stale URLs than paths",  &many,   &[],      &none,     &settings(), true),
+            ("a new name on a directory",   &added,  &[],      &none,     &dir,        true),
+            ("a new name on S3",            &added,  &[],      &none,     &settings(), false),
         ];
         for &(why, changes, deferred, old_rules, s, want) in table {
             let input = Input {

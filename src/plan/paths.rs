@@ -15,40 +15,6 @@
 //! | `.g\u{200c}it`     | HFS+ ignores some Unicode code points when comparing names |
 //! | `.git-publish`, `.Git-Publish` | git-publish's record of what is deployed, at any depth |
 
-/// A path as `git diff` shows it: as it is, unless it holds a control character, `"` or `\\`; then in double
-/// quotes with C escapes (`"a\\n+ evil.html"`), so that a file name can never fake a line of the plan or send
-/// an escape sequence to the terminal. Non-ASCII letters are shown as they are (git's `core.quotePath=false`).
-pub fn quoted(path: &str) -> std::borrow::Cow<'_, str> {
-    let needs = |c: char| c.is_control() || c == '"' || c == '\\';
-    if !path.chars().any(needs) {
-        return std::borrow::Cow::Borrowed(path);
-    }
-    let mut out = String::with_capacity(path.len() + 2);
-    out.push('"');
-    for c in path.chars() {
-        match c {
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{b}' => out.push_str("\\v"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("\\{b:03o}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    std::borrow::Cow::Owned(out)
-}
-
 /// Why a path component can't be published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -119,6 +85,102 @@ fn is_ntfs_dotgit(c: &str) -> bool {
     rest[..end].chars().all(|ch| ch == '.' || ch == ' ')
 }
 
+/// Why a directory on a filesystem (`file://`) can't hold a file at `path`, on one of the systems git-publish
+/// runs on: the first component that git for Windows refuses under `core.protectNTFS` (its
+/// `is_valid_win32_path`), refused on every OS so that a plan is the same wherever it is made, and a target
+/// on a Samba share or a disk that moves between machines is safe too.
+///
+/// | component                        | why                                                       |
+/// |----------------------------------|-----------------------------------------------------------|
+/// | `..\..\x.html`, `w\.git\config` | `\` separates directories on Windows: it climbs out, or plants `.git` |
+/// | `C:\x`, `a:b`, `x::$DATA`        | `:` is a drive or an alternate data stream                |
+/// | `a<b`, `a"b`, `a\|b`, `a?`, `a*`  | characters Windows refuses in a name                      |
+/// | `tab\there`, `\u{1}`             | control characters                                        |
+/// | `v1.`, `name `                   | Windows drops trailing dots and spaces: another file      |
+/// | `CON`, `nul.txt`, `Com1`, `lpt9 .log`, `CONIN$`, `COM¹` | device names, with any extension, in any case |
+pub fn not_portable(path: &str) -> Option<(&str, &'static str)> {
+    path.split('/')
+        .find_map(|c| not_portable_component(c).map(|why| (c, why)))
+}
+
+fn not_portable_component(c: &str) -> Option<&'static str> {
+    if c.contains('\\') {
+        return Some("holds a `\\`, which separates directories on Windows");
+    }
+    if c.contains(':') {
+        return Some("holds a `:`, which names a drive or an alternate data stream on Windows");
+    }
+    if c.contains(['<', '>', '"', '|', '?', '*']) {
+        return Some("holds a character Windows refuses in file names (`<>\"|?*`)");
+    }
+    if c.contains(|ch: char| ch.is_ascii_control()) {
+        return Some("holds a control character, which Windows refuses in file names");
+    }
+    if c != "." && c != ".." && c.ends_with(['.', ' ']) {
+        return Some(
+            "ends with a dot or a space, which Windows drops (it would name another file)",
+        );
+    }
+    if is_device_name(c) {
+        return Some(
+            "is a device name on Windows (CON, PRN, AUX, NUL, COM1-9, LPT0-9), with any extension",
+        );
+    }
+    None
+}
+
+/// git's reserved-name test of `is_valid_win32_path`: `AUX`, `PRN`, `NUL`, `CON`, `CONIN$`, `CONOUT$`,
+/// `COM1`..`COM9`, `LPT0`..`LPT9` in any case, followed by nothing, spaces, a `.` (an extension) or a `:`.
+/// Windows 11 also reserves `COM¹²³` and `LPT¹²³`: refused too.
+fn is_device_name(c: &str) -> bool {
+    let lower = c.to_ascii_lowercase();
+    let end = lower.find(['.', ':']).unwrap_or(lower.len());
+    let stem = lower[..end].trim_end_matches(' ');
+    let numbered = |prefix: &str, digits: &str| {
+        stem.strip_prefix(prefix).is_some_and(|n| {
+            let mut chars = n.chars();
+            matches!((chars.next(), chars.next()), (Some(d), None) if digits.contains(d))
+        })
+    };
+    matches!(stem, "aux" | "prn" | "nul" | "con" | "conin$" | "conout$")
+        || numbered("com", "123456789¹²³")
+        || numbered("lpt", "0123456789¹²³")
+}
+
+/// A path as a case-insensitive or normalising filesystem (APFS, HFS+, NTFS, exFAT, FAT) compares it:
+/// Unicode NFC (`e` + U+0301 and `é` are one name on macOS), lower case, the code points HFS+ ignores removed.
+pub fn folded_path(path: &str) -> String {
+    let kept: String = path.chars().filter(|ch| !hfs_ignorable(*ch)).collect();
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(&kept)
+        .to_lowercase()
+}
+
+/// Two paths of `paths` (files of one tree) that a case-insensitive or normalising filesystem takes for one
+/// file (`A.html` and `a.html`, NFC and NFD `é`), or for a file and a directory (`x` and `X/index.html`):
+/// the first such pair found, in the order given.
+pub fn same_file<'a>(paths: impl Iterator<Item = &'a str>) -> Option<(&'a str, &'a str)> {
+    use std::collections::HashMap;
+    let mut files: HashMap<String, &str> = HashMap::new();
+    let mut dirs: HashMap<String, &str> = HashMap::new();
+    for p in paths {
+        let f = folded_path(p);
+        if let Some(other) = files.insert(f.clone(), p).filter(|o| *o != p) {
+            return Some((other, p));
+        }
+        if let Some(other) = dirs.get(&f) {
+            return Some((other, p));
+        }
+        for (i, _) in f.match_indices('/') {
+            dirs.entry(f[..i].to_string()).or_insert(p);
+            if let Some(other) = files.get(&f[..i]) {
+                return Some((other, p));
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,21 +235,85 @@ mod tests {
         }
     }
 
+    /// What git for Windows refuses under `core.protectNTFS` (finding 6), and near misses that are fine.
     #[test]
-    fn names_are_quoted_as_git_diff_quotes_them() {
-        let table = [
-            ("posts/a/index.html", "posts/a/index.html"),
-            ("ünï cödé/x y.html", "ünï cödé/x y.html"),
-            ("a\n+ evil.html", "\"a\\n+ evil.html\""),
-            ("b\u{1b}[2Kc.html", "\"b\\033[2Kc.html\""),
-            ("tab\there", "\"tab\\there\""),
-            ("q\"uote", "\"q\\\"uote\""),
-            ("back\\slash", "\"back\\\\slash\""),
-            ("del\u{7f}", "\"del\\177\""),
-            ("c1\u{85}", "\"c1\\302\\205\""),
+    fn finding_6_names_windows_refuses_are_not_portable() {
+        let refused = [
+            ("..\\..\\x.html", "`\\`"),
+            ("C:\\Windows\\x.html", "`\\`"),
+            ("w\\.git\\config", "`\\`"),
+            ("C:x.html", "`:`"),
+            ("a/x.html::$DATA", "`:`"),
+            ("a<b.html", "refuses"),
+            ("a\"b", "refuses"),
+            ("what?.html", "refuses"),
+            ("star*.html", "refuses"),
+            ("pipe|.html", "refuses"),
+            ("tab\there", "control"),
+            ("v1./index.html", "dot or a space"),
+            ("name .html ", "dot or a space"),
+            ("dir /x", "dot or a space"),
+            ("CON", "device"),
+            ("con.html", "device"),
+            ("a/nul.txt", "device"),
+            ("Nul", "device"),
+            ("aux.tar.gz", "device"),
+            ("prn", "device"),
+            ("COM1", "device"),
+            ("com9.log", "device"),
+            ("LPT0", "device"),
+            ("lpt9 .x", "device"),
+            ("CONIN$", "device"),
+            ("conout$.txt", "device"),
+            ("COM\u{b9}", "device"),
         ];
-        for (raw, shown) in table {
-            assert_eq!(quoted(raw), shown, "{raw:?}");
+        for (path, why) in refused {
+            let (_, w) = not_portable(path).unwrap_or_else(|| panic!("{path:?} passed"));
+            assert!(w.contains(why), "{path:?}: {w}");
+        }
+        for fine in [
+            "index.html",
+            "con-tent.html",
+            "console/x.html",
+            "com10.html",
+            "com0.html",
+            "lpt.html",
+            "nuls.txt",
+            "auxiliary",
+            "a b/c d.html",
+            "caf\u{e9}/\u{65e5}\u{672c}.html",
+            ".well-known/x",
+            "v1.0/index.html",
+        ] {
+            assert_eq!(not_portable(fine), None, "{fine:?}");
+        }
+    }
+
+    /// Paths a case-insensitive or normalising filesystem takes for one file (finding 6).
+    #[test]
+    fn finding_6_same_file_on_case_insensitive_or_normalising_filesystems() {
+        type Row<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>);
+        let pairs: &[Row] = &[
+            (&["A.html", "a.html"], Some(("A.html", "a.html"))),
+            (
+                &["caf\u{e9}.html", "cafe\u{301}.html"],
+                Some(("caf\u{e9}.html", "cafe\u{301}.html")),
+            ),
+            (
+                &["CAF\u{c9}/x.html", "cafe\u{301}/x.html"],
+                Some(("CAF\u{c9}/x.html", "cafe\u{301}/x.html")),
+            ),
+            (&["x", "X/index.html"], Some(("x", "X/index.html"))),
+            (&["X/index.html", "x"], Some(("X/index.html", "x"))),
+            (&["Posts/a.html", "posts/b.html"], None),
+            (&["a.html", "b.html", "A/b.html"], None),
+            (
+                &["\u{200c}a.html", "a.html"],
+                Some(("\u{200c}a.html", "a.html")),
+            ),
+        ];
+        for (paths, want) in pairs {
+            assert_eq!(same_file(paths.iter().copied()), *want, "{paths:?}");
         }
     }
 

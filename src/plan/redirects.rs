@@ -17,11 +17,12 @@
 //! | `/about.html`              | `about.html`           | `/about.html` (+ `/about` with pretty)  |
 //! | `/about` with `pretty_urls`| `about.html`           | (same)                                  |
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::invalidate::{url_forms, UrlForms};
+use super::invalidate::{encode, url_forms, UrlForms};
 use super::{Change, ChangeKind, PlanError};
 
 /// Chains longer than this are refused as loops (a real table never comes close).
@@ -99,9 +100,11 @@ fn bad_target(to: &str) -> Option<&'static str> {
     bad_url_path(to)
 }
 
+/// A site-relative URL path is sane: one `/`, then neither `/` nor `\` (browsers read `//host` and `/\host`
+/// as another host: an open redirect), no whitespace, query, fragment or wildcard, no `.`/`..` components.
 fn bad_url_path(p: &str) -> Option<&'static str> {
-    if !p.starts_with('/') || p.starts_with("//") {
-        return Some("must start with a single `/`");
+    if !p.starts_with('/') || p.starts_with("//") || p.starts_with("/\\") {
+        return Some("must start with a single `/` followed by neither `/` nor `\\`");
     }
     if p.contains(char::is_whitespace) || p.contains(['?', '#', '*']) {
         return Some("may not hold spaces, `?`, `#` or `*`");
@@ -110,6 +113,26 @@ fn bad_url_path(p: &str) -> Option<&'static str> {
         return Some("may not hold `.` or `..` components");
     }
     None
+}
+
+/// A decoded `from` (spaces and `#` may stand there encoded) still holds no `.`/`..` component.
+fn bad_segments(p: &str) -> Option<&'static str> {
+    (p.split('/').any(|c| c == "." || c == "..")).then_some("may not hold `.` or `..` components")
+}
+
+/// A URL path as a person or a browser writes it → the path it names: `%XX` decoded when the result is UTF-8
+/// (`/caf%C3%A9/` → `/café/`), else as it is (`/100%/` names `/100%/`). Redirects are keyed by site paths, and
+/// the function looks a request up decoded the same way.
+fn decoded(p: &str) -> Cow<'_, str> {
+    percent_encoding::percent_decode_str(p)
+        .decode_utf8()
+        .unwrap_or(Cow::Borrowed(p))
+}
+
+/// A redirect target as a `Location` header can carry it: controls and characters outside ASCII
+/// percent-encoded (`/café/` → `/caf%C3%A9/`), the rest as written (a `%` is taken to be an escape already).
+fn as_location(to: &str) -> String {
+    percent_encoding::utf8_percent_encode(to, percent_encoding::CONTROLS).to_string()
 }
 
 /// The one name of the URL forms of a page: `/a/`, `/a` and `/a/index.html` are the same page.
@@ -126,10 +149,12 @@ fn page_of_url(url: &str) -> &str {
 /// Check `[[redirects]]`: sane paths, status 301 or 302, one entry per page, no loops; chains are collapsed
 /// so that every entry redirects in one hop. The error names the entry and says how to fix it.
 pub fn check_specs(specs: &[RedirectSpec]) -> Result<Vec<ConfigRedirect>, (String, String)> {
+    // `from` is a URL: `/caf%C3%A9/` and `/café/` name the same page.
+    let froms: Vec<Cow<str>> = specs.iter().map(|s| decoded(&s.from)).collect();
     let mut by_page: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, s) in specs.iter().enumerate() {
         let entry = format!("[[redirects]] #{} (from = {:?})", i + 1, s.from);
-        if let Some(why) = bad_url_path(&s.from) {
+        if let Some(why) = bad_url_path(&s.from).or_else(|| bad_segments(&froms[i])) {
             return Err((
                 format!("{entry}: `from` {why}"),
                 "give the old page's URL path, like \"/posts/old-title/\"".into(),
@@ -144,16 +169,19 @@ pub fn check_specs(specs: &[RedirectSpec]) -> Result<Vec<ConfigRedirect>, (Strin
                 "use 301 (moved permanently, the default) or 302 (found)".into(),
             ));
         }
-        if let Some(j) = by_page.insert(page_of_url(&s.from), i) {
+        if let Some(j) = by_page.insert(page_of_url(&froms[i]), i) {
             return Err((format!("{entry} redirects the same page as entry #{}", j + 1), "keep one [[redirects]] entry per page (`/a/`, `/a` and `/a/index.html` are one page)".into()));
         }
     }
     let mut out = Vec::new();
-    for s in specs {
+    for (s, from) in specs.iter().zip(&froms) {
         let mut to = s.to.as_str();
-        let mut seen = BTreeSet::from([page_of_url(&s.from)]);
-        while let Some(&j) = by_page.get(page_of_url(to)).filter(|_| to.starts_with('/')) {
-            if !seen.insert(page_of_url(to)) {
+        let mut seen = BTreeSet::from([page_of_url(from).to_string()]);
+        while let Some(&j) = by_page
+            .get(page_of_url(&decoded(to)))
+            .filter(|_| to.starts_with('/'))
+        {
+            if !seen.insert(page_of_url(&decoded(to)).to_string()) {
                 return Err((
                     format!(
                         "[[redirects]] from = {:?} loops back to itself (through {to:?})",
@@ -165,8 +193,8 @@ pub fn check_specs(specs: &[RedirectSpec]) -> Result<Vec<ConfigRedirect>, (Strin
             to = &specs[j].to;
         }
         out.push(ConfigRedirect {
-            from: s.from.clone(),
-            to: to.to_string(),
+            from: from.to_string(),
+            to: as_location(to),
             status: s.status.unwrap_or(301),
         });
     }
@@ -188,7 +216,7 @@ pub fn path_of_url(url: &str, forms: &UrlForms) -> String {
     }
 }
 
-/// The URL a redirect to the page at site path `path` points at: its first URL form (`/posts/b/`).
+/// The URL path of the page at site path `path`: its first URL form (`/posts/b/`), raw (not encoded).
 pub fn url_of_path(path: &str, forms: &UrlForms) -> String {
     url_forms(path, forms)
         .into_iter()
@@ -244,13 +272,20 @@ pub fn table(
     published: &dyn Fn(&str) -> bool,
 ) -> Result<(Vec<Redirect>, Vec<Redirect>), PlanError> {
     let mut t: BTreeMap<String, Redirect> = BTreeMap::new();
+    // A recorded target from before targets were encoded is encoded now; one that leaves the site (a state
+    // written by hand) is dropped, so the publish removes its object and the function stops answering it.
     for r in req.recorded.iter().filter(|r| r.origin == Origin::Rename) {
-        t.insert(r.from.clone(), r.clone());
+        let to = as_location(&r.to);
+        if bad_target(&to).is_none() {
+            t.insert(r.from.clone(), Redirect { to, ..r.clone() });
+        }
     }
     let mut proposed = Vec::new();
     for (old, new) in renames(changes, req.similar) {
         let r = Redirect {
-            to: url_of_path(&new, forms),
+            // Encoded as a Location must be: a moved page at `a b#1/` is `/a%20b%231/`, and one at `\x/` is
+            // `/%5Cx/`, never `/\x/`, which browsers read as the host `x`.
+            to: encode(&url_of_path(&new, forms)),
             from: old,
             status: 301,
             origin: Origin::Rename,
@@ -284,6 +319,18 @@ pub fn table(
         t.insert(from, r);
     }
     collapse(&mut t, forms)?;
+    for r in t.values().chain(&proposed) {
+        if let Some(why) = bad_target(&r.to) {
+            return Err(PlanError::Redirect {
+                message: format!(
+                    "the redirect from {} to {} can't be served: the target {why}",
+                    crate::quote::quote_path(&url_of_path(&r.from, forms)),
+                    crate::quote::quote_path(&r.to)
+                ),
+                hint: "fix the [[redirects]] entry, or rename the page (`redirect_renames = \"off\"` stops redirects for renamed pages)".into(),
+            });
+        }
+    }
     Ok((t.into_values().collect(), proposed))
 }
 
@@ -294,7 +341,7 @@ fn collapse(t: &mut BTreeMap<String, Redirect>, forms: &UrlForms) -> Result<(), 
         let mut hops = 0;
         while let Some(next) =
             r.to.starts_with('/')
-                .then(|| snapshot.get(&path_of_url(&r.to, forms)))
+                .then(|| snapshot.get(&path_of_url(&decoded(&r.to), forms)))
                 .flatten()
         {
             hops += 1;
@@ -339,9 +386,11 @@ impl Changes {
     /// The plan lines: `> /old/ → /new/` for each new or changed redirect, `? ...` for proposals, `< ...` for
     /// removed ones.
     pub fn render(&mut self, forms: &UrlForms) {
+        let q = crate::quote::quote_path;
         let show = |mark: &str, r: &Redirect| {
             let status = if r.status == 302 { " (302)" } else { "" };
-            format!("{mark} {} → {}{status}", url_of_path(&r.from, forms), r.to)
+            let from = url_of_path(&r.from, forms);
+            format!("{mark} {} → {}{status}", q(&from), q(&r.to))
         };
         let new: BTreeSet<&str> = self.puts.iter().map(|p| p.path.as_str()).collect();
         let mut out: Vec<String> = (self.table.iter())
@@ -350,7 +399,7 @@ impl Changes {
             .collect();
         out.extend(self.proposed.iter().map(|r| show("?", r)));
         let removed = (self.removed.iter())
-            .map(|p| format!("< {} (redirect removed)", url_of_path(p, forms)));
+            .map(|p| format!("< {} (redirect removed)", q(&url_of_path(p, forms))));
         out.extend(removed);
         self.lines = out;
     }

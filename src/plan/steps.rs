@@ -11,8 +11,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::invalidate::{self, Cached, Edit};
 use super::redirects;
 use super::{
-    key_for, served_path, Budget, CdnPlan, CdnSettings, ChangeKind, FileEntry, Input, Plan,
-    PlanError, Settings, Upload, UploadKind,
+    served_path, Budget, CdnPlan, CdnSettings, ChangeKind, FileEntry, Input, Plan, PlanError,
+    Settings, Upload, UploadKind,
 };
 
 /// The plan while its steps build it.
@@ -58,7 +58,7 @@ pub(super) fn changes(d: &mut Draft, input: &Input, s: &Settings) -> Result<(), 
         if rules.excluded(&c.path) {
             continue;
         }
-        let key = key_for(&s.prefix, &c.path)?;
+        let key = s.key(&c.path)?;
         let (kind, edit) = match c.kind {
             ChangeKind::Added => (UploadKind::New, Edit::Added),
             ChangeKind::Modified => (UploadKind::Replace, Edit::Modified),
@@ -101,7 +101,7 @@ pub(super) fn deferred_deletes(
         if in_new.contains(path.as_str()) || input.rules.kept(path) || input.rules.excluded(path) {
             continue;
         }
-        let key = key_for(&s.prefix, path)?;
+        let key = s.key(path)?;
         if !d.deletes.contains(&key) {
             d.deletes.push(key);
             d.carried += 1;
@@ -131,7 +131,7 @@ pub(super) fn rule_updates(
         if changed.contains(f.path.as_str()) || input.rules.excluded(&f.path) {
             continue;
         }
-        let key = key_for(&s.prefix, &f.path)?;
+        let key = s.key(&f.path)?;
         let headers = input.rules.headers(&f.path);
         let Some((kind, edit)) = rule_update(input, &f.path, &headers, rules_changed, s.full)
         else {
@@ -207,7 +207,7 @@ pub(super) fn redirects(
     let mut objects = Vec::new();
     for r in puts {
         objects.push(redirects::RedirectObject {
-            key: key_for(&s.prefix, &r.from)?,
+            key: s.key(&r.from)?,
             path: r.from.clone(),
             location: r.to.clone(),
             status: r.status,
@@ -216,7 +216,7 @@ pub(super) fn redirects(
     }
     for path in &removed {
         if !published(path) {
-            d.deletes.push(key_for(&s.prefix, path)?);
+            d.deletes.push(s.key(path)?);
         }
         d.mark_stale(path);
     }
@@ -243,7 +243,7 @@ fn keep_redirect_objects(
     let put: HashSet<&str> = puts.iter().map(|o| o.path.as_str()).collect();
     let mut kept_keys = HashSet::new();
     for r in table {
-        let key = key_for(&s.prefix, &r.from)?;
+        let key = s.key(&r.from)?;
         if d.deletes.contains(&key) && !put.contains(r.from.as_str()) {
             d.stale.retain(|p| *p != r.from);
         }
@@ -283,7 +283,7 @@ pub(super) fn server_side_copies(
             if *src != u.path
                 && input.old_rules.headers(src).content_encoding == u.headers.content_encoding
             {
-                copies.push((i, key_for(&s.prefix, src)?));
+                copies.push((i, s.key(src)?));
             }
         }
     }
@@ -322,7 +322,7 @@ pub(super) fn copies_from_elsewhere(
         let Some(src) = src else { continue };
         if e.rules.headers(src).content_encoding == u.headers.content_encoding {
             u.kind = UploadKind::Copy;
-            u.copy_from = Some(key_for(e.prefix, src)?);
+            u.copy_from = Some(super::key_for(e.prefix, src)?);
         }
     }
     Ok(())
@@ -343,18 +343,33 @@ pub(super) fn copies_from_elsewhere(
 /// | `y/index.html`   | `y`               | `y/index.html` |
 /// | `a/b/c.css`      | `a`               | `a/b/c.css`    |
 /// | `x`              | `x.html`          | nothing        |
+///
+/// On a filesystem target keys are compared as a case-insensitive, normalising filesystem compares them
+/// ([`super::paths::folded_path`]), and a key that differs from an upload's only in case or normalisation
+/// (`a.html` renamed `A.html`) is in the way too: deleted after the upload, it would delete the new file.
 pub(super) fn type_changes(d: &mut Draft, s: &Settings) -> Result<(), PlanError> {
-    let uploads: BTreeSet<&str> = d.uploads.iter().map(|u| u.key.as_str()).collect();
-    // A deleted key in the way of an upload: an upload below it, or an upload at one of its parents.
+    let fold = |k: &str| {
+        if s.keys.filesystem {
+            super::paths::folded_path(k)
+        } else {
+            k.to_string()
+        }
+    };
+    let uploads: BTreeSet<String> = d.uploads.iter().map(|u| fold(&u.key)).collect();
+    let raw: HashSet<&str> = d.uploads.iter().map(|u| u.key.as_str()).collect();
+    // A deleted key in the way of an upload: an upload below it, or an upload at one of its parents, or (on a
+    // filesystem) an upload of another spelling of the same name.
     let in_the_way = |key: &str| {
-        let below = format!("{key}/");
+        let key_f = fold(key);
+        let below = format!("{key_f}/");
         uploads
-            .range(below.as_str()..)
+            .range(below.clone()..)
             .next()
             .is_some_and(|u| u.starts_with(&below))
-            || key
+            || key_f
                 .match_indices('/')
-                .any(|(i, _)| uploads.contains(&key[..i]))
+                .any(|(i, _)| uploads.contains(&key_f[..i]))
+            || (uploads.contains(&key_f) && !raw.contains(key))
     };
     d.clear_first = d
         .deletes
@@ -364,7 +379,7 @@ pub(super) fn type_changes(d: &mut Draft, s: &Settings) -> Result<(), PlanError>
         .collect();
     let mut deferred = Vec::new();
     for path in std::mem::take(&mut d.deferred) {
-        let key = key_for(&s.prefix, &path)?;
+        let key = s.key(&path)?;
         if in_the_way(&key) {
             d.clear_first.push(key.clone());
             d.deletes.push(key);
@@ -375,6 +390,22 @@ pub(super) fn type_changes(d: &mut Draft, s: &Settings) -> Result<(), PlanError>
     d.deferred = deferred;
     d.clear_first.sort();
     Ok(())
+}
+
+/// Two files of the new tree that a case-insensitive or normalising filesystem takes for one (see
+/// [`super::paths::same_file`]): an error on a filesystem target, whose plan would otherwise write one over
+/// the other. Excluded files are not published and don't count.
+pub(super) fn same_files(input: &Input, listing: &[FileEntry]) -> Result<(), PlanError> {
+    let published = (listing.iter())
+        .map(|f| f.path.as_str())
+        .filter(|p| !input.rules.excluded(p));
+    match super::paths::same_file(published) {
+        Some((first, second)) => Err(PlanError::SameFile {
+            first: first.to_string(),
+            second: second.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 pub(super) fn limit_and_order(d: &mut Draft, target: &str, s: &Settings) -> Result<(), PlanError> {

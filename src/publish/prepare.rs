@@ -516,6 +516,7 @@ fn plan_settings(
         monthly_budget: target.invalidation_budget,
         used_this_month,
         within_prefix: crate::preview::is_preview(&target.name),
+        keys: crate::state::key_rules(target),
     }
 }
 

@@ -187,15 +187,22 @@ impl Repo {
             .is_some()
     }
 
-    /// One-line summary of a commit, for messages.
+    /// One-line summary of a commit, for messages: its short id and its subject, quoted as
+    /// [`quote_path`](crate::quote::quote_path) shows a name when it holds characters that don't print. The id
+    /// may come from a record (anything): never cut inside a character.
     pub fn describe(&self, id: &str) -> String {
-        let short = &id[..id.len().min(7)];
+        let q = crate::quote::quote_path;
+        let end = id.char_indices().nth(7).map_or(id.len(), |(i, _)| i);
+        let short = q(&id[..end]);
         match Oid::from_str(id)
             .ok()
             .and_then(|o| self.repo.find_commit(o).ok())
         {
-            Some(c) => format!("{short} {}", c.summary().unwrap_or("")),
-            None => short.to_string(),
+            Some(c) => format!(
+                "{short} {}",
+                q(&String::from_utf8_lossy(c.summary_bytes().unwrap_or(b"")))
+            ),
+            None => short.into_owned(),
         }
     }
 

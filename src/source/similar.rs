@@ -3,9 +3,18 @@
 //!
 //! The score is git's rename similarity in spirit: the bytes of the lines the two files share (as a multiset)
 //! over the size of the larger file, 0..=100. Reads blob bytes, so it lives here; it returns plain path pairs
-//! and decides nothing else (the planner turns them into redirects). Bounded: with more than
-//! [`MAX_CANDIDATES`] deleted or added pages on either side it compares nothing (a site-wide restructure is not
-//! a set of renames to guess at). Edited pages match only at the same depth (`same_depth`).
+//! and decides nothing else (the planner turns them into redirects). Edited pages match only at the same depth
+//! (`same_depth`).
+//!
+//! Bounded, in pages and in bytes, so that a publish never reads a site's worth of blobs to guess at renames:
+//!
+//! | bound                                   | value     | beyond it                                       |
+//! |-----------------------------------------|-----------|-------------------------------------------------|
+//! | deleted or added pages ([`MAX_CANDIDATES`]) | 200 a side | nothing is compared (a restructure is not a set of renames) |
+//! | one page ([`MAX_PAGE_BYTES`])           | 1 MiB     | that page is not read (its size comes from the object header) |
+//! | all pages read ([`MAX_TOTAL_BYTES`])    | 16 MiB a side | the pages after it, in the diff's order, are not read |
+//!
+//! At worst 32 MiB are read and held, instead of 400 whole blobs of any size.
 
 use std::collections::HashMap;
 
@@ -15,6 +24,25 @@ use super::Repo;
 
 /// More deleted or added pages than this on one side: no similarity search.
 pub const MAX_CANDIDATES: usize = 200;
+/// A page larger than this is not read or compared.
+pub const MAX_PAGE_BYTES: u64 = 1 << 20;
+/// The pages read on one side (deleted, or added) hold at most this many bytes together.
+pub const MAX_TOTAL_BYTES: u64 = 16 << 20;
+
+/// Which pages of one side to read, given their sizes in the diff's order (`None`: the size can't be read):
+/// each at most `per_page` bytes, together at most `total`.
+fn within_budget(sizes: &[Option<u64>], per_page: u64, total: u64) -> Vec<bool> {
+    let mut left = total;
+    (sizes.iter())
+        .map(|size| match size {
+            Some(n) if *n <= per_page && *n <= left => {
+                left -= n;
+                true
+            }
+            _ => false,
+        })
+        .collect()
+}
 
 fn is_page(path: &str) -> bool {
     path.ends_with(".html") || path.ends_with(".htm")
@@ -99,9 +127,15 @@ impl Repo {
         let Ok(reader) = self.blob_reader() else {
             return Vec::new();
         };
+        // Sizes from the object headers first: only pages within the budget are read.
         let read = |v: &[(&str, &str)]| -> Vec<(String, String, Vec<u8>)> {
-            (v.iter())
-                .filter_map(|(p, b)| Some((p.to_string(), b.to_string(), reader.read(b).ok()?)))
+            let sizes: Vec<Option<u64>> = v.iter().map(|(_, b)| reader.size(b).ok()).collect();
+            let wanted = within_budget(&sizes, MAX_PAGE_BYTES, MAX_TOTAL_BYTES);
+            (v.iter().zip(wanted))
+                .filter(|(_, w)| *w)
+                .filter_map(|((p, b), _)| {
+                    Some((p.to_string(), b.to_string(), reader.read(b).ok()?))
+                })
                 .collect()
         };
         let (old, new) = (read(&deleted), read(&added));
@@ -163,6 +197,86 @@ mod tests {
             }
         }
         println!("200 x 200 pages: {:?} ({n})", t.elapsed());
+    }
+
+    /// Finding 12: a page above the per-page cap is never read, and the pages after the total budget are not
+    /// either; what fits is read in order.
+    #[test]
+    fn finding_12_huge_pages_and_pages_beyond_the_budget_are_not_read() {
+        let mib = 1u64 << 20;
+        let sizes = [
+            Some(10),
+            Some(4 << 30),
+            None,
+            Some(mib),
+            Some(mib + 1),
+            Some(3),
+            Some(5),
+        ];
+        assert_eq!(
+            super::within_budget(&sizes, mib, mib + 12),
+            [true, false, false, true, false, false, false],
+            "the 4 GiB page is skipped, the budget runs out after 1 MiB + 10 bytes"
+        );
+        assert_eq!(
+            super::within_budget(&[Some(1); 5], 10, 3),
+            [true, true, true, false, false]
+        );
+    }
+
+    /// Finding 12 against a real repository: a renamed 2 MiB page is not compared (not read: the similarity
+    /// search reads object headers first), while the same edit of a small page is found.
+    #[test]
+    fn finding_12_a_huge_renamed_page_is_not_read_whole() {
+        use crate::plan::{Change, ChangeKind};
+        use crate::source::test_repo::{commit, git, new_repo, write};
+        let d = new_repo();
+        let big: String = (0..60_000).map(|i| format!("<p>line {i}</p>\n")).collect();
+        assert!(big.len() as u64 > super::MAX_PAGE_BYTES);
+        let small: String = (0..50).map(|i| format!("<p>line {i}</p>\n")).collect();
+        write(d.path(), "old/index.html", &big);
+        write(d.path(), "a/index.html", &small);
+        commit(d.path());
+        let blob = |p: &str| {
+            git(d.path(), &["rev-parse", &format!("HEAD:{p}")])
+                .trim()
+                .to_string()
+        };
+        let (old_big, old_small) = (blob("old/index.html"), blob("a/index.html"));
+        std::fs::remove_dir_all(d.path().join("old")).unwrap();
+        std::fs::remove_dir_all(d.path().join("a")).unwrap();
+        write(d.path(), "new/index.html", &format!("{big}<p>edited</p>\n"));
+        write(d.path(), "b/index.html", &format!("{small}<p>edited</p>\n"));
+        commit(d.path());
+        let change = |path: &str, kind, old: Option<String>, new: Option<String>| Change {
+            path: path.into(),
+            kind,
+            blob: new,
+            size: 0,
+            old_blob: old,
+            executable: false,
+        };
+        let changes = [
+            change("old/index.html", ChangeKind::Deleted, Some(old_big), None),
+            change("a/index.html", ChangeKind::Deleted, Some(old_small), None),
+            change(
+                "new/index.html",
+                ChangeKind::Added,
+                None,
+                Some(blob("new/index.html")),
+            ),
+            change(
+                "b/index.html",
+                ChangeKind::Added,
+                None,
+                Some(blob("b/index.html")),
+            ),
+        ];
+        let repo = crate::source::Repo::open(d.path()).unwrap();
+        assert_eq!(
+            repo.similar_pages(&changes, 50),
+            [("a/index.html".to_string(), "b/index.html".to_string())]
+        );
     }
 
     #[test]

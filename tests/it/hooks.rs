@@ -1179,6 +1179,8 @@ fn init_writes_site_toml_as_the_umask_says() {
     let p = Pushed::new();
     let out = p.out.display().to_string();
     for (umask, mode) in [("022", 0o644), ("077", 0o600), ("002", 0o664)] {
+        // A new file each time: `--force` over an existing site.toml keeps that file's mode (config::edit).
+        let _ = std::fs::remove_file(p.site.path("site.toml"));
         let mut cmd = Command::new("/bin/sh");
         p.site.env(&mut cmd);
         let script = format!(

@@ -15,6 +15,7 @@ mod proxy;
 mod publish;
 mod redirects;
 mod reliability;
+mod review3;
 mod secrets;
 mod setup;
 mod state_record;

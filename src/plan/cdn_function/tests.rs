@@ -149,6 +149,7 @@ fn a_table_beyond_9_kb_goes_to_a_key_value_store() {
         .starts_with("import cf from 'cloudfront';\nconst kvs = cf.kvs();\n"));
     assert!(g.code.contains("async function handler(event) {"));
     assert!(g.code.contains("await kvs.get(uri)"));
+    assert!(g.code.contains("await redirectOf(decoded(uri))"));
     assert!(!g.code.contains("REDIRECTS") && !g.code.contains("0007"));
     assert!(g.code.len() < 4096, "{}", g.code.len());
     // The threshold is the inline code's size.
@@ -250,6 +251,25 @@ fn the_fingerprint_follows_what_the_function_serves() {
     assert_ne!(a.fingerprint, b.fingerprint);
 }
 
+/// A stub of cloudfront-js-2.0's `cloudfront` module in `dir/node_modules`: `kvs().get()` answers from
+/// `globalThis.KVS` and throws for a missing key, as CloudFront's does.
+fn cloudfront_stub(dir: &tempfile::TempDir) {
+    let stub = dir.path().join("node_modules/cloudfront");
+    std::fs::create_dir_all(&stub).unwrap();
+    std::fs::write(
+        stub.join("package.json"),
+        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        stub.join("index.js"),
+        "export default {\n  kvs() {\n    return {\n      async get(key) {\n        \
+         if (Object.prototype.hasOwnProperty.call(globalThis.KVS, key)) return globalThis.KVS[key];\n        \
+         throw new Error('KeyValueStore: no key ' + key);\n      }\n    };\n  }\n};\n",
+    )
+    .unwrap();
+}
+
 /// The KeyValueStore variant under node, with a stub of cloudfront-js-2.0's `cloudfront` module whose
 /// `kvs().get()` answers from the generated entries (and throws for a missing key, as CloudFront's does):
 /// the same events as the inline variant, plus a redirect deep in the table.
@@ -285,20 +305,7 @@ fn node_runs_the_key_value_store_variant_with_a_stubbed_cloudfront_module() {
         ("/posts/0150-a-long-title-of-a-post", "", &plain, "200 /posts/0150-a-long-title-of-a-post"),
     ];
     let dir = tempfile::tempdir().unwrap();
-    let stub = dir.path().join("node_modules/cloudfront");
-    std::fs::create_dir_all(&stub).unwrap();
-    std::fs::write(
-        stub.join("package.json"),
-        r#"{"name": "cloudfront", "type": "module", "main": "index.js"}"#,
-    )
-    .unwrap();
-    std::fs::write(
-        stub.join("index.js"),
-        "export default {\n  kvs() {\n    return {\n      async get(key) {\n        \
-         if (Object.prototype.hasOwnProperty.call(globalThis.KVS, key)) return globalThis.KVS[key];\n        \
-         throw new Error('KeyValueStore: no key ' + key);\n      }\n    };\n  }\n};\n",
-    )
-    .unwrap();
+    cloudfront_stub(&dir);
     let mut script = String::new();
     for (i, (uri, query, forms, want)) in cases.iter().enumerate() {
         let g = super::generate(&t, forms).unwrap();
@@ -342,4 +349,204 @@ fn the_key_value_store_variant_stays_in_the_cloudfront_js_subset() {
     ] {
         assert!(!code.contains(banned), "{banned}");
     }
+}
+
+/// Events (uri as the viewer sent it, expected `200 <uri>` or `<status> <location>`) run under node against the
+/// function for `t` and `forms`: the inline variant when `kvs` is false (the table must fit the code), else
+/// the KeyValueStore variant (the table must not), its `cloudfront` module stubbed as above.
+fn run_events(t: &[Redirect], forms: &UrlForms, kvs: bool, cases: &[(&str, &str)]) {
+    let g = super::generate(t, forms).unwrap();
+    assert_eq!(g.kvs.is_some(), kvs, "the variant the test asks for");
+    let dir = tempfile::tempdir().unwrap();
+    cloudfront_stub(&dir);
+    let (file, export) = if kvs {
+        ("f.mjs", "export default handler;")
+    } else {
+        ("f.cjs", "module.exports = handler;")
+    };
+    std::fs::write(dir.path().join(file), format!("{}\n{export}\n", g.code)).unwrap();
+    let mut script = format!(
+        "globalThis.KVS = {};\nconst handler = {};\nlet failed = 0;\n\
+         async function check(uri, want) {{\n  const r = await handler({{ request: {{ method: 'GET', uri: uri, querystring: {{}}, headers: {{}} }} }});\n  \
+         const got = r.statusCode ? r.statusCode + ' ' + r.headers.location.value : '200 ' + r.uri;\n  \
+         if (got !== want) {{ failed++; console.log(JSON.stringify(uri) + ': got ' + got + ', want ' + want); }}\n}}\n",
+        serde_json::to_string(&g.kvs.unwrap_or_default()).unwrap(),
+        if kvs {
+            "(await import('./f.mjs')).default"
+        } else {
+            "(await import('./f.cjs')).default"
+        }
+    );
+    for (uri, want) in cases {
+        script.push_str(&format!("await check({uri:?}, {want:?});\n"));
+    }
+    run_node(&dir, "run.mjs", &script);
+}
+
+/// Renamed pages whose paths need percent-encoding (finding 8): the table of the function (and of the
+/// KeyValueStore) is keyed by the decoded path and the function decodes what the viewer sent, however it
+/// encoded it; the target is sent encoded. Non-ASCII, spaces, `%`, `+` and `#`, in both variants.
+#[test]
+fn finding_8_moved_pages_that_need_percent_encoding_are_redirected() {
+    use crate::plan::redirects::{table as redirect_table, RenameMode, Request};
+    use crate::plan::{Change, ChangeKind};
+    let moves = [
+        ("posts/café/index.html", "posts/café-2/index.html"),
+        ("a b/index.html", "a b 2/index.html"),
+        ("100%/index.html", "100% sure/index.html"),
+        ("c++/index.html", "cpp/index.html"),
+        ("c#/index.html", "sharp#1/index.html"),
+        ("\\host/index.html", "x/index.html"),
+    ];
+    let mut changes = Vec::new();
+    for (i, (old, new)) in moves.iter().enumerate() {
+        let blob = Some(format!("{i:040}"));
+        let side = |path: &str, kind| Change {
+            path: path.into(),
+            kind,
+            blob: None,
+            size: 1,
+            old_blob: None,
+            executable: false,
+        };
+        changes.push(Change {
+            old_blob: blob.clone(),
+            ..side(old, ChangeKind::Deleted)
+        });
+        changes.push(Change {
+            blob,
+            ..side(new, ChangeKind::Added)
+        });
+    }
+    let forms = UrlForms::default();
+    let req = Request {
+        config: &[],
+        recorded: &[],
+        similar: &[],
+        renames: RenameMode::Apply,
+    };
+    let (t, _) = redirect_table(&req, &changes, &forms, &|_| false).unwrap();
+    #[rustfmt::skip]
+    let cases: &[(&str, &str)] = &[
+        ("/posts/caf%C3%A9/", "301 /posts/caf%C3%A9-2/"),
+        ("/posts/caf%c3%a9/index.html", "301 /posts/caf%C3%A9-2/"),
+        ("/a%20b/", "301 /a%20b%202/"),
+        ("/100%25/", "301 /100%25%20sure/"),
+        ("/100%/", "301 /100%25%20sure/"),
+        ("/c++/", "301 /cpp/"),
+        ("/c%2B%2B/", "301 /cpp/"),
+        ("/c%23/", "301 /sharp%231/"),
+        ("/%5Chost/", "301 /x/"),
+        ("/posts/caf%C3%A9-2/", "200 /posts/caf%C3%A9-2/index.html"),
+        ("/c%/", "200 /c%/index.html"),
+    ];
+    run_events(&t, &forms, false, cases);
+    let mut big = big_table(200);
+    big.extend(t.iter().cloned());
+    run_events(&big, &forms, true, cases);
+}
+
+/// The KeyValueStore and the S3 redirect objects answer the same URLs with the same target (finding 8): each
+/// key is a URL form of the object's site path, decoded, and its value the object's location.
+#[test]
+fn finding_8_the_key_value_store_and_the_redirect_objects_agree() {
+    use crate::plan::redirects::path_of_url;
+    let forms = UrlForms::default();
+    let mut t = big_table(200);
+    t.push(redirect(
+        "posts/café #1/index.html",
+        "/posts/caf%C3%A9%20%231-b/",
+        301,
+    ));
+    let entries = super::generate(&t, &forms).unwrap().kvs.unwrap();
+    for (key, value) in &entries {
+        let object = t.iter().find(|r| r.from == path_of_url(key, &forms));
+        let object = object.unwrap_or_else(|| panic!("{key}: no redirect object serves it"));
+        assert_eq!(*value, format!("{} {}", object.status, object.to), "{key}");
+    }
+    assert_eq!(entries["/posts/café #1/"], "301 /posts/caf%C3%A9%20%231-b/");
+}
+
+/// The function never answers with a Location that leaves the site (finding 9), whatever its table holds:
+/// `//host` and `/\host`, with tabs or line breaks that browsers drop, or leading spaces, fall through to the
+/// origin; absolute URLs and one-slash paths redirect.
+#[test]
+fn finding_9_the_function_never_redirects_off_site_through_a_relative_path() {
+    let forms = UrlForms::default();
+    let bad = [
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "/\n\\evil.example/",
+        " //evil.example/",
+        "\u{1}/evil.example",
+    ];
+    let mut t: Vec<Redirect> = (bad.iter().enumerate())
+        .map(|(i, to)| redirect(&format!("b{i}/index.html"), to, 301))
+        .collect();
+    t.push(redirect("ok/index.html", "/fine/", 301));
+    t.push(redirect("far/index.html", "https://example.com/", 302));
+    let mut cases: Vec<(String, String)> = (0..bad.len())
+        .map(|i| (format!("/b{i}/"), format!("200 /b{i}/index.html")))
+        .collect();
+    cases.push(("/ok/".into(), "301 /fine/".into()));
+    cases.push(("/far/".into(), "302 https://example.com/".into()));
+    let cases: Vec<(&str, &str)> = cases.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+    run_events(&t, &forms, false, &cases);
+    let mut big = big_table(200);
+    big.extend(t);
+    run_events(&big, &forms, true, &cases);
+}
+
+/// Names that break a JavaScript string literal or a terminal (finding 11): the generated code is printable
+/// ASCII, `node --check` parses it, and the hostile paths still redirect (the escapes round-trip).
+#[test]
+fn finding_11_generated_code_is_printable_ascii_and_parses_with_hostile_names() {
+    let hostile = [
+        "line\u{2028}sep",
+        "para\u{2029}sep",
+        "esc\u{1b}[2K",
+        "nul\u{0}",
+        "quote\"back\\slash",
+        "</script><!--",
+        "\u{202e}lmth",
+        "emoji\u{1f600}",
+        "\u{feff}bom",
+    ];
+    let t: Vec<Redirect> = (hostile.iter())
+        .map(|h| redirect(&format!("{h}/index\u{2028}.html"), "/new/", 301))
+        .collect();
+    let forms = UrlForms {
+        index_document: "index\u{2028}.html".into(),
+        ..UrlForms::default()
+    };
+    let g = super::generate(&t, &forms).unwrap();
+    assert!(g.kvs.is_none());
+    let bad = g
+        .code
+        .chars()
+        .find(|c| *c != '\n' && !(' '..='~').contains(c));
+    assert_eq!(
+        bad, None,
+        "a character outside printable ASCII in:\n{}",
+        g.code
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f.js"), &g.code).unwrap();
+    let out = std::process::Command::new("node")
+        .args(["--check", "f.js"])
+        .current_dir(dir.path())
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cases: Vec<(String, String)> = (hostile.iter())
+        .flat_map(|h| [format!("/{h}/"), format!("/{h}/index\u{2028}.html")])
+        .map(|uri| (uri, "301 /new/".to_string()))
+        .collect();
+    let cases: Vec<(&str, &str)> = cases.iter().map(|(a, b)| (&a[..], &b[..])).collect();
+    run_events(&t, &forms, false, &cases);
 }

@@ -325,6 +325,7 @@ fn settings(delay_deletes: bool) -> crate::plan::Settings {
         monthly_budget: 1000,
         used_this_month: 0,
         within_prefix: false,
+        keys: Default::default(),
     }
 }
 
@@ -382,4 +383,61 @@ fn planner_puts_redirect_objects_instead_of_deleting_and_invalidates_old_urls() 
             .unwrap();
         assert!(plan.is_empty(), "{plan:?}");
     }
+}
+
+/// Open redirects (finding 9): a site-relative target is one `/` followed by neither `/` nor `\`, in
+/// `[[redirects]]`; a renamed page's target is encoded (a page at `\host/` is `/%5Chost/`); a recorded
+/// target that leaves the site (a state written by hand) is dropped from the table, so the publish removes it.
+#[test]
+fn finding_9_redirect_targets_never_leave_the_site() {
+    for to in ["/\\evil.example/", "//evil.example/", "/\\/evil.example"] {
+        let (m, _) = check_specs(&[spec("/a/", to, None)]).unwrap_err();
+        assert!(m.contains("neither `/` nor `\\`"), "{to}: {m}");
+    }
+    let forms = UrlForms::default();
+    let changes = [
+        change("a/index.html", ChangeKind::Deleted, "a"),
+        change("\\evil.example/index.html", ChangeKind::Added, "a"),
+    ];
+    let recorded = [Redirect {
+        from: "old/index.html".into(),
+        to: "/\\evil.example/".into(),
+        status: 301,
+        origin: Origin::Rename,
+    }];
+    let (t, _) = table(
+        &req(&[], &recorded, RenameMode::Apply),
+        &changes,
+        &forms,
+        &|_| false,
+    )
+    .unwrap();
+    assert_eq!(
+        t.iter()
+            .map(|r| (&r.from[..], &r.to[..]))
+            .collect::<Vec<_>>(),
+        [("a/index.html", "/%5Cevil.example/")]
+    );
+    let (_, removed) = diff(&recorded, &t);
+    assert_eq!(removed, ["old/index.html"]);
+}
+
+/// `from` in site.toml is a URL: written encoded or not, it names the same page, and `to` is sent with
+/// characters outside ASCII encoded (finding 8).
+#[test]
+fn finding_8_config_urls_are_decoded_and_targets_encoded() {
+    let ok = check_specs(&[
+        spec("/caf%C3%A9/", "/thé/", None),
+        spec("/a%20b/", "/c/", None),
+    ])
+    .unwrap();
+    assert_eq!(ok[0].from, "/café/");
+    assert_eq!(ok[0].to, "/th%C3%A9/");
+    assert_eq!(ok[1].from, "/a b/");
+    let (m, _) = check_specs(&[
+        spec("/café/", "/x/", None),
+        spec("/caf%C3%A9/index.html", "/y/", None),
+    ])
+    .unwrap_err();
+    assert!(m.contains("#2"), "{m}");
 }
