@@ -123,6 +123,8 @@ pub enum Error {
         component: String,
         why: &'static str,
     },
+    #[error("`{}` is under `{}/`, where git-publish keeps the branch previews (`git publish preview`)", quote_path(.path), crate::preview::PREFIX)]
+    PreviewPath { path: String },
     #[error("`{}` and `{}` name the same file on a case-insensitive or normalising filesystem (macOS, Windows): one would overwrite the other", quote_path(.first), quote_path(.second))]
     SameFile { first: String, second: String },
     #[error("a corrupt tree in {commit}: {why} in {}", quote_path(.dir))]
@@ -254,6 +256,7 @@ impl Error {
             | RecordPath { .. }
             | NotPortable { .. }
             | SameFile { .. }
+            | PreviewPath { .. }
             | Redirect { .. }
             | BuildDirMissing { .. }
             | BuildNonUtf8Path { .. }
@@ -317,6 +320,9 @@ impl Error {
                 .into(),
             NotPortable { .. } => "rename the file in the generator's output (git for Windows refuses such names \
                  too) and commit; nothing was written"
+                .into(),
+            PreviewPath { .. } => "rename that directory in the generator's output and commit (production's \
+                 files never go where previews are); nothing was written"
                 .into(),
             SameFile { .. } => "rename one of the two in the generator's output (they differ only in case or in \
                  Unicode normalisation) and commit; nothing was written"

@@ -26,6 +26,9 @@ pub enum PlanError {
         key: String,
         record: String,
     },
+    /// The site path is under `_previews/`, where the target's branch previews live.
+    #[error("`{}` is under `{}/`, where git-publish keeps the branch previews (`git publish preview`)", quote_path(.path), crate::preview::PREFIX)]
+    PreviewPath { path: String },
     /// A directory target can't hold the name on Windows (see [`super::paths::not_portable`]).
     #[error("`{}` can't be written to a directory: `{}` {why}", quote_path(.path), quote_path(.component))]
     NotPortable {
@@ -66,6 +69,7 @@ impl From<PlanError> for Error {
             PlanError::GitPath { path, component } => Error::GitPath { path, component },
             PlanError::KeyTooLong { path, len } => Error::KeyTooLong { path, len },
             PlanError::RecordPath { path, key, record } => Error::RecordPath { path, key, record },
+            PlanError::PreviewPath { path } => Error::PreviewPath { path },
             PlanError::NotPortable {
                 path,
                 component,

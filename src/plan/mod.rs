@@ -117,6 +117,9 @@ pub struct KeyRules {
     /// machine: a plan is the same on Linux, macOS and Windows, and a directory on Linux may be a Samba
     /// share, a FAT or exFAT disk, or an ext4 directory with casefolding.
     pub filesystem: bool,
+    /// The target's branch previews live under `<prefix>/_previews/` (`crate::preview`): a site path there is
+    /// refused, so that production never writes or deletes a preview's key. False for a preview itself.
+    pub previews: bool,
 }
 
 /// Keys the deploy record takes: `key` itself and every key under it (`key/…`), and with `starts`, every key
@@ -155,6 +158,14 @@ impl Settings {
             }
         };
         let folded = fold(&raw);
+        if self.keys.previews {
+            let first = path.split('/').next().unwrap_or_default();
+            if fold(first) == fold(crate::preview::PREFIX) {
+                return Err(PlanError::PreviewPath {
+                    path: path.to_string(),
+                });
+            }
+        }
         for r in &self.keys.reserved {
             let r_folded = Reserved {
                 key: fold(&r.key),
@@ -684,6 +695,7 @@ mod tests {
                 keys: KeyRules {
                     reserved: (*keys).clone(),
                     filesystem: *filesystem,
+                    previews: false,
                 },
                 ..settings()
             };
@@ -711,6 +723,7 @@ mod tests {
             keys: KeyRules {
                 reserved: Vec::new(),
                 filesystem: true,
+                previews: false,
             },
             ..settings()
         };
@@ -1169,6 +1182,41 @@ mod tests {
         assert_eq!(p.count(UploadKind::Copy), 0);
     }
 
+    /// Production never writes where previews are: a site path under `_previews/` is refused (in any case on
+    /// a directory target); a preview's own paths are not.
+    #[test]
+    fn production_refuses_site_paths_under_previews() {
+        let mut s = settings();
+        s.keys.previews = true;
+        for path in ["_previews/x/index.html", "_previews"] {
+            let e = build("t", &[ch(path, ChangeKind::Added)], &listing(&[path]), &s).unwrap_err();
+            assert!(matches!(e, PlanError::PreviewPath { .. }), "{path}: {e:?}");
+        }
+        assert!(build(
+            "t",
+            &[ch("_previewsx.html", ChangeKind::Added)],
+            &listing(&["_previewsx.html"]),
+            &s
+        )
+        .is_ok());
+        s.keys.filesystem = true;
+        let e = build(
+            "t",
+            &[ch("_Previews/a.html", ChangeKind::Added)],
+            &listing(&["_Previews/a.html"]),
+            &s,
+        );
+        assert!(matches!(e, Err(PlanError::PreviewPath { .. })), "{e:?}");
+        s.keys.previews = false;
+        assert!(build(
+            "t",
+            &[ch("_previews/a.html", ChangeKind::Added)],
+            &listing(&["_previews/a.html"]),
+            &s
+        )
+        .is_ok());
+    }
+
     /// A preview's first publish: every file is new under `_previews/<name>/`; those whose bytes production
     /// already holds (at the same path, or anywhere) are copied from production's keys, none is sent twice,
     /// and nothing under production's prefix is written or deleted. `--full` sends bytes.
@@ -1300,6 +1348,7 @@ mod tests {
                 keys: KeyRules {
                     reserved: Vec::new(),
                     filesystem: true,
+                    previews: false,
                 },
                 ..settings()
             },
