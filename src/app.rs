@@ -72,10 +72,12 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Doctor { target, site_url }) => {
             cmd::doctor::run(&open(ui)?, target.as_deref(), site_url.as_deref()).await?
         }
-        Some(Command::IamPolicy { target, bucket }) if bucket.bucket_policy => {
+        Some(Command::IamPolicy { target, bucket, .. }) if bucket.bucket_policy => {
             cmd::bucket_policy::run(&open(ui)?, target.as_deref(), &bucket)?
         }
-        Some(Command::IamPolicy { target, .. }) => cmd::iam::run(&open(ui)?, target.as_deref())?,
+        Some(Command::IamPolicy {
+            target, previews, ..
+        }) => cmd::iam::run(&open(ui)?, target.as_deref(), previews)?,
         Some(Command::Setup(args)) => cmd::setup::run(&open(ui)?, &args).await?,
         Some(Command::Init(args)) => {
             cmd::init::run(&cwd, config, args, &ui).await?;

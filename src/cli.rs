@@ -310,6 +310,10 @@ pub enum Command {
         /// The target (default: the default target)
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
+        /// The policy of a role that publishes previews only (`git publish preview`): it can write under the
+        /// target's `_previews/` and the previews' records, and nothing of production (e.g. CI for pull requests)
+        #[arg(long, conflicts_with = "bucket_policy")]
+        previews: bool,
         #[command(flatten)]
         bucket: BucketPolicyArgs,
     },

@@ -20,10 +20,16 @@ use crate::config::{Backend, Distribution, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::publish::Session;
 
-/// `git publish iam-policy [--target NAME]`: the policy of the target, on stdout.
-pub fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
+/// `git publish iam-policy [--target NAME] [--previews]`: the policy of the target (or of a role that
+/// publishes its previews only), on stdout.
+pub fn run(s: &Session, target: Option<&str>, previews: bool) -> Result<ExitCode> {
     let t = s.config.target(target)?;
-    let policy = policy(t).map_err(|message| Error::ConfigInvalid {
+    let made = if previews {
+        previews_policy(t)
+    } else {
+        policy(t)
+    };
+    let policy = made.map_err(|message| Error::ConfigInvalid {
         path: s.config.path.clone(),
         message,
         hint: "name an s3:// target with --target NAME".into(),
@@ -171,6 +177,64 @@ fn function_statements(target: &Target) -> Vec<Value> {
     ]
 }
 
+/// A role that publishes previews only (`git publish preview`, `preview rm`/`prune`), e.g. the one a
+/// workflow for pull requests assumes: it writes and deletes under `<prefix>/_previews/` and the previews'
+/// records, reads production (CopyObject's source, production's record), and an explicit Deny keeps every
+/// other write out, whatever else is attached to the role. What IAM can't narrow: CloudFront invalidations are
+/// per distribution, so such a role may invalidate production's paths too (it costs, it changes no content);
+/// ListBucket can't be narrowed either without turning a missing record into Access Denied. It can't change
+/// the CloudFront Function or its KeyValueStore: previews are served by the function production's publish
+/// keeps, and a preview's password, which needs the store, is not set by such a role.
+pub fn previews_policy(target: &Target) -> std::result::Result<Value, String> {
+    let (bucket, base) = s3_arn(target, "IAM policy")?;
+    let previews = format!("{base}/{}/*", crate::preview::PREFIX);
+    let (records_backend, dir) = crate::preview::records_dir(target);
+    let records = match records_backend {
+        Backend::S3 { bucket: b, .. } => format!("arn:aws:s3:::{b}/{dir}*"),
+        Backend::Local { .. } => {
+            return Err(format!(
+                "target {} keeps its record in a local directory",
+                target.name
+            ))
+        }
+    };
+    let writes = ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:PutObject"];
+    let mut statements = vec![
+        json!({
+            "Sid": "PublishPreviews",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": [previews, records],
+        }),
+        json!({
+            "Sid": "ReadProductionToCopyFromIt",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject"],
+            "Resource": format!("{base}/*"),
+        }),
+        json!({
+            "Sid": "ListPreviewsAndReadMissingRecordsAsMissing",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": format!("arn:aws:s3:::{bucket}"),
+        }),
+        json!({
+            "Sid": "NeverWriteProduction",
+            "Effect": "Deny",
+            "Action": writes,
+            "NotResource": [previews, records],
+        }),
+    ];
+    let mut cf = cloudfront_statements(&target.distributions);
+    for s in &mut cf {
+        if s["Sid"] == "InvalidateDistribution" {
+            s["Sid"] = json!("InvalidatePreviewPaths");
+        }
+    }
+    statements.extend(cf);
+    Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +296,48 @@ mod tests {
         assert!(s[5]["Action"]
             .to_string()
             .contains("cloudfront-keyvaluestore:UpdateKeys"));
+    }
+
+    /// Issue 25: the previews' role writes only under `_previews/` and the previews' records, and an explicit
+    /// Deny keeps production's keys (the site, its record) out of reach even beside a broader policy.
+    #[test]
+    fn a_previews_role_can_never_write_production() {
+        let p = previews_policy(&target(
+            "url = \"s3://blog/site\"\ndistribution = \"E2QWRUHAPOMQZL\"\ncdn_function = \"manage\"",
+        ))
+        .unwrap();
+        let st: Vec<Value> = p["Statement"].as_array().unwrap().clone();
+        let allow = st.iter().find(|s| s["Sid"] == "PublishPreviews").unwrap();
+        assert_eq!(
+            allow["Resource"],
+            json!([
+                "arn:aws:s3:::blog/site/_previews/*",
+                "arn:aws:s3:::blog/site/.git-publish/previews/*"
+            ])
+        );
+        let deny = st.iter().find(|s| s["Effect"] == "Deny").unwrap();
+        assert_eq!(deny["NotResource"], allow["Resource"]);
+        let text = p.to_string();
+        assert!(
+            !text.contains("Function") && !text.contains("keyvaluestore"),
+            "{text}"
+        );
+        // Every write it allows is under the previews.
+        for s in st.iter().filter(|s| s["Effect"] == "Allow") {
+            let writes = s["Action"].to_string().contains("Put")
+                || s["Action"].to_string().contains("Delete");
+            assert!(!writes || s["Sid"] == "PublishPreviews", "{s}");
+        }
+        let custom = previews_policy(&target(
+            "url = \"s3://blog\"\nstate = \"s3://records/blog.json\"",
+        ))
+        .unwrap();
+        assert!(
+            custom
+                .to_string()
+                .contains("arn:aws:s3:::records/blog.previews/*"),
+            "{custom}"
+        );
     }
 
     #[test]
