@@ -10,6 +10,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 #[command(
     name = "git-publish",
     version,
+    // `--version` also names the project's home (Cargo.toml's `repository`), where releases and INSTALL.md are.
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\n", env!("CARGO_PKG_REPOSITORY")),
     about = "Publish a static site committed in git to S3 + CloudFront (or a local directory): upload exactly the \
              diff, invalidate exactly what changed.",
     long_about = None,
