@@ -258,6 +258,13 @@ pub enum Command {
     /// write `distribution` into site.toml. Shows the plan first; a re-run changes nothing
     Setup(SetupArgs),
     // ---- init, man page, completions (ux) ----
+    /// Try it without AWS: commit the example blog built into git-publish in a new repository (DIR/site),
+    /// publish it to a local directory (DIR/www), edit a post and publish again (only that page goes up)
+    Demo {
+        /// Where to make the demo (created; must not exist or be empty)
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Write a commented site.toml: detect the generator's output directory, pick the bucket and the
     /// CloudFront distribution (asks on a terminal; --yes and flags for CI)
     Init(InitArgs),

@@ -5,6 +5,7 @@
 //! module imports another's internals except to reuse its reading step (`rollback` reads the `log`).
 
 pub mod bucket_policy;
+pub mod demo;
 pub mod doctor;
 pub mod iam;
 pub mod init;
