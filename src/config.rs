@@ -525,6 +525,19 @@ fn validate_source(
     path: &Path,
 ) -> Result<SourceConfig> {
     let snapshot = validate_snapshot(src, targets, path)?;
+    if let (Some(dir), Some(snap)) = (&src.dir, &snapshot) {
+        if dir.trim_matches('/') != snap.build_dir {
+            return Err(invalid(
+                path,
+                format!(
+                    "source.dir = {dir:?} and source.build_dir = {:?} are both set: with snapshot builds the \
+                     published directory is build_dir, and dir would only be read in commits that are not snapshots",
+                    snap.build_dir
+                ),
+                "remove `dir` from [source] (it defaults to build_dir)",
+            ));
+        }
+    }
     let dir = (src.dir.clone())
         .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
         .unwrap_or_default();
@@ -981,6 +994,8 @@ mod tests {
             ("[source]\nsnapshot_ref = \"refs/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.snapshot_ref is set"),
             ("[source]\nbuild_dir = \"out\"\nbuild_env = \"all\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_env"),
             ("[source]\nbuild_dir = \"\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
+            // Issue 30: `dir` was silently ignored beside a different build_dir.
+            ("[source]\ndir = \"site\"\nbuild_dir = \"public\"\n[targets.p]\nurl = \"s3://bucket\"\n", "are both set"),
             ("[source]\nbuild_dir = \"../out\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \".git/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \"public\"\nbuild_command = \" \"\n[targets.p]\nurl = \"s3://bucket\"\n", "build_command is empty"),
