@@ -63,14 +63,18 @@ const SITE: &[(&str, &[u8])] = &[
 const EDITED: &str = "posts/hello-world/index.html";
 const EDIT: (&str, &str) = ("<p>The first post.</p>", "<p>The first post, edited.</p>");
 
-const SITE_TOML: &str = "\
-# Written by `git publish demo`: publish public/ (as committed) to the directory www beside this repository.
-[source]
-dir = \"public\"
-
-[targets.demo]
-url = \"file:../www\"
-";
+/// site.toml: publish public/ (as committed) to `www`, the directory beside the repository.
+fn site_toml(www: &Path) -> Result<String> {
+    let url = url::Url::from_file_path(www).map_err(|()| Error::Demo {
+        message: format!("{} is not an absolute path", www.display()),
+        hint: "name the demo's directory with a path git-publish can turn into a file:// URL"
+            .into(),
+    })?;
+    Ok(format!(
+        "# Written by `git publish demo`: publish public/ (as committed) to the directory www beside this \
+         repository.\n[source]\ndir = \"public\"\n\n[targets.demo]\nurl = \"{url}\"\n"
+    ))
+}
 
 /// `git publish demo [DIR]` (default `git-publish-demo`, relative to `cwd`).
 pub async fn run(cwd: &Path, dir: Option<PathBuf>, ui: Ui) -> Result<ExitCode> {
@@ -81,9 +85,14 @@ pub async fn run(cwd: &Path, dir: Option<PathBuf>, ui: Ui) -> Result<ExitCode> {
     for (path, bytes) in SITE {
         write(&site.join("public").join(path), bytes)?;
     }
-    write(&site.join("site.toml"), SITE_TOML.as_bytes())?;
+    write(
+        &site.join("site.toml"),
+        site_toml(&base.join("www"))?.as_bytes(),
+    )?;
     git(&site, &["init", "-q"])?;
-    git(&site, &["add", "-A"])?;
+    // site.toml stays uncommitted: it names this machine's path, and the commits (so their ids, which the README
+    // shows) hold only the site.
+    git(&site, &["add", "public"])?;
     git(
         &site,
         &["commit", "-q", "--no-verify", "-m", "The example blog"],

@@ -494,8 +494,8 @@ fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> 
 }
 
 /// How the user runs git-publish, for the commands suggested: `git publish`, or, when the npm launcher started
-/// us (it sets GIT_PUBLISH_NPM_PACKAGE to its package's name), npx naming that package, since a bare
-/// `npx git-publish` resolves to an unrelated package on the registry.
+/// us (it sets GIT_PUBLISH_NPM_PACKAGE to its package's name), npx naming that package: npx told only the
+/// command's name would look `git-publish` up on the registry, where an unrelated package holds it.
 pub fn command_prefix() -> String {
     match std::env::var("GIT_PUBLISH_NPM_PACKAGE") {
         Ok(p)
