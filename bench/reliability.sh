@@ -27,6 +27,7 @@ done
 
 mkdir -p bench/results
 log=$(mktemp)
+measured="$(git rev-parse HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock tests || echo ' + uncommitted changes')"
 run() { cargo test $profile --locked --test it -- --nocapture --test-threads 1 "$@" 2>&1 | tee -a "$log"; }
 run reliability:: bad_input:: secrets::
 case "$large" in
@@ -40,9 +41,10 @@ out=bench/results/reliability.md
     echo
     echo "$(date -u +%Y-%m-%d), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, moto $(.venv/bin/pip show moto 2>/dev/null | awk '/^Version/{print $2}'), git $(git --version | awk '{print $3}')"
     echo "Command: \`CRASH=$GIT_PUBLISH_CRASH_TRIALS RACES=$GIT_PUBLISH_RACES FAULTS=$GIT_PUBLISH_FAULT_RUNS bench/reliability.sh $*\`"
-    echo "Measured commit: $(git rev-parse HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock tests || echo ' + uncommitted changes'); profile: ${profile:-dev}; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "Measured commit: $measured; profile: ${profile:-dev}; load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    grep -E '^(crash trials|races|fault runs|bad input matrix|secrets|large file|many files):' "$log" | sed 's/^/- /'
+    # With --nocapture a figure line can follow the test's name on the same line.
+    grep -oE '(crash trials|races|fault runs|bad input matrix|secrets|large file|many files): .*' "$log" | sed 's/^/- /' || true
     echo
     grep -E '^test result' "$log" | sed 's/^/    /'
 } > "$out"
