@@ -28,7 +28,6 @@ fn doc(name: &str) -> String {
 
 /// A ```` ```console ```` block: its fixture and its `$ command` / expected-output pairs.
 struct Transcript {
-    file: &'static str,
     line: usize,
     fixture: String,
     steps: Vec<(String, Vec<String>)>,
@@ -70,7 +69,6 @@ fn transcripts(file: &'static str) -> Vec<Transcript> {
             i += 1;
         }
         out.push(Transcript {
-            file,
             line: start + 1,
             fixture,
             steps,
