@@ -1139,10 +1139,10 @@ mod tests {
         assert_eq!(snap.build_dir, "public");
         assert_eq!(snap.snapshot_ref, DEFAULT_SNAPSHOT_REF);
         assert_eq!(snap.build_command, None);
-        // dir follows build_dir unless set (it is where non-snapshot commits hold the output)
+        // dir follows build_dir (a different dir is refused: every_check_refuses_its_examples); the same is fine
         assert_eq!(c.source.dir, "public");
-        let c = parse("[source]\ndir = \"site\"\nbuild_dir = \"out\"\nbuild_command = \"make\"\nsnapshot_ref = \"refs/site/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n").unwrap();
-        assert_eq!(c.source.dir, "site");
+        let c = parse("[source]\ndir = \"out/\"\nbuild_dir = \"out\"\nbuild_command = \"make\"\nsnapshot_ref = \"refs/site/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n").unwrap();
+        assert_eq!(c.source.dir, "out");
         let snap = c.source.snapshot.unwrap();
         assert_eq!(snap.build_command.as_deref(), Some("make"));
         assert_eq!(snap.snapshot_ref, "refs/site/builds");
