@@ -129,7 +129,10 @@ fn the_demo_publishes_the_embedded_blog_then_only_the_edited_page() {
         .current_dir(&blog)
         .output()
         .unwrap();
-    for rel in String::from_utf8(listed.stdout).unwrap().split_terminator('\0') {
+    for rel in String::from_utf8(listed.stdout)
+        .unwrap()
+        .split_terminator('\0')
+    {
         let want = std::fs::read_to_string(blog.join(rel)).unwrap();
         let got = std::fs::read_to_string(www.join(rel)).unwrap();
         if rel == "posts/hello-world/index.html" {
