@@ -156,7 +156,7 @@ def render(results, tools, skipped, manifests, args, info):
              f"`bench/run.sh {shlex.join(args.argv)}`. Bandwidth cap: {args.bw_mbit or 'none'}; SlowDown above "
              f"{args.slowdown_rps or '∞'} req/s; connections "
              f"{'kept open across requests, as S3 does (`--keep-alive`)' if args.keep_alive else 'closed after every request (moto)'}; "
-             f"{args.runs} run(s) per cell, medians.\n")
+             f"{args.runs} run(s) per cell, medians. Measured commit: {info.get('commit') or R.measured_commit()}.\n")
     for t in tools:
         L.append(f"- **{t.name}**: {t.ver}")
     for name, why in skipped:

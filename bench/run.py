@@ -14,6 +14,7 @@ file sites. Writes results/latest.md and results/latest.json.
 Only 127.0.0.1 is ever contacted.
 """
 import argparse
+import shlex
 import datetime
 import hashlib
 import json
@@ -621,6 +622,15 @@ def summarize(results, n, tool, scen):
     return s
 
 
+def measured_commit():
+    """The commit of this repository the run measured (what the git-publish binary was built from, when it was
+    built from this checkout), with "+ uncommitted changes" when the working tree differs from it."""
+    head = first_line(["git", "-C", REPO_ROOT, "rev-parse", "HEAD"]) or "unknown"
+    dirty = subprocess.run(["git", "-C", REPO_ROOT, "status", "--porcelain", "--untracked-files=no", "--", "src",
+                            "Cargo.toml", "Cargo.lock"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    return head + (" + uncommitted changes to src/" if dirty else "")
+
+
 def machine_info():
     info = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
@@ -646,6 +656,7 @@ def machine_info():
     except Exception:  # noqa
         pass
     info["git"] = first_line(["git", "--version"])
+    info["commit"] = measured_commit()
     try:
         import moto
         info["moto"] = moto.__version__
@@ -663,6 +674,7 @@ def render(results, manifests, tools, skipped, plan, info, args, elapsed, merged
         L.append(f"Merged with earlier results from `{os.path.relpath(path, REPO_ROOT)}` (see each section for its runs).")
     L.append("")
     L.append("## Machine\n")
+    L.append(f"Command: `bench/run.sh {shlex.join(sys.argv[1:])}`; measured commit: {info.get('commit', 'unknown')}.\n")
     for k in ("cpu", "nproc", "memory", "os", "kernel", "python", "git", "moto"):
         if k in info:
             L.append(f"- {k}: {info[k]}")

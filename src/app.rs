@@ -79,6 +79,7 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
             target, previews, ..
         }) => cmd::iam::run(&open(ui)?, target.as_deref(), previews)?,
         Some(Command::Setup(args)) => cmd::setup::run(&open(ui)?, &args).await?,
+        Some(Command::Demo { dir }) => cmd::demo::run(&cwd, dir, ui).await?,
         Some(Command::Init(args)) => {
             cmd::init::run(&cwd, config, args, &ui).await?;
             ExitCode::Success

@@ -10,6 +10,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 #[command(
     name = "git-publish",
     version,
+    // `--version` also names the project's home (Cargo.toml's `repository`), where releases and INSTALL.md are.
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\n", env!("CARGO_PKG_REPOSITORY")),
     about = "Publish a static site committed in git to S3 + CloudFront (or a local directory): upload exactly the \
              diff, invalidate exactly what changed.",
     long_about = None,
@@ -322,6 +324,13 @@ pub enum Command {
     /// write `distribution` into site.toml. Shows the plan first; a re-run changes nothing
     Setup(SetupArgs),
     // ---- init, man page, completions (ux) ----
+    /// Try it without AWS: commit the example blog built into git-publish in a new repository (DIR/site),
+    /// publish it to a local directory (DIR/www), edit a post and publish again (only that page goes up)
+    Demo {
+        /// Where to make the demo (created; must not exist or be empty)
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Write a commented site.toml: detect the generator's output directory, pick the bucket and the
     /// CloudFront distribution (asks on a terminal; --yes and flags for CI)
     Init(InitArgs),

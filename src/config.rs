@@ -547,6 +547,19 @@ fn validate_source(
     path: &Path,
 ) -> Result<SourceConfig> {
     let snapshot = validate_snapshot(src, targets, path)?;
+    if let (Some(dir), Some(snap)) = (&src.dir, &snapshot) {
+        if dir.trim_matches('/') != snap.build_dir {
+            return Err(invalid(
+                path,
+                format!(
+                    "source.dir = {dir:?} and source.build_dir = {:?} are both set: with snapshot builds the \
+                     published directory is build_dir, and dir would only be read in commits that are not snapshots",
+                    snap.build_dir
+                ),
+                "remove `dir` from [source] (it defaults to build_dir)",
+            ));
+        }
+    }
     let dir = (src.dir.clone())
         .or_else(|| snapshot.as_ref().map(|s| s.build_dir.clone()))
         .unwrap_or_default();
@@ -1003,6 +1016,8 @@ mod tests {
             ("[source]\nsnapshot_ref = \"refs/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.snapshot_ref is set"),
             ("[source]\nbuild_dir = \"out\"\nbuild_env = \"all\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_env"),
             ("[source]\nbuild_dir = \"\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
+            // Issue 30: `dir` was silently ignored beside a different build_dir.
+            ("[source]\ndir = \"site\"\nbuild_dir = \"public\"\n[targets.p]\nurl = \"s3://bucket\"\n", "are both set"),
             ("[source]\nbuild_dir = \"../out\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \".git/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_dir"),
             ("[source]\nbuild_dir = \"public\"\nbuild_command = \" \"\n[targets.p]\nurl = \"s3://bucket\"\n", "build_command is empty"),
@@ -1151,10 +1166,10 @@ mod tests {
         assert_eq!(snap.build_dir, "public");
         assert_eq!(snap.snapshot_ref, DEFAULT_SNAPSHOT_REF);
         assert_eq!(snap.build_command, None);
-        // dir follows build_dir unless set (it is where non-snapshot commits hold the output)
+        // dir follows build_dir (a different dir is refused: every_check_refuses_its_examples); the same is fine
         assert_eq!(c.source.dir, "public");
-        let c = parse("[source]\ndir = \"site\"\nbuild_dir = \"out\"\nbuild_command = \"make\"\nsnapshot_ref = \"refs/site/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n").unwrap();
-        assert_eq!(c.source.dir, "site");
+        let c = parse("[source]\ndir = \"out/\"\nbuild_dir = \"out\"\nbuild_command = \"make\"\nsnapshot_ref = \"refs/site/builds\"\n[targets.p]\nurl = \"s3://bucket\"\n").unwrap();
+        assert_eq!(c.source.dir, "out");
         let snap = c.source.snapshot.unwrap();
         assert_eq!(snap.build_command.as_deref(), Some("make"));
         assert_eq!(snap.snapshot_ref, "refs/site/builds");

@@ -80,6 +80,8 @@ pub enum Error {
     ConfigExists { path: PathBuf },
     #[error("init: {message}")]
     Init { message: String, hint: String },
+    #[error("demo: {message}")]
+    Demo { message: String, hint: String },
 
     // ---- git -------------------------------------------------------------------------------------
     #[error("not in a git repository: {0}")]
@@ -242,6 +244,7 @@ impl Error {
             | Usage(_)
             | ConfigExists { .. }
             | Init { .. }
+            | Demo { .. }
             | NotARepo(_)
             | RevNotFound { .. }
             | OutputDirMissing { .. }
@@ -294,7 +297,7 @@ impl Error {
             ConfigExists { .. } => "edit it (every key is documented in site.toml.example), or overwrite it with \
                  `git publish init --force`"
                 .into(),
-            Init { hint, .. } => hint.clone(),
+            Init { hint, .. } | Demo { hint, .. } => hint.clone(),
             UnknownTarget { .. } => "use one of the known names with `--target NAME`, or add `[targets.NAME]` to site.toml".into(),
             NoDefaultTarget { .. } => "pass `--target NAME`, or mark one target with `default = true` in site.toml".into(),
             NotARepo(_) => "run git-publish inside the site's git repository".into(),

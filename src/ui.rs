@@ -263,14 +263,10 @@ impl Ui {
     /// Progress without a terminal: a first line now, then sparse ones (see [`PlainProgress`]).
     fn start_plain(&self, phase: &str, len: u64, bytes: Option<u64>) {
         let what = match bytes {
-            Some(b) => format!(
-                "{len} file{} ({})",
-                if len == 1 { "" } else { "s" },
-                human_bytes(b)
-            ),
-            None if phase == "invalidation" => format!("{len} paths"),
-            None if phase == "deletes" => format!("{len} objects"),
-            None => format!("{len} file{}", if len == 1 { "" } else { "s" }),
+            Some(b) => format!("{} ({})", count(len, "file", "files"), human_bytes(b)),
+            None if phase == "invalidation" => count(len, "path", "paths"),
+            None if phase == "deletes" => count(len, "object", "objects"),
+            None => count(len, "file", "files"),
         };
         stderr_line(&format!("git-publish: {}: {what}", phase_label(phase)));
         if let Ok(mut p) = self.plain.lock() {
@@ -446,25 +442,44 @@ pub fn summary_line(plan: &Plan) -> String {
     let replaced = plan.count(UploadKind::Replace);
     let sent = new + replaced;
     let mut extra = String::new();
-    for (n, what) in [
-        (plan.count(UploadKind::Copy), "copied in place"),
-        (plan.count(UploadKind::Headers), "header updates"),
-        (plan.deferred.len(), "deletes deferred"),
-        (plan.redirects.puts.len(), "redirects"),
-        (plan.redirects.proposed.len(), "redirects proposed"),
+    for (n, one, many) in [
+        (
+            plan.count(UploadKind::Copy),
+            "copied in place",
+            "copied in place",
+        ),
+        (
+            plan.count(UploadKind::Headers),
+            "header update",
+            "header updates",
+        ),
+        (plan.deferred.len(), "delete deferred", "deletes deferred"),
+        (plan.redirects.puts.len(), "redirect", "redirects"),
+        (
+            plan.redirects.proposed.len(),
+            "redirect proposed",
+            "redirects proposed",
+        ),
     ] {
         if n > 0 {
-            extra.push_str(&format!(", {n} {what}"));
+            extra.push_str(&format!(", {}", count(n as u64, one, many)));
         }
     }
     let inv = &plan.invalidation;
     let wild = if inv.wildcards > 0 {
-        format!(", {} wildcard", inv.wildcards)
+        format!(", {}", count(inv.wildcards as u64, "wildcard", "wildcards"))
     } else {
         String::new()
     };
     let evicted = if inv.unchanged_evicted > 0 {
-        format!(", evicting {} unchanged URLs", inv.unchanged_evicted)
+        format!(
+            ", evicting {}",
+            count(
+                inv.unchanged_evicted as u64,
+                "unchanged URL",
+                "unchanged URLs"
+            )
+        )
     } else {
         String::new()
     };
@@ -474,10 +489,11 @@ pub fn summary_line(plan: &Plan) -> String {
         String::new()
     };
     format!(
-        "{sent} uploads ({new} new, {replaced} replaced, {}){extra}, {} deletes, {} invalidation paths{wild}{paid}{evicted}",
+        "{} ({new} new, {replaced} replaced, {}){extra}, {}, {}{wild}{paid}{evicted}",
+        count(sent as u64, "upload", "uploads"),
         human_bytes(plan.upload_bytes()),
-        plan.deletes.len(),
-        inv.paths,
+        count(plan.deletes.len() as u64, "delete", "deletes"),
+        count(inv.paths as u64, "invalidation path", "invalidation paths"),
     )
 }
 
@@ -497,12 +513,19 @@ pub fn churn_line(plan: &Plan) -> Option<String> {
         names.push_str(&format!(", and {} more", n - SHOWN));
     }
     Some(format!(
-        "churn: {n} file(s) differ only in timestamps or build ids and will change on every build \
-         (each costs an upload and an invalidation): {names}"
+        "churn: {} only in timestamps or build ids and will change on every build \
+         (each costs an upload and an invalidation): {names}",
+        count(n as u64, "file differs", "files differ")
     ))
 }
 
 pub use crate::error::stderr_line;
+
+/// `1 file`, `2 files`: a count with the word that agrees with it.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
 
 /// Bytes in binary units with one decimal ("1.5 KiB"). Not indicatif's `HumanBytes`: that one prints two
 /// decimals ("1.50 KiB"), and these strings are part of the output users and tests read.

@@ -2,9 +2,12 @@
 //!
 //! In steps, each its own function: check what must hold before anything is asked (`verify`), detect the
 //! generator and its output directory from the files at the repository root ([`detect`], one table of
-//! clues), ask for (or take flags for) the target URL, region and CloudFront distribution (`Questions`; the
-//! distributions are listed with their aliases so the user can pick one), render the file ([`render`]),
-//! check it with the same parser `git publish` uses, write it, and say what to do next.
+//! clues), see whether git ignores that directory (then the file sets up snapshot builds: `build_dir` and the
+//! generator's `build_command`, as a fresh Hexo or Hugo clone needs), ask for (or take flags for) the target
+//! URL, region and CloudFront distribution (`Questions`; the distributions are listed with their aliases so the
+//! user can pick one), render the file ([`render`]), check it with the same parser `git publish` uses, write
+//! it, and say what to do next, in the form that runs it (`npx --package=@git-publish/cli git-publish …` when
+//! the npm launcher started us).
 //!
 //! Never overwrites an existing file without `--force`. Prompts go to stderr and read stdin; with `--yes`
 //! nothing is asked (CI). The CloudFront call itself lives in `exec::cloudfront`; this module must not
@@ -36,6 +39,10 @@ pub async fn run(cwd: &Path, config: Option<PathBuf>, args: InitArgs, ui: &Ui) -
     let detected = detect(&root);
     say_detected(detected.as_ref(), ui);
     let mut a = questions.directory_and_name(detected)?;
+    // `public/` with the slash: git's `public/` pattern matches only a directory, which may not exist yet.
+    if !a.dir.is_empty() && repo.is_ignored(&format!("{}/", a.dir)) {
+        questions.snapshot(&mut a)?;
+    }
     questions.url(&mut a, &path, &root)?;
     if bucket_of(&a.url).is_some() {
         questions.aws(&mut a, ui).await?;
@@ -60,9 +67,11 @@ fn verify(path: &Path, args: &InitArgs) -> Result<()> {
     if !args.yes && !std::io::stdin().is_terminal() {
         return Err(Error::Init {
             message: "stdin is not a terminal, so there is no one to ask".into(),
-            hint: "pass --yes with --url (and --region, --distribution, --dir as needed), e.g. \
-                   `git publish init --yes --url s3://my-bucket --region eu-west-1 --distribution E2QWRUHAPOMQZL`"
-                .into(),
+            hint: format!(
+                "pass --yes with --url (and --region, --distribution, --dir as needed), e.g. \
+                 `{} init --yes --url s3://my-bucket --region eu-west-1 --distribution E2QWRUHAPOMQZL`",
+                command_prefix()
+            ),
         });
     }
     if args.yes && args.url.is_none() {
@@ -111,7 +120,7 @@ struct Generator {
 /// `_config.yml`; Zola and old Hugo both have `config.toml`.
 #[rustfmt::skip]
 const GENERATORS: &[Generator] = &[
-    Generator { clue: Clue::Dependency("hexo"), name: "Hexo", dir: "public", build: "hexo generate" },
+    Generator { clue: Clue::Dependency("hexo"), name: "Hexo", dir: "public", build: "npx hexo generate" },
     Generator {
         clue: Clue::AnyFile(&["eleventy.config.js", "eleventy.config.mjs", "eleventy.config.cjs", "eleventy.config.ts", ".eleventy.js"]),
         name: "Eleventy", dir: "_site", build: "npx @11ty/eleventy",
@@ -195,6 +204,10 @@ pub struct Answers {
     pub aliases: Vec<String>,
     /// `state = …`: where the deploy record goes, when chosen over a bucket policy.
     pub state: Option<String>,
+    /// Snapshot builds (`build_dir` = `dir`): git ignores the output directory, so it is never committed.
+    pub snapshot: bool,
+    /// `build_command`, with snapshot builds: the generator's, or what the user typed.
+    pub build_command: Option<String>,
 }
 
 /// Answers from the flags, else (interactive) from the prompt, else the defaults.
@@ -235,6 +248,26 @@ impl Questions<'_> {
             endpoint: args.endpoint.clone(),
             ..Answers::default()
         })
+    }
+
+    /// The output directory is ignored by git: snapshot builds, with the generator's build command (asked on a
+    /// terminal; `-` there means none: the user builds before publishing).
+    fn snapshot(&mut self, a: &mut Answers) -> Result<()> {
+        a.snapshot = true;
+        let detected = a.generator.as_ref().map(|g| g.build);
+        a.build_command = match (detected, self.interactive) {
+            (d, false) => d.map(str::to_string),
+            (d, true) => {
+                let question = format!(
+                    "{}/ is ignored by git, so publishes will build it and commit a snapshot (never to your \
+                     branch). Build command (`-` for none)",
+                    a.dir
+                );
+                let answer = self.prompt.ask(&question, d)?;
+                (!answer.is_empty() && answer != "-").then_some(answer)
+            }
+        };
+        Ok(())
     }
 
     /// The URL, asked again until the parser accepts the file it makes.
@@ -409,9 +442,10 @@ fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> 
         Backend::Local { root } => root.display().to_string(),
     };
     let shown_dir = if a.dir.is_empty() { "." } else { &a.dir };
+    let root = repo.root();
     ui.note(&format!(
         "wrote {}: {}/ → {}{}",
-        path.display(),
+        path.strip_prefix(&root).unwrap_or(path).display(),
         shown_dir,
         where_,
         a.distribution
@@ -419,12 +453,21 @@ fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> 
             .map(|d| format!(" + CloudFront {d}"))
             .unwrap_or_default()
     ));
-    if !a.dir.is_empty() && repo.is_ignored(&a.dir) {
-        ui.warn(&format!(
-            "{}/ is ignored by .gitignore, but git-publish publishes what is committed: remove it from .gitignore \
-             and commit the generated site",
-            a.dir
+    let gp = command_prefix();
+    if a.snapshot {
+        let build = match &a.build_command {
+            Some(b) => format!("runs `{b}`, "),
+            None => "publishes what the build left in it: ".into(),
+        };
+        ui.note(&format!(
+            "{shown_dir}/ is ignored by git, so site.toml sets up snapshot builds: each `{gp}` {build}commits \
+             {shown_dir}/ to refs/heads/site-builds (not your branch) and publishes that commit"
         ));
+        ui.note(&format!(
+            "next: `{gp} --dry-run` builds and shows the plan; `{gp}` publishes; push site-builds \
+             (`git push origin site-builds`) so that other clones and CI diff against what is live"
+        ));
+        return Ok(());
     }
     let head = repo.resolve_commit("HEAD").ok();
     if head
@@ -435,19 +478,35 @@ fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> 
             .map(|d| d.build)
             .unwrap_or("your generator");
         ui.note(&format!(
-            "next: `{build}`, `git add {shown_dir} && git commit`, then `git publish --dry-run`"
+            "next: `{build}`, `git add {shown_dir} && git commit`, then `{gp} --dry-run`"
         ));
     } else {
         let setup = if a.url.starts_with("s3://") {
-            "`git publish setup` creates the bucket and CloudFront if they don't exist yet; "
+            format!("`{gp} setup` creates the bucket and CloudFront if they don't exist yet; ")
         } else {
-            ""
+            String::new()
         };
         ui.note(&format!(
-            "next: {setup}`git publish --dry-run` shows the plan; `git publish` publishes"
+            "next: {setup}`{gp} --dry-run` shows the plan; `{gp}` publishes"
         ));
     }
     Ok(())
+}
+
+/// How the user runs git-publish, for the commands suggested: `git publish`, or, when the npm launcher started
+/// us (it sets GIT_PUBLISH_NPM_PACKAGE to its package's name), npx naming that package: npx told only the
+/// command's name would look `git-publish` up on the registry, where an unrelated package holds it.
+pub fn command_prefix() -> String {
+    match std::env::var("GIT_PUBLISH_NPM_PACKAGE") {
+        Ok(p)
+            if !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "@/-._".contains(c)) =>
+        {
+            format!("npx --package={p} git-publish")
+        }
+        _ => "git publish".into(),
+    }
 }
 
 fn q(s: &str) -> String {
@@ -487,21 +546,48 @@ fn render_source(a: &Answers) -> String {
          # git-publish uses the standard AWS chain (AWS_PROFILE or `profile` below, `aws sso login`,\n\
          # AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, instance and OIDC roles).\n\n[source]\n"
     ));
-    match &a.generator {
-        Some(g) => t.push_str(&format!(
-            "# The directory inside each commit that holds the generated site ({} writes it with `{}`).\n",
-            g.generator, g.build
-        )),
-        None => t.push_str("# The directory inside each commit that holds the generated site (\"\" = the whole tree).\n"),
+    if a.snapshot {
+        render_snapshot(a, &mut t);
+    } else {
+        match &a.generator {
+            Some(g) => t.push_str(&format!(
+                "# The directory inside each commit that holds the generated site ({} writes it with `{}`).\n",
+                g.generator, g.build
+            )),
+            None => t.push_str("# The directory inside each commit that holds the generated site (\"\" = the whole tree).\n"),
+        }
+        t.push_str(
+            "# git-publish publishes commits, not the working tree: generate, commit, then `git publish`.\n",
+        );
+        t.push_str(&format!("dir = {}\n", q(&a.dir)));
     }
-    t.push_str(
-        "# git-publish publishes commits, not the working tree: generate, commit, then `git publish`.\n",
-    );
-    t.push_str(&format!("dir = {}\n", q(&a.dir)));
     t.push_str(
         "# The branch whose commits hold the site. Default: the checked-out branch.\n#branch = \"main\"\n\n",
     );
     t
+}
+
+/// `[source]` of snapshot builds: the output directory is ignored by git, so each publish builds it and commits it
+/// to a ref of its own.
+fn render_snapshot(a: &Answers, t: &mut String) {
+    t.push_str(&format!(
+        "# Snapshot builds: {dir}/ is ignored by git, so it is never in your commits. Each `git publish` runs\n\
+         # build_command (`sh -c`, from the repository root), commits {dir}/ as it is on disk to snapshot_ref (never\n\
+         # to your branch: the index, the working tree and HEAD are not touched) and publishes that commit.\n\
+         build_dir = {}\n",
+        q(&a.dir),
+        dir = a.dir
+    ));
+    match &a.build_command {
+        Some(b) => t.push_str(&format!("build_command = {}\n", q(b))),
+        None => t.push_str("#build_command = \"hugo --minify\"\n"),
+    }
+    t.push_str(
+        "# The build runs without the publisher's AWS_* variables (its credentials); \"inherit\" passes them on.\n\
+         #build_env = \"clean\"\n\
+         # Where the snapshots go. Push it (`git push origin site-builds`) so other clones and CI diff against it.\n\
+         #snapshot_ref = \"refs/heads/site-builds\"\n",
+    );
 }
 
 /// The keys of an S3 target: each given one set, the others commented out with an example.

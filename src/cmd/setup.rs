@@ -412,7 +412,7 @@ fn github(s: &Session, t: &Target, repo: &str, branch: &str, dist_arn: &str) {
          then in .github/workflows/publish.yml:\n\
          permissions:\n  id-token: write\n  contents: read\nsteps:\n  - uses: actions/checkout@v4\n    with:\n      fetch-depth: 0\n  \
          - uses: aws-actions/configure-aws-credentials@v4\n    with:\n      role-to-assume: arn:aws:iam::{account}:role/{role}\n      \
-         aws-region: {}\n  - run: npx git-publish --target {}",
+         aws-region: {}\n  - run: npx --package=@git-publish/cli git-publish --target {}",
         t.region.as_deref().unwrap_or("us-east-1"),
         t.name
     ));

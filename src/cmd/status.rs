@@ -180,9 +180,11 @@ pub fn render_status(s: &Session, list: &[TargetStatus]) {
             }
             (Some(0), Some(0), _) => s.ui.out("  up to date"),
             (Some(b), Some(a), Some(h)) => {
-                let mut parts = vec![format!("{b} commit(s) behind {}", state::short(h))];
+                let behind = crate::ui::count(b as u64, "commit", "commits");
+                let mut parts = vec![format!("{behind} behind {}", state::short(h))];
                 if a > 0 {
-                    parts.push(format!("{a} deployed commit(s) not in it"));
+                    let ahead = crate::ui::count(a as u64, "deployed commit", "deployed commits");
+                    parts.push(format!("{ahead} not in it"));
                 }
                 s.ui.out(&format!("  {}", parts.join(", ")));
             }

@@ -148,9 +148,45 @@ fn run_git_push(s: &Session, args: &[String]) -> Result<(String, ExitStatus)> {
     let status = child
         .wait()
         .map_err(|e| Error::io("waiting for `git push`", e))?;
-    // Show git's report (stdout is kept for --json and results).
-    let _ = std::io::stderr().lock().write_all(out.as_bytes());
+    // Show git's report as `git push` shows it (stdout is kept for --json and results).
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(human_report(&out).as_bytes());
     Ok((out, status))
+}
+
+/// `git push --porcelain`'s report in the form a plain `git push` prints: `To URL`, then one line per ref,
+/// `<flag> <summary> <from> -> <to>` with `refs/heads/` and `refs/tags/` left out, and no `Done`.
+pub fn human_report(porcelain: &str) -> String {
+    let short = |r: &str| {
+        (r.strip_prefix("refs/heads/")
+            .or_else(|| r.strip_prefix("refs/tags/")))
+        .unwrap_or(r)
+        .to_string()
+    };
+    let mut out = String::new();
+    for line in porcelain.lines() {
+        let mut f = line.split('\t');
+        let (Some(flag), Some(refs), Some(summary)) = (f.next(), f.next(), f.next()) else {
+            if line.starts_with("To ") {
+                out.push_str(line);
+                out.push('\n');
+            }
+            continue;
+        };
+        let (from, to) = refs.rsplit_once(':').unwrap_or(("", refs));
+        let refs = match (flag, from) {
+            ("-", _) | (_, "") => short(to),
+            _ => format!("{} -> {}", short(from), short(to)),
+        };
+        // git puts the reason last: `! [rejected]        x -> x (fetch first)`.
+        let (summary, reason) = match summary.split_once(" (") {
+            Some((s, r)) => (s, format!(" ({r}")),
+            None => (summary, String::new()),
+        };
+        out.push_str(&format!(" {flag} {summary:<17} {refs}{reason}\n"));
+    }
+    out
 }
 
 /// Publish `commit` that the push sent to `target`; a failure is reported and recorded, and its exit code
@@ -232,6 +268,17 @@ mod tests {
                    =\trefs/heads/y:refs/heads/y\t[up to date]\n\
                    +\tHEAD:refs/heads/z\tabc...def (forced update)\n\
                    -\t:refs/heads/old\t[deleted]\n \tHEAD^{/fix: a:b}:refs/heads/w\t1234..5678\nDone\n";
+        // Issue 30: shown as git shows a push, not as the raw porcelain.
+        assert_eq!(
+            human_report(out),
+            "To ../remote.git\n \
+             * [new branch]      main -> main\n \
+             ! [rejected]        x -> x (fetch first)\n \
+             = [up to date]      y -> y\n \
+             + abc...def         HEAD -> z (forced update)\n \
+             - [deleted]         old\n   \
+             1234..5678        HEAD^{/fix: a:b} -> w\n"
+        );
         let refs = parse_porcelain(out);
         let got: Vec<(char, &str, &str, bool)> = refs
             .iter()

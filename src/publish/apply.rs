@@ -383,12 +383,12 @@ fn say_done(s: &Session, p: &Prepared<'_>, outcome: &Outcome) {
     s.ui.done(
         label,
         &format!(
-            "{what} in {:.1}s: uploaded {} files ({}), copied {copied} in place, deleted {}, invalidated {} paths",
+            "{what} in {:.1}s: uploaded {} ({}), copied {copied} in place, deleted {}, invalidated {}",
             p.started.elapsed().as_secs_f64(),
-            plan.uploads.len() - copied,
+            crate::ui::count((plan.uploads.len() - copied) as u64, "file", "files"),
             human_bytes(outcome.uploaded_bytes),
             plan.deletes.len(),
-            plan.invalidation.paths
+            crate::ui::count(plan.invalidation.paths as u64, "path", "paths")
         ),
     );
 }

@@ -437,7 +437,7 @@ fn files_that_differ_only_in_timestamps_or_build_ids_are_reported_as_churn() {
     let r = site.run(&[]).ok();
     assert!(
         r.stdout
-            .contains("churn: 2 file(s) differ only in timestamps or build ids"),
+            .contains("churn: 2 files differ only in timestamps or build ids"),
         "{}",
         r.stdout
     );

@@ -650,9 +650,16 @@ fn git_publish_push_publishes_what_the_push_updated() {
         .run(&["push", p.remote.to_str().unwrap(), "main"])
         .ok();
     assert_eq!(p.published(), [c1.as_str()]);
-    // Up to date: nothing.
-    p.site.run(&["push", "origin", "main"]).ok();
+    // Up to date: nothing. git's report is shown as `git push` shows it, not as porcelain (issue 30).
+    let r = p.site.run(&["push", "origin", "main"]).ok();
     assert_eq!(p.published().len(), 1);
+    assert!(
+        r.stderr.contains(" = [up to date]      main -> main\n")
+            && !r.stderr.contains("refs/heads/main:refs/heads/main")
+            && !r.stderr.lines().any(|l| l == "Done"),
+        "{}",
+        r.stderr
+    );
     // Dry run: nothing.
     p.change("v2");
     p.site.run(&["push", "--dry-run", "origin", "main"]).ok();

@@ -204,7 +204,7 @@ fn init_without_a_terminal_or_url_explains_and_writes_nothing() {
 }
 
 #[test]
-fn init_detects_jekyll_and_warns_when_the_output_is_gitignored() {
+fn init_detects_jekyll_and_sets_up_snapshot_builds_when_the_output_is_gitignored() {
     let site = Site::new();
     site.write("_config.yml", "title: x\n")
         .write("Gemfile", "gem \"jekyll\"\n")
@@ -215,24 +215,27 @@ fn init_detects_jekyll_and_warns_when_the_output_is_gitignored() {
         .run(&["init", "--yes", "--url", "file:out", "--distribution", "E1"])
         .ok();
     assert!(r.stderr.contains("detected Jekyll"), "{}", r.stderr);
+    // Issue 30: no `git add _site`, which git refuses for an ignored path: snapshot builds instead.
     assert!(
-        r.stderr.contains("_site/ is ignored by .gitignore"),
+        r.stderr.contains("_site/ is ignored by git, so site.toml sets up snapshot builds: each `git publish` runs \
+             `bundle exec jekyll build`"),
         "{}",
         r.stderr
     );
+    assert!(!r.stderr.contains("git add"), "{}", r.stderr);
     assert!(
         r.stderr
             .contains("--distribution is ignored for a local-directory target"),
         "{}",
         r.stderr
     );
-    assert!(
-        r.stderr.contains("next: `bundle exec jekyll build`"),
-        "{}",
-        r.stderr
-    );
     let text = read(&site, "site.toml");
-    assert!(text.contains("dir = \"_site\""), "{text}");
+    assert!(text.contains("build_dir = \"_site\"\n"), "{text}");
+    assert!(
+        text.contains("build_command = \"bundle exec jekyll build\"\n"),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("dir =")), "{text}");
     assert!(!text.contains("distribution"), "{text}");
 }
 

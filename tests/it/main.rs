@@ -3,6 +3,8 @@
 mod bad_input;
 mod cdn;
 mod cdn_function;
+mod docs;
+mod first_hour;
 mod history;
 mod hooks;
 mod hostile;

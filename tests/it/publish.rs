@@ -636,7 +636,7 @@ fn status_reports_live_commit_and_lag() {
     site.write("public/index.html", "v3");
     site.commit("v3");
     let s = site.run(&["status"]).ok();
-    assert!(s.stdout.contains("2 commit(s) behind"), "{}", s.stdout);
+    assert!(s.stdout.contains("2 commits behind"), "{}", s.stdout);
     let j = site.run(&["status", "--json"]).ok().json();
     assert_eq!(j[0]["behind"], 2);
     assert_eq!(j[0]["target"], "production");
