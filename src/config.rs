@@ -13,12 +13,13 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::identity;
 use crate::plan::invalidate::UrlForms;
 use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec, RenameMode};
 use crate::plan::rules::{RuleSpec, Rules};
 
 pub mod edit;
-pub mod identity;
+
 mod target_checks;
 pub use target_checks::is_valid_target_name;
 use target_checks::validate_target;
@@ -325,7 +326,7 @@ impl Target {
         }
     }
 
-    /// The site's identity in its cloud account (see [`identity`]): bucket, prefix and target name.
+    /// The site's identity in its cloud account (see [`crate::identity`]): bucket, prefix and target name.
     pub fn site(&self) -> identity::Site {
         match &self.backend {
             Backend::S3 { bucket, prefix } => identity::Site::new(&self.name, bucket, prefix),

@@ -125,7 +125,7 @@ pub enum Error {
         component: String,
         why: &'static str,
     },
-    #[error("`{}` is under `{}/`, where git-publish keeps the branch previews (`git publish preview`)", quote_path(.path), crate::preview::PREFIX)]
+    #[error("`{}` is under `{}/`, where git-publish keeps the branch previews (`git publish preview`)", quote_path(.path), crate::plan::PREVIEWS_DIR)]
     PreviewPath { path: String },
     #[error("`{}` and `{}` name the same file on a case-insensitive or normalising filesystem (macOS, Windows): one would overwrite the other", quote_path(.first), quote_path(.second))]
     SameFile { first: String, second: String },

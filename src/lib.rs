@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod exec;
 pub mod hooks;
+pub mod identity;
 pub mod os;
 pub mod plan;
 pub mod preview;

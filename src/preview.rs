@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Backend, StateLocation, Target};
 
 /// The key prefix under a target's own prefix that holds every preview.
-pub const PREFIX: &str = "_previews";
+pub const PREFIX: &str = crate::plan::PREVIEWS_DIR;
 /// The URL path that starts a preview in a browser without a preview domain (a cookie, see the function).
 pub const COOKIE_PATH: &str = "/_preview/";
 /// Longest name: a DNS label.

@@ -238,8 +238,8 @@ pub fn previews_policy(target: &Target) -> std::result::Result<Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::identity::Site;
     use crate::config::Config;
+    use crate::identity::Site;
     use std::path::Path;
 
     fn target(extra: &str) -> Target {

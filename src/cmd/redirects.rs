@@ -88,7 +88,7 @@ pub async fn print_function(s: &Session, target: Option<&str>) -> Result<ExitCod
             "kvs": generated.kvs,
             "site": {
                 "id": site.id(),
-                "tag": { "key": crate::config::identity::TAG_KEY, "value": site.tag_value() },
+                "tag": { "key": crate::identity::TAG_KEY, "value": site.tag_value() },
                 "comment": site.comment("directory indexes, pretty URLs and redirects"),
             },
         }));

@@ -167,7 +167,7 @@ fn wants(
     let region = (t.region.clone())
         .or_else(|| sdk.region().map(|r| r.to_string()))
         .unwrap_or_else(|| "us-east-1".into());
-    let site = crate::config::identity::Site::new(&t.name, bucket, prefix);
+    let site = crate::identity::Site::new(&t.name, bucket, prefix);
     Ok(Wants {
         region,
         price_class: args.price_class.clone(),

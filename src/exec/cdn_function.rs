@@ -6,7 +6,7 @@
 //! ([`super::kvs`]) and the store in FunctionConfig.KeyValueStoreAssociations.
 //!
 //! The code and the table come from the plan (`plan::cdn_function`); this module decides nothing about them.
-//! It changes only what is this site's (`config::identity`): a function or KeyValueStore whose comment
+//! It changes only what is this site's (`crate::identity`): a function or KeyValueStore whose comment
 //! carries the site's mark, and a distribution tagged `git-publish:site` for the site (or created or adopted
 //! by `setup`). Anything else of that name, and a viewer-request function that is not its own, is left alone
 //! and reported with the way out. A KeyValueStore the function no longer reads is left in place (its keys as
@@ -21,7 +21,7 @@ use aws_sdk_cloudfront::Client;
 
 use super::aws::classify;
 use super::StoreError;
-use crate::config::identity::{Site, TagOwner, TAG_KEY};
+use crate::identity::{Site, TagOwner, TAG_KEY};
 use crate::plan::Function;
 
 /// What [`ensure`] did.

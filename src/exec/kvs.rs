@@ -16,7 +16,7 @@ use aws_sdk_cloudfrontkeyvaluestore::types::{DeleteKeyRequestListItem, PutKeyReq
 use super::aws::classify;
 use super::cdn_function::{check_owner, missing};
 use super::StoreError;
-use crate::config::identity::Site;
+use crate::identity::Site;
 
 /// UpdateKeys takes at most 50 puts and deletes together, and 3 MB of payload.
 pub const MAX_KEYS_PER_UPDATE: usize = 50;

@@ -14,7 +14,7 @@ use super::aws::classify;
 use super::StoreError;
 use aws_sdk_route53::types::RrType;
 
-use crate::config::identity::{Site, TagOwner};
+use crate::identity::{Site, TagOwner};
 use crate::setup::{
     BucketOwner, BucketSeen, CertSeen, ConfigSeen, DistOwner, DistSeen, DistSettings, DnsSeen,
     FunctionSeen, RecordSeen, Seen, Step, Wants, TAG_KEY,

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::invalidate::{url_forms, UrlForms};
 use super::redirects::Redirect;
 use super::PlanError;
-use crate::config::identity::Site;
+use crate::identity::Site;
 
 /// CloudFront Functions: at most 10 KB of code.
 pub const MAX_CODE_BYTES: usize = 10 * 1024;

@@ -37,6 +37,9 @@ pub use rules::{Encoding, Headers, Rules};
 /// Where git-publish keeps its own record in a target, relative to the target's prefix.
 /// Never uploaded, deleted or invalidated as site content.
 pub const STATE_DIR: &str = ".git-publish";
+/// The top-level directory of a target that holds its branch previews (`crate::preview`): production never
+/// writes there.
+pub const PREVIEWS_DIR: &str = "_previews";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -160,7 +163,7 @@ impl Settings {
         let folded = fold(&raw);
         if self.keys.previews {
             let first = path.split('/').next().unwrap_or_default();
-            if fold(first) == fold(crate::preview::PREFIX) {
+            if fold(first) == fold(PREVIEWS_DIR) {
                 return Err(PlanError::PreviewPath {
                     path: path.to_string(),
                 });
@@ -372,9 +375,9 @@ pub struct Plan {
 pub struct Function {
     pub name: String,
     /// The site it serves: its comment (and its KeyValueStore's) carries the site's mark, and an existing
-    /// function, store or distribution is changed only when it is this site's (`config::identity`).
+    /// function, store or distribution is changed only when it is this site's (`crate::identity`).
     #[serde(skip)]
-    pub site: crate::config::identity::Site,
+    pub site: crate::identity::Site,
     pub code: String,
     /// The KeyValueStore it reads the redirect table from, when the table is too large for the code.
     pub kvs: Option<cdn_function::Kvs>,

@@ -3,7 +3,7 @@
 //! and why ([`Held`]), the distribution's settings ([`DistSettings`], [`desired`], [`diff`]), the merged bucket
 //! policy ([`policy`]) and the `--check` list ([`checks`]).
 //!
-//! One account holds many sites. Setup changes only what is this site's (`config::identity`: its names, tags,
+//! One account holds many sites. Setup changes only what is this site's (`crate::identity`: its names, tags,
 //! comments and Sids carry the site's id) or what `--adopt` lets it take over; everything else is reported in
 //! [`SetupPlan::held`] and left as it is. A bucket made by setup for another site (another prefix) gets this
 //! site's own policy statements and tag beside the other site's, and nothing else. A distribution setup leaves
@@ -16,7 +16,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-pub use crate::config::identity::{Site, TAG_KEY};
+pub use crate::identity::{Site, TAG_KEY};
 
 mod checks;
 pub mod policy;

@@ -1,7 +1,7 @@
 //! The bucket policy: merging this site's statements into what is there, and reading what a policy grants.
 //!
 //! A bucket may hold several sites (prefixes), each with its own statements: the Sids carry the site's id
-//! (`GitPublish<id>ReadsTheSite`, `GitPublish<id>DeniesTheRecord`, see `config::identity`). [`merge`] replaces
+//! (`GitPublish<id>ReadsTheSite`, `GitPublish<id>DeniesTheRecord`, see `crate::identity`). [`merge`] replaces
 //! only the statements with this site's Sids and never changes another one, whoever wrote it (statements
 //! with the fixed Sids of older versions, `CloudFrontReadsTheSite` and `NoDistributionReadsTheDeployRecord`,
 //! may be another target's, so they stay too).

@@ -221,7 +221,7 @@ fn key_value_store_limits_name_the_redirect() {
 #[test]
 fn the_fingerprint_follows_what_the_function_serves() {
     let f = |t: &[Redirect], forms: &UrlForms, name: &str, d: &[&str]| {
-        let site = crate::config::identity::Site::new(name, "blog", "");
+        let site = crate::identity::Site::new(name, "blog", "");
         super::function(&site, t, forms, d).unwrap().fingerprint
     };
     let plain = UrlForms::default();
@@ -243,7 +243,7 @@ fn the_fingerprint_follows_what_the_function_serves() {
     }
     // In a KeyValueStore, a changed target changes the entries, not the code.
     let mut big = big_table(200);
-    let site = crate::config::identity::Site::new("n", "blog", "");
+    let site = crate::identity::Site::new("n", "blog", "");
     let a = super::function(&site, &big, &plain, &[]).unwrap();
     big[7].to = "/elsewhere/".into();
     let b = super::function(&site, &big, &plain, &[]).unwrap();
