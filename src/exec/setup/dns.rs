@@ -208,15 +208,17 @@ async fn record_sets(c: &Clients, zone: &str) -> Result<Vec<ResourceRecordSet>, 
     }
 }
 
-/// The certificate's validation CNAMEs, each in the zone that holds it (ACM gives `x` and `*.x` the same
-/// record: it is written once): CREATE, or UPSERT with `replace` (`--adopt`).
+/// The certificate's validation CNAMEs that are not there yet, each in the zone that holds it: CREATE, or
+/// UPSERT with `replace` (`--adopt`). One already there with its value is left alone: ACM gives `x` and `*.x`
+/// one record, and every certificate of an account the same record for a name, so a certificate that
+/// replaces another (`--previews` after `--domain`) finds the domain's record there.
 pub(super) async fn validation(
     c: &Clients,
     records: &[(String, String)],
     replace: bool,
 ) -> Result<(), StoreError> {
     use aws_sdk_route53::types::{Change, ResourceRecord};
-    let zones = Zones::read(c).await?;
+    let mut zones = Zones::read(c).await?;
     let mut by_zone: Vec<(String, Vec<Change>)> = Vec::new();
     let mut done: Vec<String> = Vec::new();
     for (name, value) in records {
@@ -225,6 +227,9 @@ pub(super) async fn validation(
         }
         done.push(fqdn(name));
         let zone = zones.zone_of(name)?;
+        if validation_seen(name, value, zones.sets(c, &zone).await?) == RecordSeen::Same {
+            continue;
+        }
         let record = ResourceRecordSet::builder()
             .name(name)
             .r#type(RrType::Cname)
