@@ -907,7 +907,12 @@ fn certificate_steps(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
         .filter(|h| !current.contains(h))
         .map(String::as_str)
         .collect();
-    match &seen.certificate {
+    // Only a certificate that covers them all can serve them (`Seen::certificate` promises it).
+    match seen
+        .certificate
+        .as_ref()
+        .filter(|c| covers(&c.names, &want))
+    {
         None if adding.is_empty() => {}
         None => p.steps.push(Step::RequestCertificate {
             domain: want[0].clone(),

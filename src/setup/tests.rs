@@ -604,6 +604,28 @@ fn previews_get_the_wildcard_alias_and_one_certificate_for_every_alias() {
         "{}",
         p.steps[0].describe()
     );
+    // A certificate that covers the domain only can't serve the wildcard: another is requested, and the
+    // distribution keeps its aliases until that one is issued.
+    let mut only_domain = seen.clone();
+    only_domain.certificate = only_domain.serving_certificate.clone();
+    assert_eq!(
+        kinds(&plan(&w, &only_domain, false, &ours_policy(DIST_ARN))),
+        kinds(&p)
+    );
+    let have = &seen.distribution.as_ref().unwrap().settings;
+    let kept = desired(
+        &w,
+        Some(have),
+        "OAC1",
+        FN_ARN,
+        only_domain.certificate.as_ref(),
+        &PageSeen::Absent,
+        false,
+    );
+    assert_eq!(
+        (kept.aliases.as_slice(), kept.certificate.as_str()),
+        (&["blog.example.com".to_string()][..], "arn:acm:1")
+    );
     let Step::DnsAlias { zone, domain, .. } = &p.steps[3] else {
         panic!()
     };
@@ -787,6 +809,23 @@ fn a_missing_page_answers_404_with_the_sites_own_page() {
         c.detail.contains("a preview shows production's /404.html"),
         "{c:?}"
     );
+    // One of the two set: the other is missing, and said so.
+    let s = &mut seen.distribution.as_mut().unwrap().settings;
+    s.error_responses.remove(0);
+    let c = checks(&w, &seen)
+        .into_iter()
+        .find(|c| c.check == "404 page")
+        .unwrap();
+    assert!(
+        !c.ok && c.detail.contains("no error response for 403"),
+        "{c:?}"
+    );
+    seen.distribution
+        .as_mut()
+        .unwrap()
+        .settings
+        .error_responses
+        .insert(0, serving::ours(403, "/404.html"));
     // The page gone: ✗, and setup leaves the responses.
     seen.not_found_page = PageSeen::Absent;
     assert!(plan(&w, &seen, false, &ours_policy(DIST_ARN))
