@@ -315,7 +315,7 @@ mod tests {
         }
         assert_eq!(
             kept_by_hand(&[spa.clone(), five.clone(), ours(403, path)], path),
-            [spa.clone()]
+            std::slice::from_ref(&spa)
         );
         assert_eq!(
             ours(403, path).describe(),

@@ -281,6 +281,9 @@ fn answering(status: u16) -> String {
     url
 }
 
+/// A custom error response's fields: code, page, response code, TTL.
+type Entry<'a> = (i32, Option<&'a str>, Option<&'a str>, Option<i64>);
+
 /// Issue 25, section 5: a site published after setup has a 404.html that the distribution does not serve
 /// yet (`--check` ✗); the next `setup` adds 403 and 404 → /404.html (404, cached 10 s) for a site under a
 /// prefix (the origin path holds the prefix, so the page path is /404.html), keeps the user's 500 entry,
@@ -351,17 +354,16 @@ fn setup_answers_a_missing_page_with_the_sites_404_html() {
         r.stdout
     );
     let after = config_of(&id);
-    let list: Vec<(i32, Option<&str>, Option<&str>, Option<i64>)> =
-        (after.custom_error_responses().unwrap().items().iter())
-            .map(|e| {
-                (
-                    e.error_code(),
-                    e.response_page_path(),
-                    e.response_code(),
-                    e.error_caching_min_ttl(),
-                )
-            })
-            .collect();
+    let list: Vec<Entry> = (after.custom_error_responses().unwrap().items().iter())
+        .map(|e| {
+            (
+                e.error_code(),
+                e.response_page_path(),
+                e.response_code(),
+                e.error_caching_min_ttl(),
+            )
+        })
+        .collect();
     assert_eq!(
         list,
         [
