@@ -29,7 +29,7 @@ fn sdk() -> aws_config::SdkConfig {
 }
 
 /// A public hosted zone `<unique>.example`: (its name, its id).
-fn zone() -> (String, String) {
+pub fn zone() -> (String, String) {
     let name = format!("{}.example", unique("zone")).to_lowercase();
     let z = rt()
         .block_on(
@@ -48,7 +48,8 @@ fn zone() -> (String, String) {
     (name, id.to_string())
 }
 
-fn records(zone_id: &str) -> Vec<(String, String, String)> {
+/// The zone's records: (name, type, alias target).
+pub fn records(zone_id: &str) -> Vec<(String, String, String)> {
     let r = rt()
         .block_on(
             route53()
@@ -73,20 +74,7 @@ fn records(zone_id: &str) -> Vec<(String, String, String)> {
 }
 
 fn dist_of(bucket: &str) -> String {
-    let list = rt()
-        .block_on(cloudfront().list_distributions().send())
-        .unwrap();
-    let items = list
-        .distribution_list()
-        .map(|l| l.items().to_vec())
-        .unwrap_or_default();
-    let ids: Vec<String> = (items.iter())
-        .filter(|d| {
-            (d.origins().map(|o| o.items()).unwrap_or_default().iter())
-                .any(|o| o.domain_name().starts_with(&format!("{bucket}.s3.")))
-        })
-        .map(|d| d.id().to_string())
-        .collect();
+    let ids = crate::setup::distributions_of(bucket);
     assert_eq!(ids.len(), 1, "{ids:?}");
     ids[0].clone()
 }
