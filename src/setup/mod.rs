@@ -25,9 +25,10 @@ mod serving;
 mod tests;
 
 pub use checks::{checks, Check};
+use serving::{certificate_steps, dns_alias_step, dns_validation_step};
 pub use serving::{
-    covers, describe_all, error_responses, page_path, wanted_aliases, ErrorResponse, PageSeen,
-    ERROR_CACHING_TTL, NOT_FOUND_PAGE,
+    covers, describe_all, error_responses, page_path, validation_lines, wanted_aliases,
+    ErrorResponse, PageSeen, ERROR_CACHING_TTL, NOT_FOUND_PAGE,
 };
 
 /// The managed cache policy `CachingOptimized` (its id is the same in every account).
@@ -774,66 +775,6 @@ fn function_step(w: &Wants, seen: &Seen, adopt: bool, p: &mut SetupPlan) -> Stri
     }
 }
 
-/// `--route53`: the validation records, while the certificate waits for them.
-fn dns_validation_step(seen: &Seen, adopt: bool, p: &mut SetupPlan) {
-    let Some(dns) = &seen.dns else { return };
-    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
-    let pending = requested || seen.certificate.as_ref().is_some_and(|c| !c.issued);
-    if !pending {
-        return;
-    }
-    match &dns.validation {
-        RecordSeen::Same => {}
-        RecordSeen::Absent => p.steps.push(Step::DnsValidation {
-            zone: dns.zones(),
-            replace: false,
-        }),
-        RecordSeen::Other(_) if adopt => p.steps.push(Step::DnsValidation {
-            zone: dns.zones(),
-            replace: true,
-        }),
-        RecordSeen::Other(have) => p.held.push(Held {
-            what: format!("Route 53 zone {}: validation records", dns.zones()),
-            why: format!("a record of that name holds another value ({have})"),
-            fix: "run `git publish setup --adopt` to replace it, or fix it by hand".into(),
-        }),
-    }
-}
-
-/// `--route53`: the A/AAAA aliases of each host (the domain, the previews' wildcard), once the certificate
-/// is (or may be) issued; with a certificate still waiting, the next run adds them. Records of that name that
-/// point elsewhere (a live site) are replaced only with `adopt`.
-fn dns_alias_step(seen: &Seen, adopt: bool, p: &mut SetupPlan) {
-    let Some(dns) = &seen.dns else { return };
-    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
-    let issued = requested || seen.certificate.as_ref().is_some_and(|c| c.issued);
-    for h in &dns.hosts {
-        host_alias_step(h, issued, adopt, p);
-    }
-}
-
-fn host_alias_step(h: &HostDns, issued: bool, adopt: bool, p: &mut SetupPlan) {
-    let domain = &h.host;
-    let step = |replace| Step::DnsAlias {
-        zone: h.zone.clone(),
-        domain: domain.clone(),
-        replace,
-    };
-    match &h.alias {
-        RecordSeen::Same => p.exists.push(format!("Route 53 aliases for {domain}")),
-        _ if !issued => {}
-        RecordSeen::Absent => p.steps.push(step(false)),
-        RecordSeen::Other(_) if adopt => p.steps.push(step(true)),
-        RecordSeen::Other(have) => p.held.push(Held {
-            what: format!("Route 53 records of {domain}"),
-            why: format!("{domain} already points elsewhere ({have}); setup would alias it to the distribution"),
-            fix: "run `git publish setup --adopt` to replace them (the site they serve goes away), or point \
-                  them yourself"
-                .into(),
-        }),
-    }
-}
-
 /// What setup may change on an existing bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BucketRights {
@@ -893,53 +834,6 @@ fn bucket_steps(w: &Wants, b: &BucketSeen, adopt: bool, p: &mut SetupPlan) -> Bu
         });
     }
     rights
-}
-
-/// The certificate for every alias the distribution will have: found (issued, or held while it waits for
-/// validation), or requested when none covers them all. Nothing when no alias is added and none is found.
-fn certificate_steps(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
-    if w.hosts().is_empty() {
-        return;
-    }
-    let current = current_aliases(seen);
-    let want = wanted_aliases(w, &current);
-    let adding: Vec<&str> = (want.iter())
-        .filter(|h| !current.contains(h))
-        .map(String::as_str)
-        .collect();
-    // Only a certificate that covers them all can serve them (`Seen::certificate` promises it).
-    match seen
-        .certificate
-        .as_ref()
-        .filter(|c| covers(&c.names, &want))
-    {
-        None if adding.is_empty() => {}
-        None => p.steps.push(Step::RequestCertificate {
-            domain: want[0].clone(),
-            alt_names: want[1..].to_vec(),
-            replaces: (seen.distribution.as_ref())
-                .map(|d| d.settings.certificate.clone())
-                .filter(|c| !c.is_empty()),
-        }),
-        Some(c) if c.issued => p
-            .exists
-            .push(format!("certificate for {} (issued)", c.names.join(", "))),
-        Some(c) => p.held.push(Held {
-            what: format!("alias {}", adding.join(", ")),
-            why: format!("the certificate {} is waiting for DNS validation", c.arn),
-            fix: format!(
-                "create these DNS records (or pass --route53), then run setup again: {}",
-                validation_lines(c).join("; ")
-            ),
-        }),
-    }
-}
-
-/// `NAME CNAME VALUE` for each validation record.
-pub fn validation_lines(c: &CertSeen) -> Vec<String> {
-    (c.validation.iter())
-        .map(|(name, value)| format!("{name} CNAME {value}"))
-        .collect()
 }
 
 /// Create, update (this site's, or adopted), or hold the distribution. The settings it will have when the

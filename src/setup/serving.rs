@@ -25,11 +25,17 @@
 //! | 404 → /index.html (200) by hand     | yes               | kept; 403 added; `--adopt` replaces |
 //! | 403, 404 → /404.html (404, 10 s)    | no longer         | kept (`--check` says ✗)             |
 //!
+//! The plan's steps for them live here too: the certificate ([`certificate_steps`]) and, with `--route53`,
+//! the validation CNAMEs and each host's A/AAAA aliases ([`dns_validation_step`], [`dns_alias_step`]).
+//!
 //! Pure.
 
 use serde::Serialize;
 
-use super::{DistSettings, Held, SetupPlan, Wants};
+use super::{
+    current_aliases, CertSeen, DistSettings, Held, HostDns, RecordSeen, Seen, SetupPlan, Step,
+    Wants,
+};
 
 /// The page a missing URL answers with, relative to the site's root.
 pub const NOT_FOUND_PAGE: &str = "404.html";
@@ -228,6 +234,115 @@ fn serves(name: &str, host: &str) -> bool {
 /// Whether a certificate with `names` (its domain and alternative names) serves every one of `hosts`.
 pub fn covers(names: &[String], hosts: &[String]) -> bool {
     (hosts.iter()).all(|h| names.iter().any(|n| serves(n, h)))
+}
+
+// ---- aliases, their certificate, their DNS records ------------------------------------------------------
+
+/// `--route53`: the validation records, while the certificate waits for them.
+pub(super) fn dns_validation_step(seen: &Seen, adopt: bool, p: &mut SetupPlan) {
+    let Some(dns) = &seen.dns else { return };
+    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
+    let pending = requested || seen.certificate.as_ref().is_some_and(|c| !c.issued);
+    if !pending {
+        return;
+    }
+    match &dns.validation {
+        RecordSeen::Same => {}
+        RecordSeen::Absent => p.steps.push(Step::DnsValidation {
+            zone: dns.zones(),
+            replace: false,
+        }),
+        RecordSeen::Other(_) if adopt => p.steps.push(Step::DnsValidation {
+            zone: dns.zones(),
+            replace: true,
+        }),
+        RecordSeen::Other(have) => p.held.push(Held {
+            what: format!("Route 53 zone {}: validation records", dns.zones()),
+            why: format!("a record of that name holds another value ({have})"),
+            fix: "run `git publish setup --adopt` to replace it, or fix it by hand".into(),
+        }),
+    }
+}
+
+/// `--route53`: the A/AAAA aliases of each host (the domain, the previews' wildcard), once the certificate
+/// is (or may be) issued; with a certificate still waiting, the next run adds them. Records of that name that
+/// point elsewhere (a live site) are replaced only with `adopt`.
+pub(super) fn dns_alias_step(seen: &Seen, adopt: bool, p: &mut SetupPlan) {
+    let Some(dns) = &seen.dns else { return };
+    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
+    let issued = requested || seen.certificate.as_ref().is_some_and(|c| c.issued);
+    for h in &dns.hosts {
+        host_alias_step(h, issued, adopt, p);
+    }
+}
+
+fn host_alias_step(h: &HostDns, issued: bool, adopt: bool, p: &mut SetupPlan) {
+    let domain = &h.host;
+    let step = |replace| Step::DnsAlias {
+        zone: h.zone.clone(),
+        domain: domain.clone(),
+        replace,
+    };
+    match &h.alias {
+        RecordSeen::Same => p.exists.push(format!("Route 53 aliases for {domain}")),
+        _ if !issued => {}
+        RecordSeen::Absent => p.steps.push(step(false)),
+        RecordSeen::Other(_) if adopt => p.steps.push(step(true)),
+        RecordSeen::Other(have) => p.held.push(Held {
+            what: format!("Route 53 records of {domain}"),
+            why: format!("{domain} already points elsewhere ({have}); setup would alias it to the distribution"),
+            fix: "run `git publish setup --adopt` to replace them (the site they serve goes away), or point \
+                  them yourself"
+                .into(),
+        }),
+    }
+}
+
+/// The certificate for every alias the distribution will have: found (issued, or held while it waits for
+/// validation), or requested when none covers them all. Nothing when no alias is added and none is found.
+pub(super) fn certificate_steps(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
+    if w.hosts().is_empty() {
+        return;
+    }
+    let current = current_aliases(seen);
+    let want = wanted_aliases(w, &current);
+    let adding: Vec<&str> = (want.iter())
+        .filter(|h| !current.contains(h))
+        .map(String::as_str)
+        .collect();
+    // Only a certificate that covers them all can serve them (`Seen::certificate` promises it).
+    match seen
+        .certificate
+        .as_ref()
+        .filter(|c| covers(&c.names, &want))
+    {
+        None if adding.is_empty() => {}
+        None => p.steps.push(Step::RequestCertificate {
+            domain: want[0].clone(),
+            alt_names: want[1..].to_vec(),
+            replaces: (seen.distribution.as_ref())
+                .map(|d| d.settings.certificate.clone())
+                .filter(|c| !c.is_empty()),
+        }),
+        Some(c) if c.issued => p
+            .exists
+            .push(format!("certificate for {} (issued)", c.names.join(", "))),
+        Some(c) => p.held.push(Held {
+            what: format!("alias {}", adding.join(", ")),
+            why: format!("the certificate {} is waiting for DNS validation", c.arn),
+            fix: format!(
+                "create these DNS records (or pass --route53), then run setup again: {}",
+                validation_lines(c).join("; ")
+            ),
+        }),
+    }
+}
+
+/// `NAME CNAME VALUE` for each validation record.
+pub fn validation_lines(c: &CertSeen) -> Vec<String> {
+    (c.validation.iter())
+        .map(|(name, value)| format!("{name} CNAME {value}"))
+        .collect()
 }
 
 #[cfg(test)]
