@@ -373,9 +373,13 @@ pub struct SetupArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub domain: Option<String>,
     /// Create the certificate's validation records and the alias A/AAAA records in the Route 53 zone that
-    /// holds --domain
+    /// holds --domain (and, with --previews, the zone that holds the previews' domain)
     #[arg(long)]
     pub route53: bool,
+    /// Serve branch previews at <name>.D: the wildcard alias *.D (D is `[targets.NAME.previews] domain`) and
+    /// a certificate that covers it with the distribution's other aliases (ACM, us-east-1, DNS validation)
+    #[arg(long)]
+    pub previews: bool,
     /// CloudFront price class: PriceClass_100 (North America, Europe), PriceClass_200, PriceClass_All
     #[arg(long, value_name = "CLASS", default_value = "PriceClass_100",
           value_parser = clap::builder::PossibleValuesParser::new(crate::setup::PRICE_CLASSES))]

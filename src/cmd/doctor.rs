@@ -6,6 +6,14 @@
 //! fails. For a target with a distribution it then lists the recommended settings of `git publish setup
 //! --check` as advice.
 //!
+//! Answers read through CloudFront are judged with the distribution's custom error responses in mind: when
+//! it answers a 403 with the site's 404 page (`setup` does, for a site with a `404.html`), a key the
+//! distribution may not read answers 404 like a missing one. So no check concludes from an answer through
+//! CloudFront that the distribution may read something (the bucket policy's statements say that: "distribution
+//! may read"), and a 403 through CloudFront then means CloudFront could not read the 404 page itself: the
+//! "404 page" check asks for a page that can't exist and tells a missing page (404) from that permission
+//! error (403).
+//!
 //! The AWS calls live in `exec::checks` and the GET of the public URL in `exec::http`; this module orders the
 //! checks, judges the public URL's answer and prints them (or `--json`). The only write is the probe object
 //! under `.git-publish/`.
@@ -44,20 +52,24 @@ pub async fn run(s: &Session, target: Option<&str>, site_url: Option<&str>) -> R
     if checks.iter().all(|f| f.ok) {
         checks.push(conditional_writes(s, t).await);
     }
-    if let Some(f) = public_record(t, site_url.as_ref()).await {
-        checks.push(f);
-    }
     let recommended = if t.distributions.is_empty() {
-        Vec::new()
+        super::setup::Recommended::default()
     } else {
         super::setup::recommended(t).await
     };
+    let error_page = recommended.error_page.as_deref();
+    if let Some(f) = public_record(t, site_url.as_ref(), error_page).await {
+        checks.push(f);
+    }
+    if let (Some(page), Some(Ok(base))) = (error_page, site_base(t, site_url.as_ref())) {
+        checks.push(missing_page(&base, page).await);
+    }
     let report = Doctor {
         target: t.name.clone(),
         url: t.url.clone(),
         ok: checks.iter().all(|f| f.ok),
         checks,
-        recommended,
+        recommended: recommended.findings,
     };
     if s.ui.json {
         s.ui.json(&report);
@@ -140,12 +152,9 @@ async fn conditional_writes(s: &Session, t: &Target) -> Finding {
 const PUBLIC_TIMEOUT: Duration = Duration::from_secs(5);
 const PUBLIC_BODY_CAP: usize = 64 << 10;
 
-/// Whether the record is readable at the site's public URL (`https://<domain>`, or `--site-url`): a GET of
-/// the path the record is served at, which must not answer with it. Passes without a request when `state`
-/// keeps the record out of what the site serves; nothing to check without a domain or `--site-url`.
-async fn public_record(t: &Target, site_url: Option<&Url>) -> Option<Finding> {
-    const CHECK: &str = "public record";
-    let base = match (site_url, &t.domain) {
+/// The site's root: `--site-url`, else `https://<domain>`; None without either.
+fn site_base(t: &Target, site_url: Option<&Url>) -> Option<std::result::Result<Url, String>> {
+    Some(match (site_url, &t.domain) {
         (None, None) => return None,
         (Some(u), _) => Ok(u.clone()),
         (None, Some(d)) if d.contains('*') => Err(format!(
@@ -154,7 +163,20 @@ async fn public_record(t: &Target, site_url: Option<&Url>) -> Option<Finding> {
         (None, Some(d)) => {
             Url::parse(&format!("https://{d}/")).map_err(|e| format!("https://{d}/: {e}"))
         }
-    };
+    })
+}
+
+/// Whether the record is readable at the site's public URL (`https://<domain>`, or `--site-url`): a GET of
+/// the path the record is served at, which must not answer with it. Passes without a request when `state`
+/// keeps the record out of what the site serves; nothing to check without a domain or `--site-url`.
+/// `error_page`: the page the distribution answers a 403 with (then a denied record answers 404).
+async fn public_record(
+    t: &Target,
+    site_url: Option<&Url>,
+    error_page: Option<&str>,
+) -> Option<Finding> {
+    const CHECK: &str = "public record";
+    let base = site_base(t, site_url)?;
     let served = match served_key(t) {
         Served::Outside(why) => return Some(Finding::pass(CHECK, why)),
         Served::NotByTheDistribution(why) => {
@@ -173,7 +195,7 @@ async fn public_record(t: &Target, site_url: Option<&Url>) -> Option<Finding> {
                 CHECK,
                 format!("not checked: GET {url}: {e}; it must not answer 200 with the record"),
             ),
-            Ok(a) => public_verdict(&url, &a, public_fix(t)),
+            Ok(a) => public_verdict(&url, &a, public_fix(t), error_page),
         },
     )
 }
@@ -238,9 +260,12 @@ fn under(base: &Url, path: &str) -> Url {
 }
 
 /// What an answer from the record's public URL means: the record itself (any 2xx whose body starts like one)
-/// fails; a 4xx, or a 2xx with something else (a single-page app's fallback page), passes; a redirect is
-/// reported as such, not followed; anything else is not a verdict.
-fn public_verdict(url: &Url, a: &http::Answer, fix: String) -> Finding {
+/// fails; a 4xx, or a 2xx with something else (a single-page app's fallback page, or the site's 404 page
+/// served with 200), passes; a redirect is reported as such, not followed; anything else is not a verdict.
+/// With `error_page` (the distribution answers 403 with it), a 404 is the denied record answered with that
+/// page, and a 403 means CloudFront could not read the page either: both say only that the record is not
+/// served, which is what this check asks.
+fn public_verdict(url: &Url, a: &http::Answer, fix: String, error_page: Option<&str>) -> Finding {
     const CHECK: &str = "public record";
     let status = a.status;
     match status {
@@ -267,11 +292,68 @@ fn public_verdict(url: &Url, a: &http::Answer, fix: String) -> Finding {
         ),
         400..=499 => Finding::pass(
             CHECK,
-            format!("GET {url} answered {status}: the record is not public there"),
+            format!(
+                "GET {url} answered {status}: the record is not public there{}",
+                match (status, error_page) {
+                    (404, Some(page)) => format!(
+                        " (the distribution answers a key it may not read with {page}, as a missing one)"
+                    ),
+                    (403, Some(page)) => format!(
+                        " (and CloudFront could not read {page} to answer with it: see the 404 page check)"
+                    ),
+                    _ => String::new(),
+                }
+            ),
         ),
         _ => Finding::skip(
             CHECK,
             format!("not checked: GET {url} answered {status}; it must not answer 200 with the record"),
+        ),
+    }
+}
+
+/// A path no site has: what a missing page answers.
+const MISSING: &str = "git-publish-doctor-missing-page.txt";
+
+/// With a custom error response for 403 (`page`), a missing page must answer 404 through CloudFront; a 403
+/// then means CloudFront could not read the error page: a permission error (or the page is gone), which the
+/// 403 → 404 mapping would otherwise hide.
+async fn missing_page(base: &Url, page: &str) -> Finding {
+    let url = under(base, MISSING);
+    match http::get(&url, PUBLIC_BODY_CAP, PUBLIC_TIMEOUT).await {
+        Err(e) => Finding::skip(NOT_FOUND, format!("not checked: GET {url}: {e}")),
+        Ok(a) => missing_verdict(&url, a.status, page),
+    }
+}
+
+const NOT_FOUND: &str = "404 page";
+
+fn missing_verdict(url: &Url, status: u16, page: &str) -> Finding {
+    match status {
+        404 => Finding::pass(
+            NOT_FOUND,
+            format!("GET {url} (a page that does not exist) answered 404, with {page}"),
+        ),
+        403 => Finding::fail(
+            NOT_FOUND,
+            format!(
+                "GET {url} (a page that does not exist) answered 403, although the distribution answers 403 \
+                 with {page}: CloudFront could not read {page} (the bucket policy does not let the \
+                 distribution read it, or it is not in the bucket)"
+            ),
+            format!(
+                "publish the site's {} and check `git publish setup --check` (\"distribution may read\"); \
+                 or remove the custom error responses",
+                page.trim_start_matches('/')
+            ),
+        ),
+        200..=299 => Finding::pass(
+            NOT_FOUND,
+            format!("GET {url} (a page that does not exist) answered {status}: a fallback page"),
+        ),
+        _ => Finding::skip(
+            NOT_FOUND,
+            format!("not checked: GET {url} (a page that does not exist) answered {status}"),
         ),
     }
 }
@@ -460,11 +542,51 @@ mod tests {
                 location: location.map(str::to_string),
                 head,
             };
-            let f = public_verdict(&url, &a, "FIX".into());
+            let f = public_verdict(&url, &a, "FIX".into(), None);
             assert_eq!((f.ok, f.skipped), (ok, skipped), "{status}: {}", f.detail);
             assert!(f.detail.contains(says), "{status}: {}", f.detail);
             assert!(f.detail.contains(url.as_str()), "{status}: {}", f.detail);
             assert_eq!(f.fix == "FIX", !ok, "{status}");
+        }
+    }
+
+    /// Issue 25, section 5: behind a 403 → 404-page mapping, a denied record answers 404 (not public: a
+    /// pass that says why), and a missing page answering 403 is CloudFront failing to read the page itself, a
+    /// permission error the mapping would otherwise hide.
+    #[test]
+    fn answers_through_a_404_page_mapping() {
+        let url = Url::parse("https://blog.example.com/.git-publish/state.json").unwrap();
+        let a = |status| http::Answer {
+            status,
+            location: None,
+            head: b"<!DOCTYPE html><title>Not found</title>".to_vec(),
+        };
+        let f = public_verdict(&url, &a(404), "FIX".into(), Some("/404.html"));
+        assert!(
+            f.ok && f.detail.contains("may not read with /404.html"),
+            "{}",
+            f.detail
+        );
+        let f = public_verdict(&url, &a(403), "FIX".into(), Some("/404.html"));
+        assert!(
+            f.ok && f.detail.contains("see the 404 page check"),
+            "{}",
+            f.detail
+        );
+        let f = public_verdict(&url, &a(403), "FIX".into(), None);
+        assert!(f.ok && !f.detail.contains("404 page"), "{}", f.detail);
+
+        let missing = Url::parse("https://blog.example.com/x.txt").unwrap();
+        for (status, ok, skipped, says) in [
+            (404, true, false, "answered 404, with /404.html"),
+            (403, false, false, "could not read /404.html"),
+            (200, true, false, "a fallback page"),
+            (503, true, true, "not checked"),
+        ] {
+            let f = missing_verdict(&missing, status, "/404.html");
+            assert_eq!((f.ok, f.skipped), (ok, skipped), "{status}: {}", f.detail);
+            assert!(f.detail.contains(says), "{status}: {}", f.detail);
+            assert_eq!(f.fix.is_empty(), ok, "{status}");
         }
     }
 

@@ -36,14 +36,17 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     let t = s.config.target(args.target.as_deref())?;
     check_env_endpoints(t)?;
     let domain = args.domain.clone().or_else(|| t.domain.clone());
-    if args.route53 && domain.is_none() {
+    let previews = preview_domain(t, args)?;
+    if args.route53 && domain.is_none() && previews.is_none() {
         return Err(Error::Usage(
-            "--route53 needs a domain: pass --domain DOMAIN (or set `domain` for the target in site.toml)".into(),
+            "--route53 needs a domain: pass --domain DOMAIN (or set `domain` for the target in site.toml), or \
+             --previews"
+                .into(),
         ));
     }
     let sdk = aws::sdk_config(t).await;
     check_resolved_endpoints(t, &sdk)?;
-    let w = wants(t, &sdk, args, domain)?;
+    let w = wants(t, &sdk, args, domain, previews)?;
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
     // A distribution edited between the read the plan was made from and the update (in the console, while
     // setup waited at its question) is read again, and its new differences are shown and asked about.
@@ -143,11 +146,26 @@ fn changed_meanwhile(t: &Target, id: &str) -> Error {
     }
 }
 
+/// The previews' domain setup adds (`--previews`), or checks (`--check`, when it is configured).
+fn preview_domain(t: &Target, args: &SetupArgs) -> Result<Option<String>> {
+    let configured = (t.previews.as_ref()).and_then(|p| p.domain.clone());
+    match configured {
+        None if args.previews => Err(Error::Usage(format!(
+            "--previews needs the previews' domain: add `domain = \"preview.example.com\"` under \
+             [targets.{}.previews] in site.toml (preview NAME is then served at https://NAME.preview.example.com/)",
+            t.name
+        ))),
+        d if args.previews || args.check => Ok(d),
+        _ => Ok(None),
+    }
+}
+
 fn wants(
     t: &Target,
     sdk: &aws_config::SdkConfig,
     args: &SetupArgs,
     domain: Option<String>,
+    previews: Option<String>,
 ) -> Result<Wants> {
     let Backend::S3 { bucket, prefix } = &t.backend else {
         return Err(Error::Usage(format!(
@@ -172,6 +190,7 @@ fn wants(
         region,
         price_class: args.price_class.clone(),
         domain,
+        previews,
         function_name: site.function_name(),
         oac_name: site.name(64),
         route53: args.route53,
@@ -366,6 +385,14 @@ fn next_steps(
             ));
         }
     }
+    if let (Some(alias), false) = (w.preview_alias(), args.route53) {
+        s.ui.out(&format!(
+            "point {alias} at {} (CNAME, or alias A/AAAA records in Route 53): previews are then served at \
+             https://NAME.{}/",
+            d.domain_name,
+            alias.trim_start_matches("*.")
+        ));
+    }
     s.ui.out("next: `git publish` publishes the site");
     let mut published = t.clone();
     published.distributions = vec![Distribution::Id(d.id.clone())];
@@ -446,10 +473,17 @@ fn print_checks(s: &Session, t: &Target, checks: &[Check]) -> ExitCode {
     }
 }
 
-/// The `--check` list as doctor findings (doctor prints them as advice: they don't fail it).
-pub async fn recommended(t: &Target) -> Vec<Finding> {
+/// The `--check` list as doctor findings (advice: they don't fail doctor), and the page the distribution
+/// answers a 403 with (a custom error response), which tells doctor what an answer through CloudFront means.
+#[derive(Debug, Default)]
+pub struct Recommended {
+    pub findings: Vec<Finding>,
+    pub error_page: Option<String>,
+}
+
+pub async fn recommended(t: &Target) -> Recommended {
     let Backend::S3 { .. } = &t.backend else {
-        return Vec::new();
+        return Recommended::default();
     };
     let sdk = aws::sdk_config(t).await;
     let args = SetupArgs {
@@ -460,12 +494,14 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
         adopt: false,
         domain: None,
         route53: false,
+        previews: false,
         price_class: setup::PRICE_CLASSES[0].into(),
         github: None,
         github_branch: "main".into(),
     };
-    let Ok(w) = wants(t, &sdk, &args, t.domain.clone()) else {
-        return Vec::new();
+    let previews = (t.previews.as_ref()).and_then(|p| p.domain.clone());
+    let Ok(w) = wants(t, &sdk, &args, t.domain.clone(), previews) else {
+        return Recommended::default();
     };
     let clients = Clients::new(&sdk, aws::s3_client(&sdk, t));
     let seen = match exec_setup::observe_bucket(&clients, &w).await {
@@ -473,18 +509,27 @@ pub async fn recommended(t: &Target) -> Vec<Finding> {
         Err(e) => Err(e),
     };
     match seen {
-        Ok(seen) => (setup::checks(&w, &seen).into_iter())
-            .map(|c| {
-                if c.ok {
-                    Finding::pass(c.check, c.detail)
-                } else {
-                    Finding::fail(c.check, c.detail, c.fix)
-                }
-            })
-            .collect(),
-        Err(e) => vec![Finding::skip(
-            "recommended setup",
-            format!("not checked: {e}"),
-        )],
+        Ok(seen) => Recommended {
+            findings: (setup::checks(&w, &seen).into_iter())
+                .map(|c| {
+                    if c.ok {
+                        Finding::pass(c.check, c.detail)
+                    } else {
+                        Finding::fail(c.check, c.detail, c.fix)
+                    }
+                })
+                .collect(),
+            error_page: (seen.distribution.iter())
+                .flat_map(|d| d.settings.error_responses.iter())
+                .find(|e| e.code == 403 && !e.page.is_empty())
+                .map(|e| e.page.clone()),
+        },
+        Err(e) => Recommended {
+            findings: vec![Finding::skip(
+                "recommended setup",
+                format!("not checked: {e}"),
+            )],
+            error_page: None,
+        },
     }
 }

@@ -1,9 +1,13 @@
 //! `git publish setup`, the AWS side: read what exists into a [`Seen`] ([`observe`]), and carry out the
 //! [`Step`]s `setup::plan` chose ([`apply`]), each with the SDK calls it takes: S3 (bucket, Block Public Access,
 //! ownership, encryption, tags, policy), CloudFront (origin access control, function, distribution, tags;
-//! updates with the ETag read: If-Match), ACM (the certificate, in us-east-1) and Route 53 (`--route53`).
+//! updates with the ETag read: If-Match), ACM (the certificate, in us-east-1: `acm.rs`) and Route 53
+//! (`--route53`: `dns.rs`).
 //!
 //! Decides nothing: which steps, and the settings and policy they write, come from `crate::setup`.
+
+mod acm;
+mod dns;
 
 use aws_config::{Region, SdkConfig};
 use aws_sdk_cloudfront::types as cf;
@@ -12,12 +16,11 @@ use serde_json::Value;
 
 use super::aws::classify;
 use super::StoreError;
-use aws_sdk_route53::types::RrType;
 
 use crate::identity::{Site, TagOwner};
 use crate::setup::{
-    BucketOwner, BucketSeen, CertSeen, ConfigSeen, DistOwner, DistSeen, DistSettings, DnsSeen,
-    FunctionSeen, RecordSeen, Seen, Step, Wants, TAG_KEY,
+    BucketOwner, BucketSeen, ConfigSeen, DistOwner, DistSeen, DistSettings, ErrorResponse,
+    FunctionSeen, PageSeen, Seen, Step, Wants, TAG_KEY,
 };
 
 /// The clients setup uses.
@@ -92,15 +95,23 @@ pub async fn observe(
     function_code: &str,
 ) -> Result<Seen, StoreError> {
     let (distribution, foreign) = distribution(c, w, &config.distributions).await?;
-    let certificate = match &w.domain {
-        Some(d) => certificate(c, w, d).await?,
-        None => None,
+    let hosts = w.hosts();
+    let current = distribution.as_ref().map(|d| &d.settings);
+    let (certificate, serving_certificate) = if hosts.is_empty() {
+        (None, None)
+    } else {
+        let aliases = current.map(|s| s.aliases.clone()).unwrap_or_default();
+        let names = crate::setup::wanted_aliases(w, &aliases);
+        let arn = current.map(|s| s.certificate.as_str()).unwrap_or_default();
+        acm::find(c, w, &names, arn).await?
     };
-    let dns = match &w.domain {
-        Some(domain) if w.route53 => {
-            Some(dns(c, domain, certificate.as_ref(), distribution.as_ref()).await?)
-        }
-        _ => None,
+    let dns = match w.route53 && !hosts.is_empty() {
+        true => Some(dns::observe(c, &hosts, certificate.as_ref(), distribution.as_ref()).await?),
+        false => None,
+    };
+    let not_found_page = match &bucket {
+        Some(_) => not_found_page(c, w).await?,
+        None => PageSeen::Absent,
     };
     Ok(Seen {
         bucket,
@@ -108,115 +119,25 @@ pub async fn observe(
         function: function(c, &w.site, function_code).await?,
         distribution,
         certificate,
+        serving_certificate,
+        not_found_page,
         config,
         dns,
         foreign,
     })
 }
 
-/// The hosted zone of `domain`, and what its validation and alias records hold.
-async fn dns(
-    c: &Clients,
-    domain: &str,
-    cert: Option<&CertSeen>,
-    dist: Option<&DistSeen>,
-) -> Result<DnsSeen, StoreError> {
-    let zone = hosted_zone(c, domain).await?;
-    let sets = record_sets(c, &zone).await?;
-    Ok(DnsSeen {
-        zone,
-        validation: validation_seen(cert, &sets),
-        alias: alias_seen(domain, dist, &sets),
-    })
-}
-
-fn fqdn(name: &str) -> String {
-    format!("{}.", name.trim_end_matches('.')).to_ascii_lowercase()
-}
-
-/// The certificate's validation CNAMEs: all there with their values, one missing, or one of that name
-/// holding something else.
-fn validation_seen(
-    cert: Option<&CertSeen>,
-    sets: &[aws_sdk_route53::types::ResourceRecordSet],
-) -> RecordSeen {
-    let Some(cert) = cert.filter(|c| !c.validation.is_empty()) else {
-        return RecordSeen::Absent;
-    };
-    let mut seen = RecordSeen::Same;
-    for (name, value) in &cert.validation {
-        match sets.iter().find(|r| fqdn(r.name()) == fqdn(name)) {
-            None => seen = RecordSeen::Absent,
-            Some(r) if (r.resource_records().iter()).any(|v| fqdn(v.value()) == fqdn(value)) => {}
-            Some(r) => {
-                let values: Vec<String> = (r.resource_records().iter())
-                    .map(|v| v.value().to_string())
-                    .collect();
-                return RecordSeen::Other(format!("{} {}", r.name(), values.join(" ")));
-            }
-        }
-    }
-    seen
-}
-
-/// The A and AAAA records of `domain`: absent, aliases to the distribution, or something else.
-fn alias_seen(
-    domain: &str,
-    dist: Option<&DistSeen>,
-    sets: &[aws_sdk_route53::types::ResourceRecordSet],
-) -> RecordSeen {
-    let mut found = Vec::new();
-    let mut same = 0;
-    for kind in [RrType::A, RrType::Aaaa] {
-        let Some(r) = sets
-            .iter()
-            .find(|r| fqdn(r.name()) == fqdn(domain) && r.r#type() == &kind)
-        else {
-            continue;
-        };
-        let to = match r.alias_target() {
-            Some(a) => format!("alias {}", a.dns_name()),
-            None => (r.resource_records().iter())
-                .map(|v| v.value().to_string())
-                .collect::<Vec<_>>()
-                .join(" "),
-        };
-        let ours = (r.alias_target())
-            .zip(dist)
-            .is_some_and(|(a, d)| fqdn(a.dns_name()) == fqdn(&d.domain_name));
-        if ours {
-            same += 1;
-        } else {
-            found.push(format!("{} {to}", kind.as_str()));
-        }
-    }
-    match (found.is_empty(), same) {
-        (true, 2) => RecordSeen::Same,
-        (true, _) => RecordSeen::Absent,
-        (false, _) => RecordSeen::Other(found.join(", ")),
-    }
-}
-
-/// Every record set of the zone (all pages).
-async fn record_sets(
-    c: &Clients,
-    zone: &str,
-) -> Result<Vec<aws_sdk_route53::types::ResourceRecordSet>, StoreError> {
-    let mut out = Vec::new();
-    let (mut name, mut kind): (Option<String>, Option<RrType>) = (None, None);
-    loop {
-        let page = (c.route53.list_resource_record_sets().hosted_zone_id(zone))
-            .set_start_record_name(name.clone())
-            .set_start_record_type(kind.clone())
-            .send()
-            .await
-            .map_err(|e| classify(&e, &format!("Route 53 zone {zone}"), None))?;
-        out.extend(page.resource_record_sets().iter().cloned());
-        if !page.is_truncated() || page.next_record_name().is_none() {
-            return Ok(out);
-        }
-        name = page.next_record_name().map(str::to_string);
-        kind = page.next_record_type().cloned();
+/// Whether the site has its `404.html`: a HeadObject of the key under the site's prefix, the object
+/// CloudFront would fetch. 403 is not an answer (without s3:ListBucket, S3 answers a missing key with 403).
+async fn not_found_page(c: &Clients, w: &Wants) -> Result<PageSeen, StoreError> {
+    let (b, key) = (&w.site.bucket, w.not_found_key());
+    match c.s3.head_object().bucket(b).key(&key).send().await {
+        Ok(_) => Ok(PageSeen::Present),
+        Err(e) if status(&e) == Some(404) => Ok(PageSeen::Absent),
+        Err(e) if status(&e) == Some(403) => Ok(PageSeen::Unknown(format!(
+            "HeadObject s3://{b}/{key} answered 403"
+        ))),
+        Err(e) => Err(classify(&e, &format!("s3://{b}/{key}"), None)),
     }
 }
 
@@ -556,72 +477,38 @@ pub fn settings_of(config: &cf::DistributionConfig) -> DistSettings {
             .unwrap_or_default()
             .to_string(),
         enabled: config.enabled(),
+        error_responses: (config.custom_error_responses().map(|e| e.items()))
+            .unwrap_or_default()
+            .iter()
+            .map(|e| ErrorResponse {
+                code: e.error_code(),
+                page: e.response_page_path().unwrap_or_default().to_string(),
+                response_code: e.response_code().unwrap_or_default().to_string(),
+                min_ttl: e.error_caching_min_ttl(),
+            })
+            .collect(),
     }
 }
 
-/// The certificate for `domain` (issued or waiting for validation, all pages): the one tagged for this site
-/// first, else the newest listed. Using another site's certificate for the same name changes nothing of it.
-async fn certificate(c: &Clients, w: &Wants, domain: &str) -> Result<Option<CertSeen>, StoreError> {
-    use aws_sdk_acm::types::CertificateStatus;
-    let what = format!("the ACM certificates (us-east-1) for {domain}");
-    let mut arns = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = (c.acm.list_certificates())
-            .certificate_statuses(CertificateStatus::Issued)
-            .certificate_statuses(CertificateStatus::PendingValidation)
-            .set_next_token(token.clone())
-            .send()
-            .await
-            .map_err(|e| classify(&e, &what, None))?;
-        arns.extend(
-            (page.certificate_summary_list().iter())
-                .filter(|s| s.domain_name() == Some(domain))
-                .filter_map(|s| s.certificate_arn().map(str::to_string)),
+/// CloudFront's custom error responses for `list` (every field, in order).
+fn error_responses(list: &[ErrorResponse]) -> Result<cf::CustomErrorResponses, StoreError> {
+    let mut items = Vec::new();
+    for e in list {
+        items.push(
+            cf::CustomErrorResponse::builder()
+                .error_code(e.code)
+                .set_response_page_path((!e.page.is_empty()).then(|| e.page.clone()))
+                .set_response_code((!e.response_code.is_empty()).then(|| e.response_code.clone()))
+                .set_error_caching_min_ttl(e.min_ttl)
+                .build()
+                .map_err(build_err)?,
         );
-        match page.next_token() {
-            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-            _ => break,
-        }
     }
-    for arn in &arns {
-        let tags = (c.acm.list_tags_for_certificate().certificate_arn(arn))
-            .send()
-            .await
-            .map_err(|e| classify(&e, arn, None))?;
-        let ours = (tags.tags().iter()).any(|t| {
-            t.key() == TAG_KEY
-                && t.value()
-                    .is_some_and(|v| w.site.tag_owner(v) == TagOwner::This)
-        });
-        if ours {
-            return describe_certificate(c, arn).await.map(Some);
-        }
-    }
-    match arns.first() {
-        Some(arn) => describe_certificate(c, arn).await.map(Some),
-        None => Ok(None),
-    }
-}
-
-async fn describe_certificate(c: &Clients, arn: &str) -> Result<CertSeen, StoreError> {
-    use aws_sdk_acm::types::CertificateStatus;
-    let d = (c.acm.describe_certificate().certificate_arn(arn))
-        .send()
-        .await
-        .map_err(|e| classify(&e, arn, None))?;
-    let cert = d
-        .certificate()
-        .ok_or_else(|| StoreError::failed(format!("{arn}: empty answer"), ""))?;
-    let validation = (cert.domain_validation_options().iter())
-        .filter_map(|o| o.resource_record())
-        .map(|r| (r.name().to_string(), r.value().to_string()))
-        .collect();
-    Ok(CertSeen {
-        arn: arn.to_string(),
-        issued: cert.status() == Some(&CertificateStatus::Issued),
-        validation,
-    })
+    cf::CustomErrorResponses::builder()
+        .quantity(items.len() as i32)
+        .set_items((!items.is_empty()).then_some(items))
+        .build()
+        .map_err(build_err)
 }
 
 // ---- apply -----------------------------------------------------------------------------------------------------
@@ -632,7 +519,7 @@ pub struct Made {
     pub oac: Option<String>,
     pub function_arn: Option<String>,
     pub distribution: Option<DistSeen>,
-    pub certificate: Option<CertSeen>,
+    pub certificate: Option<crate::setup::CertSeen>,
     /// The plan lines of the steps done, in order.
     pub done: Vec<String>,
 }
@@ -689,13 +576,14 @@ async fn apply_one(
     made: &mut Made,
 ) -> Result<bool, StoreError> {
     match step {
-        Step::DnsValidation { zone, replace } => {
+        Step::DnsValidation { replace, .. } => {
             let records = made
                 .certificate
                 .as_ref()
                 .map(|c| c.validation.clone())
                 .unwrap_or_default();
-            dns_validation(c, zone, &records, *replace).await?;
+            // Each record goes to the zone that holds its name.
+            dns::validation(c, &records, *replace).await?;
             return Ok(!records.is_empty());
         }
         Step::DnsAlias {
@@ -710,7 +598,7 @@ async fn apply_one(
             else {
                 return Ok(false);
             };
-            dns_alias(c, zone, domain, &d.domain_name, *replace).await?;
+            dns::alias(c, zone, domain, &d.domain_name, *replace).await?;
             return Ok(true);
         }
         _ => {}
@@ -754,16 +642,27 @@ async fn apply_resource(
             super::cdn_function::publish_as(&c.cloudfront, &w.site, code, None, *adopt).await?;
             made.function_arn = Some(live_arn(c, name).await?);
         }
-        Step::RequestCertificate { domain } => {
-            made.certificate = Some(request_certificate(c, w, domain).await?);
+        Step::RequestCertificate {
+            domain, alt_names, ..
+        } => {
+            let names: Vec<String> = std::iter::once(domain.clone())
+                .chain(alt_names.iter().cloned())
+                .collect();
+            made.certificate = Some(acm::request(c, w, &names).await?);
         }
         Step::CreateDistribution { .. } => {
-            let settings = final_settings(w, made, None, inputs.adopt);
+            let settings = final_settings(w, made, &seen.not_found_page, None, inputs.adopt);
             made.distribution = Some(create_distribution(c, w, &settings).await?);
         }
         Step::UpdateDistribution { id, .. } => {
             let current = made.distribution.as_ref().map(|d| d.settings.clone());
-            let settings = final_settings(w, made, current.as_ref(), inputs.adopt);
+            let settings = final_settings(
+                w,
+                made,
+                &seen.not_found_page,
+                current.as_ref(),
+                inputs.adopt,
+            );
             let etag = (seen.distribution.as_ref())
                 .map(|d| d.etag.as_str())
                 .unwrap_or_default();
@@ -805,6 +704,7 @@ async fn apply_resource(
 fn final_settings(
     w: &Wants,
     made: &Made,
+    page: &PageSeen,
     current: Option<&DistSettings>,
     adopt: bool,
 ) -> DistSettings {
@@ -814,6 +714,7 @@ fn final_settings(
         made.oac.as_deref().unwrap_or_default(),
         made.function_arn.as_deref().unwrap_or_default(),
         made.certificate.as_ref(),
+        page,
         adopt,
     )
 }
@@ -941,35 +842,6 @@ async fn create_oac(c: &Clients, w: &Wants, name: &str) -> Result<String, StoreE
         .ok_or_else(|| StoreError::failed(format!("origin access control {name}: no id"), ""))
 }
 
-async fn request_certificate(c: &Clients, w: &Wants, domain: &str) -> Result<CertSeen, StoreError> {
-    use aws_sdk_acm::types::{Tag, ValidationMethod};
-    let tag = Tag::builder()
-        .key(TAG_KEY)
-        .value(w.site.tag_value())
-        .build()
-        .map_err(build_err)?;
-    let out = (c.acm.request_certificate().domain_name(domain))
-        .validation_method(ValidationMethod::Dns)
-        // The same token on a re-run within the hour returns the same certificate instead of a second one;
-        // it comes from the domain and the site, so another site's request is never answered with this one.
-        .idempotency_token(certificate_token(&w.site, domain))
-        .tags(tag)
-        .send()
-        .await
-        .map_err(|e| classify(&e, &format!("an ACM certificate for {domain}"), None))?;
-    let arn = out
-        .certificate_arn()
-        .ok_or_else(|| StoreError::failed(format!("certificate for {domain}: no ARN"), ""))?;
-    describe_certificate(c, arn).await
-}
-
-/// ACM's idempotency token (at most 32 word characters) for this site's certificate of `domain`.
-pub fn certificate_token(site: &Site, domain: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let h = Sha256::digest(format!("{}\0{domain}", site.id()).as_bytes());
-    format!("gitpublish{}", &hex::encode(h)[..22])
-}
-
 /// The SDK config for `s`, new (`base` None) or as a change of `base` that keeps what setup does not manage.
 fn distribution_config(
     w: &Wants,
@@ -1019,6 +891,7 @@ fn distribution_config(
             .build()
             .map_err(build_err)?,
     );
+    config.custom_error_responses = Some(error_responses(&s.error_responses)?);
     config.viewer_certificate = Some(if s.certificate.is_empty() {
         cf::ViewerCertificate::builder()
             .cloud_front_default_certificate(true)
@@ -1193,138 +1066,4 @@ async fn tag_distribution(c: &Clients, arn: &str, value: &str) -> Result<(), Sto
         .await
         .map_err(|e| classify(&e, arn, None))?;
     Ok(())
-}
-
-/// The certificate's validation CNAMEs: CREATE (Route 53 refuses it when a record of that name exists, so a
-/// record made meanwhile is never overwritten), or UPSERT with `replace` (`--adopt`).
-async fn dns_validation(
-    c: &Clients,
-    zone: &str,
-    records: &[(String, String)],
-    replace: bool,
-) -> Result<(), StoreError> {
-    use aws_sdk_route53::types::{Change, ResourceRecord, ResourceRecordSet};
-    let mut changes = Vec::new();
-    for (name, value) in records {
-        let record = ResourceRecordSet::builder()
-            .name(name)
-            .r#type(RrType::Cname)
-            .ttl(300)
-            .resource_records(
-                ResourceRecord::builder()
-                    .value(value)
-                    .build()
-                    .map_err(build_err)?,
-            )
-            .build()
-            .map_err(build_err)?;
-        changes.push(
-            Change::builder()
-                .action(action(replace))
-                .resource_record_set(record)
-                .build()
-                .map_err(build_err)?,
-        );
-    }
-    change_records(c, zone, changes, "certificate validation").await
-}
-
-fn action(replace: bool) -> aws_sdk_route53::types::ChangeAction {
-    if replace {
-        aws_sdk_route53::types::ChangeAction::Upsert
-    } else {
-        aws_sdk_route53::types::ChangeAction::Create
-    }
-}
-
-/// A and AAAA alias records from `domain` to the distribution: CREATE, or UPSERT with `replace` (`--adopt`).
-async fn dns_alias(
-    c: &Clients,
-    zone: &str,
-    domain: &str,
-    target: &str,
-    replace: bool,
-) -> Result<(), StoreError> {
-    use aws_sdk_route53::types::{AliasTarget, Change, ResourceRecordSet};
-    /// CloudFront's hosted zone id, the same for every distribution.
-    const CLOUDFRONT_ZONE: &str = "Z2FDTNDATAQYW2";
-    let mut changes = Vec::new();
-    for kind in [RrType::A, RrType::Aaaa] {
-        let alias = AliasTarget::builder()
-            .hosted_zone_id(CLOUDFRONT_ZONE)
-            .dns_name(target)
-            .evaluate_target_health(false)
-            .build()
-            .map_err(build_err)?;
-        let record = ResourceRecordSet::builder()
-            .name(domain)
-            .r#type(kind)
-            .alias_target(alias)
-            .build()
-            .map_err(build_err)?;
-        changes.push(
-            Change::builder()
-                .action(action(replace))
-                .resource_record_set(record)
-                .build()
-                .map_err(build_err)?,
-        );
-    }
-    change_records(c, zone, changes, domain).await
-}
-
-async fn change_records(
-    c: &Clients,
-    zone: &str,
-    changes: Vec<aws_sdk_route53::types::Change>,
-    what: &str,
-) -> Result<(), StoreError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let batch = aws_sdk_route53::types::ChangeBatch::builder()
-        .comment(format!("git-publish setup: {what}"))
-        .set_changes(Some(changes))
-        .build()
-        .map_err(build_err)?;
-    (c.route53.change_resource_record_sets().hosted_zone_id(zone))
-        .change_batch(batch)
-        .send()
-        .await
-        .map_err(|e| classify(&e, &format!("Route 53 zone {zone}"), None))?;
-    Ok(())
-}
-
-/// The id of the public Route 53 hosted zone whose name is the longest suffix of `domain` (all pages; private
-/// zones are skipped: records there don't answer the internet, nor ACM's validation).
-async fn hosted_zone(c: &Clients, domain: &str) -> Result<String, StoreError> {
-    let fqdn = format!("{}.", domain.trim_end_matches('.')).to_ascii_lowercase();
-    let mut best: Option<(usize, String)> = None;
-    let mut marker: Option<String> = None;
-    loop {
-        let page = (c.route53.list_hosted_zones())
-            .set_marker(marker.clone())
-            .send()
-            .await
-            .map_err(|e| classify(&e, "the Route 53 hosted zones", None))?;
-        for z in page.hosted_zones() {
-            let private = z.config().is_some_and(|c| c.private_zone());
-            let name = z.name().to_ascii_lowercase();
-            let holds = fqdn == name || fqdn.ends_with(&format!(".{name}"));
-            if holds && !private && best.as_ref().is_none_or(|(len, _)| name.len() > *len) {
-                let id = z.id().trim_start_matches("/hostedzone/").to_string();
-                best = Some((name.len(), id));
-            }
-        }
-        match page.next_marker() {
-            Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
-            _ => break,
-        }
-    }
-    best.map(|(_, id)| id).ok_or_else(|| {
-        StoreError::failed(
-            format!("no public Route 53 hosted zone holds {domain}"),
-            "create the DNS records setup printed at your DNS provider, and run setup without --route53",
-        )
-    })
 }

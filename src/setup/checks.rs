@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::policy::{denies_read, grants_read, is_public, statements};
-use super::{DistSeen, DistSettings, Seen, Wants, ROOT_OBJECT};
+use super::serving::{describe_all, kept_by_hand, ERROR_CODES};
+use super::{covers, page_path, DistSeen, DistSettings, PageSeen, Seen, Wants, ROOT_OBJECT};
 
 /// One recommended setting, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,7 +89,126 @@ pub fn checks(w: &Wants, seen: &Seen) -> Vec<Check> {
     };
     out.extend(access_checks(w, d, &statements));
     out.extend(serving_checks(w, &d.settings));
+    out.extend(previews_check(w, seen, &d.settings));
+    out.push(not_found_check(w, seen, &d.settings));
     out
+}
+
+/// With `[targets.NAME.previews] domain = D`: `*.D` is an alias of the distribution, and its certificate
+/// covers it.
+fn previews_check(w: &Wants, seen: &Seen, s: &DistSettings) -> Option<Check> {
+    let alias = w.preview_alias()?;
+    let aliased = s.aliases.iter().any(|a| a.eq_ignore_ascii_case(&alias));
+    let cert = (seen.serving_certificate.as_ref()).filter(|c| c.arn == s.certificate);
+    let covered = cert.is_some_and(|c| covers(&c.names, std::slice::from_ref(&alias)));
+    let detail = match (aliased, cert) {
+        (false, _) => format!("{alias} is not an alias of the distribution"),
+        (true, None) => format!("{alias} is an alias, but the distribution has no ACM certificate"),
+        (true, Some(c)) if !covered => format!(
+            "{alias} is an alias, but the certificate {} covers {} only",
+            c.arn,
+            c.names.join(", ")
+        ),
+        (true, Some(c)) => format!("{alias} with certificate {}", c.arn),
+    };
+    Some(check(
+        "previews",
+        aliased && covered,
+        detail,
+        "`git publish setup --previews` (with --route53, the DNS records too; the alias waits for the \
+         certificate)",
+    ))
+}
+
+/// A missing page answers 404 with the site's own `404.html` (custom error responses for 403 and 404), when
+/// the site has one; error responses set by hand count as chosen.
+fn not_found_check(w: &Wants, seen: &Seen, s: &DistSettings) -> Check {
+    const CHECK: &str = "404 page";
+    let Some(path) = page_path(&s.origin_path, &w.site.prefix) else {
+        return check(
+            CHECK,
+            false,
+            format!(
+                "the origin path \"{}\" does not serve the site's 404.html",
+                s.origin_path
+            ),
+            "`git publish setup --adopt` sets the origin path to the site's prefix",
+        );
+    };
+    let mapped: Vec<_> = (s.error_responses.iter())
+        .filter(|e| ERROR_CODES.contains(&e.code))
+        .cloned()
+        .collect();
+    let to_page = !mapped.is_empty() && mapped.iter().all(|e| e.page == path);
+    let unmapped: Vec<String> = (ERROR_CODES.iter())
+        .filter(|code| !mapped.iter().any(|e| e.code == **code))
+        .map(|code| code.to_string())
+        .collect();
+    let mut c = match &seen.not_found_page {
+        PageSeen::Present if !unmapped.is_empty() => check(
+            CHECK,
+            false,
+            format!(
+                "the site has {path}, but the distribution has no error response for {}: a missing page \
+                 answers S3's 403 AccessDenied (published after setup ran?)",
+                unmapped.join(" and ")
+            ),
+            "`git publish setup` adds the custom error responses for 403 and 404",
+        ),
+        PageSeen::Present if !kept_by_hand(&mapped, &path).is_empty() => check(
+            CHECK,
+            true,
+            format!(
+                "set by hand: {} (setup keeps them; `git publish setup --adopt` would answer 403 and 404 with \
+                 {path})",
+                describe_all(&mapped)
+            ),
+            "",
+        ),
+        PageSeen::Present => check(
+            CHECK,
+            true,
+            format!("a missing page answers 404 with {path}: {}", describe_all(&mapped)),
+            "",
+        ),
+        PageSeen::Absent if to_page => check(
+            CHECK,
+            false,
+            format!(
+                "the distribution answers 403 and 404 with {path}, but the site has no 404.html: CloudFront \
+                 then answers 403"
+            ),
+            "publish a 404.html, or remove the custom error responses",
+        ),
+        PageSeen::Absent => check(
+            CHECK,
+            true,
+            format!(
+                "the site has no 404.html: a missing page answers S3's 403 (publish one, then run `git publish \
+                 setup` to serve it with 404){}",
+                match mapped.as_slice() {
+                    [] => String::new(),
+                    m => format!("; error responses set by hand: {}", describe_all(m)),
+                }
+            ),
+            "",
+        ),
+        PageSeen::Unknown(why) => check(
+            CHECK,
+            false,
+            format!("can't tell whether the site has 404.html: {why}"),
+            "give the credentials s3:ListBucket on the bucket (a missing key then reads as 404)",
+        ),
+    };
+    if w.previews.is_some() && to_page {
+        // CloudFront fetches a custom error page without running the viewer-request function (AWS: "The
+        // function doesn't execute ... When fetching a custom error page"), so no preview prefix is added.
+        c.detail.push_str(&format!(
+            "; on a preview host too: CloudFront fetches the error page without the viewer-request function, \
+             so a preview shows production's {path}"
+        ));
+    }
+    c
 }
 
 /// Who may read the bucket: this distribution, through an origin access control, the site's objects under

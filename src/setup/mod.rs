@@ -20,10 +20,16 @@ pub use crate::identity::{Site, TAG_KEY};
 
 mod checks;
 pub mod policy;
+mod serving;
 #[cfg(test)]
 mod tests;
 
 pub use checks::{checks, Check};
+use serving::{certificate_steps, dns_alias_step, dns_validation_step};
+pub use serving::{
+    covers, describe_all, error_responses, page_path, validation_lines, wanted_aliases,
+    ErrorResponse, PageSeen, ERROR_CACHING_TTL, NOT_FOUND_PAGE,
+};
 
 /// The managed cache policy `CachingOptimized` (its id is the same in every account).
 pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
@@ -42,6 +48,9 @@ pub struct Wants {
     pub price_class: String,
     /// `--domain`: served as an alias, with an ACM certificate.
     pub domain: Option<String>,
+    /// `--previews`: the previews' domain D (`[targets.NAME.previews] domain`), served as the wildcard alias
+    /// `*.D` with a certificate that covers it ([`Wants::preview_alias`]).
+    pub previews: Option<String>,
     /// The viewer-request function's name (the same one `cdn_function = "manage"` keeps up to date).
     pub function_name: String,
     pub oac_name: String,
@@ -91,6 +100,8 @@ pub struct DistSettings {
     /// The ACM certificate's ARN ("" the default *.cloudfront.net certificate).
     pub certificate: String,
     pub enabled: bool,
+    /// The custom error responses, in the distribution's order.
+    pub error_responses: Vec<ErrorResponse>,
 }
 
 /// Who a bucket was made for, by its tags.
@@ -172,6 +183,8 @@ pub enum FunctionSeen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertSeen {
     pub arn: String,
+    /// Its domain name, then its other names (SubjectAlternativeNames).
+    pub names: Vec<String>,
     pub issued: bool,
     /// The DNS validation records (name, value) to create as CNAMEs.
     pub validation: Vec<(String, String)>,
@@ -186,7 +199,13 @@ pub struct Seen {
     pub oac: Option<String>,
     pub function: FunctionSeen,
     pub distribution: Option<DistSeen>,
+    /// A certificate that covers every alias the distribution will have ([`wanted_aliases`]): the one it
+    /// has when that one does, else one tagged for this site, else any (issued or waiting for validation).
     pub certificate: Option<CertSeen>,
+    /// The certificate the distribution has now (its names, for `--check`).
+    pub serving_certificate: Option<CertSeen>,
+    /// Whether the site has its `404.html`.
+    pub not_found_page: PageSeen,
     /// What site.toml already says: the target's distribution ids, `cdn_function = "manage"`, `domain`.
     pub config: ConfigSeen,
     /// With `--route53`: the records in the zone that holds the domain.
@@ -209,11 +228,32 @@ pub enum RecordSeen {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsSeen {
-    pub zone: String,
-    /// The certificate's validation CNAMEs.
+    /// The certificate's validation CNAMEs (each in the zone that holds its name).
     pub validation: RecordSeen,
-    /// The domain's A and AAAA records (alias to the distribution is [`RecordSeen::Same`]).
+    /// Each of [`Wants::hosts`], in order.
+    pub hosts: Vec<HostDns>,
+}
+
+/// A host's A and AAAA records in the zone that holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostDns {
+    pub host: String,
+    pub zone: String,
+    /// Aliases to the distribution are [`RecordSeen::Same`].
     pub alias: RecordSeen,
+}
+
+impl DnsSeen {
+    /// The zones of the hosts, for a plan line.
+    pub fn zones(&self) -> String {
+        let mut zones: Vec<&str> = Vec::new();
+        for h in &self.hosts {
+            if !zones.contains(&h.zone.as_str()) {
+                zones.push(&h.zone);
+            }
+        }
+        zones.join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -259,8 +299,14 @@ pub enum Step {
         exists: bool,
         adopt: bool,
     },
+    /// One certificate for every alias the distribution will have (`domain`, then `alt_names`); `replaces`:
+    /// the distribution's certificate, swapped out once this one is issued.
     RequestCertificate {
         domain: String,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        alt_names: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        replaces: Option<String>,
     },
     CreateDistribution {
         settings: Box<DistSettings>,
@@ -329,8 +375,25 @@ impl Step {
                 "{} CloudFront Function {name} (viewer request: /dir/ → /dir/index.html, redirects), published",
                 if *exists { "~" } else { "+" }
             ),
-            Step::RequestCertificate { domain } => {
-                format!("+ ACM certificate for {domain} in us-east-1 (DNS validation)")
+            Step::RequestCertificate {
+                domain,
+                alt_names,
+                replaces,
+            } => {
+                let names: Vec<&str> = std::iter::once(domain.as_str())
+                    .chain(alt_names.iter().map(String::as_str))
+                    .collect();
+                let swap = match replaces {
+                    Some(arn) => format!(
+                        "; once issued it replaces {arn} on the distribution, which has one certificate for \
+                         all its aliases"
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "+ ACM certificate for {} in us-east-1 (DNS validation{swap})",
+                    names.join(", ")
+                )
             }
             Step::CreateDistribution { settings: s } => format!(
                 "+ distribution: origin {}{} with origin access control, root {}, {}, compression, \
@@ -345,7 +408,10 @@ impl Step {
                     [] => String::new(),
                     a => format!(", aliases {}", a.join(" ")),
                 }
-            ),
+            ) + &match s.error_responses.as_slice() {
+                [] => String::new(),
+                e => format!(", error responses {}", describe_all(e)),
+            },
             Step::UpdateDistribution { id, changes } => {
                 let mut line = format!("~ distribution {id}:");
                 for c in changes {
@@ -392,29 +458,31 @@ pub struct SetupPlan {
 }
 
 /// The distribution setup makes for `w`: origin access control `oac`, viewer-request function `function`
-/// (an ARN), and the alias with its certificate once the certificate is issued. Settings setup does not
-/// manage keep their value from `current`, and so do three it would otherwise set, unless `adopt`: an origin
+/// (an ARN), the aliases (`--domain`, `--previews`) with the certificate `cert` once it is issued and covers
+/// them all, and the site's 404 page when `page` says the site has one (`serving`). Settings setup does not
+/// manage keep their value from `current`, and so do four it would otherwise set, unless `adopt`: an origin
 /// access control already on the origin (any one serves), a viewer-request function added by hand (not a
-/// git-publish one), and `enabled` (a distribution disabled for teardown stays disabled).
+/// git-publish one), error responses for 403 or 404 set by hand, and `enabled` (a distribution disabled for
+/// teardown stays disabled).
 pub fn desired(
     w: &Wants,
     current: Option<&DistSettings>,
     oac: &str,
     function: &str,
     cert: Option<&CertSeen>,
+    page: &PageSeen,
     adopt: bool,
 ) -> DistSettings {
     let base = current.cloned().unwrap_or_default();
-    let (aliases, certificate) = match (&w.domain, cert) {
-        (Some(d), Some(c)) if c.issued => {
-            let mut aliases = base.aliases.clone();
-            if !aliases.contains(d) {
-                aliases.push(d.clone());
-            }
-            (aliases, c.arn.clone())
-        }
+    let want = wanted_aliases(w, &base.aliases);
+    let (aliases, certificate) = match cert {
+        Some(c) if c.issued && covers(&c.names, &want) => (want, c.arn.clone()),
         _ => (base.aliases.clone(), base.certificate.clone()),
     };
+    // The origin path setup sets serves the site's key at /404.html.
+    let page_path = (*page == PageSeen::Present)
+        .then(|| page_path(&w.origin_path(), &w.site.prefix))
+        .flatten();
     let keeps_oac = current.is_some_and(|c| !c.oac.is_empty() && !c.custom_origin);
     DistSettings {
         origin_domain: w.origin_domain(),
@@ -454,6 +522,7 @@ pub fn desired(
         aliases,
         certificate,
         enabled: current.is_none_or(|c| c.enabled || adopt),
+        error_responses: error_responses(&base.error_responses, page_path.as_deref(), adopt),
     }
 }
 
@@ -474,7 +543,7 @@ pub fn diff(have: &DistSettings, want: &DistSettings) -> Vec<SettingChange> {
             s.to_string()
         }
     }
-    let pairs: [(&'static str, String, String); 15] = [
+    let pairs: [(&'static str, String, String); 16] = [
         (
             "origin",
             or_none(&have.origin_domain),
@@ -542,6 +611,11 @@ pub fn diff(have: &DistSettings, want: &DistSettings) -> Vec<SettingChange> {
             or_none(&have.certificate),
             or_none(&want.certificate),
         ),
+        (
+            "custom error responses",
+            or_none(&describe_all(&have.error_responses)),
+            or_none(&describe_all(&want.error_responses)),
+        ),
     ];
     let mut out: Vec<SettingChange> = pairs
         .into_iter()
@@ -582,15 +656,18 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
     let function_arn = function_step(w, seen, adopt, &mut p);
     certificate_steps(w, seen, &mut p);
     dns_validation_step(seen, adopt, &mut p);
-    // A certificate requested now serves the alias once issued: the plan shows the alias it will get.
+    // A certificate requested now serves the aliases once issued: the plan shows the aliases it will get.
     let requested = CertSeen {
         arn: NEW_CERTIFICATE.into(),
+        names: wanted_aliases(w, &current_aliases(seen)),
         issued: true,
         validation: Vec::new(),
     };
-    let cert = match &seen.certificate {
-        None if w.domain.is_some() => Some(&requested),
-        c => c.as_ref(),
+    let asked = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
+    let cert = if asked {
+        Some(&requested)
+    } else {
+        seen.certificate.as_ref()
     };
     for f in &seen.foreign {
         p.exists
@@ -600,6 +677,7 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
         oac: &oac,
         function: &function_arn,
         cert,
+        page: &seen.not_found_page,
     };
     if let Some(settings) = distribution_steps(w, seen, adopt, &dist, &mut p) {
         if bucket != BucketRights::None {
@@ -607,7 +685,7 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
         } else {
             hold_policy(w, seen, policy_ours, &mut p);
         }
-        dns_alias_step(w, seen, adopt, &mut p);
+        dns_alias_step(seen, adopt, &mut p);
         config_step(w, seen, &settings, &function_arn, &mut p);
     } else {
         // The origin access control and the function would only serve the distribution left alone.
@@ -621,6 +699,14 @@ struct DistInputs<'a> {
     oac: &'a str,
     function: &'a str,
     cert: Option<&'a CertSeen>,
+    page: &'a PageSeen,
+}
+
+/// The aliases the distribution has now (none without one).
+fn current_aliases(seen: &Seen) -> Vec<String> {
+    (seen.distribution.as_ref())
+        .map(|d| d.settings.aliases.clone())
+        .unwrap_or_default()
 }
 
 /// The origin access control the distribution will use: the one already on it (kept: any one serves),
@@ -689,61 +775,6 @@ fn function_step(w: &Wants, seen: &Seen, adopt: bool, p: &mut SetupPlan) -> Stri
     }
 }
 
-/// `--route53`: the validation records, while the certificate waits for them.
-fn dns_validation_step(seen: &Seen, adopt: bool, p: &mut SetupPlan) {
-    let Some(dns) = &seen.dns else { return };
-    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
-    let pending = requested || seen.certificate.as_ref().is_some_and(|c| !c.issued);
-    if !pending {
-        return;
-    }
-    match &dns.validation {
-        RecordSeen::Same => {}
-        RecordSeen::Absent => p.steps.push(Step::DnsValidation {
-            zone: dns.zone.clone(),
-            replace: false,
-        }),
-        RecordSeen::Other(_) if adopt => p.steps.push(Step::DnsValidation {
-            zone: dns.zone.clone(),
-            replace: true,
-        }),
-        RecordSeen::Other(have) => p.held.push(Held {
-            what: format!("Route 53 zone {}: validation records", dns.zone),
-            why: format!("a record of that name holds another value ({have})"),
-            fix: "run `git publish setup --adopt` to replace it, or fix it by hand".into(),
-        }),
-    }
-}
-
-/// `--route53`: the A/AAAA aliases, once the certificate is (or may be) issued; with a certificate still
-/// waiting, the next run adds them. Records of that name that point elsewhere (a live site) are replaced
-/// only with `adopt`.
-fn dns_alias_step(w: &Wants, seen: &Seen, adopt: bool, p: &mut SetupPlan) {
-    let (Some(domain), Some(dns)) = (&w.domain, &seen.dns) else {
-        return;
-    };
-    let requested = (p.steps.iter()).any(|s| matches!(s, Step::RequestCertificate { .. }));
-    let issued = requested || seen.certificate.as_ref().is_some_and(|c| c.issued);
-    let step = |replace| Step::DnsAlias {
-        zone: dns.zone.clone(),
-        domain: domain.clone(),
-        replace,
-    };
-    match &dns.alias {
-        RecordSeen::Same => p.exists.push(format!("Route 53 aliases for {domain}")),
-        _ if !issued => {}
-        RecordSeen::Absent => p.steps.push(step(false)),
-        RecordSeen::Other(_) if adopt => p.steps.push(step(true)),
-        RecordSeen::Other(have) => p.held.push(Held {
-            what: format!("Route 53 records of {domain}"),
-            why: format!("{domain} already points elsewhere ({have}); setup would alias it to the distribution"),
-            fix: "run `git publish setup --adopt` to replace them (the site they serve goes away), or point \
-                  them yourself"
-                .into(),
-        }),
-    }
-}
-
 /// What setup may change on an existing bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BucketRights {
@@ -805,31 +836,6 @@ fn bucket_steps(w: &Wants, b: &BucketSeen, adopt: bool, p: &mut SetupPlan) -> Bu
     rights
 }
 
-fn certificate_steps(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
-    let Some(domain) = &w.domain else { return };
-    match &seen.certificate {
-        None => p.steps.push(Step::RequestCertificate {
-            domain: domain.clone(),
-        }),
-        Some(c) if c.issued => p.exists.push(format!("certificate for {domain} (issued)")),
-        Some(c) => p.held.push(Held {
-            what: format!("alias {domain}"),
-            why: format!("the certificate {} is waiting for DNS validation", c.arn),
-            fix: format!(
-                "create these DNS records (or pass --route53), then run setup again: {}",
-                validation_lines(c).join("; ")
-            ),
-        }),
-    }
-}
-
-/// `NAME CNAME VALUE` for each validation record.
-pub fn validation_lines(c: &CertSeen) -> Vec<String> {
-    (c.validation.iter())
-        .map(|(name, value)| format!("{name} CNAME {value}"))
-        .collect()
-}
-
 /// Create, update (this site's, or adopted), or hold the distribution. The settings it will have when the
 /// later steps (policy, DNS, site.toml) apply; None when it is left alone (another site's, or one setup did
 /// not create, without `--adopt`): then nothing else about it is done or written.
@@ -841,13 +847,21 @@ fn distribution_steps(
     p: &mut SetupPlan,
 ) -> Option<DistSettings> {
     let Some(d) = &seen.distribution else {
-        let settings = desired(w, None, i.oac, i.function, i.cert, adopt);
+        let settings = desired(w, None, i.oac, i.function, i.cert, i.page, adopt);
         p.steps.push(Step::CreateDistribution {
             settings: Box::new(settings.clone()),
         });
         return Some(settings);
     };
-    let want = desired(w, Some(&d.settings), i.oac, i.function, i.cert, adopt);
+    let want = desired(
+        w,
+        Some(&d.settings),
+        i.oac,
+        i.function,
+        i.cert,
+        i.page,
+        adopt,
+    );
     let changes = diff(&d.settings, &want);
     if let DistOwner::Other(tag) = &d.owner {
         p.held.push(Held {
@@ -879,6 +893,7 @@ fn distribution_steps(
         });
         return None;
     }
+    serving::hold_error_responses(&d.settings, i.page, adopt, &d.id, p);
     if changes.is_empty() {
         p.exists
             .push(format!("distribution {} ({})", d.id, d.domain_name));

@@ -20,5 +20,6 @@ mod reliability;
 mod review3;
 mod secrets;
 mod setup;
+mod setup_previews;
 mod state_record;
 mod util;

@@ -48,7 +48,7 @@ fn dist_arn(id: &str) -> String {
 }
 
 /// Distributions whose origin is `bucket`'s.
-fn distributions_of(bucket: &str) -> Vec<String> {
+pub fn distributions_of(bucket: &str) -> Vec<String> {
     let list = rt()
         .block_on(cloudfront().list_distributions().send())
         .unwrap();
@@ -508,33 +508,8 @@ fn a_failure_part_way_is_completed_by_the_next_run() {
 #[test]
 fn a_domain_with_its_certificate_and_route53_records() {
     let b = new_bucket("setup-domain");
-    let zone_name = format!("{}.example", unique("zone"));
+    let (zone_name, zone_id) = crate::setup_previews::zone();
     let domain = format!("blog.{zone_name}");
-    let route53 = aws_sdk_route53::Client::new(
-        &aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
-                aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests"),
-            ))
-            .endpoint_url(&moto().endpoint)
-            .build(),
-    );
-    let zone = rt()
-        .block_on(
-            route53
-                .create_hosted_zone()
-                .name(&zone_name)
-                .caller_reference(unique("z"))
-                .send(),
-        )
-        .unwrap();
-    let zone_id = zone
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_string();
     let site = site_for(&b, "");
     let r = site
         .run(&["setup", "--yes", "--domain", &domain, "--route53"])
@@ -554,17 +529,9 @@ fn a_domain_with_its_certificate_and_route53_records() {
             .is_some_and(|a| a.contains(":certificate/")),
         "{cert:?}"
     );
-    let records = rt()
-        .block_on(
-            route53
-                .list_resource_record_sets()
-                .hosted_zone_id(&zone_id)
-                .send(),
-        )
-        .unwrap();
-    let kinds: Vec<String> = (records.resource_record_sets().iter())
-        .filter(|r| r.name().trim_end_matches('.').ends_with(&domain))
-        .map(|r| r.r#type().as_str().to_string())
+    let kinds: Vec<String> = (crate::setup_previews::records(&zone_id).into_iter())
+        .filter(|(name, _, _)| name.trim_end_matches('.').ends_with(&domain))
+        .map(|(_, kind, _)| kind)
         .collect();
     for kind in ["CNAME", "A", "AAAA"] {
         assert!(kinds.iter().any(|k| k == kind), "{kind}: {kinds:?}");
