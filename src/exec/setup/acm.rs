@@ -5,9 +5,9 @@
 use aws_sdk_acm::types::CertificateStatus;
 
 use super::{build_err, Clients};
-use crate::identity::{Site, TagOwner};
 use crate::exec::aws::classify;
 use crate::exec::StoreError;
+use crate::identity::{Site, TagOwner};
 use crate::setup::{covers, CertSeen, Wants, TAG_KEY};
 
 /// A certificate that covers every one of `names`, issued or waiting for validation: the distribution's own
