@@ -399,8 +399,9 @@ fn ctrl_c_during_the_uploads_exits_130_and_the_next_publish_resumes() {
     write_all(&site, &v2);
     let c2 = site.commit("v2");
 
-    // Every request takes 2 s: the claim is logged once its answer is on the way, and the first upload is
-    // still in flight well after that.
+    // Every request takes 2 s. The signal is sent once the first upload has reached the proxy: the executor,
+    // which listens for Ctrl-C from its start, is running then (a fixed wait could land before it on a loaded
+    // machine), and the upload is still held.
     let proxy = Proxy::start(
         &moto().endpoint,
         Config {
@@ -409,14 +410,11 @@ fn ctrl_c_during_the_uploads_exits_130_and_the_next_publish_resumes() {
         },
     );
     let child = site.spawn(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)]);
-    let claimed = (0..300).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        proxy.requests().iter().any(|r| {
-            r.method == "PUT" && r.path.contains(".git-publish/state.json") && r.status == 200
-        })
-    });
-    assert!(claimed, "the publish never claimed the target");
-    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(
+        wait_for_upload(&proxy),
+        "no upload reached the proxy: {:?}",
+        proxy.arrivals()
+    );
     // SAFETY: sending a signal to the child process under test.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let r = Run::from(child.wait_with_output().unwrap()).fails(130);
@@ -428,5 +426,80 @@ fn ctrl_c_during_the_uploads_exits_130_and_the_next_publish_resumes() {
     assert!(pending["holder"].is_null(), "the claim was not released");
     let r = site.run(&[]).ok();
     assert!(r.stderr.contains("resuming"), "{}", r.stderr);
+    assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
+}
+
+/// Whether an upload of a site file reaches `proxy` within a minute (polled: the test waits on an event, the
+/// assertion is not about time).
+fn wait_for_upload(proxy: &Proxy) -> bool {
+    (0..1200).any(|_| {
+        let up = (proxy.arrivals().iter())
+            .any(|(_, m, path)| m == "PUT" && !path.contains("/.git-publish/"));
+        if !up {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        up
+    })
+}
+
+fn is_site_upload(a: &crate::proxy::Asked) -> bool {
+    a.method == "PUT" && !a.path.contains("/.git-publish/")
+}
+
+/// Ctrl-C after the claim, before any upload reached the store (the first one is held at the proxy, never
+/// forwarded): exits 130, releases the claim with the failure recorded, writes nothing of the site, and the
+/// next publish resumes.
+#[test]
+fn ctrl_c_between_the_claim_and_the_uploads_writes_nothing_and_releases_the_claim() {
+    let site = Site::new();
+    let b = bucket("sigint-claim");
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
+    ));
+    let (v1, v2) = versions();
+    write_all(&site, &v1);
+    let c1 = site.commit("v1");
+    site.run(&[]).ok();
+    write_all(&site, &v2);
+    let c2 = site.commit("v2");
+
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        Config {
+            hold: Some(is_site_upload),
+            ..Default::default()
+        },
+    );
+    let child = site.spawn(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)]);
+    assert!(
+        wait_for_upload(&proxy),
+        "no upload reached the proxy: {:?}",
+        proxy.arrivals()
+    );
+    let claimed = proxy.requests().into_iter().any(|r| {
+        r.method == "PUT" && r.path.contains(".git-publish/state.json") && r.status == 200
+    });
+    assert!(
+        claimed,
+        "the upload came before the claim: {:?}",
+        proxy.requests()
+    );
+    // SAFETY: sending a signal to the child process under test.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let r = Run::from(child.wait_with_output().unwrap()).fails(130);
+    assert!(r.stderr.contains("interrupted (Ctrl-C)"), "{}", r.stderr);
+
+    assert_eq!(bucket_files(&b), v1, "a site file was written");
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["commit"], c1.as_str());
+    assert_eq!(st["pending"]["commit"], c2.as_str());
+    assert_eq!(st["pending"]["error"], "interrupted (Ctrl-C)");
+    assert!(
+        st["pending"]["holder"].is_null(),
+        "the claim was not released"
+    );
+    let r = site.run(&[]).ok();
+    assert!(r.stderr.contains("resuming"), "{}", r.stderr);
+    assert_eq!(bucket_files(&b), v2);
     assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
 }
