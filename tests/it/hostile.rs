@@ -510,24 +510,109 @@ fn plain_http_from_an_aws_profile_is_refused_like_site_toml() {
     assert!(r.stderr.contains("allow_http"), "{}", r.stderr);
 }
 
-/// A state object far larger than any record is not read whole (a 62 MB one took 354 MB of memory).
+/// `args` in the site with its peak resident memory (KiB), from `wait4`'s rusage.
+fn run_measuring_memory(site: &Site, args: &[&str]) -> (Run, i64) {
+    use std::io::Read;
+    let mut child = site.spawn(args, &[]);
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        out.read_to_end(&mut v).unwrap();
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        err.read_to_end(&mut v).unwrap();
+        v
+    });
+    let mut status = 0;
+    // SAFETY: waiting for our own child, with a zeroed rusage for the kernel to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let run = Run {
+        code,
+        stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
+        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
+    };
+    (run, usage.ru_maxrss)
+}
+
+fn is_state_get(a: &crate::proxy::Asked) -> bool {
+    a.method == "GET" && a.path.contains("/.git-publish/state.json")
+}
+
+/// A state object far larger than any record is not read whole (a 62 MB one took 354 MB of memory): the size
+/// is checked before the body is read. On S3 the proxy answers the record's GET with a 1 GiB body and counts
+/// what the client took; in a directory, the peak memory of a run over a 17 MiB record is that of a run over
+/// a small one.
 #[test]
 fn a_huge_state_object_is_refused_without_reading_it() {
+    const GIB: u64 = 1 << 30;
     let site = Site::new();
     small_blog(&site);
     let out = local(&site);
     site.commit("v1");
     site.run(&[]).ok();
+    let (_, small) = run_measuring_memory(&site, &["status"]);
     let state = out.join(".git-publish/state.json");
     let f = std::fs::OpenOptions::new()
         .append(true)
         .open(&state)
         .unwrap();
     f.set_len(17 << 20).unwrap();
-    let r = site.run(&["status"]);
+    let (r, huge) = run_measuring_memory(&site, &["status"]);
     assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(
+        huge < small + (8 << 10),
+        "peak memory {huge} KiB over a 17 MiB record, {small} KiB over a small one: the record was read"
+    );
     let r = site.run(&["--dry-run"]).fails(1);
     assert!(r.stderr.contains("16 MiB"), "{}", r.stderr);
+
+    let site = Site::new();
+    small_blog(&site);
+    s3_site(&site, "huge-get");
+    site.commit("v1");
+    let proxy = crate::proxy::Proxy::start(
+        &moto().endpoint,
+        crate::proxy::Config {
+            endless: Some((is_state_get, GIB)),
+            ..Default::default()
+        },
+    );
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    for args in [&["status"][..], &["--dry-run"]] {
+        let r = site.run_with(args, &env);
+        assert_ne!(r.code, 0, "{args:?}: {}", r.stdout);
+        assert!(r.stderr.contains("16 MiB"), "{args:?}: {}", r.stderr);
+    }
+    // The proxy logs an answer once the client has closed the connection.
+    let answered = |p: &crate::proxy::Proxy| p.requests().iter().filter(|r| r.sent > 0).count();
+    for _ in 0..600 {
+        if answered(&proxy) == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let taken: Vec<u64> = (proxy.requests().iter())
+        .filter(|r| r.sent > 0)
+        .map(|r| r.sent)
+        .collect();
+    assert_eq!(taken.len(), 2, "{:?}", proxy.requests());
+    // What the sockets buffer (a few MiB on loopback) is all that leaves the proxy before the client hangs up.
+    assert!(
+        taken.iter().all(|&n| n < 64 << 20),
+        "bytes of the 1 GiB record the client took: {taken:?}"
+    );
+    eprintln!(
+        "huge record: directory: peak memory {huge} KiB (small record: {small} KiB); S3: bytes of 1 GiB taken: {taken:?}"
+    );
 }
 
 /// A state object over the 16 MiB cap is unreadable like a corrupt one, and replaced the same way: `--since REV
