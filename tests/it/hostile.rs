@@ -510,37 +510,38 @@ fn plain_http_from_an_aws_profile_is_refused_like_site_toml() {
     assert!(r.stderr.contains("allow_http"), "{}", r.stderr);
 }
 
-/// `args` in the site with its peak resident memory (KiB), from `wait4`'s rusage.
+/// Runs a command in a child of its own and writes the child's peak resident memory (KiB, `wait4`'s rusage)
+/// to the file named first. The child is forked from this small process: a child spawned by the test process
+/// itself would report the test process's memory as its own peak when that is larger (the kernel keeps the
+/// largest of the old and new address space at exec).
+const MAXRSS: &str = r#"
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+
+/// `args` in the site, with git-publish's peak resident memory in KiB (see [`MAXRSS`]).
 fn run_measuring_memory(site: &Site, args: &[&str]) -> (Run, i64) {
-    use std::io::Read;
-    let mut child = site.spawn(args, &[]);
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        out.read_to_end(&mut v).unwrap();
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        err.read_to_end(&mut v).unwrap();
-        v
-    });
-    let mut status = 0;
-    // SAFETY: waiting for our own child, with a zeroed rusage for the kernel to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as libc::pid_t);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    let run = Run {
-        code,
-        stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),
-    };
-    (run, usage.ru_maxrss)
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let out = site.tmp.path().join("maxrss");
+    let mut cmd = Command::new(&python);
+    site.env(&mut cmd);
+    cmd.args(["-c", MAXRSS])
+        .arg(&out)
+        .arg(crate::util::bin())
+        .args(args)
+        .current_dir(&site.dir)
+        .stdin(Stdio::null());
+    let run = Run::from(cmd.output().unwrap());
+    let kib = std::fs::read_to_string(&out)
+        .unwrap_or_else(|e| panic!("{} (python at {}): {e}", run.stderr, python.display()))
+        .parse()
+        .unwrap();
+    (run, kib)
 }
 
 fn is_state_get(a: &crate::proxy::Asked) -> bool {
