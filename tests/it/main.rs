@@ -3,6 +3,7 @@
 mod bad_input;
 mod cdn;
 mod cdn_function;
+mod deletes;
 mod history;
 mod hooks;
 mod hostile;
