@@ -9,6 +9,7 @@ mod hooks;
 mod hostile;
 mod init;
 mod large;
+mod order;
 mod output;
 mod proxy;
 mod publish;
