@@ -23,7 +23,12 @@ fn refuse_some_keys(a: &Asked) -> Option<Vec<u8>> {
     if a.method != "POST" || !a.path.contains("?delete") {
         return None;
     }
-    let b = a.path.trim_start_matches('/').split(['/', '?']).next().unwrap();
+    let b = a
+        .path
+        .trim_start_matches('/')
+        .split(['/', '?'])
+        .next()
+        .unwrap();
     let (refused, deleted): (Vec<String>, Vec<String>) = keys_of(a.body)
         .into_iter()
         .partition(|k| k.starts_with(REFUSED));
