@@ -11,6 +11,7 @@ mod init;
 mod large;
 mod order;
 mod output;
+mod production;
 mod proxy;
 mod publish;
 mod redirects;
