@@ -16,6 +16,7 @@ mod proxy;
 mod publish;
 mod redirects;
 mod reliability;
+mod resume;
 mod secrets;
 mod setup;
 mod state_record;

@@ -94,6 +94,8 @@ pub struct Config {
     pub throttle_invalidations: usize,
     /// SIGKILL `victim` at request number N (1-based); `true` = after the server applied it.
     pub kill_at: Option<(usize, bool)>,
+    /// SIGKILL `victim` at the first request that matches; `true` = after the server applied it.
+    pub kill_on: Option<(Matches, bool)>,
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
@@ -153,6 +155,8 @@ struct Shared {
     arrivals: Mutex<Vec<(usize, String, String)>>,
     released: Mutex<bool>,
     release: std::sync::Condvar,
+    /// Whether `Config::kill_on` has fired.
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl Proxy {
@@ -428,27 +432,32 @@ fn handle(
         gate.wait();
     }
 
-    if let Some((at, after)) = cfg.kill_at {
-        if n == at {
-            entry.fault = Some(if after {
-                "kill-after".into()
-            } else {
-                "kill-before".into()
-            });
-            if after {
-                entry.forwarded = forward(upstream, &req).is_some();
-            }
-            kill(victim);
-            drop(conn);
-            return Some(entry);
-        }
-    }
     let asked = Asked {
         method: &req.method,
         path: &req.path,
         head: &head,
         body: &req.body,
     };
+    let kill_here = match (cfg.kill_at, cfg.kill_on) {
+        (Some((at, after)), _) if n == at => Some(after),
+        (_, Some((f, after))) if f(&asked) && !shared.killed.swap(true, Ordering::SeqCst) => {
+            Some(after)
+        }
+        _ => None,
+    };
+    if let Some(after) = kill_here {
+        entry.fault = Some(if after {
+            "kill-after".into()
+        } else {
+            "kill-before".into()
+        });
+        if after {
+            entry.forwarded = forward(upstream, &req).is_some();
+        }
+        kill(victim);
+        drop(conn);
+        return Some(entry);
+    }
     if cfg.hold.is_some_and(|f| f(&asked)) {
         let mut released = shared.released.lock().unwrap();
         while !*released {
