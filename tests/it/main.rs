@@ -21,3 +21,4 @@ mod secrets;
 mod setup;
 mod state_record;
 mod util;
+mod wait;
