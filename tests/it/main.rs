@@ -8,6 +8,7 @@ mod history;
 mod hooks;
 mod hostile;
 mod init;
+mod invocation;
 mod large;
 mod order;
 mod output;
