@@ -211,20 +211,6 @@ fn run_in_production(site: &Site, front: &TlsFront, args: &[&str]) -> Run {
     Run::from(out)
 }
 
-/// Deterministic, incompressible bytes.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 /// The site's files (under public/) by key.
 fn tree_files(site: &Site) -> std::collections::BTreeMap<String, Vec<u8>> {
     fn walk(
@@ -271,7 +257,7 @@ fn production_settings_publish_virtual_hosted_with_default_checksums_over_tls() 
     let site = Site::new();
     small_blog(&site);
     // Over the 16 MiB streaming threshold: sent as a multipart upload, in parts.
-    let big = noise(17 << 20);
+    let big = noise(17 << 20, 7);
     site.write("public/video.bin", &big);
     site.config(&format!(
         "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\n"
