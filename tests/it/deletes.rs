@@ -32,8 +32,20 @@ fn refuse_some_keys(a: &Asked) -> Option<Vec<u8>> {
     let (refused, deleted): (Vec<String>, Vec<String>) = keys_of(a.body)
         .into_iter()
         .partition(|k| k.starts_with(REFUSED));
-    for k in &deleted {
-        rt().block_on(s3().delete_object().bucket(b).key(k).send())
+    if !deleted.is_empty() {
+        let objects = (deleted.iter())
+            .map(|k| {
+                aws_sdk_s3::types::ObjectIdentifier::builder()
+                    .key(k)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let delete = aws_sdk_s3::types::Delete::builder()
+            .set_objects(Some(objects))
+            .build()
+            .unwrap();
+        rt().block_on(s3().delete_objects().bucket(b).delete(delete).send())
             .unwrap();
     }
     let errors: String = (refused.iter())
@@ -86,10 +98,12 @@ fn per_key_delete_errors_in_the_second_batch_of_1000_fail_the_publish_and_record
     let r = site
         .run_with(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)])
         .fails(1);
-    let batches: Vec<Vec<String>> = (proxy.requests().iter())
+    let mut batches: Vec<Vec<String>> = (proxy.requests().iter())
         .filter(|q| q.method == "POST" && q.path.contains("?delete"))
         .map(|q| keys_of(&q.body))
         .collect();
+    // A batch the SDK sent again (its answer late on a loaded machine) is the same request.
+    batches.dedup();
     let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
     assert_eq!(sizes, [1000, 1], "keys per DeleteObjects request");
     assert_eq!(batches[1], ["refused/page.html"]);

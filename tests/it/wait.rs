@@ -134,8 +134,10 @@ fn wait_timeout_gives_up_and_says_the_publish_succeeded() {
         "{}",
         r.stderr
     );
-    // Polled, waited past the timeout, polled once more, gave up.
-    assert_eq!(polls(&proxy), 2);
+    // Polled, waited past the timeout, polled once more, gave up (or gave up after the first poll, when that
+    // one took longer than the timeout on a loaded machine).
+    let n = polls(&proxy);
+    assert!((1..=2).contains(&n), "{n} polls");
     let st = state_json(&b, "");
     assert_eq!(st["deployed"]["commit"], c2.as_str());
     assert!(st["pending"].is_null());
