@@ -636,6 +636,7 @@ fn a_huge_state_object_is_replaced_with_force_state_like_a_corrupt_one() {
     let c1 = site.commit("v1");
     site.run(&[]).ok();
     let state = out.join(".git-publish/state.json");
+    let (_, small) = run_measuring_memory(&site, &["--since", &c1, "--force-state"]);
     let f = std::fs::OpenOptions::new()
         .append(true)
         .open(&state)
@@ -643,8 +644,14 @@ fn a_huge_state_object_is_replaced_with_force_state_like_a_corrupt_one() {
     f.set_len(HUGE).unwrap();
     let r = site.run(&["--full"]).fails(1);
     assert!(r.stderr.contains("--force-state"), "{}", r.stderr);
-    let r = site.run(&["--since", &c1, "--force-state"]).ok();
+    // Kept aside by a streamed copy: the peak memory is that of the same run over a small record.
+    let (r, huge) = run_measuring_memory(&site, &["--since", &c1, "--force-state"]);
+    let r = r.ok();
     assert!(r.stderr.contains("state.json.corrupt-"), "{}", r.stderr);
+    assert!(
+        huge < small + (8 << 10),
+        "peak memory {huge} KiB keeping a 17 MiB record aside, {small} KiB with a small one"
+    );
     let names = (std::fs::read_dir(out.join(".git-publish")).unwrap())
         .map(|e| format!(".git-publish/{}", e.unwrap().file_name().to_string_lossy()))
         .collect();
@@ -667,8 +674,33 @@ fn a_huge_state_object_is_replaced_with_force_state_like_a_corrupt_one() {
     assert_ne!(site.run(&["status"]).code, 0);
     let r = site.run(&["--full"]).fails(1);
     assert!(r.stderr.contains("--force-state"), "{}", r.stderr);
-    let r = site.run(&["--full", "--force-state"]).ok();
+    let proxy = crate::proxy::Proxy::start(&moto().endpoint, Default::default());
+    let r = site
+        .run_with(
+            &["--full", "--force-state"],
+            &[("AWS_ENDPOINT_URL", &proxy.endpoint)],
+        )
+        .ok();
     assert!(r.stderr.contains("state.json.corrupt-"), "{}", r.stderr);
+    // Never read: each GET of the record took what the sockets buffer, and the copy is S3's (CopyObject).
+    let log = proxy.requests();
+    let reads: Vec<u64> = (log.iter())
+        .filter(|q| q.method == "GET" && q.path.contains("/.git-publish/state.json"))
+        .map(|q| q.sent)
+        .collect();
+    assert!(
+        !reads.is_empty() && reads.iter().all(|&n| n < 8 << 20),
+        "bytes of the 17 MiB record taken by each read: {reads:?}"
+    );
+    let kept: Vec<&crate::proxy::Logged> = (log.iter())
+        .filter(|q| q.method == "PUT" && q.path.contains("state.json.corrupt-"))
+        .collect();
+    assert!(
+        kept.len() == 1
+            && (kept[0].head.to_ascii_lowercase()).contains("x-amz-copy-source:")
+            && kept[0].body.is_empty(),
+        "{kept:?}"
+    );
     let objs = objects(&b);
     let kept = corrupt_copies(objs.keys().cloned().collect());
     assert_eq!(kept.len(), 1, "{kept:?}");

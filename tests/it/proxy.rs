@@ -132,7 +132,8 @@ pub struct Logged {
     pub arrived: u64,
     /// [`tick`] just before its answer was written back (0: never answered).
     pub answered: u64,
-    /// Bytes of the answer the client took (only counted for `endless` answers).
+    /// Bytes of the answer the client took (what the sockets buffer included), for forwarded and `endless`
+    /// answers.
     pub sent: u64,
 }
 
@@ -500,7 +501,7 @@ fn handle(
     let answer = |entry: &mut Logged, conn: &mut TcpStream, resp: &[u8]| {
         entry.status = status_of(resp);
         entry.answered = tick();
-        let _ = conn.write_all(resp);
+        entry.sent = write_counting(conn, resp);
     };
     match fault {
         Some(Fault::Internal) => answer(
@@ -553,6 +554,18 @@ fn targeted(cfg: &Config, shared: &Shared, asked: &Asked) -> Option<Fault> {
         }
     }
     None
+}
+
+/// Write `resp` in 64 KiB pieces for as long as the client takes them. Returns the bytes taken.
+fn write_counting(conn: &mut TcpStream, resp: &[u8]) -> u64 {
+    let mut sent = 0u64;
+    for piece in resp.chunks(64 << 10) {
+        if conn.write_all(piece).is_err() {
+            break;
+        }
+        sent += piece.len() as u64;
+    }
+    sent
 }
 
 /// Answer 200 with a `size`-byte body (spaces), for as long as the client takes it. Returns the bytes taken.
