@@ -600,3 +600,115 @@ fn a_redirect_beyond_the_key_value_store_limits_is_refused_before_anything_is_wr
         .count();
     assert_eq!(writes, 0, "nothing written");
 }
+
+/// A site published once without a managed function, on a new bucket and distribution; site.toml then turns
+/// `cdn_function = "manage"` on, with no new commit. Returns (bucket, distribution, site).
+fn published_then_turned_on(name: &str, env: &[(&str, &str)]) -> (String, String, Site) {
+    let b = bucket(name);
+    let dist = distribution(&b);
+    let site = Site::new();
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.{name}]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\n"
+    ));
+    site.write("public/index.html", "<h1>Home</h1>");
+    site.commit("v1");
+    site.run_with(&[], env).ok();
+    site.config(&config(name, &b, &dist, ""));
+    (b, dist, site)
+}
+
+/// Turning the managed function on, with no new commit, is a publish with nothing to transfer: no claim, the
+/// function created, published and associated with the distribution, then the record with its fingerprint.
+#[test]
+fn turning_the_function_on_alone_creates_and_associates_it_before_the_record() {
+    let proxy = proxy();
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let (b, dist, site) = published_then_turned_on("fn-on", &env);
+    let before = proxy.requests().len();
+    let r = site.run_with(&[], &env).ok();
+    assert!(!r.stderr.contains("nothing to do"), "{}", r.stderr);
+    let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
+    let name = format!("git-publish-fn-on-{b}");
+    let step = |method: &str, path: &str| {
+        (sent.iter())
+            .position(|q| q.method == method && q.path == path && q.status < 300)
+            .unwrap_or_else(|| panic!("no {method} {path}: {sent:?}"))
+    };
+    let created = step("POST", "/2020-05-31/function");
+    let published = step("POST", &format!("/2020-05-31/function/{name}/publish"));
+    let associated = step("PUT", &format!("/2020-05-31/distribution/{dist}/config"));
+    let records: Vec<usize> = (sent.iter().enumerate())
+        .filter(|(_, q)| q.method == "PUT" && q.path.contains("/.git-publish/state.json"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(
+        records.len(),
+        1,
+        "one write of the record, no claim: {sent:?}"
+    );
+    assert!(
+        created < published && published < associated && associated < records[0],
+        "{sent:?}"
+    );
+    let fingerprint = &state_json(&b, "")["deployed"]["function"];
+    assert!(
+        fingerprint
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha256:")),
+        "{fingerprint}"
+    );
+}
+
+/// CreateFunction refused with AccessDenied.
+fn function_access_denied(a: &Asked) -> Option<Vec<u8>> {
+    (a.method == "POST" && a.path == "/2020-05-31/function").then(|| {
+        let body = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied by the test</Message></Error><RequestId>t</RequestId></ErrorResponse>";
+        format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+    })
+}
+
+/// CreateFunction refused with an error git-publish has no words of its own for.
+fn function_refused_unknown(a: &Asked) -> Option<Vec<u8>> {
+    (a.method == "POST" && a.path == "/2020-05-31/function").then(|| {
+        let body = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>SomethingNew</Code><Message>refused by the test</Message></Error><RequestId>t</RequestId></ErrorResponse>";
+        format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+    })
+}
+
+/// When the function can't be made, the error names the distribution and the fix: the store's own hint where
+/// it has one (access denied: the IAM policy), else how to do without the function. Nothing is recorded.
+#[test]
+fn a_function_that_cannot_be_made_says_how_to_fix_it_and_records_nothing() {
+    for (name, answer, hint) in [
+        (
+            "fn-denied",
+            function_access_denied as crate::proxy::Answer,
+            "iam-policy",
+        ),
+        (
+            "fn-refused",
+            function_refused_unknown,
+            "cdn_function = \"off\"",
+        ),
+    ] {
+        let proxy = Proxy::start(
+            &moto().endpoint,
+            Config {
+                answer: Some(answer),
+                ..Default::default()
+            },
+        );
+        let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+        let (b, dist, site) = published_then_turned_on(name, &env);
+        let r = site.run_with(&[], &env).fails(1);
+        assert!(
+            r.stderr.contains(&dist) && r.stderr.contains(hint),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            state_json(&b, "")["deployed"]["function"].is_null(),
+            "{name}"
+        );
+    }
+}
