@@ -201,3 +201,35 @@ fn a_publish_killed_after_its_invalidation_sends_the_same_one_when_resumed() {
         1
     );
 }
+
+/// A publish that fails, then one of another commit that fails too: the second claim is its own, started
+/// when it started (`status` shows when), not the time of the publish it resumed. Only a retry of the same
+/// publish keeps the first start, for its CallerReference.
+#[test]
+fn a_failed_publish_of_another_commit_keeps_its_own_start() {
+    let (site, b, _, _, c2) = published_then_edited("own-start");
+    let proxy = lost_answer(is_index_upload, usize::MAX);
+    let at = |t: &'static str| {
+        [
+            ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+            ("GIT_PUBLISH_NOW", t),
+        ]
+    };
+    site.run_with(&[], &at("2027-06-01T10:00:00Z")).fails(1);
+    assert_eq!(state_json(&b, "")["pending"]["commit"], c2.as_str());
+    site.write("public/index.html", "<h1>Home 3</h1>");
+    let c3 = site.commit("v3");
+    site.run_with(&[], &at("2027-06-01T11:00:00Z")).fails(1);
+    let pending = &state_json(&b, "")["pending"];
+    assert_eq!(pending["commit"], c3.as_str());
+    assert_eq!(pending["started"], "2027-06-01T11:00:00Z");
+    let s = site.run_with(&["status"], &at("2027-06-01T11:30:00Z")).ok();
+    assert!(
+        s.stdout.contains(&format!(
+            "the publish of {} started 2027-06-01T11:00:00Z did not finish",
+            &c3[..12]
+        )),
+        "{}",
+        s.stdout
+    );
+}
