@@ -712,3 +712,39 @@ fn a_function_that_cannot_be_made_says_how_to_fix_it_and_records_nothing() {
         );
     }
 }
+
+/// Publishes that leave the function alone keep its fingerprint in the record while the target manages it
+/// (so the next one sends nothing about the function either), and drop it once the target no longer does.
+#[test]
+fn the_record_keeps_the_fingerprint_only_while_the_function_is_managed() {
+    let b = bucket("fn-keep");
+    let dist = distribution(&b);
+    let proxy = proxy();
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let site = published_site("fn-keep", &b, &dist, &proxy);
+    let first = state_json(&b, "")["deployed"]["function"].clone();
+    assert!(
+        first.as_str().is_some_and(|f| f.starts_with("sha256:")),
+        "{first}"
+    );
+    for n in 2..=3 {
+        site.write("public/about.html", post("About", &n.to_string(), ""));
+        site.commit(&format!("v{n}"));
+        let before = proxy.requests().len();
+        site.run_with(&[], &env).ok();
+        let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
+        assert!(
+            function_requests(&sent).is_empty(),
+            "v{n}: {:?}",
+            function_requests(&sent)
+        );
+        assert_eq!(state_json(&b, "")["deployed"]["function"], first, "v{n}");
+    }
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.fn-keep]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\n"
+    ));
+    site.write("public/about.html", post("About", "4", ""));
+    site.commit("v4");
+    site.run_with(&[], &env).ok();
+    assert!(state_json(&b, "")["deployed"]["function"].is_null());
+}
