@@ -175,6 +175,18 @@ mod tests {
                 false,
                 "lowercase slug is content",
             ),
+            (
+                "<a href=/posts/my-first-post-of-2023/>",
+                "<a href=/posts/my-second-post-of-2024/>",
+                false,
+                "slug with digits, no capital, is content",
+            ),
+            (
+                "<h2 id=TheQuickBrownFoxJumps>",
+                "<h2 id=TheQuickBrownFoxSleeps>",
+                false,
+                "mixed-case id without a digit is content",
+            ),
             ("same", "same", false, "identical is not churn"),
             (
                 "Posted in 2024",

@@ -765,6 +765,82 @@ mod tests {
         assert!(p.clear_first.is_empty(), "S3: both keys can exist");
     }
 
+    /// A plan is empty only when it sends nothing at all: any one step makes it non-empty (an empty plan
+    /// writes only the record, with no claim).
+    #[test]
+    fn a_plan_with_any_one_step_is_not_empty() {
+        assert!(Plan::default().is_empty());
+        let uploads = build(
+            "t",
+            &[ch("a.css", ChangeKind::Added)],
+            &listing(&["a.css"]),
+            &settings(),
+        )
+        .unwrap()
+        .uploads;
+        let redirect = redirects::RedirectObject {
+            key: "old/index.html".into(),
+            path: "old/index.html".into(),
+            location: "/new/".into(),
+            status: 301,
+        };
+        let one_step = [
+            Plan {
+                uploads,
+                ..Plan::default()
+            },
+            Plan {
+                deletes: vec!["gone.html".into()],
+                ..Plan::default()
+            },
+            Plan {
+                invalidations: vec!["/x".into()],
+                ..Plan::default()
+            },
+            Plan {
+                redirects: redirects::Changes {
+                    puts: vec![redirect],
+                    ..Default::default()
+                },
+                ..Plan::default()
+            },
+            Plan {
+                redirects: redirects::Changes {
+                    removed: vec!["old/".into()],
+                    ..Default::default()
+                },
+                ..Plan::default()
+            },
+        ];
+        for plan in one_step {
+            assert!(!plan.is_empty(), "{plan:?}");
+        }
+    }
+
+    /// Server-side copies (renames, header updates) send no bytes: the plan's total leaves them out.
+    #[test]
+    fn copies_send_no_bytes() {
+        let changes = [
+            ch("a.css", ChangeKind::Added),
+            ch("b.css", ChangeKind::Added),
+        ];
+        let mut plan = build("t", &changes, &listing(&["a.css", "b.css"]), &settings()).unwrap();
+        let copy = Upload {
+            key: "c.css".into(),
+            copy_from: Some("a.css".into()),
+            size: 1000,
+            ..plan.uploads[0].clone()
+        };
+        plan.uploads.push(copy);
+        let sends: Vec<bool> = plan.uploads.iter().map(Upload::sends_bytes).collect();
+        assert_eq!(sends, [true, true, false]);
+        assert_eq!(
+            plan.upload_bytes(),
+            20,
+            "two files of 10 bytes; the copy's 1,000 are not sent"
+        );
+    }
+
     #[test]
     fn keys_longer_than_s3_takes_are_refused() {
         let path = "a".repeat(MAX_KEY_BYTES);

@@ -170,35 +170,6 @@ impl Repo {
 mod tests {
     use super::similarity;
 
-    /// Not a check (timing depends on the machine): `cargo test --release --lib measure_similarity -- --ignored
-    /// --nocapture` prints what the worst case (200 × 200 pages of 30 KB) costs.
-    #[test]
-    #[ignore]
-    fn measure_similarity() {
-        let page = |i: usize| -> Vec<u8> {
-            (0..600)
-                .map(|l| {
-                    format!(
-                        "<p>line {l} of the theme and post {}</p>\n",
-                        if l % 3 == 0 { i } else { 0 }
-                    )
-                })
-                .collect::<String>()
-                .into_bytes()
-        };
-        let pages: Vec<Vec<u8>> = (0..200).map(page).collect();
-        let t = std::time::Instant::now();
-        let mut ids = super::Interner::default();
-        let ls: Vec<_> = pages.iter().map(|p| ids.lines(p)).collect();
-        let mut n = 0usize;
-        for a in &ls {
-            for b in &ls {
-                n += super::score(a, 30_000, b, 30_000) as usize;
-            }
-        }
-        println!("200 x 200 pages: {:?} ({n})", t.elapsed());
-    }
-
     /// Finding 12: a page above the per-page cap is never read, and the pages after the total budget are not
     /// either; what fits is read in order.
     #[test]

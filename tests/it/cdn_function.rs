@@ -674,3 +674,152 @@ fn finding_12_a_function_alone_is_published_under_a_claim() {
     let code = updated_code(&sent, &name);
     assert!(code.len() == 1 && code[0].contains("var INDEX"), "{code:?}");
 }
+
+/// A site published once without a managed function, on a new bucket and distribution; site.toml then turns
+/// `cdn_function = "manage"` on, with no new commit. Returns (bucket, distribution, site).
+fn published_then_turned_on(name: &str, env: &[(&str, &str)]) -> (String, String, Site) {
+    let b = bucket(name);
+    let dist = distribution(&b);
+    let site = Site::new();
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.{name}]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\n"
+    ));
+    site.write("public/index.html", "<h1>Home</h1>");
+    site.commit("v1");
+    site.run_with(&[], env).ok();
+    site.config(&config(name, &b, &dist, ""));
+    tag_for_site(&site, &dist);
+    (b, dist, site)
+}
+
+/// Turning the managed function on, with no new commit, is a publish with no file to transfer, made under a
+/// claim like any change to what the site serves (finding 12 of the third review): the claim, the function
+/// created, published and associated with the distribution, then the record with its fingerprint.
+#[test]
+fn turning_the_function_on_alone_creates_and_associates_it_before_the_record() {
+    let proxy = proxy();
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let (b, dist, site) = published_then_turned_on("fn-on", &env);
+    let before = proxy.requests().len();
+    let r = site.run_with(&[], &env).ok();
+    assert!(!r.stderr.contains("nothing to do"), "{}", r.stderr);
+    let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
+    let (name, _) = site_names(&site);
+    let step = |method: &str, path: &str| {
+        (sent.iter())
+            .position(|q| q.method == method && q.path == path && q.status < 300)
+            .unwrap_or_else(|| panic!("no {method} {path}: {sent:?}"))
+    };
+    let created = step("POST", "/2020-05-31/function");
+    let published = step("POST", &format!("/2020-05-31/function/{name}/publish"));
+    let associated = step("PUT", &format!("/2020-05-31/distribution/{dist}/config"));
+    let records: Vec<usize> = (sent.iter().enumerate())
+        .filter(|(_, q)| q.method == "PUT" && q.path.contains("/.git-publish/state.json"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(records.len(), 2, "the claim, then the record: {sent:?}");
+    assert!(
+        records[0] < created
+            && created < published
+            && published < associated
+            && associated < records[1],
+        "{sent:?}"
+    );
+    let fingerprint = &state_json(&b, "")["deployed"]["function"];
+    assert!(
+        fingerprint
+            .as_str()
+            .is_some_and(|f| f.starts_with("sha256:")),
+        "{fingerprint}"
+    );
+}
+
+/// CreateFunction refused with AccessDenied.
+fn function_access_denied(a: &Asked) -> Option<Vec<u8>> {
+    (a.method == "POST" && a.path == "/2020-05-31/function").then(|| {
+        let body = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>denied by the test</Message></Error><RequestId>t</RequestId></ErrorResponse>";
+        format!("HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+    })
+}
+
+/// CreateFunction refused with an error git-publish has no words of its own for.
+fn function_refused_unknown(a: &Asked) -> Option<Vec<u8>> {
+    (a.method == "POST" && a.path == "/2020-05-31/function").then(|| {
+        let body = "<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Error><Type>Sender</Type><Code>SomethingNew</Code><Message>refused by the test</Message></Error><RequestId>t</RequestId></ErrorResponse>";
+        format!("HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes()
+    })
+}
+
+/// When the function can't be made, the error names the distribution and the fix: the store's own hint where
+/// it has one (access denied: the IAM policy), else how to do without the function. Nothing is recorded.
+#[test]
+fn a_function_that_cannot_be_made_says_how_to_fix_it_and_records_nothing() {
+    for (name, answer, hint) in [
+        (
+            "fn-denied",
+            function_access_denied as crate::proxy::Answer,
+            "iam-policy",
+        ),
+        (
+            "fn-refused",
+            function_refused_unknown,
+            "cdn_function = \"off\"",
+        ),
+    ] {
+        let proxy = Proxy::start(
+            &moto().endpoint,
+            Config {
+                answer: Some(answer),
+                ..Default::default()
+            },
+        );
+        let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+        let (b, dist, site) = published_then_turned_on(name, &env);
+        let r = site.run_with(&[], &env).fails(1);
+        assert!(
+            r.stderr.contains(&dist) && r.stderr.contains(hint),
+            "{name}: {}",
+            r.stderr
+        );
+        assert!(
+            state_json(&b, "")["deployed"]["function"].is_null(),
+            "{name}"
+        );
+    }
+}
+
+/// Publishes that leave the function alone keep its fingerprint in the record while the target manages it
+/// (so the next one sends nothing about the function either), and drop it once the target no longer does.
+#[test]
+fn the_record_keeps_the_fingerprint_only_while_the_function_is_managed() {
+    let b = bucket("fn-keep");
+    let dist = distribution(&b);
+    let proxy = proxy();
+    let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
+    let site = published_site("fn-keep", &b, &dist, &proxy);
+    let first = state_json(&b, "")["deployed"]["function"].clone();
+    assert!(
+        first.as_str().is_some_and(|f| f.starts_with("sha256:")),
+        "{first}"
+    );
+    for n in 2..=3 {
+        site.write("public/about.html", post("About", &n.to_string(), ""));
+        site.commit(&format!("v{n}"));
+        let before = proxy.requests().len();
+        site.run_with(&[], &env).ok();
+        let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
+        assert!(
+            function_requests(&sent).is_empty(),
+            "v{n}: {:?}",
+            function_requests(&sent)
+        );
+        assert_eq!(state_json(&b, "")["deployed"]["function"], first, "v{n}");
+    }
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.fn-keep]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\n"
+    ));
+    site.write("public/about.html", post("About", "4", ""));
+    site.commit("v4");
+    site.run_with(&[], &env).ok();
+    assert!(state_json(&b, "")["deployed"]["function"].is_null());
+}

@@ -42,20 +42,6 @@ fn run_measured(site: &Site, args: &[&str]) -> (i32, f64, String) {
     )
 }
 
-/// Deterministic, incompressible bytes.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
 fn large_file(mib: usize) {
     let site = Site::new();
     let b = bucket("large");

@@ -3,13 +3,16 @@
 //! (ambiguous outcomes), CloudFront throttling, and a SIGKILL of the client at an exact request.
 //!
 //! One connection per request (`Connection: close` both ways), so requests are easy to frame and attribute.
+//! Every request gets two ticks of one clock shared by all proxies: when it arrived, and when its answer was
+//! about to be written back. A request sent because of an answer arrives after that answer's tick, so the log
+//! pins the order at the store (see `order.rs`).
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,6 +43,24 @@ pub const ALL_FAULTS: [Fault; 6] = [
 
 /// A stand-in answer: the request → the whole HTTP response, or `None` to forward.
 pub type Answer = fn(&Asked) -> Option<Vec<u8>>;
+
+/// Which requests a targeted setting applies to.
+pub type Matches = fn(&Asked) -> bool;
+
+/// A fault for the first `times` requests that match `when` (counted across the proxy's connections).
+#[derive(Debug, Clone, Copy)]
+pub struct Targeted {
+    pub when: Matches,
+    pub fault: Fault,
+    pub times: usize,
+}
+
+/// The clock of [`Logged::arrived`] and [`Logged::answered`], shared by every proxy of the process.
+static TICK: AtomicU64 = AtomicU64::new(1);
+
+fn tick() -> u64 {
+    TICK.fetch_add(1, Ordering::SeqCst)
+}
 
 /// A request as a stand-in [`Answer`] sees it.
 pub struct Asked<'a> {
@@ -73,6 +94,8 @@ pub struct Config {
     pub throttle_invalidations: usize,
     /// SIGKILL `victim` at request number N (1-based); `true` = after the server applied it.
     pub kill_at: Option<(usize, bool)>,
+    /// SIGKILL `victim` at the first request that matches; `true` = after the server applied it.
+    pub kill_on: Option<(Matches, bool)>,
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
@@ -80,6 +103,13 @@ pub struct Config {
     /// server lacks (moto 5.2.5 has no KeyValueStore data plane), for answers it can't be made to give (an AWS
     /// limit reached), or to act just before forwarding (a console edit between a read and a write).
     pub answer: Option<Answer>,
+    /// Faults for chosen requests (the first `times` that match), checked before `faults`.
+    pub targeted: Vec<Targeted>,
+    /// Requests that match are held, neither forwarded nor answered, until [`Proxy::release`].
+    pub hold: Option<Matches>,
+    /// Requests that match are answered 200 with a body of this many bytes, written in 64 KiB pieces for as long
+    /// as the client reads ([`Logged::sent`] counts what it took): a body too large to be read whole.
+    pub endless: Option<(Matches, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +126,15 @@ pub struct Logged {
     pub body: Vec<u8>,
     /// Whether it carried If-Match or If-None-Match.
     pub conditional: bool,
+    /// The request line and headers, as sent.
+    pub head: String,
+    /// [`tick`] when the request had been read whole.
+    pub arrived: u64,
+    /// [`tick`] just before its answer was written back (0: never answered).
+    pub answered: u64,
+    /// Bytes of the answer the client took (what the sockets buffer included), for forwarded and `endless`
+    /// answers.
+    pub sent: u64,
 }
 
 pub struct Proxy {
@@ -104,7 +143,21 @@ pub struct Proxy {
     pub victim: Arc<AtomicU32>,
     config: Arc<Mutex<Config>>,
     count: Arc<AtomicUsize>,
-    throttled: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+/// What the connections of one proxy count and wait on together.
+#[derive(Default)]
+struct Shared {
+    throttled: AtomicUsize,
+    /// How many times each of `Config::targeted` fired.
+    fired: Mutex<Vec<usize>>,
+    /// Requests that have been read whole, before they are handled: (number, method, path).
+    arrivals: Mutex<Vec<(usize, String, String)>>,
+    released: Mutex<bool>,
+    release: std::sync::Condvar,
+    /// Whether `Config::kill_on` has fired.
+    killed: std::sync::atomic::AtomicBool,
 }
 
 impl Proxy {
@@ -118,7 +171,7 @@ impl Proxy {
             victim: Arc::new(AtomicU32::new(0)),
             config: Arc::new(Mutex::new(config)),
             count: Arc::new(AtomicUsize::new(0)),
-            throttled: Arc::new(AtomicUsize::new(0)),
+            shared: Arc::new(Shared::default()),
         };
         let (log, victim, config, count) = (
             p.log.clone(),
@@ -126,7 +179,7 @@ impl Proxy {
             p.config.clone(),
             p.count.clone(),
         );
-        let throttled = p.throttled.clone();
+        let shared = p.shared.clone();
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
@@ -137,10 +190,10 @@ impl Proxy {
                     config.clone(),
                     upstream.clone(),
                 );
-                let throttled = throttled.clone();
+                let shared = shared.clone();
                 std::thread::spawn(move || {
                     let cfg = config.lock().unwrap().clone();
-                    if let Some(entry) = handle(conn, n, &upstream, &cfg, &victim, &throttled) {
+                    if let Some(entry) = handle(conn, n, &upstream, &cfg, &victim, &shared) {
                         log.lock().unwrap().push(entry);
                     }
                 });
@@ -157,6 +210,19 @@ impl Proxy {
         let mut v = self.log.lock().unwrap().clone();
         v.sort_by_key(|l| l.n);
         v
+    }
+
+    /// Requests read whole so far, answered or not, in the order they arrived: (number, method, path).
+    pub fn arrivals(&self) -> Vec<(usize, String, String)> {
+        let mut v = self.shared.arrivals.lock().unwrap().clone();
+        v.sort();
+        v
+    }
+
+    /// Let the requests `Config::hold` holds (and every later one) go on to the server.
+    pub fn release(&self) {
+        *self.shared.released.lock().unwrap() = true;
+        self.shared.release.notify_all();
     }
 
     pub fn faults_injected(&self) -> usize {
@@ -343,9 +409,10 @@ fn handle(
     upstream: &str,
     cfg: &Config,
     victim: &AtomicU32,
-    throttled: &AtomicUsize,
+    shared: &Shared,
 ) -> Option<Logged> {
     let req = read_request(&mut conn)?;
+    let head = String::from_utf8_lossy(&req.head).into_owned();
     let mut entry = Logged {
         n,
         method: req.method.clone(),
@@ -355,46 +422,69 @@ fn handle(
         forwarded: false,
         body: req.body.clone(),
         conditional: req.conditional,
+        head: head.clone(),
+        arrived: tick(),
+        answered: 0,
+        sent: 0,
     };
+    (shared.arrivals.lock().unwrap()).push((n, req.method.clone(), req.path.clone()));
     std::thread::sleep(cfg.delay);
     if let (1, Some(gate)) = (n, &cfg.gate) {
         gate.wait();
     }
 
-    if let Some((at, after)) = cfg.kill_at {
-        if n == at {
-            entry.fault = Some(if after {
-                "kill-after".into()
-            } else {
-                "kill-before".into()
-            });
-            if after {
-                entry.forwarded = forward(upstream, &req).is_some();
-            }
-            kill(victim);
-            drop(conn);
-            return Some(entry);
-        }
-    }
-    let head = String::from_utf8_lossy(&req.head);
     let asked = Asked {
         method: &req.method,
         path: &req.path,
         head: &head,
         body: &req.body,
     };
+    let kill_here = match (cfg.kill_at, cfg.kill_on) {
+        (Some((at, after)), _) if n == at => Some(after),
+        (_, Some((f, after))) if f(&asked) && !shared.killed.swap(true, Ordering::SeqCst) => {
+            Some(after)
+        }
+        _ => None,
+    };
+    if let Some(after) = kill_here {
+        entry.fault = Some(if after {
+            "kill-after".into()
+        } else {
+            "kill-before".into()
+        });
+        if after {
+            entry.forwarded = forward(upstream, &req).is_some();
+        }
+        kill(victim);
+        drop(conn);
+        return Some(entry);
+    }
+    if cfg.hold.is_some_and(|f| f(&asked)) {
+        let mut released = shared.released.lock().unwrap();
+        while !*released {
+            released = shared.release.wait(released).unwrap();
+        }
+    }
+    if let Some((_, size)) = cfg.endless.filter(|(f, _)| f(&asked)) {
+        entry.status = 200;
+        entry.answered = tick();
+        entry.sent = write_endless(&mut conn, size);
+        return Some(entry);
+    }
     if let Some(resp) = cfg.answer.and_then(|f| f(&asked)) {
         entry.status = status_of(&resp);
+        entry.answered = tick();
         let _ = conn.write_all(&resp);
         return Some(entry);
     }
     let is_invalidation = req.method == "POST" && req.path.contains("/invalidation");
     if is_invalidation
         && cfg.throttle_invalidations > 0
-        && throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations
+        && shared.throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations
     {
         entry.fault = Some("throttle".into());
         entry.status = 400;
+        entry.answered = tick();
         let _ = conn.write_all(&canned(
             "400 Bad Request",
             "TooManyInvalidationsInProgress",
@@ -402,33 +492,36 @@ fn handle(
         ));
         return Some(entry);
     }
-    let (p, pick) = roll(cfg.seed, n);
-    let fault =
-        (!cfg.faults.is_empty() && p < cfg.fault_rate).then(|| cfg.faults[pick % cfg.faults.len()]);
+    let fault = targeted(cfg, shared, &asked).or_else(|| {
+        let (p, pick) = roll(cfg.seed, n);
+        (!cfg.faults.is_empty() && p < cfg.fault_rate).then(|| cfg.faults[pick % cfg.faults.len()])
+    });
     entry.fault = fault.map(|f| format!("{f:?}"));
     let cloudfront = req.path.starts_with("/2020-05-31/");
+    let answer = |entry: &mut Logged, conn: &mut TcpStream, resp: &[u8]| {
+        entry.status = status_of(resp);
+        entry.answered = tick();
+        entry.sent = write_counting(conn, resp);
+    };
     match fault {
-        Some(Fault::Internal) => {
-            entry.status = 500;
-            let _ = conn.write_all(&canned(
-                "500 Internal Server Error",
-                "InternalError",
-                cloudfront,
-            ));
-        }
-        Some(Fault::SlowDown) => {
-            entry.status = 503;
-            let _ = conn.write_all(&canned("503 Slow Down", "SlowDown", cloudfront));
-        }
+        Some(Fault::Internal) => answer(
+            &mut entry,
+            &mut conn,
+            &canned("500 Internal Server Error", "InternalError", cloudfront),
+        ),
+        Some(Fault::SlowDown) => answer(
+            &mut entry,
+            &mut conn,
+            &canned("503 Slow Down", "SlowDown", cloudfront),
+        ),
         Some(Fault::Reset) => reset(conn),
         Some(Fault::InternalAfter) => {
             entry.forwarded = forward(upstream, &req).is_some();
-            entry.status = 500;
-            let _ = conn.write_all(&canned(
-                "500 Internal Server Error",
-                "InternalError",
-                cloudfront,
-            ));
+            answer(
+                &mut entry,
+                &mut conn,
+                &canned("500 Internal Server Error", "InternalError", cloudfront),
+            );
         }
         Some(Fault::ResetAfter) => {
             entry.forwarded = forward(upstream, &req).is_some();
@@ -441,12 +534,56 @@ fn handle(
             match forward(upstream, &req) {
                 Some(resp) => {
                     entry.forwarded = true;
-                    entry.status = status_of(&resp);
-                    let _ = conn.write_all(&with_connection_close(resp));
+                    answer(&mut entry, &mut conn, &with_connection_close(resp));
                 }
                 None => reset(conn),
             }
         }
     }
     Some(entry)
+}
+
+/// The first of `cfg.targeted` that matches the request and has fired fewer than its `times`.
+fn targeted(cfg: &Config, shared: &Shared, asked: &Asked) -> Option<Fault> {
+    let mut fired = shared.fired.lock().unwrap();
+    fired.resize(cfg.targeted.len(), 0);
+    for (t, count) in cfg.targeted.iter().zip(fired.iter_mut()) {
+        if *count < t.times && (t.when)(asked) {
+            *count += 1;
+            return Some(t.fault);
+        }
+    }
+    None
+}
+
+/// Write `resp` in 64 KiB pieces for as long as the client takes them. Returns the bytes taken.
+fn write_counting(conn: &mut TcpStream, resp: &[u8]) -> u64 {
+    let mut sent = 0u64;
+    for piece in resp.chunks(64 << 10) {
+        if conn.write_all(piece).is_err() {
+            break;
+        }
+        sent += piece.len() as u64;
+    }
+    sent
+}
+
+/// Answer 200 with a `size`-byte body (spaces), for as long as the client takes it. Returns the bytes taken.
+fn write_endless(conn: &mut TcpStream, size: u64) -> u64 {
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nETag: \"endless\"\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    if conn.write_all(head.as_bytes()).is_err() {
+        return 0;
+    }
+    let piece = vec![b' '; 64 << 10];
+    let mut sent = 0u64;
+    while sent < size {
+        let n = piece.len().min((size - sent) as usize);
+        if conn.write_all(&piece[..n]).is_err() {
+            break;
+        }
+        sent += n as u64;
+    }
+    sent
 }

@@ -141,12 +141,17 @@ fn regenerating_identical_output_uploads_nothing() {
     let before = moto().request_count(&b);
     let j = site.run(&["--json"]).ok().json();
     assert!(strings(&j["uploads"]).is_empty());
-    let reqs: Vec<Req> = moto().requests(&b).into_iter().skip(before).collect();
-    assert!(reqs.len() <= 3, "{reqs:?}");
+    // The README's figure: 2 requests, the record's read and its write.
+    let reqs: Vec<(String, String)> = (moto().requests(&b).into_iter().skip(before))
+        .map(|r| (r.method, r.path.split('?').next().unwrap().to_string()))
+        .collect();
+    let state = format!("/{b}/.git-publish/state.json");
     assert_eq!(
-        reqs.iter().filter(|r| r.method == "PUT").count(),
-        1,
-        "only the state: {reqs:?}"
+        reqs,
+        [
+            ("GET".to_string(), state.clone()),
+            ("PUT".to_string(), state)
+        ]
     );
     assert_eq!(state_json(&b, "")["deployed"]["commit"], c2.as_str());
     // and a second run is a no-op with a single GET
@@ -466,59 +471,68 @@ fn a_claim_past_its_lease_is_taken_over() {
     }
 }
 
+/// The other publisher's record, written by [`record_written_meanwhile`].
+const MEANWHILE: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// A proxy stand-in that, when git-publish sends its claim (a conditional PUT of the record), first writes the
+/// record itself straight to moto as another publisher that finished meanwhile would, then forwards the claim.
+fn record_written_meanwhile(a: &crate::proxy::Asked) -> Option<Vec<u8>> {
+    let claim = a.method == "PUT" && a.path.contains("/.git-publish/state.json");
+    if !claim || a.header("if-match").is_none() {
+        return None;
+    }
+    let b = a.path.trim_start_matches('/').split('/').next().unwrap();
+    let mut st = state_json(b, "");
+    st["deployed"]["commit"] = MEANWHILE.into();
+    st["deployed"]["by"] = "carol".into();
+    put_state(b, &serde_json::to_vec(&st).unwrap());
+    None
+}
+
+/// The record changes between git-publish's read and its claim (another publisher finished meanwhile): the
+/// claim's `If-Match` fails, and the publish stops naming who published what, having written nothing.
 #[test]
-fn conditional_write_loses_to_a_concurrent_change() {
-    // The state changes between our read and our claim: the claim's If-Match fails and nothing is uploaded.
-    // Simulated by making the state object change during a slow first step: two publishes racing.
+fn a_record_written_between_the_read_and_the_claim_stops_the_publish_before_it_writes() {
     let site = Site::new();
     let b = bucket("race");
     small_blog(&site);
     site.config(&s3_config(&b, ""));
     site.commit("v1");
     site.run(&[]).ok();
-    let e0 = rt()
-        .block_on(
-            s3().head_object()
-                .bucket(&b)
-                .key(".git-publish/state.json")
-                .send(),
-        )
-        .unwrap();
-    let e0 = e0.e_tag().unwrap().to_string();
-    // Stale If-Match is refused by the server: the protocol's foundation.
-    let r = rt().block_on(
-        s3().put_object()
-            .bucket(&b)
-            .key(".git-publish/state.json")
-            .if_match("\"0000\"")
-            .body(b"{}".to_vec().into())
-            .send(),
+    site.write("public/index.html", "v2");
+    site.commit("v2");
+    let before = site_objects(&b);
+    let proxy = crate::proxy::Proxy::start(
+        &moto().endpoint,
+        crate::proxy::Config {
+            answer: Some(record_written_meanwhile),
+            ..Default::default()
+        },
     );
+    let r = site
+        .run_with(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)])
+        .fails(3);
+    assert!(
+        r.stderr.contains("was published by carol") && r.stderr.contains("nothing was written"),
+        "{}",
+        r.stderr
+    );
+    let claims: Vec<_> = (proxy.requests().into_iter())
+        .filter(|q| q.method == "PUT" && q.path.contains("state.json"))
+        .collect();
+    assert!(
+        claims.len() == 1 && claims[0].status == 412,
+        "one claim, refused: {claims:?}"
+    );
+    let site_writes: Vec<_> = (proxy.requests().into_iter())
+        .filter(|q| q.method != "GET" && !q.path.contains("/.git-publish/"))
+        .collect();
+    assert!(site_writes.is_empty(), "{site_writes:?}");
     assert_eq!(
-        r.unwrap_err().raw_response().unwrap().status().as_u16(),
-        412
+        site_objects(&b)["index.html"].body,
+        before["index.html"].body
     );
-    let r = rt().block_on(
-        s3().put_object()
-            .bucket(&b)
-            .key(".git-publish/state.json")
-            .if_none_match("*")
-            .body(b"{}".to_vec().into())
-            .send(),
-    );
-    assert_eq!(
-        r.unwrap_err().raw_response().unwrap().status().as_u16(),
-        412
-    );
-    let still = rt()
-        .block_on(
-            s3().head_object()
-                .bucket(&b)
-                .key(".git-publish/state.json")
-                .send(),
-        )
-        .unwrap();
-    assert_eq!(still.e_tag().unwrap(), e0);
+    assert_eq!(state_json(&b, "")["deployed"]["commit"], MEANWHILE);
 }
 
 #[test]

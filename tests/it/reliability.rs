@@ -383,44 +383,39 @@ fn cloudfront_throttling_is_retried_with_backoff() {
     assert_eq!(invalidations(&dist).len(), 1);
 }
 
+/// A site on a new bucket (target lines `extra`) with [`versions`]' v1 published and v2 committed: (site,
+/// bucket, v1's commit, v2's commit).
+fn v1_published_v2_committed(name: &str, extra: &str) -> (Site, String, String, String) {
+    let site = Site::new();
+    let b = bucket(name);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n{extra}"
+    ));
+    let (v1, v2) = versions();
+    write_all(&site, &v1);
+    let c1 = site.commit("v1");
+    site.run(&[]).ok();
+    write_all(&site, &v2);
+    let c2 = site.commit("v2");
+    (site, b, c1, c2)
+}
+
 /// Ctrl-C during the uploads exits 130 (not 1, as before ExitCode), releases the claim with the failure
 /// recorded in the state, and the next publish resumes.
 #[test]
 fn ctrl_c_during_the_uploads_exits_130_and_the_next_publish_resumes() {
-    let site = Site::new();
-    let b = bucket("sigint");
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\nconcurrency = 1\n"
-    ));
-    let (v1, v2) = versions();
-    write_all(&site, &v1);
-    site.commit("v1");
-    site.run(&[]).ok();
-    write_all(&site, &v2);
-    let c2 = site.commit("v2");
+    let (site, b, _, c2) = v1_published_v2_committed("sigint", "concurrency = 1\n");
 
-    // Every request takes 2 s: the claim is logged once its answer is on the way, and the first upload is
-    // still in flight well after that.
-    let proxy = Proxy::start(
-        &moto().endpoint,
+    // Every request takes 2 s. The signal is sent once the first upload has reached the proxy: the executor,
+    // which listens for Ctrl-C from its start, is running then (a fixed wait could land before it on a loaded
+    // machine), and the upload is still held.
+    ctrl_c_at_the_first_upload(
+        &site,
         Config {
             delay: std::time::Duration::from_secs(2),
             ..Default::default()
         },
     );
-    let child = site.spawn(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)]);
-    let claimed = (0..300).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        proxy.requests().iter().any(|r| {
-            r.method == "PUT" && r.path.contains(".git-publish/state.json") && r.status == 200
-        })
-    });
-    assert!(claimed, "the publish never claimed the target");
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    // SAFETY: sending a signal to the child process under test.
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-    let r = Run::from(child.wait_with_output().unwrap()).fails(130);
-    assert!(r.stderr.contains("interrupted (Ctrl-C)"), "{}", r.stderr);
 
     let pending = &state_json(&b, "")["pending"];
     assert_eq!(pending["commit"], c2.as_str());
@@ -428,5 +423,78 @@ fn ctrl_c_during_the_uploads_exits_130_and_the_next_publish_resumes() {
     assert!(pending["holder"].is_null(), "the claim was not released");
     let r = site.run(&[]).ok();
     assert!(r.stderr.contains("resuming"), "{}", r.stderr);
+    assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
+}
+
+/// Publish through a proxy with `config`, and send Ctrl-C once the first upload has reached it: the publish
+/// exits 130, saying it was interrupted. Returns the proxy.
+fn ctrl_c_at_the_first_upload(site: &Site, config: Config) -> Proxy {
+    let proxy = Proxy::start(&moto().endpoint, config);
+    let child = site.spawn(&[], &[("AWS_ENDPOINT_URL", &proxy.endpoint)]);
+    assert!(
+        wait_for_upload(&proxy),
+        "no upload reached the proxy: {:?}",
+        proxy.arrivals()
+    );
+    // SAFETY: sending a signal to the child process under test.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let r = Run::from(child.wait_with_output().unwrap()).fails(130);
+    assert!(r.stderr.contains("interrupted (Ctrl-C)"), "{}", r.stderr);
+    proxy
+}
+
+/// Whether an upload of a site file reaches `proxy` within a minute (polled: the test waits on an event, the
+/// assertion is not about time).
+fn wait_for_upload(proxy: &Proxy) -> bool {
+    (0..1200).any(|_| {
+        let up = (proxy.arrivals().iter())
+            .any(|(_, m, path)| m == "PUT" && !path.contains("/.git-publish/"));
+        if !up {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        up
+    })
+}
+
+fn is_site_upload(a: &crate::proxy::Asked) -> bool {
+    a.method == "PUT" && !a.path.contains("/.git-publish/")
+}
+
+/// Ctrl-C after the claim, before any upload reached the store (the first one is held at the proxy, never
+/// forwarded): exits 130, releases the claim with the failure recorded, writes nothing of the site, and the
+/// next publish resumes.
+#[test]
+fn ctrl_c_between_the_claim_and_the_uploads_writes_nothing_and_releases_the_claim() {
+    let (site, b, c1, c2) = v1_published_v2_committed("sigint-claim", "");
+    let (v1, v2) = versions();
+
+    let proxy = ctrl_c_at_the_first_upload(
+        &site,
+        Config {
+            hold: Some(is_site_upload),
+            ..Default::default()
+        },
+    );
+    let claimed = proxy.requests().into_iter().any(|r| {
+        r.method == "PUT" && r.path.contains(".git-publish/state.json") && r.status == 200
+    });
+    assert!(
+        claimed,
+        "the upload came before the claim: {:?}",
+        proxy.requests()
+    );
+
+    assert_eq!(bucket_files(&b), v1, "a site file was written");
+    let st = state_json(&b, "");
+    assert_eq!(st["deployed"]["commit"], c1.as_str());
+    assert_eq!(st["pending"]["commit"], c2.as_str());
+    assert_eq!(st["pending"]["error"], "interrupted (Ctrl-C)");
+    assert!(
+        st["pending"]["holder"].is_null(),
+        "the claim was not released"
+    );
+    let r = site.run(&[]).ok();
+    assert!(r.stderr.contains("resuming"), "{}", r.stderr);
+    assert_eq!(bucket_files(&b), v2);
     assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
 }

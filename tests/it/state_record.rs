@@ -126,6 +126,53 @@ fn first_publish_probes_conditional_writes_once() {
     assert!(probes(&later).is_empty(), "probed again: {later:?}");
 }
 
+/// A record with no probe result (written before the probe existed) and a commit with nothing to transfer:
+/// the store is probed before the record is written, with no claim, and the pass is recorded.
+#[test]
+fn a_record_without_a_probe_is_probed_before_a_publish_with_nothing_to_transfer() {
+    let site = Site::new();
+    let b = bucket("probe-empty");
+    small_blog(&site);
+    site.config(&s3_config(&b, "", ""));
+    site.commit("v1");
+    site.run(&[]).ok();
+    let mut st = state_json(&b, "");
+    st.as_object_mut().unwrap().remove("probe");
+    put_state(&b, &serde_json::to_vec(&st).unwrap());
+    site.write("README.md", "only outside the output");
+    let c2 = site.commit("v2");
+    let before = moto().request_count(&b);
+    site.run(&[]).ok();
+    let sent: Vec<(String, String, u16)> = (moto().requests(&b).into_iter().skip(before))
+        .map(|r| {
+            (
+                r.method,
+                r.path.split('?').next().unwrap().to_string(),
+                r.status,
+            )
+        })
+        .collect();
+    let (state, probe) = (
+        format!("/{b}/.git-publish/state.json"),
+        format!("/{b}/.git-publish/probe"),
+    );
+    let want = [
+        ("GET", &state, 200),
+        ("PUT", &probe, 412),
+        ("PUT", &probe, 412),
+        ("PUT", &probe, 412),
+        ("PUT", &state, 200),
+    ]
+    .map(|(m, p, s)| (m.to_string(), p.to_string(), s));
+    assert_eq!(
+        sent, want,
+        "read, probe (it exists: three refusals), one write"
+    );
+    let st = state_json(&b, "");
+    assert_eq!(st["probe"]["conditional_writes"], true, "{st:#}");
+    assert_eq!(st["deployed"]["commit"], c2.as_str());
+}
+
 /// s3rver answers 200 to a conditional PUT that must fail: the publish stops, naming the store and the fix,
 /// and nothing of the site is written. The claim it sent beside the probe is given back (deleted: there was
 /// no record).

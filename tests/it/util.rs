@@ -819,6 +819,20 @@ pub fn put_state(b: &str, body: &[u8]) {
     .unwrap();
 }
 
+/// Deterministic, incompressible bytes.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
 /// A small blog: home, two posts, CSS, an image, a feed.
 pub fn small_blog(site: &Site) {
     site.write("public/index.html", "<h1>Home</h1><a href=/posts/a/>a</a>")

@@ -11,6 +11,8 @@ Run as the tests' S3/CloudFront server (scripts/moto-server). What it adds, each
   applies to that service only: moto applied it to every request, so the Deny that keeps CloudFront from
   serving `.git-publish/*` also locked the publisher out of its own record. Requests that reach this server
   are anonymous or signed by an access key, never by a service.
+- CreateInvalidation with a CallerReference used before returns that invalidation when the paths are the
+  same, and refuses with 409 InvalidationBatchAlreadyExists when they differ (moto made a new one each time).
 Also: ACM issues a requested certificate at once (MOTO_ACM_VALIDATION_WAIT=0; AWS takes minutes, after the
 DNS records exist).
 Everything else is moto as installed.
@@ -182,6 +184,36 @@ def describe_function(self):  # type: ignore[no-untyped-def]
         return ActionResult({"FunctionSummary": summary, "ETag": fn.etag})
     return _describe_function(self)
 
+
+# ---- CallerReference makes CreateInvalidation idempotent ------------------------------------------------
+# The same CallerReference with the same paths returns the invalidation made before (a retry, or a resumed
+# publish, pays nothing twice); with other paths it is refused with InvalidationBatchAlreadyExists. moto
+# made a new invalidation every time.
+
+
+class InvalidationBatchAlreadyExists(CloudFrontException):
+    code = 409
+
+    def __init__(self) -> None:
+        super().__init__(
+            "InvalidationBatchAlreadyExists",
+            "The CallerReference you attempted to create the invalidation with is already in use.",
+        )
+
+
+_create_invalidation = m.CloudFrontBackend.create_invalidation
+
+
+def _create_inv(self, dist_id, paths, caller_ref):  # type: ignore[no-untyped-def]
+    for inv in self.invalidations.get(dist_id) or []:
+        if inv.caller_ref == caller_ref:
+            if inv.paths == paths:
+                return inv
+            raise InvalidationBatchAlreadyExists()
+    return _create_invalidation(self, dist_id, paths, caller_ref)
+
+
+m.CloudFrontBackend.create_invalidation = _create_inv
 
 r.CloudFrontResponse.update_function = update_function
 r.CloudFrontResponse.publish_function = publish_function
