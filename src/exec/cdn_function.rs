@@ -135,24 +135,13 @@ async fn publish_if_changed(
     store: Option<&str>,
 ) -> Result<(bool, Live), StoreError> {
     let what = format!("CloudFront function {}", own.name);
-    let live = (client
-        .get_function()
-        .name(own.name)
-        .stage(FunctionStage::Live))
-    .send()
-    .await;
-    let live_code = match &live {
-        Ok(out) => out.function_code().map(|b| b.as_ref().to_vec()),
-        Err(e) if missing(e, |s| s.is_no_such_function_exists()) => None,
-        Err(e) => return Err(classify(e, &what, None)),
-    };
+    let live_code = live_code(client, own.name).await?;
     let mut described = describe_live(client, own.name).await?;
     if let Some(live) = &described {
         check_owner(&what, &live.comment, site)?;
     }
     let live_store = described.as_ref().and_then(|l| l.store.clone());
-    let published =
-        live_code.as_deref() != Some(own.code.as_bytes()) || live_store.as_deref() != store;
+    let published = live_code.as_deref() != Some(own.code) || live_store.as_deref() != store;
     if published {
         publish_named(client, site, own, store, false).await?;
         described = describe_live(client, own.name).await?;
@@ -202,6 +191,21 @@ pub async fn check(client: &Client, distribution: &str, f: &Function) -> Result<
         return Ok(());
     }
     check_distribution_owner(client, distribution, d.arn(), config, &f.site).await
+}
+
+/// The live code of function `name` (None: there is none). One GetFunction.
+pub async fn live_code(client: &Client, name: &str) -> Result<Option<String>, StoreError> {
+    let what = format!("CloudFront function {name}");
+    let live = (client.get_function().name(name).stage(FunctionStage::Live))
+        .send()
+        .await;
+    match live {
+        Ok(out) => Ok(out
+            .function_code()
+            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())),
+        Err(e) if missing(&e, |s| s.is_no_such_function_exists()) => Ok(None),
+        Err(e) => Err(classify(&e, &what, None)),
+    }
 }
 
 /// The live stage of a function.
@@ -559,7 +563,10 @@ mod tests {
             ])
         );
         // Already so: nothing to change.
-        assert_eq!(after(&[req.clone()], &wants(None)).unwrap(), None);
+        assert_eq!(
+            after(std::slice::from_ref(&req), &wants(None)).unwrap(),
+            None
+        );
         let both = [req.clone(), resp.clone()];
         assert_eq!(after(&both, &wants(Some(RESP))).unwrap(), None);
         // Previews' table removed: this site's viewer-response function comes off.

@@ -10,6 +10,7 @@ mod init;
 mod large;
 mod multisite;
 mod output;
+mod preview_serving;
 mod previews;
 mod proxy;
 mod publish;

@@ -2,12 +2,16 @@
 //! publish preview` before its first upload ([`before_publish`]) and by `preview rm` / `prune` once its
 //! keys are gone ([`after_remove`]):
 //!
-//! - The site's function must be live with the routing that serves previews. It is built as production's
-//!   next publish would build it (production's redirect table from production's record, this site.toml's
-//!   URL forms and preview settings); when its fingerprint is the one production's record keeps, it is live
-//!   and nothing is sent. Otherwise it is checked (this site's function, store and distribution: read-only)
-//!   and then published and associated, as production's publish does. Production's record is never written
-//!   (its next publish finds the live function as it would have made it, and sends nothing more).
+//! - The site's function serves every preview; production's publish owns it (its record keeps what is
+//!   live). A preview builds it as production's next publish would (production's redirect table from
+//!   production's record, this site.toml's URL forms and preview settings); when its fingerprint is the
+//!   one production's record keeps, it is live and nothing is sent. Otherwise, without a password, the
+//!   preview says so and leaves it (production's `git publish` publishes it). With a password, the function
+//!   must check it before the preview's files are there: unless the live code already does, it is checked
+//!   (this site's function, store and distribution: read-only), then published and associated as
+//!   production's publish does. So a branch whose site.toml lags production's never weakens what the live
+//!   function does. Production's record is never written (its next publish finds the function as it would
+//!   have made it, and sends no code).
 //! - With a password (`previews.password_env` / `password_file`; never in site.toml): the password is read
 //!   and a missing or empty one refused before anything is written, the number of protected previews is
 //!   held within `previews::MAX_PROTECTED_PREVIEWS`, and the password's salted hash is written under
@@ -132,8 +136,21 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
             )));
         }
     }
-    let f = live_function(s, t).await?;
     let site = t.site();
+    let stale = live_function(s, t).await?;
+    let publish = match (&stale, &password) {
+        (Some(f), Some(_)) => (!checks_passwords(t, f).await?).then_some(f),
+        (Some(f), None) => {
+            s.ui.note(&format!(
+                "production's record says the CloudFront function {} was built from other settings than \
+                 this site.toml's (or by an older git-publish): previews are served as it serves them, until \
+                 `git publish` (production) publishes it",
+                f.name
+            ));
+            None
+        }
+        (None, _) => None,
+    };
     let auth = password.map(|p| {
         (
             previews::auth_key(name),
@@ -141,10 +158,9 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
         )
     });
     if dry_run {
-        if let Some(f) = &f.stale {
+        if let Some(f) = publish {
             s.ui.note(&format!(
-                "the CloudFront function {} is not the one previews need (production's record says \
-                 another is live): it would be published",
+                "the CloudFront function {} can't check the previews' password: it would be published",
                 f.name
             ));
         }
@@ -153,7 +169,7 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
         }
         return Ok(());
     }
-    if let Some(f) = &f.stale {
+    if let Some(f) = publish {
         ensure(s, t, f).await?;
     }
     if let Some((key, value)) = auth {
@@ -182,13 +198,9 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
     Ok(())
 }
 
-/// The site's function as production's next publish would build it, and whether it differs from the one
-/// production's record says is live (`stale`: then it must be published for previews to be served).
-struct Live {
-    stale: Option<crate::plan::Function>,
-}
-
-async fn live_function(s: &Session, t: &Target) -> Result<Live> {
+/// The site's function as production's next publish would build it, when it differs from the one
+/// production's record says is live (None: that one is live, and serves what this site.toml says).
+async fn live_function(s: &Session, t: &Target) -> Result<Option<crate::plan::Function>> {
     let ids: Option<Vec<String>> = (t.distributions.iter())
         .map(|d| match d {
             Distribution::Id(id) => Some(id.clone()),
@@ -199,8 +211,7 @@ async fn live_function(s: &Session, t: &Target) -> Result<Live> {
     let ids = ids.unwrap_or_else(|| b.cdns.iter().map(|(c, _)| c.id.clone()).collect());
     let (st, _) = state::read_for(&b, t).await?;
     let deployed = st.and_then(|st| st.deployed);
-    let table = deployed
-        .as_ref()
+    let table = (deployed.as_ref())
         .map(|d| d.redirects.clone())
         .unwrap_or_default();
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
@@ -212,9 +223,17 @@ async fn live_function(s: &Session, t: &Target) -> Result<Live> {
         &ids,
     )?;
     let recorded = deployed.as_ref().and_then(|d| d.function.as_deref());
-    Ok(Live {
-        stale: (recorded != Some(f.fingerprint.as_str())).then_some(f),
-    })
+    Ok((recorded != Some(f.fingerprint.as_str())).then_some(f))
+}
+
+/// Whether the live function already checks the previews' passwords (published by production, or by a
+/// preview before): then a preview leaves it as it is, so that a branch whose site.toml differs from
+/// production's never changes how every preview is served. One GetFunction.
+async fn checks_passwords(t: &Target, f: &crate::plan::Function) -> Result<bool> {
+    let sdk = aws::sdk_config(t).await;
+    let code = (crate::exec::cdn_function::live_code(&aws::cloudfront_client(&sdk), &f.name).await)
+        .map_err(|e| cdn_err(&first(t), e))?;
+    Ok(code.is_some_and(|c| previews::checks_passwords(&c)))
 }
 
 /// Check the function on every distribution (read-only), then publish and associate it on each.

@@ -224,6 +224,11 @@ function unauthorized() {
 }
 "#;
 
+/// Whether a function's code checks the previews' passwords (it holds [`AUTH`]).
+pub fn checks_passwords(code: &str) -> bool {
+    code.contains("async function authorized(request, preview) {")
+}
+
 /// The handler's lines after the answers, before the redirect lookup (KeyValueStore variant with a password).
 pub(super) const AUTH_CHECK: &str = r#"    if (preview && !(await authorized(request, preview))) {
         return unauthorized();
