@@ -334,6 +334,18 @@ fn a_preview_password_reaches_aws_only_as_a_salted_hash() {
     );
     assert_eq!(production(&b), before);
 
+    // Again, production's record still saying otherwise: the live code checks passwords, so one read.
+    let n = proxy.requests().len();
+    site.run_with(&["preview"], &with).ok();
+    let about: Vec<String> = (proxy.requests().into_iter().skip(n))
+        .filter(|r| r.path.contains("/function") || r.path.ends_with("/config"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        about,
+        [format!("GET /2020-05-31/function/{name}?Stage=LIVE")]
+    );
+
     // Production's publish with a new redirect: its keys only, and no code (the live code is its own).
     site.git(&["switch", "-q", "main"]);
     site.config(&format!(
@@ -451,11 +463,16 @@ fn a_response_function_that_is_not_the_sites_is_left_alone() {
     let proxy = Proxy::start(&moto().endpoint, Config::default());
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     let site = site_with_draft(&b, &dist, &env);
-    site.config(&config(
+    // A new page on production, so that its publish has files to write (none may be).
+    site.git(&["switch", "-q", "main"]);
+    site.write("public/about.html", "<h1>About</h1>");
+    site.commit("about");
+    let protected = config(
         &b,
         &dist,
         &previews("password_env = \"GP_PREVIEW_PASSWORD\"\n"),
-    ));
+    );
+    site.config(&protected);
     let j = site.run(&["cdn-function", "--print", "--json"]).ok().json();
     let response_name = j["response"]["name"].as_str().unwrap().to_string();
     let theirs = "function handler(event) { return event.response; }";

@@ -126,11 +126,11 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
     }
     if password.is_some() {
         let others = super::preview_names(s, t).await?;
-        let protected = others.len() + usize::from(!others.iter().any(|o| o == name));
-        if protected > previews::MAX_PROTECTED_PREVIEWS {
+        if let Some(protected) = too_many_protected(&others, name) {
             return Err(Error::Usage(format!(
                 "target {} would have {protected} previews with a password; the function's KeyValueStore keeps \
-                 room for {}: remove some first (`git publish preview prune`, `preview rm NAME`)",
+                 room for {}: remove some first (`git publish preview prune`, `preview rm NAME`); nothing was \
+                 written",
                 t.name,
                 previews::MAX_PROTECTED_PREVIEWS
             )));
@@ -196,6 +196,13 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
         }
     }
     Ok(())
+}
+
+/// The number of protected previews once `name` is published beside `others`, when it is past the room the
+/// KeyValueStore keeps for their hashes (`previews::MAX_PROTECTED_PREVIEWS`).
+fn too_many_protected(others: &[String], name: &str) -> Option<usize> {
+    let protected = others.len() + usize::from(!others.iter().any(|o| o == name));
+    (protected > previews::MAX_PROTECTED_PREVIEWS).then_some(protected)
 }
 
 /// The site's function as production's next publish would build it, when it differs from the one
@@ -275,4 +282,21 @@ pub async fn after_remove(s: &Session, t: &Target, name: &str) -> Result<()> {
         s.ui.note(&format!("removed preview {name}'s password hash ({key})"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The room kept for the previews' hashes is a limit: the 1,001st protected preview is refused before
+    /// anything is written; republishing one of the 1,000 is not.
+    #[test]
+    fn protected_previews_stay_within_the_room_kept_for_them() {
+        let full: Vec<String> = (0..previews::MAX_PROTECTED_PREVIEWS)
+            .map(|i| format!("p{i}"))
+            .collect();
+        assert_eq!(too_many_protected(&full, "new"), Some(1001));
+        assert_eq!(too_many_protected(&full, "p7"), None);
+        assert_eq!(too_many_protected(&full[1..], "new"), None);
+    }
 }
