@@ -438,6 +438,11 @@ fn node_checks_a_preview_password_against_the_key_value_store() {
             auth_value(&site, "draft", "s3cret:with colon"),
         ),
         (auth_key("intl"), auth_value(&site, "intl", "pässwörd")),
+        // Not in the expected form (the right hash under another scheme's name): opens nothing.
+        (
+            auth_key("odd"),
+            auth_value(&site, "odd", "s3cret:with colon").replacen("sha256:", "sha512:", 1),
+        ),
     ];
     let draft = "draft.preview.blog.example.com";
     let intl = "intl.preview.blog.example.com";
@@ -454,6 +459,7 @@ fn node_checks_a_preview_password_against_the_key_value_store() {
         (draft, "", "raw:basic YTpzM2NyZXQ6d2l0aCBjb2xvbg==", "/", pass("/_previews/draft/index.html")),
         (intl, "", "u:pässwörd", "/", pass("/_previews/intl/index.html")),
         (intl, "", "u:s3cret:with colon", "/", unauthorized()),
+        ("odd.preview.blog.example.com", "", "u:s3cret:with colon", "/", unauthorized()),
         // no key for this preview: closed
         ("other.preview.blog.example.com", "", "u:s3cret:with colon", "/", unauthorized()),
         // the cookie way asks too; its door and robots.txt don't
@@ -592,6 +598,18 @@ fn the_functions_stay_within_10_kb_with_the_longest_settings() {
     )
     .unwrap();
     assert!(inline.kvs.is_none() && inline.code.len() <= INLINE_MAX_BYTES);
+    // Past 10 KB (an index document no site has): refused, naming the limit.
+    let huge = UrlForms {
+        index_document: "i".repeat(9000),
+        ..UrlForms::default()
+    };
+    let e = generate_for(&table(), &huge, &Previews::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the viewer-request function's code would be")
+            && e.to_string().contains("CloudFront takes at most 10240"),
+        "{e}"
+    );
 }
 
 /// With a password the store keeps room for the previews' keys: a table that fits a KeyValueStore alone
