@@ -114,6 +114,23 @@ fn production(b: &str) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// A new bucket and distribution, a recording proxy in front of moto (answering the KeyValueStore data
+/// API with `kvs`), and [`site_with_draft`] published through it: (bucket, distribution, proxy, site).
+fn published(name: &str, kvs: bool) -> (String, String, Proxy, Site) {
+    let b = bucket(name);
+    let dist = distribution(&b);
+    let answer = kvs.then_some(stand_in as crate::proxy::Answer);
+    let proxy = Proxy::start(
+        &moto().endpoint,
+        Config {
+            answer,
+            ..Default::default()
+        },
+    );
+    let site = site_with_draft(&b, &dist, &[("AWS_ENDPOINT_URL", proxy.endpoint.as_str())]);
+    (b, dist, proxy, site)
+}
+
 /// A published production site on `main` (the function managed, the distribution tagged as the site's),
 /// and a branch `draft` with a changed home page, checked out.
 fn site_with_draft(b: &str, dist: &str, env: &[(&str, &str)]) -> Site {
@@ -137,11 +154,8 @@ fn site_with_draft(b: &str, dist: &str, env: &[(&str, &str)]) -> Site {
 /// record or objects.
 #[test]
 fn production_publishes_the_routing_and_previews_leave_it_alone() {
-    let b = bucket("ps-route");
-    let dist = distribution(&b);
-    let proxy = Proxy::start(&moto().endpoint, Config::default());
+    let (b, dist, proxy, site) = published("ps-route", false);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let site = site_with_draft(&b, &dist, &env);
     let (name, _) = site_names(&site);
     let with_domain = config(&b, &dist, &previews(&format!("domain = \"{DOMAIN}\"\n")));
     site.config(&with_domain);
@@ -245,18 +259,9 @@ fn production_publishes_the_routing_and_previews_leave_it_alone() {
 /// writes nothing; `preview rm` deletes the hash; `git publish cdn-function` counts it all.
 #[test]
 fn a_preview_password_reaches_aws_only_as_a_salted_hash() {
-    let b = bucket("ps-auth");
-    let dist = distribution(&b);
-    let proxy = Proxy::start(
-        &moto().endpoint,
-        Config {
-            answer: Some(stand_in),
-            ..Default::default()
-        },
-    );
+    let (b, dist, proxy, site) = published("ps-auth", true);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     let protected = previews("password_env = \"GP_PREVIEW_PASSWORD\"\n");
-    let site = site_with_draft(&b, &dist, &env);
     let (name, _) = site_names(&site);
     site.git(&["branch", "stale", "draft"]);
     site.git(&["switch", "-q", "main"]);
@@ -456,13 +461,8 @@ fn a_password_without_the_managed_function_is_refused() {
 /// (no object, no function code, no association), naming it.
 #[test]
 fn a_response_function_that_is_not_the_sites_is_left_alone() {
-    use aws_sdk_cloudfront::primitives::Blob;
-    use aws_sdk_cloudfront::types::{FunctionConfig, FunctionRuntime};
-    let b = bucket("ps-owner");
-    let dist = distribution(&b);
-    let proxy = Proxy::start(&moto().endpoint, Config::default());
+    let (b, dist, proxy, site) = published("ps-owner", false);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
-    let site = site_with_draft(&b, &dist, &env);
     // A new page on production, so that its publish has files to write (none may be).
     site.git(&["switch", "-q", "main"]);
     site.write("public/about.html", "<h1>About</h1>");
@@ -476,25 +476,7 @@ fn a_response_function_that_is_not_the_sites_is_left_alone() {
     let j = site.run(&["cdn-function", "--print", "--json"]).ok().json();
     let response_name = j["response"]["name"].as_str().unwrap().to_string();
     let theirs = "function handler(event) { return event.response; }";
-    rt().block_on(async {
-        let c = cloudfront();
-        let config = FunctionConfig::builder()
-            .comment("made by hand")
-            .runtime(FunctionRuntime::CloudfrontJs20)
-            .build()
-            .unwrap();
-        let made = (c.create_function().name(&response_name))
-            .function_config(config)
-            .function_code(Blob::new(theirs))
-            .send()
-            .await
-            .unwrap();
-        (c.publish_function().name(&response_name))
-            .if_match(made.e_tag().unwrap())
-            .send()
-            .await
-            .unwrap();
-    });
+    function_made_by_hand(&response_name, theirs);
     let refused = format!("CloudFront function {response_name} exists and is not this site's");
     let with = [env[0], ("GP_PREVIEW_PASSWORD", PASSWORD)];
     let before = objects(&b);

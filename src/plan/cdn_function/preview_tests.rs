@@ -8,7 +8,7 @@
 //! runs ("JavaScript runtime 2.0 features for CloudFront Functions": Buffer, Crypto).
 
 use super::previews::{auth_key, auth_value, Previews, COOKIE_MAX_AGE};
-use super::tests::{big_table, cloudfront_stub, run_node, table};
+use super::tests::{bare, big_table, cloudfront_stub, pretty, run_node, table};
 use super::*;
 
 const DOMAIN: &str = "preview.blog.example.com";
@@ -199,7 +199,8 @@ fn routing_cases() -> Vec<Case<'static>> {
     let prod = "blog.example.com";
     let draft = "draft.preview.blog.example.com";
     let cf = "d111111abcdef8.cloudfront.net";
-    vec![
+    #[rustfmt::skip]
+    let cases = vec![
         // production
         (prod, "", "", "/", pass("/index.html")),
         (prod, "", "", "/posts/a/", pass("/posts/a/index.html")),
@@ -207,104 +208,26 @@ fn routing_cases() -> Vec<Case<'static>> {
         (prod, "", "", "/robots.txt", pass("/robots.txt")),
         // a preview host: its prefix, after the directory index; redirects as on production
         (draft, "", "", "/", pass("/_previews/draft/index.html")),
-        (
-            draft,
-            "",
-            "",
-            "/posts/a/",
-            pass("/_previews/draft/posts/a/index.html"),
-        ),
-        (
-            draft,
-            "",
-            "",
-            "/css/site.css",
-            pass("/_previews/draft/css/site.css"),
-        ),
+        (draft, "", "", "/posts/a/", pass("/_previews/draft/posts/a/index.html")),
+        (draft, "", "", "/css/site.css", pass("/_previews/draft/css/site.css")),
         (draft, "", "", "/posts/old/", moved("/posts/new/")),
         (draft, "", "", "/posts/old/index.html", moved("/posts/new/")),
-        (
-            draft,
-            "",
-            "",
-            "/away.html",
-            "302 location=https://example.com/x?ref=blog".into(),
-        ),
-        (
-            "DRAFT.Preview.Blog.Example.COM",
-            "",
-            "",
-            "/",
-            pass("/_previews/draft/index.html"),
-        ),
-        (
-            "a-1.preview.blog.example.com",
-            "",
-            "",
-            "/",
-            pass("/_previews/a-1/index.html"),
-        ),
+        (draft, "", "", "/away.html", "302 location=https://example.com/x?ref=blog".into()),
+        ("DRAFT.Preview.Blog.Example.COM", "", "", "/", pass("/_previews/draft/index.html")),
+        ("a-1.preview.blog.example.com", "", "", "/", pass("/_previews/a-1/index.html")),
         (draft, "", "", "/robots.txt", robots()),
         // a preview can't reach outside its prefix, and keeps the viewer's Authorization from the origin
-        (
-            draft,
-            "",
-            "",
-            "/_previews/other/x.html",
-            pass("/_previews/draft/_previews/other/x.html"),
-        ),
+        (draft, "", "", "/_previews/other/x.html", pass("/_previews/draft/_previews/other/x.html")),
         (draft, "", "x:y", "/", pass("/_previews/draft/index.html")),
         // hosts that are not exactly `<name>.DOMAIN`: production
         ("preview.blog.example.com", "", "", "/", pass("/index.html")),
-        (
-            "a.b.preview.blog.example.com",
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
-        (
-            "draftpreview.blog.example.com",
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
-        (
-            "draft.preview.blog.example.com.evil.example",
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
-        (
-            "draft.preview.blog.example.com:443",
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
-        (
-            "-x.preview.blog.example.com",
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
-        (
-            "x_y.preview.blog.example.com",
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
-        (
-            Box::leak(format!("{}.{DOMAIN}", "a".repeat(64)).into_boxed_str()),
-            "",
-            "",
-            "/",
-            pass("/index.html"),
-        ),
+        ("a.b.preview.blog.example.com", "", "", "/", pass("/index.html")),
+        ("draftpreview.blog.example.com", "", "", "/", pass("/index.html")),
+        ("draft.preview.blog.example.com.evil.example", "", "", "/", pass("/index.html")),
+        ("draft.preview.blog.example.com:443", "", "", "/", pass("/index.html")),
+        ("-x.preview.blog.example.com", "", "", "/", pass("/index.html")),
+        ("x_y.preview.blog.example.com", "", "", "/", pass("/index.html")),
+        (Box::leak(format!("{}.{DOMAIN}", "a".repeat(64)).into_boxed_str()), "", "", "/", pass("/index.html")),
         // production never serves /_previews/, however the path is written
         (prod, "", "", "/_previews/draft/index.html", "404".into()),
         (prod, "", "", "/_previews", "404".into()),
@@ -314,13 +237,7 @@ fn routing_cases() -> Vec<Case<'static>> {
         (prod, "", "", "/%5Fpreviews/draft/", "404".into()),
         (cf, "", "", "/_previews/draft/", "404".into()),
         (prod, "", "", "/_previewsx/", pass("/_previewsx/index.html")),
-        (
-            prod,
-            "",
-            "",
-            "/a/_previews/",
-            pass("/a/_previews/index.html"),
-        ),
+        (prod, "", "", "/a/_previews/", pass("/a/_previews/index.html")),
         // the cookie way: enter, leave, and requests carrying the cookie
         (cf, "", "", "/_preview/draft/", cookie("draft")),
         (cf, "", "", "/_preview/off/", cookie("off")),
@@ -334,19 +251,14 @@ fn routing_cases() -> Vec<Case<'static>> {
         (cf, "draft", "", "/", pass("/_previews/draft/index.html")),
         (cf, "draft", "", "/posts/old/", moved("/posts/new/")),
         (cf, "draft", "", "/robots.txt", robots()),
-        (
-            prod,
-            "draft",
-            "",
-            "/posts/a/",
-            pass("/_previews/draft/posts/a/index.html"),
-        ),
+        (prod, "draft", "", "/posts/a/", pass("/_previews/draft/posts/a/index.html")),
         (cf, "Draft", "", "/", pass("/index.html")),
         (cf, "../x", "", "/", pass("/index.html")),
         (cf, "a/b", "", "/_previews/a/", "404".into()),
         // the host wins over the cookie
         (draft, "other", "", "/", pass("/_previews/draft/index.html")),
-    ]
+    ];
+    cases
 }
 
 #[test]
@@ -366,14 +278,7 @@ fn node_routes_previews_by_host_and_cookie_in_both_variants() {
 #[test]
 fn node_rewrites_a_preview_like_production_before_prefixing() {
     let draft = "draft.preview.blog.example.com";
-    let pretty = UrlForms {
-        pretty: true,
-        ..UrlForms::default()
-    };
-    let bare = UrlForms {
-        dir_bare: true,
-        ..UrlForms::default()
-    };
+    let (pretty, bare) = (pretty(), bare());
     for (forms, uri, want) in [
         (&pretty, "/about", "/_previews/draft/about.html"),
         (&bare, "/posts/a", "/_previews/draft/posts/a/index.html"),

@@ -31,6 +31,22 @@ pub(super) fn run_node(dir: &tempfile::TempDir, file: &str, script: &str) {
     );
 }
 
+/// Pages served at `/about` (`pretty_urls`).
+pub(super) fn pretty() -> UrlForms {
+    UrlForms {
+        pretty: true,
+        ..UrlForms::default()
+    }
+}
+
+/// Directories served at `/dir` too.
+pub(super) fn bare() -> UrlForms {
+    UrlForms {
+        dir_bare: true,
+        ..UrlForms::default()
+    }
+}
+
 pub(super) fn table() -> Vec<Redirect> {
     vec![
         redirect("posts/old/index.html", "/posts/new/", 301),
@@ -43,14 +59,8 @@ pub(super) fn table() -> Vec<Redirect> {
 #[test]
 fn node_runs_the_function_on_a_table_of_events() {
     let plain = UrlForms::default();
-    let pretty = UrlForms {
-        pretty: true,
-        ..UrlForms::default()
-    };
-    let bare = UrlForms {
-        dir_bare: true,
-        ..UrlForms::default()
-    };
+    let pretty = pretty();
+    let bare = bare();
     #[rustfmt::skip]
     let cases: &[(&str, &str, &UrlForms, &str)] = &[
         // directory index
@@ -230,10 +240,7 @@ fn the_fingerprint_follows_what_the_function_serves() {
             .fingerprint
     };
     let plain = UrlForms::default();
-    let pretty = UrlForms {
-        pretty: true,
-        ..UrlForms::default()
-    };
+    let pretty = pretty();
     let base = f(&table(), &plain, "git-publish-p", &["E1"]);
     assert_eq!(base, f(&table(), &plain, "git-publish-p", &["E1"]));
     assert!(base.starts_with("sha256:") && base.len() == 71, "{base}");
@@ -281,14 +288,8 @@ pub(super) fn cloudfront_stub(dir: &tempfile::TempDir) {
 #[test]
 fn node_runs_the_key_value_store_variant_with_a_stubbed_cloudfront_module() {
     let plain = UrlForms::default();
-    let pretty = UrlForms {
-        pretty: true,
-        ..UrlForms::default()
-    };
-    let bare = UrlForms {
-        dir_bare: true,
-        ..UrlForms::default()
-    };
+    let pretty = pretty();
+    let bare = bare();
     let mut t = big_table(200);
     t.extend(table());
     #[rustfmt::skip]
