@@ -173,27 +173,35 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
         ensure(s, t, f).await?;
     }
     if let Some((key, value)) = auth {
-        let sdk = aws::sdk_config(t).await;
-        let cf = aws::cloudfront_client(&sdk);
-        let arn = (kvs::find_store(&cf, &site.function_name(), &site).await)
-            .map_err(|e| cdn_err(&first(t), e))?
-            .ok_or_else(|| {
-                cdn_err(
-                    &first(t),
-                    StoreError::failed(
-                        format!(
-                            "the KeyValueStore {} of the site's function is missing",
-                            site.function_name()
-                        ),
-                        "`git publish --full` publishes the function and its store again",
+        write_hash(s, t, name, &key, &value).await?;
+    }
+    Ok(())
+}
+
+/// Write preview `name`'s password hash under `key` in the site's function's KeyValueStore (only when it
+/// differs).
+async fn write_hash(s: &Session, t: &Target, name: &str, key: &str, value: &str) -> Result<()> {
+    let site = t.site();
+    let sdk = aws::sdk_config(t).await;
+    let cf = aws::cloudfront_client(&sdk);
+    let arn = (kvs::find_store(&cf, &site.function_name(), &site).await)
+        .map_err(|e| cdn_err(&first(t), e))?
+        .ok_or_else(|| {
+            cdn_err(
+                &first(t),
+                StoreError::failed(
+                    format!(
+                        "the KeyValueStore {} of the site's function is missing",
+                        site.function_name()
                     ),
-                )
-            })?;
-        let wrote = (kvs::set_key(&aws::kvs_client(&sdk), &arn, &key, Some(&value)).await)
-            .map_err(|e| cdn_err(&first(t), e))?;
-        if wrote {
-            s.ui.note(&format!("wrote preview {name}'s password hash ({key})"));
-        }
+                    "`git publish --full` publishes the function and its store again",
+                ),
+            )
+        })?;
+    let wrote = (kvs::set_key(&aws::kvs_client(&sdk), &arn, key, Some(value)).await)
+        .map_err(|e| cdn_err(&first(t), e))?;
+    if wrote {
+        s.ui.note(&format!("wrote preview {name}'s password hash ({key})"));
     }
     Ok(())
 }
