@@ -58,9 +58,10 @@ async fn dispatch(cli: Cli, ui: Ui) -> Result<i32> {
         Some(Command::Redirects { target }) => {
             cmd::redirects::run(&open(ui)?, target.as_deref()).await?
         }
-        Some(Command::CdnFunction { target, print: _ }) => {
-            cmd::redirects::print_function(&open(ui)?, target.as_deref()).await?
-        }
+        Some(Command::CdnFunction { target, print }) => match print {
+            true => cmd::redirects::print_function(&open(ui)?, target.as_deref()).await?,
+            false => cmd::redirects::report(&open(ui)?, target.as_deref()).await?,
+        },
         Some(Command::Preview(args)) => cmd::preview::run(&open(ui)?, &args).await?,
         // ---- publish on push (src/hooks/) ----
         Some(Command::Install(args)) => return hooks::install(&open(ui)?, &cwd, config, &args),

@@ -260,13 +260,14 @@ pub enum Command {
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
     },
-    /// The CloudFront Function (cloudfront-js-2.0, viewer request) that serves directory indexes, pretty URLs
-    /// and the redirects of a target, for deploying it with your own tooling
+    /// The CloudFront Function (cloudfront-js-2.0, viewer request) that serves directory indexes, pretty URLs,
+    /// the redirects and the branch previews of a target: its limits, or its code for your own tooling
     CdnFunction {
         /// Target whose function to show (default: the default target)
         #[arg(short, long, value_name = "NAME")]
         target: Option<String>,
-        /// Print the code (the only action for now)
+        /// Print the code (without it: the redirects and previews it serves, and its sizes against
+        /// CloudFront's limits)
         #[arg(long)]
         print: bool,
     },

@@ -94,6 +94,18 @@ impl Site {
         self.name(64)
     }
 
+    /// The name of the viewer-response function that marks branch previews `noindex` (made only with
+    /// `[targets.NAME.previews]`): the readable part cut shorter, then `-response-<id>`, so that it is
+    /// never the viewer-request function's name, this site's or another's (theirs ends with their own id).
+    pub fn response_function_name(&self) -> String {
+        let id_part = self.name(64);
+        let id = self.id();
+        let readable = id_part.trim_end_matches(&format!("-{id}"));
+        let mut cut = readable.to_string();
+        cut.truncate(64 - id.len() - "-response-".len());
+        format!("{}-response-{id}", cut.trim_end_matches('-'))
+    }
+
     /// The mark a comment starts with: `git-publish site <id>`.
     pub fn mark(&self) -> String {
         format!("git-publish site {}", self.id())
@@ -213,6 +225,24 @@ mod tests {
         );
         // The prefix's slashes at the ends are not part of the identity.
         assert_eq!(site("p", "b", "/x/").id(), site("p", "b", "x").id());
+        // The viewer-response function's name: as unique, within the limit, never the other name.
+        for s in [&long_us, &long_eu, &dotted, &split_a, &prefix_a] {
+            let n = s.response_function_name();
+            assert!(n.len() <= 64, "{n}");
+            assert!(n.ends_with(&format!("-response-{}", s.id())), "{n}");
+            assert_ne!(n, s.function_name());
+        }
+        assert_ne!(
+            long_us.response_function_name(),
+            long_eu.response_function_name()
+        );
+        assert_eq!(
+            site("production", "blog", "").response_function_name(),
+            format!(
+                "git-publish-production-blog-response-{}",
+                site("production", "blog", "").id()
+            )
+        );
     }
 
     #[test]

@@ -159,6 +159,18 @@ pub fn url(target: &Target, name: &str, distribution_domain: Option<&str>) -> St
     }
 }
 
+/// How the target's managed function serves its previews (`plan::cdn_function::previews`): the preview
+/// domain, whether a password is configured, and whether `[targets.NAME.previews]` asks for the
+/// viewer-response function that marks previews `noindex`.
+pub fn serving(target: &Target) -> crate::plan::cdn_function::Previews {
+    let p = target.previews.as_ref();
+    crate::plan::cdn_function::Previews {
+        domain: p.and_then(|p| p.domain.clone()),
+        password: p.is_some_and(|p| p.password_env.is_some() || p.password_file.is_some()),
+        response: p.is_some(),
+    }
+}
+
 /// Whether `path` (a site path of the production tree) is under the previews' reserved prefix.
 pub fn is_reserved(path: &str) -> bool {
     path == PREFIX || path.starts_with(&format!("{PREFIX}/"))

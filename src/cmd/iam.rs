@@ -11,8 +11,8 @@
 //! | a missing state object must read as 404, not 403       | `s3:ListBucket` on the bucket                 |
 //! | origin path of each distribution; invalidate; `--wait` | `cloudfront:GetDistribution`, `CreateInvalidation`, `GetInvalidation` on the distribution |
 //! | `distribution = "auto"`                                | `cloudfront:ListDistributions` (no resource scoping exists) |
-//! | `cdn_function = "manage"`                              | `cloudfront:*Function` on its function, `GetDistributionConfig`, `ListTagsForResource` (whose it is), `UpdateDistribution` |
-//! | a redirect table in a KeyValueStore                    | `cloudfront:{Create,Describe}KeyValueStore`, `cloudfront-keyvaluestore:{DescribeKeyValueStore,ListKeys,UpdateKeys}` (store ids are random: any store) |
+//! | `cdn_function = "manage"`                              | `cloudfront:*Function` on its function (and, with `[targets.NAME.previews]`, its viewer-response function), `GetDistributionConfig`, `ListTagsForResource` (whose it is), `UpdateDistribution` |
+//! | a redirect table (or previews' password hashes) in a KeyValueStore | `cloudfront:{Create,Describe}KeyValueStore`, `cloudfront-keyvaluestore:{DescribeKeyValueStore,GetKey,ListKeys,UpdateKeys}` (store ids are random: any store) |
 
 use serde_json::{json, Value};
 
@@ -127,10 +127,14 @@ fn cloudfront_statements(distributions: &[Distribution]) -> Vec<Value> {
 
 /// `cdn_function = "manage"`: the target's own function, and the distribution config it is associated in.
 fn function_statements(target: &Target) -> Vec<Value> {
-    let function = format!(
-        "arn:aws:cloudfront::*:function/{}",
-        target.cdn_function_name()
-    );
+    let arn = |name: String| format!("arn:aws:cloudfront::*:function/{name}");
+    let function = match target.previews {
+        None => json!(arn(target.cdn_function_name())),
+        Some(_) => json!([
+            arn(target.cdn_function_name()),
+            arn(target.site().response_function_name())
+        ]),
+    };
     let distributions: Vec<String> = (target.distributions.iter())
         .map(|d| match d {
             Distribution::Id(id) => format!("arn:aws:cloudfront::*:distribution/{id}"),
@@ -161,7 +165,8 @@ fn function_statements(target: &Target) -> Vec<Value> {
             ],
             "Resource": distributions,
         }),
-        // A redirect table too large for the code lives in a KeyValueStore named like the function.
+        // A redirect table too large for the code (and the previews' password hashes) live in a
+        // KeyValueStore named like the function.
         json!({
             "Sid": "RedirectTableKeyValueStore",
             "Effect": "Allow",
@@ -169,6 +174,7 @@ fn function_statements(target: &Target) -> Vec<Value> {
                 "cloudfront:CreateKeyValueStore",
                 "cloudfront:DescribeKeyValueStore",
                 "cloudfront-keyvaluestore:DescribeKeyValueStore",
+                "cloudfront-keyvaluestore:GetKey",
                 "cloudfront-keyvaluestore:ListKeys",
                 "cloudfront-keyvaluestore:UpdateKeys"
             ],
@@ -296,6 +302,26 @@ mod tests {
         assert!(s[5]["Action"]
             .to_string()
             .contains("cloudfront-keyvaluestore:UpdateKeys"));
+        assert!(s[5]["Action"]
+            .to_string()
+            .contains("cloudfront-keyvaluestore:GetKey"));
+        // With [targets.NAME.previews], the viewer-response function too.
+        let p = policy(&target(
+            "url = \"s3://blog\"\ndistribution = \"E2QWRUHAPOMQZL\"\ncdn_function = \"manage\"\n\
+             [targets.p.previews]",
+        ))
+        .unwrap();
+        let site = Site::new("p", "blog", "");
+        assert_eq!(
+            p["Statement"][3]["Resource"],
+            json!([
+                format!("arn:aws:cloudfront::*:function/{name}"),
+                format!(
+                    "arn:aws:cloudfront::*:function/{}",
+                    site.response_function_name()
+                )
+            ])
+        );
     }
 
     /// Issue 25: the previews' role writes only under `_previews/` and the previews' records, and an explicit

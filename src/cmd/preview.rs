@@ -20,6 +20,8 @@ use crate::preview;
 use crate::publish::{self, PreviewOpts, PublishOpts, Session};
 use crate::state::{self, Deploy, Pending, State};
 
+mod serving;
+
 pub async fn run(s: &Session, args: &PreviewArgs) -> Result<ExitCode> {
     match &args.action {
         None => publish_preview(s, args).await,
@@ -113,6 +115,7 @@ async fn publish_preview(s: &Session, args: &PreviewArgs) -> Result<ExitCode> {
         }),
         ..PublishOpts::default()
     };
+    serving::before_publish(s, t, &name, args.dry_run).await?;
     let url = url_of(t, &name).await;
     let report = publish::publish_then(s, &opts, |_| {
         s.ui.note(&format!("preview {name} of branch {branch}: {url}"));
@@ -222,20 +225,30 @@ pub async fn previews_of(s: &Session, t: &Target) -> Result<Vec<Listed>> {
     let store_target = records_target(t);
     let b = backends(&store_target, false, &|n| s.ui.say(n)).await?;
     let (_, dir) = preview::records_dir(t);
-    let keys = (b.state_store().list(&dir).await).map_err(|e| state::store_err(&t.name, e))?;
     let mut out = Vec::new();
-    for key in keys {
-        let Some(name) = (key.strip_prefix(&dir))
-            .and_then(|k| k.strip_suffix(".json"))
-            .filter(|n| preview::is_name(n))
-        else {
-            continue;
-        };
+    for name in names_in(&b, t).await? {
+        let key = format!("{dir}{name}.json");
         let (st, _) =
-            state::read(b.state_store(), &key, &preview::target_name(&t.name, name)).await?;
-        out.push(listed(s, t, name, st.as_ref()).await);
+            state::read(b.state_store(), &key, &preview::target_name(&t.name, &name)).await?;
+        out.push(listed(s, t, &name, st.as_ref()).await);
     }
     Ok(out)
+}
+
+/// The names of `t`'s previews: one LIST of their records' directory, no record read.
+pub async fn preview_names(s: &Session, t: &Target) -> Result<Vec<String>> {
+    let b = backends(&records_target(t), false, &|n| s.ui.say(n)).await?;
+    names_in(&b, t).await
+}
+
+async fn names_in(b: &Backends, t: &Target) -> Result<Vec<String>> {
+    let (_, dir) = preview::records_dir(t);
+    let keys = (b.state_store().list(&dir).await).map_err(|e| state::store_err(&t.name, e))?;
+    Ok((keys.iter())
+        .filter_map(|key| key.strip_prefix(&dir)?.strip_suffix(".json"))
+        .filter(|n| preview::is_name(n))
+        .map(str::to_string)
+        .collect())
 }
 
 /// A target whose store holds the previews' records (the production record's store).
@@ -380,6 +393,7 @@ pub async fn remove(s: &Session, t: &Target, name: &str, dry_run: bool) -> Resul
     .await?;
     delete_all(&b, &p, &keys).await?;
     invalidate_preview(s, &b, &p).await?;
+    serving::after_remove(s, t, name).await?;
     let probe = state::probe_key(&key);
     (b.state_store().delete_batch(&[key.clone(), probe]).await)
         .map_err(|e| state::store_err(&p.name, e))?;

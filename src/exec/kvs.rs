@@ -2,11 +2,15 @@
 //! large for the function's code (`plan::cdn_function`).
 //!
 //! Owns two things: the store itself, through the CloudFront API ([`ensure_store`]: DescribeKeyValueStore by
-//! name, CreateKeyValueStore when there is none, waiting until it is READY), and its keys, through the
-//! KeyValueStore data API (`cloudfront-keyvaluestore`, [`sync`]): DescribeKeyValueStore for its ETag,
-//! ListKeys for what it holds, and UpdateKeys (If-Match) with only the difference, in batches within the
-//! API's limits ([`batches`]). The entries come from the plan, which checked them against the store's
-//! limits; this module decides nothing about them.
+//! name, CreateKeyValueStore when there is none, waiting until it is READY; [`find_store`] only looks), and
+//! its keys, through the KeyValueStore data API (`cloudfront-keyvaluestore`, [`sync`]): DescribeKeyValueStore
+//! for its ETag, ListKeys for what it holds, and UpdateKeys (If-Match) with only the difference, in batches
+//! within the API's limits ([`batches`]). The entries come from the plan, which checked them against the
+//! store's limits; this module decides nothing about them.
+//!
+//! The store holds two kinds of keys: the redirect table's (URL paths, `/…`), which [`sync`] alone manages,
+//! and the previews' password hashes (`preview-auth:<name>`), which `git publish preview` writes and
+//! removes one at a time ([`set_key`]) and [`sync`] never touches.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +21,7 @@ use super::aws::classify;
 use super::cdn_function::{check_owner, missing};
 use super::StoreError;
 use crate::identity::Site;
+use crate::plan::cdn_function::previews::is_redirect_key;
 
 /// UpdateKeys takes at most 50 puts and deletes together, and 3 MB of payload.
 pub const MAX_KEYS_PER_UPDATE: usize = 50;
@@ -132,8 +137,9 @@ async fn create(
     }
 }
 
-/// Make the keys of the store `arn` be `want`: list what it holds, then send only the difference, each
-/// batch with the ETag the previous one returned (If-Match).
+/// Make the redirect keys of the store `arn` be `want`: list what it holds, then send only the difference,
+/// each batch with the ETag the previous one returned (If-Match). Keys that are not a redirect's (the
+/// previews' passwords) are left as they are.
 pub async fn sync(
     client: &aws_sdk_cloudfrontkeyvaluestore::Client,
     arn: &str,
@@ -143,7 +149,8 @@ pub async fn sync(
     let described = (client.describe_key_value_store().kvs_arn(arn).send().await)
         .map_err(|e| classify(&e, &what, None))?;
     let mut etag = described.e_tag;
-    let have = list(client, arn).await?;
+    let mut have = list(client, arn).await?;
+    have.retain(|k, _| is_redirect_key(k));
     let mut synced = Synced::default();
     for b in batches(&have, want) {
         let puts = (b.puts.iter())
@@ -166,6 +173,65 @@ pub async fn sync(
         synced.requests += 1;
     }
     Ok(synced)
+}
+
+/// The ARN of the KeyValueStore `name` when there is one, and it is `site`'s (one of that name that is not
+/// is refused: its keys would be another site's). Never creates one.
+pub async fn find_store(
+    cf: &aws_sdk_cloudfront::Client,
+    name: &str,
+    site: &Site,
+) -> Result<Option<String>, StoreError> {
+    let what = format!("CloudFront KeyValueStore {name}");
+    let store = match cf.describe_key_value_store().name(name).send().await {
+        Ok(d) => d.key_value_store,
+        Err(e) if missing(&e, |s| s.is_entity_not_found()) => return Ok(None),
+        Err(e) => return Err(classify(&e, &what, None)),
+    };
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    check_owner(&what, store.comment(), site)?;
+    Ok(Some(store.arn().to_string()))
+}
+
+/// Make key `key` of the store `arn` hold `value` (None: be absent): GetKey, then, only when it differs,
+/// one UpdateKeys with the store's ETag (If-Match). Returns whether it wrote.
+pub async fn set_key(
+    client: &aws_sdk_cloudfrontkeyvaluestore::Client,
+    arn: &str,
+    key: &str,
+    value: Option<&str>,
+) -> Result<bool, StoreError> {
+    let what = format!("CloudFront KeyValueStore {arn}");
+    let have = match client.get_key().kvs_arn(arn).key(key).send().await {
+        Ok(got) => Some(got.value),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => None,
+        Err(e) => return Err(classify(&e, &what, None)),
+    };
+    if have.as_deref() == value {
+        return Ok(false);
+    }
+    let described = (client.describe_key_value_store().kvs_arn(arn).send().await)
+        .map_err(|e| classify(&e, &what, None))?;
+    let update = client.update_keys().kvs_arn(arn).if_match(described.e_tag);
+    let update = match value {
+        Some(v) => update.puts(
+            PutKeyRequestListItem::builder()
+                .key(key)
+                .value(v)
+                .build()
+                .map_err(|e| StoreError::failed(e.to_string(), ""))?,
+        ),
+        None => update.deletes(
+            DeleteKeyRequestListItem::builder()
+                .key(key)
+                .build()
+                .map_err(|e| StoreError::failed(e.to_string(), ""))?,
+        ),
+    };
+    update.send().await.map_err(|e| classify(&e, &what, None))?;
+    Ok(true)
 }
 
 /// Every key of the store and its value (ListKeys, all pages).

@@ -379,10 +379,21 @@ pub struct Function {
     #[serde(skip)]
     pub site: crate::identity::Site,
     pub code: String,
-    /// The KeyValueStore it reads the redirect table from, when the table is too large for the code.
+    /// The KeyValueStore it reads the redirect table from, when the table is too large for the code (or a
+    /// preview password needs it).
     pub kvs: Option<cdn_function::Kvs>,
+    /// The viewer-response function beside it (`[targets.NAME.previews]`: previews marked `noindex`); None:
+    /// the distribution runs none of this site's.
+    pub response: Option<ResponseFunction>,
     /// What it serves, as the state records it ([`cdn_function::fingerprint`]).
     pub fingerprint: String,
+}
+
+/// The viewer-response function of a managed site (`cdn_function::previews::response_code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseFunction {
+    pub name: String,
+    pub code: String,
 }
 
 impl Plan {

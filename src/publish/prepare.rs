@@ -605,6 +605,7 @@ fn managed_function(
         &target.site(),
         &plan.redirects.table,
         &target.forms,
+        &crate::preview::serving(target),
         &distributions,
     )?;
     let recorded = deployed.and_then(|d| d.function.as_deref());

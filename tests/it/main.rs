@@ -15,6 +15,7 @@ mod large;
 mod multisite;
 mod order;
 mod output;
+mod preview_serving;
 mod previews;
 mod production;
 mod proxy;

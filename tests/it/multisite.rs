@@ -303,8 +303,6 @@ fn finding_3_setup_never_writes_a_distribution_it_leaves_alone() {
 /// is never published over by a publish, and setup holds it until `--adopt`.
 #[test]
 fn finding_1_a_function_of_that_name_made_by_hand_is_left_alone() {
-    use aws_sdk_cloudfront::primitives::Blob;
-    use aws_sdk_cloudfront::types::{FunctionConfig, FunctionRuntime};
     let b = bucket("ms-foreign");
     let dist = distribution(&b);
     let site = site_at(
@@ -314,28 +312,7 @@ fn finding_1_a_function_of_that_name_made_by_hand_is_left_alone() {
     tag_for_site(&site, &dist);
     let (name, _) = site_names(&site);
     let code = "function handler(event) { return event.request; }";
-    rt().block_on(async {
-        let c = cloudfront();
-        let config = FunctionConfig::builder()
-            .comment("made by hand")
-            .runtime(FunctionRuntime::CloudfrontJs20)
-            .build()
-            .unwrap();
-        let made = c
-            .create_function()
-            .name(&name)
-            .function_config(config)
-            .function_code(Blob::new(code))
-            .send()
-            .await
-            .unwrap();
-        c.publish_function()
-            .name(&name)
-            .if_match(made.e_tag().unwrap())
-            .send()
-            .await
-            .unwrap();
-    });
+    function_made_by_hand(&name, code);
     let r = site.run(&[]).fails(1);
     assert!(r.stderr.contains("is not this site's"), "{}", r.stderr);
     assert_eq!(

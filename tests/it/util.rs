@@ -528,6 +528,31 @@ pub fn tag_for_site(site: &Site, dist: &str) {
     })
 }
 
+/// A CloudFront Function `name` made by hand (its comment names no site), published with `code`.
+pub fn function_made_by_hand(name: &str, code: &str) {
+    use aws_sdk_cloudfront::primitives::Blob;
+    use aws_sdk_cloudfront::types::{FunctionConfig, FunctionRuntime};
+    rt().block_on(async {
+        let c = cloudfront();
+        let config = FunctionConfig::builder()
+            .comment("made by hand")
+            .runtime(FunctionRuntime::CloudfrontJs20)
+            .build()
+            .unwrap();
+        let made = (c.create_function().name(name))
+            .function_config(config)
+            .function_code(Blob::new(code))
+            .send()
+            .await
+            .unwrap();
+        (c.publish_function().name(name))
+            .if_match(made.e_tag().unwrap())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
 /// Paths of every invalidation of a distribution, newest first.
 pub fn invalidations(dist: &str) -> Vec<Vec<String>> {
     rt().block_on(async {
