@@ -12,6 +12,7 @@ mod init;
 mod large;
 mod multisite;
 mod output;
+mod preview_docs;
 mod preview_hooks;
 mod previews;
 mod proxy;
