@@ -428,6 +428,11 @@ pub struct InstallArgs {
     /// Install even into a global core.hooksPath or one owned by husky, lefthook or pre-commit
     #[arg(long)]
     pub force: bool,
+
+    /// Also publish a branch preview (`git publish preview`) when another branch is pushed, and remove it when
+    /// the branch is deleted on the remote (`git publish push` does the same)
+    #[arg(long)]
+    pub previews: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -465,6 +470,13 @@ pub struct HookArgs {
     #[arg(long, default_value = "0", action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub background: bool,
+    /// `1`: pushes of other branches publish their previews (`install --previews`; the shims pass `0` or `1`)
+    #[arg(long, default_value = "0", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub previews: bool,
+    /// `hook publish`: publish this branch's preview (the zero id as the commit: remove it)
+    #[arg(long, value_name = "BRANCH")]
+    pub preview: Option<String>,
     #[arg(long, default_value = "")]
     pub site_config: String,
     /// The directory the shim runs from (where `reference-transaction` is armed)

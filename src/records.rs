@@ -38,18 +38,66 @@ pub struct Failure {
     pub commit: String,
     pub error: String,
     pub at: String,
+    /// The branch whose preview this was (`install --previews`): its publish, or its removal when `commit`
+    /// is the zero id (the branch was deleted on the remote). Kept in a file of its own per preview, so that
+    /// it never replaces a failure of production's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
 }
+
+impl Failure {
+    /// A preview's removal (its branch was deleted on the remote), not a publish.
+    pub fn is_removal(&self) -> bool {
+        self.preview.is_some() && self.commit.bytes().all(|b| b == b'0')
+    }
+}
+
+const PREVIEW_FAILURE_PREFIX: &str = "failed-preview-";
 
 fn failure_path(repo: &Repo) -> PathBuf {
     records_dir(repo).join("failed.json")
 }
 
+/// Where the failure of branch `branch`'s preview is kept (by the preview's name: a DNS label).
+fn preview_failure_path(repo: &Repo, branch: &str) -> PathBuf {
+    records_dir(repo).join(format!(
+        "{PREVIEW_FAILURE_PREFIX}{}.json",
+        crate::preview::name_for(branch)
+    ))
+}
+
+/// The failure of production's publish after a push, if one is recorded.
 pub fn read_failure(repo: &Repo) -> Option<Failure> {
     serde_json::from_slice(&std::fs::read(failure_path(repo)).ok()?).ok()
 }
 
+/// The failures of previews' publishes (or removals) after their pushes, by preview name.
+pub fn read_preview_failures(repo: &Repo) -> Vec<Failure> {
+    let mut out: Vec<(String, Failure)> = std::fs::read_dir(records_dir(repo))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(PREVIEW_FAILURE_PREFIX)
+        })
+        .filter_map(|e| {
+            let f: Failure = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            Some((e.file_name().to_string_lossy().into_owned(), f))
+        })
+        .filter(|(_, f)| f.preview.is_some())
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.into_iter().map(|(_, f)| f).collect()
+}
+
+/// Record `f` (production's failure, or a preview's: see [`Failure::preview`]).
 pub fn write_failure(repo: &Repo, f: &Failure) {
-    let path = failure_path(repo);
+    let path = match &f.preview {
+        Some(branch) => preview_failure_path(repo, branch),
+        None => failure_path(repo),
+    };
     let _ = std::fs::create_dir_all(records_dir(repo));
     if let Err(e) = std::fs::write(&path, serde_json::to_vec_pretty(f).unwrap_or_default()) {
         crate::ui::stderr_line(&format!(
@@ -77,6 +125,34 @@ pub fn clear_failure_if_covered(repo: &Repo, target: &str, commit: &str, dry_run
     }
 }
 
+/// After branch `branch`'s preview was published at `commit` (`None`: removed): forget a recorded failure of
+/// that preview that it covers (a removal covers any; a publish, one of the same commit or an ancestor).
+pub fn clear_preview_failure_if_covered(repo: &Repo, branch: &str, commit: Option<&str>) {
+    let path = preview_failure_path(repo, branch);
+    let Some(f) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Failure>(&b).ok())
+    else {
+        return;
+    };
+    if f.preview.as_deref() != Some(branch) {
+        return;
+    }
+    let covered = match commit {
+        None => true,
+        Some(c) => {
+            !f.is_removal()
+                && (f.commit == c
+                    || repo
+                        .ahead_behind(&f.commit, c)
+                        .is_some_and(|(ahead, _)| ahead == 0))
+        }
+    };
+    if covered {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 // ---- push records: what a `git push` is about to send, keyed by that process ---------------------------
 
 /// What pre-push recorded for one `git push`.
@@ -85,19 +161,44 @@ pub struct PushRecord {
     /// Start time of the `git push` process (`None` where the OS can't tell).
     start: Option<String>,
     pub remote: String,
+    /// The site branch, and the commit this push sends to it (`None`: it sends none).
+    pub branch: String,
+    pub commit: Option<String>,
+    /// With `install --previews`: the other branches this push sends, each with its commit, or the zero id
+    /// for a deletion. Each is taken once, when its remote-tracking ref moves there.
+    #[serde(default)]
+    pub previews: Vec<BranchPush>,
+}
+
+/// A branch other than the site branch in a push, and what it sends (the zero id: a deletion).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BranchPush {
     pub branch: String,
     pub commit: String,
 }
 
 impl PushRecord {
-    /// A record for `git push` process `pid`, which is about to send `commit` to `branch` on `remote`.
-    pub fn new(pid: u32, remote: &str, branch: &str, commit: &str) -> PushRecord {
+    /// A record for `git push` process `pid`, which is about to send `commit` to `branch` on `remote` (and,
+    /// with previews, `previews`).
+    pub fn new(
+        pid: u32,
+        remote: &str,
+        branch: &str,
+        commit: Option<&str>,
+        previews: Vec<BranchPush>,
+    ) -> PushRecord {
         PushRecord {
             start: process_start(pid),
             remote: remote.to_string(),
             branch: branch.to_string(),
-            commit: commit.to_string(),
+            commit: commit.map(str::to_string),
+            previews,
         }
+    }
+
+    /// Whether nothing of this push is left to take.
+    pub fn is_empty(&self) -> bool {
+        self.commit.is_none() && self.previews.is_empty()
     }
 
     /// Whether process `pid` is the one this record was written for, not a later reuse of its pid (also true

@@ -47,8 +47,11 @@ pub enum Invocation<'a> {
         rev: String,
     },
     /// A hook after a push: publish `rev` (None: what `git publish` would choose, e.g. a snapshot build of HEAD)
-    /// to the default target.
-    Hook { rev: Option<String> },
+    /// to the default target, or to its preview space for a pushed branch (`install --previews`).
+    Hook {
+        rev: Option<String>,
+        preview: Option<PreviewOpts>,
+    },
     /// `git publish retry`: the recorded failure's target and commit; `rollback` when live contains it.
     Retry {
         target: Option<String>,
@@ -84,9 +87,10 @@ pub fn publish_opts(inv: Invocation<'_>) -> PublishOpts {
             rollback: true,
             ..PublishOpts::default()
         },
-        Invocation::Hook { rev } => PublishOpts {
+        Invocation::Hook { rev, preview } => PublishOpts {
             rev,
             pushed: true,
+            preview,
             ..PublishOpts::default()
         },
         Invocation::Retry {

@@ -4,23 +4,21 @@
 //! A preview publishes through the same pipeline as production (`publish::publish_then`, with
 //! `PublishOpts::preview`): its own prefix `_previews/<name>/`, its own record and claim, the exact diff
 //! against its own record, and, on its first publish, server-side copies of what production already holds.
-//! Removal claims the preview's record, deletes exactly the keys under its prefix, invalidates its
-//! directory (one wildcard), then deletes the record: a removal killed half-way is finished by running it
-//! again. Nothing here writes, deletes or invalidates anything of production.
+//! A preview's URL and its removal are `publish::previews`' (the hooks use them too). Nothing here writes,
+//! deletes or invalidates anything of production.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::cli::{PreviewAction, PreviewArgs};
-use crate::config::{Distribution, Target};
+use crate::config::Target;
 use crate::error::{Error, ExitCode, Result};
-use crate::exec::backends::{backends, Backends};
+use crate::exec::backends::backends;
 use crate::preview;
+use crate::publish::previews::{self, names_in, records_target, remove, url_of};
 use crate::publish::{self, PreviewOpts, PublishOpts, Session};
-use crate::state::{self, Deploy, Pending, State};
-
-mod serving;
+use crate::state::{self, Deploy, State};
 
 pub async fn run(s: &Session, args: &PreviewArgs) -> Result<ExitCode> {
     match &args.action {
@@ -115,7 +113,7 @@ async fn publish_preview(s: &Session, args: &PreviewArgs) -> Result<ExitCode> {
         }),
         ..PublishOpts::default()
     };
-    serving::before_publish(s, t, &name, args.dry_run).await?;
+    previews::before_publish(s, t, &name, args.dry_run).await?;
     let url = url_of(t, &name).await;
     let report = publish::publish_then(s, &opts, |_| {
         s.ui.note(&format!("preview {name} of branch {branch}: {url}"));
@@ -179,29 +177,6 @@ fn production_branch(s: &Session) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The preview's URL: with `previews.domain`, its subdomain; else through the distribution's name (the
-/// site's `domain`, or the distribution's own `*.cloudfront.net` name); else where its files are.
-async fn url_of(t: &Target, name: &str) -> String {
-    if t.previews.as_ref().is_some_and(|p| p.domain.is_some()) {
-        return preview::url(t, name, None);
-    }
-    let host = match (&t.domain, t.distributions.first()) {
-        (Some(d), _) => Some(d.clone()),
-        (None, Some(Distribution::Id(id))) => distribution_domain(t, id).await,
-        _ => None,
-    };
-    preview::url(t, name, host.as_deref())
-}
-
-async fn distribution_domain(t: &Target, id: &str) -> Option<String> {
-    let sdk = crate::exec::aws::sdk_config(t).await;
-    let cf = crate::exec::aws::cloudfront_client(&sdk);
-    crate::exec::cloudfront::get(&cf, id)
-        .await
-        .ok()
-        .map(|d| d.domain)
-}
-
 // ---- list --------------------------------------------------------------------------------------------------
 
 /// One preview, as `list` and `status` show it.
@@ -233,29 +208,6 @@ pub async fn previews_of(s: &Session, t: &Target) -> Result<Vec<Listed>> {
         out.push(listed(s, t, &name, st.as_ref()).await);
     }
     Ok(out)
-}
-
-/// The names of `t`'s previews: one LIST of their records' directory, no record read.
-pub async fn preview_names(s: &Session, t: &Target) -> Result<Vec<String>> {
-    let b = backends(&records_target(t), false, &|n| s.ui.say(n)).await?;
-    names_in(&b, t).await
-}
-
-async fn names_in(b: &Backends, t: &Target) -> Result<Vec<String>> {
-    let (_, dir) = preview::records_dir(t);
-    let keys = (b.state_store().list(&dir).await).map_err(|e| state::store_err(&t.name, e))?;
-    Ok((keys.iter())
-        .filter_map(|key| key.strip_prefix(&dir)?.strip_suffix(".json"))
-        .filter(|n| preview::is_name(n))
-        .map(str::to_string)
-        .collect())
-}
-
-/// A target whose store holds the previews' records (the production record's store).
-fn records_target(t: &Target) -> Target {
-    let mut r = t.clone();
-    r.distributions = Vec::new();
-    r
 }
 
 async fn listed(s: &Session, t: &Target, name: &str, st: Option<&State>) -> Listed {
@@ -337,102 +289,13 @@ async fn rm(s: &Session, target: Option<&str>, name: &str, dry_run: bool) -> Res
             quote(name)
         )));
     }
-    remove(s, t, name, dry_run).await?;
-    Ok(ExitCode::Success)
-}
-
-/// Remove preview `name` of `t`: claim its record, delete its keys, invalidate its directory, delete the
-/// record. Returns the number of keys deleted.
-pub async fn remove(s: &Session, t: &Target, name: &str, dry_run: bool) -> Result<usize> {
-    let p = preview::derive(t, name);
-    let b = backends(&p, !dry_run, &|n| s.ui.say(n)).await?;
-    let key = state::key_of(&p);
-    let (current, etag) = state::read(b.state_store(), &key, &p.name).await?;
-    let Some(current) = current else {
+    if remove(s, t, name, None, dry_run).await?.is_none() {
         return Err(Error::Usage(format!(
             "target {} has no preview {name} (`git publish preview list` shows them)",
             t.name
         )));
-    };
-    state::check_pending(&p.name, Some(&current), p.claim_lease, false, &s.clock)?;
-    let prefix = format!("{}/", preview::key_prefix(t, name));
-    let keys = match &p.backend {
-        crate::config::Backend::Local { .. } => b.store.list("").await,
-        _ => b.store.list(&prefix).await,
     }
-    .map_err(|e| state::store_err(&p.name, e))?;
-    if dry_run {
-        s.ui.out(&format!(
-            "would remove preview {name}: {} keys under {}, and its record",
-            keys.len(),
-            preview::url(t, name, None)
-        ));
-        return Ok(keys.len());
-    }
-    let me = state::Holder::me(&s.clock);
-    let pending = Pending {
-        commit: current
-            .deployed
-            .as_ref()
-            .map(|d| d.commit.clone())
-            .unwrap_or_default(),
-        tree: String::new(),
-        base: None,
-        started: s.clock.rfc3339(),
-        holder: Some(me),
-        error: Some("removing the preview".into()),
-    };
-    let (_, claim_etag) = state::claim(
-        b.state_store(),
-        &key,
-        &p.name,
-        Some(&current),
-        etag.as_deref(),
-        pending,
-    )
-    .await?;
-    delete_all(&b, &p, &keys).await?;
-    invalidate_preview(s, &b, &p).await?;
-    serving::after_remove(s, t, name).await?;
-    let probe = state::probe_key(&key);
-    (b.state_store().delete_batch(&[key.clone(), probe]).await)
-        .map_err(|e| state::store_err(&p.name, e))?;
-    tracing::debug!("removed {key} (claimed as {claim_etag})");
-    s.ui.note(&format!(
-        "removed preview {name}: {} keys and its record",
-        keys.len()
-    ));
-    Ok(keys.len())
-}
-
-/// Delete `keys` in batches of 1,000 (DeleteObjects' limit; per-key errors fail it).
-async fn delete_all(b: &Backends, p: &Target, keys: &[String]) -> Result<()> {
-    for chunk in keys.chunks(crate::exec::MAX_KEYS_PER_DELETE) {
-        (b.store.delete_batch(chunk).await).map_err(|e| state::store_err(&p.name, e))?;
-    }
-    Ok(())
-}
-
-/// One wildcard over the preview's directory, as each distribution serves it (never above it).
-async fn invalidate_preview(s: &Session, b: &Backends, p: &Target) -> Result<()> {
-    for (c, cdn) in &b.cdns {
-        let Some(root) = crate::plan::served_path(p.prefix(), &c.origin_path, "*") else {
-            continue;
-        };
-        let path = format!("/{root}");
-        let reference = format!("git-publish-rm-{}-{}", p.name, s.clock.rfc3339());
-        let id = (cdn
-            .invalidate(&reference, std::slice::from_ref(&path))
-            .await)
-            .map_err(|e| Error::Cdn {
-                distribution: c.id.clone(),
-                message: e.to_string(),
-                hint: "run `git publish preview rm` again: what is already removed stays removed"
-                    .into(),
-            })?;
-        s.ui.note(&format!("invalidated {path} on {} ({id})", c.id));
-    }
-    Ok(())
+    Ok(ExitCode::Success)
 }
 
 async fn prune(
@@ -463,7 +326,7 @@ async fn prune(
             )
         };
         s.ui.note(&format!("preview {}: {why}", p.name));
-        remove(s, t, &p.name, dry_run).await?;
+        remove(s, t, &p.name, None, dry_run).await?;
         removed.push(p.name);
     }
     if s.ui.json {

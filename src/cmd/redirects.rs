@@ -106,7 +106,7 @@ pub async fn report(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     let t = s.config.target(target)?;
     let serving = crate::preview::serving(t);
     let g = cf::generate_for(&table, &t.forms, &serving)?;
-    let previews_now = super::preview::preview_names(s, t).await?.len();
+    let previews_now = crate::publish::previews::preview_names(s, t).await?.len();
     let kvs_bytes = (g.kvs.as_ref()).map(|e| e.iter().map(|(k, v)| k.len() + v.len()).sum());
     let r = Report {
         name: t.cdn_function_name(),

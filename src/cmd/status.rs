@@ -55,6 +55,8 @@ pub struct TargetStatus {
     pub state_unreadable: bool,
     /// A publish that failed after its push succeeded (recorded locally by the hooks or `git publish push`).
     pub push_failure: Option<crate::records::Failure>,
+    /// Previews whose publish (or removal) failed after their push (`install --previews`; recorded locally).
+    pub preview_push_failures: Vec<crate::records::Failure>,
     /// Snapshot builds: the source commit the live snapshot was built from.
     pub live_source: Option<String>,
     /// Snapshot builds: the tip of the snapshot ref when it is not what is live (built, not published).
@@ -126,6 +128,10 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
         state_unreadable,
         push_failure: crate::records::read_failure(&s.repo)
             .filter(|f| f.target.as_deref().is_none_or(|t| t == name)),
+        preview_push_failures: crate::records::read_preview_failures(&s.repo)
+            .into_iter()
+            .filter(|f| f.target.as_deref().is_none_or(|t| t == name))
+            .collect(),
         live_source,
         unpublished_snapshot,
         // Listing them is one more request; a target that can't be read shows none.
@@ -241,10 +247,10 @@ fn render_unfinished(s: &Session, t: &TargetStatus) {
             )),
         }
     }
-    if let Some(f) = &t.push_failure {
+    for f in t.push_failure.iter().chain(&t.preview_push_failures) {
         s.ui.out(&format!(
-            "  FAILED:  publishing {} after its push failed at {} ({}); run `git publish retry` to finish it",
-            state::short(&f.commit),
+            "  FAILED:  {} after its push failed at {} ({}); run `git publish retry` to finish it",
+            crate::hooks::what_failed(f),
             quote_path(&f.at),
             quote_path(&f.error)
         ));

@@ -6,16 +6,55 @@
 
 use crate::error::{Error, Result};
 use crate::exec::backends::backends;
-use crate::publish::{self, Session};
-use crate::records::{clear_failure_if_covered, write_failure, Failure};
-use crate::settings::{publish_opts, Invocation, PublishOpts};
+use crate::preview;
+use crate::publish::{self, previews, Session};
+use crate::records::{
+    clear_failure_if_covered, clear_preview_failure_if_covered, write_failure, BranchPush, Failure,
+};
+use crate::settings::{publish_opts, Invocation, PreviewOpts, PublishOpts};
 use crate::source::Repo;
 use crate::state;
 
-/// What a hook publishes for the pushed `commit`. With snapshot builds, a pushed source commit that has no
-/// snapshot yet is built, as `git publish` would, when it is what is checked out; otherwise publish names the
-/// snapshot to fetch or build.
-pub fn hook_opts(s: &Session, commit: &str) -> PublishOpts {
+/// What a push asks of the default target: publish the site branch's new commit, or (with
+/// `install --previews`) publish another branch's preview, or remove it when the zero id says the branch was
+/// deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    Site(String),
+    Preview(BranchPush),
+}
+
+impl Job {
+    /// `publishing abc1234`, `publishing the preview of branch B (abc1234)`, … ([`describe`]).
+    pub fn describe(&self) -> String {
+        describe(self.commit(), self.preview())
+    }
+
+    pub fn commit(&self) -> &str {
+        match self {
+            Job::Site(c) => c,
+            Job::Preview(p) => &p.commit,
+        }
+    }
+
+    /// The preview's branch, for a preview's job.
+    pub fn preview(&self) -> Option<&str> {
+        match self {
+            Job::Site(_) => None,
+            Job::Preview(p) => Some(&p.branch),
+        }
+    }
+}
+
+/// Whether `id` is git's zero id (a deleted ref).
+pub fn is_zero(id: &str) -> bool {
+    id.bytes().all(|b| b == b'0')
+}
+
+/// What a hook publishes for the pushed `commit` (to `preview`'s space, for a branch's preview). With
+/// snapshot builds, a pushed source commit that has no snapshot yet is built, as `git publish` would, when it
+/// is what is checked out; otherwise publish names the snapshot to fetch or build.
+pub fn hook_opts(s: &Session, commit: &str, preview: Option<PreviewOpts>) -> PublishOpts {
     let build_now = s.config.source.snapshot.as_ref().is_some_and(|cfg| {
         s.repo.snapshot_info(commit).is_none()
             && s.repo.snapshot_of(&cfg.snapshot_ref, commit).is_none()
@@ -25,6 +64,7 @@ pub fn hook_opts(s: &Session, commit: &str) -> PublishOpts {
     });
     publish_opts(Invocation::Hook {
         rev: (!build_now).then(|| commit.to_string()),
+        preview,
     })
 }
 
@@ -72,7 +112,55 @@ pub async fn live_commit(s: &Session, target: Option<&str>) -> Result<Option<Str
 /// force-push back to an ancestor) is published as a rollback: the publish decides it from the state it reads
 /// anyway (`PublishOpts::pushed`), so a push costs no extra read of the target.
 pub async fn publish_pushed(s: &Session, commit: &str) -> Result<()> {
-    publish_and_clear(s, &hook_opts(s, commit)).await
+    publish_and_clear(s, &hook_opts(s, commit, None)).await
+}
+
+/// Carry out `job`: publish the site branch's commit ([`publish_pushed`]), or a branch's preview
+/// ([`publish_preview_pushed`]).
+pub async fn run_job(s: &Session, job: &Job) -> Result<()> {
+    match job {
+        Job::Site(commit) => publish_pushed(s, commit).await,
+        Job::Preview(p) => publish_preview_pushed(s, &p.branch, &p.commit).await,
+    }
+}
+
+/// Publish the preview of `branch`, which a push sent `commit` to, in the default target's preview space
+/// (its URL first, as `git publish preview` prints it); or, for the zero id (the branch was deleted on the
+/// remote), remove the preview, if it has one. On success, forget a recorded failure that this covers.
+pub async fn publish_preview_pushed(s: &Session, branch: &str, commit: &str) -> Result<()> {
+    let t = s.config.target(None)?;
+    let name = preview::name_for(branch);
+    if is_zero(commit) {
+        if previews::remove(s, t, &name, Some(branch), false)
+            .await?
+            .is_none()
+        {
+            s.ui.note(&format!(
+                "branch {} was deleted; target {} has no preview of it to remove",
+                crate::quote::quote_path(branch),
+                t.name
+            ));
+        }
+        clear_preview_failure_if_covered(&s.repo, branch, None);
+        return Ok(());
+    }
+    let opts = hook_opts(
+        s,
+        commit,
+        Some(PreviewOpts {
+            name: name.clone(),
+            branch: branch.to_string(),
+        }),
+    );
+    previews::before_publish(s, t, &name, false).await?;
+    let url = previews::url_of(t, &name).await;
+    let quoted = crate::quote::quote_path(branch);
+    publish::publish_then(s, &opts, |_| {
+        s.ui.note(&format!("preview {name} of branch {quoted}: {url}"));
+    })
+    .await?;
+    clear_preview_failure_if_covered(&s.repo, branch, Some(commit));
+    Ok(())
 }
 
 /// Publish with `opts`; on success, forget a recorded failure that this publish covers.
@@ -87,8 +175,8 @@ pub async fn publish_and_clear(s: &Session, opts: &PublishOpts) -> Result<()> {
 /// the command that finishes the job. Returns the error's exit code.
 pub fn failed_after_push(repo: Option<&Repo>, failure: &Failure, e: &Error, closing: &str) -> i32 {
     crate::ui::stderr_line(&format!(
-        "git-publish: the push succeeded, but publishing {} failed:",
-        state::short(&failure.commit)
+        "git-publish: the push succeeded, but {} failed:",
+        what_failed(failure)
     ));
     let code = crate::error::report(e);
     if let Some(repo) = repo {
@@ -96,4 +184,26 @@ pub fn failed_after_push(repo: Option<&Repo>, failure: &Failure, e: &Error, clos
     }
     crate::ui::stderr_line(&format!("git-publish: {closing}"));
     code
+}
+
+/// What publishing `commit` (for branch `preview`'s preview, if given) does: `publishing abc1234`,
+/// `publishing the preview of branch B (abc1234)`, or, for the zero id, `removing the preview of branch B`.
+pub fn describe(commit: &str, preview: Option<&str>) -> String {
+    let short = state::short(commit);
+    match preview {
+        None => format!("publishing {short}"),
+        Some(b) if is_zero(commit) => format!(
+            "removing the preview of branch {}",
+            crate::quote::quote_path(b)
+        ),
+        Some(b) => format!(
+            "publishing the preview of branch {} ({short})",
+            crate::quote::quote_path(b)
+        ),
+    }
+}
+
+/// What a recorded failure was doing ([`describe`]).
+pub fn what_failed(f: &Failure) -> String {
+    describe(&f.commit, f.preview.as_deref())
 }

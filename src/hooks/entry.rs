@@ -1,16 +1,17 @@
 //! The entry points the shims run, `git-publish hook {pre-push,reference-transaction,publish}`. Pre-push
-//! either records what this `git push` sends to the site branch and arms `reference-transaction`
-//! (post-push mode) or publishes before the push proceeds (pre-push mode: not for a dry run, which it tells
-//! from the command line of the `git push` above it, and when it can't tell, it aborts the push);
-//! reference-transaction publishes when the remote-tracking ref moved to the very commit that the same
-//! `git push` recorded, and reports and records a publish it can't start; publish is the background
+//! either records what this `git push` sends to the site branch (and, with `--previews`, to every other
+//! branch, a deletion as the zero id) and arms `reference-transaction` (post-push mode) or publishes before
+//! the push proceeds (pre-push mode: not for a dry run, which it tells from the command line of the
+//! `git push` above it, and when it can't tell, it aborts the push); reference-transaction publishes when a
+//! remote-tracking ref moved to the very commit that the same `git push` recorded for its branch (or, for a
+//! recorded deletion, went), and reports and records a publish it can't start; publish is the background
 //! process. A hook's stdout is git's stdout, so everything here prints to stderr. It reads hook input and
 //! records; how to publish a pushed commit is `after_push`'s, and the files are `shim`'s and `arm`'s.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::after_push::{failed_after_push, publish_pushed};
+use super::after_push::{failed_after_push, is_zero, run_job, Job};
 use super::argv;
 use super::arm::{arm, disarm};
 use super::install::maps_to_tracking;
@@ -21,10 +22,9 @@ use crate::error::{exit, Error, Result};
 use crate::publish::Session;
 use crate::records::{
     process_args, process_parent, read_push_record, remove_push_record, remove_stale_push_records,
-    write_push_record, Failure, PushRecord,
+    write_push_record, BranchPush, Failure, PushRecord,
 };
 use crate::source::Repo;
-use crate::state;
 use crate::ui::Ui;
 
 /// `git-publish hook NAME …`, run by the shims.
@@ -35,7 +35,14 @@ pub async fn hook(cwd: &Path, ui: Ui, a: HookArgs) -> Result<i32> {
         HookName::ReferenceTransaction => reference_transaction(cwd, ui, &a).await,
         HookName::Publish => {
             let commit = a.args.first().cloned().unwrap_or_default();
-            Ok(publish_after_push(cwd, ui, &a, &commit).await)
+            let job = match &a.preview {
+                Some(branch) => Job::Preview(BranchPush {
+                    branch: branch.clone(),
+                    commit,
+                }),
+                None => Job::Site(commit),
+            };
+            Ok(publish_after_push(cwd, ui, &a, &[job]).await)
         }
     }
 }
@@ -85,44 +92,85 @@ fn read_push_lines(input: impl BufRead) -> Result<Vec<PushLine>> {
     Ok(lines)
 }
 
-fn is_zero(sha: &str) -> bool {
-    sha.bytes().all(|b| b == b'0')
-}
-
 async fn pre_push(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
     let lines = read_push_lines(std::io::stdin().lock())?;
     let site_ref = format!("refs/heads/{}", a.branch);
-    let Some(line) = lines.iter().find(|l| l.remote_ref == site_ref) else {
+    let mut site = lines.iter().find(|l| l.remote_ref == site_ref);
+    let previews = preview_pushes(a, &lines);
+    if site.is_none() && previews.is_empty() {
         return Ok(exit::OK);
-    };
-    if is_zero(&line.local_sha) {
+    }
+    if site.is_some_and(|l| is_zero(&l.local_sha)) {
         ui.note(&format!(
             "deleting {} on the remote does not unpublish anything",
             a.branch
         ));
-        return Ok(exit::OK);
+        site = None;
     }
     let remote_name = a.args.first().map(String::as_str).unwrap_or("");
     let repo = Repo::open(cwd)?;
     let specs = repo.remote_fetch_refspecs(remote_name);
     if remote_name != a.remote {
-        note_other_remote(&ui, a, remote_name, specs.is_some());
+        // Previews follow the hooks' remote only; a push of other branches elsewhere is no news.
+        if site.is_some() {
+            note_other_remote(&ui, a, remote_name, specs.is_some());
+        }
         return Ok(exit::OK);
     }
+    let mut jobs: Vec<Job> = site
+        .map(|l| Job::Site(l.local_sha.clone()))
+        .into_iter()
+        .collect();
+    jobs.extend(previews.into_iter().map(Job::Preview));
     match a.mode {
         HookMode::PostPush => {
-            if !specs.is_some_and(|s| maps_to_tracking(&s, &a.remote, &a.branch)) {
-                ui.note(&format!(
-                    "remote {} has no remote-tracking ref for {}, so this push can't be confirmed and is not published; use `git publish push`",
-                    a.remote, a.branch
-                ));
+            let specs = specs.unwrap_or_default();
+            jobs.retain(|job| confirmable(&ui, a, &specs, job));
+            if jobs.is_empty() {
                 return Ok(exit::OK);
             }
-            record_push(cwd, &ui, a, &repo, &line.local_sha)?;
+            record_push(a, &repo, &jobs)?;
+            arm(&ui, &shim_dir(cwd, a)?)?;
             Ok(exit::OK)
         }
-        HookMode::PrePush => publish_before_push(cwd, ui, a, &line.local_sha).await,
+        HookMode::PrePush => publish_before_push(cwd, ui, a, &jobs).await,
     }
+}
+
+/// With `--previews`: the branches other than the site branch that this push sends (or deletes).
+fn preview_pushes(a: &HookArgs, lines: &[PushLine]) -> Vec<BranchPush> {
+    if !a.previews {
+        return Vec::new();
+    }
+    lines
+        .iter()
+        .filter_map(|l| {
+            let branch = l.remote_ref.strip_prefix("refs/heads/")?;
+            (branch != a.branch).then(|| BranchPush {
+                branch: branch.to_string(),
+                commit: l.local_sha.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Post-push mode: whether the push of `job`'s branch can be confirmed (the remote-tracking ref follows it);
+/// if not, say so.
+fn confirmable(ui: &Ui, a: &HookArgs, specs: &[String], job: &Job) -> bool {
+    let branch = job.preview().unwrap_or(&a.branch);
+    if maps_to_tracking(specs, &a.remote, branch) {
+        return true;
+    }
+    let what = match job {
+        Job::Site(_) => "published".to_string(),
+        Job::Preview(_) => "given a preview".to_string(),
+    };
+    ui.note(&format!(
+        "remote {} has no remote-tracking ref for {}, so this push can't be confirmed and is not {what}; use `git publish push`",
+        a.remote,
+        crate::quote::quote_path(branch)
+    ));
+    false
 }
 
 /// A push of the site branch to another remote or to a URL is not published: say how to publish it.
@@ -142,17 +190,28 @@ fn note_other_remote(ui: &Ui, a: &HookArgs, remote_name: &str, is_remote: bool) 
     ));
 }
 
-/// Post-push mode: record that this `git push` sends `commit`, and arm reference-transaction to see it land.
-fn record_push(cwd: &Path, ui: &Ui, a: &HookArgs, repo: &Repo, commit: &str) -> Result<()> {
+/// Post-push mode: record what this `git push` sends (then pre-push arms reference-transaction to see it
+/// land).
+fn record_push(a: &HookArgs, repo: &Repo, jobs: &[Job]) -> Result<()> {
     let pid = push_pid(a);
     remove_stale_push_records(repo);
-    let rec = PushRecord::new(pid, &a.remote, &a.branch, commit);
-    write_push_record(repo, pid, &rec)?;
-    arm(ui, &shim_dir(cwd, a)?)
+    let site = jobs.iter().find_map(|j| match j {
+        Job::Site(c) => Some(c.as_str()),
+        Job::Preview(_) => None,
+    });
+    let previews = jobs
+        .iter()
+        .filter_map(|j| match j {
+            Job::Preview(p) => Some(p.clone()),
+            Job::Site(_) => None,
+        })
+        .collect();
+    let rec = PushRecord::new(pid, &a.remote, &a.branch, site, previews);
+    write_push_record(repo, pid, &rec)
 }
 
-/// Pre-push mode: publish `commit` now; a failure aborts the push (the exit code is the error's).
-async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> Result<i32> {
+/// Pre-push mode: carry out `jobs` now; a failure aborts the push (the exit code is the first error's).
+async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, jobs: &[Job]) -> Result<i32> {
     match push_is_dry_run(cwd, push_pid(a)) {
         Ok(false) => {}
         Ok(true) => {
@@ -168,17 +227,17 @@ async fn publish_before_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> 
         }
     }
     let s = Session::open(cwd, site_config(a), ui)?;
-    match publish_pushed(&s, commit).await {
-        Ok(()) => Ok(exit::OK),
-        Err(e) => {
+    for job in jobs {
+        if let Err(e) = run_job(&s, job).await {
             let code = crate::error::report(&e);
             crate::ui::stderr_line(&format!(
-                "git-publish: the push is aborted because publishing {} failed; fix it and push again, or push without publishing: git push --no-verify",
-                state::short(commit)
+                "git-publish: the push is aborted because {} failed; fix it and push again, or push without publishing: git push --no-verify",
+                super::after_push::what_failed(&failure(job, None, &e))
             ));
-            Ok(code)
+            return Ok(code);
         }
     }
+    Ok(exit::OK)
 }
 
 /// Whether the `git push` running this hook is a dry run, from its command line: that of `pid` (the shim's
@@ -223,83 +282,163 @@ fn git_alias(cwd: &Path, name: &str) -> Option<String> {
 // ---- reference-transaction and the background publish -----------------------------------------------------
 
 async fn reference_transaction(cwd: &Path, ui: Ui, a: &HookArgs) -> Result<i32> {
-    let Some(new) = a.args.first() else {
-        return Ok(exit::OK);
+    let site_new = a.args.first().filter(|id| !is_zero(id));
+    let moved = if a.previews {
+        tracking_moves(a, std::io::stdin().lock())
+    } else {
+        Vec::new()
     };
+    if site_new.is_none() && moved.is_empty() {
+        return Ok(exit::OK);
+    }
     // The shim found this push's record: from here on, a publish that can't run is reported as such.
     let repo = match Repo::open(cwd) {
         Ok(repo) => repo,
         Err(e) => {
+            let job = Job::Site(site_new.cloned().unwrap_or_default());
             return Ok(failed_after_push(
                 None,
-                &failure(new, None, &e),
+                &failure(&job, None, &e),
                 &e,
-                CLOSING,
-            ))
+                closing(&job),
+            ));
         }
     };
-    if !take_record(&repo, a, new) {
+    let (jobs, done) = take_record(&repo, a, site_new.map(String::as_str), &moved);
+    if jobs.is_empty() {
         return Ok(exit::OK);
     }
-    if let Ok(dir) = shim_dir(cwd, a) {
-        disarm(&ui, &repo, &dir);
+    if done {
+        if let Ok(dir) = shim_dir(cwd, a) {
+            disarm(&ui, &repo, &dir);
+        }
     }
     if a.background {
-        return Ok(spawn_background(&repo, a, new, &ui).unwrap_or_else(|e| {
-            failed_after_push(Some(&repo), &failure(new, None, &e), &e, CLOSING)
-        }));
+        let mut code = exit::OK;
+        for job in &jobs {
+            let c = spawn_background(&repo, a, job, &ui).unwrap_or_else(|e| {
+                failed_after_push(Some(&repo), &failure(job, None, &e), &e, closing(job))
+            });
+            code = code.max(c);
+        }
+        return Ok(code);
     }
-    Ok(publish_after_push(cwd, ui, a, new).await)
+    Ok(publish_after_push(cwd, ui, a, &jobs).await)
 }
 
-/// What a hook's publish says last when it failed after its push.
-const CLOSING: &str =
-    "the site is NOT up to date; `git publish status` shows it, `git publish retry` finishes it";
+/// With `--previews`: the remote-tracking refs of other branches that this transaction (reference-transaction's
+/// input, `<old> <new> <ref>` lines) moved or deleted, as (branch, new id).
+fn tracking_moves(a: &HookArgs, input: impl BufRead) -> Vec<BranchPush> {
+    let prefix = format!("refs/remotes/{}/", a.remote);
+    input
+        .lines()
+        .map_while(std::result::Result::ok)
+        .filter_map(|line| {
+            let mut f = line.split(' ');
+            let (_old, new, name) = (f.next()?, f.next()?, f.next()?);
+            let branch = name.strip_prefix(&prefix)?;
+            (branch != a.branch && branch != "HEAD").then(|| BranchPush {
+                branch: branch.to_string(),
+                commit: new.to_string(),
+            })
+        })
+        .collect()
+}
 
-/// The record of a publish of `commit` (to `target`, when known) that failed after its push with `e`.
-fn failure(commit: &str, target: Option<String>, e: &Error) -> Failure {
+/// What a hook's publish of `job` says last when it failed after its push.
+fn closing(job: &Job) -> &'static str {
+    match job {
+        Job::Site(_) => {
+            "the site is NOT up to date; `git publish status` shows it, `git publish retry` finishes it"
+        }
+        Job::Preview(_) => {
+            "the preview is NOT up to date; `git publish status` shows it, `git publish retry` finishes it"
+        }
+    }
+}
+
+/// The record of `job` (publishing to `target`, when known) that failed after its push with `e`.
+fn failure(job: &Job, target: Option<String>, e: &Error) -> Failure {
     Failure {
         target,
-        commit: commit.to_string(),
+        commit: job.commit().to_string(),
         error: e.to_string(),
         // The session may not have opened (that may be the failure): read the clock directly.
         at: crate::clock::Clock::from_env()
             .unwrap_or_default()
             .rfc3339(),
+        preview: job.preview().map(str::to_string),
     }
 }
 
-/// Whether this `git push` recorded a push of `new` to the site branch; consumes the record, so that a
-/// push publishes once. A record left by an earlier process with the same pid is removed.
-fn take_record(repo: &Repo, a: &HookArgs, new: &str) -> bool {
+/// What of this `git push`'s record the moved refs take: the site branch when its remote-tracking ref moved
+/// to the recorded commit (`site_new`), and each other branch whose remote-tracking ref moved to its recorded
+/// commit, or went for a recorded deletion. Taken entries leave the record, so that each is published once
+/// (git may report a deletion twice, for a loose and a packed ref); the record goes when nothing is left, and
+/// then `done` is true. A record left by an earlier process with the same pid is removed.
+fn take_record(
+    repo: &Repo,
+    a: &HookArgs,
+    site_new: Option<&str>,
+    moved: &[BranchPush],
+) -> (Vec<Job>, bool) {
     let pid = push_pid(a);
-    let Some(rec) = read_push_record(repo, pid) else {
-        return false;
+    let Some(mut rec) = read_push_record(repo, pid) else {
+        return (Vec::new(), false);
     };
     if !rec.written_by(pid) || rec.remote != a.remote || rec.branch != a.branch {
         remove_push_record(repo, pid);
-        return false;
+        return (Vec::new(), false);
     }
-    if rec.commit != new {
-        return false;
+    let mut jobs = Vec::new();
+    if site_new.is_some() && rec.commit.as_deref() == site_new {
+        jobs.extend(rec.commit.take().map(Job::Site));
     }
-    remove_push_record(repo, pid);
-    true
+    for m in moved {
+        let landed = |p: &BranchPush| p.branch == m.branch && (p.commit == m.commit);
+        if let Some(at) = rec.previews.iter().position(landed) {
+            jobs.push(Job::Preview(rec.previews.remove(at)));
+        }
+    }
+    if jobs.is_empty() {
+        return (jobs, false);
+    }
+    if rec.is_empty() {
+        remove_push_record(repo, pid);
+        return (jobs, true);
+    }
+    // Best effort: if the rewrite fails, a later transaction of this push finds these again, and the
+    // publish after it is a no-op for what is already live.
+    let _ = write_push_record(repo, pid, &rec);
+    (jobs, false)
 }
 
-/// Publish `commit` after its push succeeded. A failure can't fail the push any more: say so, record it for
-/// `git publish status`, and name the command that finishes the job.
-async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, commit: &str) -> i32 {
+/// Carry out `jobs` after their push succeeded. A failure can't fail the push any more: say so, record it
+/// for `git publish status`, and name the command that finishes the job. Returns the first failure's exit
+/// code.
+async fn publish_after_push(cwd: &Path, ui: Ui, a: &HookArgs, jobs: &[Job]) -> i32 {
     let s = match Session::open(cwd, site_config(a), ui) {
         Ok(s) => s,
         Err(e) => {
             let repo = Repo::open(cwd).ok();
-            return failed_after_push(repo.as_ref(), &failure(commit, None, &e), &e, CLOSING);
+            let mut code = exit::OK;
+            for job in jobs {
+                let c = failed_after_push(repo.as_ref(), &failure(job, None, &e), &e, closing(job));
+                code = code.max(c);
+            }
+            return code;
         }
     };
     let target = s.config.target(None).ok().map(|t| t.name.clone());
-    match publish_pushed(&s, commit).await {
-        Ok(()) => exit::OK,
-        Err(e) => failed_after_push(Some(&s.repo), &failure(commit, target, &e), &e, CLOSING),
+    let mut code = exit::OK;
+    for job in jobs {
+        if let Err(e) = run_job(&s, job).await {
+            let f = failure(job, target.clone(), &e);
+            let c = failed_after_push(Some(&s.repo), &f, &e, closing(job));
+            if code == exit::OK {
+                code = c;
+            }
+        }
     }
+    code
 }

@@ -39,9 +39,16 @@ pub fn install(s: &Session, cwd: &Path, config: Option<PathBuf>, a: &InstallArgs
             remove_armed_from(&s.ui, &armed_from_path(&path))?;
         }
     }
+    // `git publish push` reads it to do what the hooks do.
+    s.repo.set_local_flag(PREVIEWS_KEY, settings.previews)?;
     announce(s, &dir, &settings, &done);
     Ok(exit::OK)
 }
+
+/// Set by `install --previews` in the repository's config (removed by `install` without it and by
+/// `uninstall`): `git publish push` then publishes the previews of the other branches it pushes, as the
+/// hooks do.
+pub const PREVIEWS_KEY: &str = "git-publish.previews";
 
 /// Resolve the branch, remote, binary and config that the shims are told (warning when the remote can't
 /// confirm a push in post-push mode).
@@ -62,6 +69,7 @@ fn settings(
         branch,
         background: a.background,
         config: config.map(|p| if p.is_absolute() { p } else { cwd.join(p) }),
+        previews: a.previews,
     })
 }
 
@@ -91,6 +99,11 @@ fn remote_and_branch(s: &Session, a: &InstallArgs) -> Result<(String, String)> {
     if a.mode == HookMode::PostPush && !maps_to_tracking(&specs, &remote, &branch) {
         s.ui.warn(&format!(
             "remote {remote} has no fetch refspec for refs/heads/{branch} → refs/remotes/{remote}/{branch}, so a push can't be confirmed and the hooks won't publish; use `git publish push`, or `--mode pre-push`"
+        ));
+    }
+    if a.previews && a.mode == HookMode::PostPush && !maps_to_tracking(&specs, &remote, "*") {
+        s.ui.warn(&format!(
+            "remote {remote} has no fetch refspec refs/heads/* → refs/remotes/{remote}/*, so only the pushes of branches it maps can be confirmed and given a preview; use `git publish push` for the others, or `--mode pre-push`"
         ));
     }
     Ok((remote, branch))
@@ -276,7 +289,7 @@ fn keep_if_edited(ui: &Ui, path: &Path) -> Result<bool> {
 
 fn announce(s: &Session, dir: &Path, settings: &ShimSettings, done: &[&str]) {
     s.ui.note(&format!(
-        "installed {} in {}: a push of {} to {} publishes it to {} ({}{})",
+        "installed {} in {}: a push of {} to {} publishes it to {}{} ({}{})",
         done.join(" and "),
         dir.display(),
         settings.branch,
@@ -285,6 +298,11 @@ fn announce(s: &Session, dir: &Path, settings: &ShimSettings, done: &[&str]) {
             .target(None)
             .map(|t| t.name.clone())
             .unwrap_or_else(|_| "the default target".into()),
+        if settings.previews {
+            "; a push of any other branch publishes its preview, and deleting it on the remote removes that"
+        } else {
+            ""
+        },
         match settings.mode {
             HookMode::PostPush => "after the push succeeded",
             HookMode::PrePush => "before the push proceeds; a failed publish aborts it",
@@ -346,6 +364,7 @@ pub fn uninstall(cwd: &Path, ui: &Ui) -> Result<i32> {
         }
     }
     remove_push_records(&repo);
+    repo.set_local_flag(PREVIEWS_KEY, false)?;
     if removed == 0 {
         ui.note(&format!(
             "no git-publish hooks in {}: nothing to do",

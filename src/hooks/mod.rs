@@ -6,7 +6,8 @@
 //! `git push` process (the shims' parent); `reference-transaction`, in state `committed`, sees the
 //! remote-tracking ref of the site branch move and, when the same `git push` left a record for that very
 //! commit, publishes it. Fetches, dry runs, rejected and up-to-date pushes leave no matching pair, so they
-//! publish nothing. The shims decide in shell, without starting this binary, for every ref update that can't
+//! publish nothing. Installed with `--previews`, the same pair publishes the preview of any other branch a push
+//! sends, and removes it when the push deletes the branch (its remote-tracking ref goes). The shims decide in shell, without starting this binary, for every ref update that can't
 //! be a push of the site branch; `reference-transaction` is only in place while such a push is in flight
 //! (see `arm`).
 //!
@@ -16,8 +17,8 @@
 //!   names, marker and checksum (an edited shim is kept as `<hook>.edited`, by `install`);
 //! - `install`: install and uninstall;
 //! - `arm`: arming and disarming `reference-transaction`;
-//! - `after_push`: publishing a pushed commit (as a rollback when live already contains it), and reporting
-//!   a publish that failed after its push;
+//! - `after_push`: publishing a pushed commit (as a rollback when live already contains it) or a pushed
+//!   branch's preview (removing it for a deletion), and reporting a publish that failed after its push;
 //! - `spawn`: the detached background publish;
 //! - `push`: `git publish push` and `retry` (which compares the failed commit with what is live);
 //! - `entry`: `git-publish hook …`, what the shims run.
@@ -37,6 +38,7 @@ mod push;
 mod shim;
 mod spawn;
 
+pub use after_push::what_failed;
 pub use entry::hook;
 pub use install::{install, uninstall};
 pub use push::{parse_porcelain, push, retry, PushedRef};

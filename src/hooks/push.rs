@@ -1,19 +1,24 @@
 //! The two commands that publish a push without the shims: `git publish push` runs `git push --porcelain`
-//! (telling the hooks to stand aside) and publishes what it updated on the site branch, and
-//! `git publish retry` publishes the commit whose publish failed after its push. Also what a `git push`
-//! report says (refs updated; a dry run is told from the command line, by `argv`). It installs and arms
-//! nothing.
+//! (telling the hooks to stand aside) and publishes what it updated on the site branch (and, after
+//! `install --previews`, the previews of the other branches it updated or deleted), and `git publish retry`
+//! publishes the commit whose publish failed after its push (and the previews that failed). Also what a
+//! `git push` report says (refs updated; a dry run is told from the command line, by `argv`). It installs and
+//! arms nothing.
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 
 use super::after_push::{
-    failed_after_push, live_commit, publish_and_clear, publish_pushed, standing, Standing,
+    failed_after_push, live_commit, publish_and_clear, run_job, standing, what_failed, Job,
+    Standing,
 };
 use super::argv;
+use super::install::PREVIEWS_KEY;
 use crate::error::{exit, Error, Result};
 use crate::publish::Session;
-use crate::records::{clear_failure_if_covered, read_failure, Failure};
+use crate::records::{
+    clear_failure_if_covered, read_failure, read_preview_failures, BranchPush, Failure,
+};
 use crate::settings::{publish_opts, Invocation};
 use crate::state;
 
@@ -70,11 +75,13 @@ fn pushed_commit(s: &Session, r: &PushedRef) -> Result<String> {
         .map_or_else(|| s.repo.resolve_commit(&r.from), Ok)
 }
 
-/// `git publish push ARGS`: push, then publish each update of the site branch. The exit code is git push's
-/// if it failed, else that of the first failed publish.
+/// `git publish push ARGS`: push, then publish each update of the site branch (and, after
+/// `install --previews`, publish or remove the previews of the other branches it updated or deleted). The exit
+/// code is git push's if it failed, else that of the first failed publish.
 pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
     let branch = site_branch(s)?;
     let target = s.config.target(None)?.name.clone();
+    let previews = s.repo.config_bool(PREVIEWS_KEY).unwrap_or(false);
     let dry_run = argv::is_dry_run(args).map_err(|why| {
         Error::Usage(format!(
             "git publish push can't tell whether these `git push` arguments are a dry run ({why}), so it pushed nothing; push with `git push` and publish with `git publish`"
@@ -86,31 +93,54 @@ pub async fn push(s: &Session, args: &[String]) -> Result<i32> {
     } else {
         status.code().unwrap_or(exit::RUNTIME).max(1)
     };
-    let site_ref = format!("refs/heads/{branch}");
-    let updated: Vec<PushedRef> = parse_porcelain(&out)
-        .into_iter()
-        .filter(|r| r.to == site_ref && r.updated())
-        .collect();
-    if updated.is_empty() {
+    let jobs = pushed_jobs(s, &parse_porcelain(&out), &branch, previews)?;
+    if jobs.is_empty() {
         s.ui.note(&format!(
-            "the push did not update {branch}: nothing to publish"
+            "the push did not update {}: nothing to publish",
+            if previews { "any branch" } else { &branch }
         ));
         return Ok(code);
     }
-    for r in updated {
-        let commit = pushed_commit(s, &r)?;
+    for job in jobs {
         if dry_run {
             s.ui.note(&format!(
-                "dry run: a real push would publish {} to {target}",
-                state::short(&commit)
+                "dry run: a real push would go on to {} (target {target})",
+                job.describe()
             ));
-        } else if let Err(c) = publish_and_report(s, &target, &commit).await {
+        } else if let Err(c) = publish_and_report(s, &target, &job).await {
             if code == exit::OK {
                 code = c;
             }
         }
     }
     Ok(code)
+}
+
+/// What the refs a push reported ask for: each update of the site branch, and, with `previews`, each update
+/// or deletion of another branch.
+fn pushed_jobs(s: &Session, refs: &[PushedRef], branch: &str, previews: bool) -> Result<Vec<Job>> {
+    let mut jobs = Vec::new();
+    for r in refs {
+        let Some(name) = r.to.strip_prefix("refs/heads/") else {
+            continue;
+        };
+        let deleted = r.flag == '-';
+        if name == branch {
+            if r.updated() {
+                jobs.push(Job::Site(pushed_commit(s, r)?));
+            }
+        } else if previews && (r.updated() || deleted) {
+            let commit = match deleted {
+                true => "0".repeat(40),
+                false => pushed_commit(s, r)?,
+            };
+            jobs.push(Job::Preview(BranchPush {
+                branch: name.to_string(),
+                commit,
+            }));
+        }
+    }
+    Ok(jobs)
 }
 
 /// The branch whose pushes are published: source.branch, else the current branch.
@@ -189,21 +219,18 @@ pub fn human_report(porcelain: &str) -> String {
     out
 }
 
-/// Publish `commit` that the push sent to `target`; a failure is reported and recorded, and its exit code
+/// Carry out `job`, which the push asked of `target`; a failure is reported and recorded, and its exit code
 /// returned as the error.
-async fn publish_and_report(
-    s: &Session,
-    target: &str,
-    commit: &str,
-) -> std::result::Result<(), i32> {
-    let Err(e) = publish_pushed(s, commit).await else {
+async fn publish_and_report(s: &Session, target: &str, job: &Job) -> std::result::Result<(), i32> {
+    let Err(e) = run_job(s, job).await else {
         return Ok(());
     };
     let failure = Failure {
         target: Some(target.to_string()),
-        commit: commit.to_string(),
+        commit: job.commit().to_string(),
         error: e.to_string(),
         at: s.clock.rfc3339(),
+        preview: job.preview().map(str::to_string),
     };
     Err(failed_after_push(
         Some(&s.repo),
@@ -216,12 +243,41 @@ async fn publish_and_report(
 /// `git publish retry`: publish the commit whose publish failed after its push, to the same target, unless
 /// what is live has moved on since: a live descendant of it covers it (the failure is forgotten), and a
 /// live commit elsewhere is replaced only with `force`. An ancestor of live is only published with `force`,
-/// and as a rollback.
+/// and as a rollback. Then each preview whose publish (or removal) failed after its push is done again.
 pub async fn retry(s: &Session, force: bool) -> Result<i32> {
-    let Some(f) = read_failure(&s.repo) else {
+    let production = read_failure(&s.repo);
+    let previews = read_preview_failures(&s.repo);
+    if production.is_none() && previews.is_empty() {
         s.ui.note("no failed publish is recorded: nothing to retry (`git publish` publishes the site branch)");
         return Ok(exit::OK);
-    };
+    }
+    if let Some(f) = production {
+        retry_production(s, &f, force).await?;
+    }
+    for f in previews {
+        let Some(branch) = f.preview.clone() else {
+            continue;
+        };
+        s.ui.note(&format!(
+            "retrying {} that failed at {} ({})",
+            what_failed(&f),
+            f.at,
+            f.error
+        ));
+        run_job(
+            s,
+            &Job::Preview(BranchPush {
+                branch,
+                commit: f.commit.clone(),
+            }),
+        )
+        .await?;
+    }
+    Ok(exit::OK)
+}
+
+/// Retry production's failed publish `f` (see [`retry`]).
+async fn retry_production(s: &Session, f: &Failure, force: bool) -> Result<()> {
     let target = s.config.target(f.target.as_deref())?.name.clone();
     let live = live_commit(s, Some(&target)).await?;
     let (commit, ago) = (state::short(&f.commit), &f.at);
@@ -233,7 +289,7 @@ pub async fn retry(s: &Session, force: bool) -> Result<i32> {
                 "{commit}, whose publish failed at {ago}, is already live on {target}: {} contains it; the failure is cleared, nothing to retry",
                 s.repo.describe(&live)
             ));
-            return Ok(exit::OK);
+            return Ok(());
         }
         Standing::Contained { .. } => true,
         Standing::Elsewhere { live } if !force => {
@@ -253,8 +309,7 @@ pub async fn retry(s: &Session, force: bool) -> Result<i32> {
         commit: f.commit.clone(),
         rollback,
     });
-    publish_and_clear(s, &opts).await?;
-    Ok(exit::OK)
+    publish_and_clear(s, &opts).await
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ pub struct ShimSettings {
     pub branch: String,
     pub background: bool,
     pub config: Option<PathBuf>,
+    /// Pushes of other branches publish their previews (`install --previews`).
+    pub previews: bool,
 }
 
 impl ShimSettings {
@@ -75,6 +77,7 @@ impl ShimSettings {
                 ("@BRANCH@", &self.branch),
                 ("@BACKGROUND@", if self.background { "1" } else { "0" }),
                 ("@CONFIG@", &config),
+                ("@PREVIEWS@", if self.previews { "1" } else { "0" }),
             ],
         ))
     }
@@ -88,10 +91,11 @@ impl ShimSettings {
     /// wrapper can't rely on being git push's child, so it uses pre-push mode, which needs no pairing.
     pub fn manual_line(&self) -> String {
         format!(
-            "{} hook pre-push --mode pre-push --remote {} --branch {} -- \"$@\"",
+            "{} hook pre-push --mode pre-push --remote {} --branch {}{} -- \"$@\"",
             sh_quote(&self.bin.to_string_lossy()),
             sh_quote(&self.remote),
-            sh_quote(&self.branch)
+            sh_quote(&self.branch),
+            if self.previews { " --previews 1" } else { "" }
         )
     }
 }
@@ -244,6 +248,7 @@ mod tests {
             branch: "main".into(),
             background: false,
             config: None,
+            previews: false,
         };
         let text = s.render(&SHIMS[0]);
         assert!(text.contains("bin='/opt/it'\\''s/git-publish'\n"), "{text}");
@@ -290,6 +295,7 @@ mod tests {
                 branch: value.into(),
                 background: true,
                 config: Some(PathBuf::from(value)),
+                previews: true,
             };
             for shim in &SHIMS {
                 let text = s.render(shim);

@@ -9,19 +9,20 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use super::after_push::Job;
 use crate::cli::HookArgs;
 use crate::error::{exit, Error, Result};
 use crate::records::records_dir;
 use crate::source::Repo;
-use crate::state;
 use crate::ui::Ui;
 
-/// Start `git-publish hook publish … -- <commit>` in the background and say where it logs.
-pub fn spawn_background(repo: &Repo, a: &HookArgs, commit: &str, ui: &Ui) -> Result<i32> {
+/// Start `git-publish hook publish … [--preview BRANCH] -- <commit>` for `job` in the background and say
+/// where it logs.
+pub fn spawn_background(repo: &Repo, a: &HookArgs, job: &Job, ui: &Ui) -> Result<i32> {
     let (log_path, log) = open_log(repo)?;
     let exe =
         std::env::current_exe().map_err(|e| Error::io("finding git-publish's own path", e))?;
-    let args = [
+    let mut args = vec![
         "hook",
         "publish",
         "--remote",
@@ -30,14 +31,16 @@ pub fn spawn_background(repo: &Repo, a: &HookArgs, commit: &str, ui: &Ui) -> Res
         &a.branch,
         "--site-config",
         &a.site_config,
-        "--",
-        commit,
     ];
+    if let Some(branch) = job.preview() {
+        args.extend(["--preview", branch]);
+    }
+    args.extend(["--", job.commit()]);
     spawn_detached(&exe, &args, &log)
         .map_err(|e| Error::io("starting the background publish", e))?;
     ui.note(&format!(
-        "publishing {} in the background; log: {}",
-        state::short(commit),
+        "{} in the background; log: {}",
+        job.describe(),
         log_path.display()
     ));
     Ok(exit::OK)

@@ -16,6 +16,7 @@ mod commit;
 mod lookups;
 mod prepare;
 mod preview;
+pub mod previews;
 mod wait;
 
 #[cfg(test)]

@@ -118,6 +118,28 @@ impl Repo {
         self.repo.config().ok()?.get_string(key).ok()
     }
 
+    /// A boolean of the repository's git config (all scopes), e.g. `git-publish.previews`.
+    pub fn config_bool(&self, key: &str) -> Option<bool> {
+        self.repo.config().ok()?.get_bool(key).ok()
+    }
+
+    /// Set a boolean in the repository's own config (`.git/config`), or, with `false`, remove it (nothing to
+    /// do when it is not there).
+    pub fn set_local_flag(&self, key: &str, on: bool) -> Result<()> {
+        let ctx =
+            |e: git2::Error| Error::Git(format!("setting {key} in the repository's config: {e}"));
+        let mut local = (self.repo.config())
+            .and_then(|c| c.open_level(git2::ConfigLevel::Local))
+            .map_err(ctx)?;
+        match on {
+            true => local.set_bool(key, true).map_err(ctx),
+            false => match local.remove(key) {
+                Err(e) if e.code() != git2::ErrorCode::NotFound => Err(ctx(e)),
+                _ => Ok(()),
+            },
+        }
+    }
+
     /// Whether .gitignore (or info/exclude) ignores `path` (relative to the root), e.g. Hexo's `public/`.
     pub fn is_ignored(&self, path: &str) -> bool {
         self.repo.is_path_ignored(path).unwrap_or(false)

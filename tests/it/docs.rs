@@ -283,7 +283,7 @@ fn every_transcript_in_the_documents_is_what_the_tool_prints() {
 }
 
 /// The backticked field names in the first column of the table after `heading` in the README.
-fn documented_fields(readme: &str, heading: &str) -> BTreeSet<String> {
+pub fn documented_fields(readme: &str, heading: &str) -> BTreeSet<String> {
     let after = &readme[readme
         .find(heading)
         .unwrap_or_else(|| panic!("README: no {heading:?}"))..];

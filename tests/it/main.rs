@@ -16,6 +16,8 @@ mod multisite;
 mod order;
 mod output;
 mod preview_serving;
+mod preview_docs;
+mod preview_hooks;
 mod previews;
 mod production;
 mod proxy;
