@@ -16,6 +16,7 @@ mod publish;
 mod redirects;
 mod reliability;
 mod review3;
+mod roundtrips;
 mod secrets;
 mod setup;
 mod state_record;

@@ -3,6 +3,8 @@
 //! (ambiguous outcomes), CloudFront throttling, and a SIGKILL of the client at an exact request.
 //!
 //! One connection per request (`Connection: close` both ways), so requests are easy to frame and attribute.
+//! Requests are numbered as they arrive, not connections: a client may open connections ahead of the requests
+//! that use them (git-publish does, see `exec::connect`), and one it never uses carries no request.
 
 #![allow(dead_code)]
 
@@ -37,6 +39,9 @@ pub const ALL_FAULTS: [Fault; 6] = [
     Fault::ResetAfter,
     Fault::Delay,
 ];
+
+/// Whether a request (method, path) is one a test looks for.
+pub type Matches = fn(&str, &str) -> bool;
 
 /// A stand-in answer: the request → the whole HTTP response, or `None` to forward.
 pub type Answer = fn(&Asked) -> Option<Vec<u8>>;
@@ -73,6 +78,10 @@ pub struct Config {
     pub throttle_invalidations: usize,
     /// SIGKILL `victim` at request number N (1-based); `true` = after the server applied it.
     pub kill_at: Option<(usize, bool)>,
+    /// SIGKILL `victim` at the Nth request (1-based) for which the function of (method, path) is true;
+    /// `true` = after the server applied it. For a phase whose request number varies (requests sent at the
+    /// same time arrive in any order).
+    pub kill_when: Option<(Matches, usize, bool)>,
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
@@ -96,6 +105,11 @@ pub struct Logged {
     pub body: Vec<u8>,
     /// Whether it carried If-Match or If-None-Match.
     pub conditional: bool,
+    /// When it arrived and when its answer left, as positions in one sequence of the proxy's events (not
+    /// times): a request sent because of another's answer arrives after that answer left. `answered` is None
+    /// for a request never answered (reset, killed).
+    pub arrived: usize,
+    pub answered: Option<usize>,
 }
 
 pub struct Proxy {
@@ -105,6 +119,10 @@ pub struct Proxy {
     config: Arc<Mutex<Config>>,
     count: Arc<AtomicUsize>,
     throttled: Arc<AtomicUsize>,
+    /// Requests that matched `kill_when` so far.
+    matched: Arc<AtomicUsize>,
+    /// Arrivals and answers (see [`Logged::arrived`]).
+    events: Arc<AtomicUsize>,
 }
 
 impl Proxy {
@@ -119,6 +137,8 @@ impl Proxy {
             config: Arc::new(Mutex::new(config)),
             count: Arc::new(AtomicUsize::new(0)),
             throttled: Arc::new(AtomicUsize::new(0)),
+            matched: Arc::new(AtomicUsize::new(0)),
+            events: Arc::new(AtomicUsize::new(0)),
         };
         let (log, victim, config, count) = (
             p.log.clone(),
@@ -126,21 +146,29 @@ impl Proxy {
             p.config.clone(),
             p.count.clone(),
         );
-        let throttled = p.throttled.clone();
+        let (throttled, matched, events) =
+            (p.throttled.clone(), p.matched.clone(), p.events.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
-                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
                 let (log, victim, config, upstream) = (
                     log.clone(),
                     victim.clone(),
                     config.clone(),
                     upstream.clone(),
                 );
-                let throttled = throttled.clone();
+                let (count, throttled, matched) =
+                    (count.clone(), throttled.clone(), matched.clone());
+                let events = events.clone();
                 std::thread::spawn(move || {
                     let cfg = config.lock().unwrap().clone();
-                    if let Some(entry) = handle(conn, n, &upstream, &cfg, &victim, &throttled) {
+                    let counters = Counters {
+                        count: &count,
+                        throttled: &throttled,
+                        matched: &matched,
+                        events: &events,
+                    };
+                    if let Some(entry) = handle(conn, &upstream, &cfg, &victim, &counters) {
                         log.lock().unwrap().push(entry);
                     }
                 });
@@ -337,15 +365,49 @@ fn kill(victim: &AtomicU32) {
     }
 }
 
+/// What the proxy counts across its connections.
+struct Counters<'a> {
+    /// Requests so far (each one's number).
+    count: &'a AtomicUsize,
+    /// Invalidations answered with throttling.
+    throttled: &'a AtomicUsize,
+    /// Requests that matched `kill_when`.
+    matched: &'a AtomicUsize,
+    /// Arrivals and answers, in one sequence (see [`Logged::arrived`]).
+    events: &'a AtomicUsize,
+}
+
+/// Send the answer, marking it in the events' sequence first: whatever the answer makes the client send
+/// next arrives after the mark.
+fn reply(conn: &mut TcpStream, resp: &[u8], entry: &mut Logged, events: &AtomicUsize) {
+    entry.status = status_of(resp);
+    entry.answered = Some(events.fetch_add(1, Ordering::SeqCst));
+    let _ = conn.write_all(resp);
+}
+
+/// Whether `req` is the request `cfg` kills at (by number or by what it is), and whether after forwarding.
+fn kill_here(cfg: &Config, n: usize, req: &Request, matched: &AtomicUsize) -> Option<bool> {
+    if let Some((at, after)) = cfg.kill_at {
+        if n == at {
+            return Some(after);
+        }
+    }
+    let (is, nth, after) = cfg.kill_when?;
+    (is(&req.method, &req.path) && matched.fetch_add(1, Ordering::SeqCst) + 1 == nth)
+        .then_some(after)
+}
+
 fn handle(
     mut conn: TcpStream,
-    n: usize,
     upstream: &str,
     cfg: &Config,
     victim: &AtomicU32,
-    throttled: &AtomicUsize,
+    counters: &Counters,
 ) -> Option<Logged> {
     let req = read_request(&mut conn)?;
+    let n = counters.count.fetch_add(1, Ordering::SeqCst) + 1;
+    let arrived = counters.events.fetch_add(1, Ordering::SeqCst);
+    let (throttled, events) = (counters.throttled, counters.events);
     let mut entry = Logged {
         n,
         method: req.method.clone(),
@@ -355,26 +417,26 @@ fn handle(
         forwarded: false,
         body: req.body.clone(),
         conditional: req.conditional,
+        arrived,
+        answered: None,
     };
     std::thread::sleep(cfg.delay);
     if let (1, Some(gate)) = (n, &cfg.gate) {
         gate.wait();
     }
 
-    if let Some((at, after)) = cfg.kill_at {
-        if n == at {
-            entry.fault = Some(if after {
-                "kill-after".into()
-            } else {
-                "kill-before".into()
-            });
-            if after {
-                entry.forwarded = forward(upstream, &req).is_some();
-            }
-            kill(victim);
-            drop(conn);
-            return Some(entry);
+    if let Some(after) = kill_here(cfg, n, &req, counters.matched) {
+        entry.fault = Some(if after {
+            "kill-after".into()
+        } else {
+            "kill-before".into()
+        });
+        if after {
+            entry.forwarded = forward(upstream, &req).is_some();
         }
+        kill(victim);
+        drop(conn);
+        return Some(entry);
     }
     let head = String::from_utf8_lossy(&req.head);
     let asked = Asked {
@@ -384,8 +446,7 @@ fn handle(
         body: &req.body,
     };
     if let Some(resp) = cfg.answer.and_then(|f| f(&asked)) {
-        entry.status = status_of(&resp);
-        let _ = conn.write_all(&resp);
+        reply(&mut conn, &resp, &mut entry, events);
         return Some(entry);
     }
     let is_invalidation = req.method == "POST" && req.path.contains("/invalidation");
@@ -394,12 +455,8 @@ fn handle(
         && throttled.fetch_add(1, Ordering::SeqCst) < cfg.throttle_invalidations
     {
         entry.fault = Some("throttle".into());
-        entry.status = 400;
-        let _ = conn.write_all(&canned(
-            "400 Bad Request",
-            "TooManyInvalidationsInProgress",
-            true,
-        ));
+        let resp = canned("400 Bad Request", "TooManyInvalidationsInProgress", true);
+        reply(&mut conn, &resp, &mut entry, events);
         return Some(entry);
     }
     let (p, pick) = roll(cfg.seed, n);
@@ -409,26 +466,18 @@ fn handle(
     let cloudfront = req.path.starts_with("/2020-05-31/");
     match fault {
         Some(Fault::Internal) => {
-            entry.status = 500;
-            let _ = conn.write_all(&canned(
-                "500 Internal Server Error",
-                "InternalError",
-                cloudfront,
-            ));
+            let resp = canned("500 Internal Server Error", "InternalError", cloudfront);
+            reply(&mut conn, &resp, &mut entry, events);
         }
         Some(Fault::SlowDown) => {
-            entry.status = 503;
-            let _ = conn.write_all(&canned("503 Slow Down", "SlowDown", cloudfront));
+            let resp = canned("503 Slow Down", "SlowDown", cloudfront);
+            reply(&mut conn, &resp, &mut entry, events);
         }
         Some(Fault::Reset) => reset(conn),
         Some(Fault::InternalAfter) => {
             entry.forwarded = forward(upstream, &req).is_some();
-            entry.status = 500;
-            let _ = conn.write_all(&canned(
-                "500 Internal Server Error",
-                "InternalError",
-                cloudfront,
-            ));
+            let resp = canned("500 Internal Server Error", "InternalError", cloudfront);
+            reply(&mut conn, &resp, &mut entry, events);
         }
         Some(Fault::ResetAfter) => {
             entry.forwarded = forward(upstream, &req).is_some();
@@ -441,8 +490,7 @@ fn handle(
             match forward(upstream, &req) {
                 Some(resp) => {
                     entry.forwarded = true;
-                    entry.status = status_of(&resp);
-                    let _ = conn.write_all(&with_connection_close(resp));
+                    reply(&mut conn, &with_connection_close(resp), &mut entry, events);
                 }
                 None => reset(conn),
             }
