@@ -11,7 +11,9 @@
   last second (sliding window) are answered `503 SlowDown` with S3's XML error body, without reaching the
   server, as S3 does above its per-prefix request rate. The connection stays open (the request's body is read
   and dropped), except after `Expect: 100-continue`, where the client may not send the body: then it closes.
-- --log: one JSON line per request: time, method, path, status (503 if refused here, 0 if forwarded).
+- --log: one JSON line per request: time, method, path, status (503 if refused here, 0 if forwarded), and
+  whether it waited for its connection's handshake ("new": the connection was opened less than one RTT
+  before the request came; one opened ahead of it costs the request nothing).
 - --keep-alive: keep the client's connection open across requests, as S3 does. moto answers every request with
   `Connection: close`, so without this every request over the link pays a new connection's handshake (two round
   trips, not one). With it, each request goes to moto on a connection of its own (on 127.0.0.1, free), and the
@@ -218,14 +220,19 @@ class Proxy:
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.keep_alive = args.keep_alive
 
-    def record(self, method, path, status):
+    def record(self, method, path, status, new):
         if self.log:
-            self.log.write(json.dumps({"t": time.time(), "m": method, "p": path.split("?")[0], "st": status}) + "\n")
+            self.log.write(json.dumps({"t": time.time(), "m": method, "p": path.split("?")[0], "st": status,
+                                       "new": new}) + "\n")
 
-    def on_head(self, method, path, headers):
-        ok = self.limiter.admit()
-        self.record(method, path, 0 if ok else 503)
-        return ok
+    def on_head_for(self, handshake_done):
+        """The framer's callback for one client connection, whose handshake is over at `handshake_done`."""
+
+        def on_head(method, path, headers):
+            ok = self.limiter.admit()
+            self.record(method, path, 0 if ok else 503, time.monotonic() < handshake_done)
+            return ok
+        return on_head
 
     async def handle(self, creader, cwriter):
         if self.keep_alive:
@@ -254,7 +261,7 @@ class Proxy:
         return close
 
     async def client_to_server(self, creader, upq, downq, not_before):
-        framer = RequestFramer(self.on_head)
+        framer = RequestFramer(self.on_head_for(not_before))
         try:
             while True:
                 data = await creader.read(CHUNK)
@@ -287,7 +294,7 @@ class Proxy:
         not_before = time.monotonic() + self.rtt
         downq = asyncio.Queue()
         out = asyncio.ensure_future(pump_out(downq, cwriter))
-        framer = RequestFramer(self.on_head)
+        framer = RequestFramer(self.on_head_for(not_before))
         upq, exchanges = None, []
         try:
             while True:

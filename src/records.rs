@@ -31,6 +31,70 @@ pub fn update_mirror(repo: &Repo, target: &str, commit: &str) -> crate::error::R
     repo.update_ref(&mirror_ref(target), commit, "git-publish: deployed")
 }
 
+/// The target's record as this clone last wrote it: its key, its ETag and its bytes, kept beside
+/// `refs/publish/<target>` (and used only while that ref still names the same commit). A publish that knows
+/// the record claims the target with `If-Match` on that ETag directly, without reading it first: a 412 says
+/// the record changed since (someone else published), and the publish then reads it and plans again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnownRecord {
+    /// The deployed commit the record names (what `refs/publish/<target>` was set to with it).
+    pub commit: String,
+    /// Where the record is: its store (`ObjectStore::describe`) and key. Used only for the same place.
+    #[serde(default)]
+    pub store: String,
+    pub key: String,
+    pub etag: String,
+    /// The record's bytes as stored (the ETag is theirs).
+    pub body: String,
+    /// Invalidations the record lists as requested that CloudFront then answered: (reference, id).
+    #[serde(default)]
+    pub confirmed: Vec<(String, String)>,
+}
+
+fn known_path(repo: &Repo, target: &str) -> PathBuf {
+    // Target names are `[A-Za-z0-9_-]` plus `@` for previews; anything else is spelled out.
+    let name: String = (target.bytes())
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'@' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    records_dir(repo)
+        .join("records")
+        .join(format!("{name}.json"))
+}
+
+/// The record of `target` as this clone last wrote it, if `refs/publish/<target>` still names its commit.
+pub fn read_known(repo: &Repo, target: &str) -> Option<KnownRecord> {
+    let known: KnownRecord =
+        serde_json::from_slice(&std::fs::read(known_path(repo, target)).ok()?).ok()?;
+    (read_mirror(repo, target).as_deref() == Some(known.commit.as_str())).then_some(known)
+}
+
+/// Keep `known` as `target`'s record (written to a temporary file and renamed over the old one, so that a
+/// killed process leaves the old record or the new one). Losing it costs the next publish a read, nothing more.
+pub fn write_known(repo: &Repo, target: &str, known: &KnownRecord) {
+    let path = known_path(repo, target);
+    let tmp = path.with_extension("json.tmp");
+    let written = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(known).unwrap_or_default()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        tracing::debug!(
+            "could not keep the record of {target} in {}: {e}",
+            path.display()
+        );
+        forget_known(repo, target);
+    }
+}
+
+/// Forget `target`'s record: the next publish reads it.
+pub fn forget_known(repo: &Repo, target: &str) {
+    let _ = std::fs::remove_file(known_path(repo, target));
+}
+
 /// A publish that failed after its push succeeded, kept until a publish covers it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Failure {

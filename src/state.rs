@@ -3,11 +3,15 @@
 //! claimed with a conditional write before anything changes, written last after everything succeeded.
 //!
 //! Protocol (works with S3's primitives; the local-directory store emulates them under a lock file):
-//! 1. GET the state (ETag e0; absent on a first publish).
+//! 1. GET the state (ETag e0; absent on a first publish). A clone that wrote the record last keeps e0 and the
+//!    record's bytes (`records::KnownRecord`) and skips this GET: a 412 at step 2 then says the record
+//!    changed, and that publish reads it and plans again.
 //! 2. PUT it back with `pending` = "publishing B by host/pid since T", `If-Match: e0` (`If-None-Match: *`
 //!    when absent). 412: someone else moved first; re-read and report who.
-//! 3. Uploads, deletes, invalidation.
-//! 4. PUT `deployed` = B, `pending` = none, with `If-Match: e1`.
+//! 3. Uploads, deletes (and the managed CloudFront function).
+//! 4. PUT `deployed` = B, `pending` = none, with `If-Match: e1`, at the same time as B's CloudFront
+//!    invalidation: the record lists it as requested ([`State::invalidations_requested`]), never as created,
+//!    and a later publish moves it to the deploy's `invalidation_ids` once CloudFront has answered it.
 //!
 //! While `pending` is set the target may hold any mix of the deployed tree and B's, so the next publish diffs
 //! against both (see `source::Repo::merged_diff`) and says it is resuming.
@@ -26,7 +30,9 @@ use crate::exec::backends::Backends;
 use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
+mod probe;
 mod reserved;
+pub use probe::{probe_conditional_writes, probe_create, probe_key, probe_refusals};
 pub use reserved::key_rules;
 
 /// Highest state format this build reads and the one it writes.
@@ -115,6 +121,25 @@ pub struct State {
     /// that it runs on the first publish only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<Probe>,
+    /// Invalidations that deploys requested and that no record has seen created: a publish sends its
+    /// invalidation while its final record is written, so that record can only say it was requested. The
+    /// next publish (or the same clone's next claim, which saw the answer) moves each one to its deploy's
+    /// `invalidation_ids` once CloudFront has answered it, sending it again first when it was not seen
+    /// answered (the same reference and paths return the same invalidation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub invalidations_requested: Vec<Requested>,
+}
+
+/// An invalidation a deploy requested (see [`State::invalidations_requested`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Requested {
+    /// The deploy that requested it: its commit and when it was recorded (`Deploy::at`).
+    pub commit: String,
+    pub at: String,
+    pub distribution: String,
+    /// CloudFront's `CallerReference`: sent again with the same paths, it answers the same invalidation.
+    pub reference: String,
+    pub paths: Vec<String>,
 }
 
 /// When the store was seen to refuse conditional writes that must fail.
@@ -134,6 +159,7 @@ impl State {
             pending: None,
             history: Vec::new(),
             probe: None,
+            invalidations_requested: Vec::new(),
         }
     }
 
@@ -156,6 +182,23 @@ impl State {
         st.history.truncate(HISTORY);
         st.deployed = Some(deploy);
         st
+    }
+
+    /// CloudFront answered the requested invalidation `reference` with `id`: it is no longer only requested,
+    /// and its deploy (as `deployed` and in the history) lists the id. False if no such request is recorded.
+    pub fn confirm(&mut self, reference: &str, id: &str) -> bool {
+        let Some(i) = (self.invalidations_requested.iter()).position(|r| r.reference == reference)
+        else {
+            return false;
+        };
+        let r = self.invalidations_requested.remove(i);
+        let of_it = |d: &&mut Deploy| d.commit == r.commit && d.at == r.at;
+        for d in self.deployed.iter_mut().chain(self.history.iter_mut()) {
+            if of_it(&d) && !d.invalidation_ids.iter().any(|x| x == id) {
+                d.invalidation_ids.push(id.to_string());
+            }
+        }
+        true
     }
 }
 
@@ -211,6 +254,26 @@ pub struct Deploy {
     /// A preview's deploy: its name, its branch and its size (`git publish preview list`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<PreviewMeta>,
+    /// What the target's `distribution` setting resolved to when this deploy was planned (ids and origin
+    /// paths), so that the next publish can plan without asking CloudFront first (it checks the answer beside
+    /// its claim). Not kept when the origin path had to be assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cdn: Option<ResolvedCdn>,
+}
+
+/// The distributions a target's settings resolved to (see [`Deploy::cdn`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResolvedCdn {
+    /// The settings they were resolved from (`exec::backends::CdnLookup::spec`): another value means
+    /// another answer.
+    pub from: String,
+    pub distributions: Vec<ResolvedDistribution>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ResolvedDistribution {
+    pub id: String,
+    pub origin_path: String,
 }
 
 /// What a preview's record says about it beyond a deploy.
@@ -246,6 +309,7 @@ impl Deploy {
             function: None,
             forms: None,
             preview: None,
+            cdn: None,
         }
     }
 
@@ -517,6 +581,11 @@ pub fn parse(body: &[u8], target: &str, key: &str) -> Result<State> {
     serde_json::from_slice(body).map_err(corrupt)
 }
 
+/// The record's bytes as [`write`] stores them.
+pub fn encode(state: &State) -> Vec<u8> {
+    serde_json::to_vec_pretty(state).expect("state serializes")
+}
+
 /// Conditional write of the whole record. 412 becomes `LostRace`.
 pub async fn write(
     store: &dyn ObjectStore,
@@ -525,7 +594,7 @@ pub async fn write(
     state: &State,
     etag: Option<&str>,
 ) -> Result<String> {
-    let body = serde_json::to_vec_pretty(state).expect("state serializes");
+    let body = encode(state);
     let cond = match etag {
         Some(e) => Precondition::Matches(e.to_string()),
         None => Precondition::Absent,
@@ -555,6 +624,14 @@ pub async fn write(
     }
 }
 
+/// The claim's record: `current` (None: a first publish) with `pending` set.
+pub fn claiming(current: Option<&State>, target: &str, pending: Pending) -> State {
+    let mut next = current.cloned().unwrap_or_else(|| State::empty(target));
+    next.format = FORMAT;
+    next.pending = Some(pending);
+    next
+}
+
 /// Claim the target: write `pending` with us as holder over the record we read (etag). On a lost race,
 /// re-read to name who won.
 pub async fn claim(
@@ -565,9 +642,7 @@ pub async fn claim(
     etag: Option<&str>,
     pending: Pending,
 ) -> Result<(State, String)> {
-    let mut next = current.cloned().unwrap_or_else(|| State::empty(target));
-    next.format = FORMAT;
-    next.pending = Some(pending);
+    let next = claiming(current, target, pending);
     match write(store, key, target, &next, etag).await {
         Ok(e) => Ok((next, e)),
         Err(Error::LostRace { .. }) => {
@@ -605,69 +680,6 @@ pub async fn claim(
         Err(e) => Err(e),
     }
 }
-
-/// The probe object: `.git-publish/probe` beside a record in our own directory; beside a record elsewhere
-/// (`state = "s3://BUCKET/site.json"`), the record's key plus `.probe`, so no key of anyone else's is touched.
-pub fn probe_key(state_key: &str) -> String {
-    let ours = format!("{}/state.json", crate::plan::STATE_DIR);
-    match state_key.strip_suffix("state.json") {
-        Some(dir) if state_key == ours || state_key.ends_with(&format!("/{ours}")) => {
-            format!("{dir}probe")
-        }
-        _ => format!("{state_key}.probe"),
-    }
-}
-
-/// Whether the store refuses writes whose condition fails, which the claim protocol relies on. Makes sure the
-/// probe object exists, then writes it with `If-None-Match: *` and with `If-Match` and a wrong ETag: both must
-/// answer 412. `Ok(None)`: honoured; `Ok(Some(what))`: the write that should have failed and did not.
-pub async fn probe_conditional_writes(
-    store: &dyn ObjectStore,
-    key: &str,
-    target: &str,
-) -> Result<Option<String>> {
-    probe_create(store, key, target).await?;
-    probe_refusals(store, key, target).await
-}
-
-/// The probe's first step: make sure the probe object exists (a 412 on the create says it does). A first
-/// publish sends it while it reads the record, so that it costs no round trip of its own.
-pub async fn probe_create(store: &dyn ObjectStore, key: &str, target: &str) -> Result<()> {
-    match store
-        .put_versioned(key, PROBE_BODY.to_vec(), Precondition::Absent)
-        .await
-    {
-        Ok(_) | Err(StoreError::PreconditionFailed) => Ok(()),
-        Err(e) => Err(store_err(target, e)),
-    }
-}
-
-/// The probe's second step, once the object exists: the two writes that must fail, at once (a publish sends
-/// them beside its claim). `Some(what)`: one succeeded, so the store ignores that condition.
-pub async fn probe_refusals(
-    store: &dyn ObjectStore,
-    key: &str,
-    target: &str,
-) -> Result<Option<String>> {
-    let wrong = Precondition::Matches("\"00000000000000000000000000000000\"".into());
-    let (absent, matches) = futures::join!(
-        store.put_versioned(key, PROBE_BODY.to_vec(), Precondition::Absent),
-        store.put_versioned(key, PROBE_BODY.to_vec(), wrong),
-    );
-    for (answer, what) in [
-        (absent, "`If-None-Match: *` over an existing object"),
-        (matches, "`If-Match` with a wrong ETag"),
-    ] {
-        match answer {
-            Err(StoreError::PreconditionFailed) => {}
-            Ok(_) => return Ok(Some(format!("a PUT of {key} with {what} succeeded"))),
-            Err(e) => return Err(store_err(target, e)),
-        }
-    }
-    Ok(None)
-}
-
-const PROBE_BODY: &[u8] = b"git-publish: conditional-write probe (see `git publish doctor`)\n";
 
 pub fn store_err(target: &str, e: StoreError) -> Error {
     match e {
@@ -710,6 +722,7 @@ mod tests {
             }),
             history: vec![],
             probe: None,
+            invalidations_requested: vec![],
         }
     }
 
@@ -828,6 +841,38 @@ mod tests {
             by: "me".into(),
             ..Deploy::commit_only("a".repeat(40))
         }
+    }
+
+    /// A requested invalidation answered by CloudFront leaves the list and goes to its deploy's ids, as
+    /// `deployed` and in the history; one not in the list changes nothing.
+    #[test]
+    fn confirming_a_requested_invalidation_records_it_with_its_deploy() {
+        let d = deploy();
+        let mut st = State::finished(None, "t", d.clone());
+        let later = Deploy {
+            at: "2028-01-01T00:00:00Z".into(),
+            ..Deploy::commit_only("c".repeat(40))
+        };
+        let request = |d: &Deploy, reference: &str| Requested {
+            commit: d.commit.clone(),
+            at: d.at.clone(),
+            distribution: "E1".into(),
+            reference: reference.into(),
+            paths: vec!["/a".into()],
+        };
+        st.invalidations_requested = vec![request(&d, "r1")];
+        st = State::finished(Some(st), "t", later.clone());
+        st.invalidations_requested.push(request(&later, "r2"));
+
+        assert!(!st.confirm("r0", "I0"), "not requested");
+        assert!(st.confirm("r1", "I1"));
+        assert_eq!(st.history[1].invalidation_ids, ["I1"]);
+        assert!(st.deployed.as_ref().unwrap().invalidation_ids.is_empty());
+        assert!(st.confirm("r2", "I2"));
+        assert_eq!(st.deployed.as_ref().unwrap().invalidation_ids, ["I2"]);
+        assert_eq!(st.history[0].invalidation_ids, ["I2"]);
+        assert!(st.invalidations_requested.is_empty());
+        assert!(!st.confirm("r2", "I2"), "only once");
     }
 
     #[test]

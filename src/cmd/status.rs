@@ -57,6 +57,10 @@ pub struct TargetStatus {
     pub push_failure: Option<crate::records::Failure>,
     /// Previews whose publish (or removal) failed after their push (`install --previews`; recorded locally).
     pub preview_push_failures: Vec<crate::records::Failure>,
+    /// Invalidations the record lists as requested, not yet recorded as created (a publish writes its record
+    /// while its invalidation is created), each with its id when this clone saw CloudFront answer it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub invalidations_requested: Vec<(state::Requested, Option<String>)>,
     /// Snapshot builds: the source commit the live snapshot was built from.
     pub live_source: Option<String>,
     /// Snapshot builds: the tip of the snapshot ref when it is not what is live (built, not published).
@@ -83,10 +87,20 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
     let target = s.config.target(Some(name))?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
     let (st, source, error, state_unreadable) = read_state_or_mirror(s, &backends, target).await;
-    let (deployed, pending) = match st {
-        Some(st) => (st.deployed, st.pending),
-        None => (None, None),
+    let (deployed, pending, requested) = match st {
+        Some(st) => (st.deployed, st.pending, st.invalidations_requested),
+        None => (None, None, Vec::new()),
     };
+    let seen = crate::records::read_known(&s.repo, &target.name)
+        .map(|k| k.confirmed)
+        .unwrap_or_default();
+    let invalidations_requested = (requested.into_iter())
+        .map(|r| {
+            let id = (seen.iter()).find(|(reference, _)| *reference == r.reference);
+            let id = id.map(|(_, id)| id.clone());
+            (r, id)
+        })
+        .collect();
     // A live snapshot is compared with HEAD through the source commit it was built from.
     let live_source = deployed.as_ref().and_then(|d| {
         d.source_commit
@@ -132,6 +146,7 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
             .into_iter()
             .filter(|f| f.target.as_deref().is_none_or(|t| t == name))
             .collect(),
+        invalidations_requested,
         live_source,
         unpublished_snapshot,
         // Listing them is one more request; a target that can't be read shows none.
@@ -246,6 +261,20 @@ fn render_unfinished(s: &Session, t: &TargetStatus) {
                 p.error.as_deref().map(|e| format!(" ({})", quote_path(e))).unwrap_or_default()
             )),
         }
+    }
+    for (r, id) in &t.invalidations_requested {
+        let seen = match id {
+            Some(id) => format!("created as {}; the next publish records it", quote_path(id)),
+            None => "not yet recorded as created; the next publish sends it again, which creates \
+                     nothing new if it exists"
+                .into(),
+        };
+        s.ui.out(&format!(
+            "  invalidation: {} path(s) of {} requested by the publish of {} ({seen})",
+            r.paths.len(),
+            quote_path(&r.distribution),
+            state::short(&r.commit)
+        ));
     }
     for f in t.push_failure.iter().chain(&t.preview_push_failures) {
         s.ui.out(&format!(

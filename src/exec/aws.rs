@@ -18,7 +18,12 @@ pub async fn sdk_config(target: &Target) -> SdkConfig {
     sdk_config_for(target.profile.as_deref(), target.region.as_deref()).await
 }
 
-/// [`sdk_config`] before a target exists (`git publish init`): a profile and region, or the defaults.
+/// How long a new connection may take (TCP and TLS).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// [`sdk_config`] before a target exists (`git publish init`): a profile and region, or the defaults. Every
+/// client made from it shares one HTTP client whose connections a publish can open ahead
+/// (`super::connect`), where the SDK's default client is not needed for a proxy.
 pub async fn sdk_config_for(profile: Option<&str>, region: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
@@ -28,10 +33,13 @@ pub async fn sdk_config_for(profile: Option<&str>, region: Option<&str>) -> SdkC
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
+                .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(Duration::from_secs(60))
                 .build(),
         );
+    if let Some(client) = super::connect::sdk_client(CONNECT_TIMEOUT) {
+        loader = loader.http_client(client);
+    }
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }
@@ -87,6 +95,52 @@ pub fn custom_s3_endpoint(target: &Target) -> Option<String> {
                 .ok()
                 .filter(|s| !s.is_empty())
         })
+}
+
+/// The URL the S3 client reaches `bucket` at (virtual-hosted or path-style, as [`s3_client`] makes it), from
+/// the SDK's own endpoint rules: where connections for the site's requests may be opened ahead.
+pub async fn s3_origin(sdk: &SdkConfig, target: &Target, bucket: &str) -> Option<String> {
+    use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let custom = (target.endpoint.clone())
+        .or_else(|| service_endpoint(sdk, "S3"))
+        .filter(|e| !e.is_empty());
+    let params = Params::builder()
+        .bucket(bucket)
+        .set_region(sdk.region().map(|r| r.to_string()))
+        .use_fips(sdk.use_fips().unwrap_or(false))
+        .use_dual_stack(sdk.use_dual_stack().unwrap_or(false))
+        .force_path_style(custom_s3_endpoint(target).is_some())
+        .set_endpoint(custom)
+        .build()
+        .ok()?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .ok()?;
+    Some(endpoint.url().to_string())
+}
+
+/// The URL [`cloudfront_client`] reaches CloudFront at.
+pub async fn cloudfront_origin(sdk: &SdkConfig) -> Option<String> {
+    use aws_sdk_cloudfront::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
+    let params = Params::builder()
+        .region("us-east-1")
+        .use_fips(sdk.use_fips().unwrap_or(false))
+        .set_endpoint(service_endpoint(sdk, "CloudFront"))
+        .build()
+        .ok()?;
+    let endpoint = DefaultResolver::new()
+        .resolve_endpoint(&params)
+        .await
+        .ok()?;
+    Some(endpoint.url().to_string())
+}
+
+/// The endpoint the environment or the profile sets for `service` (see [`resolved_endpoints`]).
+fn service_endpoint(sdk: &SdkConfig, service: &str) -> Option<String> {
+    (resolved_endpoints(sdk).into_iter())
+        .find(|(s, _)| *s == service)
+        .map(|(_, url)| url)
 }
 
 pub fn s3_client(sdk: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {

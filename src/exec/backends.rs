@@ -1,12 +1,14 @@
-//! Builds the backends of one target from its settings: the object store (S3 or a local directory) and, on
-//! request, one CDN per distribution (resolved through [`super::cloudfront::resolve`]).
+//! Builds the backends of one target from its settings: the object store (S3 or a local directory), the
+//! distributions' lookup ([`CdnLookup`]: resolved through [`super::cloudfront::resolve_one`] when the caller
+//! asks, or taken from what a record kept), and where connections may be opened ahead ([`Origins`]).
 //!
 //! It owns the choice of implementation and the environment-endpoint check; it decides nothing about what
 //! to publish and prints nothing (notices go to the caller's `say`).
 
-use crate::config::{Backend, Target};
+use crate::config::{Backend, Distribution, Target};
 use crate::error::{Error, Result};
 use crate::plan::CdnSettings;
+use crate::state::{ResolvedCdn, ResolvedDistribution};
 
 use super::cloudfront::{self, Notice};
 use super::{aws, local, s3, Cdn, ObjectStore};
@@ -19,6 +21,10 @@ pub struct Backends {
     /// The store of the deploy record when the target sets `state` (another bucket, same client), else None:
     /// the record is in `store`. See [`Backends::state_store`].
     pub state: Option<Box<dyn ObjectStore>>,
+    /// How the target's distributions are found (S3 targets with distributions).
+    pub lookup: Option<CdnLookup>,
+    /// Where the site's requests and CloudFront's go, for connections opened ahead.
+    pub origins: Origins,
 }
 
 impl Backends {
@@ -26,6 +32,123 @@ impl Backends {
     pub fn state_store(&self) -> &dyn ObjectStore {
         self.state.as_deref().unwrap_or(self.store.as_ref())
     }
+}
+
+/// The URLs of the site's bucket and of CloudFront, as the SDK will reach them (None: a local target, or
+/// not resolvable).
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    pub store: Option<String>,
+    pub cdn: Option<String>,
+}
+
+impl Origins {
+    /// Open `store` connections to the bucket and `cdn` to CloudFront ahead of the requests that need them
+    /// (see `super::connect`).
+    pub fn open(&self, store: usize, cdn: usize) {
+        if let Some(url) = &self.store {
+            super::connect::open(url, store);
+        }
+        if let Some(url) = &self.cdn {
+            super::connect::open(url, cdn);
+        }
+    }
+}
+
+/// A target's distributions, to be resolved (ListDistributions, GetDistribution) when the caller chooses, or
+/// taken from a record's [`ResolvedCdn`] without a request.
+pub struct CdnLookup {
+    cf: aws_sdk_cloudfront::Client,
+    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
+    target: Target,
+    bucket: String,
+    prefix: String,
+}
+
+impl CdnLookup {
+    /// What the answer depends on: the `distribution` setting, `domain`, the bucket and the prefix. A record's
+    /// answer is used only for the same value.
+    pub fn spec(&self) -> String {
+        let ds: Vec<&str> = self
+            .target
+            .distributions
+            .iter()
+            .map(|d| d.describe())
+            .collect();
+        format!(
+            "{} domain={} s3://{}/{}",
+            ds.join(","),
+            self.target.domain.as_deref().unwrap_or(""),
+            self.bucket,
+            self.prefix
+        )
+    }
+
+    /// Whether resolving asks CloudFront anything (not when every distribution is an id and `origin_path`
+    /// is set).
+    pub fn asks(&self) -> bool {
+        (self.target.distributions.iter()).any(|d| cloudfront::asks(&self.target, d))
+    }
+
+    /// Ask CloudFront. With the answer, what a record may keep of it (None when an origin path had to be
+    /// assumed).
+    pub async fn resolve(
+        &self,
+        say: &dyn Fn(Notice),
+    ) -> Result<(Vec<CdnEntry>, Option<ResolvedCdn>)> {
+        let mut out: Vec<CdnEntry> = Vec::new();
+        let mut assumed = false;
+        for d in &self.target.distributions {
+            let r =
+                cloudfront::resolve_one(&self.cf, &self.target, &self.bucket, &self.prefix, d, say)
+                    .await?;
+            assumed |= r.assumed;
+            out.push((r.settings, Box::new(r.cdn.with_kvs(self.kvs.clone()))));
+        }
+        let keep = (!assumed).then(|| ResolvedCdn {
+            from: self.spec(),
+            distributions: (out.iter())
+                .map(|(c, _)| ResolvedDistribution {
+                    id: c.id.clone(),
+                    origin_path: c.origin_path.clone(),
+                })
+                .collect(),
+        });
+        Ok((out, keep))
+    }
+
+    /// The distributions as `kept` says, without a request; None when it was resolved from other settings.
+    pub fn kept(&self, kept: &ResolvedCdn, say: &dyn Fn(Notice)) -> Option<Vec<CdnEntry>> {
+        if kept.from != self.spec() || kept.distributions.len() != self.target.distributions.len() {
+            return None;
+        }
+        let entries = (kept.distributions.iter().zip(&self.target.distributions))
+            .map(|(k, d)| {
+                let settings = CdnSettings {
+                    id: match d {
+                        Distribution::Id(id) => id.clone(),
+                        Distribution::Auto => k.id.clone(),
+                    },
+                    origin_path: (self.target.origin_path.clone()).unwrap_or(k.origin_path.clone()),
+                };
+                cloudfront::warn_unserved(&settings, &self.bucket, &self.prefix, say);
+                let cdn = cloudfront::CloudFront::new(self.cf.clone(), &settings.id);
+                (
+                    settings,
+                    Box::new(cdn.with_kvs(self.kvs.clone())) as Box<dyn Cdn>,
+                )
+            })
+            .collect();
+        Some(entries)
+    }
+}
+
+/// One distribution: what the planner knows of it, and the [`Cdn`] to invalidate it with.
+pub type CdnEntry = (CdnSettings, Box<dyn Cdn>);
+
+/// The ids and origin paths of `cdns`, to compare two answers.
+pub fn settings_of(cdns: &[CdnEntry]) -> Vec<CdnSettings> {
+    cdns.iter().map(|(c, _)| c.clone()).collect()
 }
 
 /// Endpoints from the environment get the same check as `endpoint` in site.toml: plain http only to loopback
@@ -80,6 +203,18 @@ pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> 
 /// Build the target's backends. With `with_cdn`, the distributions are resolved through the CloudFront API:
 /// `"auto"` is looked up (ListDistributions), and every distribution's origin path is read (GetDistribution).
 pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> Result<Backends> {
+    let mut b = unresolved(target).await?;
+    if with_cdn {
+        if let Some(lookup) = &b.lookup {
+            b.cdns = lookup.resolve(say).await?.0;
+        }
+    }
+    Ok(b)
+}
+
+/// The target's backends with its distributions not resolved yet: `lookup` resolves them when the caller
+/// chooses (a publish asks CloudFront beside its first request to the store, not before it).
+pub async fn unresolved(target: &Target) -> Result<Backends> {
     let (bucket, prefix) = match &target.backend {
         Backend::Local { root } => {
             let state = match target.state.as_ref().map(|l| &l.backend) {
@@ -92,6 +227,8 @@ pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> 
                 store: Box::new(local::LocalStore::new(root)),
                 cdns: Vec::new(),
                 state,
+                lookup: None,
+                origins: Origins::default(),
             });
         }
         Backend::S3 { bucket, prefix } => (bucket, prefix),
@@ -109,18 +246,26 @@ pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> 
         _ => None,
     };
     let store = s3::S3Store::new(client, bucket, prefix, aws::custom_s3_endpoint(target));
-    let mut cdns: Vec<(CdnSettings, Box<dyn Cdn>)> = Vec::new();
-    if with_cdn && !target.distributions.is_empty() {
-        let cf = aws::cloudfront_client(&sdk);
-        let kvs = aws::kvs_client(&sdk);
-        for d in &target.distributions {
-            let (settings, cdn) = cloudfront::resolve(&cf, target, bucket, prefix, d, say).await?;
-            cdns.push((settings, Box::new(cdn.with_kvs(kvs.clone()))));
-        }
-    }
+    let with_cdn = !target.distributions.is_empty();
+    let lookup = with_cdn.then(|| CdnLookup {
+        cf: aws::cloudfront_client(&sdk),
+        kvs: aws::kvs_client(&sdk),
+        target: target.clone(),
+        bucket: bucket.clone(),
+        prefix: prefix.clone(),
+    });
+    let origins = Origins {
+        store: aws::s3_origin(&sdk, target, bucket).await,
+        cdn: match with_cdn {
+            true => aws::cloudfront_origin(&sdk).await,
+            false => None,
+        },
+    };
     Ok(Backends {
         store: Box::new(store),
-        cdns,
+        cdns: Vec::new(),
         state,
+        lookup,
+        origins,
     })
 }

@@ -165,6 +165,33 @@ pub async fn resolve(
     d: &Distribution,
     say: &dyn Fn(Notice),
 ) -> AppResult<(CdnSettings, CloudFront)> {
+    let r = resolve_one(cf, target, bucket, prefix, d, say).await?;
+    Ok((r.settings, r.cdn))
+}
+
+/// What [`resolve_one`] found.
+pub struct Resolution {
+    pub settings: CdnSettings,
+    pub cdn: CloudFront,
+    /// The origin path could not be read and was assumed (the answer is not worth keeping).
+    pub assumed: bool,
+}
+
+/// Whether resolving `d` asks CloudFront anything (not for an id with `origin_path` set).
+pub fn asks(target: &Target, d: &Distribution) -> bool {
+    !matches!(d, Distribution::Id(_) if target.origin_path.is_some())
+}
+
+/// [`resolve`], saying whether the origin path was assumed.
+pub async fn resolve_one(
+    cf: &Client,
+    target: &Target,
+    bucket: &str,
+    prefix: &str,
+    d: &Distribution,
+    say: &dyn Fn(Notice),
+) -> AppResult<Resolution> {
+    let mut assumed = false;
     let info = match d {
         // The origin path is given: nothing to ask CloudFront.
         Distribution::Id(id) if target.origin_path.is_some() => DistInfo::known(id, Vec::new()),
@@ -177,6 +204,7 @@ pub async fn resolve(
                     "could not read distribution {id}'s origin path ({e}); assuming \"/{prefix}\". Set \
                      `origin_path` for the target in site.toml, or allow cloudfront:GetDistribution (`git publish iam-policy`)"
                 )));
+                assumed = true;
                 DistInfo::known(id, vec![(String::new(), prefix.to_string())])
             }
         },
@@ -186,18 +214,27 @@ pub async fn resolve(
         Some(p) => p.clone(),
         None => info.origin_path(bucket),
     };
-    if crate::plan::served_path(prefix, &origin_path, "x").is_none() {
-        say(Notice::Warn(format!(
-            "distribution {} serves the origin path /{origin_path}, which does not hold s3://{bucket}/{prefix}: \
-             nothing will be invalidated there",
-            info.id
-        )));
-    }
     let settings = CdnSettings {
         id: info.id.clone(),
         origin_path,
     };
-    Ok((settings, CloudFront::new(cf.clone(), &info.id)))
+    warn_unserved(&settings, bucket, prefix, say);
+    Ok(Resolution {
+        cdn: CloudFront::new(cf.clone(), &info.id),
+        settings,
+        assumed,
+    })
+}
+
+/// Say so when the distribution's origin path does not hold the target's files (nothing to invalidate there).
+pub fn warn_unserved(d: &CdnSettings, bucket: &str, prefix: &str, say: &dyn Fn(Notice)) {
+    if crate::plan::served_path(prefix, &d.origin_path, "x").is_none() {
+        say(Notice::Warn(format!(
+            "distribution {} serves the origin path /{}, which does not hold s3://{bucket}/{prefix}: \
+             nothing will be invalidated there",
+            d.id, d.origin_path
+        )));
+    }
 }
 
 /// `distribution = "auto"`: list the distributions and pick the target's one (see [`pick_auto`]).

@@ -5,17 +5,20 @@
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
 //! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
 //! viewer-request function ([`cdn_function`]) with the KeyValueStore of a large redirect table ([`kvs`]);
-//! [`aws`] builds the SDK clients and [`backends`] picks them for a target. Only those backend modules
-//! touch the AWS SDK. [`http`] is `doctor`'s one plain GET of a public URL; [`setup`] makes what
-//! `git publish setup` plans.
+//! [`aws`] builds the SDK clients (over [`connect`]'s HTTP client, whose connections a publish opens ahead
+//! of its waves) and [`backends`] picks them for a target. Only those backend modules touch the AWS SDK.
+//! [`invalidation`] creates the plan's invalidations (the caller sends them beside the final record).
+//! [`http`] is `doctor`'s one plain GET of a public URL; [`setup`] makes what `git publish setup` plans.
 
 pub mod aws;
 pub mod backends;
 pub mod cdn_function;
 pub mod checks;
 pub mod cloudfront;
+pub mod connect;
 pub mod flow;
 pub mod http;
+mod invalidation;
 pub mod kvs;
 pub mod local;
 pub mod s3;
@@ -33,6 +36,9 @@ use tokio::sync::Semaphore;
 
 use crate::plan::{Encoding, Plan, Upload};
 use flow::Flow;
+pub use invalidation::{
+    invalidate_each, invalidate_with_backoff, invalidations, wait_invalidations, Invalidation,
+};
 
 /// Headers stored with an object.
 #[derive(Debug, Clone, Default)]
@@ -369,6 +375,27 @@ pub struct Outcome {
     pub invalidations: Vec<(String, String)>,
 }
 
+/// Connections the plan's requests want at once, to open them ahead (see [`connect`]): to the store, its
+/// largest wave as far as the flow lets it through at its `start` (at least one, for the record), and to
+/// CloudFront, one per invalidation.
+pub fn connections_for(plan: &Plan, start: usize) -> (usize, usize) {
+    let html = plan.uploads.iter().filter(|u| u.is_html()).count();
+    let batches = |n: usize| n.div_ceil(MAX_KEYS_PER_DELETE);
+    let largest = [
+        batches(plan.clear_first.len()),
+        plan.uploads.len() - html,
+        html,
+        plan.redirects.puts.len(),
+        batches(plan.deletes.len()),
+        1,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(1);
+    let cdn = plan.cdn.iter().map(|c| c.batches.len()).sum();
+    (largest.min(start.max(1)), cdn)
+}
+
 pub struct Executor<'a> {
     pub store: &'a dyn ObjectStore,
     /// One per distribution of the plan (`plan.cdn[i].distribution` = `cdns[i].0`).
@@ -378,14 +405,12 @@ pub struct Executor<'a> {
     pub concurrency: usize,
     /// The round trip of the requests made before (the state's), for the flow's start ([`flow::start_for`]).
     pub round_trip: Option<Duration>,
-    /// Base for CallerReference (target + commits); the batch number is appended.
-    pub caller_reference: String,
 }
 
 impl Executor<'_> {
-    /// Run the plan's steps in order: non-HTML uploads, HTML uploads, redirect objects, deletes, the managed
-    /// CloudFront function, invalidation.
-    /// (The state write that follows is the caller's: see `state`.)
+    /// Run the plan's steps in order up to the invalidation: non-HTML uploads, HTML uploads, redirect
+    /// objects, deletes, the managed CloudFront function. (The invalidation, [`invalidate_each`], and the
+    /// state write, `state`, are the caller's: they go at the same time.)
     pub async fn run(
         &self,
         plan: &Plan,
@@ -417,27 +442,6 @@ impl Executor<'_> {
                 cdn.ensure_function(f)
                     .await
                     .map_err(ExecError::Invalidate)?;
-            }
-        }
-        if !plan.invalidations.is_empty() {
-            on(Event::Phase("invalidation", plan.invalidation.paths));
-        }
-        for cp in &plan.cdn {
-            let Some((_, cdn)) = self.cdns.iter().find(|(d, _)| *d == cp.distribution) else {
-                continue;
-            };
-            for (i, batch) in cp.batches.iter().enumerate() {
-                let reference = format!("{}-{}-{}", self.caller_reference, cp.distribution, i);
-                let id =
-                    invalidate_with_backoff(*cdn, &reference, batch, Duration::from_secs(2), on)
-                        .await
-                        .map_err(ExecError::Invalidate)?;
-                on(Event::Invalidated {
-                    id: &id,
-                    paths: batch.len(),
-                });
-                outcome.invalidation_ids.push(id.clone());
-                outcome.invalidations.push((cp.distribution.clone(), id));
             }
         }
         Ok(outcome)
@@ -655,168 +659,58 @@ fn upload_err(u: &Upload, source: StoreError) -> ExecError {
     }
 }
 
-/// CloudFront answers `TooManyInvalidationsInProgress` when 3,000 paths / 15 wildcards are in flight: wait
-/// and retry (bounded), beyond what the SDK's own retries do.
-pub async fn invalidate_with_backoff(
-    cdn: &dyn Cdn,
-    reference: &str,
-    paths: &[String],
-    first_delay: Duration,
-    on: &(dyn Fn(Event) + Sync),
-) -> Result<String, StoreError> {
-    let mut delay = first_delay;
-    let mut attempt = 0;
-    loop {
-        match cdn.invalidate(reference, paths).await {
-            Err(StoreError::Conflict) if attempt < 8 => {
-                tracing::debug!(
-                    "too many invalidations in progress; retrying in {}s",
-                    delay.as_secs()
-                );
-                on(Event::Throttled { delay });
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(60));
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Poll until every invalidation completes, or `timeout` passes.
-pub async fn wait_invalidations(
-    cdn: &dyn Cdn,
-    ids: &[String],
-    timeout: Duration,
-    poll: Duration,
-    on_wait: &(dyn Fn(usize, Duration) + Sync),
-) -> Result<bool, StoreError> {
-    let start = std::time::Instant::now();
-    let mut pending: Vec<&String> = ids.iter().collect();
-    loop {
-        let mut still = Vec::new();
-        for id in pending {
-            if cdn.status(id).await? == InvalidationStatus::InProgress {
-                still.push(id);
-            }
-        }
-        pending = still;
-        if pending.is_empty() {
-            return Ok(true);
-        }
-        if start.elapsed() >= timeout {
-            return Ok(false);
-        }
-        on_wait(pending.len(), start.elapsed());
-        tokio::time::sleep(poll).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
 
-    /// A CDN double: invalidations stay InProgress for `polls` status calls; `busy` creations first fail with
-    /// TooManyInvalidationsInProgress.
-    struct FakeCdn {
-        polls: Mutex<usize>,
-        busy: Mutex<usize>,
-        created: Mutex<Vec<(String, Vec<String>)>>,
-    }
-
-    #[async_trait]
-    impl Cdn for FakeCdn {
-        fn describe(&self) -> String {
-            "fake".into()
-        }
-        async fn invalidate(
-            &self,
-            reference: &str,
-            paths: &[String],
-        ) -> Result<String, StoreError> {
-            let mut busy = self.busy.lock().unwrap();
-            if *busy > 0 {
-                *busy -= 1;
-                return Err(StoreError::Conflict);
-            }
-            let mut c = self.created.lock().unwrap();
-            c.push((reference.to_string(), paths.to_vec()));
-            Ok(format!("I{}", c.len()))
-        }
-        async fn status(&self, _id: &str) -> Result<InvalidationStatus, StoreError> {
-            let mut p = self.polls.lock().unwrap();
-            if *p > 0 {
-                *p -= 1;
-                return Ok(InvalidationStatus::InProgress);
-            }
-            Ok(InvalidationStatus::Completed)
+    fn upload(key: &str, content_type: &str) -> Upload {
+        Upload {
+            key: key.into(),
+            path: key.into(),
+            blob: "b".repeat(40),
+            size: 1,
+            kind: crate::plan::UploadKind::New,
+            headers: crate::plan::rules::Headers {
+                content_type: content_type.into(),
+                ..Default::default()
+            },
+            copy_from: None,
+            executable: false,
         }
     }
 
-    fn fake(polls: usize, busy: usize) -> FakeCdn {
-        FakeCdn {
-            polls: Mutex::new(polls),
-            busy: Mutex::new(busy),
-            created: Mutex::new(Vec::new()),
-        }
-    }
-
-    #[tokio::test]
-    async fn wait_polls_until_completed_with_progress() {
-        let cdn = fake(3, 0);
-        let seen = Mutex::new(Vec::new());
-        let done = wait_invalidations(
-            &cdn,
-            &["I1".into()],
-            Duration::from_secs(3600),
-            Duration::ZERO,
-            &|n, _| seen.lock().unwrap().push(n),
-        )
-        .await
-        .unwrap();
-        assert!(done);
+    /// Connections opened ahead: the largest wave the flow's start lets through (at least one, the record's),
+    /// and one per invalidation.
+    #[test]
+    fn connections_for_the_plans_largest_wave() {
+        let mut plan = Plan::default();
+        assert_eq!(connections_for(&plan, 32), (1, 0), "the record's write");
+        plan.uploads = (0..4)
+            .map(|i| upload(&format!("a{i}.png"), "image/png"))
+            .collect();
+        plan.uploads
+            .extend((0..5).map(|i| upload(&format!("p{i}.html"), "text/html")));
         assert_eq!(
-            *seen.lock().unwrap(),
-            [1, 1, 1],
-            "one progress line per poll while in progress"
+            connections_for(&plan, 32),
+            (5, 0),
+            "a new post: 4 assets, 5 pages"
         );
-    }
-
-    #[tokio::test]
-    async fn wait_gives_up_at_the_timeout() {
-        let cdn = fake(usize::MAX, 0);
-        let done = wait_invalidations(
-            &cdn,
-            &["I1".into()],
-            Duration::ZERO,
-            Duration::ZERO,
-            &|_, _| {},
-        )
-        .await
-        .unwrap();
-        assert!(!done);
-    }
-
-    #[tokio::test]
-    async fn backs_off_on_too_many_invalidations() {
-        let cdn = fake(0, 3);
-        let throttled = Mutex::new(0);
-        let on = |e: Event| {
-            if let Event::Throttled { .. } = e {
-                *throttled.lock().unwrap() += 1;
-            }
-        };
-        let id = invalidate_with_backoff(&cdn, "ref", &["/a".into()], Duration::ZERO, &on)
-            .await
-            .unwrap();
-        assert_eq!(*throttled.lock().unwrap(), 3, "each retry is reported");
-        assert_eq!(id, "I1");
-        assert_eq!(cdn.created.lock().unwrap().len(), 1);
-        // bounded: a CDN that stays busy is an error in the end
-        let cdn = fake(0, usize::MAX);
-        let e = invalidate_with_backoff(&cdn, "ref", &["/a".into()], Duration::ZERO, &|_| {}).await;
-        assert!(matches!(e, Err(StoreError::Conflict)));
+        assert_eq!(
+            connections_for(&plan, 3),
+            (3, 0),
+            "as far as the flow's start"
+        );
+        plan.deletes = (0..2500).map(|i| format!("d{i}")).collect();
+        assert_eq!(
+            connections_for(&plan, 32),
+            (5, 0),
+            "deletes go 1,000 a request"
+        );
+        plan.cdn = vec![crate::plan::CdnPlan {
+            batches: vec![vec!["/a".into()], vec!["/b".into()]],
+            ..Default::default()
+        }];
+        assert_eq!(connections_for(&plan, 32), (5, 2));
     }
 
     #[test]

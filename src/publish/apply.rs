@@ -1,25 +1,37 @@
 //! Step 2 of a publish: carry out a [`Prepared`] plan.
 //!
-//! Claim the target with a conditional write of the state, run the executor (Ctrl-C stops it), and on failure
-//! release the claim while keeping the record that the publish is incomplete; on success write the final
-//! state, then the `refs/publish/<target>` mirror (through `records`), and say what was done. It makes no
+//! Claim the target with a conditional write of the state (`claim.rs`), run the executor (Ctrl-C stops it),
+//! and on failure release the claim while keeping the record that the publish is incomplete. On success the
+//! final record and the invalidation go at the same time (see [`finish`]), then the `refs/publish/<target>`
+//! mirror and this clone's copy of the record (through `records`), and say what was done. It makes no
 //! decision the plan has not made.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{Backend, Locking};
+use crate::config::Locking;
 use crate::error::{Error, Result};
-use crate::exec::{Blobs, Event, Executor, Outcome};
+use crate::exec::{self, Event, Executor, Invalidation, Outcome};
 use crate::plan::Plan;
-use crate::state::{self, Deploy, Holder, Pending, Probe, State};
+use crate::records::KnownRecord;
+use crate::state::{self, Deploy, Holder, Pending, Probe, Requested, State};
 use crate::ui::human_bytes;
 
+use super::claim::{self, Claim};
 use super::{Prepared, PublishOpts, Session};
 
-/// Apply the plan. `None`: the target already has the commit and there is nothing to do (nothing written).
-pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<Option<Outcome>> {
+/// What [`apply`] did.
+pub enum Applied {
+    /// Published (`Some`), or nothing to do (`None`: nothing written).
+    Done(Option<Outcome>),
+    /// The record was not what this clone knew (or CloudFront's answer changed): nothing of the site was
+    /// written; plan again on the record read (`super::prepare_again`).
+    Replan,
+}
+
+/// Apply the plan (see the module comment).
+pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<Applied> {
     warn_without_locking(s, p);
     let deployed_now = p.deployed().map(|d| d.commit.as_str());
     let function_changed = p.plan.function.is_some();
@@ -28,45 +40,147 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
         && p.resumed.is_none()
         && deployed_now == Some(p.commit.as_str())
     {
-        s.ui.note(&format!(
-            "{} already has {}: nothing to do",
-            p.target.name,
-            state::short(&p.commit)
-        ));
-        return Ok(None);
+        return settle(s, p).await;
     }
+    // A write is coming: whatever happens, the record this clone kept is not the target's any more.
+    crate::records::forget_known(&s.repo, &p.target.name);
     let me = Holder::me(&s.clock);
-    let store = p.backends.state_store();
     // A managed function to publish changes what the site serves: it is done under a claim, like a file.
     let claims = !p.plan.is_empty() || function_changed;
-    // The probe goes beside the claim (see `claim_probing`), except before a record is written with no claim
+    // The probe goes beside the claim (see `claim::claim`), except before a record is written with no claim
     // (nothing to change) or an unreadable one is kept aside and replaced: then it comes first.
     let probed_first = if !claims || p.replaces.is_some() {
-        Some(probe_locking(s, p).await?)
+        Some(claim::probe_locking(s, p).await?)
     } else {
         None
     };
     keep_replaced_state(s, p).await?;
-    let (outcome, mut next, etag, probe) = if !claims {
-        // Nothing to change: record the new commit in one conditional write.
-        let probe = probed_first.flatten();
-        let outcome = Outcome::default();
-        let next = State::finished(
-            p.current.clone(),
-            &p.target.name,
-            deploy(s, p, &me, &outcome),
-        );
-        (outcome, next, p.etag.clone(), probe)
+    let ran = if claims {
+        claim_and_run(s, opts, p, &me, probed_first).await?
     } else {
-        let (outcome, claimed, claim_etag, probe) =
-            claim_and_run(s, opts, p, &me, probed_first).await?;
-        let next = State::finished(Some(claimed), &p.target.name, deploy(s, p, &me, &outcome));
-        (outcome, next, Some(claim_etag), probe)
+        // Nothing to change: record the new commit in one conditional write.
+        let confirmed = claim::resend(s, p).await;
+        Some(Ran {
+            outcome: Outcome::default(),
+            base: p.current.clone(),
+            etag: p.etag.clone(),
+            probe: probed_first.flatten(),
+            confirmed,
+            invalidations: Vec::new(),
+        })
     };
+    let Some(ran) = ran else {
+        return Ok(Applied::Replan);
+    };
+    finish(s, opts, p, &me, ran).await
+}
+
+/// What the executor did under the claim, and what the final record is written over.
+struct Ran {
+    outcome: Outcome,
+    /// The record the final one replaces (the claim), and its ETag.
+    base: Option<State>,
+    etag: Option<String>,
+    probe: Option<Probe>,
+    /// Requested invalidations sent again and answered: (reference, id).
+    confirmed: Vec<(String, String)>,
+    /// This publish's invalidations, to create while the final record is written.
+    invalidations: Vec<Invalidation>,
+}
+
+/// The target already has the commit and nothing is to change. Unread, this clone's own record must still be
+/// the target's (one GET) before "nothing to do" can be said. Invalidations the record lists as requested
+/// are sent again, and the record says which were created.
+async fn settle(s: &Session, p: &Prepared<'_>) -> Result<Applied> {
+    let store = p.backends.state_store();
+    if p.unread {
+        let now =
+            (store.get_versioned(&p.key).await).map_err(|e| state::store_err(&p.target.name, e))?;
+        if now.map(|v| v.etag) != p.etag {
+            claim::changed_note(s, p);
+            return Ok(Applied::Replan);
+        }
+    }
+    let confirmed = claim::resend(s, p).await;
+    if let (false, Some(current)) = (confirmed.is_empty(), &p.current) {
+        let mut next = current.clone();
+        for (reference, id) in &confirmed {
+            next.confirm(reference, id);
+        }
+        match state::write(store, &p.key, &p.target.name, &next, p.etag.as_deref()).await {
+            Ok(etag) => keep_record(s, p, &next, etag, Vec::new()),
+            Err(Error::LostRace { .. }) if p.unread => {
+                claim::changed_note(s, p);
+                return Ok(Applied::Replan);
+            }
+            Err(e) => return Err(e),
+        }
+        s.ui.note(&format!(
+            "{} invalidation(s) an earlier publish requested are created",
+            confirmed.len()
+        ));
+    }
+    s.ui.note(&format!(
+        "{} already has {}: nothing to do",
+        p.target.name,
+        state::short(&p.commit)
+    ));
+    Ok(Applied::Done(None))
+}
+
+/// The final record and this publish's invalidation, at the same time: the record lists the invalidation
+/// as requested (never as created: it may not be, yet), with the ids of the requested invalidations that
+/// were seen answered. What this clone saw answered is kept with its copy of the record, and its next claim
+/// writes it into the record.
+///
+/// Why this is safe: the record is written only after every upload, delete and the managed function were
+/// answered, as before, so it never names a commit whose files are not all there. CloudFront's invalidation
+/// needs the same: it goes after them too, and only its relation to the record changes. A kill before the
+/// record is written leaves the claim, and the next publish resumes with the same `CallerReference` (the
+/// same invalidation). A kill after the record is written and before CloudFront created the invalidation
+/// leaves it requested in the record, and the next publish sends it again (the same invalidation, if it was
+/// created after all). An invalidation that fails leaves it requested too, and the publish says so and
+/// exits non-zero.
+async fn finish(
+    s: &Session,
+    opts: &PublishOpts,
+    p: &Prepared<'_>,
+    me: &Holder,
+    ran: Ran,
+) -> Result<Applied> {
+    let Ran {
+        mut outcome,
+        base,
+        etag,
+        probe,
+        confirmed,
+        invalidations,
+    } = ran;
+    let mut base = base;
+    for (reference, id) in &confirmed {
+        if let Some(b) = base.as_mut() {
+            b.confirm(reference, id);
+        }
+    }
+    let d = deploy(s, p, me);
+    let requested: Vec<Requested> = (invalidations.iter())
+        .map(|i| Requested {
+            commit: d.commit.clone(),
+            at: d.at.clone(),
+            distribution: i.distribution.clone(),
+            reference: i.reference.clone(),
+            paths: i.paths.clone(),
+        })
+        .collect();
+    let mut next = State::finished(base, &p.target.name, d);
+    next.invalidations_requested.extend(requested);
     if probe.is_some() {
         next.probe = probe;
     }
-    let final_etag = state::write(store, &p.key, &p.target.name, &next, etag.as_deref()).await?;
+    let store = p.backends.state_store();
+    let write = state::write(store, &p.key, &p.target.name, &next, etag.as_deref());
+    let (written, created) = futures::join!(write, invalidate(s, opts, p, &invalidations));
+    let final_etag = written?;
     tracing::debug!("state written ({final_etag})");
     if let Err(e) = crate::records::update_mirror(&s.repo, &p.target.name, &p.commit) {
         s.ui.warn(&format!(
@@ -74,8 +188,75 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
             p.target.name
         ));
     }
+    let answered: Vec<(String, String)> = (invalidations.iter().zip(&created))
+        .filter_map(|(i, c)| Some((i.reference.clone(), c.as_ref().ok()?.clone())))
+        .collect();
+    keep_record(s, p, &next, final_etag, answered);
+    for (i, c) in invalidations.iter().zip(&created) {
+        if let Ok(id) = c {
+            outcome.invalidation_ids.push(id.clone());
+            outcome
+                .invalidations
+                .push((i.distribution.clone(), id.clone()));
+        }
+    }
     say_done(s, p, &outcome);
-    Ok(Some(outcome))
+    if let Some((i, Err(e))) = invalidations.iter().zip(created).find(|(_, c)| c.is_err()) {
+        return Err(Error::Cdn {
+            distribution: i.distribution.clone(),
+            message: format!("invalidating: {e}"),
+            hint: "the files are published and recorded; the record keeps the invalidation as requested, \
+                   and the next publish sends it again (`git publish` with nothing new does just that)"
+                .into(),
+        });
+    }
+    Ok(Applied::Done(Some(outcome)))
+}
+
+/// Create this publish's invalidations (one answer each), showing them as the executor's events.
+async fn invalidate(
+    s: &Session,
+    opts: &PublishOpts,
+    p: &Prepared<'_>,
+    list: &[Invalidation],
+) -> Vec<std::result::Result<String, exec::StoreError>> {
+    if list.is_empty() {
+        return Vec::new();
+    }
+    let (ui, plan, full) = (&s.ui, &p.plan, opts.full);
+    let on = |ev: Event| ui.show_event(ev, plan, full);
+    on(Event::Phase("invalidation", p.plan.invalidation.paths));
+    exec::invalidate_each(&cdns_of(p), list, &on).await
+}
+
+/// The target's distributions as the executor takes them.
+fn cdns_of<'a>(p: &'a Prepared<'_>) -> Vec<(String, &'a dyn exec::Cdn)> {
+    (p.backends.cdns.iter())
+        .map(|(c, cdn)| (c.id.clone(), cdn.as_ref()))
+        .collect()
+}
+
+/// Keep the record as written (its ETag and bytes, and the invalidations seen answered since) beside
+/// `refs/publish/<target>`, so that the next publish from this clone claims without reading it.
+fn keep_record(
+    s: &Session,
+    p: &Prepared<'_>,
+    st: &State,
+    etag: String,
+    confirmed: Vec<(String, String)>,
+) {
+    let Some(commit) = st.deployed.as_ref().map(|d| d.commit.clone()) else {
+        return;
+    };
+    let known = KnownRecord {
+        commit,
+        store: p.backends.state_store().describe(),
+        key: p.key.clone(),
+        etag,
+        body: String::from_utf8(state::encode(st)).unwrap_or_default(),
+        confirmed,
+    };
+    crate::records::write_known(&s.repo, &p.target.name, &known);
 }
 
 /// Before an unreadable state is replaced (`--force-state`), keep its bytes beside it.
@@ -102,90 +283,6 @@ fn warn_without_locking(s: &Session, p: &Prepared<'_>) {
     }
 }
 
-/// Whether a publish to this target probes the store (until its state records a pass): not under
-/// `locking = "none"`, nor for a local directory, whose conditions are emulated under a lock file.
-pub(super) fn probes(target: &crate::config::Target) -> bool {
-    !matches!(target.backend, Backend::Local { .. }) && target.locking != Locking::None
-}
-
-/// The claim relies on the store refusing conditional writes that fail: probe it before the first claim
-/// (until the state records a pass) and stop if it does not. Returns the result for the state to record.
-async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
-    let passed = (p.current.as_ref())
-        .and_then(|c| c.probe.as_ref())
-        .is_some_and(|pr| pr.conditional_writes);
-    if passed || !probes(&p.target) {
-        return Ok(None);
-    }
-    let store = p.backends.state_store();
-    let key = state::probe_key(&p.key);
-    if !p.probe_ready {
-        state::probe_create(store, &key, &p.target.name).await?;
-    }
-    match state::probe_refusals(store, &key, &p.target.name).await? {
-        None => Ok(Some(Probe {
-            at: s.clock.rfc3339(),
-            conditional_writes: true,
-        })),
-        Some(what) => Err(Error::ConditionalWritesIgnored {
-            target: p.target.name.clone(),
-            store: store.describe(),
-            what,
-        }),
-    }
-}
-
-/// Claim while the store is probed (one round trip instead of two over a long link), unless it was probed
-/// first (`probed_first`). A claim made on a store the probe then finds ignoring conditions is given back:
-/// the record as read is written again, or, on a first publish, the claim deleted; nothing of the site has
-/// been written. Returns the claimed state, its ETag, and the probe's result.
-async fn claim_probing(
-    s: &Session,
-    p: &Prepared<'_>,
-    pending: Pending,
-    probed_first: Option<Option<Probe>>,
-) -> Result<(State, String, Option<Probe>)> {
-    let store = p.backends.state_store();
-    let claim = || {
-        state::claim(
-            store,
-            &p.key,
-            &p.target.name,
-            p.current.as_ref(),
-            p.etag.as_deref(),
-            pending.clone(),
-        )
-    };
-    if let Some(probe) = probed_first {
-        let (claimed, etag) = claim().await?;
-        return Ok((claimed, etag, probe));
-    }
-    match futures::join!(claim(), probe_locking(s, p)) {
-        (Ok((claimed, etag)), Ok(probe)) => Ok((claimed, etag, probe)),
-        (Ok((_, etag)), Err(e)) => {
-            give_back(p, &etag).await;
-            Err(e)
-        }
-        (Err(_), Err(e @ Error::ConditionalWritesIgnored { .. })) => Err(e),
-        (Err(e), _) => Err(e),
-    }
-}
-
-/// Undo a claim the probe did not back: write the record as read over it, or delete it if there was none.
-async fn give_back(p: &Prepared<'_>, etag: &str) {
-    let store = p.backends.state_store();
-    let undone = match &p.current {
-        Some(st) => state::write(store, &p.key, &p.target.name, st, Some(etag))
-            .await
-            .map(drop),
-        None => (store.delete_batch(std::slice::from_ref(&p.key)).await)
-            .map_err(|e| state::store_err(&p.target.name, e)),
-    };
-    if let Err(e) = undone {
-        tracing::warn!("could not give back the claim on {}: {e}", p.key);
-    }
-}
-
 /// Why the executor stopped before the end.
 enum Stop {
     Failed(String),
@@ -193,15 +290,14 @@ enum Stop {
 }
 
 /// Claim the target, run the executor (stopped by Ctrl-C) and, if it stops early, release the claim with the
-/// failure recorded in it. Returns what was done with the claimed state, the claim's ETag, and the probe's
-/// result.
+/// failure recorded in it. `None`: plan again (see [`Applied::Replan`]).
 async fn claim_and_run(
     s: &Session,
     opts: &PublishOpts,
     p: &Prepared<'_>,
     me: &Holder,
     probed_first: Option<Option<Probe>>,
-) -> Result<(Outcome, State, String, Option<Probe>)> {
+) -> Result<Option<Ran>> {
     let store = p.backends.state_store();
     // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
     // CallerReference is the same and a retried invalidation is not paid twice.
@@ -218,11 +314,14 @@ async fn claim_and_run(
         error: None,
     };
     let sent = std::time::Instant::now();
-    let (claimed, claim_etag, probe) = claim_probing(s, p, pending.clone(), probed_first).await?;
+    let Some(claimed) = claim::claim(s, p, pending.clone(), probed_first).await? else {
+        return Ok(None);
+    };
     // The quicker of the state's two requests is the nearer to one round trip (the read may have opened the
     // connection, the claim may have reused it).
-    let round_trip = sent.elapsed().min(p.read_took);
-    tracing::debug!("claimed {} ({})", p.key, claim_etag);
+    let took = sent.elapsed();
+    let round_trip = p.read_took.map_or(took, |r| r.min(took));
+    tracing::debug!("claimed {} ({})", p.key, claimed.etag);
     if p.resumed.is_some() {
         // An interrupted publish may have left temporary files in a local target: ours to clean now.
         match store.remove_leftovers().await {
@@ -235,15 +334,35 @@ async fn claim_and_run(
             )),
         }
     }
-    let blobs = Arc::new(s.repo.blob_reader()?);
-    match run(s, opts, p, blobs, &claim_started, round_trip).await {
-        Ok(outcome) => Ok((outcome, claimed, claim_etag, probe)),
+    let Claim {
+        state: claimed_state,
+        etag,
+        probe,
+        confirmed,
+    } = claimed;
+    let base = caller_reference(
+        &p.target.name,
+        p.base_commit.as_deref(),
+        &p.commit,
+        &p.plan,
+        &claim_started,
+    );
+    let ids: Vec<&str> = p.backends.cdns.iter().map(|(c, _)| c.id.as_str()).collect();
+    match run(s, opts, p, round_trip).await {
+        Ok(outcome) => Ok(Some(Ran {
+            outcome,
+            base: Some(claimed_state),
+            etag: Some(etag),
+            probe,
+            confirmed,
+            invalidations: exec::invalidations(&p.plan, &ids, &base),
+        })),
         Err(stop) => {
             let message = match &stop {
                 Stop::Failed(m) => m.clone(),
                 Stop::Interrupted => "interrupted (Ctrl-C)".to_string(),
             };
-            release(p, claimed, pending, &claim_etag, message.clone()).await;
+            release(p, claimed_state, pending, &etag, message.clone()).await;
             Err(match stop {
                 Stop::Failed(_) => exec_error(&p.target.name, message),
                 Stop::Interrupted => Error::Interrupted {
@@ -254,33 +373,23 @@ async fn claim_and_run(
     }
 }
 
-/// Run the executor over the plan, showing its progress; Ctrl-C stops it.
+/// Run the executor over the plan up to the invalidation, showing its progress; Ctrl-C stops it.
 async fn run(
     s: &Session,
     opts: &PublishOpts,
     p: &Prepared<'_>,
-    blobs: Arc<dyn Blobs>,
-    claim_started: &str,
     round_trip: std::time::Duration,
 ) -> std::result::Result<Outcome, Stop> {
+    let blobs = s
+        .repo
+        .blob_reader()
+        .map_err(|e| Stop::Failed(e.to_string()))?;
     let executor = Executor {
         store: p.backends.store.as_ref(),
-        cdns: p
-            .backends
-            .cdns
-            .iter()
-            .map(|(c, cdn)| (c.id.clone(), cdn.as_ref()))
-            .collect(),
-        blobs,
+        cdns: cdns_of(p),
+        blobs: Arc::new(blobs),
         concurrency: p.target.concurrency,
         round_trip: Some(round_trip),
-        caller_reference: caller_reference(
-            &p.target.name,
-            p.base_commit.as_deref(),
-            &p.commit,
-            &p.plan,
-            claim_started,
-        ),
     };
     // The executor's workers call this: it captures only what is shared between threads.
     let (ui, plan, full) = (&s.ui, &p.plan, opts.full);
@@ -336,8 +445,9 @@ fn publisher(s: &Session, p: &Prepared<'_>, me: &Holder) -> String {
         .unwrap_or_else(|| me.user.clone())
 }
 
-/// The record of this deploy, as the final state keeps it.
-fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Deploy {
+/// The record of this deploy, as the final state keeps it. Its invalidations are only requested when it is
+/// written (see [`finish`]): their ids come later.
+fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder) -> Deploy {
     let snap_info = s.repo.snapshot_info(&p.commit);
     Deploy {
         commit: p.commit.clone(),
@@ -347,7 +457,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
         uploads: p.plan.uploads.len(),
         deletes: p.plan.deletes.len(),
         invalidation_paths: p.plan.invalidation.paths,
-        invalidation_ids: outcome.invalidation_ids.clone(),
+        invalidation_ids: Vec::new(),
         rules: Some(s.config.rules.specs().to_vec()),
         deferred_deletes: p.plan.deferred.clone(),
         invalidation_month: p.month.clone(),
@@ -364,6 +474,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder, outcome: &Outcome) -> Depl
         },
         forms: Some(p.target.forms.describe()),
         preview: p.preview.as_ref().and_then(|v| v.meta.clone()),
+        cdn: p.cdn_answer.clone(),
     }
 }
 

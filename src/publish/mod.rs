@@ -1,10 +1,14 @@
 //! The publish pipeline, as three steps that each read on one screen:
 //!
-//! 1. [`prepare`] (`prepare.rs`): choose the commit, read the target's state, work out the base (and an
-//!    interrupted publish to resume), diff, plan, and build the report skeleton. It changes nothing in the
-//!    target; a dry run ends there.
-//! 2. [`apply`] (`apply.rs`): claim the target, carry out the plan (Ctrl-C releases the claim and keeps the
-//!    record that the publish is incomplete), write the final state and the `refs/publish/<target>` mirror.
+//! 1. [`prepare`] (`prepare.rs`): choose the commit, start from the target's state (`record.rs`: read, or
+//!    this clone's own copy when it wrote it last), work out the base (and an interrupted publish to
+//!    resume), diff, plan, and build the report skeleton. It changes nothing in the target; a dry run ends
+//!    there.
+//! 2. [`apply`] (`apply.rs`): claim the target (`claim.rs`, with what need not wait for the claim beside
+//!    it), carry out the plan (Ctrl-C releases the claim and keeps the record that the publish is
+//!    incomplete), write the final state while the invalidation is created, then the
+//!    `refs/publish/<target>` mirror. A claim on a copy of the record that is not the target's any more
+//!    plans again on the record read ([`prepare_again`]), once.
 //! 3. [`wait`] (`wait.rs`): `--wait` for the CloudFront invalidations.
 //!
 //! This module only orchestrates: git is read through `source`, decisions are the planner's (`plan`), the
@@ -12,11 +16,13 @@
 //! nothing of the command line (see `settings`) or of the hooks, which call [`publish`].
 
 mod apply;
+mod claim;
 mod commit;
 mod lookups;
 mod prepare;
 mod preview;
 pub mod previews;
+mod record;
 mod wait;
 
 #[cfg(test)]
@@ -34,9 +40,9 @@ use crate::source::{Repo, Snapshot};
 use crate::ui::Ui;
 
 pub use crate::settings::{PreviewOpts, PublishOpts};
-pub use apply::apply;
+pub use apply::{apply, Applied};
 pub use commit::{output_of, resolve_rev};
-pub use prepare::{prepare, Prepared};
+pub use prepare::{prepare, prepare_again, Prepared};
 pub use wait::wait;
 
 /// The `--json` document of a publish (stable: fields are only ever added).
@@ -122,9 +128,28 @@ pub async fn publish_then(
         dirty_check.report(&s.ui);
         return Ok(prepared.into_report("planned", None));
     }
-    let Some(outcome) = apply(s, opts, &prepared).await? else {
-        dirty_check.report(&s.ui);
-        return Ok(prepared.into_report("nothing-to-do", None));
+    let mut prepared = prepared;
+    let mut again = 0;
+    let outcome = loop {
+        match apply(s, opts, &prepared).await? {
+            Applied::Done(Some(outcome)) => break outcome,
+            Applied::Done(None) => {
+                dirty_check.report(&s.ui);
+                return Ok(prepared.into_report("nothing-to-do", None));
+            }
+            // Only a publish that did not read the record (or kept CloudFront's answer) plans again, and
+            // planning again reads both: this happens once.
+            Applied::Replan if again == 0 => {
+                again += 1;
+                prepared = prepare_again(s, opts, prepared).await?;
+            }
+            // Not expected (a plan made on the record read never asks to plan again): stop, nothing written.
+            Applied::Replan => {
+                return Err(crate::error::Error::LostRace {
+                    target: prepared.target.name.clone(),
+                })
+            }
+        }
     };
     wait(s, opts, &prepared.backends.cdns, &outcome).await?;
     dirty_check.report(&s.ui);

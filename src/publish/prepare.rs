@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crate::config::{Backend, RedirectRenames, Target};
+use crate::config::{RedirectRenames, Target};
 use crate::error::{Error, Result};
-use crate::exec::backends::{backends, check_env_endpoints, Backends};
+use crate::exec::backends::{check_env_endpoints, unresolved, Backends};
 use crate::exec::Outcome;
 use crate::plan::{self, Plan};
 use crate::state::{self, Deploy, Pending, State, Takeover};
@@ -51,8 +51,18 @@ pub struct Prepared<'s> {
     /// only the probe's two writes that must fail, beside its claim.
     pub probe_ready: bool,
     /// How long the state's read took: a round trip to the store (with the connection's handshake), which
-    /// with the claim's sets how many requests the executor starts with.
-    pub read_took: std::time::Duration,
+    /// with the claim's sets how many requests the executor starts with. None: not read.
+    pub read_took: Option<std::time::Duration>,
+    /// The record was not read: this clone's own, claimed with `If-Match` on its ETag; a 412 means it
+    /// changed, and the publish plans again on the record read ([`prepare_again`]).
+    pub unread: bool,
+    /// The distributions were planned with the answer the record kept: apply asks CloudFront again beside
+    /// the claim, and plans again if the answer changed.
+    pub cdn_kept: bool,
+    /// What the new record keeps of the distributions' answer.
+    pub cdn_answer: Option<crate::state::ResolvedCdn>,
+    /// The name the commit was asked by (for planning again).
+    pub rev_name: String,
     /// The report of a dry run; apply and wait fill in the rest.
     pub report: Report,
     /// A preview's publish: its record entry, and production as read (when the plan copies from it, its
@@ -90,38 +100,77 @@ impl Prepared<'_> {
 /// Prepare a publish: see the module comment.
 pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<'s>> {
     let started = Instant::now();
-    let lap = |what: &str| tracing::debug!("{what}: {} ms", started.elapsed().as_millis());
     let base = s.config.target(opts.target.as_deref())?;
     let owned: Cow<'s, Target> = match &opts.preview {
         Some(p) => Cow::Owned(crate::preview::derive(base, &p.name)),
         None => Cow::Borrowed(base),
     };
-    let target: &Target = &owned;
     let chosen = select_commit(s, opts)?;
-    lap("selected the commit");
-    let early_diff = speculative_diff(s, opts, target, &chosen)?;
+    tracing::debug!("selected the commit: {} ms", started.elapsed().as_millis());
+    check_env_endpoints(&owned)?;
+    let backends = unresolved(&owned).await?;
+    plan_from(s, opts, started, owned, chosen, backends, true).await
+}
 
-    check_env_endpoints(target)?;
-    let backends = backends(target, true, &|n| s.ui.say(n)).await?;
-    let key = state::key_of(target);
-    let (current, etag, takeover, replaces, probe_ready, read_took) =
-        read_state(s, opts, target, &backends, &key).await?;
-    let production = match &opts.preview {
-        Some(_) => Some(super::preview::Production::read(&backends, base).await?),
-        None => None,
+/// A claim made on this clone's own record was refused: the record changed (another publish). Forget it,
+/// read the record and plan again, for the same commit (a snapshot build is not run again).
+pub async fn prepare_again<'s>(
+    s: &'s Session,
+    opts: &PublishOpts,
+    p: Prepared<'s>,
+) -> Result<Prepared<'s>> {
+    crate::records::forget_known(&s.repo, &p.target.name);
+    let Prepared {
+        started,
+        target,
+        commit,
+        new_tree,
+        mut backends,
+        rev_name,
+        report,
+        ..
+    } = p;
+    backends.cdns.clear();
+    let chosen = Chosen {
+        rev_name,
+        commit,
+        new_tree,
+        snapshot: report.snapshot,
     };
+    plan_from(s, opts, started, target, chosen, backends, false).await
+}
+
+/// Everything after the commit is chosen: the target's record (this clone's own when `may_know` and it has
+/// one, else read), the diff, the plan, the report skeleton.
+async fn plan_from<'s>(
+    s: &'s Session,
+    opts: &PublishOpts,
+    started: Instant,
+    owned: Cow<'s, Target>,
+    chosen: Chosen,
+    mut backends: Backends,
+    may_know: bool,
+) -> Result<Prepared<'s>> {
+    let lap = |what: &str| tracing::debug!("{what}: {} ms", started.elapsed().as_millis());
+    let target: &Target = &owned;
+    let base = s.config.target(opts.target.as_deref())?;
+    let early_diff = speculative_diff(s, opts, target, &chosen)?;
+    let key = state::key_of(target);
+    let start = super::record::start(s, opts, target, &backends, &key, may_know).await?;
+    backends.cdns = start.cdns;
+    let (record, production) = (start.record, start.production);
     lap("read the state");
     let diffed = diff_against_target(
         s,
         opts,
         target,
-        current.as_ref(),
-        &takeover,
+        record.current.as_ref(),
+        &record.takeover,
         early_diff,
         &chosen,
     )?;
     lap("diffed");
-    let deployed = current.as_ref().and_then(|st| st.deployed.as_ref());
+    let deployed = record.current.as_ref().and_then(|st| st.deployed.as_ref());
     super::preview::check_branch(opts, deployed)?;
     let elsewhere = production.as_ref().and_then(|p| p.elsewhere(s, base));
     let alongside = Alongside {
@@ -134,33 +183,34 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
     check_managed_function(&backends, &plan).await?;
     lap("planned");
     let plan_ms = started.elapsed().as_millis();
-
+    let rollback_from = rollback_from(
+        s,
+        opts,
+        &target.name,
+        record.current.as_ref(),
+        &chosen.commit,
+    );
+    let header = Header {
+        target: &target.name,
+        url: backends.store.describe(),
+        rev_name: &chosen.rev_name,
+        base_commit: diffed.base_commit.as_deref(),
+        commit: &chosen.commit,
+    };
+    announce(s, opts, &header, &plan);
+    let mut report = report_skeleton(opts, &header, &plan, diffed.resumed.is_some(), plan_ms);
+    report.rollback_from = rollback_from.clone();
     let Chosen {
         rev_name,
         commit,
         new_tree,
         snapshot,
     } = chosen;
-    let rollback_from = rollback_from(s, opts, &target.name, current.as_ref(), &commit);
-    let header = Header {
-        target: &target.name,
-        url: backends.store.describe(),
-        rev_name: &rev_name,
-        base_commit: diffed.base_commit.as_deref(),
-        commit: &commit,
-    };
-    announce(s, opts, &header, &plan);
-    let mut report = report_skeleton(opts, &header, &plan, diffed.resumed.is_some(), plan_ms);
-    report.rollback_from = rollback_from.clone();
     report.snapshot = snapshot;
-    let preview = production.map(|production| {
-        let own = format!("{}/", target.prefix());
-        PreviewPrepared {
-            meta: super::preview::meta(s, opts, &new_tree),
-            copies_production: (plan.uploads.iter())
-                .any(|u| u.copy_from.as_deref().is_some_and(|k| !k.starts_with(&own))),
-            production,
-        }
+    let preview = production.map(|production| PreviewPrepared {
+        meta: super::preview::meta(s, opts, &new_tree),
+        copies_production: copies_from_elsewhere(&plan, target),
+        production,
     });
     Ok(Prepared {
         started,
@@ -169,20 +219,30 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
         new_tree,
         backends,
         key,
-        current,
-        etag,
+        current: record.current,
+        etag: record.etag,
         base_commit: diffed.base_commit,
         resumed: diffed.resumed,
         plan,
         month: carried.month,
         used_this_month: carried.used_this_month,
         rollback_from,
-        replaces,
-        probe_ready,
-        read_took,
+        replaces: record.replaces,
+        probe_ready: record.probe_ready,
+        read_took: record.read_took,
+        unread: record.unread,
+        cdn_kept: start.cdn_kept,
+        cdn_answer: start.cdn_answer,
+        rev_name,
         report,
         preview,
     })
+}
+
+/// Whether the plan copies files from keys outside the target's own prefix (a preview: production's).
+fn copies_from_elsewhere(plan: &Plan, target: &Target) -> bool {
+    let own = format!("{}/", target.prefix());
+    (plan.uploads.iter()).any(|u| u.copy_from.as_deref().is_some_and(|k| !k.starts_with(&own)))
 }
 
 /// What a publish plans beside its own diff: files of another prefix to copy from and the paths another
@@ -191,123 +251,6 @@ pub async fn prepare<'s>(s: &'s Session, opts: &PublishOpts) -> Result<Prepared<
 struct Alongside<'a> {
     elsewhere: Option<&'a super::preview::Elsewhere>,
     others_this_month: usize,
-}
-
-/// The target's state (None: first publish), its ETag, what to do about a publish it has pending (refuse
-/// while a live holder has it, resume, or take over), and the bytes of an unreadable state this publish
-/// replaces, and whether the conditional-write probe object is there. With `state = …`, a record still in the
-/// site is moved there first (see [`state::move_record`]; a dry run reads it where it is).
-///
-/// A clone that has never published this target (no `refs/publish/<target>`) is most likely making a first
-/// publish, which must probe the store before it claims: it creates the probe object (in the record's
-/// directory, never a key of the site) while it reads the record, so that over a long link the probe costs
-/// no round trip of its own. Not in a dry run, which writes nothing.
-async fn read_state(
-    s: &Session,
-    opts: &PublishOpts,
-    target: &Target,
-    backends: &Backends,
-    key: &str,
-) -> Result<(
-    Option<State>,
-    Option<String>,
-    Takeover,
-    Option<state::Content>,
-    bool,
-    std::time::Duration,
-)> {
-    warn_state_inside_site(s, target);
-    // A preview's record never lived anywhere else: nothing to move.
-    let old = match &opts.preview {
-        None => state::move_record(backends, target, opts.dry_run).await?,
-        Some(_) => None,
-    };
-    let store = backends.state_store();
-    let first_here = crate::records::read_mirror(&s.repo, &target.name).is_none();
-    let speculate = first_here && !opts.dry_run && super::apply::probes(target);
-    let probe = async {
-        speculate
-            && (state::probe_create(store, &state::probe_key(key), &target.name).await).is_ok()
-    };
-    let timed_read = async {
-        let sent = Instant::now();
-        let read = state::read_versioned(store, key, &target.name).await;
-        (read, sent.elapsed())
-    };
-    let ((read, read_took), probe_ready) = futures::join!(timed_read, probe);
-    let (mut current, etag, replaces) = match read? {
-        state::Read::Absent => (None, None, None),
-        state::Read::Found(st, etag) => (Some(*st), Some(etag), None),
-        state::Read::Unreadable(u) => {
-            let (etag, content) = replace_unreadable(s, opts, key, u)?;
-            (None, Some(etag), Some(content))
-        }
-    };
-    if let (None, Some(old)) = (&current, old) {
-        // A dry run does not move the record: plan against it where it still is.
-        current = Some(state::parse(&old.body, &target.name, key)?);
-    }
-    let takeover = state::check_pending(
-        &target.name,
-        current.as_ref(),
-        target.claim_lease,
-        opts.take_over,
-        &s.clock,
-    )?;
-    Ok((current, etag, takeover, replaces, probe_ready, read_took))
-}
-
-/// An unreadable state object is replaced only by a publish that says what is deployed (`--since REV`) or
-/// doesn't need to know (`--full`), and only once told to: `--force-state`, or a yes on the terminal. One too
-/// large to read is replaced the same way. Its ETag (the claim's `If-Match`) and content (kept beside it by
-/// apply).
-fn replace_unreadable(
-    s: &Session,
-    opts: &PublishOpts,
-    key: &str,
-    u: state::Unreadable,
-) -> Result<(String, state::Content)> {
-    let says_what_is_deployed = opts.since.is_some() || opts.full;
-    if u.is_newer_format() || !says_what_is_deployed {
-        return Err(u.error);
-    }
-    let told = opts.force_state
-        || s.ui.confirm(&format!(
-            "{key} can't be read ({}). Replace it, keeping its bytes beside it?",
-            u.error
-        ));
-    if !told {
-        return Err(u.error);
-    }
-    s.ui.warn(&format!(
-        "{key} can't be read ({}): {} it with a new record; its bytes are kept as {}",
-        u.error,
-        if opts.dry_run {
-            "would replace"
-        } else {
-            "replacing"
-        },
-        state::corrupt_copy_key(key, &s.clock)
-    ));
-    Ok((u.etag, u.content))
-}
-
-/// `state = "file://…"` inside the served directory is served like the site: say so.
-fn warn_state_inside_site(s: &Session, target: &Target) {
-    let (Backend::Local { root }, Some(loc)) = (&target.backend, &target.state) else {
-        return;
-    };
-    if let Backend::Local { root: dir } = &loc.backend {
-        if dir.join(&loc.key).starts_with(root) {
-            s.ui.warn(&format!(
-                "target {}: the deploy record {} is inside the served directory {}, so anyone who can read \
-                 the site can read it; set `state` to a path outside it",
-                target.name,
-                loc.describe(),
-                root.display()
-            ));
-        }
-    }
 }
 
 /// A diff started in another thread: the base tree it is against, and the thread.

@@ -96,6 +96,9 @@ pub struct Config {
     pub kill_at: Option<(usize, bool)>,
     /// SIGKILL `victim` at the first request that matches; `true` = after the server applied it.
     pub kill_on: Option<(Matches, bool)>,
+    /// SIGKILL `victim` at the Nth request (1-based) that matches; `true` = after the server applied it. For a
+    /// phase whose request number varies (requests sent at the same time arrive in any order).
+    pub kill_when: Option<(Matches, usize, bool)>,
     /// Hold the first request until every proxy sharing this barrier has received its first request
     /// (makes two publishers read the state before either claims it).
     pub gate: Option<Arc<std::sync::Barrier>>,
@@ -142,7 +145,6 @@ pub struct Proxy {
     pub log: Arc<Mutex<Vec<Logged>>>,
     pub victim: Arc<AtomicU32>,
     config: Arc<Mutex<Config>>,
-    count: Arc<AtomicUsize>,
     shared: Arc<Shared>,
 }
 
@@ -158,6 +160,10 @@ struct Shared {
     release: std::sync::Condvar,
     /// Whether `Config::kill_on` has fired.
     killed: std::sync::atomic::AtomicBool,
+    /// Requests that matched `Config::kill_when` so far.
+    matched: AtomicUsize,
+    /// Requests read so far (each one's number).
+    count: AtomicUsize,
 }
 
 impl Proxy {
@@ -170,20 +176,13 @@ impl Proxy {
             log: Arc::new(Mutex::new(Vec::new())),
             victim: Arc::new(AtomicU32::new(0)),
             config: Arc::new(Mutex::new(config)),
-            count: Arc::new(AtomicUsize::new(0)),
             shared: Arc::new(Shared::default()),
         };
-        let (log, victim, config, count) = (
-            p.log.clone(),
-            p.victim.clone(),
-            p.config.clone(),
-            p.count.clone(),
-        );
+        let (log, victim, config) = (p.log.clone(), p.victim.clone(), p.config.clone());
         let shared = p.shared.clone();
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 let Ok(conn) = conn else { continue };
-                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
                 let (log, victim, config, upstream) = (
                     log.clone(),
                     victim.clone(),
@@ -193,7 +192,7 @@ impl Proxy {
                 let shared = shared.clone();
                 std::thread::spawn(move || {
                     let cfg = config.lock().unwrap().clone();
-                    if let Some(entry) = handle(conn, n, &upstream, &cfg, &victim, &shared) {
+                    if let Some(entry) = handle(conn, &upstream, &cfg, &victim, &shared) {
                         log.lock().unwrap().push(entry);
                     }
                 });
@@ -405,13 +404,15 @@ fn kill(victim: &AtomicU32) {
 
 fn handle(
     mut conn: TcpStream,
-    n: usize,
     upstream: &str,
     cfg: &Config,
     victim: &AtomicU32,
     shared: &Shared,
 ) -> Option<Logged> {
     let req = read_request(&mut conn)?;
+    // Numbered as requests arrive, not as connections do: a client may open connections ahead of the requests
+    // that use them (git-publish does, see `exec::connect`), and one it never uses carries no request.
+    let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
     let head = String::from_utf8_lossy(&req.head).into_owned();
     let mut entry = Logged {
         n,
@@ -444,7 +445,14 @@ fn handle(
         (_, Some((f, after))) if f(&asked) && !shared.killed.swap(true, Ordering::SeqCst) => {
             Some(after)
         }
-        _ => None,
+        _ => match cfg.kill_when {
+            Some((f, nth, after))
+                if f(&asked) && shared.matched.fetch_add(1, Ordering::SeqCst) + 1 == nth =>
+            {
+                Some(after)
+            }
+            _ => None,
+        },
     };
     if let Some(after) = kill_here {
         entry.fault = Some(if after {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::proxy::{Config, Proxy, ALL_FAULTS};
+use crate::proxy::{Asked, Config, Proxy, ALL_FAULTS};
 use crate::util::*;
 
 fn trials(var: &str, default: usize) -> usize {
@@ -71,7 +71,8 @@ fn deployed(b: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// What a request was doing, from the proxy's point of view (requests are sequential with concurrency = 1).
+/// What a request was doing, from the proxy's point of view (requests are sequential with concurrency = 1,
+/// but for the last two: the final state write and the invalidation go at the same time).
 fn phase(req: &crate::proxy::Logged, state_puts_before: usize) -> &'static str {
     let state = req.path.contains(".git-publish/state.json");
     match (req.method.as_str(), state) {
@@ -85,14 +86,93 @@ fn phase(req: &crate::proxy::Logged, state_puts_before: usize) -> &'static str {
     }
 }
 
+fn is_state(a: &Asked) -> bool {
+    (a.method == "GET" || a.method == "PUT") && a.path.contains(".git-publish/state.json")
+}
+fn is_state_read(a: &Asked) -> bool {
+    a.method == "GET" && is_state(a)
+}
+fn is_state_write(a: &Asked) -> bool {
+    a.method == "PUT" && is_state(a)
+}
+fn is_upload(a: &Asked) -> bool {
+    a.method == "PUT" && !a.path.contains(".git-publish/")
+}
+fn is_delete(a: &Asked) -> bool {
+    a.method == "POST" && a.path.contains("delete")
+}
+fn is_invalidation(a: &Asked) -> bool {
+    a.method == "POST" && a.path.contains("/invalidation")
+}
+
+/// The kill of trial `t`: the phase, the request (what it is, which one of those) and whether after the
+/// server applied it. Phases cycle every two trials; even trials publish on the record this clone kept
+/// (claimed without reading it), odd ones, and every kill at the read, on the record read.
+fn kill_of(t: usize) -> (&'static str, crate::proxy::Matches, usize, bool) {
+    let after = (t / 12) % 2 == 1;
+    match (t / 2) % 6 {
+        0 => ("read-state", is_state_read, 1, after),
+        1 => ("claim", is_state_write, 1, after),
+        2 => ("upload", is_upload, 1 + (t * 5) % 24, after),
+        3 => ("delete", is_delete, 1, after),
+        4 => ("invalidation", is_invalidation, 1, after),
+        _ => ("state-write", is_state_write, 2, after),
+    }
+}
+
+/// Every invalidation id of `dist` in moto.
+fn invalidation_ids(dist: &str) -> Vec<String> {
+    rt().block_on(async {
+        let list = (cloudfront()
+            .list_invalidations()
+            .distribution_id(dist)
+            .send()
+            .await)
+            .unwrap();
+        (list
+            .invalidation_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+            .iter())
+        .map(|i| i.id().to_string())
+        .collect()
+    })
+}
+
+/// The record never says an invalidation was created that CloudFront does not have (ids of the deployed
+/// commit and the history), and what it lists as requested carries the paths to send again.
+fn check_invalidations_recorded(b: &str, dist: &str, t: usize) {
+    let st = state_json(b, "");
+    let known = invalidation_ids(dist);
+    let deploys =
+        std::iter::once(&st["deployed"]).chain(st["history"].as_array().into_iter().flatten());
+    for d in deploys {
+        for id in d["invalidation_ids"].as_array().into_iter().flatten() {
+            let id = id.as_str().unwrap();
+            assert!(
+                known.iter().any(|k| k == id),
+                "trial {t}: the record names {id}, not created: {st:#}"
+            );
+        }
+    }
+    for r in st["invalidations_requested"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        assert!(
+            !r["paths"].as_array().unwrap().is_empty(),
+            "trial {t}: {st:#}"
+        );
+    }
+}
+
 #[test]
 fn sigkill_in_every_phase_then_rerun_converges() {
     let n = trials("GIT_PUBLISH_CRASH_TRIALS", 30);
     let (v1, v2) = versions();
-    // 1 GET + claim + 24 uploads + 1 delete batch + 1 invalidation + final state = 29 requests.
-    let total = 29;
     let mut phases: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut resumed = 0;
+    let (mut resumed, mut unread) = (0, 0);
     for t in 0..n {
         let site = Site::new();
         let b = bucket("crash");
@@ -104,18 +184,20 @@ fn sigkill_in_every_phase_then_rerun_converges() {
         write_all(&site, &v2);
         let c2 = site.commit("v2");
 
-        // Cycle through the phases (read, claim, an upload, delete, invalidation, final state write), killing
-        // before the request reaches the server on even rounds and after it was applied on odd ones.
-        let by_phase = [1, 2, 3 + (t * 5) % 24, total - 2, total - 1, total];
-        let k = std::env::var("GIT_PUBLISH_CRASH_AT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(by_phase[t % 6]);
-        let after = (t / 6) % 2 == 1;
+        // The kill lands in one phase (read, claim, an upload, delete, invalidation, final state write), before
+        // the request reaches the server or after it was applied. Half the publishes claim on the record this
+        // clone kept (no read); the other half forget it first and read.
+        let (want, is, nth, after) = kill_of(t);
+        let reads = t % 2 == 1 || want == "read-state";
+        if reads {
+            let _ = std::fs::remove_dir_all(site.path(".git/git-publish/records"));
+        } else {
+            unread += 1;
+        }
         let proxy = Proxy::start(
             &moto().endpoint,
             Config {
-                kill_at: Some((k, after)),
+                kill_when: Some((is, nth, after)),
                 ..Default::default()
             },
         );
@@ -126,13 +208,18 @@ fn sigkill_in_every_phase_then_rerun_converges() {
         let out = child.wait_with_output().unwrap();
         assert!(
             !out.status.success(),
-            "trial {t}: expected the kill at request {k} to land"
+            "trial {t}: expected the kill at the {want} request to land"
         );
 
         // The proxy logs the killed request right after the kill: wait for it.
+        let killed_of = |reqs: &[crate::proxy::Logged]| {
+            reqs.iter()
+                .find(|r| r.fault.as_deref().is_some_and(|f| f.starts_with("kill")))
+                .cloned()
+        };
         let mut reqs = proxy.requests();
         for _ in 0..100 {
-            if reqs.iter().any(|r| r.n == k) {
+            if killed_of(&reqs).is_some() {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
@@ -141,23 +228,23 @@ fn sigkill_in_every_phase_then_rerun_converges() {
         if std::env::var("DEBUG_PROXY").is_ok() {
             for r in &reqs {
                 eprintln!(
-                    "trial {t} k={k} after={after}: {} {} {} {} {:?}",
+                    "trial {t} {want} after={after}: {} {} {} {} {:?}",
                     r.n, r.method, r.path, r.status, r.fault
                 );
             }
         }
-        let killed = reqs
-            .iter()
-            .find(|r| r.n == k)
-            .expect("the killed request is logged");
+        let killed = killed_of(&reqs).expect("the killed request is logged");
         let state_puts_before = reqs
             .iter()
-            .filter(|r| r.n < k && r.method == "PUT" && r.path.contains(".git-publish/state.json"))
+            .filter(|r| {
+                r.n < killed.n && r.method == "PUT" && r.path.contains(".git-publish/state.json")
+            })
             .count();
-        let ph = phase(killed, state_puts_before);
+        let ph = phase(&killed, state_puts_before);
+        assert_eq!(ph, want, "trial {t}: the kill landed elsewhere");
         *phases.entry(ph).or_default() += 1;
 
-        // The state never claims a commit whose content is not fully there.
+        // The state never claims a commit whose content is not fully there, nor an invalidation not created.
         match deployed(&b).as_deref() {
             Some(c) if c == c1 => {}
             Some(c) if c == c2 => assert_eq!(
@@ -167,6 +254,7 @@ fn sigkill_in_every_phase_then_rerun_converges() {
             ),
             other => panic!("trial {t}: state names {other:?}"),
         }
+        check_invalidations_recorded(&b, &dist, t);
         let claimed = !state_json(&b, "")["pending"].is_null();
 
         let r = site.run(&[]).ok();
@@ -190,8 +278,27 @@ fn sigkill_in_every_phase_then_rerun_converges() {
         );
         assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
         assert!(state_json(&b, "")["pending"].is_null());
+        check_invalidations_recorded(&b, &dist, t);
+        // v2's invalidation exists: created before the kill, by the re-run that resumed, or sent again by the
+        // re-run because the record listed it as requested.
+        let mut want_paths: Vec<String> = v1
+            .keys()
+            .filter(|k| v2.get(*k) != v1.get(*k))
+            .map(|k| format!("/{k}"))
+            .collect();
+        want_paths.sort();
+        let created = invalidations(&dist);
+        assert!(
+            created
+                .iter()
+                .any(|p| want_paths.iter().all(|w| p.contains(w))),
+            "trial {t} ({ph}, after={after}): no invalidation of v2's changes: {created:?}"
+        );
     }
-    eprintln!("crash trials: {n}, kills by phase: {phases:?}, re-runs that resumed: {resumed}, objects lost: 0");
+    eprintln!(
+        "crash trials: {n} ({unread} claimed on the record this clone kept, without reading it), kills by phase: \
+         {phases:?}, re-runs that resumed: {resumed}, objects lost: 0"
+    );
     for ph in [
         "read-state",
         "claim",
@@ -212,6 +319,7 @@ fn two_publishers_racing_exactly_one_proceeds() {
     let n = trials("GIT_PUBLISH_RACES", 20);
     let (v1, v2) = versions();
     let mut wins = [0usize; 2];
+    let mut sequential = 0;
     for race in 0..n {
         let site = Site::new();
         let b = bucket("race");
@@ -229,6 +337,11 @@ fn two_publishers_racing_exactly_one_proceeds() {
         vb.insert("b/only.html".into(), b"b".to_vec());
         write_all(&site, &vb);
         let cb = site.commit("b");
+        // Odd races read the record before claiming; even ones claim on the record this clone kept.
+        let reads = race % 2 == 1;
+        if reads {
+            let _ = std::fs::remove_dir_all(site.path(".git/git-publish/records"));
+        }
 
         let delay = std::time::Duration::from_millis(15);
         // Both read the state before either claims it: the race is real on every round, even on a loaded machine.
@@ -257,6 +370,25 @@ fn two_publishers_racing_exactly_one_proceeds() {
         );
 
         let codes = (ra.code, rb.code);
+        let replanned = |r: &Run| r.stderr.contains("planning again");
+        if codes == (0, 0) && !reads {
+            // Claimed on the record they kept: the loser's claim was refused (412), it read the record and
+            // planned again, and the winner had finished by then: the loser published after it, on its
+            // record, as a publish started later does. Never both at once.
+            let (second, commit, files) = match (replanned(&ra), replanned(&rb)) {
+                (true, false) => (&ra, &ca, &v2),
+                (false, true) => (&rb, &cb, &vb),
+                _ => panic!(
+                    "race {race}: both published\nA: {}\nB: {}",
+                    ra.stderr, rb.stderr
+                ),
+            };
+            assert!(!second.stderr.contains("resuming"), "{}", second.stderr);
+            assert_eq!(deployed(&b).as_deref(), Some(commit.as_str()));
+            assert_eq!(&bucket_files(&b), files, "race {race}");
+            sequential += 1;
+            continue;
+        }
         let (winner, loser, loser_proxy, win_commit, win_files) = match codes {
             (0, 3) => (&ra, &rb, &pb, &ca, &v2),
             (3, 0) => (&rb, &ra, &pa, &cb, &vb),
@@ -285,7 +417,9 @@ fn two_publishers_racing_exactly_one_proceeds() {
         assert_eq!(&bucket_files(&b), win_files, "race {race}");
     }
     eprintln!(
-        "races: {n}, exactly one publisher proceeded in each (A won {}, B won {}), loser writes: 0",
+        "races: {n}, exactly one publisher proceeded in each (A won {}, B won {}), loser writes: 0; \
+         {sequential} more where the loser of a claim on the kept record planned again after the winner \
+         finished and published after it",
         wins[0], wins[1]
     );
 }
@@ -326,6 +460,19 @@ fn injected_faults_either_complete_or_leave_state_unadvanced_and_rerun_converges
                 "seed {seed}: completed but content differs"
             );
             assert_eq!(deployed(&b).as_deref(), Some(c2.as_str()));
+        } else if deployed(&b).as_deref() == Some(c2.as_str()) {
+            // Only the invalidation failed, after every file was up: the record lists it as requested.
+            failed += 1;
+            assert_eq!(
+                bucket_files(&b),
+                v2,
+                "seed {seed}: state advanced, content differs"
+            );
+            assert!(r.stderr.contains("invalidating"), "{}", r.stderr);
+            assert!(!state_json(&b, "")["invalidations_requested"]
+                .as_array()
+                .unwrap()
+                .is_empty());
         } else {
             failed += 1;
             assert_eq!(
