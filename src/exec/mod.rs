@@ -347,6 +347,23 @@ pub enum ExecError {
     Delete(StoreError),
     #[error("invalidating: {0}")]
     Invalidate(StoreError),
+    /// The managed viewer-request function could not be published or associated: the distribution, and the
+    /// store's own hint (the IAM policy for an access denial, else how to do without the function).
+    #[error(
+        "publishing the CloudFront function of distribution {distribution}: {source}{}",
+        function_hint(source)
+    )]
+    Function {
+        distribution: String,
+        source: StoreError,
+    },
+}
+
+fn function_hint(e: &StoreError) -> String {
+    match e {
+        StoreError::Failed { hint, .. } if !hint.is_empty() => format!(" ({hint})"),
+        _ => " (set `cdn_function = \"off\"` for the target to publish without it)".into(),
+    }
 }
 
 impl ExecError {
@@ -438,10 +455,11 @@ impl Executor<'_> {
         self.delete_keys(&rest, &flow, on).await?;
         if let Some(f) = &plan.function {
             // Before the invalidation: the next request of an evicted URL must meet the new table.
-            for (_, cdn) in &self.cdns {
-                cdn.ensure_function(f)
-                    .await
-                    .map_err(ExecError::Invalidate)?;
+            for (distribution, cdn) in &self.cdns {
+                (cdn.ensure_function(f).await).map_err(|source| ExecError::Function {
+                    distribution: distribution.clone(),
+                    source,
+                })?;
             }
         }
         Ok(outcome)

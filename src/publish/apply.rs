@@ -67,6 +67,7 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
             probe: probed_first.flatten(),
             confirmed,
             invalidations: Vec::new(),
+            claimed: false,
         })
     };
     let Some(ran) = ran else {
@@ -86,6 +87,8 @@ struct Ran {
     confirmed: Vec<(String, String)>,
     /// This publish's invalidations, to create while the final record is written.
     invalidations: Vec<Invalidation>,
+    /// Whether a claim was written first (else the final record is the publish's only write).
+    claimed: bool,
 }
 
 /// The target already has the commit and nothing is to change. Unread, this clone's own record must still be
@@ -155,6 +158,7 @@ async fn finish(
         probe,
         confirmed,
         invalidations,
+        claimed,
     } = ran;
     let mut base = base;
     for (reference, id) in &confirmed {
@@ -180,7 +184,15 @@ async fn finish(
     let store = p.backends.state_store();
     let write = state::write(store, &p.key, &p.target.name, &next, etag.as_deref());
     let (written, created) = futures::join!(write, invalidate(s, opts, p, &invalidations));
-    let final_etag = written?;
+    let final_etag = match written {
+        // The record's only write, on the ETag this clone kept: another publish since. Nothing was written:
+        // read it and plan again, as a claim's 412 does.
+        Err(Error::LostRace { .. }) if !claimed && p.unread => {
+            claim::changed_note(s, p);
+            return Ok(Applied::Replan);
+        }
+        w => w?,
+    };
     tracing::debug!("state written ({final_etag})");
     if let Err(e) = crate::records::update_mirror(&s.repo, &p.target.name, &p.commit) {
         s.ui.warn(&format!(
@@ -356,6 +368,7 @@ async fn claim_and_run(
             probe,
             confirmed,
             invalidations: exec::invalidations(&p.plan, &ids, &base),
+            claimed: true,
         })),
         Err(stop) => {
             let message = match &stop {

@@ -65,7 +65,7 @@ fn before(first: &[&Logged], then: &[&Logged], what: &str) {
 }
 
 #[test]
-fn assets_then_pages_then_redirects_then_deletes_then_function_then_invalidation_then_record() {
+fn assets_then_pages_then_redirects_then_deletes_then_function_then_invalidation_and_record() {
     let b = bucket("order");
     let dist = distribution(&b);
     let site = Site::new();
@@ -76,6 +76,7 @@ fn assets_then_pages_then_redirects_then_deletes_then_function_then_invalidation
         )
     };
     site.config(&config(""));
+    tag_for_site(&site, &dist);
     for i in 0..12 {
         site.write(&format!("public/css/c{i}.css"), format!("c{i}"))
             .write(&format!("public/img/i{i}.png"), format!("i{i}"))
@@ -160,5 +161,19 @@ fn assets_then_pages_then_redirects_then_deletes_then_function_then_invalidation
         .filter(|r| r.n != claim.n && r.n != record.n && r.arrived > claim.answered)
         .collect();
     before(&[claim], &work, "claim before the work");
-    before(&work, &[record], "every answer before the record");
+    // The invalidation goes out with the record (which lists it as requested, never as created): every
+    // other answer comes before both.
+    let site_work: Vec<&Logged> = (work.iter().copied())
+        .filter(|r| !is_invalidation(r))
+        .collect();
+    before(
+        &site_work,
+        &[record],
+        "every answer of the site's writes before the record",
+    );
+    before(
+        &site_work,
+        &of(is_invalidation),
+        "every answer of the site's writes before the invalidation",
+    );
 }

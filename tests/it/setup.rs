@@ -47,25 +47,34 @@ fn dist_arn(id: &str) -> String {
         .to_string()
 }
 
-/// Distributions whose origin is `bucket`'s.
+/// Distributions whose origin is `bucket`'s (every page of ListDistributions: the suite makes more than one
+/// page's worth on the shared server).
 pub fn distributions_of(bucket: &str) -> Vec<String> {
-    let list = rt()
-        .block_on(cloudfront().list_distributions().send())
-        .unwrap();
-    let items = list
-        .distribution_list()
-        .map(|l| l.items().to_vec())
-        .unwrap_or_default();
-    items
-        .iter()
-        .filter(|d| {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = rt()
+            .block_on(
+                cloudfront()
+                    .list_distributions()
+                    .set_marker(marker.clone())
+                    .send(),
+            )
+            .unwrap();
+        let Some(list) = page.distribution_list() else {
+            return out;
+        };
+        for d in list.items() {
             let origins = d.origins().map(|o| o.items()).unwrap_or_default();
-            origins
-                .iter()
-                .any(|o| o.domain_name().starts_with(&format!("{bucket}.s3.")))
-        })
-        .map(|d| d.id().to_string())
-        .collect()
+            if (origins.iter()).any(|o| o.domain_name().starts_with(&format!("{bucket}.s3."))) {
+                out.push(d.id().to_string());
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => return out,
+        }
+    }
 }
 
 fn oacs_named(name: &str) -> Vec<String> {

@@ -156,7 +156,12 @@ fn a_record_without_a_probe_is_probed_before_a_publish_with_nothing_to_transfer(
         format!("/{b}/.git-publish/state.json"),
         format!("/{b}/.git-publish/probe"),
     );
+    // This clone kept the record it wrote, whose ETag the edit above changed: its one conditional write of
+    // the record is refused (412; the GET checks whether its own attempt had landed), then it reads the
+    // record, plans again, probes and writes.
     let want = [
+        ("PUT", &state, 412),
+        ("GET", &state, 200),
         ("GET", &state, 200),
         ("PUT", &probe, 412),
         ("PUT", &probe, 412),
@@ -166,7 +171,7 @@ fn a_record_without_a_probe_is_probed_before_a_publish_with_nothing_to_transfer(
     .map(|(m, p, s)| (m.to_string(), p.to_string(), s));
     assert_eq!(
         sent, want,
-        "read, probe (it exists: three refusals), one write"
+        "refused write, read, probe (it exists: three refusals), one write"
     );
     let st = state_json(&b, "");
     assert_eq!(st["probe"]["conditional_writes"], true, "{st:#}");
