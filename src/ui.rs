@@ -193,23 +193,24 @@ impl Ui {
     /// each invalidation created. With `full`, the upload phases show no byte totals (the plan does not know
     /// the sizes of unchanged files that `--full` re-sends).
     pub fn show_event(&self, ev: Event, plan: &Plan, full: bool) {
-        let phase_bytes = |html: bool| -> u64 {
-            plan.uploads
-                .iter()
-                .filter(|u| u.is_html() == html)
-                .map(|u| u.size)
-                .sum()
+        // The bytes a wave sends (server-side copies send none), and whether it only copies (a rename).
+        let wave = |html: bool| -> (u64, bool) {
+            let of = || plan.uploads.iter().filter(move |u| u.is_html() == html);
+            let sent = of().filter(|u| u.sends_bytes()).map(|u| u.size).sum();
+            (sent, of().all(|u| !u.sends_bytes()))
         };
         match ev {
-            Event::Phase(name, n) => {
-                let bytes = match name {
-                    _ if full => None,
-                    "assets" => Some(phase_bytes(false)),
-                    "pages" => Some(phase_bytes(true)),
-                    _ => None,
-                };
-                self.start_progress(name, n as u64, bytes)
+            Event::Phase(name @ ("assets" | "pages"), n) => {
+                let (sent, copies_only) = wave(name == "pages");
+                match (copies_only, full) {
+                    (true, _) => {
+                        self.start_progress(&format!("copying {name} in place"), n as u64, None)
+                    }
+                    (false, true) => self.start_progress(name, n as u64, None),
+                    (false, false) => self.start_progress(name, n as u64, Some(sent)),
+                }
             }
+            Event::Phase(name, n) => self.start_progress(name, n as u64, None),
             Event::Copied { .. } => self.progress(1, 0),
             Event::Uploaded { bytes, .. } => self.progress(1, bytes),
             Event::Deleted { count } => self.progress(count as u64, 0),

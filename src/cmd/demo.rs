@@ -63,16 +63,21 @@ const SITE: &[(&str, &[u8])] = &[
 const EDITED: &str = "posts/hello-world/index.html";
 const EDIT: (&str, &str) = ("<p>The first post.</p>", "<p>The first post, edited.</p>");
 
-/// site.toml: publish public/ (as committed) to `www`, the directory beside the repository.
-fn site_toml(www: &Path) -> Result<String> {
-    let url = url::Url::from_file_path(www).map_err(|()| Error::Demo {
-        message: format!("{} is not an absolute path", www.display()),
-        hint: "name the demo's directory with a path git-publish can turn into a file:// URL"
-            .into(),
-    })?;
+/// site.toml: publish public/ (as committed) to `www`, the directory beside the repository, with the deploy
+/// record in `record`, beside it (not served).
+fn site_toml(www: &Path, record: &Path) -> Result<String> {
+    let url_of = |p: &Path| {
+        url::Url::from_file_path(p).map_err(|()| Error::Demo {
+            message: format!("{} is not an absolute path", p.display()),
+            hint: "name the demo's directory with a path git-publish can turn into a file:// URL"
+                .into(),
+        })
+    };
+    let (url, state) = (url_of(www)?, url_of(&record.join("state.json"))?);
     Ok(format!(
         "# Written by `git publish demo`: publish public/ (as committed) to the directory www beside this \
-         repository.\n[source]\ndir = \"public\"\n\n[targets.demo]\nurl = \"{url}\"\n"
+         repository, with the deploy record in record/ (not served).\n[source]\ndir = \"public\"\n\n\
+         [targets.demo]\nurl = \"{url}\"\nstate = \"{state}\"\n"
     ))
 }
 
@@ -87,7 +92,7 @@ pub async fn run(cwd: &Path, dir: Option<PathBuf>, ui: Ui) -> Result<ExitCode> {
     }
     write(
         &site.join("site.toml"),
-        site_toml(&base.join("www"))?.as_bytes(),
+        site_toml(&base.join("www"), &base.join("record"))?.as_bytes(),
     )?;
     git(&site, &["init", "-q"])?;
     // site.toml stays uncommitted: it names this machine's path, and the commits (so their ids, which the README

@@ -181,18 +181,26 @@ impl DirtyCheck {
     }
 
     fn report(self, ui: &Ui) {
-        let Some(dirty) = self.check.and_then(|c| c.wait()) else {
+        let Some(check) = self.check else {
             return;
         };
-        if dirty > 0 {
-            let shown = if self.dir.is_empty() {
-                "the working tree"
-            } else {
-                self.dir.as_str()
-            };
-            ui.warn(&format!(
-                "{dirty} uncommitted change(s) in {shown} are not published (git-publish publishes commits; commit them first)"
-            ));
+        let shown = if self.dir.is_empty() {
+            "the working tree"
+        } else {
+            self.dir.as_str()
+        };
+        match check.wait() {
+            Some(0) => {}
+            Some(dirty) => ui.warn(&format!(
+                "{} in {shown} {} not published (git-publish publishes commits; commit them first)",
+                crate::ui::count(dirty as u64, "uncommitted change", "uncommitted changes"),
+                if dirty == 1 { "is" } else { "are" }
+            )),
+            // Without `git` on PATH (or when it fails) the check can't be made: say so rather than nothing.
+            None => ui.warn(&format!(
+                "could not check {shown} for uncommitted changes (`git status` did not run: is git on PATH?); \
+                 only what is committed is published"
+            )),
         }
     }
 }

@@ -225,6 +225,9 @@ async fn read_state(
             (None, Some(etag), Some(content))
         }
     };
+    if current.is_none() && replaces.is_none() && opts.preview.is_none() {
+        warn_default_record_in_site(s, target);
+    }
     if let (None, Some(old)) = (&current, old) {
         // A dry run does not move the record: plan against it where it still is.
         current = Some(state::parse(&old.body, &target.name, key)?);
@@ -280,6 +283,23 @@ fn replace_unreadable(
         state::corrupt_copy_key(key, &s.clock)
     ));
     Ok((u.etag, u.content))
+}
+
+/// A directory target's first publish with the record where it is by default, `.git-publish/` inside the
+/// served directory: say once (there is no record yet) that it and its lock are served with the site unless a
+/// web server is told otherwise, as an explicit `state` there is warned about on every publish.
+fn warn_default_record_in_site(s: &Session, target: &Target) {
+    let (Backend::Local { root }, None) = (&target.backend, &target.state) else {
+        return;
+    };
+    s.ui.warn(&format!(
+        "target {}: the deploy record (.git-publish/state.json, which names commits and publishers) and its \
+         lock (.git-publish/lock) are kept inside the served directory {}; a web server serving it serves them \
+         too unless told not to. To keep them out, set `state = \"file:///A/PRIVATE/DIR/state.json\"` for \
+         the target (README: \"The deploy record is not public\")",
+        target.name,
+        root.display()
+    ));
 }
 
 /// `state = "file://…"` inside the served directory is served like the site: say so.

@@ -146,6 +146,14 @@ fn the_demo_publishes_the_embedded_blog_then_only_the_edited_page() {
         n += 1;
     }
     assert_eq!(n, 10, "the demo embeds every file of examples/blog/public");
+    // The deploy record (and its lock) live beside www, not in it: a web server serving www serves no record.
+    assert!(!www.join(".git-publish").exists());
+    assert!(home.join("git-publish-demo/record/state.json").is_file());
+    assert!(
+        !first.stderr.contains("inside the served directory"),
+        "{}",
+        first.stderr
+    );
     assert!(
         first
             .stdout

@@ -597,7 +597,7 @@ fn uncommitted_output_is_warned_about_and_not_published() {
     let r = site.run(&[]).ok();
     assert!(
         r.stderr
-            .contains("2 uncommitted change(s) in public are not published"),
+            .contains("2 uncommitted changes in public are not published"),
         "{}",
         r.stderr
     );
@@ -606,6 +606,33 @@ fn uncommitted_output_is_warned_about_and_not_published() {
         "uncommitted"
     );
     assert!(!out.join("draft.html").exists());
+}
+
+/// Issue 30: without `git` on PATH the working tree can't be checked; the publish says so instead of
+/// nothing (and still publishes what is committed).
+#[test]
+fn without_git_on_path_the_uncommitted_check_says_it_could_not_run() {
+    let site = Site::new();
+    let out = site.tmp.path().join("www");
+    small_blog(&site);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
+        out.display()
+    ));
+    site.commit("v1");
+    site.write("public/draft.html", "draft");
+    let empty = site.tmp.path().join("no-git-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let r = site
+        .run_with(&[], &[("PATH", empty.to_str().unwrap())])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("could not check public for uncommitted changes"),
+        "{}",
+        r.stderr
+    );
+    assert!(out.join("index.html").exists() && !out.join("draft.html").exists());
 }
 
 #[test]
@@ -668,4 +695,36 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+/// Issue 30: a directory target keeps its record and lock inside the served directory by default; its first
+/// publish says so, once, with the fix (an explicit `state` there is warned about on every publish).
+#[test]
+fn a_directory_target_says_once_that_its_record_is_inside_the_served_directory() {
+    let site = Site::new();
+    let out = site.tmp.path().join("www");
+    small_blog(&site);
+    site.config(&format!(
+        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
+        out.display()
+    ));
+    site.commit("v1");
+    let first = site.run(&[]).ok();
+    assert!(
+        first
+            .stderr
+            .contains("are kept inside the served directory")
+            && first.stderr.contains(".git-publish/lock")
+            && first.stderr.contains("set `state = \"file:///"),
+        "{}",
+        first.stderr
+    );
+    site.write("public/index.html", "v2");
+    site.commit("v2");
+    let second = site.run(&[]).ok();
+    assert!(
+        !second.stderr.contains("inside the served directory"),
+        "{}",
+        second.stderr
+    );
 }
