@@ -156,7 +156,7 @@ pub enum Error {
         snapshot_ref: String,
         dir: String,
     },
-    #[error("{target} has {available} earlier deploy(s) in its history; cannot go back {steps}")]
+    #[error("{target} has {} in its history; cannot go back {steps}", crate::ui::count(*available as u64, "earlier deploy", "earlier deploys"))]
     RollbackOutOfRange {
         target: String,
         steps: usize,

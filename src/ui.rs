@@ -175,8 +175,8 @@ impl Ui {
         }
         if !plan.redirects.proposed.is_empty() {
             self.note(&format!(
-                "{} moved page(s) found (`?` above) but not redirected: set redirect_renames = \"auto\" in the target, or publish from a terminal and answer yes",
-                plan.redirects.proposed.len()
+                "{} found (`?` above) but not redirected: set redirect_renames = \"auto\" in the target, or publish from a terminal and answer yes",
+                count(plan.redirects.proposed.len() as u64, "moved page", "moved pages")
             ));
         }
     }

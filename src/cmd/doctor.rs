@@ -93,7 +93,8 @@ fn render(s: &Session, r: &Doctor) {
     let failed = r.checks.iter().filter(|f| !f.ok).count();
     s.ui.out(&match failed {
         0 => "all checks passed".to_string(),
-        n => format!("{n} check(s) failed"),
+        1 => "1 check failed".to_string(),
+        n => format!("{n} checks failed"),
     });
 }
 

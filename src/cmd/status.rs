@@ -270,8 +270,8 @@ fn render_unfinished(s: &Session, t: &TargetStatus) {
                 .into(),
         };
         s.ui.out(&format!(
-            "  invalidation: {} path(s) of {} requested by the publish of {} ({seen})",
-            r.paths.len(),
+            "  invalidation: {} of {} requested by the publish of {} ({seen})",
+            crate::ui::count(r.paths.len() as u64, "path", "paths"),
             quote_path(&r.distribution),
             state::short(&r.commit)
         ));

@@ -119,8 +119,9 @@ async fn settle(s: &Session, p: &Prepared<'_>) -> Result<Applied> {
             Err(e) => return Err(e),
         }
         s.ui.note(&format!(
-            "{} invalidation(s) an earlier publish requested are created",
-            confirmed.len()
+            "{} an earlier publish requested {} created",
+            crate::ui::count(confirmed.len() as u64, "invalidation", "invalidations"),
+            if confirmed.len() == 1 { "is" } else { "are" }
         ));
     }
     s.ui.note(&format!(
@@ -339,7 +340,8 @@ async fn claim_and_run(
         match store.remove_leftovers().await {
             Ok(0) => {}
             Ok(n) => s.ui.note(&format!(
-                "removed {n} temporary file(s) an interrupted publish left"
+                "removed {} an interrupted publish left",
+                crate::ui::count(n as u64, "temporary file", "temporary files")
             )),
             Err(e) => s.ui.warn(&format!(
                 "could not remove what an interrupted publish left: {e}"

@@ -589,9 +589,9 @@ fn confirm_renames(s: &Session, plan: &Plan, target: &Target) -> bool {
         crate::ui::stderr_line(line);
     }
     s.ui.confirm(&format!(
-        "{} page(s) moved (set redirect_renames = \"auto\" in [targets.{}] to stop asking); redirect their \
+        "{} moved (set redirect_renames = \"auto\" in [targets.{}] to stop asking); redirect their \
          old URLs to the new ones?",
-        plan.redirects.proposed.len(),
+        crate::ui::count(plan.redirects.proposed.len() as u64, "page", "pages"),
         target.name
     ))
 }

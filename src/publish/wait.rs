@@ -46,7 +46,8 @@ async fn wait_one(
     let ui = &s.ui;
     let done = exec::wait_invalidations(cdn, ids, timeout, Duration::from_secs(5), &|n, t| {
         ui.note(&format!(
-            "waiting for {n} invalidation(s) of {id} ({}s of {}s)",
+            "waiting for {} of {id} ({}s of {}s)",
+            crate::ui::count(n as u64, "invalidation", "invalidations"),
             t.as_secs(),
             timeout.as_secs()
         ))

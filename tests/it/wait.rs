@@ -94,7 +94,7 @@ fn wait_polls_until_the_invalidation_completes() {
         .ok();
     assert!(
         r.stderr.contains(&format!(
-            "waiting for 1 invalidation(s) of {dist} (0s of 900s)"
+            "waiting for 1 invalidation of {dist} (0s of 900s)"
         )),
         "{}",
         r.stderr
