@@ -2,6 +2,8 @@
 //! proxy forwards it, then resets the connection), and a publish killed after CloudFront took its
 //! invalidation. Nothing is lost, nothing is paid twice.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use crate::proxy::{Asked, Config, Fault, Logged, Proxy, Targeted};
 use crate::util::*;
 
@@ -150,16 +152,42 @@ fn caller_references(proxy: &Proxy) -> Vec<String> {
         .collect()
 }
 
+/// While set, the final record's write is refused (403, never forwarded): the publish killed at its
+/// invalidation then leaves its claim held, whatever the order of the two requests.
+static REFUSE_FINAL_RECORD: AtomicBool = AtomicBool::new(false);
+
+fn final_record_refused(a: &Asked) -> Option<Vec<u8>> {
+    if !REFUSE_FINAL_RECORD.load(Ordering::SeqCst) || !is_final_record(a) {
+        return None;
+    }
+    let body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>refused by the test proxy</Message></Error>";
+    Some(
+        format!(
+            "HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    )
+}
+
 /// Killed (SIGKILL) right after CloudFront took the invalidation: the next publish resumes the same claim,
 /// sends the same CallerReference, and CloudFront returns the invalidation it already has: one invalidation,
-/// paid once, recorded.
+/// paid once, recorded. Twice: once with the final record refused, so that the kill finds the claim held and
+/// the resumed publish makes the reference again (from the claim, never from its own clock); once as it
+/// comes (the record, written beside the invalidation, usually lands first and lists it as requested).
 #[test]
 fn a_publish_killed_after_its_invalidation_sends_the_same_one_when_resumed() {
-    let (site, b, dist, _, c2) = published_then_edited("kill-inv");
+    killed_after_its_invalidation_then_resumed("kill-inv-held", true);
+    killed_after_its_invalidation_then_resumed("kill-inv", false);
+}
+
+fn killed_after_its_invalidation_then_resumed(name: &str, record_refused: bool) {
+    let (site, b, dist, _, c2) = published_then_edited(name);
     let proxy = Proxy::start(
         &moto().endpoint,
         Config {
             kill_on: Some((is_invalidation, true)),
+            answer: Some(final_record_refused),
             ..Default::default()
         },
     );
@@ -170,11 +198,11 @@ fn a_publish_killed_after_its_invalidation_sends_the_same_one_when_resumed() {
             ("GIT_PUBLISH_NOW", t),
         ]
     };
+    REFUSE_FINAL_RECORD.store(record_refused, Ordering::SeqCst);
     let child = site.spawn(&[], &at("2027-06-01T10:00:00Z"));
-    proxy
-        .victim
-        .store(child.id(), std::sync::atomic::Ordering::SeqCst);
+    proxy.victim.store(child.id(), Ordering::SeqCst);
     let out = child.wait_with_output().unwrap();
+    REFUSE_FINAL_RECORD.store(false, Ordering::SeqCst);
     assert!(!out.status.success(), "the kill did not land");
     assert_eq!(
         invalidations(&dist).len(),
@@ -193,6 +221,7 @@ fn a_publish_killed_after_its_invalidation_sends_the_same_one_when_resumed() {
             .as_array()
             .is_none_or(|i| i.is_empty());
     assert!(claimed || requested, "{held}");
+    assert!(claimed || !record_refused, "the claim is not held: {held}");
 
     let r = site.run_with(&[], &at("2027-06-01T10:05:00Z")).ok();
     if claimed {
@@ -208,10 +237,23 @@ fn a_publish_killed_after_its_invalidation_sends_the_same_one_when_resumed() {
     assert_eq!(all.len(), 1, "one invalidation, not two: {all:?}");
     let st = state_json(&b, "");
     assert_eq!(st["deployed"]["commit"], c2.as_str());
-    assert_eq!(
-        st["deployed"]["invalidation_ids"].as_array().unwrap().len(),
-        1
-    );
+    if claimed {
+        // Resumed from the claim, the publish wrote its record beside the invalidation: it lists it as
+        // requested, with the same reference (this clone keeps the id it saw created; its next claim writes
+        // it into the record).
+        assert_eq!(
+            st["invalidations_requested"][0]["reference"],
+            refs[0].as_str(),
+            "{st}"
+        );
+    } else {
+        // Listed as requested by the killed publish: the next one sent it again and recorded it created.
+        assert_eq!(
+            st["deployed"]["invalidation_ids"].as_array().unwrap().len(),
+            1,
+            "{st}"
+        );
+    }
 }
 
 /// A publish that fails, then one of another commit that fails too: the second claim is its own, started
