@@ -1013,6 +1013,8 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\norigin_path = \"/a/../b\"\n", "targets.p.origin_path"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"*.css\"\n", "rules[1]"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"a[\"\nkeep = true\n", "rules[1]"),
+            // The record reads recorded rules tolerantly (state/format.rs); site.toml does not.
+            ("[targets.p]\nurl = \"s3://bucket\"\n[[rules]]\nmatch = \"*.css\"\ncache_controll = \"no-cache\"\n", "unknown field `cache_controll`"),
             ("[source]\nbuild_command = \"make\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_command is set"),
             ("[source]\nsnapshot_ref = \"refs/x\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.snapshot_ref is set"),
             ("[source]\nbuild_dir = \"out\"\nbuild_env = \"all\"\n[targets.p]\nurl = \"s3://bucket\"\n", "source.build_env"),

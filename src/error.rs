@@ -209,9 +209,10 @@ pub enum Error {
         key: String,
         message: String,
     },
-    #[error("state of {target} was written by a newer git-publish (state format {found}, this build reads up to {supported})")]
+    #[error("state of {target} ({key}) was written by a newer git-publish (format {found}; this one reads formats up to {supported})")]
     StateTooNew {
         target: String,
+        key: String,
         found: u32,
         supported: u32,
     },
@@ -367,7 +368,10 @@ impl Error {
             StateCorrupt { .. } => "inspect the object; if the deployed commit is known, replace the state with \
                  `git publish --since REV --force-state` (or `--full --force-state`); its bytes are kept beside it"
                 .into(),
-            StateTooNew { .. } => "upgrade git-publish on this machine".into(),
+            StateTooNew { .. } => "upgrade git-publish on this machine (INSTALL.md; `git-publish --version` \
+                 says which this is), then publish again; the record is left as it is, and `--force-state` never \
+                 replaces one a newer git-publish wrote"
+                .into(),
             ConditionalWritesIgnored { target, .. } => format!(
                 "use a store that honours `If-None-Match` and `If-Match` (AWS S3 does; check with `git publish doctor`), \
                  or, if only one publisher ever writes to it, set `locking = \"none\"` under [targets.{target}] in site.toml"

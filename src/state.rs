@@ -30,13 +30,13 @@ use crate::exec::backends::Backends;
 use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
+mod format;
 mod probe;
 mod reserved;
+pub use format::FORMAT;
 pub use probe::{probe_conditional_writes, probe_create, probe_key, probe_refusals};
 pub use reserved::key_rules;
 
-/// Highest state format this build reads and the one it writes.
-pub const FORMAT: u32 = 1;
 /// How many past deploys the record keeps.
 pub const HISTORY: usize = 20;
 
@@ -76,6 +76,11 @@ pub async fn move_record(
     let Some(old) = backends.store.get_versioned(&old_key).await.map_err(err)? else {
         return Ok(None);
     };
+    // Moved as it is, even when it can't be read (a publish then reports it at its new place), but never one
+    // a newer git-publish wrote: nothing is written for that.
+    if let Err(e @ Error::StateTooNew { .. }) = parse(&old.body, &target.name, &old_key) {
+        return Err(e);
+    }
     if dry_run {
         return Ok(Some(old));
     }
@@ -109,6 +114,8 @@ pub async fn read_for(
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
+    /// The record's format ([`FORMAT`] when this build writes it; 1 when a record doesn't say).
+    #[serde(default = "format::unnumbered")]
     pub format: u32,
     pub target: String,
     #[serde(default)]
@@ -218,7 +225,12 @@ pub struct Deploy {
     pub invalidation_ids: Vec<String>,
     /// The `[[rules]]` this tree was published with: the next publish recomputes every unchanged object's
     /// headers from them (metadata follows config) without per-key data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Read tolerantly: a rule key this build doesn't know is ignored ([`format::tolerant_rules`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "format::tolerant_rules"
+    )]
     pub rules: Option<Vec<RuleSpec>>,
     /// Site paths removed by this publish whose delete waits for the next one (`delay_deletes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -560,21 +572,20 @@ pub fn corrupt_copy_key(key: &str, clock: &crate::clock::Clock) -> String {
     format!("{key}.corrupt-{t}")
 }
 
+/// Read a record: refused as too new when its format is later than [`FORMAT`] (before anything else in it is
+/// read), as corrupt when it isn't a record.
 pub fn parse(body: &[u8], target: &str, key: &str) -> Result<State> {
-    #[derive(Deserialize)]
-    struct Probe {
-        format: u32,
-    }
     let corrupt = |e: serde_json::Error| Error::StateCorrupt {
         target: target.into(),
         key: key.into(),
         message: e.to_string(),
     };
-    let probe: Probe = serde_json::from_slice(body).map_err(corrupt)?;
-    if probe.format > FORMAT {
+    let numbered: format::Numbered = serde_json::from_slice(body).map_err(corrupt)?;
+    if numbered.format > FORMAT {
         return Err(Error::StateTooNew {
             target: target.into(),
-            found: probe.format,
+            key: key.into(),
+            found: numbered.format,
             supported: FORMAT,
         });
     }
@@ -747,6 +758,86 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.deployed, None);
+    }
+
+    /// Records written before they were numbered say no format: they are format 1 and read as before; a
+    /// record this build writes says its format.
+    #[test]
+    fn a_record_without_a_format_is_format_1() {
+        let st = parse(b"{\"target\": \"t\", \"history\": []}", "t", "k").unwrap();
+        assert_eq!(st.format, 1);
+        assert_eq!(st.target, "t");
+        let written: serde_json::Value =
+            serde_json::from_slice(&encode(&State::empty("t"))).unwrap();
+        assert_eq!(written["format"], FORMAT);
+    }
+
+    /// A later format is refused, naming the record's key, its format and the fix (upgrade; `--force-state`
+    /// doesn't replace it), with the exit code of an unreadable record, and before the rest is read: what a
+    /// newer format holds may not be a record of this build's at all.
+    #[test]
+    fn a_newer_format_is_refused_naming_the_record_and_the_fix() {
+        let newer = FORMAT + 1;
+        for body in [
+            format!("{{\"format\": {newer}, \"target\": \"t\"}}"),
+            format!("{{\"format\": {newer}, \"target\": 7, \"history\": \"elsewhere\"}}"),
+        ] {
+            let e = parse(body.as_bytes(), "blog", "sites/blog.json").unwrap_err();
+            assert!(matches!(e, Error::StateTooNew { .. }), "{body}: {e}");
+            let (said, hint) = (e.to_string(), e.hint().unwrap());
+            assert!(said.contains("sites/blog.json"), "{said}");
+            assert!(
+                said.contains(&format!("newer git-publish (format {newer}")),
+                "{said}"
+            );
+            assert!(hint.contains("upgrade git-publish"), "{hint}");
+            assert!(hint.contains("`--force-state` never replaces"), "{hint}");
+            let corrupt = parse(b"{not json", "blog", "sites/blog.json").unwrap_err();
+            assert_eq!(e.exit_code(), corrupt.exit_code());
+        }
+        assert!(parse(
+            format!("{{\"format\": {FORMAT}, \"target\": \"t\"}}").as_bytes(),
+            "t",
+            "k"
+        )
+        .is_ok());
+    }
+
+    /// A newer build may record a rule key this one doesn't know: the record is still read (that rule
+    /// without the key), where site.toml refuses the same key.
+    #[test]
+    fn a_recorded_rule_with_an_unknown_key_is_read_without_it() {
+        let body = br#"{"format": 1, "target": "t", "deployed": {"commit": "c", "tree": "t", "at": "a",
+            "by": "b", "rules": [{"match": "*.css", "cache_control": "max-age=60", "content_language": "en"},
+            {"match": "uploads/**", "keep": true, "served_from": {"edge": true}}]}}"#;
+        let st = parse(body, "t", "k").unwrap();
+        let rules = st.deployed.unwrap().rules.unwrap();
+        assert_eq!(
+            rules,
+            [
+                RuleSpec {
+                    glob: "*.css".into(),
+                    cache_control: Some("max-age=60".into()),
+                    ..RuleSpec::default()
+                },
+                RuleSpec {
+                    glob: "uploads/**".into(),
+                    keep: true,
+                    ..RuleSpec::default()
+                },
+            ]
+        );
+        let in_site_toml = "[[rules]]\nmatch = \"*.css\"\ncontent_language = \"en\"\n";
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct SiteToml {
+            rules: Vec<RuleSpec>,
+        }
+        let e = toml::from_str::<SiteToml>(in_site_toml).unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `content_language`"),
+            "{e}"
+        );
     }
 
     /// The lease is measured with the injected clock, across a year boundary and on a leap day.

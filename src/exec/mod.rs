@@ -9,6 +9,8 @@
 //! of its waves) and [`backends`] picks them for a target. Only those backend modules touch the AWS SDK.
 //! [`invalidation`] creates the plan's invalidations (the caller sends them beside the final record).
 //! [`http`] is `doctor`'s one plain GET of a public URL; [`setup`] makes what `git publish setup` plans.
+//! The executor's order and failure paths are unit-tested (`executor_tests.rs`) against an in-memory store
+//! and CDN that log every call (`memory.rs`, test-only).
 
 pub mod aws;
 pub mod backends;
@@ -16,11 +18,15 @@ pub mod cdn_function;
 pub mod checks;
 pub mod cloudfront;
 pub mod connect;
+#[cfg(test)]
+mod executor_tests;
 pub mod flow;
 pub mod http;
 mod invalidation;
 pub mod kvs;
 pub mod local;
+#[cfg(test)]
+pub mod memory;
 pub mod s3;
 pub mod setup;
 
@@ -679,23 +685,8 @@ fn upload_err(u: &Upload, source: StoreError) -> ExecError {
 
 #[cfg(test)]
 mod tests {
+    use super::executor_tests::upload;
     use super::*;
-
-    fn upload(key: &str, content_type: &str) -> Upload {
-        Upload {
-            key: key.into(),
-            path: key.into(),
-            blob: "b".repeat(40),
-            size: 1,
-            kind: crate::plan::UploadKind::New,
-            headers: crate::plan::rules::Headers {
-                content_type: content_type.into(),
-                ..Default::default()
-            },
-            copy_from: None,
-            executable: false,
-        }
-    }
 
     /// Connections opened ahead: the largest wave the flow's start lets through (at least one, the record's),
     /// and one per invalidation.
@@ -703,11 +694,9 @@ mod tests {
     fn connections_for_the_plans_largest_wave() {
         let mut plan = Plan::default();
         assert_eq!(connections_for(&plan, 32), (1, 0), "the record's write");
-        plan.uploads = (0..4)
-            .map(|i| upload(&format!("a{i}.png"), "image/png"))
-            .collect();
+        plan.uploads = (0..4).map(|i| upload(&format!("a{i}.png"))).collect();
         plan.uploads
-            .extend((0..5).map(|i| upload(&format!("p{i}.html"), "text/html")));
+            .extend((0..5).map(|i| upload(&format!("p{i}.html"))));
         assert_eq!(
             connections_for(&plan, 32),
             (5, 0),

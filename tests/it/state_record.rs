@@ -557,3 +557,43 @@ fn doctor_finds_the_record_readable_at_the_public_url() {
         assert!(!r.stderr.contains("secret"), "{}", r.stderr);
     }
 }
+
+/// A record of a later format than this build reads (issue 27: the record is versioned) is refused before
+/// anything is written, by a plain publish, by `--full --force-state` (which replaces an unreadable record,
+/// but never a newer one) and by a publish that would move it to `state = …`; the message names the record's
+/// key, its format and the fix.
+#[test]
+fn a_record_of_a_newer_format_is_refused_and_nothing_is_written() {
+    let (site, b) = published_once("newer-format");
+    let mut st = state_json(&b, "");
+    let newer = st["format"].as_u64().unwrap() + 1;
+    st["format"] = newer.into();
+    st["written_by_the_future"] = serde_json::json!({"anything": true});
+    put_state(&b, &serde_json::to_vec(&st).unwrap());
+    let private = bucket("newer-format-private");
+    let bodies = |b: &str| -> Vec<(String, Vec<u8>)> {
+        (objects(b).into_iter()).map(|(k, o)| (k, o.body)).collect()
+    };
+    let before = (bodies(&b), moto().request_count(&b));
+    site.write("public/index.html", "v2").commit("v2");
+
+    let moved = format!("state = \"s3://{private}/blog.json\"");
+    for (args, extra) in [
+        (&[][..], ""),
+        (&["--full", "--force-state"][..], ""),
+        (&[][..], moved.as_str()),
+    ] {
+        site.config(&s3_config(&b, "", extra));
+        let r = site.run(args).fails(1);
+        has(&r.stderr, ".git-publish/state.json");
+        has(&r.stderr, &format!("newer git-publish (format {newer}"));
+        has(&r.stderr, "upgrade git-publish");
+        has(&r.stderr, "`--force-state` never replaces");
+    }
+    let writes: Vec<Req> = (moto().requests(&b).into_iter().skip(before.1))
+        .filter(|q| q.method != "GET" && q.method != "HEAD" && q.status < 300)
+        .collect();
+    assert!(writes.is_empty(), "written: {writes:?}");
+    assert_eq!(bodies(&b), before.0, "the bucket changed");
+    assert!(objects(&private).is_empty(), "the record was moved");
+}

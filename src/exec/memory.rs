@@ -1,0 +1,342 @@
+//! Test doubles for the executor's order: an [`ObjectStore`] and a [`Cdn`] held in memory, which write every
+//! call they get into one shared, ordered [`Log`], and fail where a test says (a key whose upload fails, a
+//! delete batch that fails, an invalidation that fails). With them, a unit test can run [`super::Executor`]
+//! and [`super::invalidate_each`] and read back what was sent in which order, without a server.
+//!
+//! Test-only (`#[cfg(test)]`); nothing here decides anything: the calls are the executor's.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use super::{
+    Blobs, Cdn, InvalidationStatus, ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned,
+};
+
+/// One call a double received, in the words of the trait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `put` or `put_stream` of a key.
+    Put(String),
+    Copy {
+        from: String,
+        to: String,
+    },
+    Redirect {
+        key: String,
+        to: String,
+    },
+    Delete(Vec<String>),
+    List(String),
+    GetVersioned(String),
+    PutVersioned(String),
+    /// A CDN's `invalidate`: which CDN (its `describe`), and the paths.
+    Invalidate {
+        cdn: String,
+        paths: Vec<String>,
+    },
+    Status {
+        cdn: String,
+        id: String,
+    },
+    CheckFunction {
+        cdn: String,
+        name: String,
+    },
+    EnsureFunction {
+        cdn: String,
+        name: String,
+    },
+}
+
+/// Every call of every double sharing it, in the order they were made (a failing call included: it was
+/// sent).
+#[derive(Debug, Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<Call>>>);
+
+impl Log {
+    pub fn push(&self, call: Call) {
+        self.0.lock().expect("log lock").push(call);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.0.lock().expect("log lock").clone()
+    }
+
+    /// Where the first call matching `f` is, if any.
+    pub fn first(&self, f: impl Fn(&Call) -> bool) -> Option<usize> {
+        self.calls().iter().position(f)
+    }
+
+    /// Where the last call matching `f` is, if any.
+    pub fn last(&self, f: impl Fn(&Call) -> bool) -> Option<usize> {
+        self.calls().iter().rposition(f)
+    }
+}
+
+/// An object store in memory: each object's bytes and version tag (a new one on every write, as S3's ETag
+/// changes when an object is rewritten, so that `If-Match` sees a rewrite).
+#[derive(Default)]
+pub struct MemoryStore {
+    log: Log,
+    objects: Mutex<Objects>,
+    failing_uploads: BTreeSet<String>,
+    failing_deletes: BTreeSet<String>,
+}
+
+impl MemoryStore {
+    pub fn new(log: &Log) -> MemoryStore {
+        MemoryStore {
+            log: log.clone(),
+            ..MemoryStore::default()
+        }
+    }
+
+    /// An upload (put, stream, copy or redirect) to `key` fails.
+    pub fn failing_upload(mut self, key: &str) -> MemoryStore {
+        self.failing_uploads.insert(key.to_string());
+        self
+    }
+
+    /// A delete batch holding `key` fails (the whole batch, as a request that got an error).
+    pub fn failing_delete(mut self, key: &str) -> MemoryStore {
+        self.failing_deletes.insert(key.to_string());
+        self
+    }
+
+    /// The keys it holds, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects().by_key.keys().cloned().collect()
+    }
+
+    fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
+        self.objects.lock().expect("store lock")
+    }
+
+    /// Log the call, then fail it if `key` is one whose uploads fail, else store `body` there.
+    fn upload(&self, call: Call, key: &str, body: Bytes) -> Result<(), StoreError> {
+        self.log.push(call);
+        if self.failing_uploads.contains(key) {
+            return Err(StoreError::failed(format!("injected: upload of {key}"), ""));
+        }
+        self.objects().insert(key, body);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for MemoryStore {
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+
+    async fn put(&self, key: &str, body: Bytes, _: &ObjectHeaders) -> Result<(), StoreError> {
+        self.upload(Call::Put(key.into()), key, body)
+    }
+
+    async fn put_stream(
+        &self,
+        key: &str,
+        _: u64,
+        mut reader: Box<dyn Read + Send>,
+        _: &ObjectHeaders,
+    ) -> Result<(), StoreError> {
+        let mut body = Vec::new();
+        reader
+            .read_to_end(&mut body)
+            .map_err(|e| StoreError::failed(e.to_string(), ""))?;
+        self.upload(Call::Put(key.into()), key, body.into())
+    }
+
+    async fn copy(&self, from: &str, to: &str, _: &ObjectHeaders) -> Result<(), StoreError> {
+        let call = Call::Copy {
+            from: from.into(),
+            to: to.into(),
+        };
+        let body = self.objects().by_key.get(from).map(|(b, _)| b.clone());
+        let Some(body) = body else {
+            self.log.push(call);
+            return Err(StoreError::failed(format!("no object {from} to copy"), ""));
+        };
+        self.upload(call, to, body)
+    }
+
+    async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
+        let call = Call::Redirect {
+            key: key.into(),
+            to: location.into(),
+        };
+        self.upload(call, key, Bytes::from(location.to_string()))
+    }
+
+    async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
+        self.log.push(Call::Delete(keys.to_vec()));
+        if let Some(k) = keys.iter().find(|k| self.failing_deletes.contains(*k)) {
+            return Err(StoreError::failed(format!("injected: delete of {k}"), ""));
+        }
+        let mut objects = self.objects();
+        for k in keys {
+            objects.by_key.remove(k);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.log.push(Call::List(prefix.into()));
+        Ok(self
+            .keys()
+            .into_iter()
+            .filter(|k| k.starts_with(prefix))
+            .collect())
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
+        self.log.push(Call::GetVersioned(key.into()));
+        Ok(self
+            .objects()
+            .by_key
+            .get(key)
+            .map(|(body, etag)| Versioned {
+                body: body.to_vec(),
+                etag: etag.clone(),
+            }))
+    }
+
+    async fn put_versioned(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition,
+    ) -> Result<String, StoreError> {
+        self.log.push(Call::PutVersioned(key.into()));
+        let mut objects = self.objects();
+        let now = objects.by_key.get(key).map(|(_, etag)| etag);
+        let holds = match &cond {
+            Precondition::Absent => now.is_none(),
+            Precondition::Matches(e) => now == Some(e),
+        };
+        if !holds {
+            return Err(StoreError::PreconditionFailed);
+        }
+        Ok(objects.insert(key, body.into()))
+    }
+}
+
+/// The objects of a [`MemoryStore`], each with the tag of the write that put it there.
+#[derive(Default)]
+struct Objects {
+    writes: u64,
+    by_key: BTreeMap<String, (Bytes, String)>,
+}
+
+impl Objects {
+    /// Store `body` at `key` with a new tag, and return the tag.
+    fn insert(&mut self, key: &str, body: Bytes) -> String {
+        self.writes += 1;
+        let etag = format!("\"v{}\"", self.writes);
+        self.by_key.insert(key.to_string(), (body, etag.clone()));
+        etag
+    }
+}
+
+/// A CDN in memory, named by `describe`: invalidations get ids in order and complete at once; the managed
+/// function is accepted.
+pub struct MemoryCdn {
+    name: String,
+    log: Log,
+    created: Mutex<usize>,
+    failing_path: Option<String>,
+}
+
+impl MemoryCdn {
+    pub fn new(name: &str, log: &Log) -> MemoryCdn {
+        MemoryCdn {
+            name: name.into(),
+            log: log.clone(),
+            created: Mutex::new(0),
+            failing_path: None,
+        }
+    }
+
+    /// An invalidation holding `path` fails.
+    pub fn failing_invalidation(mut self, path: &str) -> MemoryCdn {
+        self.failing_path = Some(path.into());
+        self
+    }
+}
+
+#[async_trait]
+impl Cdn for MemoryCdn {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    async fn invalidate(&self, _: &str, paths: &[String]) -> Result<String, StoreError> {
+        self.log.push(Call::Invalidate {
+            cdn: self.name.clone(),
+            paths: paths.to_vec(),
+        });
+        if let Some(p) = paths
+            .iter()
+            .find(|p| self.failing_path.as_ref() == Some(*p))
+        {
+            return Err(StoreError::failed(
+                format!("injected: invalidation of {p}"),
+                "",
+            ));
+        }
+        let mut n = self.created.lock().expect("cdn lock");
+        *n += 1;
+        Ok(format!("{}-I{n}", self.name))
+    }
+
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError> {
+        self.log.push(Call::Status {
+            cdn: self.name.clone(),
+            id: id.into(),
+        });
+        Ok(InvalidationStatus::Completed)
+    }
+
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
+        self.log.push(Call::CheckFunction {
+            cdn: self.name.clone(),
+            name: f.name.clone(),
+        });
+        Ok(())
+    }
+
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+        self.log.push(Call::EnsureFunction {
+            cdn: self.name.clone(),
+            name: f.name.clone(),
+        });
+        Ok(true)
+    }
+}
+
+/// Blob bytes by id, for the executor's reads.
+#[derive(Default)]
+pub struct MemoryBlobs(pub BTreeMap<String, Vec<u8>>);
+
+impl MemoryBlobs {
+    fn get(&self, id: &str) -> Result<&Vec<u8>, String> {
+        self.0.get(id).ok_or_else(|| format!("no blob {id}"))
+    }
+}
+
+impl Blobs for MemoryBlobs {
+    fn read(&self, id: &str) -> Result<Vec<u8>, String> {
+        self.get(id).cloned()
+    }
+    fn size(&self, id: &str) -> Result<u64, String> {
+        self.get(id).map(|b| b.len() as u64)
+    }
+    fn stream(&self, id: &str) -> Result<Box<dyn Read + Send>, String> {
+        let body = self.get(id)?.clone();
+        Ok(Box::new(std::io::Cursor::new(body)))
+    }
+}
