@@ -409,9 +409,13 @@ async fn run(
     // The executor's workers call this: it captures only what is shared between threads.
     let (ui, plan, full) = (&s.ui, &p.plan, opts.full);
     let on = |ev: Event| ui.show_event(ev, plan, full);
+    // `biased`, Ctrl-C first: its handler is installed by its first poll, which must come before the
+    // executor's first poll sends the first upload (unbiased, select! polls in random order, and a Ctrl-C
+    // right after that upload killed the process instead of releasing the claim).
     let result = tokio::select! {
-        r = executor.run(&p.plan, &on) => r.map_err(|e| Stop::Failed(e.to_string())),
+        biased;
         _ = tokio::signal::ctrl_c() => Err(Stop::Interrupted),
+        r = executor.run(&p.plan, &on) => r.map_err(|e| Stop::Failed(e.to_string())),
     };
     s.ui.finish_progress();
     let outcome = result?;

@@ -59,7 +59,7 @@ pub fn moto() -> &'static Moto {
         cmd.args(["-H", "127.0.0.1", "-p", "0"]);
         spawn_server(cmd, log.clone(), tx);
         if let Err(e) = rx.recv().unwrap() {
-            panic!("cannot start moto_server ({e}); run `.ci/run` once, or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`");
+            panic!("cannot start moto_server ({e}); run `scripts/test` once (it installs the test servers), or `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`");
         }
         for _ in 0..300 {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -204,6 +204,8 @@ fn spawn_server(
             .stderr(logf);
         unsafe {
             cmd.pre_exec(|| {
+                // Linux only: the server dies with the test process. Elsewhere it is killed on drop.
+                #[cfg(target_os = "linux")]
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
