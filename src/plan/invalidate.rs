@@ -464,6 +464,42 @@ pub fn batches(paths: &[String]) -> Vec<Vec<String>> {
 mod tests {
     use super::*;
 
+    /// `describe` is what the record keeps of the URL forms, and a publish invalidates the whole site when it
+    /// differs from the target's (`Input::forms_changed`): every setting must change it (cargo mutants: no test
+    /// failed when it returned a constant).
+    #[test]
+    fn every_url_form_setting_changes_its_description() {
+        let base = UrlForms::default();
+        let variants = [
+            UrlForms {
+                index_document: "default.htm".into(),
+                ..base.clone()
+            },
+            UrlForms {
+                dir_slash: !base.dir_slash,
+                ..base.clone()
+            },
+            UrlForms {
+                dir_bare: !base.dir_bare,
+                ..base.clone()
+            },
+            UrlForms {
+                dir_index: !base.dir_index,
+                ..base.clone()
+            },
+            UrlForms {
+                pretty: !base.pretty,
+                ..base.clone()
+            },
+        ];
+        let mut seen = vec![base.describe()];
+        for v in variants {
+            let d = v.describe();
+            assert!(!seen.contains(&d), "{v:?} describes as another: {d}");
+            seen.push(d);
+        }
+    }
+
     fn run(stale: &[&str], unchanged: &[&str], max: usize) -> (Vec<String>, Summary) {
         plan(&Input {
             stale,

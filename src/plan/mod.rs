@@ -290,18 +290,6 @@ pub enum Phase {
     Invalidation,
 }
 
-impl Phase {
-    /// The name progress and the executor's events use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Assets => "assets",
-            Phase::Pages => "pages",
-            Phase::Deletes => "deletes",
-            Phase::Invalidation => "invalidation",
-        }
-    }
-}
-
 impl Upload {
     pub fn is_html(&self) -> bool {
         self.headers.content_type.starts_with("text/html")
@@ -850,6 +838,28 @@ mod tests {
             20,
             "two files of 10 bytes; the copy's 1,000 are not sent"
         );
+    }
+
+    /// Each of the escapes `key_for` refuses, alone (cargo mutants: with one `||` made `&&`, no test failed,
+    /// since every escaping path tried was caught by another clause too).
+    #[test]
+    fn each_escaping_path_is_refused_on_its_own() {
+        for path in [
+            "",
+            "/a.html",
+            "a//b.html",
+            "a/./b.html",
+            "a/../b.html",
+            "a/",
+            "..",
+            ".",
+        ] {
+            assert!(
+                matches!(key_for("p", path), Err(PlanError::KeyEscapes { .. })),
+                "{path:?}"
+            );
+        }
+        assert_eq!(key_for("p", "a/b.html").unwrap(), "p/a/b.html");
     }
 
     #[test]
