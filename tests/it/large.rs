@@ -114,13 +114,19 @@ fn many_files(n: usize) {
 }
 
 #[test]
-#[cfg_attr(not(target_os = "linux"), ignore = "the peak memory is read from /proc")]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the peak memory is read from /proc"
+)]
 fn a_40_mib_file_is_streamed_in_parts_with_bounded_memory() {
     large_file(40);
 }
 
 #[test]
-#[cfg_attr(not(target_os = "linux"), ignore = "the peak memory is read from /proc")]
+#[cfg_attr(
+    not(target_os = "linux"),
+    ignore = "the peak memory is read from /proc"
+)]
 fn a_thousand_files_first_publish_with_bounded_memory() {
     many_files(1_000);
 }
