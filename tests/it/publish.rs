@@ -582,8 +582,8 @@ fn local_directory_target_writes_deletes_and_prunes() {
     assert!(s.stdout.contains("up to date"), "{}", s.stdout);
 }
 
-#[test]
-fn uncommitted_output_is_warned_about_and_not_published() {
+/// The small blog committed as v1, with a `file://` target `www` in the site's temporary directory.
+fn local_blog() -> (Site, std::path::PathBuf) {
     let site = Site::new();
     let out = site.tmp.path().join("www");
     small_blog(&site);
@@ -592,6 +592,12 @@ fn uncommitted_output_is_warned_about_and_not_published() {
         out.display()
     ));
     site.commit("v1");
+    (site, out)
+}
+
+#[test]
+fn uncommitted_output_is_warned_about_and_not_published() {
+    let (site, out) = local_blog();
     site.write("public/index.html", "uncommitted")
         .write("public/draft.html", "draft");
     let r = site.run(&[]).ok();
@@ -612,14 +618,7 @@ fn uncommitted_output_is_warned_about_and_not_published() {
 /// nothing (and still publishes what is committed).
 #[test]
 fn without_git_on_path_the_uncommitted_check_says_it_could_not_run() {
-    let site = Site::new();
-    let out = site.tmp.path().join("www");
-    small_blog(&site);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
-        out.display()
-    ));
-    site.commit("v1");
+    let (site, out) = local_blog();
     site.write("public/draft.html", "draft");
     let empty = site.tmp.path().join("no-git-here");
     std::fs::create_dir_all(&empty).unwrap();
@@ -701,14 +700,7 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 /// publish says so, once, with the fix (an explicit `state` there is warned about on every publish).
 #[test]
 fn a_directory_target_says_once_that_its_record_is_inside_the_served_directory() {
-    let site = Site::new();
-    let out = site.tmp.path().join("www");
-    small_blog(&site);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.local]\nurl = \"file://{}\"\n",
-        out.display()
-    ));
-    site.commit("v1");
+    let (site, _) = local_blog();
     let first = site.run(&[]).ok();
     assert!(
         first

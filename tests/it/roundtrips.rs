@@ -132,6 +132,18 @@ fn new_post(site: &Site, n: usize) -> String {
     site.commit(&format!("post {n}"))
 }
 
+/// The small blog published once (v1) to a new bucket with a distribution: (site, bucket, distribution, v1).
+fn published_blog(name: &str) -> (Site, String, String, String) {
+    let site = Site::new();
+    let b = bucket(name);
+    let dist = distribution(&b);
+    site.config(&config(&format!("s3://{b}"), &dist));
+    small_blog(&site);
+    let c1 = site.commit("v1");
+    site.run(&[]).ok();
+    (site, b, dist, c1)
+}
+
 #[test]
 fn the_claim_comes_before_any_site_write_assets_before_pages_and_the_record_after_every_answer() {
     let site = Site::new();
@@ -162,13 +174,7 @@ fn the_claim_comes_before_any_site_write_assets_before_pages_and_the_record_afte
 
 #[test]
 fn a_clone_that_knows_the_record_claims_without_reading_it_and_asks_cloudfront_beside_the_claim() {
-    let site = Site::new();
-    let b = bucket("unread");
-    let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}"), &dist));
-    small_blog(&site);
-    site.commit("v1");
-    site.run(&[]).ok();
+    let (site, _, _, _) = published_blog("unread");
 
     new_post(&site, 1);
     let (r, log) = publish_logged(&site, &[]);
@@ -197,13 +203,7 @@ fn a_clone_that_knows_the_record_claims_without_reading_it_and_asks_cloudfront_b
 
 #[test]
 fn a_record_changed_by_another_publish_refuses_the_claim_and_the_publish_reads_and_plans_again() {
-    let site = Site::new();
-    let b = bucket("changed");
-    let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}"), &dist));
-    small_blog(&site);
-    let c1 = site.commit("v1");
-    site.run(&[]).ok();
+    let (site, b, _, c1) = published_blog("changed");
     // What this clone keeps after publishing v1; then "another clone" publishes v2.
     let kept = site.path(".git/git-publish/records/production.json");
     let v1_record = std::fs::read(&kept).unwrap();
@@ -305,13 +305,7 @@ fn refuse_invalidations(a: &Asked) -> Option<Vec<u8>> {
 #[test]
 fn an_invalidation_that_fails_while_the_record_is_written_stays_requested_and_the_next_publish_sends_it(
 ) {
-    let site = Site::new();
-    let b = bucket("requested");
-    let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}"), &dist));
-    small_blog(&site);
-    site.commit("v1");
-    site.run(&[]).ok();
+    let (site, b, dist, _) = published_blog("requested");
     let c2 = new_post(&site, 1);
     let proxy = Proxy::start(
         &moto().endpoint,
@@ -357,13 +351,7 @@ fn an_invalidation_that_fails_while_the_record_is_written_stays_requested_and_th
 
 #[test]
 fn the_next_claim_records_the_invalidation_this_clone_saw_created_without_sending_it_again() {
-    let site = Site::new();
-    let b = bucket("confirm");
-    let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}"), &dist));
-    small_blog(&site);
-    site.commit("v1");
-    site.run(&[]).ok();
+    let (site, b, dist, _) = published_blog("confirm");
     let c2 = new_post(&site, 1);
     let j = site.run(&["--json"]).ok().json();
     let id = strings(&j["invalidation_ids"]).remove(0);
