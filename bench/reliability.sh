@@ -45,6 +45,8 @@ out=bench/results/reliability.md
     echo
     # With --nocapture a figure line can follow the test's name on the same line.
     grep -oE '(crash trials|races|fault runs|bad input matrix|secrets|large file|many files): .*' "$log" | sed 's/^/- /' || true
+    # bad_input.rs is one test per case: count them (each checks its exit, message and that nothing changed).
+    echo "- bad input cases: $(grep -cE '^test bad_input::.* ok$' "$log") passed, $(grep -cE '^test bad_input::.* FAILED$' "$log") failed"
     echo
     grep -E '^test result' "$log" | sed 's/^/    /'
 } > "$out"
