@@ -12,6 +12,8 @@
 //! result in `state` and `records`. `cmd/` has one file per command; `hooks` publishes after a push.
 
 pub mod app;
+pub mod aws;
+pub mod backends;
 pub mod build;
 pub mod cli;
 pub mod clock;

@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backends::Backends;
 use crate::clock::Clock;
 use crate::config::Target;
 use crate::error::{Error, Result};
-use crate::exec::backends::Backends;
 use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
@@ -49,7 +49,7 @@ pub fn state_key(prefix: &str) -> String {
     }
 }
 
-/// The record's key in [`Backends::state_store`](crate::exec::backends::Backends::state_store): `state = …`
+/// The record's key in [`Backends::state_store`](crate::backends::Backends::state_store): `state = …`
 /// when set, else inside the site.
 pub fn key_of(target: &Target) -> String {
     match &target.state {
@@ -276,7 +276,7 @@ pub struct Deploy {
 /// The distributions a target's settings resolved to (see [`Deploy::cdn`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ResolvedCdn {
-    /// The settings they were resolved from (`exec::backends::CdnLookup::spec`): another value means
+    /// The settings they were resolved from (`backends::CdnLookup::spec`): another value means
     /// another answer.
     pub from: String,
     pub distributions: Vec<ResolvedDistribution>,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::exec::cloudfront::Notice;
+use crate::aws::cloudfront::Notice;
 use crate::exec::Event;
 use crate::plan::{Plan, UploadKind};
 pub use crate::quote::quote_path;

@@ -14,7 +14,7 @@
 //! "404 page" check asks for a page that can't exist and tells a missing page (404) from that permission
 //! error (403).
 //!
-//! The AWS calls live in `exec::checks` and the GET of the public URL in `exec::http`; this module orders the
+//! The AWS calls live in `aws::checks` and the GET of the public URL in `exec::http`; this module orders the
 //! checks, judges the public URL's answer and prints them (or `--json`). The only write is the probe object
 //! under `.git-publish/`.
 
@@ -23,10 +23,10 @@ use std::time::Duration;
 use serde::Serialize;
 use url::Url;
 
+use crate::aws::checks::{aws_checks, Finding};
+use crate::backends::{backends, check_env_endpoints};
 use crate::config::{Backend, Locking, Target};
 use crate::error::{Error, ExitCode, Result};
-use crate::exec::backends::{backends, check_env_endpoints};
-use crate::exec::checks::{aws_checks, Finding};
 use crate::exec::http;
 use crate::publish::Session;
 use crate::state;

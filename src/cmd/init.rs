@@ -10,16 +10,16 @@
 //! the npm launcher started us).
 //!
 //! Never overwrites an existing file without `--force`. Prompts go to stderr and read stdin; with `--yes`
-//! nothing is asked (CI). The CloudFront call itself lives in `exec::cloudfront`; this module must not
+//! nothing is asked (CI). The CloudFront call itself lives in `aws::cloudfront`; this module must not
 //! publish or touch the bucket.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use crate::aws::cloudfront::{origin_is_bucket, DistInfo as DistributionInfo};
 use crate::cli::InitArgs;
 use crate::config::{is_valid_target_name, Backend, Config};
 use crate::error::{Error, Result};
-use crate::exec::cloudfront::{origin_is_bucket, DistInfo as DistributionInfo};
 use crate::source::Repo;
 use crate::ui::Ui;
 
@@ -377,9 +377,9 @@ impl Questions<'_> {
 
     /// List the account's distributions and let the user pick one by number or id (or none).
     async fn pick_distribution(&mut self, a: &mut Answers, ui: &Ui) -> Result<Option<String>> {
-        let sdk = crate::exec::aws::sdk_config_for(a.profile.as_deref(), a.region.as_deref()).await;
-        let client = crate::exec::aws::cloudfront_client(&sdk);
-        let list = match crate::exec::cloudfront::list(&client).await {
+        let sdk = crate::aws::sdk_config_for(a.profile.as_deref(), a.region.as_deref()).await;
+        let client = crate::aws::cloudfront_client(&sdk);
+        let list = match crate::aws::cloudfront::list(&client).await {
             Ok(l) => l,
             Err(e) => {
                 ui.warn(&format!("could not list CloudFront distributions: {e}"));

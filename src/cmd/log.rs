@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use crate::backends::backends;
 use crate::error::{ExitCode, Result};
-use crate::exec::backends::backends;
 use crate::publish::Session;
 use crate::state::{self, Deploy, Pending, State};
 use crate::ui::quote_path;

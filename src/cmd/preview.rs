@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::backends::backends;
 use crate::cli::{PreviewAction, PreviewArgs};
 use crate::config::Target;
 use crate::error::{Error, ExitCode, Result};
-use crate::exec::backends::backends;
 use crate::preview;
 use crate::publish::previews::{self, names_in, records_target, remove, url_of};
 use crate::publish::{self, PreviewOpts, PublishOpts, Session};

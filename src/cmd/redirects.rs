@@ -8,8 +8,8 @@
 
 use serde::Serialize;
 
+use crate::backends::backends;
 use crate::error::{ExitCode, Result};
-use crate::exec::backends::backends;
 use crate::plan::invalidate::url_forms;
 use crate::plan::redirects::{Origin, Redirect};
 use crate::publish::Session;

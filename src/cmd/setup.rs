@@ -1,6 +1,6 @@
 //! `git publish setup`: make what a target needs on AWS, the recommended way, and write its `distribution`
-//! into site.toml. Reads what exists (`exec::setup::observe`), plans (`crate::setup::plan`), prints the plan,
-//! applies it after `--yes` or a "y" at the terminal (`exec::setup::apply`), then writes site.toml
+//! into site.toml. Reads what exists (`aws::setup::observe`), plans (`crate::setup::plan`), prints the plan,
+//! applies it after `--yes` or a "y" at the terminal (`aws::setup::apply`), then writes site.toml
 //! (`config::edit`, keeping comments). `--check` prints the recommended settings as ✓/✗ instead; `doctor`
 //! shows the same list ([`recommended`]).
 //!
@@ -10,14 +10,14 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::aws;
+use crate::aws::checks::Finding;
+use crate::aws::setup::{self as exec_setup, Clients, Inputs, Made};
+use crate::backends::{check_env_endpoints, check_resolved_endpoints};
 use crate::cli::SetupArgs;
 use crate::config::edit::{set_target_keys, TargetKeys};
 use crate::config::{Backend, Distribution, Target};
 use crate::error::{Error, ExitCode, Result};
-use crate::exec::aws;
-use crate::exec::backends::{check_env_endpoints, check_resolved_endpoints};
-use crate::exec::checks::Finding;
-use crate::exec::setup::{self as exec_setup, Clients, Inputs, Made};
 use crate::publish::Session;
 use crate::setup::{self, Check, ConfigSeen, Seen, SetupPlan, Step, Wants};
 
@@ -162,7 +162,7 @@ fn preview_domain(t: &Target, args: &SetupArgs) -> Result<Option<String>> {
 
 fn wants(
     t: &Target,
-    sdk: &aws_config::SdkConfig,
+    sdk: &aws::SdkConfig,
     args: &SetupArgs,
     domain: Option<String>,
     previews: Option<String>,

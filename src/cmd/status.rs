@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
+use crate::backends::backends;
 use crate::error::{Error, ExitCode, Result};
-use crate::exec::backends::backends;
 use crate::publish::{resolve_rev, Session};
 use crate::state::{self, Deploy, Pending, State};
 use crate::ui::quote_path;
@@ -163,7 +163,7 @@ async fn target_status(s: &Session, name: &str, head: Option<&str>) -> Result<Ta
 /// ("local-ref", with the error, and whether the target answered with a state it can't be read as).
 async fn read_state_or_mirror(
     s: &Session,
-    backends: &crate::exec::backends::Backends,
+    backends: &crate::backends::Backends,
     target: &crate::config::Target,
 ) -> (Option<State>, &'static str, Option<String>, bool) {
     match state::read_for(backends, target).await {

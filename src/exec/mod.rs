@@ -2,33 +2,22 @@
 //!
 //! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (an
 //! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
-//! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. Backends
-//! live in submodules: S3 ([`s3`]), a local directory ([`local`]), CloudFront ([`cloudfront`]) and its managed
-//! viewer-request function ([`cdn_function`]) with the KeyValueStore of a large redirect table ([`kvs`]);
-//! [`aws`] builds the SDK clients (over [`connect`]'s HTTP client, whose connections a publish opens ahead
-//! of its waves) and [`backends`] picks them for a target. Only those backend modules touch the AWS SDK.
-//! [`invalidation`] creates the plan's invalidations (the caller sends them beside the final record).
-//! [`http`] is `doctor`'s one plain GET of a public URL; [`setup`] makes what `git publish setup` plans.
+//! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. The one
+//! store in this room is a local directory ([`local`]); the AWS adapters (S3, CloudFront, its function and
+//! KeyValueStore, setup's calls) live in `crate::aws`, and `crate::backends` picks the adapters for a target.
+//! Nothing here names the AWS SDK. [`invalidation`] creates the plan's invalidations (the caller sends them
+//! beside the final record). [`http`] is `doctor`'s one plain GET of a public URL.
 //! The executor's order and failure paths are unit-tested (`executor_tests.rs`) against an in-memory store
 //! and CDN that log every call (`memory.rs`, test-only).
 
-pub mod aws;
-pub mod backends;
-pub mod cdn_function;
-pub mod checks;
-pub mod cloudfront;
-pub mod connect;
 #[cfg(test)]
 mod executor_tests;
 pub mod flow;
 pub mod http;
 mod invalidation;
-pub mod kvs;
 pub mod local;
 #[cfg(test)]
 pub mod memory;
-pub mod s3;
-pub mod setup;
 
 use std::sync::Arc;
 use std::time::Duration;

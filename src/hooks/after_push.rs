@@ -4,8 +4,8 @@
 //! publish covers, and reporting (and recording) a publish that failed after its push succeeded. It reads no
 //! hook input and runs no git command; the callers decide when to publish.
 
+use crate::backends::backends;
 use crate::error::{Error, Result};
-use crate::exec::backends::backends;
 use crate::preview;
 use crate::publish::{self, previews, Session};
 use crate::records::{

@@ -5,14 +5,15 @@
 //! - CloudFront asked again, when the plan used the distributions' answer the record kept;
 //! - the invalidations the record lists as requested and this clone did not see created, sent again (the
 //!   same reference and paths answer the same invalidation);
-//! - the connections the upload waves and the invalidation will use, opened ahead (`exec::connect`).
+//! - the connections the upload waves and the invalidation will use, opened ahead (`aws::connect`).
 //!
 //! Nothing of the site is written before the claim's answer. A claim the probe or CloudFront's answer does
 //! not back is given back: the record as it was is written over it.
 
+use crate::backends::settings_of;
 use crate::config::{Backend, Locking};
 use crate::error::{Error, Result};
-use crate::exec::{self, backends::settings_of};
+use crate::exec;
 use crate::state::{self, Pending, Probe, State};
 
 use super::{Prepared, Session};

@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::backends::{check_env_endpoints, unresolved, Backends};
 use crate::config::{RedirectRenames, Target};
 use crate::error::{Error, Result};
-use crate::exec::backends::{check_env_endpoints, unresolved, Backends};
 use crate::exec::Outcome;
 use crate::plan::{self, Plan};
 use crate::state::{self, Deploy, Pending, State, Takeover};

@@ -8,9 +8,9 @@
 //!   publish in between may have replaced a source while it was copied, and then the preview's record is not
 //!   written (the next preview publish resumes and copies again).
 
+use crate::backends::Backends;
 use crate::config::Target;
 use crate::error::{Error, Result};
-use crate::exec::backends::Backends;
 use crate::plan::{FileEntry, Rules};
 use crate::state::{self, Deploy, PreviewMeta};
 

@@ -7,9 +7,9 @@
 //! before a preview's first upload, from the command and from the hooks alike. (Publishing a preview is the
 //! pipeline's, with `PublishOpts::preview`; what it reads of production is `preview.rs`'s.)
 
+use crate::backends::{backends, Backends};
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result};
-use crate::exec::backends::{backends, Backends};
 use crate::preview;
 use crate::quote::quote_path;
 use crate::state::{self, Pending};
@@ -34,9 +34,9 @@ pub async fn url_of(t: &Target, name: &str) -> String {
 }
 
 async fn distribution_domain(t: &Target, id: &str) -> Option<String> {
-    let sdk = crate::exec::aws::sdk_config(t).await;
-    let cf = crate::exec::aws::cloudfront_client(&sdk);
-    crate::exec::cloudfront::get(&cf, id)
+    let sdk = crate::aws::sdk_config(t).await;
+    let cf = crate::aws::cloudfront_client(&sdk);
+    crate::aws::cloudfront::get(&cf, id)
         .await
         .ok()
         .map(|d| d.domain)

@@ -14,9 +14,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backends::{Backends, CdnEntry};
 use crate::config::{Backend, Locking, Target};
 use crate::error::Result;
-use crate::exec::backends::{Backends, CdnEntry};
 use crate::state::{self, ResolvedCdn, State, Takeover};
 
 use super::preview::Production;

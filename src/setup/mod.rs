@@ -1,4 +1,4 @@
-//! `git publish setup`, the decisions: from what exists ([`Seen`], read by `exec::setup`) and what the target
+//! `git publish setup`, the decisions: from what exists ([`Seen`], read by `aws::setup`) and what the target
 //! wants ([`Wants`]), the list of [`Step`]s that makes the recommended S3 + CloudFront setup, what is held back
 //! and why ([`Held`]), the distribution's settings ([`DistSettings`], [`desired`], [`diff`]), the merged bucket
 //! policy ([`policy`]) and the `--check` list ([`checks`]).
@@ -9,7 +9,7 @@
 //! site's own policy statements and tag beside the other site's, and nothing else. A distribution setup leaves
 //! alone is never written into site.toml.
 //!
-//! Pure: no IO, no async, no AWS types. `exec::setup` reads [`Seen`] and carries the steps out; `cmd::setup`
+//! Pure: no IO, no async, no AWS types. `aws::setup` reads [`Seen`] and carries the steps out; `cmd::setup`
 //! prints them, asks, and writes site.toml. To change a recommended setting, edit [`desired`] and [`checks`]
 //! and their table in `tests.rs`.
 
@@ -190,7 +190,7 @@ pub struct CertSeen {
     pub validation: Vec<(String, String)>,
 }
 
-/// What exists, as `exec::setup::observe` read it.
+/// What exists, as `aws::setup::observe` read it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
     /// None: no such bucket.

@@ -411,7 +411,7 @@ fn handle(
 ) -> Option<Logged> {
     let req = read_request(&mut conn)?;
     // Numbered as requests arrive, not as connections do: a client may open connections ahead of the requests
-    // that use them (git-publish does, see `exec::connect`), and one it never uses carries no request.
+    // that use them (git-publish does, see `aws::connect`), and one it never uses carries no request.
     let n = shared.count.fetch_add(1, Ordering::SeqCst) + 1;
     let head = String::from_utf8_lossy(&req.head).into_owned();
     let mut entry = Logged {

@@ -19,10 +19,11 @@
 
 use std::path::PathBuf;
 
+use crate::aws::{self, kvs};
+use crate::backends::backends;
 use crate::config::{Backend, Distribution, Target};
 use crate::error::{Error, Result};
-use crate::exec::backends::backends;
-use crate::exec::{aws, kvs, StoreError};
+use crate::exec::StoreError;
 use crate::plan::cdn_function::{self, previews};
 use crate::publish::Session;
 use crate::state;
@@ -246,7 +247,7 @@ async fn live_function(s: &Session, t: &Target) -> Result<Option<crate::plan::Fu
 /// production's never changes how every preview is served. One GetFunction.
 async fn checks_passwords(t: &Target, f: &crate::plan::Function) -> Result<bool> {
     let sdk = aws::sdk_config(t).await;
-    let code = (crate::exec::cdn_function::live_code(&aws::cloudfront_client(&sdk), &f.name).await)
+    let code = (crate::aws::cdn_function::live_code(&aws::cloudfront_client(&sdk), &f.name).await)
         .map_err(|e| cdn_err(&first(t), e))?;
     Ok(code.is_some_and(|c| previews::checks_passwords(&c)))
 }

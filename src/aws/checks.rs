@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::config::{Backend, Target};
 
-use super::aws::{self, classify};
 use super::cloudfront::{self, Notice};
-use super::StoreError;
+use crate::aws::{self, classify};
+use crate::exec::StoreError;
 
 /// One check's outcome.
 #[derive(Debug, Clone, Serialize)]

@@ -19,8 +19,8 @@ use aws_sdk_cloudfront::types::{
 };
 use aws_sdk_cloudfront::Client;
 
-use super::aws::classify;
-use super::StoreError;
+use super::classify;
+use crate::exec::StoreError;
 use crate::identity::{Site, TagOwner, TAG_KEY};
 use crate::plan::Function;
 

@@ -9,10 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_sdk_cloudfront::Client;
 
-use super::aws::classify;
-use super::{Cdn, InvalidationStatus, StoreError};
+use super::classify;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
+use crate::exec::{Cdn, InvalidationStatus, StoreError};
 use crate::plan::CdnSettings;
 
 pub struct CloudFront {

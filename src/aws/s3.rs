@@ -24,11 +24,11 @@ use aws_smithy_types::retry::ErrorKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::aws::classify;
+use super::classify;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use std::io::Read;
 
-use super::{
+use crate::exec::{
     read_part, ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned, PART_SIZE,
 };
 
@@ -442,8 +442,8 @@ impl ObjectStore for S3Store {
             Ok(out) => {
                 let etag = out.e_tag().unwrap_or_default().to_string();
                 let size = out.content_length().unwrap_or(0).max(0) as u64;
-                if size > super::MAX_VERSIONED_BYTES {
-                    return Err(super::too_large(&self.what(key), size, etag));
+                if size > crate::exec::MAX_VERSIONED_BYTES {
+                    return Err(crate::exec::too_large(&self.what(key), size, etag));
                 }
                 let body = out
                     .body

@@ -14,8 +14,8 @@ use aws_sdk_cloudfront::types as cf;
 use aws_sdk_s3::types as s3t;
 use serde_json::Value;
 
-use super::aws::classify;
-use super::StoreError;
+use super::classify;
+use crate::exec::StoreError;
 
 use crate::identity::{Site, TagOwner};
 use crate::setup::{
@@ -42,7 +42,7 @@ impl Clients {
             .build();
         Clients {
             s3,
-            cloudfront: super::aws::cloudfront_client(sdk),
+            cloudfront: super::cloudfront_client(sdk),
             acm: aws_sdk_acm::Client::from_conf(acm),
             route53: aws_sdk_route53::Client::from_conf(route53),
         }

@@ -5,7 +5,7 @@
 use aws_sdk_acm::types::CertificateStatus;
 
 use super::{build_err, Clients};
-use crate::exec::aws::classify;
+use crate::aws::classify;
 use crate::exec::StoreError;
 use crate::identity::{Site, TagOwner};
 use crate::setup::{covers, CertSeen, Wants, TAG_KEY};

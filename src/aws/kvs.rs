@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use aws_sdk_cloudfrontkeyvaluestore::types::{DeleteKeyRequestListItem, PutKeyRequestListItem};
 
-use super::aws::classify;
 use super::cdn_function::{check_owner, missing};
-use super::StoreError;
+use super::classify;
+use crate::exec::StoreError;
 use crate::identity::Site;
 use crate::plan::cdn_function::previews::is_redirect_key;
 

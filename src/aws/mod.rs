@@ -1,17 +1,26 @@
 //! Builds the AWS SDK clients (one place for region, profile, endpoint, retries, timeouts) and turns SDK
 //! errors into messages that name the bucket/key and the fix. Never prints credentials.
 
+pub mod cdn_function;
+pub mod checks;
+pub mod cloudfront;
+pub mod connect;
+pub mod kvs;
+pub mod s3;
+pub mod setup;
+
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+pub use aws_config::SdkConfig;
+use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
-use super::StoreError;
 use crate::config::Target;
+use crate::exec::StoreError;
 
 /// Shared SDK configuration for a target: standard credential chain, the target's profile and region.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
@@ -37,7 +46,7 @@ pub async fn sdk_config_for(profile: Option<&str>, region: Option<&str>) -> SdkC
                 .read_timeout(Duration::from_secs(60))
                 .build(),
         );
-    if let Some(client) = super::connect::sdk_client(CONNECT_TIMEOUT) {
+    if let Some(client) = connect::sdk_client(CONNECT_TIMEOUT) {
         loader = loader.http_client(client);
     }
     if let Some(p) = profile {

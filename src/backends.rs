@@ -1,5 +1,5 @@
 //! Builds the backends of one target from its settings: the object store (S3 or a local directory), the
-//! distributions' lookup ([`CdnLookup`]: resolved through [`super::cloudfront::resolve_one`] when the caller
+//! distributions' lookup ([`CdnLookup`]: resolved through [`cloudfront::resolve_one`] when the caller
 //! asks, or taken from what a record kept), and where connections may be opened ahead ([`Origins`]).
 //!
 //! It owns the choice of implementation and the environment-endpoint check; it decides nothing about what
@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 use crate::plan::CdnSettings;
 use crate::state::{ResolvedCdn, ResolvedDistribution};
 
-use super::cloudfront::{self, Notice};
-use super::{aws, local, s3, Cdn, ObjectStore};
+use crate::aws::cloudfront::{self, Notice};
+use crate::aws::{self, s3};
+use crate::exec::{local, Cdn, ObjectStore};
 
 /// The backends of one target.
 pub struct Backends {
@@ -47,10 +48,10 @@ impl Origins {
     /// (see `super::connect`).
     pub fn open(&self, store: usize, cdn: usize) {
         if let Some(url) = &self.store {
-            super::connect::open(url, store);
+            aws::connect::open(url, store);
         }
         if let Some(url) = &self.cdn {
-            super::connect::open(url, cdn);
+            aws::connect::open(url, cdn);
         }
     }
 }
