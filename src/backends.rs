@@ -33,6 +33,14 @@ impl Backends {
     pub fn state_store(&self) -> &dyn ObjectStore {
         self.state.as_deref().unwrap_or(self.store.as_ref())
     }
+
+    /// The site's store and the record's, for `state`'s reads and moves.
+    pub fn stores(&self) -> crate::state::Stores<'_> {
+        crate::state::Stores {
+            site: self.store.as_ref(),
+            record: self.state_store(),
+        }
+    }
 }
 
 /// The URLs of the site's bucket and of CloudFront, as the SDK will reach them (None: a local target, or

@@ -6,6 +6,7 @@
 //! This module depends on nothing else in the crate but [`crate::quote`] (names from a tree or a record in a
 //! message are shown quoted); it decides no behaviour, only how a failure is named, hinted and numbered.
 
+use crate::plan::PlanError;
 use std::path::PathBuf;
 
 use crate::quote::quote_path;
@@ -156,7 +157,7 @@ pub enum Error {
         snapshot_ref: String,
         dir: String,
     },
-    #[error("{target} has {} in its history; cannot go back {steps}", crate::ui::count(*available as u64, "earlier deploy", "earlier deploys"))]
+    #[error("{target} has {} in its history; cannot go back {steps}", crate::quote::count(*available as u64, "earlier deploy", "earlier deploys"))]
     RollbackOutOfRange {
         target: String,
         steps: usize,
@@ -404,6 +405,46 @@ pub fn report(e: &Error) -> i32 {
 pub fn stderr_line(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+impl PlanError {
+    /// The fix, as the user sees it (the hint of the [`Error`] this becomes).
+    pub fn hint(&self) -> Option<String> {
+        Error::from(self.clone()).hint()
+    }
+}
+
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::KeyEscapes { path, key } => Error::KeyEscapes { path, key },
+            PlanError::ReservedPath { path } => Error::ReservedPath { path },
+            PlanError::GitPath { path, component } => Error::GitPath { path, component },
+            PlanError::KeyTooLong { path, len } => Error::KeyTooLong { path, len },
+            PlanError::RecordPath { path, key, record } => Error::RecordPath { path, key, record },
+            PlanError::PreviewPath { path } => Error::PreviewPath { path },
+            PlanError::NotPortable {
+                path,
+                component,
+                why,
+            } => Error::NotPortable {
+                path,
+                component,
+                why,
+            },
+            PlanError::SameFile { first, second } => Error::SameFile { first, second },
+            PlanError::TooManyDeletes {
+                count,
+                limit,
+                target,
+            } => Error::TooManyDeletes {
+                count,
+                limit,
+                target,
+            },
+            PlanError::Redirect { message, hint } => Error::Redirect { message, hint },
+        }
+    }
 }
 
 #[cfg(test)]

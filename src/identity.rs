@@ -169,6 +169,17 @@ pub enum TagOwner {
     Other(String),
 }
 
+/// The name a preview target carries: `<target>@<name>` (no target name holds `@`, and it is a valid ref
+/// name for the `refs/publish/<target>` mirror).
+pub fn preview_target_name(target: &str, name: &str) -> String {
+    format!("{target}@{name}")
+}
+
+/// Whether a target (by name) is a preview ([`preview_target_name`]).
+pub fn is_preview(target: &str) -> bool {
+    target.contains('@')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

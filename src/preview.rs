@@ -27,8 +27,8 @@ use crate::config::{Backend, StateLocation, Target};
 pub const PREFIX: &str = crate::plan::PREVIEWS_DIR;
 /// The URL path that starts a preview in a browser without a preview domain (a cookie, see the function).
 pub const COOKIE_PATH: &str = "/_preview/";
-/// Longest name: a DNS label.
-pub const MAX_NAME: usize = 63;
+/// Longest name: a DNS label (the planner's, which sizes the function's tables by it).
+pub const MAX_NAME: usize = crate::plan::PREVIEW_NAME_MAX;
 
 /// The preview name of `branch` (see the module's table).
 pub fn name_for(branch: &str) -> String {
@@ -66,16 +66,8 @@ pub fn is_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-/// The name a preview target carries: `<target>@<name>` (no target name holds `@`, and it is a valid ref
-/// name for the `refs/publish/<target>` mirror).
-pub fn target_name(target: &str, name: &str) -> String {
-    format!("{target}@{name}")
-}
-
-/// Whether a target (by name) is a preview ([`target_name`]).
-pub fn is_preview(target: &str) -> bool {
-    target.contains('@')
-}
+/// A preview target's name, `<target>@<name>`, and the test for one (kept in `identity`, below `state`).
+pub use crate::identity::{is_preview, preview_target_name as target_name};
 
 /// The preview's key prefix in the bucket: `<prefix>/_previews/<name>`.
 pub fn key_prefix(target: &Target, name: &str) -> String {

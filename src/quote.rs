@@ -119,6 +119,12 @@ fn hidden(c: char) -> bool {
         )
 }
 
+/// `1 file`, `2 files`: a count with the word that agrees with it.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

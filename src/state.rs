@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backends::Backends;
 use crate::clock::Clock;
 use crate::config::Target;
 use crate::error::{Error, Result};
@@ -49,7 +48,7 @@ pub fn state_key(prefix: &str) -> String {
     }
 }
 
-/// The record's key in [`Backends::state_store`](crate::backends::Backends::state_store): `state = …`
+/// The record's key in [`Stores::record`]: `state = …`
 /// when set, else inside the site.
 pub fn key_of(target: &Target) -> String {
     match &target.state {
@@ -58,13 +57,20 @@ pub fn key_of(target: &Target) -> String {
     }
 }
 
+/// The two stores the record may be in: the site's, and the one `state = …` names (the site's when unset).
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    pub site: &'a dyn ObjectStore,
+    pub record: &'a dyn ObjectStore,
+}
+
 /// With `state = …` set, a record still at the old place (the site's `.git-publish/state.json`) is moved
 /// once, through the same conditional writes: read it, write it to the new place with `If-None-Match: *`
 /// (412: already there, from an earlier move that stopped before its delete), and only then delete the old
 /// one. A crash between the two leaves both; the next run finds the new one there and finishes the delete.
 /// Returns whether a record was found at the old place.
 pub async fn move_record(
-    backends: &Backends,
+    stores: Stores<'_>,
     target: &Target,
     dry_run: bool,
 ) -> Result<Option<Versioned>> {
@@ -73,7 +79,7 @@ pub async fn move_record(
     }
     let err = |e| store_err(&target.name, e);
     let old_key = state_key(target.prefix());
-    let Some(old) = backends.store.get_versioned(&old_key).await.map_err(err)? else {
+    let Some(old) = stores.site.get_versioned(&old_key).await.map_err(err)? else {
         return Ok(None);
     };
     // Moved as it is, even when it can't be read (a publish then reports it at its new place), but never one
@@ -85,7 +91,7 @@ pub async fn move_record(
         return Ok(Some(old));
     }
     let new_key = key_of(target);
-    let to = backends.state_store();
+    let to = stores.record;
     match to
         .put_versioned(&new_key, old.body.clone(), Precondition::Absent)
         .await
@@ -94,22 +100,22 @@ pub async fn move_record(
         Err(e) => return Err(err(e)),
     }
     let old_probe = probe_key(&old_key);
-    (backends.store.delete_batch(&[old_key, old_probe]).await).map_err(err)?;
+    (stores.site.delete_batch(&[old_key, old_probe]).await).map_err(err)?;
     Ok(Some(old))
 }
 
 /// Read the record for the commands that only read it (`status`, `log`): from `state = …`, or, until a
 /// publish has moved it there, from its old place in the site.
 pub async fn read_for(
-    backends: &Backends,
+    stores: Stores<'_>,
     target: &Target,
 ) -> Result<(Option<State>, Option<String>)> {
-    let (st, etag) = read(backends.state_store(), &key_of(target), &target.name).await?;
+    let (st, etag) = read(stores.record, &key_of(target), &target.name).await?;
     if st.is_some() || target.state.is_none() {
         return Ok((st, etag));
     }
     let old = state_key(target.prefix());
-    read(backends.store.as_ref(), &old, &target.name).await
+    read(stores.site, &old, &target.name).await
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -522,11 +522,8 @@ pub fn churn_line(plan: &Plan) -> Option<String> {
 
 pub use crate::error::stderr_line;
 
-/// `1 file`, `2 files`: a count with the word that agrees with it.
-pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+/// `1 file`, `2 files` (kept in `quote`, which `error` can use too).
+pub use crate::quote::count;
 
 /// Bytes in binary units with one decimal ("1.5 KiB"). Not indicatif's `HumanBytes`: that one prints two
 /// decimals ("1.50 KiB"), and these strings are part of the output users and tests read.

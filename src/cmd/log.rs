@@ -36,7 +36,7 @@ pub struct Log {
 pub async fn log(s: &Session, only: Option<&str>) -> Result<Log> {
     let target = s.config.target(only)?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let (st, _) = state::read_for(&backends, target).await?;
+    let (st, _) = state::read_for(backends.stores(), target).await?;
     let st = st.unwrap_or_else(|| State::empty(&target.name));
     Ok(Log {
         target: target.name.clone(),

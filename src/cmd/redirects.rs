@@ -67,7 +67,7 @@ pub async fn run(s: &Session, target: Option<&str>) -> Result<ExitCode> {
 pub async fn live_table(s: &Session, target: Option<&str>) -> Result<Vec<Redirect>> {
     let target = s.config.target(target)?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
-    let (st, _) = state::read_for(&backends, target).await?;
+    let (st, _) = state::read_for(backends.stores(), target).await?;
     Ok(st
         .and_then(|st| st.deployed)
         .map(|d| d.redirects)

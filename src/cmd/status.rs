@@ -166,7 +166,7 @@ async fn read_state_or_mirror(
     backends: &crate::backends::Backends,
     target: &crate::config::Target,
 ) -> (Option<State>, &'static str, Option<String>, bool) {
-    match state::read_for(backends, target).await {
+    match state::read_for(backends.stores(), target).await {
         Ok((st, _)) => (st, "target", None, false),
         Err(e) => {
             let unreadable = matches!(e, Error::StateCorrupt { .. } | Error::StateTooNew { .. });

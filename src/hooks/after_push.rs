@@ -100,7 +100,7 @@ pub async fn live_commit(s: &Session, target: Option<&str>) -> Result<Option<Str
     let target = s.config.target(target)?;
     let backends = backends(target, false, &|n| s.ui.say(n)).await?;
     // Where the record is kept (`state = …`), as every reader of it does.
-    let (st, _) = state::read_for(&backends, target).await?;
+    let (st, _) = state::read_for(backends.stores(), target).await?;
     Ok(st.and_then(|st| st.deployed).map(|d| {
         d.source_commit
             .or_else(|| s.repo.snapshot_info(&d.commit).and_then(|i| i.source))

@@ -1,11 +1,10 @@
 //! The planner's errors: a site path that cannot become a key, and a plan a safety limit refuses.
 //!
-//! Owns [`PlanError`] and its conversion into the crate's [`Error`], which is what a user sees: the
-//! messages here are the same as there (a test checks it), and the hint and the exit code come from there,
-//! so a `?` in a caller keeps today's output. Must not hold control flow: a plan that needs the listing of
-//! the new tree is [`super::Outcome::NeedsListing`], not an error.
+//! Owns [`PlanError`]; its conversion into the crate's `Error`, which is what a user sees, is in
+//! `crate::error` (above the planner): the messages here are the same as there (a test checks it), and the
+//! hint and the exit code come from there, so a `?` in a caller keeps today's output. Must not hold control
+//! flow: a plan that needs the listing of the new tree is [`super::Outcome::NeedsListing`], not an error.
 
-use crate::error::Error;
 use crate::quote::quote_path;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,50 +53,10 @@ pub enum PlanError {
     Redirect { message: String, hint: String },
 }
 
-impl PlanError {
-    /// The fix, as the user sees it (the hint of the [`Error`] this becomes).
-    pub fn hint(&self) -> Option<String> {
-        Error::from(self.clone()).hint()
-    }
-}
-
-impl From<PlanError> for Error {
-    fn from(e: PlanError) -> Self {
-        match e {
-            PlanError::KeyEscapes { path, key } => Error::KeyEscapes { path, key },
-            PlanError::ReservedPath { path } => Error::ReservedPath { path },
-            PlanError::GitPath { path, component } => Error::GitPath { path, component },
-            PlanError::KeyTooLong { path, len } => Error::KeyTooLong { path, len },
-            PlanError::RecordPath { path, key, record } => Error::RecordPath { path, key, record },
-            PlanError::PreviewPath { path } => Error::PreviewPath { path },
-            PlanError::NotPortable {
-                path,
-                component,
-                why,
-            } => Error::NotPortable {
-                path,
-                component,
-                why,
-            },
-            PlanError::SameFile { first, second } => Error::SameFile { first, second },
-            PlanError::TooManyDeletes {
-                count,
-                limit,
-                target,
-            } => Error::TooManyDeletes {
-                count,
-                limit,
-                target,
-            },
-            PlanError::Redirect { message, hint } => Error::Redirect { message, hint },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::exit;
+    use crate::error::{exit, Error};
 
     /// Each planner error reads as it did when the planner returned [`Error`]: same message, hint and code.
     #[test]

@@ -40,6 +40,8 @@ pub const STATE_DIR: &str = ".git-publish";
 /// The top-level directory of a target that holds its branch previews (`crate::preview`): production never
 /// writes there.
 pub const PREVIEWS_DIR: &str = "_previews";
+/// The longest preview name: a DNS label (`crate::preview::name_for` makes them).
+pub const PREVIEW_NAME_MAX: usize = 63;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -201,7 +201,7 @@ async fn read_state(
     warn_state_inside_site(s, target);
     // A preview's record never lived anywhere else: nothing to move.
     let old = match &opts.preview {
-        None => state::move_record(backends, target, opts.dry_run).await?,
+        None => state::move_record(backends.stores(), target, opts.dry_run).await?,
         Some(_) => None,
     };
     let store = backends.state_store();

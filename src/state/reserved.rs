@@ -23,7 +23,7 @@ pub fn key_rules(target: &Target) -> KeyRules {
     KeyRules {
         reserved: record_keys(target),
         filesystem: matches!(target.backend, Backend::Local { .. }),
-        previews: !crate::preview::is_preview(&target.name),
+        previews: !crate::identity::is_preview(&target.name),
     }
 }
 

@@ -225,7 +225,7 @@ async fn live_function(s: &Session, t: &Target) -> Result<Option<crate::plan::Fu
         .collect();
     let b = backends(t, ids.is_none(), &|n| s.ui.say(n)).await?;
     let ids = ids.unwrap_or_else(|| b.cdns.iter().map(|(c, _)| c.id.clone()).collect());
-    let (st, _) = state::read_for(&b, t).await?;
+    let (st, _) = state::read_for(b.stores(), t).await?;
     let deployed = st.and_then(|st| st.deployed);
     let table = (deployed.as_ref())
         .map(|d| d.redirects.clone())
