@@ -61,8 +61,16 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
         if !s.ui.json {
             print_plan(s, t, &plan);
         }
+        let round_of = Round {
+            s,
+            t,
+            args,
+            w: &w,
+            plan: &plan,
+            seen: &seen,
+        };
         if plan.steps.is_empty() || !confirmed(s, args) {
-            return finish(s, t, args, &w, &plan, &seen, Made::default(), false, None);
+            return finish(&round_of, Made::default(), false, None);
         }
         let policy_for = |arn: &str| policy_for(t, arn);
         let inputs = Inputs {
@@ -85,13 +93,13 @@ pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
                 .unwrap_or("?");
             let error = changed_meanwhile(t, id);
             if args.yes || round >= 3 || !s.ui.can_ask() {
-                return finish(s, t, args, &w, &plan, &seen, made, true, Some(error));
+                return finish(&round_of, made, true, Some(error));
             }
             s.ui.warn(&format!("{error}: reading it again"));
             continue;
         }
         let error = failed.map(|e| store_error(t, e));
-        return finish(s, t, args, &w, &plan, &seen, made, true, error);
+        return finish(&round_of, made, true, error);
     }
     unreachable!("the loop returns")
 }
@@ -312,18 +320,27 @@ fn write_config(
     Ok(Some(Step::WriteConfig { keys: keys.clone() }.describe()))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    s: &Session,
-    t: &Target,
-    args: &SetupArgs,
-    w: &Wants,
-    plan: &SetupPlan,
-    seen: &Seen,
-    made: Made,
-    applied: bool,
-    error: Option<Error>,
-) -> Result<ExitCode> {
+/// One round of setup: what it was asked, what it found and what it planned from that.
+struct Round<'a> {
+    s: &'a Session,
+    t: &'a Target,
+    args: &'a SetupArgs,
+    w: &'a Wants,
+    plan: &'a SetupPlan,
+    seen: &'a Seen,
+}
+
+/// Report what the round made (`applied`: it ran its steps) and the error that stopped it, then the next
+/// steps.
+fn finish(r: &Round, made: Made, applied: bool, error: Option<Error>) -> Result<ExitCode> {
+    let Round {
+        s,
+        t,
+        args,
+        w,
+        plan,
+        seen,
+    } = *r;
     let dist = made.distribution.as_ref().or(seen.distribution.as_ref());
     if s.ui.json {
         s.ui.json(&Report {

@@ -49,14 +49,14 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
     let claims = !p.plan.is_empty() || function_changed;
     // The probe goes beside the claim (see `claim::claim`), except before a record is written with no claim
     // (nothing to change) or an unreadable one is kept aside and replaced: then it comes first.
-    let probed_first = if !claims || p.replaces.is_some() {
-        Some(claim::probe_locking(s, p).await?)
+    let probing = if !claims || p.replaces.is_some() {
+        claim::Probing::Done(claim::probe_locking(s, p).await?)
     } else {
-        None
+        claim::Probing::Beside
     };
     keep_replaced_state(s, p).await?;
     let ran = if claims {
-        claim_and_run(s, opts, p, &me, probed_first).await?
+        claim_and_run(s, opts, p, &me, probing).await?
     } else {
         // Nothing to change: record the new commit in one conditional write.
         let confirmed = claim::resend(s, p).await;
@@ -64,7 +64,7 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
             outcome: Outcome::default(),
             base: p.current.clone(),
             etag: p.etag.clone(),
-            probe: probed_first.flatten(),
+            probe: probing.result(),
             confirmed,
             invalidations: Vec::new(),
             claimed: false,
@@ -309,7 +309,7 @@ async fn claim_and_run(
     opts: &PublishOpts,
     p: &Prepared<'_>,
     me: &Holder,
-    probed_first: Option<Option<Probe>>,
+    probing: claim::Probing,
 ) -> Result<Option<Ran>> {
     let store = p.backends.state_store();
     // Reuse the interrupted claim's start time when resuming the same publish, so that the CloudFront
@@ -327,7 +327,7 @@ async fn claim_and_run(
         error: None,
     };
     let sent = std::time::Instant::now();
-    let Some(claimed) = claim::claim(s, p, pending.clone(), probed_first).await? else {
+    let Some(claimed) = claim::claim(s, p, pending.clone(), probing).await? else {
         return Ok(None);
     };
     // The quicker of the state's two requests is the nearer to one round trip (the read may have opened the

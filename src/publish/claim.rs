@@ -29,14 +29,32 @@ pub struct Claim {
     pub confirmed: Vec<(String, String)>,
 }
 
-/// Claim the target (see the module comment). `probed_first`: the probe already ran. `Ok(None)`: plan again,
+/// Whether the conditional-write probe goes beside the claim, or already ran (and what it found).
+#[derive(Debug, Clone)]
+pub enum Probing {
+    Beside,
+    /// It ran first; its result for the record (None: nothing to keep).
+    Done(Option<Probe>),
+}
+
+impl Probing {
+    /// The probe's result when it ran first.
+    pub fn result(self) -> Option<Probe> {
+        match self {
+            Probing::Done(probe) => probe,
+            Probing::Beside => None,
+        }
+    }
+}
+
+/// Claim the target (see the module comment). `probing`: whether the probe already ran. `Ok(None)`: plan again,
 /// on the record read: this clone's own record was not the target's any more (412), or CloudFront's answer
 /// changed since the record kept it (the claim given back).
 pub async fn claim(
     s: &Session,
     p: &Prepared<'_>,
     pending: Pending,
-    probed_first: Option<Option<Probe>>,
+    probing: Probing,
 ) -> Result<Option<Claim>> {
     open_ahead(p);
     let claim = async {
@@ -58,9 +76,9 @@ pub async fn claim(
         }
     };
     let probe = async {
-        match probed_first.clone() {
-            Some(done) => Ok(done),
-            None => probe_locking(s, p).await,
+        match probing.clone() {
+            Probing::Done(done) => Ok(done),
+            Probing::Beside => probe_locking(s, p).await,
         }
     };
     let (claimed, probe, cdns_hold, confirmed) =
