@@ -4,7 +4,7 @@
 
 use aws_sdk_acm::types::CertificateStatus;
 
-use super::{build_err, Clients};
+use super::clients::{build_err, Clients};
 use crate::aws::classify;
 use crate::exec::StoreError;
 use crate::identity::{Site, TagOwner};

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use aws_sdk_route53::types::{ResourceRecordSet, RrType};
 
-use super::{build_err, Clients};
+use super::clients::{build_err, Clients};
 use crate::aws::classify;
 use crate::exec::StoreError;
 use crate::setup::{CertSeen, DistSeen, DnsSeen, HostDns, RecordSeen};
