@@ -30,8 +30,7 @@
 //!
 //! Pure.
 
-use serde::Serialize;
-
+use super::seen::{ErrorResponse, PageSeen};
 use super::{
     current_aliases, CertSeen, DistSettings, Held, HostDns, RecordSeen, Seen, SetupPlan, Step,
     Wants,
@@ -43,40 +42,6 @@ pub const NOT_FOUND_PAGE: &str = "404.html";
 pub const ERROR_CACHING_TTL: i64 = 10;
 /// The origin's status codes setup answers with the 404 page.
 pub const ERROR_CODES: [i32; 2] = [403, 404];
-
-/// One of the distribution's custom error responses, every field of CloudFront's `CustomErrorResponse`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorResponse {
-    /// The origin's status code (ErrorCode).
-    pub code: i32,
-    /// ResponsePagePath ("" none).
-    pub page: String,
-    /// ResponseCode, the status the viewer gets ("" the origin's).
-    pub response_code: String,
-    /// ErrorCachingMinTTL in seconds (None: CloudFront's default).
-    pub min_ttl: Option<i64>,
-}
-
-impl ErrorResponse {
-    /// `403 → /404.html (404, cached 10 s)`.
-    pub fn describe(&self) -> String {
-        let mut what = Vec::new();
-        if !self.response_code.is_empty() {
-            what.push(self.response_code.clone());
-        }
-        if let Some(ttl) = self.min_ttl {
-            what.push(format!("cached {ttl} s"));
-        }
-        let page = match self.page.as_str() {
-            "" => String::new(),
-            p => format!(" → {p}"),
-        };
-        match what.as_slice() {
-            [] => format!("{}{page}", self.code),
-            w => format!("{}{page} ({})", self.code, w.join(", ")),
-        }
-    }
-}
 
 /// The list, for a plan line or a diff.
 pub fn describe_all(list: &[ErrorResponse]) -> String {
@@ -92,18 +57,6 @@ pub fn ours(code: i32, path: &str) -> ErrorResponse {
         response_code: "404".into(),
         min_ttl: Some(ERROR_CACHING_TTL),
     }
-}
-
-/// Whether the site has its `404.html` (a HeadObject of the key under the site's prefix: what CloudFront
-/// fetches, whatever the local clone holds).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum PageSeen {
-    Present,
-    /// Not there, or no bucket yet.
-    #[default]
-    Absent,
-    /// The store would not say (why).
-    Unknown(String),
 }
 
 /// The URL path of the site's 404 page on a distribution whose origin path is `origin_path` ("" or
