@@ -473,7 +473,7 @@ pub fn plan(w: &Wants, seen: &Seen, adopt: bool, policy_ours: &Value) -> SetupPl
     // A certificate requested now serves the aliases once issued: the plan shows the aliases it will get.
     let requested = CertSeen {
         arn: NEW_CERTIFICATE.into(),
-        names: wanted_aliases(w, &current_aliases(seen)),
+        names: wanted_aliases(w, &seen.current_aliases()),
         issued: true,
         validation: Vec::new(),
     };
@@ -514,13 +514,6 @@ struct DistInputs<'a> {
     function: &'a str,
     cert: Option<&'a CertSeen>,
     page: &'a PageSeen,
-}
-
-/// The aliases the distribution has now (none without one).
-fn current_aliases(seen: &Seen) -> Vec<String> {
-    (seen.distribution.as_ref())
-        .map(|d| d.settings.aliases.clone())
-        .unwrap_or_default()
 }
 
 /// The origin access control the distribution will use: the one already on it (kept: any one serves),

@@ -143,6 +143,15 @@ pub struct Seen {
     pub foreign: Vec<String>,
 }
 
+impl Seen {
+    /// The aliases the distribution has now (none without one).
+    pub fn current_aliases(&self) -> Vec<String> {
+        (self.distribution.as_ref())
+            .map(|d| d.settings.aliases.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Records in a Route 53 zone, relative to what setup would write.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum RecordSeen {

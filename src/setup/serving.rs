@@ -31,10 +31,7 @@
 //! Pure.
 
 use super::seen::{ErrorResponse, PageSeen};
-use super::{
-    current_aliases, CertSeen, DistSettings, Held, HostDns, RecordSeen, Seen, SetupPlan, Step,
-    Wants,
-};
+use super::{CertSeen, DistSettings, Held, HostDns, RecordSeen, Seen, SetupPlan, Step, Wants};
 
 /// The page a missing URL answers with, relative to the site's root.
 pub const NOT_FOUND_PAGE: &str = "404.html";
@@ -257,7 +254,7 @@ pub(super) fn certificate_steps(w: &Wants, seen: &Seen, p: &mut SetupPlan) {
     if w.hosts().is_empty() {
         return;
     }
-    let current = current_aliases(seen);
+    let current = seen.current_aliases();
     let want = wanted_aliases(w, &current);
     let adding: Vec<&str> = (want.iter())
         .filter(|h| !current.contains(h))
