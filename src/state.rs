@@ -29,33 +29,17 @@ use crate::error::{Error, Result};
 use crate::exec::{ObjectStore, Precondition, StoreError, Versioned};
 use crate::plan::rules::RuleSpec;
 
+mod errors;
 mod format;
 mod probe;
 mod reserved;
+pub use errors::store_err;
 pub use format::FORMAT;
 pub use probe::{probe_conditional_writes, probe_create, probe_key, probe_refusals};
-pub use reserved::key_rules;
+pub use reserved::{key_of, key_rules, state_key};
 
 /// How many past deploys the record keeps.
 pub const HISTORY: usize = 20;
-
-pub fn state_key(prefix: &str) -> String {
-    let rel = format!("{}/state.json", crate::plan::STATE_DIR);
-    if prefix.is_empty() {
-        rel
-    } else {
-        format!("{prefix}/{rel}")
-    }
-}
-
-/// The record's key in [`Stores::record`]: `state = …`
-/// when set, else inside the site.
-pub fn key_of(target: &Target) -> String {
-    match &target.state {
-        Some(loc) => loc.key.clone(),
-        None => state_key(target.prefix()),
-    }
-}
 
 /// The two stores the record may be in: the site's, and the one `state = …` names (the site's when unset).
 #[derive(Clone, Copy)]
@@ -695,21 +679,6 @@ pub async fn claim(
             })
         }
         Err(e) => Err(e),
-    }
-}
-
-pub fn store_err(target: &str, e: StoreError) -> Error {
-    match e {
-        StoreError::Failed { message, hint } => Error::Store {
-            target: target.into(),
-            message,
-            hint,
-        },
-        other => Error::Store {
-            target: target.into(),
-            message: other.to_string(),
-            hint: String::new(),
-        },
     }
 }
 

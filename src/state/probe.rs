@@ -2,7 +2,7 @@
 //! condition fails (`If-None-Match: *` over an object, `If-Match` with a wrong ETag), which the claim
 //! protocol relies on. The probe object lives beside the record, never at a key of the site.
 
-use super::store_err;
+use super::errors::store_err;
 use crate::error::Result;
 use crate::exec::{ObjectStore, Precondition, StoreError};
 

@@ -17,6 +17,24 @@ use std::path::{Component, Path, PathBuf};
 use crate::config::{Backend, StateLocation, Target};
 use crate::plan::{KeyRules, Reserved};
 
+/// The record's key under a site's `prefix`.
+pub fn state_key(prefix: &str) -> String {
+    let rel = format!("{}/state.json", crate::plan::STATE_DIR);
+    if prefix.is_empty() {
+        rel
+    } else {
+        format!("{prefix}/{rel}")
+    }
+}
+
+/// The record's key in its store (`super::Stores::record`): `state = …` when set, else inside the site.
+pub fn key_of(target: &Target) -> String {
+    match &target.state {
+        Some(loc) => loc.key.clone(),
+        None => state_key(target.prefix()),
+    }
+}
+
 /// What the planner refuses on `target` beyond the names every target refuses: the record's keys (see the
 /// module's table), and on a directory (`file://`) the filesystem's rules.
 pub fn key_rules(target: &Target) -> KeyRules {
@@ -30,7 +48,7 @@ pub fn key_rules(target: &Target) -> KeyRules {
 fn record_keys(target: &Target) -> Vec<Reserved> {
     let Some(loc) = &target.state else {
         // The record's own directory, all of it (the name is refused at any depth anyway; this names it).
-        let key = super::state_key(target.prefix());
+        let key = state_key(target.prefix());
         let dir = key.strip_suffix("/state.json").unwrap_or(&key).to_string();
         let backend = match &target.backend {
             Backend::S3 { bucket, .. } => Backend::S3 {
@@ -57,7 +75,7 @@ fn record_keys(target: &Target) -> Vec<Reserved> {
     };
     let mut out = vec![
         reserved(key.clone(), false, &record),
-        reserved(super::probe_key(&key), false, &record),
+        reserved(super::probe::probe_key(&key), false, &record),
         reserved(format!("{key}.corrupt-"), true, &record),
     ];
     if lock {
