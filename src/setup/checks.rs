@@ -8,8 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::policy::{denies_read, grants_read, is_public, statements};
-use super::serving::{describe_all, kept_by_hand, ERROR_CODES};
-use super::{covers, page_path, DistSeen, DistSettings, PageSeen, Seen, Wants, ROOT_OBJECT};
+use super::seen::describe_all;
+use super::seen::{DistSeen, DistSettings, PageSeen, Seen};
+use super::serving::{covers, kept_by_hand, page_path, ERROR_CODES};
+use super::types::{Wants, ROOT_OBJECT};
 
 /// One recommended setting, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

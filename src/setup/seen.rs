@@ -246,3 +246,9 @@ pub enum PageSeen {
     /// The store would not say (why).
     Unknown(String),
 }
+
+/// The list, for a plan line or a diff.
+pub fn describe_all(list: &[ErrorResponse]) -> String {
+    let all: Vec<String> = list.iter().map(ErrorResponse::describe).collect();
+    all.join(", ")
+}

@@ -30,8 +30,10 @@
 //!
 //! Pure.
 
-use super::seen::{ErrorResponse, PageSeen};
-use super::{CertSeen, DistSettings, Held, HostDns, RecordSeen, Seen, SetupPlan, Step, Wants};
+use super::seen::{
+    describe_all, CertSeen, DistSettings, ErrorResponse, HostDns, PageSeen, RecordSeen, Seen,
+};
+use super::types::{Held, SetupPlan, Step, Wants};
 
 /// The page a missing URL answers with, relative to the site's root.
 pub const NOT_FOUND_PAGE: &str = "404.html";
@@ -39,12 +41,6 @@ pub const NOT_FOUND_PAGE: &str = "404.html";
 pub const ERROR_CACHING_TTL: i64 = 10;
 /// The origin's status codes setup answers with the 404 page.
 pub const ERROR_CODES: [i32; 2] = [403, 404];
-
-/// The list, for a plan line or a diff.
-pub fn describe_all(list: &[ErrorResponse]) -> String {
-    let all: Vec<String> = list.iter().map(ErrorResponse::describe).collect();
-    all.join(", ")
-}
 
 /// What setup makes for origin status `code`: the page at `path`, with 404.
 pub fn ours(code: i32, path: &str) -> ErrorResponse {
