@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use git2::{Oid, Repository};
 
-use super::Repo;
+use super::repo::Repo;
 use crate::error::Result;
 
 impl Repo {

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 use crate::plan::{Change, ChangeKind};
 
-use super::Repo;
+use super::repo::Repo;
 
 /// More deleted or added pages than this on one side: no similarity search.
 pub const MAX_CANDIDATES: usize = 200;

@@ -22,7 +22,7 @@ use std::path::Path;
 use git2::{Oid, Signature};
 use serde::Serialize;
 
-use super::{short, Repo};
+use super::repo::{short, Repo};
 use crate::error::{Error, Result};
 
 const SOURCE_TRAILER: &str = "Git-Publish-Source: ";

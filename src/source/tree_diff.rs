@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use git2::{ObjectType, Oid, Repository};
 
-use super::{short, EntryKind, Repo};
+use super::repo::{short, EntryKind, Repo};
 use crate::error::{Error, Result};
 use crate::plan::{Change, ChangeKind};
 

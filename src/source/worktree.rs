@@ -14,7 +14,7 @@
 
 use std::process::{Command, Stdio};
 
-use super::Repo;
+use super::repo::Repo;
 
 /// The part of the working tree a check looks at, relative to the repository root ("" = all of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
