@@ -15,10 +15,12 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::plan::invalidate::UrlForms;
-use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec, RenameMode};
+use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec};
 use crate::plan::rules::{RuleSpec, Rules};
 
 pub mod edit;
+mod modes;
+pub use modes::{BuildEnv, CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
 
 mod target_checks;
 pub use target_checks::is_valid_target_name;
@@ -142,7 +144,7 @@ pub struct SnapshotConfig {
     /// Shell command run from the repository root before the snapshot (`sh -c`).
     pub build_command: Option<String>,
     /// `build_env = "inherit"`: the build sees the publisher's `AWS_*` variables (by default it doesn't).
-    pub build_env_inherit: bool,
+    pub build_env: BuildEnv,
     /// Full ref name holding the chain of snapshot commits.
     pub snapshot_ref: String,
 }
@@ -207,26 +209,6 @@ pub struct PreviewsConfig {
     pub password_file: Option<PathBuf>,
 }
 
-/// `redirect_renames` in a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RedirectRenames {
-    Auto,
-    #[default]
-    Ask,
-    Off,
-}
-
-impl RedirectRenames {
-    /// What the planner does with renames when nobody is asked.
-    pub fn unasked(self) -> RenameMode {
-        match self {
-            RedirectRenames::Auto => RenameMode::Apply,
-            RedirectRenames::Ask => RenameMode::Propose,
-            RedirectRenames::Off => RenameMode::Off,
-        }
-    }
-}
-
 /// Where a target's deploy record lives (`state`): a store (S3 bucket with an empty prefix, or a local
 /// directory) and the key in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,16 +271,6 @@ impl StateLocation {
             Backend::Local { root } => root.join(&self.key).display().to_string(),
         }
     }
-}
-
-/// How the claim protocol relies on the store's conditional writes (`locking`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Locking {
-    /// `If-None-Match`/`If-Match` must be honoured; the first publish probes the store and stops if not.
-    #[default]
-    Conditional,
-    /// Documented opt-in for stores that ignore them: no probe, a warning on every publish.
-    None,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -666,24 +638,24 @@ fn validate_snapshot(
             "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
         ));
     }
-    let build_env_inherit = match src.build_env.as_deref() {
-        None | Some("clean") => false,
-        Some("inherit") => true,
-        Some(other) => {
-            return Err(invalid(
-                path,
-                format!("source.build_env = {other:?} is not \"clean\" or \"inherit\""),
-                "use \"clean\" (the default: the build runs without the AWS_* credentials) or \"inherit\"",
-            ))
-        }
-    };
+    let build_env = BuildEnv::from_setting(src.build_env.as_deref()).map_err(|word| {
+        invalid(
+            path,
+            format!("source.build_env = {word} is not \"clean\" or \"inherit\""),
+            BUILD_ENV_HINT,
+        )
+    })?;
     Ok(Some(SnapshotConfig {
         build_dir,
         build_command: src.build_command.clone(),
-        build_env_inherit,
+        build_env,
         snapshot_ref: validate_snapshot_ref(src, targets, path)?,
     }))
 }
+
+/// How to fix a bad `source.build_env` (names every word of [`BuildEnv`]: `modes_hints_name_their_words`).
+const BUILD_ENV_HINT: &str =
+    "use \"clean\" (the default: the build runs without the AWS_* credentials) or \"inherit\"";
 
 /// `source.snapshot_ref` (or its default): a full ref name git accepts, outside every `refs/publish/<target>`.
 fn validate_snapshot_ref(
@@ -1081,6 +1053,25 @@ mod tests {
                 row.hint
             );
         }
+    }
+
+    /// A bad word is refused with a hint that names every accepted word.
+    #[test]
+    fn modes_hints_name_their_words() {
+        fn names_all<M: Words>(hint: &str) {
+            for (word, _) in M::WORDS {
+                assert!(hint.contains(&format!("{word:?}")), "{word:?} in {hint}");
+            }
+        }
+        let hint = |key: &str| {
+            let mut rows = target_checks::TARGET_CHECKS.iter().filter(|r| r.key == key);
+            rows.next_back().expect("a row").hint
+        };
+        names_all::<RedirectRenames>(hint("redirect_renames"));
+        names_all::<CdnFunction>(hint("cdn_function"));
+        names_all::<Locking>(hint("locking"));
+        names_all::<DirectoryUrl>(hint("directory_urls"));
+        names_all::<BuildEnv>(BUILD_ENV_HINT);
     }
 
     #[test]
