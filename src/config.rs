@@ -19,6 +19,7 @@ use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec};
 use crate::plan::rules::{RuleSpec, Rules};
 
 pub mod edit;
+pub mod keys;
 mod modes;
 pub use modes::{BuildEnv, CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
 

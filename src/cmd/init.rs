@@ -869,4 +869,51 @@ mod tests {
         assert!(!text.contains("distribution"), "{text}");
         Config::from_str(&text, &path, root).unwrap();
     }
+
+    /// The template names only keys of `config/keys.rs::KEYS`, each commented-out line shows the table's
+    /// default, and with every such line uncommented it still parses.
+    #[test]
+    fn the_template_agrees_with_the_key_table() {
+        let (root, path) = (Path::new("/repo"), Path::new("/repo/site.toml"));
+        let s3 = Answers {
+            dir: "public".into(),
+            target: "production".into(),
+            url: "s3://my-bucket/blog".into(),
+            ..Answers::default()
+        };
+        let full = Answers {
+            region: Some("eu-west-1".into()),
+            profile: Some("blog".into()),
+            endpoint: Some("https://s3.example.com".into()),
+            distribution: Some("E2QWRUHAPOMQZL".into()),
+            state: Some("s3://private-bucket/site.json".into()),
+            ..s3.clone()
+        };
+        let snapshot = Answers {
+            snapshot: true,
+            ..s3.clone()
+        };
+        let built = Answers {
+            build_command: Some("hugo --minify".into()),
+            ..snapshot.clone()
+        };
+        let local = Answers {
+            url: "file:///srv/www".into(),
+            ..s3.clone()
+        };
+        for a in [s3, full, snapshot, built, local] {
+            let text = render(&a);
+            let problems = crate::config::keys::template_problems(&text);
+            assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
+            let uncommented: String = (text.lines())
+                .map(|l| match l.strip_prefix('#') {
+                    Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                    _ => l,
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            Config::from_str(&uncommented, path, root)
+                .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        }
+    }
 }
