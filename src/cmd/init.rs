@@ -13,7 +13,7 @@
 //! nothing is asked (CI). The CloudFront call itself lives in `aws::cloudfront`; this module must not
 //! publish or touch the bucket.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::aws::cloudfront::{origin_is_bucket, DistInfo as DistributionInfo};
@@ -700,23 +700,15 @@ struct Prompt {
 }
 
 impl Prompt {
+    /// `question [default]: ` ([`crate::ui::ask`]); an empty answer takes the default.
     fn ask(&mut self, question: &str, default: Option<&str>) -> Result<String> {
-        let mut err = std::io::stderr().lock();
-        match default {
-            Some(d) if !d.is_empty() => {
-                let _ = write!(err, "{question} [{d}]: ");
-            }
-            _ => {
-                let _ = write!(err, "{question}: ");
-            }
-        }
-        let _ = err.flush();
-        let mut line = String::new();
-        let n = self
-            .input
-            .read_line(&mut line)
+        let prompt = match default {
+            Some(d) if !d.is_empty() => format!("{question} [{d}]: "),
+            _ => format!("{question}: "),
+        };
+        let answer = crate::ui::ask(&mut self.input, &prompt)
             .map_err(|e| Error::io("reading an answer from stdin", e))?;
-        if n == 0 {
+        let Some(answer) = answer else {
             return Err(Error::Init {
                 message: "input ended before every question was answered; nothing was written"
                     .into(),
@@ -724,12 +716,11 @@ impl Prompt {
                     "answer on a terminal, or pass --yes with --url (and --region, --distribution)"
                         .into(),
             });
-        }
-        let answer = line.trim();
+        };
         Ok(if answer.is_empty() {
             default.unwrap_or("").to_string()
         } else {
-            answer.to_string()
+            answer
         })
     }
 }
