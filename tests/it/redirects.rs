@@ -233,9 +233,7 @@ fn config_redirects_are_written_and_checked() {
 fn ask_mode_without_a_terminal_only_proposes() {
     let site = Site::new();
     let b = bucket("redir-ask");
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
-    ));
+    site.config(SiteToml::s3(&b));
     publish_then_move(&site, &[("a", "b", "A", "1", "1", "")]);
     let r = site.run(&[]).ok();
     assert!(r.stdout.contains("? /a/ → /b/"), "{}", r.stdout);
@@ -302,7 +300,8 @@ fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
         SiteToml::s3(&b)
             .distribution(&dist)
             .with("redirect_renames = \"auto\"")
-            .then(&format!("cdn_function = \"manage\"\n{redirect}")),
+            .managed_function()
+            .then(redirect),
     );
     let proxy = Proxy::start(&moto().endpoint, Config::default());
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
@@ -378,9 +377,7 @@ fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
 fn ask_mode_on_a_terminal_asks_and_applies_on_yes() {
     let site = Site::new();
     let b = bucket("redir-pty");
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
-    ));
+    site.config(SiteToml::s3(&b));
     publish_then_move(&site, &[("a", "b", "A", "1", "1", "")]);
     let mut cmd = std::process::Command::new(bin());
     site.env(&mut cmd);

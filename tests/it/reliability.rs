@@ -536,9 +536,7 @@ fn cloudfront_throttling_is_retried_with_backoff() {
 fn v1_published_v2_committed(name: &str, extra: &str) -> (Site, String, String, String) {
     let site = Site::new();
     let b = bucket(name);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n{extra}"
-    ));
+    site.config(SiteToml::s3(&b).with(extra));
     let (v1, v2) = versions();
     write_all(&site, &v1);
     let c1 = site.commit("v1");

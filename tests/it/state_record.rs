@@ -183,10 +183,7 @@ fn store_ignoring_conditional_writes_is_refused() {
     let prefix = unique("ignored");
     let site = Site::new();
     small_blog(&site);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n{}",
-        srv.target("p", &prefix, "")
-    ));
+    site.config(srv.site_toml(&prefix));
     site.commit("v1");
     let r = site.run_with(&[], S3rver::ENV).fails(4);
     has(&r.stderr, "ignores conditional writes");
@@ -203,13 +200,8 @@ fn a_claim_the_probe_does_not_back_is_given_back() {
     let prefix = unique("giveback");
     let site = Site::new();
     small_blog(&site);
-    let config = |extra: &str| {
-        format!(
-            "[source]\ndir = \"public\"\n{}",
-            srv.target("p", &prefix, extra)
-        )
-    };
-    site.config(&config("locking = \"none\""));
+    let config = || srv.site_toml(&prefix);
+    site.config(config().with("locking = \"none\""));
     site.commit("v1");
     site.run_with(&[], S3rver::ENV).ok();
     let key = format!("{prefix}/.git-publish/state.json");
@@ -219,7 +211,7 @@ fn a_claim_the_probe_does_not_back_is_given_back() {
         srv.get(&format!("{prefix}/index.html")),
     );
 
-    site.config(&config(""));
+    site.config(config());
     site.write("public/index.html", "v2").commit("v2");
     let r = site.run_with(&[], S3rver::ENV).fails(4);
     has(&r.stderr, "ignores conditional writes");
@@ -235,8 +227,7 @@ fn locking_none_publishes_to_such_a_store_with_a_warning() {
     let prefix = unique("nolock");
     let site = Site::new();
     small_blog(&site);
-    let target = srv.target("p", &prefix, "locking = \"none\"");
-    site.config(&format!("[source]\ndir = \"public\"\n{target}"));
+    site.config(srv.site_toml(&prefix).with("locking = \"none\""));
     site.commit("v1");
     for v in ["v2", "v3"] {
         let r = site.run_with(&[], S3rver::ENV).ok();
@@ -426,7 +417,7 @@ fn doctor_checks_a_target_against_moto() {
 fn doctor_finds_a_store_ignoring_conditional_writes() {
     let srv = s3rver();
     let site = Site::new();
-    site.config(&srv.target("p", &unique("doctor"), ""));
+    site.config(srv.site_toml(&unique("doctor")));
     let r = site.run_with(&["doctor"], S3rver::ENV).fails(1);
     has(&r.stdout, "✓ credentials");
     has(&r.stdout, "✗ conditional writes");

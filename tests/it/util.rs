@@ -180,12 +180,13 @@ impl S3rver {
         aws_sdk_s3::Client::from_conf(conf)
     }
 
-    /// A `[targets.NAME]` table for a fresh prefix in the s3rver bucket, with `extra` lines.
-    pub fn target(&self, name: &str, prefix: &str, extra: &str) -> String {
-        format!(
-            "[targets.{name}]\nurl = \"s3://{S3RVER_BUCKET}/{prefix}\"\nendpoint = \"{}\"\n{extra}\n",
-            self.endpoint
-        )
+    /// A site.toml whose target `p` is a fresh prefix in the s3rver bucket.
+    pub fn site_toml(&self, prefix: &str) -> SiteToml {
+        let endpoint = format!("endpoint = \"{}\"", self.endpoint);
+        SiteToml::s3(S3RVER_BUCKET)
+            .prefix(prefix)
+            .name("p")
+            .with(&endpoint)
     }
 }
 
@@ -886,6 +887,7 @@ pub fn small_blog(site: &Site) {
 #[derive(Debug, Clone)]
 pub struct SiteToml {
     top: String,
+    dir: String,
     source: String,
     name: String,
     url: String,
@@ -903,7 +905,8 @@ impl SiteToml {
     pub fn url(url: &str) -> SiteToml {
         SiteToml {
             top: String::new(),
-            source: "dir = \"public\"\n".into(),
+            dir: "public".into(),
+            source: String::new(),
             name: "production".into(),
             url: url.into(),
             target: String::new(),
@@ -914,6 +917,12 @@ impl SiteToml {
     /// The target under a key prefix of its bucket.
     pub fn prefix(mut self, prefix: &str) -> SiteToml {
         self.url = format!("{}/{prefix}", self.url.trim_end_matches('/'));
+        self
+    }
+
+    /// `source.dir` (default `public`).
+    pub fn dir(mut self, dir: &str) -> SiteToml {
+        self.dir = dir.into();
         self
     }
 
@@ -1000,6 +1009,7 @@ impl std::fmt::Display for SiteToml {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let SiteToml {
             top,
+            dir,
             source,
             name,
             url,
@@ -1008,7 +1018,7 @@ impl std::fmt::Display for SiteToml {
         } = self;
         write!(
             f,
-            "{top}[source]\n{source}[targets.{name}]\nurl = \"{url}\"\n{target}{after}"
+            "{top}[source]\ndir = \"{dir}\"\n{source}[targets.{name}]\nurl = \"{url}\"\n{target}{after}"
         )
     }
 }
