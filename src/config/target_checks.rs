@@ -2,8 +2,11 @@
 //! hint. [`validate_target`] walks the rows in order and stops at the first that fails; then it builds the
 //! [`Target`] with its defaults.
 //!
-//! To add a setting: add its field to `RawTarget` and `Target`, a row here (with a check that looks at the
-//! [`Draft`]), and a failing example in the test at the bottom (it fails until every row has one).
+//! To add a setting: add its row to `config/keys.rs::KEYS`, its field to `RawTarget` and `Target`, a row here
+//! (with a check that looks at the [`Draft`]), a failing example in `config.rs`'s
+//! `every_check_refuses_its_examples` (it fails until every row has one), and a documented line in
+//! site.toml.example. A setting of a few words is an enum in `config/modes.rs`, checked with
+//! `Mode::from_setting` and built with `checked_mode`.
 //! Rows run in order and a later row may rely on an earlier one having passed (the `distribution` rows on
 //! `url`, `origin_path` on `distribution`). This module must not do IO: it judges values, nothing else.
 
