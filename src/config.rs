@@ -188,8 +188,9 @@ pub struct Target {
     pub delay_deletes: bool,
     /// `redirect_renames`: "auto" applies, "ask" asks on a terminal (else only shows), "off".
     pub redirect_renames: RedirectRenames,
-    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date.
-    pub cdn_function_managed: bool,
+    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date
+    /// ([`Target::manages_cdn_function`]).
+    pub cdn_function: CdnFunction,
     /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
     /// committer name from git config, else the OS user.
     pub publisher: Option<String>,
@@ -310,6 +311,11 @@ impl Target {
                 identity::Site::new(&self.name, &root.display().to_string(), "")
             }
         }
+    }
+
+    /// `cdn_function = "manage"`.
+    pub fn manages_cdn_function(&self) -> bool {
+        self.cdn_function == CdnFunction::Manage
     }
 
     /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,

@@ -371,8 +371,7 @@ impl<'a> Draft<'a> {
             invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
             delay_deletes: t.delay_deletes.unwrap_or(false),
             redirect_renames: checked_mode(t.redirect_renames.as_deref()),
-            cdn_function_managed: checked_mode::<CdnFunction>(t.cdn_function.as_deref())
-                == CdnFunction::Manage,
+            cdn_function: checked_mode(t.cdn_function.as_deref()),
             state: state.and_then(Result::ok),
             publisher: t.publisher,
             locking: checked_mode(t.locking.as_deref()),
