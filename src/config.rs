@@ -3,8 +3,11 @@
 //! Owns turning the file's text into validated [`Config`] values: unknown keys, wrong types and bad values are
 //! errors that name the file, line and column (or the key); secrets are refused outright. Defaults live here
 //! and nowhere else. Each `[targets.NAME]` is checked by one table of rows (key, check, message, hint) in
-//! `config/target_checks.rs`; `[source]` by the `validate_*` steps below. It does no IO beyond reading the
-//! file (see [`Config::load`]); [`Config::from_str`] is pure, for tests. It must not touch git or a store.
+//! `config/target_checks.rs`; `[source]` by the `validate_*` steps below. Settings spelled as one of a few
+//! words are enums parsed here once (`config/modes.rs`); every key of the file is one row of
+//! `config/keys.rs::KEYS`, which the schema below, site.toml.example and `init`'s template are tested against.
+//! It does no IO beyond reading the file (see [`Config::load`]); [`Config::from_str`] is pure, for tests. It
+//! must not touch git or a store.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +18,13 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::plan::invalidate::UrlForms;
-use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec, RenameMode};
+use crate::plan::redirects::{check_specs, ConfigRedirect, RedirectSpec};
 use crate::plan::rules::{RuleSpec, Rules};
 
 pub mod edit;
+pub mod keys;
+mod modes;
+pub use modes::{BuildEnv, CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
 
 mod target_checks;
 pub use target_checks::is_valid_target_name;
@@ -142,7 +148,7 @@ pub struct SnapshotConfig {
     /// Shell command run from the repository root before the snapshot (`sh -c`).
     pub build_command: Option<String>,
     /// `build_env = "inherit"`: the build sees the publisher's `AWS_*` variables (by default it doesn't).
-    pub build_env_inherit: bool,
+    pub build_env: BuildEnv,
     /// Full ref name holding the chain of snapshot commits.
     pub snapshot_ref: String,
 }
@@ -182,8 +188,9 @@ pub struct Target {
     pub delay_deletes: bool,
     /// `redirect_renames`: "auto" applies, "ask" asks on a terminal (else only shows), "off".
     pub redirect_renames: RedirectRenames,
-    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date.
-    pub cdn_function_managed: bool,
+    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date
+    /// ([`Target::manages_cdn_function`]).
+    pub cdn_function: CdnFunction,
     /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
     /// committer name from git config, else the OS user.
     pub publisher: Option<String>,
@@ -205,26 +212,6 @@ pub struct PreviewsConfig {
     /// environment variable, or a file.
     pub password_env: Option<String>,
     pub password_file: Option<PathBuf>,
-}
-
-/// `redirect_renames` in a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RedirectRenames {
-    Auto,
-    #[default]
-    Ask,
-    Off,
-}
-
-impl RedirectRenames {
-    /// What the planner does with renames when nobody is asked.
-    pub fn unasked(self) -> RenameMode {
-        match self {
-            RedirectRenames::Auto => RenameMode::Apply,
-            RedirectRenames::Ask => RenameMode::Propose,
-            RedirectRenames::Off => RenameMode::Off,
-        }
-    }
 }
 
 /// Where a target's deploy record lives (`state`): a store (S3 bucket with an empty prefix, or a local
@@ -291,16 +278,6 @@ impl StateLocation {
     }
 }
 
-/// How the claim protocol relies on the store's conditional writes (`locking`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Locking {
-    /// `If-None-Match`/`If-Match` must be honoured; the first publish probes the store and stops if not.
-    #[default]
-    Conditional,
-    /// Documented opt-in for stores that ignore them: no probe, a warning on every publish.
-    None,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Distribution {
     Id(String),
@@ -334,6 +311,11 @@ impl Target {
                 identity::Site::new(&self.name, &root.display().to_string(), "")
             }
         }
+    }
+
+    /// `cdn_function = "manage"`.
+    pub fn manages_cdn_function(&self) -> bool {
+        self.cdn_function == CdnFunction::Manage
     }
 
     /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,
@@ -666,24 +648,24 @@ fn validate_snapshot(
             "give the command that writes build_dir (e.g. \"hexo generate\"), or remove the key",
         ));
     }
-    let build_env_inherit = match src.build_env.as_deref() {
-        None | Some("clean") => false,
-        Some("inherit") => true,
-        Some(other) => {
-            return Err(invalid(
-                path,
-                format!("source.build_env = {other:?} is not \"clean\" or \"inherit\""),
-                "use \"clean\" (the default: the build runs without the AWS_* credentials) or \"inherit\"",
-            ))
-        }
-    };
+    let build_env = BuildEnv::from_setting(src.build_env.as_deref()).map_err(|word| {
+        invalid(
+            path,
+            format!("source.build_env = {word} is not \"clean\" or \"inherit\""),
+            BUILD_ENV_HINT,
+        )
+    })?;
     Ok(Some(SnapshotConfig {
         build_dir,
         build_command: src.build_command.clone(),
-        build_env_inherit,
+        build_env,
         snapshot_ref: validate_snapshot_ref(src, targets, path)?,
     }))
 }
+
+/// How to fix a bad `source.build_env` (names every word of [`BuildEnv`]: `modes_hints_name_their_words`).
+const BUILD_ENV_HINT: &str =
+    "use \"clean\" (the default: the build runs without the AWS_* credentials) or \"inherit\"";
 
 /// `source.snapshot_ref` (or its default): a full ref name git accepts, outside every `refs/publish/<target>`.
 fn validate_snapshot_ref(
@@ -1081,6 +1063,25 @@ mod tests {
                 row.hint
             );
         }
+    }
+
+    /// A bad word is refused with a hint that names every accepted word.
+    #[test]
+    fn modes_hints_name_their_words() {
+        fn names_all<M: Words>(hint: &str) {
+            for (word, _) in M::WORDS {
+                assert!(hint.contains(&format!("{word:?}")), "{word:?} in {hint}");
+            }
+        }
+        let hint = |key: &str| {
+            let mut rows = target_checks::TARGET_CHECKS.iter().filter(|r| r.key == key);
+            rows.next_back().expect("a row").hint
+        };
+        names_all::<RedirectRenames>(hint("redirect_renames"));
+        names_all::<CdnFunction>(hint("cdn_function"));
+        names_all::<Locking>(hint("locking"));
+        names_all::<DirectoryUrl>(hint("directory_urls"));
+        names_all::<BuildEnv>(BUILD_ENV_HINT);
     }
 
     #[test]

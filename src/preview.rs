@@ -127,7 +127,7 @@ pub fn derive(target: &Target, name: &str) -> Target {
         backend,
         key: record_key(target, name),
     });
-    t.cdn_function_managed = false;
+    t.cdn_function = crate::config::CdnFunction::Off;
     t.delay_deletes = false;
     t.default = false;
     t
@@ -241,7 +241,7 @@ mod tests {
         assert_eq!(p.prefix(), "site/_previews/draft");
         let loc = p.state.as_ref().unwrap();
         assert_eq!(loc.key, "site/.git-publish/previews/draft.json");
-        assert!(!p.cdn_function_managed);
+        assert!(!p.manages_cdn_function());
         assert_eq!(p.distributions, t.distributions);
         let custom = target("url = \"s3://blog\"\nstate = \"s3://records/blog.json\"");
         assert_eq!(record_key(&custom, "x"), "blog.previews/x.json");

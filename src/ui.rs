@@ -95,19 +95,14 @@ impl Ui {
     /// Ask a yes/no question on the terminal, the answer on stdin, default no; `false` when nobody can be
     /// asked ([`Ui::can_ask`]).
     pub fn confirm(&self, question: &str) -> bool {
-        use std::io::{BufRead, Write};
         if !self.can_ask() {
             return false;
         }
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "git-publish: {} [y/N] ", scrub(question));
-        let _ = err.flush();
-        drop(err);
-        let mut answer = String::new();
-        if std::io::stdin().lock().read_line(&mut answer).is_err() {
-            return false;
+        let prompt = format!("git-publish: {} [y/N] ", scrub(question));
+        match ask(&mut std::io::stdin().lock(), &prompt) {
+            Ok(Some(answer)) => matches!(answer.to_ascii_lowercase().as_str(), "y" | "yes"),
+            _ => false,
         }
-        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
     }
 
     /// A warning on stderr (suppressed by `-q`).
@@ -387,6 +382,20 @@ impl PlainProgress {
 
 /// The plan as lines: with `detail`, one line per upload, delete and invalidation path; always the summary.
 /// The plan's lines. Keys are quoted as git quotes paths ([`quote_path`]), so a file name can't fake a line.
+/// The one prompt of every command (`Ui::confirm`'s yes/no, `init`'s questions): `prompt` on stderr, then a
+/// line of `input`, trimmed; `None` when the input ended before a line.
+pub fn ask(input: &mut impl std::io::BufRead, prompt: &str) -> std::io::Result<Option<String>> {
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{prompt}");
+    let _ = err.flush();
+    drop(err);
+    let mut line = String::new();
+    if input.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line.trim().to_string()))
+}
+
 pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
     let quoted = quote_path;
     let mut lines = Vec::new();

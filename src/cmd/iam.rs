@@ -60,7 +60,7 @@ pub fn policy(target: &Target) -> std::result::Result<Value, String> {
         list,
     ];
     statements.extend(cloudfront_statements(&target.distributions));
-    if target.cdn_function_managed && !target.distributions.is_empty() {
+    if target.manages_cdn_function() && !target.distributions.is_empty() {
         statements.extend(function_statements(target));
     }
     Ok(json!({ "Version": "2012-10-17", "Statement": statements }))

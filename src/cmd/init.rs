@@ -13,7 +13,7 @@
 //! nothing is asked (CI). The CloudFront call itself lives in `aws::cloudfront`; this module must not
 //! publish or touch the bucket.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use crate::aws::cloudfront::{origin_is_bucket, DistInfo as DistributionInfo};
@@ -700,23 +700,15 @@ struct Prompt {
 }
 
 impl Prompt {
+    /// `question [default]: ` ([`crate::ui::ask`]); an empty answer takes the default.
     fn ask(&mut self, question: &str, default: Option<&str>) -> Result<String> {
-        let mut err = std::io::stderr().lock();
-        match default {
-            Some(d) if !d.is_empty() => {
-                let _ = write!(err, "{question} [{d}]: ");
-            }
-            _ => {
-                let _ = write!(err, "{question}: ");
-            }
-        }
-        let _ = err.flush();
-        let mut line = String::new();
-        let n = self
-            .input
-            .read_line(&mut line)
+        let prompt = match default {
+            Some(d) if !d.is_empty() => format!("{question} [{d}]: "),
+            _ => format!("{question}: "),
+        };
+        let answer = crate::ui::ask(&mut self.input, &prompt)
             .map_err(|e| Error::io("reading an answer from stdin", e))?;
-        if n == 0 {
+        let Some(answer) = answer else {
             return Err(Error::Init {
                 message: "input ended before every question was answered; nothing was written"
                     .into(),
@@ -724,12 +716,11 @@ impl Prompt {
                     "answer on a terminal, or pass --yes with --url (and --region, --distribution)"
                         .into(),
             });
-        }
-        let answer = line.trim();
+        };
         Ok(if answer.is_empty() {
             default.unwrap_or("").to_string()
         } else {
-            answer.to_string()
+            answer
         })
     }
 }
@@ -868,5 +859,52 @@ mod tests {
         let text = render(&local);
         assert!(!text.contains("distribution"), "{text}");
         Config::from_str(&text, &path, root).unwrap();
+    }
+
+    /// The template names only keys of `config/keys.rs::KEYS`, each commented-out line shows the table's
+    /// default, and with every such line uncommented it still parses.
+    #[test]
+    fn the_template_agrees_with_the_key_table() {
+        let (root, path) = (Path::new("/repo"), Path::new("/repo/site.toml"));
+        let s3 = Answers {
+            dir: "public".into(),
+            target: "production".into(),
+            url: "s3://my-bucket/blog".into(),
+            ..Answers::default()
+        };
+        let full = Answers {
+            region: Some("eu-west-1".into()),
+            profile: Some("blog".into()),
+            endpoint: Some("https://s3.example.com".into()),
+            distribution: Some("E2QWRUHAPOMQZL".into()),
+            state: Some("s3://private-bucket/site.json".into()),
+            ..s3.clone()
+        };
+        let snapshot = Answers {
+            snapshot: true,
+            ..s3.clone()
+        };
+        let built = Answers {
+            build_command: Some("hugo --minify".into()),
+            ..snapshot.clone()
+        };
+        let local = Answers {
+            url: "file:///srv/www".into(),
+            ..s3.clone()
+        };
+        for a in [s3, full, snapshot, built, local] {
+            let text = render(&a);
+            let problems = crate::config::keys::template_problems(&text);
+            assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));
+            let uncommented: String = (text.lines())
+                .map(|l| match l.strip_prefix('#') {
+                    Some(rest) if rest.contains(" = ") && !rest.starts_with(' ') => rest,
+                    _ => l,
+                })
+                .map(|l| format!("{l}\n"))
+                .collect();
+            Config::from_str(&uncommented, path, root)
+                .unwrap_or_else(|e| panic!("{e}\n{uncommented}"));
+        }
     }
 }

@@ -110,7 +110,7 @@ pub async fn report(s: &Session, target: Option<&str>) -> Result<ExitCode> {
     let kvs_bytes = (g.kvs.as_ref()).map(|e| e.iter().map(|(k, v)| k.len() + v.len()).sum());
     let r = Report {
         name: t.cdn_function_name(),
-        managed: t.cdn_function_managed,
+        managed: t.manages_cdn_function(),
         variant: if g.kvs.is_some() {
             "key-value-store"
         } else {

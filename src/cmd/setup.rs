@@ -216,7 +216,7 @@ fn config_seen(t: &Target) -> ConfigSeen {
                 Distribution::Auto => None,
             })
             .collect(),
-        cdn_function_managed: t.cdn_function_managed,
+        cdn_function_managed: t.manages_cdn_function(),
         domain: t.domain.clone(),
     }
 }
@@ -299,7 +299,7 @@ fn write_config(
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let edit = TargetKeys {
         distribution: Some(d.id.clone()),
-        cdn_function_manage: !t.cdn_function_managed,
+        cdn_function_manage: !t.manages_cdn_function(),
         domain: w
             .domain
             .clone()
@@ -413,7 +413,7 @@ fn next_steps(
     s.ui.out("next: `git publish` publishes the site");
     let mut published = t.clone();
     published.distributions = vec![Distribution::Id(d.id.clone())];
-    published.cdn_function_managed = true;
+    published.cdn_function = crate::config::CdnFunction::Manage;
     if let Some(repo) = &args.github {
         github(s, &published, repo, &args.github_branch, &d.arn);
     } else {

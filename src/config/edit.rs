@@ -7,6 +7,7 @@ use std::path::Path;
 
 use toml_edit::{value, Array, DocumentMut, Item, Value};
 
+use super::{CdnFunction, Words};
 use crate::error::{Error, Result};
 
 /// What to set in `[targets.NAME]`.
@@ -55,7 +56,11 @@ pub fn set_target_keys(
         }
     }
     if keys.cdn_function_manage {
-        set(table, "cdn_function", Value::from("manage"));
+        set(
+            table,
+            "cdn_function",
+            Value::from(CdnFunction::Manage.word()),
+        );
     }
     if let Some(d) = &keys.domain {
         set(table, "domain", Value::from(d.as_str()));

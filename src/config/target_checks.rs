@@ -2,18 +2,22 @@
 //! hint. [`validate_target`] walks the rows in order and stops at the first that fails; then it builds the
 //! [`Target`] with its defaults.
 //!
-//! To add a setting: add its field to `RawTarget` and `Target`, a row here (with a check that looks at the
-//! [`Draft`]), and a failing example in the test at the bottom (it fails until every row has one).
+//! To add a setting: add its row to `config/keys.rs::KEYS`, its field to `RawTarget` and `Target`, a row here
+//! (with a check that looks at the [`Draft`]), a failing example in `config.rs`'s
+//! `every_check_refuses_its_examples` (it fails until every row has one), and a documented line in
+//! site.toml.example. A setting of a few words is an enum in `config/modes.rs`, checked with
+//! `Mode::from_setting` and built with `checked_mode`.
 //! Rows run in order and a later row may rely on an earlier one having passed (the `distribution` rows on
 //! `url`, `origin_path` on `distribution`). This module must not do IO: it judges values, nothing else.
 
 use std::path::{Path, PathBuf};
 
 use super::{
-    check_endpoint, is_plain_path, parse_url, Backend, Distribution, Locking, PreviewsConfig,
-    RawDistribution, RawTarget, RedirectRenames, StateLocation, Target, DEFAULT_CLAIM_LEASE,
-    DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT,
-    DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
+    check_endpoint, is_plain_path, parse_url, Backend, CdnFunction, DirectoryUrl, Distribution,
+    Locking, Mode, PreviewsConfig, RawDistribution, RawTarget, RedirectRenames, StateLocation,
+    Target, Words, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
+    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
+    DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
@@ -151,7 +155,7 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         key: "directory_urls",
         check: |d| {
             let urls = d.directory_urls();
-            let unknown = urls.iter().find(|u| !DIRECTORY_FORMS.contains(&u.as_str()));
+            let unknown = urls.iter().find(|u| DirectoryUrl::parse(u).is_none());
             unknown.map(|u| format!("{u:?}"))
         },
         message: "targets.{target}.directory_urls: unknown form {value}",
@@ -176,19 +180,13 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
     },
     FieldCheck {
         key: "redirect_renames",
-        check: |d| {
-            let v = d.raw.redirect_renames.as_ref()?;
-            (!["ask", "auto", "off"].contains(&v.as_str())).then(|| format!("{v:?}"))
-        },
+        check: |d| RedirectRenames::from_setting(d.raw.redirect_renames.as_deref()).err(),
         message: "targets.{target}.redirect_renames = {value} is not a mode",
         hint: "use \"ask\" (the default: shown in the plan, asked on a terminal), \"auto\" or \"off\"",
     },
     FieldCheck {
         key: "cdn_function",
-        check: |d| {
-            let v = d.raw.cdn_function.as_ref()?;
-            (v != "manage" && v != "off").then(|| format!("{v:?}"))
-        },
+        check: |d| CdnFunction::from_setting(d.raw.cdn_function.as_deref()).err(),
         message: "targets.{target}.cdn_function = {value} is not a mode",
         hint: "use \"manage\" (git-publish publishes the function and associates it) or \"off\" (the default)",
     },
@@ -203,10 +201,7 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
     },
     FieldCheck {
         key: "locking",
-        check: |d| {
-            let l = d.raw.locking.as_ref()?;
-            (!matches!(l.as_str(), "conditional" | "none")).then(|| format!("{l:?}"))
-        },
+        check: |d| Locking::from_setting(d.raw.locking.as_deref()).err(),
         message: "targets.{target}.locking = {value} is not known",
         hint: "remove `locking` (the default, \"conditional\", needs a store that honours conditional writes), \
                or set \"none\" for a store that ignores them and only one publisher at a time",
@@ -237,9 +232,6 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
                s3:// target, a file: path for a file: target",
     },
 ];
-
-/// The forms `directory_urls` may list.
-const DIRECTORY_FORMS: &[&str] = &["/dir/", "/dir", "/dir/index.html"];
 
 /// A target as written, with what the checks need worked out once.
 pub(super) struct Draft<'a> {
@@ -332,12 +324,14 @@ impl<'a> Draft<'a> {
 
     /// The checked target with its defaults. Only after every row passed.
     fn into_target(self) -> Target {
-        let urls = self.directory_urls();
+        let urls: Vec<DirectoryUrl> = (self.directory_urls().iter())
+            .map(|u| DirectoryUrl::parse(u).expect("the `directory_urls` row refuses other forms"))
+            .collect();
         let forms = UrlForms {
             index_document: self.index_document(),
-            dir_slash: urls.iter().any(|u| u == "/dir/"),
-            dir_bare: urls.iter().any(|u| u == "/dir"),
-            dir_index: urls.iter().any(|u| u == "/dir/index.html"),
+            dir_slash: urls.contains(&DirectoryUrl::Slash),
+            dir_bare: urls.contains(&DirectoryUrl::Bare),
+            dir_index: urls.contains(&DirectoryUrl::Index),
             pretty: self.raw.pretty_urls.unwrap_or(false),
         };
         let mut distributions = Vec::new();
@@ -376,18 +370,11 @@ impl<'a> Draft<'a> {
             allow_http: t.allow_http.unwrap_or(false),
             invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
             delay_deletes: t.delay_deletes.unwrap_or(false),
-            redirect_renames: match t.redirect_renames.as_deref() {
-                Some("auto") => RedirectRenames::Auto,
-                Some("off") => RedirectRenames::Off,
-                _ => RedirectRenames::Ask,
-            },
-            cdn_function_managed: t.cdn_function.as_deref() == Some("manage"),
+            redirect_renames: checked_mode(t.redirect_renames.as_deref()),
+            cdn_function: checked_mode(t.cdn_function.as_deref()),
             state: state.and_then(Result::ok),
             publisher: t.publisher,
-            locking: match t.locking.as_deref() {
-                Some("none") => Locking::None,
-                _ => Locking::Conditional,
-            },
+            locking: checked_mode(t.locking.as_deref()),
             previews: t.previews.map(|p| PreviewsConfig {
                 domain: p.domain.map(|d| d.to_ascii_lowercase()),
                 password_env: p.password_env,
@@ -396,6 +383,11 @@ impl<'a> Draft<'a> {
             url: t.url,
         }
     }
+}
+
+/// A mode whose row in [`TARGET_CHECKS`] has passed: the default when absent, else the word's mode.
+fn checked_mode<M: Mode>(value: Option<&str>) -> M {
+    M::from_setting(value).expect("the mode's row refuses other words")
 }
 
 /// A target's name: letters, digits, `-`, `_` and `.` (it names a key prefix, a ref and a file).

@@ -488,7 +488,9 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder) -> Deploy {
         // A function left out of the plan serves what the deployed record says it serves.
         function: match &p.plan.function {
             Some(f) => Some(f.fingerprint.clone()),
-            None if p.target.cdn_function_managed => p.deployed().and_then(|d| d.function.clone()),
+            None if p.target.manages_cdn_function() => {
+                p.deployed().and_then(|d| d.function.clone())
+            }
             None => None,
         },
         forms: Some(p.target.forms.describe()),

@@ -98,7 +98,7 @@ fn build_snapshot(s: &Session, cfg: &SnapshotConfig, dry_run: bool) -> Result<Sn
     let root = s.repo.root();
     if let Some(cmd) = &cfg.build_command {
         s.ui.note(&format!("building: {cmd}"));
-        crate::build::run(cmd, &root, cfg.build_env_inherit)?;
+        crate::build::run(cmd, &root, cfg.build_env.inherits_aws())?;
     }
     let snap = s.repo.snapshot(
         &root.join(&cfg.build_dir),

@@ -540,7 +540,7 @@ fn managed_function(
     deployed: Option<&Deploy>,
     plan: &Plan,
 ) -> Result<Option<plan::Function>> {
-    if !target.cdn_function_managed || backends.cdns.is_empty() {
+    if !target.manages_cdn_function() || backends.cdns.is_empty() {
         return Ok(None);
     }
     let distributions: Vec<&str> = backends.cdns.iter().map(|(c, _)| c.id.as_str()).collect();

@@ -47,10 +47,6 @@ enum Elsewhere {
     Server(Arc<Mutex<Vec<String>>>),
 }
 
-fn cfg(b: &str, extra: &str) -> String {
-    format!("[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n{extra}\n")
-}
-
 /// A loopback HTTP server that answers every request with `status` and `body` (for failures moto can't make).
 /// Returns its endpoint and the request lines it was sent.
 fn canned_server(status: &'static str, body: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
@@ -89,7 +85,7 @@ fn at_canned_server(
     extra: &str,
 ) -> Setup {
     let (ep, seen) = canned_server(status, body);
-    s.config(&cfg(b, &format!("endpoint = \"{ep}\"\n{extra}")));
+    s.config(SiteToml::s3(b).with(&format!("endpoint = \"{ep}\"\n{extra}")));
     Setup {
         elsewhere: Elsewhere::Server(seen),
         ..Setup::default()
@@ -133,7 +129,7 @@ cases! {
     };
     unknown_key: Case {
         setup: |s, b| {
-            s.config(&cfg(b, "regoin = \"us-east-1\""));
+            s.config(SiteToml::s3(b).with("regoin = \"us-east-1\""));
             Setup::default()
         },
         env: &[],
@@ -142,7 +138,7 @@ cases! {
     };
     wrong_type: Case {
         setup: |s, b| {
-            s.config(&cfg(b, "max_deletes = \"many\""));
+            s.config(SiteToml::s3(b).with("max_deletes = \"many\""));
             Setup::default()
         },
         env: &[],
@@ -160,7 +156,7 @@ cases! {
     };
     secret_in_the_file: Case {
         setup: |s, b| {
-            s.config(&cfg(b, "aws_secret_access_key = \"abc\""));
+            s.config(SiteToml::s3(b).with("aws_secret_access_key = \"abc\""));
             Setup::default()
         },
         env: &[],
@@ -175,7 +171,7 @@ cases! {
     };
     no_default_among_several_targets: Case {
         setup: |s, b| {
-            s.config(&format!("{}[targets.staging]\nurl = \"s3://{b}/staging\"\n", cfg(b, "")));
+            s.config(SiteToml::s3(b).then(&format!("[targets.staging]\nurl = \"s3://{b}/staging\"")));
             Setup::default()
         },
         env: &[],
@@ -190,7 +186,7 @@ cases! {
     };
     output_directory_missing: Case {
         setup: |s, b| {
-            s.config(&cfg(b, "").replace("dir = \"public\"", "dir = \"_site\""));
+            s.config(SiteToml::s3(b).dir("_site"));
             Setup::default()
         },
         env: &[],
@@ -290,7 +286,7 @@ cases! {
     };
     bucket_missing: Case {
         setup: |s, _| {
-            s.config(&cfg("no-such-bucket-here", ""));
+            s.config(SiteToml::s3("no-such-bucket-here"));
             Setup { elsewhere: Elsewhere::Bucket("no-such-bucket-here".into()), ..Setup::default() }
         },
         env: &[],
@@ -326,7 +322,7 @@ cases! {
     endpoint_unreachable: Case {
         setup: |s, b| {
             let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            s.config(&cfg(b, &format!("endpoint = \"http://127.0.0.1:{port}\"")));
+            s.config(SiteToml::s3(b).with(&format!("endpoint = \"http://127.0.0.1:{port}\"")));
             Setup::default()
         },
         env: &[],
@@ -337,7 +333,7 @@ cases! {
     // where the environment's endpoint points, is checked as for every case.
     plain_http_to_a_remote_endpoint: Case {
         setup: |s, b| {
-            s.config(&cfg(b, "endpoint = \"http://s3.example.com\""));
+            s.config(SiteToml::s3(b).with("endpoint = \"http://s3.example.com\""));
             Setup::default()
         },
         env: &[],
@@ -364,7 +360,7 @@ cases! {
     };
     too_many_deletes: Case {
         setup: |s, b| {
-            s.config(&cfg(b, "max_deletes = 1"));
+            s.config(SiteToml::s3(b).with("max_deletes = 1"));
             s.remove("public/feed.xml").remove("public/css/site.css");
             s.commit("deletes");
             Setup::default()
@@ -397,7 +393,7 @@ fn check(name: &str, case: Case) {
     let site = Site::new();
     let b = bucket("bad");
     small_blog(&site);
-    site.config(&cfg(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     site.write("public/index.html", "changed");

@@ -5,12 +5,6 @@ use std::io::Read;
 
 use crate::util::*;
 
-fn config(bucket_url: &str, target_extra: &str, rest: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"{bucket_url}\"\n{target_extra}\n{rest}\n"
-    )
-}
-
 const RULES: &str = r#"
 [[rules]]
 match = "uploads/**"
@@ -61,7 +55,7 @@ fn rules_store_headers_and_encodings() {
     site.write("public/drafts/wip.html", "draft")
         .write("public/files/manual", "%PDF-1.4")
         .write("public/uploads/by-git.jpg", "jpg");
-    site.config(&config(&format!("s3://{b}"), "", RULES));
+    site.config(SiteToml::s3(&b).then(RULES));
     site.commit("v1");
     site.run(&[]).ok();
 
@@ -109,11 +103,7 @@ fn rule_change_reapplies_metadata_with_zero_uploads() {
     let dist = distribution(&b);
     small_blog(&site);
     let v1 = "[[rules]]\nmatch = \"**/*.css\"\ncache_control = \"max-age=60\"\n";
-    site.config(&config(
-        &format!("s3://{b}"),
-        &format!("distribution = \"{dist}\""),
-        v1,
-    ));
+    site.config(SiteToml::s3(&b).distribution(&dist).then(v1));
     site.commit("v1");
     site.run(&[]).ok();
     let before = site_objects(&b);
@@ -125,11 +115,7 @@ fn rule_change_reapplies_metadata_with_zero_uploads() {
     // Only site.toml changes: the output tree is the same.
     let v2 = "[[rules]]\nmatch = \"**/*.css\"\ncache_control = \"max-age=31536000\"\n\
               [[rules]]\nmatch = \"feed.xml\"\ncontent_type = \"application/rss+xml\"\n";
-    site.config(&config(
-        &format!("s3://{b}"),
-        &format!("distribution = \"{dist}\""),
-        v2,
-    ));
+    site.config(SiteToml::s3(&b).distribution(&dist).then(v2));
     site.commit("v2: longer cache for css");
     let reqs_before = moto().requests(&b).len();
     let j = site.run(&["--json"]).ok().json();
@@ -162,7 +148,7 @@ fn delayed_deletes_happen_one_publish_later() {
     let site = Site::new();
     let b = bucket("delay");
     small_blog(&site);
-    site.config(&config(&format!("s3://{b}"), "delay_deletes = true", ""));
+    site.config(SiteToml::s3(&b).with("delay_deletes = true"));
     site.commit("v1");
     site.run(&[]).ok();
     site.remove("public/css/site.css");
@@ -189,11 +175,11 @@ fn auto_distribution_and_origin_path() {
     let b = bucket("auto");
     let dist = distribution_with(&b, "/site", &[]);
     small_blog(&site);
-    site.config(&config(
-        &format!("s3://{b}/site"),
-        "distribution = \"auto\"\nmax_invalidation_paths = 30",
-        "",
-    ));
+    site.config(
+        SiteToml::s3(&b)
+            .prefix("site")
+            .with("distribution = \"auto\"\nmax_invalidation_paths = 30"),
+    );
     site.commit("v1");
     let r = site.run(&[]).ok();
     assert!(r.stderr.contains(&dist), "{}", r.stderr);
@@ -219,7 +205,7 @@ fn auto_distribution_ambiguous_lists_candidates_and_changes_nothing() {
     let alias = format!("{}.example.com", unique("www").to_lowercase());
     let d2 = distribution_with(&b, "", &[&alias]);
     small_blog(&site);
-    site.config(&config(&format!("s3://{b}"), "distribution = \"auto\"", ""));
+    site.config(SiteToml::s3(&b).with("distribution = \"auto\""));
     site.commit("v1");
     let r = site.run(&[]).fails(1);
     assert!(
@@ -235,11 +221,7 @@ fn auto_distribution_ambiguous_lists_candidates_and_changes_nothing() {
     assert!(objects(&b).is_empty(), "nothing changed");
 
     // `domain` picks the one with that alias.
-    site.config(&config(
-        &format!("s3://{b}"),
-        &format!("distribution = \"auto\"\ndomain = \"{alias}\""),
-        "",
-    ));
+    site.config(SiteToml::s3(&b).with(&format!("distribution = \"auto\"\ndomain = \"{alias}\"")));
     site.commit("v1 with domain");
     site.run(&[]).ok();
     site.write("public/feed.xml", "<rss>2</rss>");
@@ -255,11 +237,7 @@ fn several_distributions_per_target() {
     let b = bucket("multi");
     let (d1, d2) = (distribution(&b), distribution(&b));
     small_blog(&site);
-    site.config(&config(
-        &format!("s3://{b}"),
-        &format!("distribution = [\"{d1}\", \"{d2}\"]"),
-        "",
-    ));
+    site.config(SiteToml::s3(&b).with(&format!("distribution = [\"{d1}\", \"{d2}\"]")));
     site.commit("v1");
     site.run(&[]).ok();
     site.write("public/feed.xml", "<rss>2</rss>");
@@ -278,11 +256,11 @@ fn several_distributions_per_target() {
 #[test]
 fn iam_policy_for_the_configured_target() {
     let site = Site::new();
-    site.config(&config(
-        "s3://policy-bucket/blog",
-        "distribution = \"E2QWRUHAPOMQZL\"",
-        "",
-    ));
+    site.config(
+        SiteToml::s3("policy-bucket")
+            .prefix("blog")
+            .with("distribution = \"E2QWRUHAPOMQZL\""),
+    );
     let r = site.run(&["iam-policy"]).ok();
     let p: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(p["Version"], "2012-10-17");
@@ -301,7 +279,7 @@ fn rename_of_a_tricky_name_is_a_copy() {
     let b = bucket("copyname");
     small_blog(&site);
     site.write("public/img/café x+y.png", "png bytes");
-    site.config(&config(&format!("s3://{b}"), "", ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     std::fs::create_dir_all(site.path("public/media")).unwrap();
@@ -357,11 +335,7 @@ fn invalidation_budget_restarts_with_the_utc_month_and_year() {
     let b = bucket("budget-clock");
     let d = distribution(&b);
     small_blog(&site);
-    site.config(&config(
-        &format!("s3://{b}"),
-        &format!("distribution = \"{d}\""),
-        "",
-    ));
+    site.config(SiteToml::s3(&b).distribution(&d));
     site.commit("v1");
     let at = |t: &str, n: &str| {
         site.write("public/feed.xml", format!("<rss>{n}</rss>"));

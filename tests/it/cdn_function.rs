@@ -15,14 +15,6 @@ use crate::proxy::{Asked, Config, Logged, Proxy};
 use crate::redirects::post;
 use crate::util::*;
 
-/// A target `name` in front of `bucket` and `dist` that manages its function, with `extra` lines.
-fn config(name: &str, bucket: &str, dist: &str, extra: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\n[targets.{name}]\nurl = \"s3://{bucket}\"\ndistribution = \"{dist}\"\n\
-         cdn_function = \"manage\"\n{extra}"
-    )
-}
-
 /// A proxy in front of moto (scripts/moto-server, which has UpdateFunction/PublishFunction): the tests read
 /// what the client sent from its log.
 fn proxy() -> Proxy {
@@ -57,7 +49,12 @@ fn function_requests(requests: &[Logged]) -> Vec<&Logged> {
 /// A site with a home page and a post, published once through `proxy` with `cdn_function = "manage"`.
 fn published_site(name: &str, bucket: &str, dist: &str, proxy: &Proxy) -> Site {
     let site = Site::new();
-    site.config(&config(name, bucket, dist, ""));
+    site.config(
+        SiteToml::s3(bucket)
+            .name(name)
+            .distribution(dist)
+            .managed_function(),
+    );
     site.write("public/index.html", "<h1>Home</h1>")
         .write("public/about.html", post("About", "1", ""));
     site.commit("v1");
@@ -81,7 +78,13 @@ fn pretty_urls_alone_publishes_the_function_on_the_deployed_commit() {
     let (fn_name, _) = site_names(&site);
     let first = state_json(&b, "")["deployed"]["function"].clone();
 
-    site.config(&config("fn-pretty", &b, &dist, "pretty_urls = true\n"));
+    site.config(
+        SiteToml::s3(&b)
+            .name("fn-pretty")
+            .distribution(&dist)
+            .managed_function()
+            .with("pretty_urls = true\n"),
+    );
     let before = proxy.requests().len();
     let dry = site.run_with(&["--dry-run"], &env).ok();
     assert!(
@@ -137,12 +140,13 @@ fn a_redirect_added_in_site_toml_alone_is_published_with_the_function() {
     let site = published_site("fn-redirect", &b, &dist, &proxy);
     let (fn_name, _) = site_names(&site);
 
-    site.config(&config(
-        "fn-redirect",
-        &b,
-        &dist,
-        "[[redirects]]\nfrom = \"/old/\"\nto = \"/about.html\"\n",
-    ));
+    site.config(
+        SiteToml::s3(&b)
+            .name("fn-redirect")
+            .distribution(&dist)
+            .managed_function()
+            .then("[[redirects]]\nfrom = \"/old/\"\nto = \"/about.html\"\n"),
+    );
     let before = proxy.requests().len();
     let j = site.run_with(&["--json"], &env).ok().json();
     assert_eq!(j["status"], "published", "{j:#}");
@@ -318,7 +322,13 @@ fn published_with_redirects(name: &str, n: usize) -> (String, String, Proxy, Sit
         },
     );
     let site = Site::new();
-    site.config(&config(name, &b, &dist, &many_redirects(n, "/")));
+    site.config(
+        SiteToml::s3(&b)
+            .name(name)
+            .distribution(&dist)
+            .managed_function()
+            .then(&many_redirects(n, "/")),
+    );
     site.write("public/index.html", "<h1>Home</h1>");
     site.commit("v1");
     tag_for_site(&site, &dist);
@@ -450,7 +460,13 @@ fn a_large_redirect_table_goes_to_a_key_value_store() {
         "[[redirects]]\nfrom = \"/new-old/\"\nto = \"/\"\n",
         1,
     );
-    site.config(&config("fn-kvs", &b, &dist, &redirects));
+    site.config(
+        SiteToml::s3(&b)
+            .name("fn-kvs")
+            .distribution(&dist)
+            .managed_function()
+            .then(&redirects),
+    );
     let before = proxy.requests().len();
     let j = site.run_with(&["--json"], &env).ok().json();
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
@@ -509,7 +525,13 @@ fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
         "{code}"
     );
 
-    site.config(&config("fn-grow", &b, &dist, &many_redirects(200, "/")));
+    site.config(
+        SiteToml::s3(&b)
+            .name("fn-grow")
+            .distribution(&dist)
+            .managed_function()
+            .then(&many_redirects(200, "/")),
+    );
     site.write("public/about.html", "<h1>About</h1>");
     site.commit("v2");
     let before = proxy.requests().len();
@@ -540,7 +562,13 @@ fn a_table_that_outgrows_the_code_moves_to_a_key_value_store() {
     );
 
     // Back under 9 KB: the table goes back into the code, and the function no longer names the store.
-    site.config(&config("fn-grow", &b, &dist, &many_redirects(3, "/")));
+    site.config(
+        SiteToml::s3(&b)
+            .name("fn-grow")
+            .distribution(&dist)
+            .managed_function()
+            .then(&many_redirects(3, "/")),
+    );
     let before = proxy.requests().len();
     site.run_with(&[], &env).ok();
     let sent: Vec<Logged> = proxy.requests().into_iter().skip(before).collect();
@@ -567,15 +595,16 @@ fn a_redirect_beyond_the_key_value_store_limits_is_refused_before_anything_is_wr
     let dist = distribution(&b);
     let long = format!("/{}/", "x".repeat(600));
     let site = Site::new();
-    site.config(&config(
-        "fn-limit",
-        &b,
-        &dist,
-        &format!(
-            "{}[[redirects]]\nfrom = \"{long}\"\nto = \"/\"\n",
-            many_redirects(200, "/")
-        ),
-    ));
+    site.config(
+        SiteToml::s3(&b)
+            .name("fn-limit")
+            .distribution(&dist)
+            .managed_function()
+            .then(&format!(
+                "{}[[redirects]]\nfrom = \"{long}\"\nto = \"/\"\n",
+                many_redirects(200, "/")
+            )),
+    );
     site.write("public/index.html", "<h1>Home</h1>");
     site.commit("v1");
     let before = moto().request_count(&b);
@@ -687,7 +716,12 @@ fn published_then_turned_on(name: &str, env: &[(&str, &str)]) -> (String, String
     site.write("public/index.html", "<h1>Home</h1>");
     site.commit("v1");
     site.run_with(&[], env).ok();
-    site.config(&config(name, &b, &dist, ""));
+    site.config(
+        SiteToml::s3(&b)
+            .name(name)
+            .distribution(&dist)
+            .managed_function(),
+    );
     tag_for_site(&site, &dist);
     (b, dist, site)
 }

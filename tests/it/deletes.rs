@@ -63,10 +63,6 @@ fn refuse_some_keys(a: &Asked) -> Option<Vec<u8>> {
     )
 }
 
-fn config(b: &str) -> String {
-    format!("[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\nmax_deletes = 2000\n")
-}
-
 /// 1,001 removed files go in two DeleteObjects requests (1,000 keys, then 1); when S3 refuses a key of the
 /// second, the publish fails, the record still names the old commit (with the failure), the refused object
 /// is still there, and the next publish deletes it and records the new commit.
@@ -74,7 +70,7 @@ fn config(b: &str) -> String {
 fn per_key_delete_errors_in_the_second_batch_of_1000_fail_the_publish_and_record_nothing() {
     let site = Site::new();
     let b = bucket("deletes");
-    site.config(&config(&b));
+    site.config(SiteToml::s3(&b).with("max_deletes = 2000"));
     site.write("public/index.html", "<h1>Home</h1>");
     for i in 0..1000 {
         site.write(&format!("public/old/{i:04}.html"), format!("old {i}"));

@@ -17,9 +17,7 @@ fn local(site: &Site) -> std::path::PathBuf {
 
 fn s3_site(site: &Site, name: &str) -> String {
     let b = bucket(name);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
-    ));
+    site.config(SiteToml::s3(&b));
     b
 }
 
@@ -412,9 +410,7 @@ fn keys_s3_would_refuse_are_caught_before_anything_is_written() {
     small_blog(&site);
     let b = bucket("star");
     let d = distribution(&b);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\ndistribution = \"{d}\"\n"
-    ));
+    site.config(SiteToml::s3(&b).distribution(&d));
     // The file exists before, and changes: a new file is never invalidated, so only a changed one makes the
     // planner write a path with the `*` in it, which must end there (CloudFront takes a `*` as a wildcard, and
     // refuses one mid-path).

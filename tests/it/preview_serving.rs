@@ -17,14 +17,6 @@ use crate::util::*;
 const DOMAIN: &str = "preview.blog.example.com";
 const PASSWORD: &str = "correct horse battery staple 42";
 
-/// A production target in front of `bucket` and `dist` that manages its function, then `extra`.
-fn config(b: &str, dist: &str, extra: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\nbranch = \"main\"\n[targets.production]\nurl = \"s3://{b}\"\n\
-         distribution = \"{dist}\"\ncdn_function = \"manage\"\n{extra}"
-    )
-}
-
 fn previews(lines: &str) -> String {
     format!("[targets.production.previews]\n{lines}")
 }
@@ -135,7 +127,12 @@ fn published(name: &str, kvs: bool) -> (String, String, Proxy, Site) {
 /// and a branch `draft` with a changed home page, checked out.
 fn site_with_draft(b: &str, dist: &str, env: &[(&str, &str)]) -> Site {
     let site = Site::new();
-    site.config(&config(b, dist, ""));
+    site.config(
+        SiteToml::s3(b)
+            .source("branch = \"main\"")
+            .distribution(dist)
+            .managed_function(),
+    );
     site.write("public/index.html", "<h1>Home</h1>")
         .write("public/posts/a/index.html", "<h1>A</h1>");
     site.commit("v1");
@@ -157,7 +154,11 @@ fn production_publishes_the_routing_and_previews_leave_it_alone() {
     let (b, dist, proxy, site) = published("ps-route", false);
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     let (name, _) = site_names(&site);
-    let with_domain = config(&b, &dist, &previews(&format!("domain = \"{DOMAIN}\"\n")));
+    let with_domain = SiteToml::s3(&b)
+        .source("branch = \"main\"")
+        .distribution(&dist)
+        .managed_function()
+        .then(&previews(&format!("domain = \"{DOMAIN}\"\n")));
     site.config(&with_domain);
     let response_name = {
         let j = site.run(&["cdn-function", "--print", "--json"]).ok().json();
@@ -265,7 +266,13 @@ fn a_preview_password_reaches_aws_only_as_a_salted_hash() {
     let (name, _) = site_names(&site);
     site.git(&["branch", "stale", "draft"]);
     site.git(&["switch", "-q", "main"]);
-    site.config(&config(&b, &dist, &protected));
+    site.config(
+        SiteToml::s3(&b)
+            .source("branch = \"main\"")
+            .distribution(&dist)
+            .managed_function()
+            .then(&protected),
+    );
     site.commit("previews with a password");
     site.git(&["switch", "-q", "draft"]);
     site.git(&["merge", "-q", "--no-edit", "main"]);
@@ -355,7 +362,11 @@ fn a_preview_password_reaches_aws_only_as_a_salted_hash() {
     site.git(&["switch", "-q", "main"]);
     site.config(&format!(
         "{}[[redirects]]\nfrom = \"/old/\"\nto = \"/posts/a/\"\n",
-        config(&b, &dist, &protected)
+        SiteToml::s3(&b)
+            .source("branch = \"main\"")
+            .distribution(&dist)
+            .managed_function()
+            .then(&protected)
     ));
     site.commit("a redirect");
     let n = proxy.requests().len();
@@ -467,11 +478,11 @@ fn a_response_function_that_is_not_the_sites_is_left_alone() {
     site.git(&["switch", "-q", "main"]);
     site.write("public/about.html", "<h1>About</h1>");
     site.commit("about");
-    let protected = config(
-        &b,
-        &dist,
-        &previews("password_env = \"GP_PREVIEW_PASSWORD\"\n"),
-    );
+    let protected = SiteToml::s3(&b)
+        .source("branch = \"main\"")
+        .distribution(&dist)
+        .managed_function()
+        .then(&previews("password_env = \"GP_PREVIEW_PASSWORD\"\n"));
     site.config(&protected);
     let j = site.run(&["cdn-function", "--print", "--json"]).ok().json();
     let response_name = j["response"]["name"].as_str().unwrap().to_string();

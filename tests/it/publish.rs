@@ -2,16 +2,12 @@
 
 use crate::util::*;
 
-fn s3_config(bucket: &str, extra: &str) -> String {
-    format!("[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{bucket}\"\n{extra}\n")
-}
-
 #[test]
 fn first_publish_uploads_every_file_with_bytes_type_and_blob_id() {
     let site = Site::new();
     let b = bucket("first");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     let commit = site.commit("site");
     let r = site.run(&["--json"]).ok();
     let reqs = moto().requests(&b);
@@ -81,7 +77,7 @@ fn new_post_uploads_exactly_the_changed_keys_without_listing() {
     let site = Site::new();
     let b = bucket("newpost");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     let before = moto().request_count(&b);
@@ -128,7 +124,7 @@ fn regenerating_identical_output_uploads_nothing() {
     let site = Site::new();
     let b = bucket("regen");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     // A generator rewrites every file with the same bytes; only something outside public/ changes.
@@ -160,7 +156,7 @@ fn delete_rename_and_invalidations_as_cloudfront_records_them() {
     let dist = distribution(&b);
     small_blog(&site);
     site.write("public/old/page.html", "old");
-    site.config(&s3_config(&b, &format!("distribution = \"{dist}\"")));
+    site.config(SiteToml::s3(&b).with(&format!("distribution = \"{dist}\"")));
     site.commit("v1");
     site.run(&[]).ok();
     assert!(
@@ -231,10 +227,9 @@ fn unicode_space_and_tricky_names_get_exact_keys_and_matching_paths() {
     for n in names {
         site.write(&format!("public/{n}"), format!("v1 {n}"));
     }
-    site.config(&s3_config(
-        &b,
-        &format!("distribution = \"{dist}\"\nmax_invalidation_paths = 30"),
-    ));
+    site.config(SiteToml::s3(&b).with(&format!(
+        "distribution = \"{dist}\"\nmax_invalidation_paths = 30"
+    )));
     site.commit("v1");
     site.run(&[]).ok();
     let keys: Vec<String> = site_objects(&b).into_keys().collect();
@@ -280,7 +275,7 @@ fn dry_run_changes_nothing_and_prints_the_plan() {
     let site = Site::new();
     let b = bucket("dry");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     let r = site.run(&["--dry-run"]).ok();
     let reqs = moto().requests(&b);
@@ -341,7 +336,7 @@ fn max_deletes_refuses_before_changing_anything() {
     let site = Site::new();
     let b = bucket("maxdel");
     small_blog(&site);
-    site.config(&s3_config(&b, "max_deletes = 2"));
+    site.config(SiteToml::s3(&b).with("max_deletes = 2"));
     site.commit("v1");
     site.run(&[]).ok();
     for f in ["feed.xml", "css/site.css", "img/logo.png"] {
@@ -393,7 +388,7 @@ fn a_live_claim_stops_a_second_publisher_before_it_writes() {
     let site = Site::new();
     let b = bucket("claim");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     // Someone on another host has held the target since half an hour before the new year; it is now the last
@@ -431,7 +426,7 @@ fn a_claim_past_its_lease_is_taken_over() {
     let site = Site::new();
     let b = bucket("lease");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     for (n, (since, busy_at, stale_at)) in [
@@ -494,7 +489,7 @@ fn a_record_written_between_the_read_and_the_claim_stops_the_publish_before_it_w
     let site = Site::new();
     let b = bucket("race");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     site.write("public/index.html", "v2");
@@ -639,7 +634,7 @@ fn since_and_full_and_rev() {
     let site = Site::new();
     let b = bucket("since");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     let c1 = site.commit("v1");
     site.write("public/index.html", "v2");
     let c2 = site.commit("v2");
@@ -667,7 +662,7 @@ fn status_reports_live_commit_and_lag() {
     let site = Site::new();
     let b = bucket("status");
     small_blog(&site);
-    site.config(&s3_config(&b, ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     let s = site.run(&["status"]).ok();
     assert!(s.stdout.contains("nothing deployed yet"), "{}", s.stdout);

@@ -3,13 +3,6 @@
 
 use crate::util::*;
 
-fn config(bucket: &str, dist: &str, extra: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{bucket}\"\ndistribution = \"{dist}\"\n\
-         redirect_renames = \"auto\"\n{extra}"
-    )
-}
-
 /// A post with enough lines that an edit keeps it "similar".
 pub(crate) fn post(title: &str, date: &str, edit: &str) -> String {
     let mut s = format!(
@@ -71,7 +64,11 @@ fn three_renamed_posts_redirect_from_both_url_forms() {
     let site = Site::new();
     let b = bucket("redir");
     let dist = distribution(&b);
-    site.config(&config(&b, &dist, ""));
+    site.config(
+        SiteToml::s3(&b)
+            .distribution(&dist)
+            .with("redirect_renames = \"auto\""),
+    );
     publish_then_move(
         &site,
         &[
@@ -166,7 +163,11 @@ fn republishing_at_the_old_path_removes_the_redirect() {
     let site = Site::new();
     let b = bucket("redir-back");
     let dist = distribution(&b);
-    site.config(&config(&b, &dist, ""));
+    site.config(
+        SiteToml::s3(&b)
+            .distribution(&dist)
+            .with("redirect_renames = \"auto\""),
+    );
     publish_then_move(&site, &[("a", "b", "A", "1", "1", "")]);
     site.run(&[]).ok();
     assert_eq!(website_redirect(&b, "a/index.html").as_deref(), Some("/b/"));
@@ -190,11 +191,7 @@ fn config_redirects_are_written_and_checked() {
     let dist = distribution(&b);
     site.write("public/index.html", "<h1>Home</h1>")
         .write("public/new/index.html", "<h1>New</h1>")
-        .config(&config(
-            &b,
-            &dist,
-            "[[redirects]]\nfrom = \"/old/\"\nto = \"/new/\"\n[[redirects]]\nfrom = \"/away.html\"\nto = \"https://example.com/\"\nstatus = 302\n",
-        ));
+        .config(SiteToml::s3(&b).distribution(&dist).with("redirect_renames = \"auto\"").then("[[redirects]]\nfrom = \"/old/\"\nto = \"/new/\"\n[[redirects]]\nfrom = \"/away.html\"\nto = \"https://example.com/\"\nstatus = 302\n"));
     site.commit("v1");
     site.run(&[]).ok();
     assert_eq!(
@@ -206,11 +203,12 @@ fn config_redirects_are_written_and_checked() {
         Some("https://example.com/")
     );
 
-    site.config(&config(
-        &b,
-        &dist,
-        "[[redirects]]\nfrom = \"/new\"\nto = \"/\"\n",
-    ));
+    site.config(
+        SiteToml::s3(&b)
+            .distribution(&dist)
+            .with("redirect_renames = \"auto\"")
+            .then("[[redirects]]\nfrom = \"/new\"\nto = \"/\"\n"),
+    );
     site.commit("bad");
     let before = moto().request_count(&b);
     let r = site.run(&[]).fails(2);
@@ -235,9 +233,7 @@ fn config_redirects_are_written_and_checked() {
 fn ask_mode_without_a_terminal_only_proposes() {
     let site = Site::new();
     let b = bucket("redir-ask");
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
-    ));
+    site.config(SiteToml::s3(&b));
     publish_then_move(&site, &[("a", "b", "A", "1", "1", "")]);
     let r = site.run(&[]).ok();
     assert!(r.stdout.contains("? /a/ → /b/"), "{}", r.stdout);
@@ -300,11 +296,13 @@ fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
     let b = bucket("redir-fn");
     let dist = distribution(&b);
     let redirect = "[[redirects]]\nfrom = \"/old/\"\nto = \"/\"\n";
-    site.config(&config(
-        &b,
-        &dist,
-        &format!("cdn_function = \"manage\"\n{redirect}"),
-    ));
+    site.config(
+        SiteToml::s3(&b)
+            .distribution(&dist)
+            .with("redirect_renames = \"auto\"")
+            .managed_function()
+            .then(redirect),
+    );
     let proxy = Proxy::start(&moto().endpoint, Config::default());
     let env = [("AWS_ENDPOINT_URL", proxy.endpoint.as_str())];
     site.write("public/index.html", "<h1>Home</h1>")
@@ -379,9 +377,7 @@ fn managed_cdn_function_is_published_associated_and_updated_only_on_change() {
 fn ask_mode_on_a_terminal_asks_and_applies_on_yes() {
     let site = Site::new();
     let b = bucket("redir-pty");
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n"
-    ));
+    site.config(SiteToml::s3(&b));
     publish_then_move(&site, &[("a", "b", "A", "1", "1", "")]);
     let mut cmd = std::process::Command::new(bin());
     site.env(&mut cmd);

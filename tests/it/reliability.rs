@@ -51,12 +51,9 @@ fn versions() -> (Files, Files) {
     (v1, v2)
 }
 
-/// `origin_path` is given so that no CloudFront read precedes the state read: request numbers stay as counted.
-fn config(b: &str, dist: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\norigin_path = \"\"\nconcurrency = 1\nmax_invalidation_paths = 100\n"
-    )
-}
+/// The target's lines beside its distribution: `origin_path` is given so that no CloudFront read precedes the
+/// state read: request numbers stay as counted.
+const COUNTED: &str = "origin_path = \"\"\nconcurrency = 1\nmax_invalidation_paths = 100";
 
 fn bucket_files(b: &str) -> Files {
     site_objects(b)
@@ -177,7 +174,7 @@ fn sigkill_in_every_phase_then_rerun_converges() {
         let site = Site::new();
         let b = bucket("crash");
         let dist = distribution(&b);
-        site.config(&config(&b, &dist));
+        site.config(SiteToml::s3(&b).distribution(&dist).with(COUNTED));
         write_all(&site, &v1);
         let c1 = site.commit("v1");
         site.run(&[]).ok();
@@ -324,7 +321,7 @@ fn two_publishers_racing_exactly_one_proceeds() {
         let site = Site::new();
         let b = bucket("race");
         let dist = distribution(&b);
-        site.config(&config(&b, &dist));
+        site.config(SiteToml::s3(&b).distribution(&dist).with(COUNTED));
         write_all(&site, &v1);
         site.commit("v1");
         site.run(&[]).ok();
@@ -433,7 +430,11 @@ fn injected_faults_either_complete_or_leave_state_unadvanced_and_rerun_converges
         let site = Site::new();
         let b = bucket("fault");
         let dist = distribution(&b);
-        site.config(&config(&b, &dist).replace("concurrency = 1", "concurrency = 4"));
+        site.config(
+            SiteToml::s3(&b)
+                .distribution(&dist)
+                .with(&COUNTED.replace("concurrency = 1", "concurrency = 4")),
+        );
         write_all(&site, &v1);
         let c1 = site.commit("v1");
         site.run(&[]).ok();
@@ -500,7 +501,7 @@ fn cloudfront_throttling_is_retried_with_backoff() {
     let site = Site::new();
     let b = bucket("throttle");
     let dist = distribution(&b);
-    site.config(&config(&b, &dist));
+    site.config(SiteToml::s3(&b).distribution(&dist).with(COUNTED));
     write_all(&site, &v1);
     site.commit("v1");
     site.run(&[]).ok();
@@ -535,9 +536,7 @@ fn cloudfront_throttling_is_retried_with_backoff() {
 fn v1_published_v2_committed(name: &str, extra: &str) -> (Site, String, String, String) {
     let site = Site::new();
     let b = bucket(name);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\n{extra}"
-    ));
+    site.config(SiteToml::s3(&b).with(extra));
     let (v1, v2) = versions();
     write_all(&site, &v1);
     let c1 = site.commit("v1");

@@ -7,19 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::proxy::{Asked, Config, Fault, Logged, Proxy, Targeted};
 use crate::util::*;
 
-fn config(b: &str, dist: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{b}\"\ndistribution = \"{dist}\"\n"
-    )
-}
-
 /// A small blog published once to a new bucket and distribution, and a second commit that edits two pages
 /// (two uploads, an invalidation). Returns (site, bucket, distribution, first commit, second commit).
 fn published_then_edited(name: &str) -> (Site, String, String, String, String) {
     let site = Site::new();
     let b = bucket(name);
     let dist = distribution(&b);
-    site.config(&config(&b, &dist));
+    site.config(SiteToml::s3(&b).distribution(&dist));
     small_blog(&site);
     let c1 = site.commit("v1");
     site.run(&[]).ok();

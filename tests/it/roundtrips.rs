@@ -8,10 +8,6 @@
 use crate::proxy::{Asked, Config, Logged, Proxy};
 use crate::util::*;
 
-fn config(url: &str, dist: &str) -> String {
-    format!("[source]\ndir = \"public\"\n[targets.production]\nurl = \"{url}\"\ndistribution = \"{dist}\"\n")
-}
-
 /// Every request that went to CloudFront.
 fn is_cloudfront(r: &Logged) -> bool {
     r.path.starts_with("/2020-05-31/")
@@ -137,7 +133,7 @@ fn published_blog(name: &str) -> (Site, String, String, String) {
     let site = Site::new();
     let b = bucket(name);
     let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}"), &dist));
+    site.config(SiteToml::s3(&b).distribution(&dist));
     small_blog(&site);
     let c1 = site.commit("v1");
     site.run(&[]).ok();
@@ -149,7 +145,7 @@ fn the_claim_comes_before_any_site_write_assets_before_pages_and_the_record_afte
     let site = Site::new();
     let b = bucket("order");
     let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}"), &dist));
+    site.config(SiteToml::s3(&b).distribution(&dist));
     small_blog(&site);
     site.commit("v1");
     let (r, log) = publish_logged(&site, &[]);
@@ -264,7 +260,7 @@ fn an_origin_path_changed_since_the_record_kept_it_is_seen_beside_the_claim_and_
     let site = Site::new();
     let b = bucket("origin");
     let dist = distribution(&b);
-    site.config(&config(&format!("s3://{b}/site"), &dist));
+    site.config(SiteToml::s3(&b).prefix("site").distribution(&dist));
     small_blog(&site);
     site.commit("v1");
     site.run(&[]).ok();

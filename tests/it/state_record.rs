@@ -15,7 +15,7 @@ fn blog_with(name: &str, extra: &str) -> (Site, String) {
     let site = Site::new();
     let b = bucket(name);
     small_blog(&site);
-    site.config(&s3_config(&b, "", extra));
+    site.config(SiteToml::s3(&b).with(extra));
     site.commit("v1");
     (site, b)
 }
@@ -27,10 +27,6 @@ fn published_once(name: &str) -> (Site, String) {
     (site, b)
 }
 
-fn s3_config(bucket: &str, top: &str, extra: &str) -> String {
-    format!("{top}\n[source]\ndir = \"public\"\n[targets.production]\nurl = \"s3://{bucket}\"\n{extra}\n")
-}
-
 /// `by` was `user@host`, readable by anyone through the site: now the publisher's name only, from
 /// `publisher` (target, then top level), else git's `user.name`; no host or pid anywhere once released.
 #[test]
@@ -40,7 +36,7 @@ fn deploy_record_names_the_publisher_without_host_or_pid() {
     let b = bucket("by");
     small_blog(&site);
     site.git(&["config", "user.name", "Site Owner"]);
-    site.config(&s3_config(&b, "", ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     let st = state_json(&b, "");
@@ -49,16 +45,16 @@ fn deploy_record_names_the_publisher_without_host_or_pid() {
     assert!(!text.contains(&host), "the host is recorded: {text}");
     assert!(!text.contains("\"pid\""), "a pid is recorded: {text}");
 
-    site.config(&s3_config(&b, "publisher = \"Deploy Bot\"", ""));
+    site.config(SiteToml::s3(&b).top("publisher = \"Deploy Bot\""));
     site.write("public/index.html", "v2").commit("v2");
     site.run(&[]).ok();
     assert_eq!(state_json(&b, "")["deployed"]["by"], "Deploy Bot");
 
-    site.config(&s3_config(
-        &b,
-        "publisher = \"Deploy Bot\"",
-        "publisher = \"CI\"",
-    ));
+    site.config(
+        SiteToml::s3(&b)
+            .top("publisher = \"Deploy Bot\"")
+            .with("publisher = \"CI\""),
+    );
     site.write("public/index.html", "v3").commit("v3");
     site.run(&[]).ok();
     let st = state_json(&b, "");
@@ -97,7 +93,7 @@ fn first_publish_probes_conditional_writes_once() {
     let site = Site::new();
     let b = bucket("probe");
     small_blog(&site);
-    site.config(&s3_config(&b, "", ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     let probes = |reqs: &[Req]| -> Vec<(String, u16)> {
@@ -133,7 +129,7 @@ fn a_record_without_a_probe_is_probed_before_a_publish_with_nothing_to_transfer(
     let site = Site::new();
     let b = bucket("probe-empty");
     small_blog(&site);
-    site.config(&s3_config(&b, "", ""));
+    site.config(SiteToml::s3(&b));
     site.commit("v1");
     site.run(&[]).ok();
     let mut st = state_json(&b, "");
@@ -187,10 +183,7 @@ fn store_ignoring_conditional_writes_is_refused() {
     let prefix = unique("ignored");
     let site = Site::new();
     small_blog(&site);
-    site.config(&format!(
-        "[source]\ndir = \"public\"\n{}",
-        srv.target("p", &prefix, "")
-    ));
+    site.config(srv.site_toml(&prefix));
     site.commit("v1");
     let r = site.run_with(&[], S3rver::ENV).fails(4);
     has(&r.stderr, "ignores conditional writes");
@@ -207,13 +200,8 @@ fn a_claim_the_probe_does_not_back_is_given_back() {
     let prefix = unique("giveback");
     let site = Site::new();
     small_blog(&site);
-    let config = |extra: &str| {
-        format!(
-            "[source]\ndir = \"public\"\n{}",
-            srv.target("p", &prefix, extra)
-        )
-    };
-    site.config(&config("locking = \"none\""));
+    let config = || srv.site_toml(&prefix);
+    site.config(config().with("locking = \"none\""));
     site.commit("v1");
     site.run_with(&[], S3rver::ENV).ok();
     let key = format!("{prefix}/.git-publish/state.json");
@@ -223,7 +211,7 @@ fn a_claim_the_probe_does_not_back_is_given_back() {
         srv.get(&format!("{prefix}/index.html")),
     );
 
-    site.config(&config(""));
+    site.config(config());
     site.write("public/index.html", "v2").commit("v2");
     let r = site.run_with(&[], S3rver::ENV).fails(4);
     has(&r.stderr, "ignores conditional writes");
@@ -239,8 +227,7 @@ fn locking_none_publishes_to_such_a_store_with_a_warning() {
     let prefix = unique("nolock");
     let site = Site::new();
     small_blog(&site);
-    let target = srv.target("p", &prefix, "locking = \"none\"");
-    site.config(&format!("[source]\ndir = \"public\"\n{target}"));
+    site.config(srv.site_toml(&prefix).with("locking = \"none\""));
     site.commit("v1");
     for v in ["v2", "v3"] {
         let r = site.run_with(&[], S3rver::ENV).ok();
@@ -259,7 +246,7 @@ fn bucket_policy_keeps_the_record_from_cloudfront() {
     let site = Site::new();
     let b = bucket("oac");
     small_blog(&site);
-    site.config(&s3_config(&b, "", "distribution = \"E2QWRUHAPOMQZL\""));
+    site.config(SiteToml::s3(&b).with("distribution = \"E2QWRUHAPOMQZL\""));
     let r = site
         .run(&[
             "iam-policy",
@@ -296,7 +283,7 @@ fn state_in_a_private_bucket_is_moved_there_once() {
     assert!(objects(&b).contains_key(".git-publish/state.json"));
 
     let moved = format!("state = \"s3://{private}/sites/blog.json\"");
-    site.config(&s3_config(&b, "", &moved));
+    site.config(SiteToml::s3(&b).with(&moved));
     site.run(&["--dry-run"]).ok();
     assert!(
         objects(&b).contains_key(".git-publish/state.json"),
@@ -345,7 +332,7 @@ fn a_half_done_move_is_finished_by_the_next_run() {
             .send(),
     )
     .unwrap();
-    site.config(&s3_config(&b, "", &format!("state = \"s3://{private}\"")));
+    site.config(SiteToml::s3(&b).with(&format!("state = \"s3://{private}\"")));
     site.write("public/index.html", "v2").commit("v2");
     site.run(&[]).ok();
     assert!(!objects(&b).keys().any(|k| k.contains(".git-publish")));
@@ -392,11 +379,9 @@ fn doctor_checks_a_target_against_moto() {
     let site = Site::new();
     let b = bucket("doctor");
     let dist = distribution(&b);
-    site.config(&s3_config(
-        &b,
-        "",
-        &format!("distribution = \"{dist}\"\nregion = \"us-east-1\""),
-    ));
+    site.config(SiteToml::s3(&b).with(&format!(
+        "distribution = \"{dist}\"\nregion = \"us-east-1\""
+    )));
     let r = site.run(&["doctor"]).ok();
     for check in [
         "✓ credentials",
@@ -421,7 +406,7 @@ fn doctor_checks_a_target_against_moto() {
         ]
     );
 
-    site.config(&s3_config(&b, "", "region = \"eu-west-1\""));
+    site.config(SiteToml::s3(&b).with("region = \"eu-west-1\""));
     let r = site.run(&["doctor"]).fails(1);
     has(&r.stdout, "✗ region");
     has(&r.stdout, "fix: set `region = \"us-east-1\"`");
@@ -432,7 +417,7 @@ fn doctor_checks_a_target_against_moto() {
 fn doctor_finds_a_store_ignoring_conditional_writes() {
     let srv = s3rver();
     let site = Site::new();
-    site.config(&srv.target("p", &unique("doctor"), ""));
+    site.config(srv.site_toml(&unique("doctor")));
     let r = site.run_with(&["doctor"], S3rver::ENV).fails(1);
     has(&r.stdout, "✓ credentials");
     has(&r.stdout, "✗ conditional writes");
@@ -521,7 +506,7 @@ fn doctor_finds_the_record_readable_at_the_public_url() {
 
     // `state` in the same bucket is still served by it.
     let same = format!("state = \"s3://{b}/deploy/site.json\"");
-    site.config(&s3_config(&b, "", &same));
+    site.config(SiteToml::s3(&b).with(&same));
     site.run(&[]).ok();
     let r = site.run(&["doctor", "--site-url", &base]).fails(1);
     has(
@@ -531,11 +516,7 @@ fn doctor_finds_the_record_readable_at_the_public_url() {
 
     // The record moved out of the site: the URL answers 404, and doctor passes without asking it.
     let private = bucket("public-url-private");
-    site.config(&s3_config(
-        &b,
-        "",
-        &format!("state = \"s3://{private}/site.json\""),
-    ));
+    site.config(SiteToml::s3(&b).with(&format!("state = \"s3://{private}/site.json\"")));
     site.run(&[]).ok();
     let r = site.run(&["doctor", "--site-url", &base]).ok();
     has(
@@ -544,7 +525,7 @@ fn doctor_finds_the_record_readable_at_the_public_url() {
             "✓ public record: the record is kept at s3://{private}/site.json, outside the site"
         ),
     );
-    site.config(&s3_config(&b, "", ""));
+    site.config(SiteToml::s3(&b));
     let r = site.run(&["doctor", "--site-url", &base]).ok();
     has(&r.stdout, "answered 404");
 
@@ -583,7 +564,7 @@ fn a_record_of_a_newer_format_is_refused_and_nothing_is_written() {
         (&["--full", "--force-state"][..], ""),
         (&[][..], moved.as_str()),
     ] {
-        site.config(&s3_config(&b, "", extra));
+        site.config(SiteToml::s3(&b).with(extra));
         let r = site.run(args).fails(1);
         has(&r.stderr, ".git-publish/state.json");
         has(&r.stderr, &format!("newer git-publish (format {newer}"));

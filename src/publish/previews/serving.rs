@@ -30,7 +30,9 @@ use crate::state;
 
 /// Whether the target's previews go through a function git-publish manages.
 fn managed(t: &Target) -> bool {
-    t.cdn_function_managed && !t.distributions.is_empty() && matches!(t.backend, Backend::S3 { .. })
+    t.manages_cdn_function()
+        && !t.distributions.is_empty()
+        && matches!(t.backend, Backend::S3 { .. })
 }
 
 /// A CloudFront error about the function or its store on `distribution`, as the user sees it.
