@@ -12,13 +12,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    check_endpoint, is_plain_path, parse_url, Backend, CdnFunction, DirectoryUrl, Distribution,
-    Locking, Mode, PreviewsConfig, RawDistribution, RawTarget, RedirectRenames, StateLocation,
-    Target, Words, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
-    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
-    DEFAULT_MAX_INVALIDATION_PATHS,
+use super::modes::{CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
+use super::types::{
+    Distribution, PreviewsConfig, RawDistribution, RawTarget, StateLocation, Target,
+    DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT,
+    DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
 };
+use super::urls::{check_endpoint, is_plain_path, parse_url, redact_userinfo, Backend};
 use crate::error::{Error, Result};
 use crate::plan::invalidate::UrlForms;
 
@@ -410,7 +410,7 @@ fn bad_url(d: &Draft) -> Option<String> {
 fn bad_endpoint(d: &Draft) -> Option<String> {
     let ep = d.raw.endpoint.as_ref()?;
     let why = check_endpoint(ep, d.raw.allow_http.unwrap_or(false)).err()?;
-    Some(format!("{:?}: {why}", super::redact_userinfo(ep)))
+    Some(format!("{:?}: {why}", redact_userinfo(ep)))
 }
 
 /// What is wrong with the first bad entry of `distribution`, in the order listed.

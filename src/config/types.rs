@@ -1,0 +1,305 @@
+//! What site.toml holds: the defaults, the file's serde schema (`Raw*`, the documented keys) and the validated
+//! types the rest of the program reads ([`Config`], [`Target`], [`Backend`], ...). Plain data and small
+//! accessors; parsing and checking are in the parent module and `target_checks.rs`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::modes::*;
+use super::urls::{parse_url, Backend};
+use crate::identity;
+use crate::plan::invalidate::UrlForms;
+use crate::plan::redirects::{ConfigRedirect, RedirectSpec};
+use crate::plan::rules::{RuleSpec, Rules};
+
+pub const DEFAULT_MAX_DELETES: usize = 500;
+pub const DEFAULT_MAX_INVALIDATION_PATHS: usize = 15;
+/// The hard cap on store requests in flight; below it the executor adapts the number (`exec::flow`).
+pub const DEFAULT_CONCURRENCY: usize = 256;
+pub const DEFAULT_INDEX_DOCUMENT: &str = "index.html";
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(3600);
+/// CloudFront's free tier: 1,000 invalidation paths a month (per account).
+pub const DEFAULT_INVALIDATION_BUDGET: usize = 1000;
+pub const DEFAULT_DIRECTORY_URLS: &[&str] = &["/dir/", "/dir/index.html"];
+/// Where snapshot builds are committed when `source.snapshot_ref` is not set.
+pub const DEFAULT_SNAPSHOT_REF: &str = "refs/heads/site-builds";
+
+/// Raw file schema. Field names are the documented keys of site.toml.example.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    #[serde(default)]
+    pub(crate) source: RawSource,
+    #[serde(default)]
+    pub(crate) targets: BTreeMap<String, RawTarget>,
+    #[serde(default)]
+    pub(crate) rules: Vec<RuleSpec>,
+    #[serde(default)]
+    pub(crate) redirects: Vec<RedirectSpec>,
+    /// The name deploys are recorded under, for every target that does not set its own.
+    pub(crate) publisher: Option<String>,
+}
+
+/// `distribution = "E..."`, `"auto"`, or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawDistribution {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSource {
+    pub(crate) branch: Option<String>,
+    pub(crate) dir: Option<String>,
+    pub(crate) build_dir: Option<String>,
+    pub(crate) build_command: Option<String>,
+    pub(crate) build_env: Option<String>,
+    pub(crate) snapshot_ref: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    pub(crate) url: String,
+    pub(crate) region: Option<String>,
+    pub(crate) profile: Option<String>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) distribution: Option<RawDistribution>,
+    pub(crate) domain: Option<String>,
+    pub(crate) origin_path: Option<String>,
+    #[serde(default)]
+    pub(crate) default: bool,
+    pub(crate) concurrency: Option<usize>,
+    pub(crate) max_deletes: Option<usize>,
+    pub(crate) max_invalidation_paths: Option<usize>,
+    pub(crate) index_document: Option<String>,
+    pub(crate) invalidate_new_files: Option<bool>,
+    pub(crate) allow_http: Option<bool>,
+    pub(crate) claim_lease: Option<String>,
+    pub(crate) directory_urls: Option<Vec<String>>,
+    pub(crate) pretty_urls: Option<bool>,
+    pub(crate) invalidation_budget: Option<usize>,
+    pub(crate) delay_deletes: Option<bool>,
+    pub(crate) redirect_renames: Option<String>,
+    pub(crate) cdn_function: Option<String>,
+    pub(crate) publisher: Option<String>,
+    pub(crate) locking: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) previews: Option<RawPreviews>,
+}
+
+/// `[targets.NAME.previews]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPreviews {
+    pub(crate) domain: Option<String>,
+    pub(crate) password_env: Option<String>,
+    pub(crate) password_file: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages).
+    pub path: PathBuf,
+    pub source: SourceConfig,
+    pub targets: BTreeMap<String, Target>,
+    /// `[[rules]]`, compiled (shared by every target).
+    pub rules: Rules,
+    /// `[[redirects]]`, checked, chains collapsed (shared by every target).
+    pub redirects: Vec<ConfigRedirect>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// Branch whose commits hold the output; `None` = the current branch (HEAD).
+    pub branch: Option<String>,
+    /// Output directory inside the commit, without leading/trailing slashes; "" = whole tree.
+    /// With snapshot builds it defaults to `build_dir` (used for deployed commits that are not snapshots).
+    pub dir: String,
+    /// Snapshot builds: the generated output is not committed; each publish commits this directory (relative
+    /// to the repository root) to `snapshot_ref` and publishes that commit.
+    pub snapshot: Option<SnapshotConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotConfig {
+    /// Directory relative to the repository root, without leading/trailing slashes.
+    pub build_dir: String,
+    /// Shell command run from the repository root before the snapshot (`sh -c`).
+    pub build_command: Option<String>,
+    /// `build_env = "inherit"`: the build sees the publisher's `AWS_*` variables (by default it doesn't).
+    pub build_env: BuildEnv,
+    /// Full ref name holding the chain of snapshot commits.
+    pub snapshot_ref: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub url: String,
+    pub backend: Backend,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint: Option<String>,
+    /// CloudFront distributions to invalidate (empty: none).
+    pub distributions: Vec<Distribution>,
+    /// The site's domain: picks the distribution with this alias for `distribution = "auto"`.
+    pub domain: Option<String>,
+    /// The distributions' origin path, when given (then it is not read from CloudFront); no slashes at the ends.
+    pub origin_path: Option<String>,
+    pub default: bool,
+    pub concurrency: usize,
+    pub max_deletes: usize,
+    pub max_invalidation_paths: usize,
+    /// Which URLs serve a file (`index_document`, `directory_urls`, `pretty_urls`).
+    pub forms: UrlForms,
+    pub invalidate_new_files: bool,
+    pub claim_lease: Duration,
+    /// Accept plain-http endpoints that are not loopback.
+    pub allow_http: bool,
+    /// Invalidation paths a month before they are paid (`invalidation_budget`).
+    pub invalidation_budget: usize,
+    pub delay_deletes: bool,
+    /// `redirect_renames`: "auto" applies, "ask" asks on a terminal (else only shows), "off".
+    pub redirect_renames: RedirectRenames,
+    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date
+    /// ([`Target::manages_cdn_function`]).
+    pub cdn_function: CdnFunction,
+    /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
+    /// committer name from git config, else the OS user.
+    pub publisher: Option<String>,
+    /// `locking = "none"`: the store's conditional writes are not required (see [`Locking`]).
+    pub locking: Locking,
+    /// `state = …`: where the deploy record lives when not in the site's own `<prefix>/.git-publish/`.
+    pub state: Option<StateLocation>,
+    /// `[targets.NAME.previews]`: branch previews' domain and protection (`git publish preview` works without
+    /// it, through the distribution's own name).
+    pub previews: Option<PreviewsConfig>,
+}
+
+/// `[targets.NAME.previews]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PreviewsConfig {
+    /// `<name>.<domain>` serves preview `<name>` (a wildcard alias of the distribution).
+    pub domain: Option<String>,
+    /// Where every preview's password comes from (the password itself never is in site.toml): the name of an
+    /// environment variable, or a file.
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+/// Where a target's deploy record lives (`state`): a store (S3 bucket with an empty prefix, or a local
+/// directory) and the key in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLocation {
+    pub backend: Backend,
+    pub key: String,
+}
+
+impl StateLocation {
+    /// `s3://BUCKET/KEY.json` or `s3://BUCKET[/PREFIX]` (the record is then `PREFIX/.git-publish/state.json`),
+    /// and the same with `file://` (a file, or a directory).
+    pub fn parse(url: &str, base_dir: &Path) -> std::result::Result<StateLocation, String> {
+        let default_key = |prefix: &str| {
+            let rel = format!("{}/state.json", crate::plan::STATE_DIR);
+            if prefix.is_empty() {
+                rel
+            } else {
+                format!("{prefix}/{rel}")
+            }
+        };
+        match parse_url(url, base_dir)? {
+            Backend::S3 { bucket, prefix } => {
+                let key = if prefix.ends_with(".json") {
+                    prefix
+                } else {
+                    default_key(&prefix)
+                };
+                let backend = Backend::S3 {
+                    bucket,
+                    prefix: String::new(),
+                };
+                Ok(StateLocation { backend, key })
+            }
+            Backend::Local { root } => {
+                let name = root
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if name.ends_with(".json") {
+                    let key = name.to_string();
+                    let dir = root.parent().map(Path::to_path_buf).unwrap_or_default();
+                    Ok(StateLocation {
+                        backend: Backend::Local { root: dir },
+                        key,
+                    })
+                } else {
+                    Ok(StateLocation {
+                        backend: Backend::Local { root },
+                        key: default_key(""),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Where the record is, for messages.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::S3 { bucket, .. } => format!("s3://{bucket}/{}", self.key),
+            Backend::Local { root } => root.join(&self.key).display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Distribution {
+    Id(String),
+    /// Found at publish time: the distribution whose origin is the bucket (or whose alias is `domain`).
+    Auto,
+}
+
+impl Distribution {
+    pub fn describe(&self) -> &str {
+        match self {
+            Distribution::Id(id) => id,
+            Distribution::Auto => "auto",
+        }
+    }
+}
+
+impl Target {
+    /// Key prefix inside the bucket ("" for the bucket root or a local directory).
+    pub fn prefix(&self) -> &str {
+        match &self.backend {
+            Backend::S3 { prefix, .. } => prefix,
+            Backend::Local { .. } => "",
+        }
+    }
+
+    /// The site's identity in its cloud account (see [`crate::identity`]): bucket, prefix and target name.
+    pub fn site(&self) -> identity::Site {
+        match &self.backend {
+            Backend::S3 { bucket, prefix } => identity::Site::new(&self.name, bucket, prefix),
+            Backend::Local { root } => {
+                identity::Site::new(&self.name, &root.display().to_string(), "")
+            }
+        }
+    }
+
+    /// `cdn_function = "manage"`.
+    pub fn manages_cdn_function(&self) -> bool {
+        self.cdn_function == CdnFunction::Manage
+    }
+
+    /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,
+    /// `git publish setup`), and of its KeyValueStore: unique per site ([`identity::Site::function_name`]).
+    pub fn cdn_function_name(&self) -> String {
+        self.site().function_name()
+    }
+}
