@@ -1,11 +1,11 @@
 //! `site.toml`: schema, parsing and validation.
 //!
 //! Owns turning the file's text into validated [`Config`] values: unknown keys, wrong types and bad values are
-//! errors that name the file, line and column (or the key); secrets are refused outright. Defaults live here
-//! and nowhere else. Each `[targets.NAME]` is checked by one table of rows (key, check, message, hint) in
+//! errors that name the file, line and column (or the key); secrets are refused outright. The schema, the
+//! defaults and the validated types are in `config/types.rs`, and nowhere else; URLs and endpoints in `config/urls.rs`. Each `[targets.NAME]` is checked by one table of rows (key, check, message, hint) in
 //! `config/target_checks.rs`; `[source]` by the `validate_*` steps below. Settings spelled as one of a few
 //! words are enums parsed here once (`config/modes.rs`); every key of the file is one row of
-//! `config/keys.rs::KEYS`, which the schema below, site.toml.example and `init`'s template are tested against.
+//! `config/keys.rs::KEYS`, which the schema, site.toml.example and `init`'s template are tested against.
 //! It does no IO beyond reading the file (see [`Config::load`]); [`Config::from_str`] is pure, for tests. It
 //! must not touch git or a store.
 
