@@ -35,7 +35,7 @@ mod probe;
 mod reserved;
 pub use errors::store_err;
 pub use format::FORMAT;
-pub use probe::{probe_conditional_writes, probe_create, probe_key, probe_refusals};
+pub use probe::{probe_conditional_writes, probe_create, probe_key, probe_refusals, probes};
 pub use reserved::{key_of, key_rules, state_key};
 
 /// How many past deploys the record keeps.

@@ -19,7 +19,9 @@ use crate::state::{self, Deploy, Holder, Pending, Probe, Requested, State};
 use crate::ui::human_bytes;
 
 use super::claim::{self, Claim};
-use super::{Prepared, PublishOpts, Session};
+use super::prepare::Prepared;
+use super::session::Session;
+use crate::settings::PublishOpts;
 
 /// What [`apply`] did.
 pub enum Applied {

@@ -11,12 +11,12 @@
 //! not back is given back: the record as it was is written over it.
 
 use crate::backends::settings_of;
-use crate::config::{Backend, Locking};
 use crate::error::{Error, Result};
 use crate::exec;
 use crate::state::{self, Pending, Probe, State};
 
-use super::{Prepared, Session};
+use super::prepare::Prepared;
+use super::session::Session;
 
 /// What the claim's round trip brought back.
 pub struct Claim {
@@ -191,19 +191,13 @@ pub(super) async fn resend(s: &Session, p: &Prepared<'_>) -> Vec<(String, String
     confirmed
 }
 
-/// Whether a publish to this target probes the store (until its state records a pass): not under
-/// `locking = "none"`, nor for a local directory, whose conditions are emulated under a lock file.
-pub(super) fn probes(target: &crate::config::Target) -> bool {
-    !matches!(target.backend, Backend::Local { .. }) && target.locking != Locking::None
-}
-
 /// The claim relies on the store refusing conditional writes that fail: probe it before the first claim
 /// (until the state records a pass) and stop if it does not. Returns the result for the state to record.
 pub(super) async fn probe_locking(s: &Session, p: &Prepared<'_>) -> Result<Option<Probe>> {
     let passed = (p.current.as_ref())
         .and_then(|c| c.probe.as_ref())
         .is_some_and(|pr| pr.conditional_writes);
-    if passed || !probes(&p.target) {
+    if passed || !state::probes(&p.target) {
         return Ok(None);
     }
     let store = p.backends.state_store();

@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::source::Snapshot;
 use crate::state::short;
 
-use super::{PublishOpts, Session};
+use super::session::Session;
+use crate::settings::PublishOpts;
 
 /// The commit chosen: the name it was asked by, its id, its output tree, and the snapshot build that made
 /// it (if one ran).

@@ -6,7 +6,7 @@
 use crate::plan::{self, Plan};
 use crate::source::Repo;
 
-use super::Session;
+use super::session::Session;
 
 /// Smallest new file worth looking through the whole deployed tree for (a duplicate whose bytes are already
 /// stored, to copy server-side). A copy and an upload are one request each, so a copy only saves sending

@@ -17,9 +17,11 @@ use crate::exec::Outcome;
 use crate::plan::{self, Plan};
 use crate::state::{self, Deploy, Pending, State, Takeover};
 
+use super::commit::output_of;
 use super::commit::{select_commit, Chosen};
 use super::lookups::{churn, copy_sources};
-use super::{output_of, PublishOpts, Report, Session};
+use super::session::{Report, Session};
+use crate::settings::PublishOpts;
 
 /// Everything a publish knows once it has planned, before it changes anything.
 pub struct Prepared<'s> {

@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::plan::{FileEntry, Rules};
 use crate::state::{self, Deploy, PreviewMeta};
 
-use super::{PublishOpts, Session};
+use super::session::Session;
+use crate::settings::PublishOpts;
 
 /// What production holds, as its record said when the preview's publish read it.
 #[derive(Debug, Clone)]

@@ -14,9 +14,11 @@ use crate::preview;
 use crate::quote::quote_path;
 use crate::state::{self, Pending};
 
-use super::Session;
+use super::session::Session;
 
+mod list;
 mod serving;
+pub use list::{names_in, preview_names, records_target};
 pub use serving::{before_publish, password};
 
 /// The preview's URL: with `previews.domain`, its subdomain; else through the distribution's name (the
@@ -40,29 +42,6 @@ async fn distribution_domain(t: &Target, id: &str) -> Option<String> {
         .await
         .ok()
         .map(|d| d.domain)
-}
-
-/// The names of `t`'s previews: one LIST of their records' directory, no record read.
-pub async fn preview_names(s: &Session, t: &Target) -> Result<Vec<String>> {
-    let b = backends(&records_target(t), false, &|n| s.ui.say(n)).await?;
-    names_in(&b, t).await
-}
-
-pub async fn names_in(b: &Backends, t: &Target) -> Result<Vec<String>> {
-    let (_, dir) = preview::records_dir(t);
-    let keys = (b.state_store().list(&dir).await).map_err(|e| state::store_err(&t.name, e))?;
-    Ok((keys.iter())
-        .filter_map(|key| key.strip_prefix(&dir)?.strip_suffix(".json"))
-        .filter(|n| preview::is_name(n))
-        .map(str::to_string)
-        .collect())
-}
-
-/// A target whose store holds the previews' records (the production record's store).
-pub fn records_target(t: &Target) -> Target {
-    let mut r = t.clone();
-    r.distributions = Vec::new();
-    r
 }
 
 // ---- removal --------------------------------------------------------------------------------------------

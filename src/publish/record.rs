@@ -20,7 +20,8 @@ use crate::error::Result;
 use crate::state::{self, ResolvedCdn, State, Takeover};
 
 use super::preview::Production;
-use super::{PublishOpts, Session};
+use super::session::Session;
+use crate::settings::PublishOpts;
 
 /// The target's record as a publish starts from it.
 pub struct Record {
@@ -153,8 +154,7 @@ fn known(
         return None;
     }
     let mut st = state::parse(k.body.as_bytes(), &target.name, key).ok()?;
-    let trusted =
-        !super::claim::probes(target) || st.probe.as_ref().is_some_and(|p| p.conditional_writes);
+    let trusted = !state::probes(target) || st.probe.as_ref().is_some_and(|p| p.conditional_writes);
     if !trusted || st.pending.is_some() {
         return None;
     }
@@ -206,7 +206,7 @@ async fn read_state(
     };
     let store = backends.state_store();
     let first_here = crate::records::read_mirror(&s.repo, &target.name).is_none();
-    let speculate = first_here && !opts.dry_run && super::claim::probes(target);
+    let speculate = first_here && !opts.dry_run && state::probes(target);
     let probe = async {
         speculate
             && (state::probe_create(store, &state::probe_key(key), &target.name).await).is_ok()

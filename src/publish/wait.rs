@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::exec::{self, Cdn, Outcome};
 use crate::plan::CdnSettings;
 
-use super::{PublishOpts, Session};
+use super::session::Session;
+use crate::settings::PublishOpts;
 
 /// With `--wait`: wait for every invalidation of `outcome`, one distribution after another.
 pub async fn wait(

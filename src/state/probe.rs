@@ -6,6 +6,13 @@ use super::errors::store_err;
 use crate::error::Result;
 use crate::exec::{ObjectStore, Precondition, StoreError};
 
+/// Whether a publish to this target probes the store (until its record keeps a pass): not under
+/// `locking = "none"`, nor for a local directory, whose conditions are emulated under a lock file.
+pub fn probes(target: &crate::config::Target) -> bool {
+    !matches!(target.backend, crate::config::Backend::Local { .. })
+        && target.locking != crate::config::Locking::None
+}
+
 /// The probe object: `.git-publish/probe` beside a record in our own directory; beside a record elsewhere
 /// (`state = "s3://BUCKET/site.json"`), the record's key plus `.probe`, so no key of anyone else's is touched.
 pub fn probe_key(state_key: &str) -> String {

@@ -128,7 +128,7 @@ pub async fn before_publish(s: &Session, t: &Target, name: &str, dry_run: bool) 
         return Ok(());
     }
     if password.is_some() {
-        let others = super::preview_names(s, t).await?;
+        let others = super::list::preview_names(s, t).await?;
         if let Some(protected) = too_many_protected(&others, name) {
             return Err(Error::Usage(format!(
                 "target {} would have {protected} previews with a password; the function's KeyValueStore keeps \
