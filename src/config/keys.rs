@@ -91,6 +91,8 @@ const fn key(
     }
 }
 
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
 use Kind::*;
 use Section::*;
 
@@ -154,6 +156,35 @@ pub fn find(section: Section, name: &str) -> Option<&'static Key> {
 }
 
 /// A `key = value` line of a site.toml text (or a commented-out `#key = value` one), with its section.
+/// The field names (as written) that serde's derive gives a struct: the list it hands `deserialize_struct`
+/// (the key table's test holds the schema to the table with it; the record's reader, to what it knows).
+pub fn schema_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    struct Capture<'a>(&'a mut &'static [&'static str]);
+    impl<'de> Deserializer<'de> for Capture<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(de::Error::custom("not a struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("only its fields were wanted"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    // Always an error: the capture answers nothing but the field list.
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
+}
+
 #[cfg(test)]
 #[derive(Debug)]
 pub(crate) struct Line {
@@ -255,8 +286,6 @@ pub(crate) fn template_problems(text: &str) -> Vec<String> {
 mod tests {
     use std::path::Path;
 
-    use serde::de::{self, Deserialize, Deserializer, Visitor};
-
     use super::*;
     use crate::config::{BuildEnv, CdnFunction, DirectoryUrl, Locking, RedirectRenames, Words};
     use crate::config::{RawConfig, RawPreviews, RawSource, RawTarget};
@@ -265,31 +294,9 @@ mod tests {
 
     const EXAMPLE: &str = include_str!("../../site.toml.example");
 
-    /// The field names serde knows for `T`: a deserializer that only records what `deserialize_struct` is told.
+    /// The field names serde knows for `T`, sorted.
     fn fields_of<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
-        struct Capture(&'static [&'static str]);
-        impl<'de> Deserializer<'de> for &mut Capture {
-            type Error = de::value::Error;
-            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-                Err(de::Error::custom("not a struct"))
-            }
-            fn deserialize_struct<V: Visitor<'de>>(
-                self,
-                _: &'static str,
-                fields: &'static [&'static str],
-                _: V,
-            ) -> Result<V::Value, Self::Error> {
-                self.0 = fields;
-                Err(de::Error::custom("captured"))
-            }
-            serde::forward_to_deserialize_any! {
-                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option
-                unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-            }
-        }
-        let mut c = Capture(&[]);
-        let _ = T::deserialize(&mut c);
-        let mut v = c.0.to_vec();
+        let mut v = schema_fields::<T>().to_vec();
         v.sort_unstable();
         v
     }

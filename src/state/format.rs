@@ -10,7 +10,7 @@
 //! site.toml refuses unknown keys in the same entries. So a newer build that adds a field an older one may
 //! ignore keeps the number; one whose records an older build would misread raises it.
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -40,7 +40,7 @@ pub(super) fn tolerant_rules<'de, D: Deserializer<'de>>(
     let Some(recorded) = Option::<Vec<Map<String, Value>>>::deserialize(d)? else {
         return Ok(None);
     };
-    let known = fields_of::<RuleSpec>();
+    let known = crate::config::keys::schema_fields::<RuleSpec>();
     let read = |mut rule: Map<String, Value>| {
         rule.retain(|k, _| known.contains(&k.as_str()));
         RuleSpec::deserialize(Value::Object(rule)).map_err(de::Error::custom)
@@ -50,34 +50,6 @@ pub(super) fn tolerant_rules<'de, D: Deserializer<'de>>(
         .map(read)
         .collect::<Result<_, _>>()
         .map(Some)
-}
-
-/// The field names (as written) that serde's derive gives a struct: the list it hands `deserialize_struct`.
-fn fields_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
-    struct Capture<'a>(&'a mut &'static [&'static str]);
-    impl<'de> Deserializer<'de> for Capture<'_> {
-        type Error = de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
-            Err(de::Error::custom("not a struct"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _: &'static str,
-            fields: &'static [&'static str],
-            _: V,
-        ) -> Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(de::Error::custom("only its fields were wanted"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-        }
-    }
-    let mut fields: &'static [&'static str] = &[];
-    // Always an error: the capture answers nothing but the field list.
-    let _ = T::deserialize(Capture(&mut fields));
-    fields
 }
 
 #[cfg(test)]
@@ -101,7 +73,7 @@ mod tests {
         let Value::Object(written) = serde_json::to_value(&every).unwrap() else {
             panic!("a rule is written as an object")
         };
-        let known = fields_of::<RuleSpec>();
+        let known = crate::config::keys::schema_fields::<RuleSpec>();
         for key in written.keys() {
             assert!(known.contains(&key.as_str()), "{key} is not in {known:?}");
         }
