@@ -595,6 +595,7 @@ mod tests {
             cdns: vec![plan::CdnSettings {
                 id: "E1".into(),
                 origin_path: "blog".into(),
+                profile: crate::aws::cloudfront::PROFILE,
             }],
             max_deletes: 500,
             max_invalidation_paths,

@@ -13,7 +13,20 @@ use super::classify;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
 use crate::exec::{Cdn, InvalidationStatus, StoreError};
+use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard};
 use crate::plan::CdnSettings;
+
+/// What CloudFront accepts in an invalidation: URL-encoded paths, a trailing `*` after any prefix, 3,000 file
+/// paths and 15 wildcard paths in progress per distribution (so at most that a request), and 1,000 paths a
+/// month free per account.
+pub const PROFILE: CdnProfile = CdnProfile {
+    wildcard: Wildcard::TrailingStar,
+    addresses: Addresses::Paths,
+    max_per_request: 3000,
+    max_wildcards_per_request: 15,
+    max_in_flight: 15,
+    free_paths_a_month: Some(1000),
+};
 
 pub struct CloudFront {
     client: Client,
@@ -217,6 +230,7 @@ pub async fn resolve_one(
     let settings = CdnSettings {
         id: info.id.clone(),
         origin_path,
+        profile: PROFILE,
     };
     warn_unserved(&settings, bucket, prefix, say);
     Ok(Resolution {

@@ -374,8 +374,6 @@ impl ExecError {
     }
 }
 
-/// CloudFront accepts at most 3,000 paths per invalidation.
-pub const MAX_PATHS_PER_INVALIDATION: usize = 3000;
 /// S3 DeleteObjects takes at most 1,000 keys.
 pub const MAX_KEYS_PER_DELETE: usize = 1000;
 

@@ -456,7 +456,13 @@ fn plan_settings(
         invalidate_new_files: target.invalidate_new_files,
         full: opts.full,
         delay_deletes: target.delay_deletes,
-        monthly_budget: target.invalidation_budget,
+        // No budget where every CDN's invalidations are free (no free allowance a month to stay within).
+        monthly_budget: match (backends.cdns.iter())
+            .all(|(c, _)| c.profile.free_paths_a_month.is_none())
+        {
+            true if !backends.cdns.is_empty() => usize::MAX,
+            _ => target.invalidation_budget,
+        },
         used_this_month,
         within_prefix: crate::preview::is_preview(&target.name),
         keys: crate::state::key_rules(target),
