@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::aws::cloudfront::Notice;
-use crate::exec::Event;
+use crate::exec::{Event, Notice};
 use crate::plan::{Plan, UploadKind};
 pub use crate::quote::quote_path;
 use crate::quote::scrub;

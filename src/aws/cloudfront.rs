@@ -161,12 +161,7 @@ impl DistInfo {
     }
 }
 
-/// Something the user should read while the distributions are resolved; the caller prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    Note(String),
-    Warn(String),
-}
+pub use crate::exec::Notice;
 
 /// A distribution of an S3 target, resolved: what the planner needs to know about it, and the [`Cdn`] to
 /// invalidate it with.

@@ -155,6 +155,36 @@ pub fn too_large(what: &str, size: u64, etag: String) -> StoreError {
     }
 }
 
+/// What an [`ObjectStore`] can do, as data (see [`ObjectStore::profile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreProfile {
+    /// Keys one [`ObjectStore::delete_batch`] takes (S3's DeleteObjects: 1,000).
+    pub max_keys_per_delete: usize,
+    /// Headers are changed in place by copying an object onto itself ([`ObjectStore::copy`] with
+    /// `from == to`), not by sending its bytes again.
+    pub copies_in_place: bool,
+    /// What a conditional write compares ([`Precondition::Matches`] carries it as a string).
+    pub versions: Versions,
+}
+
+/// What a store's conditional writes compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// An entity tag (`If-Match`, `If-None-Match: *`): S3, a local directory (a hash of the bytes).
+    ETag,
+    /// A generation number (`ifGenerationMatch`, 0 for absent): GCS.
+    Generation,
+}
+
+impl StoreProfile {
+    /// S3's: 1,000 keys a delete, headers in place, ETags.
+    pub const DEFAULT: StoreProfile = StoreProfile {
+        max_keys_per_delete: 1000,
+        copies_in_place: true,
+        versions: Versions::ETag,
+    };
+}
+
 /// A versioned small object (the state record).
 #[derive(Debug, Clone)]
 pub struct Versioned {
@@ -184,6 +214,11 @@ pub trait ObjectStore: Send + Sync {
     fn keeps_headers(&self) -> bool {
         true
     }
+    /// What the store can do, as data: how many keys one delete takes, whether headers are set in place, its
+    /// conditional writes. The default is the most common (S3's limits); a store says its own.
+    fn profile(&self) -> StoreProfile {
+        StoreProfile::DEFAULT
+    }
     /// Remove what an interrupted publish (kill -9) left behind that is not part of the site, e.g. a local
     /// directory's temporary files. Called by a publish that resumes one, while it holds the claim. Returns
     /// how many leftovers it removed.
@@ -205,7 +240,8 @@ pub trait ObjectStore: Send + Sync {
         self.put(key, redirect_page(location).into_bytes().into(), &headers)
             .await
     }
-    /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
+    /// Delete up to [`StoreProfile::max_keys_per_delete`] keys; every per-key failure is an error naming the
+    /// keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     /// Every key that starts with `prefix`, sorted. A publish never lists (the diff says what to send); only
     /// previews' records and a preview's removal do, each under its own reserved prefix.
@@ -306,6 +342,14 @@ pub async fn read_part(
     .map_err(std::io::Error::other)?
 }
 
+/// Something the user should read while a backend is set up (e.g. a CDN's distributions resolved); the
+/// caller prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Note(String),
+    Warn(String),
+}
+
 /// Progress reported while executing.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -376,9 +420,6 @@ impl ExecError {
     }
 }
 
-/// S3 DeleteObjects takes at most 1,000 keys.
-pub const MAX_KEYS_PER_DELETE: usize = 1000;
-
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
     pub uploaded_bytes: u64,
@@ -389,10 +430,10 @@ pub struct Outcome {
 
 /// Connections the plan's requests want at once, to open them ahead (see [`connect`]): to the store, its
 /// largest wave as far as the flow lets it through at its `start` (at least one, for the record), and to
-/// CloudFront, one per invalidation.
-pub fn connections_for(plan: &Plan, start: usize) -> (usize, usize) {
+/// the CDN, one per invalidation. `per_delete`: the keys one delete takes ([`StoreProfile`]).
+pub fn connections_for(plan: &Plan, start: usize, per_delete: usize) -> (usize, usize) {
     let html = plan.uploads.iter().filter(|u| u.is_html()).count();
-    let batches = |n: usize| n.div_ceil(MAX_KEYS_PER_DELETE);
+    let batches = |n: usize| n.div_ceil(per_delete.max(1));
     let largest = [
         batches(plan.clear_first.len()),
         plan.uploads.len() - html,
@@ -489,7 +530,7 @@ impl Executor<'_> {
             .await
     }
 
-    /// Delete `keys` in batches of at most 1,000 (one request each).
+    /// Delete `keys` in batches of as many as the store takes at once (one request each).
     async fn delete_keys(
         &self,
         keys: &[String],
@@ -500,7 +541,7 @@ impl Executor<'_> {
             return Ok(());
         }
         on(Event::Phase("deletes", keys.len()));
-        for batch in keys.chunks(MAX_KEYS_PER_DELETE) {
+        for batch in keys.chunks(self.store.profile().max_keys_per_delete.max(1)) {
             flow.send(self.store, || async {
                 self.store
                     .delete_batch(batch)
@@ -682,23 +723,27 @@ mod tests {
     #[test]
     fn connections_for_the_plans_largest_wave() {
         let mut plan = Plan::default();
-        assert_eq!(connections_for(&plan, 32), (1, 0), "the record's write");
+        assert_eq!(
+            connections_for(&plan, 32, 1000),
+            (1, 0),
+            "the record's write"
+        );
         plan.uploads = (0..4).map(|i| upload(&format!("a{i}.png"))).collect();
         plan.uploads
             .extend((0..5).map(|i| upload(&format!("p{i}.html"))));
         assert_eq!(
-            connections_for(&plan, 32),
+            connections_for(&plan, 32, 1000),
             (5, 0),
             "a new post: 4 assets, 5 pages"
         );
         assert_eq!(
-            connections_for(&plan, 3),
+            connections_for(&plan, 3, 1000),
             (3, 0),
             "as far as the flow's start"
         );
         plan.deletes = (0..2500).map(|i| format!("d{i}")).collect();
         assert_eq!(
-            connections_for(&plan, 32),
+            connections_for(&plan, 32, 1000),
             (5, 0),
             "deletes go 1,000 a request"
         );
@@ -706,7 +751,7 @@ mod tests {
             batches: vec![vec!["/a".into()], vec!["/b".into()]],
             ..Default::default()
         }];
-        assert_eq!(connections_for(&plan, 32), (5, 2));
+        assert_eq!(connections_for(&plan, 32, 1000), (5, 2));
     }
 
     #[test]

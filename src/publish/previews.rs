@@ -149,9 +149,9 @@ pub async fn remove(
     Ok(Some(keys.len()))
 }
 
-/// Delete `keys` in batches of 1,000 (DeleteObjects' limit; per-key errors fail it).
+/// Delete `keys` in batches of as many as the store takes at once (per-key errors fail it).
 async fn delete_all(b: &Backends, p: &Target, keys: &[String]) -> Result<()> {
-    for chunk in keys.chunks(crate::exec::MAX_KEYS_PER_DELETE) {
+    for chunk in keys.chunks(b.store.profile().max_keys_per_delete.max(1)) {
         (b.store.delete_batch(chunk).await).map_err(|e| state::store_err(&p.name, e))?;
     }
     Ok(())
