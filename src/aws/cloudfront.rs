@@ -12,7 +12,7 @@ use aws_sdk_cloudfront::Client;
 use super::classify;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
-use crate::exec::{Cdn, InvalidationStatus, StoreError};
+use crate::exec::{Cdn, CdnError, InvalidationStatus, StoreError};
 use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard};
 use crate::plan::CdnSettings;
 
@@ -27,6 +27,25 @@ pub const PROFILE: CdnProfile = CdnProfile {
     max_in_flight: 15,
     free_paths_a_month: Some(1000),
 };
+
+/// A CloudFront request's error as the CDN's: too many invalidations in progress is its own; the rest as every
+/// AWS request's ([`classify`]).
+fn cdn_error_of<E>(
+    err: &aws_sdk_cloudfront::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+    what: &str,
+) -> CdnError
+where
+    E: aws_sdk_cloudfront::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_cloudfront::error::ProvideErrorMetadata;
+    if err.code() == Some("TooManyInvalidationsInProgress") {
+        return CdnError::TooManyInProgress;
+    }
+    classify(err, what, None).into()
+}
 
 pub struct CloudFront {
     client: Client,
@@ -67,7 +86,7 @@ impl Cdn for CloudFront {
         &self,
         caller_reference: &str,
         paths: &[String],
-    ) -> Result<String, StoreError> {
+    ) -> Result<String, CdnError> {
         let build_err =
             |e: aws_sdk_cloudfront::error::BuildError| StoreError::failed(e.to_string(), "");
         let batch = InvalidationBatch::builder()
@@ -88,14 +107,14 @@ impl Cdn for CloudFront {
             .invalidation_batch(batch)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(), None))?;
+            .map_err(|e| cdn_error_of(&e, &self.what()))?;
         Ok(out
             .invalidation()
             .map(|i| i.id().to_string())
             .unwrap_or_default())
     }
 
-    async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError> {
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
         let out = self
             .client
             .get_invalidation()
@@ -103,7 +122,7 @@ impl Cdn for CloudFront {
             .id(id)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(), None))?;
+            .map_err(|e| cdn_error_of(&e, &self.what()))?;
         let status = out
             .invalidation()
             .map(|i| i.status().to_string())
@@ -115,14 +134,14 @@ impl Cdn for CloudFront {
         })
     }
 
-    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError> {
         let kvs = self.kvs.as_ref();
         let done = super::cdn_function::ensure(&self.client, kvs, &self.distribution, f).await?;
         Ok(done.published || done.associated)
     }
 
-    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
-        super::cdn_function::check(&self.client, &self.distribution, f).await
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError> {
+        Ok(super::cdn_function::check(&self.client, &self.distribution, f).await?)
     }
 }
 

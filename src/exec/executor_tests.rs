@@ -237,7 +237,7 @@ async fn a_failed_invalidation_is_answered_as_such_and_the_others_are_still_sent
     let answers = invalidate_each(&cdns, &list, &|_| {}).await;
     assert_eq!(answers.len(), 3, "{answers:?}");
     assert!(
-        matches!(&answers[0], Err(StoreError::Failed { message, .. }) if message.contains("/posts/a/")),
+        matches!(&answers[0], Err(CdnError::Failed { message, .. }) if message.contains("/posts/a/")),
         "{answers:?}"
     );
     assert_eq!(answers[1].as_ref().unwrap(), "E1-I1");

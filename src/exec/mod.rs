@@ -141,6 +141,51 @@ impl StoreError {
     }
 }
 
+/// Why a CDN refused or failed a request: its own type, so that [`StoreError::Conflict`] means only a store's
+/// concurrent write.
+#[derive(Debug, thiserror::Error)]
+pub enum CdnError {
+    /// The CDN asked us to slow down and the retries gave up: try again later.
+    #[error("{0}")]
+    Throttled(String),
+    /// Too many invalidations in progress (CloudFront's TooManyInvalidationsInProgress): wait and send again.
+    #[error("conflicting concurrent write")]
+    TooManyInProgress,
+    /// Not allowed: the message and the fix (a policy to attach).
+    #[error("{message}")]
+    Denied { message: String, hint: String },
+    #[error("{message}")]
+    Failed { message: String, hint: String },
+}
+
+impl CdnError {
+    pub fn failed(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CdnError::Failed {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// The fix the CDN's adapter suggests ("" when it has none).
+    pub fn hint(&self) -> &str {
+        match self {
+            CdnError::Denied { hint, .. } | CdnError::Failed { hint, .. } => hint,
+            _ => "",
+        }
+    }
+}
+
+/// An adapter's requests may be classified as a store's are (`aws::classify`), then taken as the CDN's.
+impl From<StoreError> for CdnError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Throttled(m) => CdnError::Throttled(m),
+            StoreError::Failed { message, hint } => CdnError::Failed { message, hint },
+            other => CdnError::failed(other.to_string(), ""),
+        }
+    }
+}
+
 /// The most a versioned object (the state record) may hold: a record keeps 20 deploys and the deferred deletes
 /// of one publish, a few MiB at the very most. A bigger object is not read (a 62 MB one was read whole, to
 /// 354 MB of memory): it is reported as too large, naming it, and nothing else is read or written.
@@ -272,21 +317,21 @@ pub trait Cdn: Send + Sync {
         &self,
         caller_reference: &str,
         paths: &[String],
-    ) -> Result<String, StoreError>;
-    async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
+    ) -> Result<String, CdnError>;
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError>;
     /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
     /// differs; the store's keys only where they differ) and make the distribution run it
     /// (`cdn_function = "manage"`). Returns whether anything changed.
-    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError> {
         let _ = f;
-        Err(StoreError::failed(
+        Err(CdnError::failed(
             format!("{} can't run a CloudFront function", self.describe()),
             "remove `cdn_function` from the target",
         ))
     }
     /// Before anything is written: whether [`Cdn::ensure_function`] may change what it would (the function,
     /// its store and the distribution are this site's). Read-only.
-    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError> {
         let _ = f;
         Ok(())
     }
@@ -387,7 +432,7 @@ pub enum ExecError {
     #[error("deleting: {0}")]
     Delete(StoreError),
     #[error("invalidating: {0}")]
-    Invalidate(StoreError),
+    Invalidate(CdnError),
     /// The managed viewer-request function could not be published or associated: the distribution, and the
     /// store's own hint (the IAM policy for an access denial, else how to do without the function).
     #[error(
@@ -396,14 +441,14 @@ pub enum ExecError {
     )]
     Function {
         distribution: String,
-        source: StoreError,
+        source: CdnError,
     },
 }
 
-fn function_hint(e: &StoreError) -> String {
-    match e {
-        StoreError::Failed { hint, .. } if !hint.is_empty() => format!(" ({hint})"),
-        _ => " (set `cdn_function = \"off\"` for the target to publish without it)".into(),
+fn function_hint(e: &CdnError) -> String {
+    match e.hint() {
+        "" => " (set `cdn_function = \"off\"` for the target to publish without it)".into(),
+        hint => format!(" ({hint})"),
     }
 }
 

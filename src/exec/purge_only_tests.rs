@@ -45,7 +45,7 @@ impl Cdn for PurgeOnly {
     fn describe(&self) -> String {
         "Z1".into()
     }
-    async fn invalidate(&self, reference: &str, paths: &[String]) -> Result<String, StoreError> {
+    async fn invalidate(&self, reference: &str, paths: &[String]) -> Result<String, CdnError> {
         let mut purged = self.purged.lock().unwrap();
         purged.push((reference.into(), paths.to_vec()));
         self.log.push(Call::Invalidate {
@@ -54,7 +54,7 @@ impl Cdn for PurgeOnly {
         });
         Ok(format!("purge {}", purged.len()))
     }
-    async fn status(&self, _: &str) -> Result<InvalidationStatus, StoreError> {
+    async fn status(&self, _: &str) -> Result<InvalidationStatus, CdnError> {
         Ok(InvalidationStatus::Completed)
     }
 }

@@ -571,9 +571,9 @@ async fn check_managed_function(backends: &Backends, plan: &Plan) -> Result<()> 
         cdn.check_function(f).await.map_err(|e| Error::Cdn {
             distribution: c.id.clone(),
             message: e.to_string(),
-            hint: match &e {
-                crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
-                _ => "check the distribution, or set cdn_function = \"off\"".into(),
+            hint: match e.hint() {
+                "" => "check the distribution, or set cdn_function = \"off\"".into(),
+                hint => hint.to_string(),
             },
         })?;
     }

@@ -34,11 +34,9 @@ fn managed(t: &Target) -> bool {
 }
 
 /// A CloudFront error about the function or its store on `distribution`, as the user sees it.
-fn cdn_err(distribution: &str, e: StoreError) -> Error {
-    let (message, hint) = match e {
-        StoreError::Failed { message, hint } => (message, hint),
-        other => (other.to_string(), String::new()),
-    };
+fn cdn_err(distribution: &str, e: impl Into<crate::exec::CdnError>) -> Error {
+    let e = e.into();
+    let (message, hint) = (e.to_string(), e.hint().to_string());
     Error::Cdn {
         distribution: distribution.to_string(),
         message,
