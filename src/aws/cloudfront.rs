@@ -12,7 +12,7 @@ use aws_sdk_cloudfront::Client;
 use super::classify;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
-use crate::exec::{Cdn, CdnError, InvalidationStatus, StoreError};
+use crate::exec::{Batch, Cdn, CdnError, InvalidationStatus, StoreError};
 use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard};
 use crate::plan::CdnSettings;
 
@@ -82,11 +82,8 @@ impl Cdn for CloudFront {
         format!("cloudfront:{}", self.distribution)
     }
 
-    async fn invalidate(
-        &self,
-        caller_reference: &str,
-        paths: &[String],
-    ) -> Result<String, CdnError> {
+    async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
+        let (caller_reference, paths) = (batch.reference, batch.addresses);
         let build_err =
             |e: aws_sdk_cloudfront::error::BuildError| StoreError::failed(e.to_string(), "");
         let batch = InvalidationBatch::builder()

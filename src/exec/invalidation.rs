@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Cdn, CdnError, Event, InvalidationStatus};
+use super::{Batch, Cdn, CdnError, Event, InvalidationStatus};
 use crate::plan::Plan;
 
 /// One invalidation to create: the distribution, its `CallerReference` and its paths (one batch).
@@ -100,7 +100,14 @@ pub async fn invalidate_with_backoff(
     let mut delay = first_delay;
     let mut attempt = 0;
     loop {
-        match cdn.invalidate(reference, paths).await {
+        let addresses = paths;
+        match cdn
+            .invalidate(Batch {
+                reference,
+                addresses,
+            })
+            .await
+        {
             Err(CdnError::TooManyInProgress) if attempt < 8 => {
                 tracing::debug!(
                     "too many invalidations in progress; retrying in {}s",
@@ -164,7 +171,8 @@ mod tests {
         fn describe(&self) -> String {
             "fake".into()
         }
-        async fn invalidate(&self, reference: &str, paths: &[String]) -> Result<String, CdnError> {
+        async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
+            let (reference, paths) = (batch.reference, batch.addresses);
             let mut busy = self.busy.lock().unwrap();
             if *busy > 0 {
                 *busy -= 1;

@@ -275,7 +275,8 @@ impl Cdn for MemoryCdn {
         self.name.clone()
     }
 
-    async fn invalidate(&self, _: &str, paths: &[String]) -> Result<String, CdnError> {
+    async fn invalidate(&self, batch: super::Batch<'_>) -> Result<String, CdnError> {
+        let paths = batch.addresses;
         self.log.push(Call::Invalidate {
             cdn: self.name.clone(),
             paths: paths.to_vec(),

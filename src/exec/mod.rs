@@ -307,18 +307,29 @@ pub enum InvalidationStatus {
     Completed,
 }
 
+/// One invalidation request: a reference a retry repeats (an idempotency token the CDN may ignore) and the
+/// addresses, paths or absolute URLs as the CDN's profile says.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub reference: &'a str,
+    pub addresses: &'a [String],
+}
+
 /// A CDN in front of the store.
 #[async_trait]
 pub trait Cdn: Send + Sync {
     fn describe(&self) -> String;
-    /// Create one invalidation (≤ 3,000 paths). The same `caller_reference` with the same paths returns the
-    /// existing invalidation, so retries after a crash are safe. Returns its id.
-    async fn invalidate(
-        &self,
-        caller_reference: &str,
-        paths: &[String],
-    ) -> Result<String, CdnError>;
-    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError>;
+    /// Send one batch of the plan (within the CDN's [`crate::plan::invalidate::CdnProfile`]). Returns an id
+    /// for [`Cdn::status`]. A CDN that can (CloudFront) makes the batch's `reference` its idempotency token: the
+    /// same reference with the same addresses returns the existing invalidation, so retries after a crash are
+    /// safe; one that can't ignores it (a purge sent twice purges twice).
+    async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError>;
+    /// Whether the invalidation `id` is done. The default, for CDNs whose purge is done when it is answered:
+    /// completed.
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
+        let _ = id;
+        Ok(InvalidationStatus::Completed)
+    }
     /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
     /// differs; the store's keys only where they differ) and make the distribution run it
     /// (`cdn_function = "manage"`). Returns whether anything changed.

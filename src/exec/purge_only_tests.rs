@@ -1,6 +1,7 @@
 //! The proof of the CDN seam (issue 27): a throwaway second CDN, [`PurgeOnly`], that only purges absolute URLs
 //! on one host, without wildcards, 30 URLs a request, with no function and an immediate status. Everything
-//! it needs is in this file: its profile ([`PURGE`]) and three methods. The planner ([`crate::plan::build`])
+//! it needs is in this file: its profile ([`PURGE`]) and two methods (`describe`, `invalidate`; `status` has a
+//! default for a purge done when answered). The planner ([`crate::plan::build`])
 //! and the executor ([`Executor::run`], [`invalidate_each`]) are the ones every target uses.
 
 use std::borrow::Cow;
@@ -45,17 +46,14 @@ impl Cdn for PurgeOnly {
     fn describe(&self) -> String {
         "Z1".into()
     }
-    async fn invalidate(&self, reference: &str, paths: &[String]) -> Result<String, CdnError> {
+    async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
         let mut purged = self.purged.lock().unwrap();
-        purged.push((reference.into(), paths.to_vec()));
+        purged.push((batch.reference.into(), batch.addresses.to_vec()));
         self.log.push(Call::Invalidate {
             cdn: self.describe(),
-            paths: paths.to_vec(),
+            paths: batch.addresses.to_vec(),
         });
         Ok(format!("purge {}", purged.len()))
-    }
-    async fn status(&self, _: &str) -> Result<InvalidationStatus, CdnError> {
-        Ok(InvalidationStatus::Completed)
     }
 }
 

@@ -166,7 +166,10 @@ async fn invalidate_preview(s: &Session, b: &Backends, p: &Target) -> Result<()>
         let path = format!("/{root}");
         let reference = format!("git-publish-rm-{}-{}", p.name, s.clock.rfc3339());
         let id = (cdn
-            .invalidate(&reference, std::slice::from_ref(&path))
+            .invalidate(crate::exec::Batch {
+                reference: &reference,
+                addresses: std::slice::from_ref(&path),
+            })
             .await)
             .map_err(|e| Error::Cdn {
                 distribution: c.id.clone(),
