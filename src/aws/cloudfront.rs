@@ -12,7 +12,7 @@ use aws_sdk_cloudfront::Client;
 use super::classify;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
-use crate::exec::{Batch, Cdn, CdnError, InvalidationStatus, StoreError};
+use crate::exec::{Batch, Cdn, CdnError, EdgeFunction, InvalidationStatus, StoreError};
 use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard};
 use crate::plan::CdnSettings;
 
@@ -131,6 +131,13 @@ impl Cdn for CloudFront {
         })
     }
 
+    fn edge_function(&self) -> Option<&dyn EdgeFunction> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl EdgeFunction for CloudFront {
     async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError> {
         let kvs = self.kvs.as_ref();
         let done = super::cdn_function::ensure(&self.client, kvs, &self.distribution, f).await?;

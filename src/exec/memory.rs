@@ -303,6 +303,13 @@ impl Cdn for MemoryCdn {
         Ok(InvalidationStatus::Completed)
     }
 
+    fn edge_function(&self) -> Option<&dyn super::EdgeFunction> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl super::EdgeFunction for MemoryCdn {
     async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError> {
         self.log.push(Call::CheckFunction {
             cdn: self.name.clone(),

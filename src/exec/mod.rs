@@ -330,21 +330,42 @@ pub trait Cdn: Send + Sync {
         let _ = id;
         Ok(InvalidationStatus::Completed)
     }
-    /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
-    /// differs; the store's keys only where they differ) and make the distribution run it
-    /// (`cdn_function = "manage"`). Returns whether anything changed.
-    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError> {
-        let _ = f;
-        Err(CdnError::failed(
-            format!("{} can't run a CloudFront function", self.describe()),
-            "remove `cdn_function` from the target",
-        ))
+    /// The managed edge function, for a CDN that can run one (CloudFront: a Function and its KeyValueStore).
+    /// The default: none.
+    fn edge_function(&self) -> Option<&dyn EdgeFunction> {
+        None
     }
-    /// Before anything is written: whether [`Cdn::ensure_function`] may change what it would (the function,
-    /// its store and the distribution are this site's). Read-only.
-    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError> {
-        let _ = f;
-        Ok(())
+}
+
+/// A CDN's optional capability: running the managed viewer-request function (`cdn_function = "manage"`).
+#[async_trait]
+pub trait EdgeFunction: Send + Sync {
+    /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
+    /// differs; the store's keys only where they differ) and make the distribution run it. Returns whether
+    /// anything changed.
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError>;
+    /// Before anything is written: whether [`EdgeFunction::ensure_function`] may change what it would (the
+    /// function, its store and the distribution are this site's). Read-only.
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError>;
+}
+
+/// Publish `f` on `cdn` ([`EdgeFunction::ensure_function`]); a CDN without an edge function refuses it.
+pub async fn ensure_function(cdn: &dyn Cdn, f: &crate::plan::Function) -> Result<bool, CdnError> {
+    match cdn.edge_function() {
+        Some(e) => e.ensure_function(f).await,
+        None => Err(CdnError::failed(
+            format!("{} can't run a CloudFront function", cdn.describe()),
+            "remove `cdn_function` from the target",
+        )),
+    }
+}
+
+/// Check `f` on `cdn` ([`EdgeFunction::check_function`]); nothing to check on a CDN without an edge function
+/// (publishing it fails later, at [`ensure_function`]).
+pub async fn check_function(cdn: &dyn Cdn, f: &crate::plan::Function) -> Result<(), CdnError> {
+    match cdn.edge_function() {
+        Some(e) => e.check_function(f).await,
+        None => Ok(()),
     }
 }
 
@@ -548,7 +569,7 @@ impl Executor<'_> {
         if let Some(f) = &plan.function {
             // Before the invalidation: the next request of an evicted URL must meet the new table.
             for (distribution, cdn) in &self.cdns {
-                (cdn.ensure_function(f).await).map_err(|source| ExecError::Function {
+                (ensure_function(*cdn, f).await).map_err(|source| ExecError::Function {
                     distribution: distribution.clone(),
                     source,
                 })?;

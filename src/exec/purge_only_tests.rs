@@ -207,7 +207,7 @@ async fn the_executor_purges_after_every_upload() {
     assert!(waited.unwrap(), "a purge is done when it is answered");
 }
 
-/// A CDN without a function: the default check passes, so a plan with a managed function fails only when the
+/// A CDN without an edge function: nothing to check, so a plan with a managed function fails only when the
 /// executor asks for it, after every upload and delete.
 #[tokio::test]
 async fn a_function_fails_late_on_a_cdn_without_one() {
@@ -224,10 +224,8 @@ async fn a_function_fails_late_on_a_cdn_without_one() {
         fingerprint: String::new(),
     });
     let f = p.function.as_ref().unwrap();
-    assert!(
-        cdn.check_function(f).await.is_ok(),
-        "the default check passes"
-    );
+    assert!(cdn.edge_function().is_none());
+    assert!(check_function(&cdn, f).await.is_ok(), "nothing to check");
     let store = MemoryStore::new(&log);
     let blobs = (p.uploads.iter())
         .map(|u| (u.blob.clone(), u.key.as_bytes().to_vec()))

@@ -568,7 +568,7 @@ async fn check_managed_function(backends: &Backends, plan: &Plan) -> Result<()> 
         return Ok(());
     };
     for (c, cdn) in &backends.cdns {
-        cdn.check_function(f).await.map_err(|e| Error::Cdn {
+        (crate::exec::check_function(cdn.as_ref(), f).await).map_err(|e| Error::Cdn {
             distribution: c.id.clone(),
             message: e.to_string(),
             hint: match e.hint() {

@@ -254,10 +254,11 @@ async fn checks_passwords(t: &Target, f: &crate::plan::Function) -> Result<bool>
 async fn ensure(s: &Session, t: &Target, f: &crate::plan::Function) -> Result<()> {
     let b = backends(t, true, &|n| s.ui.say(n)).await?;
     for (c, cdn) in &b.cdns {
-        (cdn.check_function(f).await).map_err(|e| cdn_err(&c.id, e))?;
+        (crate::exec::check_function(cdn.as_ref(), f).await).map_err(|e| cdn_err(&c.id, e))?;
     }
     for (c, cdn) in &b.cdns {
-        let changed = (cdn.ensure_function(f).await).map_err(|e| cdn_err(&c.id, e))?;
+        let changed =
+            (crate::exec::ensure_function(cdn.as_ref(), f).await).map_err(|e| cdn_err(&c.id, e))?;
         if changed {
             s.ui.note(&format!(
                 "published the CloudFront function {} on {} (the routing previews need)",
