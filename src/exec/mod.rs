@@ -1,5 +1,10 @@
 //! The executor: carries out a [`Plan`] against two narrow traits, an object store and a CDN.
 //!
+//! The seams: [`ObjectStore`] (with [`StoreProfile`]: keys a delete, headers in place, ETag or generation
+//! writes), [`Cdn`] (one [`Batch`] an invalidation, a [`CdnError`] of its own, `status` defaulting to done) and
+//! its optional [`EdgeFunction`]. What a CDN accepts in a batch is the planner's `CdnProfile`, given by the
+//! adapter. A second CDN needs nothing else: see `purge_only_tests.rs`.
+//!
 //! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (an
 //! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. The one
