@@ -139,6 +139,7 @@ impl CdnLookup {
                         Distribution::Auto => k.id.clone(),
                     },
                     origin_path: (self.target.origin_path.clone()).unwrap_or(k.origin_path.clone()),
+                    profile: cloudfront::PROFILE,
                 };
                 cloudfront::warn_unserved(&settings, &self.bucket, &self.prefix, say);
                 let cdn = cloudfront::CloudFront::new(self.cf.clone(), &settings.id);

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::aws::cloudfront::Notice;
-use crate::exec::Event;
+use crate::exec::{Event, Notice};
 use crate::plan::{Plan, UploadKind};
 pub use crate::quote::quote_path;
 use crate::quote::scrub;
@@ -601,6 +600,7 @@ mod tests {
             cdns: vec![plan::CdnSettings {
                 id: "E1".into(),
                 origin_path: "blog".into(),
+                profile: crate::aws::cloudfront::PROFILE,
             }],
             max_deletes: 500,
             max_invalidation_paths,

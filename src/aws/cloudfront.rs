@@ -12,8 +12,40 @@ use aws_sdk_cloudfront::Client;
 use super::classify;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
-use crate::exec::{Cdn, InvalidationStatus, StoreError};
+use crate::exec::{Batch, Cdn, CdnError, EdgeFunction, InvalidationStatus, StoreError};
+use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard};
 use crate::plan::CdnSettings;
+
+/// What CloudFront accepts in an invalidation: URL-encoded paths, a trailing `*` after any prefix, 3,000 file
+/// paths and 15 wildcard paths in progress per distribution (so at most that a request), and 1,000 paths a
+/// month free per account.
+pub const PROFILE: CdnProfile = CdnProfile {
+    wildcard: Wildcard::TrailingStar,
+    addresses: Addresses::Paths,
+    max_per_request: 3000,
+    max_wildcards_per_request: 15,
+    max_in_flight: 15,
+    free_paths_a_month: Some(1000),
+};
+
+/// A CloudFront request's error as the CDN's: too many invalidations in progress is its own; the rest as every
+/// AWS request's ([`classify`]).
+fn cdn_error_of<E>(
+    err: &aws_sdk_cloudfront::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+    what: &str,
+) -> CdnError
+where
+    E: aws_sdk_cloudfront::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_cloudfront::error::ProvideErrorMetadata;
+    if err.code() == Some("TooManyInvalidationsInProgress") {
+        return CdnError::TooManyInProgress;
+    }
+    classify(err, what, None).into()
+}
 
 pub struct CloudFront {
     client: Client,
@@ -50,11 +82,8 @@ impl Cdn for CloudFront {
         format!("cloudfront:{}", self.distribution)
     }
 
-    async fn invalidate(
-        &self,
-        caller_reference: &str,
-        paths: &[String],
-    ) -> Result<String, StoreError> {
+    async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
+        let (caller_reference, paths) = (batch.reference, batch.addresses);
         let build_err =
             |e: aws_sdk_cloudfront::error::BuildError| StoreError::failed(e.to_string(), "");
         let batch = InvalidationBatch::builder()
@@ -75,14 +104,14 @@ impl Cdn for CloudFront {
             .invalidation_batch(batch)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(), None))?;
+            .map_err(|e| cdn_error_of(&e, &self.what()))?;
         Ok(out
             .invalidation()
             .map(|i| i.id().to_string())
             .unwrap_or_default())
     }
 
-    async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError> {
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
         let out = self
             .client
             .get_invalidation()
@@ -90,7 +119,7 @@ impl Cdn for CloudFront {
             .id(id)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.what(), None))?;
+            .map_err(|e| cdn_error_of(&e, &self.what()))?;
         let status = out
             .invalidation()
             .map(|i| i.status().to_string())
@@ -102,14 +131,21 @@ impl Cdn for CloudFront {
         })
     }
 
-    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+    fn edge_function(&self) -> Option<&dyn EdgeFunction> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl EdgeFunction for CloudFront {
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError> {
         let kvs = self.kvs.as_ref();
         let done = super::cdn_function::ensure(&self.client, kvs, &self.distribution, f).await?;
         Ok(done.published || done.associated)
     }
 
-    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
-        super::cdn_function::check(&self.client, &self.distribution, f).await
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError> {
+        Ok(super::cdn_function::check(&self.client, &self.distribution, f).await?)
     }
 }
 
@@ -148,12 +184,7 @@ impl DistInfo {
     }
 }
 
-/// Something the user should read while the distributions are resolved; the caller prints it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    Note(String),
-    Warn(String),
-}
+pub use crate::exec::Notice;
 
 /// A distribution of an S3 target, resolved: what the planner needs to know about it, and the [`Cdn`] to
 /// invalidate it with.
@@ -217,6 +248,7 @@ pub async fn resolve_one(
     let settings = CdnSettings {
         id: info.id.clone(),
         origin_path,
+        profile: PROFILE,
     };
     warn_unserved(&settings, bucket, prefix, say);
     Ok(Resolution {

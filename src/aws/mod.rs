@@ -255,16 +255,13 @@ where
     )
 }
 
-/// A conditional write that lost (412), or a conflict the caller retries or reports (409, throttled
-/// invalidations).
+/// A conditional write that lost (412), or a conflicting concurrent write the caller retries or reports (409).
+/// (CloudFront's TooManyInvalidationsInProgress is the CDN's own error: `cloudfront::cdn_error_of`.)
 fn precondition(status: Option<u16>, code: &str) -> Option<StoreError> {
     if status == Some(412) || code == "PreconditionFailed" {
         return Some(StoreError::PreconditionFailed);
     }
     if status == Some(409) && (code == "ConditionalRequestConflict" || code.is_empty()) {
-        return Some(StoreError::Conflict);
-    }
-    if code == "TooManyInvalidationsInProgress" {
         return Some(StoreError::Conflict);
     }
     None

@@ -29,7 +29,8 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use std::io::Read;
 
 use crate::exec::{
-    read_part, ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned, PART_SIZE,
+    read_part, ObjectHeaders, ObjectStore, Precondition, StoreError, StoreProfile, Versioned,
+    Versions, PART_SIZE,
 };
 
 /// Everything but unreserved characters and `/` is encoded in a CopySource key.
@@ -353,6 +354,16 @@ impl ObjectStore for S3Store {
         }
         req.send().await.map_err(|e| self.error(&e, to))?;
         Ok(())
+    }
+
+    /// DeleteObjects takes 1,000 keys; CopyObject onto itself with `MetadataDirective: REPLACE` sets
+    /// headers; conditional writes compare ETags.
+    fn profile(&self) -> StoreProfile {
+        StoreProfile {
+            max_keys_per_delete: 1000,
+            copies_in_place: true,
+            versions: Versions::ETag,
+        }
     }
 
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {

@@ -3,14 +3,11 @@
 //! `publish/apply.rs` does) and reads the shared log of calls. Within a phase the requests go at once, in any
 //! order; the tests check only what the executor promises: one phase ends before the next begins.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
-
 use super::memory::{Call, Log, MemoryBlobs, MemoryCdn, MemoryStore};
 use super::*;
 use crate::plan::redirects::RedirectObject;
 use crate::plan::{CdnPlan, Function};
+use std::sync::Arc;
 
 const ASSETS: [&str; 3] = ["css/site.css", "img/logo.png", "js/app.js"];
 const PAGES: [&str; 3] = ["index.html", "posts/a/index.html", "tags/x/index.html"];
@@ -240,74 +237,9 @@ async fn a_failed_invalidation_is_answered_as_such_and_the_others_are_still_sent
     let answers = invalidate_each(&cdns, &list, &|_| {}).await;
     assert_eq!(answers.len(), 3, "{answers:?}");
     assert!(
-        matches!(&answers[0], Err(StoreError::Failed { message, .. }) if message.contains("/posts/a/")),
+        matches!(&answers[0], Err(CdnError::Failed { message, .. }) if message.contains("/posts/a/")),
         "{answers:?}"
     );
     assert_eq!(answers[1].as_ref().unwrap(), "E1-I1");
     assert_eq!(answers[2].as_ref().unwrap(), "E2-I1");
-}
-
-/// A second kind of CDN, with nothing of CloudFront's: it purges the paths it is given, and that is all.
-/// What the `Cdn` trait asks of it today (input for the CDN seam, issue 27): `describe`, `invalidate` (with
-/// a CloudFront `CallerReference` it has no use for, and an id to answer that it doesn't have) and `status`
-/// (of that id: a purge is done when it is answered). `check_function` and `ensure_function` come with
-/// defaults: the check passes, so a plan with a managed function fails only at `ensure_function`, after every
-/// upload and delete, with CloudFront's name in the message.
-struct PurgeOnly {
-    log: Log,
-    purged: Mutex<Vec<(String, Vec<String>)>>,
-}
-
-#[async_trait]
-impl Cdn for PurgeOnly {
-    fn describe(&self) -> String {
-        "purge-only".into()
-    }
-    async fn invalidate(&self, reference: &str, paths: &[String]) -> Result<String, StoreError> {
-        let mut purged = self.purged.lock().unwrap();
-        purged.push((reference.into(), paths.to_vec()));
-        self.log.push(Call::Invalidate {
-            cdn: self.describe(),
-            paths: paths.to_vec(),
-        });
-        Ok(format!("purge {}", purged.len()))
-    }
-    async fn status(&self, _: &str) -> Result<InvalidationStatus, StoreError> {
-        Ok(InvalidationStatus::Completed)
-    }
-}
-
-#[tokio::test]
-async fn a_cdn_that_only_purges_needs_three_methods_and_fails_a_function_late() {
-    let log = Log::default();
-    let purge = PurgeOnly {
-        log: log.clone(),
-        purged: Mutex::new(Vec::new()),
-    };
-    let p = plan(&["Z1"], false);
-    let cdns: [(String, &dyn Cdn); 1] = [("Z1".into(), &purge)];
-    let answers = invalidate_each(&cdns, &invalidations(&p, &["Z1"], "ref"), &|_| {}).await;
-    assert_eq!(answers.len(), 1);
-    assert_eq!(answers[0].as_ref().unwrap(), "purge 1");
-    let purged = purge.purged.lock().unwrap().clone();
-    assert_eq!(
-        purged,
-        [("ref-Z1-0".to_string(), p.cdn[0].batches[0].clone())]
-    );
-
-    let with_function = plan(&["Z1"], true);
-    let f = with_function.function.as_ref().unwrap();
-    assert!(
-        purge.check_function(f).await.is_ok(),
-        "the default check passes"
-    );
-    let store = MemoryStore::new(&log);
-    let e = run(&with_function, &store, &[&purge]).await.unwrap_err();
-    assert!(matches!(e, ExecError::Function { .. }), "{e}");
-    assert!(
-        e.to_string().contains("can't run a CloudFront function"),
-        "{e}"
-    );
-    let calls = log.calls();
-    assert!(log.last(is_delete) > log.last(is_upload), "{calls:#?}");
 }

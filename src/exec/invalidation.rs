@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Cdn, Event, InvalidationStatus, StoreError};
+use super::{Batch, Cdn, CdnError, Event, InvalidationStatus};
 use crate::plan::Plan;
 
 /// One invalidation to create: the distribution, its `CallerReference` and its paths (one batch).
@@ -43,7 +43,7 @@ pub async fn invalidate_each(
     cdns: &[(String, &dyn Cdn)],
     list: &[Invalidation],
     on: &(dyn Fn(Event) + Sync),
-) -> Vec<Result<String, StoreError>> {
+) -> Vec<Result<String, CdnError>> {
     let mut by_distribution: Vec<(&str, Vec<usize>)> = Vec::new();
     for (i, inv) in list.iter().enumerate() {
         match by_distribution
@@ -64,7 +64,7 @@ pub async fn invalidate_each(
                     let delay = Duration::from_secs(2);
                     invalidate_with_backoff(cdn, &inv.reference, &inv.paths, delay, on).await
                 }
-                None => Err(StoreError::failed(
+                None => Err(CdnError::failed(
                     format!("distribution {d} is not one of the target's any more"),
                     "",
                 )),
@@ -96,12 +96,19 @@ pub async fn invalidate_with_backoff(
     paths: &[String],
     first_delay: Duration,
     on: &(dyn Fn(Event) + Sync),
-) -> Result<String, StoreError> {
+) -> Result<String, CdnError> {
     let mut delay = first_delay;
     let mut attempt = 0;
     loop {
-        match cdn.invalidate(reference, paths).await {
-            Err(StoreError::Conflict) if attempt < 8 => {
+        let addresses = paths;
+        match cdn
+            .invalidate(Batch {
+                reference,
+                addresses,
+            })
+            .await
+        {
+            Err(CdnError::TooManyInProgress) if attempt < 8 => {
                 tracing::debug!(
                     "too many invalidations in progress; retrying in {}s",
                     delay.as_secs()
@@ -123,7 +130,7 @@ pub async fn wait_invalidations(
     timeout: Duration,
     poll: Duration,
     on_wait: &(dyn Fn(usize, Duration) + Sync),
-) -> Result<bool, StoreError> {
+) -> Result<bool, CdnError> {
     let start = std::time::Instant::now();
     let mut pending: Vec<&String> = ids.iter().collect();
     loop {
@@ -164,21 +171,18 @@ mod tests {
         fn describe(&self) -> String {
             "fake".into()
         }
-        async fn invalidate(
-            &self,
-            reference: &str,
-            paths: &[String],
-        ) -> Result<String, StoreError> {
+        async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
+            let (reference, paths) = (batch.reference, batch.addresses);
             let mut busy = self.busy.lock().unwrap();
             if *busy > 0 {
                 *busy -= 1;
-                return Err(StoreError::Conflict);
+                return Err(CdnError::TooManyInProgress);
             }
             let mut c = self.created.lock().unwrap();
             c.push((reference.to_string(), paths.to_vec()));
             Ok(format!("I{}", c.len()))
         }
-        async fn status(&self, _id: &str) -> Result<InvalidationStatus, StoreError> {
+        async fn status(&self, _id: &str) -> Result<InvalidationStatus, CdnError> {
             let mut p = self.polls.lock().unwrap();
             if *p > 0 {
                 *p -= 1;
@@ -250,6 +254,6 @@ mod tests {
         // bounded: a CDN that stays busy is an error in the end
         let cdn = fake(0, usize::MAX);
         let e = invalidate_with_backoff(&cdn, "ref", &["/a".into()], Duration::ZERO, &|_| {}).await;
-        assert!(matches!(e, Err(StoreError::Conflict)));
+        assert!(matches!(e, Err(CdnError::TooManyInProgress)));
     }
 }

@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    Blobs, Cdn, InvalidationStatus, ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned,
+    Blobs, Cdn, CdnError, InvalidationStatus, ObjectHeaders, ObjectStore, Precondition, StoreError,
+    Versioned,
 };
 
 /// One call a double received, in the words of the trait.
@@ -274,7 +275,8 @@ impl Cdn for MemoryCdn {
         self.name.clone()
     }
 
-    async fn invalidate(&self, _: &str, paths: &[String]) -> Result<String, StoreError> {
+    async fn invalidate(&self, batch: super::Batch<'_>) -> Result<String, CdnError> {
+        let paths = batch.addresses;
         self.log.push(Call::Invalidate {
             cdn: self.name.clone(),
             paths: paths.to_vec(),
@@ -283,7 +285,7 @@ impl Cdn for MemoryCdn {
             .iter()
             .find(|p| self.failing_path.as_ref() == Some(*p))
         {
-            return Err(StoreError::failed(
+            return Err(CdnError::failed(
                 format!("injected: invalidation of {p}"),
                 "",
             ));
@@ -293,7 +295,7 @@ impl Cdn for MemoryCdn {
         Ok(format!("{}-I{n}", self.name))
     }
 
-    async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError> {
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
         self.log.push(Call::Status {
             cdn: self.name.clone(),
             id: id.into(),
@@ -301,7 +303,14 @@ impl Cdn for MemoryCdn {
         Ok(InvalidationStatus::Completed)
     }
 
-    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
+    fn edge_function(&self) -> Option<&dyn super::EdgeFunction> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl super::EdgeFunction for MemoryCdn {
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError> {
         self.log.push(Call::CheckFunction {
             cdn: self.name.clone(),
             name: f.name.clone(),
@@ -309,7 +318,7 @@ impl Cdn for MemoryCdn {
         Ok(())
     }
 
-    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError> {
         self.log.push(Call::EnsureFunction {
             cdn: self.name.clone(),
             name: f.name.clone(),

@@ -1,5 +1,10 @@
 //! The executor: carries out a [`Plan`] against two narrow traits, an object store and a CDN.
 //!
+//! The seams: [`ObjectStore`] (with [`StoreProfile`]: keys a delete, headers in place, ETag or generation
+//! writes), [`Cdn`] (one [`Batch`] an invalidation, a [`CdnError`] of its own, `status` defaulting to done) and
+//! its optional [`EdgeFunction`]. What a CDN accepts in a batch is the planner's `CdnProfile`, given by the
+//! adapter. A second CDN needs nothing else: see `purge_only_tests.rs`.
+//!
 //! It makes no decisions: order, keys, headers and paths all come from the plan. It owns concurrency (an
 //! adaptive in-flight limit, [`flow`], capped by the target's `concurrency`), the memory budget (bytes of file
 //! content held at once), reading blob bytes (through [`Blobs`]) and reporting progress as [`Event`]s. The one
@@ -18,6 +23,8 @@ mod invalidation;
 pub mod local;
 #[cfg(test)]
 pub mod memory;
+#[cfg(test)]
+mod purge_only_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,6 +146,51 @@ impl StoreError {
     }
 }
 
+/// Why a CDN refused or failed a request: its own type, so that [`StoreError::Conflict`] means only a store's
+/// concurrent write.
+#[derive(Debug, thiserror::Error)]
+pub enum CdnError {
+    /// The CDN asked us to slow down and the retries gave up: try again later.
+    #[error("{0}")]
+    Throttled(String),
+    /// Too many invalidations in progress (CloudFront's TooManyInvalidationsInProgress): wait and send again.
+    #[error("conflicting concurrent write")]
+    TooManyInProgress,
+    /// Not allowed: the message and the fix (a policy to attach).
+    #[error("{message}")]
+    Denied { message: String, hint: String },
+    #[error("{message}")]
+    Failed { message: String, hint: String },
+}
+
+impl CdnError {
+    pub fn failed(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CdnError::Failed {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// The fix the CDN's adapter suggests ("" when it has none).
+    pub fn hint(&self) -> &str {
+        match self {
+            CdnError::Denied { hint, .. } | CdnError::Failed { hint, .. } => hint,
+            _ => "",
+        }
+    }
+}
+
+/// An adapter's requests may be classified as a store's are (`aws::classify`), then taken as the CDN's.
+impl From<StoreError> for CdnError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Throttled(m) => CdnError::Throttled(m),
+            StoreError::Failed { message, hint } => CdnError::Failed { message, hint },
+            other => CdnError::failed(other.to_string(), ""),
+        }
+    }
+}
+
 /// The most a versioned object (the state record) may hold: a record keeps 20 deploys and the deferred deletes
 /// of one publish, a few MiB at the very most. A bigger object is not read (a 62 MB one was read whole, to
 /// 354 MB of memory): it is reported as too large, naming it, and nothing else is read or written.
@@ -151,6 +203,36 @@ pub fn too_large(what: &str, size: u64, etag: String) -> StoreError {
         size,
         etag,
     }
+}
+
+/// What an [`ObjectStore`] can do, as data (see [`ObjectStore::profile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreProfile {
+    /// Keys one [`ObjectStore::delete_batch`] takes (S3's DeleteObjects: 1,000).
+    pub max_keys_per_delete: usize,
+    /// Headers are changed in place by copying an object onto itself ([`ObjectStore::copy`] with
+    /// `from == to`), not by sending its bytes again.
+    pub copies_in_place: bool,
+    /// What a conditional write compares ([`Precondition::Matches`] carries it as a string).
+    pub versions: Versions,
+}
+
+/// What a store's conditional writes compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// An entity tag (`If-Match`, `If-None-Match: *`): S3, a local directory (a hash of the bytes).
+    ETag,
+    /// A generation number (`ifGenerationMatch`, 0 for absent): GCS.
+    Generation,
+}
+
+impl StoreProfile {
+    /// S3's: 1,000 keys a delete, headers in place, ETags.
+    pub const DEFAULT: StoreProfile = StoreProfile {
+        max_keys_per_delete: 1000,
+        copies_in_place: true,
+        versions: Versions::ETag,
+    };
 }
 
 /// A versioned small object (the state record).
@@ -182,6 +264,11 @@ pub trait ObjectStore: Send + Sync {
     fn keeps_headers(&self) -> bool {
         true
     }
+    /// What the store can do, as data: how many keys one delete takes, whether headers are set in place, its
+    /// conditional writes. The default is the most common (S3's limits); a store says its own.
+    fn profile(&self) -> StoreProfile {
+        StoreProfile::DEFAULT
+    }
     /// Remove what an interrupted publish (kill -9) left behind that is not part of the site, e.g. a local
     /// directory's temporary files. Called by a publish that resumes one, while it holds the claim. Returns
     /// how many leftovers it removed.
@@ -203,7 +290,8 @@ pub trait ObjectStore: Send + Sync {
         self.put(key, redirect_page(location).into_bytes().into(), &headers)
             .await
     }
-    /// Delete up to 1,000 keys; every per-key failure is an error naming the keys.
+    /// Delete up to [`StoreProfile::max_keys_per_delete`] keys; every per-key failure is an error naming the
+    /// keys.
     async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError>;
     /// Every key that starts with `prefix`, sorted. A publish never lists (the diff says what to send); only
     /// previews' records and a preview's removal do, each under its own reserved prefix.
@@ -224,33 +312,65 @@ pub enum InvalidationStatus {
     Completed,
 }
 
+/// One invalidation request: a reference a retry repeats (an idempotency token the CDN may ignore) and the
+/// addresses, paths or absolute URLs as the CDN's profile says.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    pub reference: &'a str,
+    pub addresses: &'a [String],
+}
+
 /// A CDN in front of the store.
 #[async_trait]
 pub trait Cdn: Send + Sync {
     fn describe(&self) -> String;
-    /// Create one invalidation (≤ 3,000 paths). The same `caller_reference` with the same paths returns the
-    /// existing invalidation, so retries after a crash are safe. Returns its id.
-    async fn invalidate(
-        &self,
-        caller_reference: &str,
-        paths: &[String],
-    ) -> Result<String, StoreError>;
-    async fn status(&self, id: &str) -> Result<InvalidationStatus, StoreError>;
-    /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
-    /// differs; the store's keys only where they differ) and make the distribution run it
-    /// (`cdn_function = "manage"`). Returns whether anything changed.
-    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, StoreError> {
-        let _ = f;
-        Err(StoreError::failed(
-            format!("{} can't run a CloudFront function", self.describe()),
-            "remove `cdn_function` from the target",
-        ))
+    /// Send one batch of the plan (within the CDN's [`crate::plan::invalidate::CdnProfile`]). Returns an id
+    /// for [`Cdn::status`]. A CDN that can (CloudFront) makes the batch's `reference` its idempotency token: the
+    /// same reference with the same addresses returns the existing invalidation, so retries after a crash are
+    /// safe; one that can't ignores it (a purge sent twice purges twice).
+    async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError>;
+    /// Whether the invalidation `id` is done. The default, for CDNs whose purge is done when it is answered:
+    /// completed.
+    async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
+        let _ = id;
+        Ok(InvalidationStatus::Completed)
     }
-    /// Before anything is written: whether [`Cdn::ensure_function`] may change what it would (the function,
-    /// its store and the distribution are this site's). Read-only.
-    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), StoreError> {
-        let _ = f;
-        Ok(())
+    /// The managed edge function, for a CDN that can run one (CloudFront: a Function and its KeyValueStore).
+    /// The default: none.
+    fn edge_function(&self) -> Option<&dyn EdgeFunction> {
+        None
+    }
+}
+
+/// A CDN's optional capability: running the managed viewer-request function (`cdn_function = "manage"`).
+#[async_trait]
+pub trait EdgeFunction: Send + Sync {
+    /// Publish the viewer-request function `f` (only if the live code or the KeyValueStore it reads
+    /// differs; the store's keys only where they differ) and make the distribution run it. Returns whether
+    /// anything changed.
+    async fn ensure_function(&self, f: &crate::plan::Function) -> Result<bool, CdnError>;
+    /// Before anything is written: whether [`EdgeFunction::ensure_function`] may change what it would (the
+    /// function, its store and the distribution are this site's). Read-only.
+    async fn check_function(&self, f: &crate::plan::Function) -> Result<(), CdnError>;
+}
+
+/// Publish `f` on `cdn` ([`EdgeFunction::ensure_function`]); a CDN without an edge function refuses it.
+pub async fn ensure_function(cdn: &dyn Cdn, f: &crate::plan::Function) -> Result<bool, CdnError> {
+    match cdn.edge_function() {
+        Some(e) => e.ensure_function(f).await,
+        None => Err(CdnError::failed(
+            format!("{} can't run a CloudFront function", cdn.describe()),
+            "remove `cdn_function` from the target",
+        )),
+    }
+}
+
+/// Check `f` on `cdn` ([`EdgeFunction::check_function`]); nothing to check on a CDN without an edge function
+/// (publishing it fails later, at [`ensure_function`]).
+pub async fn check_function(cdn: &dyn Cdn, f: &crate::plan::Function) -> Result<(), CdnError> {
+    match cdn.edge_function() {
+        Some(e) => e.check_function(f).await,
+        None => Ok(()),
     }
 }
 
@@ -304,6 +424,14 @@ pub async fn read_part(
     .map_err(std::io::Error::other)?
 }
 
+/// Something the user should read while a backend is set up (e.g. a CDN's distributions resolved); the
+/// caller prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Note(String),
+    Warn(String),
+}
+
 /// Progress reported while executing.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -341,7 +469,7 @@ pub enum ExecError {
     #[error("deleting: {0}")]
     Delete(StoreError),
     #[error("invalidating: {0}")]
-    Invalidate(StoreError),
+    Invalidate(CdnError),
     /// The managed viewer-request function could not be published or associated: the distribution, and the
     /// store's own hint (the IAM policy for an access denial, else how to do without the function).
     #[error(
@@ -350,14 +478,14 @@ pub enum ExecError {
     )]
     Function {
         distribution: String,
-        source: StoreError,
+        source: CdnError,
     },
 }
 
-fn function_hint(e: &StoreError) -> String {
-    match e {
-        StoreError::Failed { hint, .. } if !hint.is_empty() => format!(" ({hint})"),
-        _ => " (set `cdn_function = \"off\"` for the target to publish without it)".into(),
+fn function_hint(e: &CdnError) -> String {
+    match e.hint() {
+        "" => " (set `cdn_function = \"off\"` for the target to publish without it)".into(),
+        hint => format!(" ({hint})"),
     }
 }
 
@@ -374,11 +502,6 @@ impl ExecError {
     }
 }
 
-/// CloudFront accepts at most 3,000 paths per invalidation.
-pub const MAX_PATHS_PER_INVALIDATION: usize = 3000;
-/// S3 DeleteObjects takes at most 1,000 keys.
-pub const MAX_KEYS_PER_DELETE: usize = 1000;
-
 #[derive(Debug, Default, Clone)]
 pub struct Outcome {
     pub uploaded_bytes: u64,
@@ -389,10 +512,10 @@ pub struct Outcome {
 
 /// Connections the plan's requests want at once, to open them ahead (see [`connect`]): to the store, its
 /// largest wave as far as the flow lets it through at its `start` (at least one, for the record), and to
-/// CloudFront, one per invalidation.
-pub fn connections_for(plan: &Plan, start: usize) -> (usize, usize) {
+/// the CDN, one per invalidation. `per_delete`: the keys one delete takes ([`StoreProfile`]).
+pub fn connections_for(plan: &Plan, start: usize, per_delete: usize) -> (usize, usize) {
     let html = plan.uploads.iter().filter(|u| u.is_html()).count();
-    let batches = |n: usize| n.div_ceil(MAX_KEYS_PER_DELETE);
+    let batches = |n: usize| n.div_ceil(per_delete.max(1));
     let largest = [
         batches(plan.clear_first.len()),
         plan.uploads.len() - html,
@@ -451,7 +574,7 @@ impl Executor<'_> {
         if let Some(f) = &plan.function {
             // Before the invalidation: the next request of an evicted URL must meet the new table.
             for (distribution, cdn) in &self.cdns {
-                (cdn.ensure_function(f).await).map_err(|source| ExecError::Function {
+                (ensure_function(*cdn, f).await).map_err(|source| ExecError::Function {
                     distribution: distribution.clone(),
                     source,
                 })?;
@@ -489,7 +612,7 @@ impl Executor<'_> {
             .await
     }
 
-    /// Delete `keys` in batches of at most 1,000 (one request each).
+    /// Delete `keys` in batches of as many as the store takes at once (one request each).
     async fn delete_keys(
         &self,
         keys: &[String],
@@ -500,7 +623,7 @@ impl Executor<'_> {
             return Ok(());
         }
         on(Event::Phase("deletes", keys.len()));
-        for batch in keys.chunks(MAX_KEYS_PER_DELETE) {
+        for batch in keys.chunks(self.store.profile().max_keys_per_delete.max(1)) {
             flow.send(self.store, || async {
                 self.store
                     .delete_batch(batch)
@@ -682,23 +805,27 @@ mod tests {
     #[test]
     fn connections_for_the_plans_largest_wave() {
         let mut plan = Plan::default();
-        assert_eq!(connections_for(&plan, 32), (1, 0), "the record's write");
+        assert_eq!(
+            connections_for(&plan, 32, 1000),
+            (1, 0),
+            "the record's write"
+        );
         plan.uploads = (0..4).map(|i| upload(&format!("a{i}.png"))).collect();
         plan.uploads
             .extend((0..5).map(|i| upload(&format!("p{i}.html"))));
         assert_eq!(
-            connections_for(&plan, 32),
+            connections_for(&plan, 32, 1000),
             (5, 0),
             "a new post: 4 assets, 5 pages"
         );
         assert_eq!(
-            connections_for(&plan, 3),
+            connections_for(&plan, 3, 1000),
             (3, 0),
             "as far as the flow's start"
         );
         plan.deletes = (0..2500).map(|i| format!("d{i}")).collect();
         assert_eq!(
-            connections_for(&plan, 32),
+            connections_for(&plan, 32, 1000),
             (5, 0),
             "deletes go 1,000 a request"
         );
@@ -706,7 +833,7 @@ mod tests {
             batches: vec![vec!["/a".into()], vec!["/b".into()]],
             ..Default::default()
         }];
-        assert_eq!(connections_for(&plan, 32), (5, 2));
+        assert_eq!(connections_for(&plan, 32, 1000), (5, 2));
     }
 
     #[test]

@@ -176,6 +176,7 @@ fn settings(max_paths: usize) -> Settings {
         cdns: vec![CdnSettings {
             id: "E1".into(),
             origin_path: String::new(),
+            profile: crate::aws::cloudfront::PROFILE,
         }],
         max_deletes: usize::MAX,
         max_invalidation_paths: max_paths,

@@ -1,9 +1,13 @@
-//! CloudFront invalidation paths: which URLs went stale, and the cheapest set of paths that covers them.
+//! CDN invalidation paths: which URLs went stale, and the cheapest set of paths that covers them.
+//!
+//! What a CDN accepts (wildcards or not, paths or absolute URLs, how many a request, a free allowance) is
+//! data, a [`CdnProfile`], given by the CDN's adapter (CloudFront's: `crate::aws::cloudfront::PROFILE`) and
+//! carried in [`super::CdnSettings`]: nothing here names a CDN.
 //!
 //! Owns the invalidation rules: which edits leave stale URLs ([`cached`]), which URLs serve a file
 //! ([`url_forms`]), how stale URLs are covered within a path budget ([`plan`]) and batched ([`batches`]).
 //! Pure: works on served paths (the key with the distribution's origin path removed, see
-//! [`super::served_path`]) and returns URL-encoded CloudFront paths. It must not decide uploads or deletes
+//! [`super::served_path`]) and returns URL-encoded paths (or absolute URLs) as the profile wants them. It must not decide uploads or deletes
 //! (that is `steps.rs`) nor know about S3 keys, the state or the network.
 //!
 //! **To change an invalidation rule**, edit the function here and add a row to its table of tests:
@@ -40,10 +44,14 @@
 //! | `/a/1`, `/a/2`, `/b/1`             | `/b/2`           | `/a/*`, `/b/1`         | 0       |
 //! | `/a/1`, `/a/2`, `/b/1`, `/c/1`     | `/a/3`, `/c/2`.. | `/a/*` + ... by cost   | least   |
 //!
+//! A CDN without wildcards ([`Wildcard::None`]) gets every stale URL exactly, whatever the budget.
+//!
 //! ## Batches
-//! CloudFront allows 3,000 file paths and 15 wildcard paths in progress per distribution: [`batches`] splits
-//! the paths into invalidations that each fit (the executor backs off on `TooManyInvalidationsInProgress`).
+//! [`batches`] splits the paths into requests that each fit the profile's `max_per_request` and
+//! `max_wildcards_per_request` (CloudFront: 3,000 file paths and 15 wildcard paths in progress per
+//! distribution; the executor backs off when the CDN says too many are in progress).
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use percent_encoding::{AsciiSet, CONTROLS};
@@ -69,6 +77,56 @@ const UNSAFE: &AsciiSet = &CONTROLS
     .add(b'`')
     .add(b'?');
 
+/// What one kind of CDN accepts in an invalidation (a purge): given by its adapter, as plain data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CdnProfile {
+    pub wildcard: Wildcard,
+    pub addresses: Addresses,
+    /// Exact paths (or URLs) one request may hold.
+    pub max_per_request: usize,
+    /// Wildcard paths one request may hold.
+    pub max_wildcards_per_request: usize,
+    /// Requests the CDN keeps in progress at once before it refuses more for a while.
+    pub max_in_flight: usize,
+    /// Paths a month the CDN invalidates for free (`None`: no such limit, and no budget applies).
+    pub free_paths_a_month: Option<usize>,
+}
+
+/// Which wildcards a CDN understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wildcard {
+    /// None: every URL is purged exactly (a `*` in one is a literal).
+    None,
+    /// A trailing `*` after any prefix (CloudFront's `/path*`).
+    TrailingStar,
+    /// A trailing `*` after a directory only (`/dir/*`).
+    TrailingSlashStar,
+}
+
+/// What a CDN is given to invalidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Addresses {
+    /// URL-encoded paths (`/posts/a/`).
+    Paths,
+    /// Absolute URLs on `host` (`https://host/posts/a/`).
+    AbsoluteUrls { host: Cow<'static, str> },
+}
+
+impl CdnProfile {
+    /// The address the CDN is given for an encoded path.
+    pub fn address(&self, path: &str) -> String {
+        match &self.addresses {
+            Addresses::Paths => path.to_string(),
+            Addresses::AbsoluteUrls { host } => format!("https://{host}{path}"),
+        }
+    }
+
+    /// Whether an address (as [`plan`] returns it) is a wildcard for this CDN.
+    pub fn is_wildcard(&self, address: &str) -> bool {
+        self.wildcard != Wildcard::None && address.ends_with('*')
+    }
+}
+
 pub struct Input<'a> {
     /// Site paths whose cached URLs are stale (modified or deleted).
     pub stale: &'a [&'a str],
@@ -78,6 +136,8 @@ pub struct Input<'a> {
     pub added: &'a [&'a str],
     pub forms: &'a UrlForms,
     pub max_paths: usize,
+    /// What the CDN accepts.
+    pub profile: &'a CdnProfile,
     /// The directory that serves the whole site on this distribution (`/`, or `/blog/` for a target under a
     /// prefix the origin path does not include, `/_previews/<name>/` for a preview): no wildcard above it is
     /// chosen, since it would evict what the planner does not know (another prefix, production's pages).
@@ -222,12 +282,14 @@ pub fn encode(raw: &str) -> String {
     percent_encoding::utf8_percent_encode(raw, UNSAFE).to_string()
 }
 
-/// The CloudFront path for one raw URL: exact, unless it holds a literal `*`, which CloudFront would take as a
-/// wildcard (or reject mid-path): then the path up to that `*`, as a wildcard.
-fn exact_path(raw: &str) -> String {
-    match raw.find('*') {
-        Some(i) => format!("{}*", encode(&raw[..i])),
-        None => encode(raw),
+/// The path for one raw URL: exact, unless it holds a literal `*`, which a CDN with wildcards would take as a
+/// wildcard (or reject mid-path): then the path up to that `*` (CloudFront), or the directory holding it, as a
+/// wildcard.
+fn exact_path(raw: &str, wildcard: Wildcard) -> String {
+    match (raw.find('*'), wildcard) {
+        (Some(i), Wildcard::TrailingStar) => format!("{}*", encode(&raw[..i])),
+        (Some(i), Wildcard::TrailingSlashStar) => format!("{}*", encode(dir_of(&raw[..i]))),
+        _ => encode(raw),
     }
 }
 
@@ -362,7 +424,8 @@ impl Tree {
     }
 }
 
-/// Choose the paths. Returns URL-encoded CloudFront paths, sorted, and what they cost.
+/// Choose the paths. Returns URL-encoded paths (or absolute URLs, as the profile says), sorted, and what they
+/// cost.
 pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let stale: BTreeSet<String> = input
         .stale
@@ -393,7 +456,8 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let _ = input.added; // new URLs are free to evict: they only shape the listing, never the cost
 
     let budget = input.max_paths.max(1);
-    while tree.nodes[0].emitted > budget {
+    let wildcards = input.profile.wildcard != Wildcard::None;
+    while wildcards && tree.nodes[0].emitted > budget {
         let need = tree.nodes[0].emitted - budget;
         match tree.cheapest(need, input.root) {
             Some(i) => tree.choose(i),
@@ -404,7 +468,7 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let mut paths = BTreeSet::new();
     for u in &stale {
         if !tree.is_covered(tree.index[dir_of(u)]) {
-            paths.insert(exact_path(u));
+            paths.insert(exact_path(u, input.profile.wildcard));
         }
     }
     for n in tree.nodes.iter().filter(|n| n.chosen) {
@@ -414,9 +478,17 @@ pub fn plan(input: &Input) -> (Vec<String>, Summary) {
     let summary = Summary {
         stale_urls: stale.len(),
         paths: paths.len(),
-        wildcards: paths.iter().filter(|p| p.ends_with('*')).count(),
-        unchanged_evicted: clean.iter().filter(|u| evicts(&paths, &encode(u))).count(),
+        wildcards: paths
+            .iter()
+            .filter(|p| input.profile.is_wildcard(p))
+            .count(),
+        unchanged_evicted: match wildcards {
+            true => clean.iter().filter(|u| evicts(&paths, &encode(u))).count(),
+            false => 0,
+        },
     };
+    // Prefixing every path with the same scheme and host keeps them sorted.
+    let paths = paths.iter().map(|p| input.profile.address(p)).collect();
     (paths, summary)
 }
 
@@ -428,22 +500,20 @@ pub fn evicts(paths: &[String], encoded_url: &str) -> bool {
     })
 }
 
-/// CloudFront's in-progress limits per distribution.
-pub const MAX_FILE_PATHS: usize = 3000;
-pub const MAX_WILDCARD_PATHS: usize = 15;
-
-/// Split paths into invalidation batches that each fit CloudFront's in-progress limits
-/// (≤ 3,000 file paths, ≤ 15 wildcard paths). Order is kept.
-pub fn batches(paths: &[String]) -> Vec<Vec<String>> {
+/// Split addresses into invalidation batches that each fit the profile's limits a request
+/// (`max_per_request` exact ones, `max_wildcards_per_request` wildcards). Order is kept.
+pub fn batches(paths: &[String], profile: &CdnProfile) -> Vec<Vec<String>> {
     let mut out: Vec<Vec<String>> = Vec::new();
     let (mut files, mut wild) = (0, 0);
+    let (max_files, max_wild) = (
+        profile.max_per_request.max(1),
+        profile.max_wildcards_per_request.max(1),
+    );
     for p in paths {
-        let is_wild = p.ends_with('*');
+        let is_wild = profile.is_wildcard(p);
         let full = match out.last() {
             None => true,
-            Some(_) => {
-                (is_wild && wild == MAX_WILDCARD_PATHS) || (!is_wild && files == MAX_FILE_PATHS)
-            }
+            Some(_) => (is_wild && wild == max_wild) || (!is_wild && files == max_files),
         };
         if full {
             out.push(Vec::new());
@@ -463,6 +533,9 @@ pub fn batches(paths: &[String]) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tests below are CloudFront's rules (the one CDN with wildcards and paths today).
+    const CF: &CdnProfile = &crate::aws::cloudfront::PROFILE;
 
     /// `describe` is what the record keeps of the URL forms, and a publish invalidates the whole site when it
     /// differs from the target's (`Input::forms_changed`): every setting must change it (cargo mutants: no test
@@ -507,6 +580,7 @@ mod tests {
             added: &[],
             forms: &UrlForms::default(),
             max_paths: max,
+            profile: CF,
             root: "/",
         })
     }
@@ -524,6 +598,7 @@ mod tests {
             added: &[],
             forms: &forms,
             max_paths: 5,
+            profile: CF,
             root,
         };
         assert_eq!(plan(&input("/")).0, ["/*"]);
@@ -605,7 +680,7 @@ mod tests {
     #[test]
     fn batches_fit_cloudfront_limits() {
         let files: Vec<String> = (0..6500).map(|i| format!("/f{i}")).collect();
-        let b = batches(&files);
+        let b = batches(&files, CF);
         assert_eq!(
             b.iter().map(|b| b.len()).collect::<Vec<_>>(),
             [3000, 3000, 500]
@@ -613,14 +688,14 @@ mod tests {
         let wild: Vec<String> = (0..40).map(|i| format!("/d{i}/*")).collect();
         let mut mixed = vec!["/a".to_string()];
         mixed.extend(wild);
-        let b = batches(&mixed);
+        let b = batches(&mixed, CF);
         let w: Vec<usize> = b
             .iter()
             .map(|b| b.iter().filter(|p| p.ends_with('*')).count())
             .collect();
         assert_eq!(w, [15, 15, 10]);
         assert_eq!(b.iter().map(|b| b.len()).sum::<usize>(), 41);
-        assert!(batches(&[]).is_empty());
+        assert!(batches(&[], CF).is_empty());
     }
 
     #[test]
@@ -639,8 +714,11 @@ mod tests {
         for (raw, want) in table {
             assert_eq!(encode(raw), want, "{raw}");
         }
-        assert_eq!(exact_path("/a*b.html"), "/a*");
-        assert_eq!(exact_path("/sp ace/x*"), "/sp%20ace/x*");
+        assert_eq!(exact_path("/a*b.html", Wildcard::TrailingStar), "/a*");
+        assert_eq!(
+            exact_path("/sp ace/x*", Wildcard::TrailingStar),
+            "/sp%20ace/x*"
+        );
     }
 
     #[test]

@@ -76,12 +76,14 @@ pub struct FileEntry {
     pub executable: bool,
 }
 
-/// One CloudFront distribution in front of the target.
+/// One CDN distribution in front of the target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CdnSettings {
     pub id: String,
     /// The origin path of the bucket's origin, without slashes at either end ("" = bucket root).
     pub origin_path: String,
+    /// What this CDN accepts in an invalidation (from its adapter).
+    pub profile: invalidate::CdnProfile,
 }
 
 #[derive(Debug, Clone)]
@@ -559,6 +561,7 @@ mod tests {
             cdns: vec![CdnSettings {
                 id: "E1".into(),
                 origin_path: String::new(),
+                profile: crate::aws::cloudfront::PROFILE,
             }],
             max_deletes: 500,
             max_invalidation_paths: 15,
@@ -1511,10 +1514,12 @@ mod tests {
             CdnSettings {
                 id: "E1".into(),
                 origin_path: "site".into(),
+                profile: crate::aws::cloudfront::PROFILE,
             },
             CdnSettings {
                 id: "E2".into(),
                 origin_path: String::new(),
+                profile: crate::aws::cloudfront::PROFILE,
             },
         ];
         let p = build(
@@ -1576,6 +1581,7 @@ mod tests {
                 cdns: vec![CdnSettings {
                     id: "E1".into(),
                     origin_path: origin.into(),
+                    profile: crate::aws::cloudfront::PROFILE,
                 }],
                 ..settings()
             };

@@ -490,7 +490,7 @@ fn whole_site(cdn: &CdnSettings, s: &Settings) -> Option<CdnPlan> {
     let paths = vec![format!("/{root}")];
     Some(CdnPlan {
         distribution: cdn.id.clone(),
-        batches: invalidate::batches(&paths),
+        batches: invalidate::batches(&paths, &cdn.profile),
         summary: invalidate::Summary {
             paths: 1,
             wildcards: 1,
@@ -521,11 +521,12 @@ fn distribution_plan(
         added: &added,
         forms: &s.forms,
         max_paths,
+        profile: &cdn.profile,
         root: &root,
     });
     (!paths.is_empty()).then(|| CdnPlan {
         distribution: cdn.id.clone(),
-        batches: invalidate::batches(&paths),
+        batches: invalidate::batches(&paths, &cdn.profile),
         paths,
         summary,
     })

@@ -234,7 +234,7 @@ async fn invalidate(
     opts: &PublishOpts,
     p: &Prepared<'_>,
     list: &[Invalidation],
-) -> Vec<std::result::Result<String, exec::StoreError>> {
+) -> Vec<std::result::Result<String, exec::CdnError>> {
     if list.is_empty() {
         return Vec::new();
     }

@@ -111,7 +111,11 @@ pub async fn claim(
 /// `exec::connections_for`), while the claim is on its way.
 fn open_ahead(p: &Prepared<'_>) {
     let start = exec::flow::start_for(p.read_took, p.target.concurrency);
-    let (store, cdn) = exec::connections_for(&p.plan, start);
+    let (store, cdn) = exec::connections_for(
+        &p.plan,
+        start,
+        p.backends.store.profile().max_keys_per_delete,
+    );
     p.backends.origins.open(store, cdn);
 }
 

@@ -458,7 +458,13 @@ fn plan_settings(
         invalidate_new_files: target.invalidate_new_files,
         full: opts.full,
         delay_deletes: target.delay_deletes,
-        monthly_budget: target.invalidation_budget,
+        // No budget where every CDN's invalidations are free (no free allowance a month to stay within).
+        monthly_budget: match (backends.cdns.iter())
+            .all(|(c, _)| c.profile.free_paths_a_month.is_none())
+        {
+            true if !backends.cdns.is_empty() => usize::MAX,
+            _ => target.invalidation_budget,
+        },
         used_this_month,
         within_prefix: crate::preview::is_preview(&target.name),
         keys: crate::state::key_rules(target),
@@ -564,12 +570,12 @@ async fn check_managed_function(backends: &Backends, plan: &Plan) -> Result<()> 
         return Ok(());
     };
     for (c, cdn) in &backends.cdns {
-        cdn.check_function(f).await.map_err(|e| Error::Cdn {
+        (crate::exec::check_function(cdn.as_ref(), f).await).map_err(|e| Error::Cdn {
             distribution: c.id.clone(),
             message: e.to_string(),
-            hint: match &e {
-                crate::exec::StoreError::Failed { hint, .. } if !hint.is_empty() => hint.clone(),
-                _ => "check the distribution, or set cdn_function = \"off\"".into(),
+            hint: match e.hint() {
+                "" => "check the distribution, or set cdn_function = \"off\"".into(),
+                hint => hint.to_string(),
             },
         })?;
     }

@@ -128,9 +128,9 @@ pub async fn remove(
     Ok(Some(keys.len()))
 }
 
-/// Delete `keys` in batches of 1,000 (DeleteObjects' limit; per-key errors fail it).
+/// Delete `keys` in batches of as many as the store takes at once (per-key errors fail it).
 async fn delete_all(b: &Backends, p: &Target, keys: &[String]) -> Result<()> {
-    for chunk in keys.chunks(crate::exec::MAX_KEYS_PER_DELETE) {
+    for chunk in keys.chunks(b.store.profile().max_keys_per_delete.max(1)) {
         (b.store.delete_batch(chunk).await).map_err(|e| state::store_err(&p.name, e))?;
     }
     Ok(())
@@ -145,7 +145,10 @@ async fn invalidate_preview(s: &Session, b: &Backends, p: &Target) -> Result<()>
         let path = format!("/{root}");
         let reference = format!("git-publish-rm-{}-{}", p.name, s.clock.rfc3339());
         let id = (cdn
-            .invalidate(&reference, std::slice::from_ref(&path))
+            .invalidate(crate::exec::Batch {
+                reference: &reference,
+                addresses: std::slice::from_ref(&path),
+            })
             .await)
             .map_err(|e| Error::Cdn {
                 distribution: c.id.clone(),

@@ -315,6 +315,7 @@ fn settings(delay_deletes: bool) -> crate::plan::Settings {
         cdns: vec![crate::plan::CdnSettings {
             id: "E1".into(),
             origin_path: String::new(),
+            profile: crate::aws::cloudfront::PROFILE,
         }],
         max_deletes: 100,
         max_invalidation_paths: 15,

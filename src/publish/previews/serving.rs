@@ -36,11 +36,9 @@ fn managed(t: &Target) -> bool {
 }
 
 /// A CloudFront error about the function or its store on `distribution`, as the user sees it.
-fn cdn_err(distribution: &str, e: StoreError) -> Error {
-    let (message, hint) = match e {
-        StoreError::Failed { message, hint } => (message, hint),
-        other => (other.to_string(), String::new()),
-    };
+fn cdn_err(distribution: &str, e: impl Into<crate::exec::CdnError>) -> Error {
+    let e = e.into();
+    let (message, hint) = (e.to_string(), e.hint().to_string());
     Error::Cdn {
         distribution: distribution.to_string(),
         message,
@@ -258,10 +256,11 @@ async fn checks_passwords(t: &Target, f: &crate::plan::Function) -> Result<bool>
 async fn ensure(s: &Session, t: &Target, f: &crate::plan::Function) -> Result<()> {
     let b = backends(t, true, &|n| s.ui.say(n)).await?;
     for (c, cdn) in &b.cdns {
-        (cdn.check_function(f).await).map_err(|e| cdn_err(&c.id, e))?;
+        (crate::exec::check_function(cdn.as_ref(), f).await).map_err(|e| cdn_err(&c.id, e))?;
     }
     for (c, cdn) in &b.cdns {
-        let changed = (cdn.ensure_function(f).await).map_err(|e| cdn_err(&c.id, e))?;
+        let changed =
+            (crate::exec::ensure_function(cdn.as_ref(), f).await).map_err(|e| cdn_err(&c.id, e))?;
         if changed {
             s.ui.note(&format!(
                 "published the CloudFront function {} on {} (the routing previews need)",
