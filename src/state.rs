@@ -32,6 +32,8 @@ use crate::plan::rules::RuleSpec;
 
 mod format;
 mod probe;
+#[cfg(test)]
+mod record_tests;
 mod reserved;
 pub use format::FORMAT;
 pub use probe::{probe_conditional_writes, probe_create, probe_key, probe_refusals};
