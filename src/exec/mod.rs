@@ -18,6 +18,8 @@ mod invalidation;
 pub mod local;
 #[cfg(test)]
 pub mod memory;
+#[cfg(test)]
+mod upload_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
