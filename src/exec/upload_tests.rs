@@ -254,7 +254,8 @@ async fn blobs_from_the_threshold_up_are_streamed_unless_compressed() {
     assert_eq!(outcome.uploaded_bytes, 2 * STREAM_THRESHOLD - 1 + 10 + gz);
 }
 
-const HOLD: Duration = Duration::from_millis(200);
+/// Long enough that uploads sent together overlap on a loaded machine.
+const HOLD: Duration = Duration::from_millis(500);
 const MIB: u64 = 1 << 20;
 
 /// Each streamed upload holds a part ([`PART_SIZE`]) of the [`MEMORY_BUDGET`]: two at once. (The plan's
