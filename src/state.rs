@@ -32,6 +32,8 @@ use crate::plan::rules::RuleSpec;
 mod errors;
 mod format;
 mod probe;
+#[cfg(test)]
+mod record_tests;
 mod reserved;
 pub use errors::store_err;
 pub use format::FORMAT;

@@ -25,6 +25,8 @@ pub mod local;
 pub mod memory;
 #[cfg(test)]
 mod purge_only_tests;
+#[cfg(test)]
+mod upload_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
