@@ -41,6 +41,23 @@ const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'.')
     .remove(b'~');
 
+/// The object's headers on each of S3's writes (PutObject, CreateMultipartUpload, CopyObject): one place per
+/// header, so a new kind of header is one line here.
+macro_rules! with_headers {
+    ($req:expr, $h:expr) => {{
+        let h: &ObjectHeaders = $h;
+        let mut req = $req
+            .content_type(&h.content_type)
+            .set_cache_control(h.cache_control.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone());
+        for (k, v) in h.all_metadata() {
+            req = req.metadata(k, v);
+        }
+        req
+    }};
+}
+
 pub struct S3Store {
     /// For the state record and multipart uploads: the SDK retries throttled attempts itself.
     client: Client,
@@ -181,18 +198,13 @@ impl S3Store {
         reader: Box<dyn Read + Send>,
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
-        let mut req = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(&h.content_type)
-            .set_cache_control(h.cache_control.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone());
-        for (k, v) in h.all_metadata() {
-            req = req.metadata(k, v);
-        }
+        let req = with_headers!(
+            self.client
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key),
+            h
+        );
         let created = req.send().await.map_err(|e| self.error(&e, key))?;
         let upload_id = created.upload_id().unwrap_or_default().to_string();
         let result = self.send_parts(key, &upload_id, reader).await;
@@ -296,18 +308,10 @@ impl ObjectStore for S3Store {
         body: bytes::Bytes,
         h: &ObjectHeaders,
     ) -> Result<(), StoreError> {
-        let mut req = self
-            .flow_client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(&h.content_type)
-            .set_cache_control(h.cache_control.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone());
-        for (k, v) in h.all_metadata() {
-            req = req.metadata(k, v);
-        }
+        let req = with_headers!(
+            self.flow_client.put_object().bucket(&self.bucket).key(key),
+            h
+        );
         req.body(ByteStream::from(body))
             .send()
             .await
@@ -338,20 +342,15 @@ impl ObjectStore for S3Store {
             self.bucket,
             percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
         );
-        let mut req = self
-            .flow_client
-            .copy_object()
-            .bucket(&self.bucket)
-            .key(to)
-            .copy_source(source)
-            .metadata_directive(MetadataDirective::Replace)
-            .content_type(&h.content_type)
-            .set_cache_control(h.cache_control.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone());
-        for (k, v) in h.all_metadata() {
-            req = req.metadata(k, v);
-        }
+        let req = with_headers!(
+            self.flow_client
+                .copy_object()
+                .bucket(&self.bucket)
+                .key(to)
+                .copy_source(source)
+                .metadata_directive(MetadataDirective::Replace),
+            h
+        );
         req.send().await.map_err(|e| self.error(&e, to))?;
         Ok(())
     }
