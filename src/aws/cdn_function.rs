@@ -20,6 +20,7 @@ use aws_sdk_cloudfront::types::{
 use aws_sdk_cloudfront::Client;
 
 use super::classify;
+use super::ownership::{check_owner, missing};
 use crate::exec::StoreError;
 use crate::identity::{Site, TagOwner, TAG_KEY};
 use crate::plan::Function;
@@ -31,16 +32,6 @@ pub struct Ensured {
     pub published: bool,
     /// The distribution's default cache behaviour was updated to run it.
     pub associated: bool,
-}
-
-/// CloudFront's "no such …" error (NoSuchFunctionExists, EntityNotFound), or a bare 404 (moto answers some
-/// without a body). Shared with `kvs`.
-pub(super) fn missing<E>(
-    e: &aws_sdk_cloudfront::error::SdkError<E, aws_sdk_cloudfront::config::http::HttpResponse>,
-    is_missing: impl Fn(&E) -> bool,
-) -> bool {
-    e.as_service_error().is_some_and(is_missing)
-        || e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
 }
 
 fn build_err(e: aws_sdk_cloudfront::error::BuildError) -> StoreError {
@@ -246,24 +237,6 @@ pub(super) async fn describe_live(client: &Client, name: &str) -> Result<Option<
         store,
         comment,
     }))
-}
-
-/// `what` (a function or KeyValueStore of this site's name) is this site's only when its comment carries the
-/// site's mark: one made by hand, or by another site, is left alone.
-pub(super) fn check_owner(what: &str, comment: &str, site: &Site) -> Result<(), StoreError> {
-    if site.owns_comment(comment) {
-        return Ok(());
-    }
-    Err(StoreError::failed(
-        format!(
-            "{what} exists and is not this site's (its comment {comment:?} does not name {}, the mark of \
-             site {}): it was made by hand or by another tool, and is left alone",
-            site.mark(),
-            site.describe()
-        ),
-        "`git publish setup --adopt` takes it over for this site (it shows the difference first); or rename \
-         or delete it",
-    ))
 }
 
 /// The site's viewer-request function (named [`Site::function_name`]) with `code`: created, or its
@@ -479,7 +452,7 @@ async fn check_distribution_owner(
     let owner = tag.as_deref().map(|v| site.tag_owner(v));
     let serves_site = |c: &DistributionConfig| {
         (c.origins().map(|o| o.items()).unwrap_or_default().iter()).any(|o| {
-            super::cloudfront::origin_is_bucket(o.domain_name(), &site.bucket)
+            super::ownership::origin_is_bucket(o.domain_name(), &site.bucket)
                 && o.origin_path().unwrap_or_default().trim_matches('/') == site.prefix
         })
     };

@@ -10,6 +10,7 @@ use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
 use aws_sdk_cloudfront::Client;
 
 use super::classify;
+pub use super::ownership::origin_is_bucket;
 use crate::config::{Distribution, Target};
 use crate::error::{Error, Result as AppResult};
 use crate::exec::{Batch, Cdn, CdnError, EdgeFunction, InvalidationStatus, StoreError};
@@ -315,18 +316,6 @@ fn cdn_error(d: &Distribution, e: StoreError) -> Error {
         message: e.to_string(),
         hint,
     }
-}
-
-/// Whether a CloudFront origin domain is this S3 bucket (REST or website endpoint, any region form).
-pub fn origin_is_bucket(domain: &str, bucket: &str) -> bool {
-    let d = domain.to_ascii_lowercase();
-    let Some(rest) = d.strip_prefix(bucket).and_then(|r| r.strip_prefix('.')) else {
-        return false;
-    };
-    let rest = rest.trim_end_matches('.');
-    rest == "s3.amazonaws.com"
-        || (rest.starts_with("s3.") || rest.starts_with("s3-website"))
-            && (rest.ends_with(".amazonaws.com") || rest.ends_with(".amazonaws.com.cn"))
 }
 
 /// `distribution = "auto"`: the distributions whose alias is `domain` (when given), else whose origin is the

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use aws_sdk_cloudfrontkeyvaluestore::types::{DeleteKeyRequestListItem, PutKeyRequestListItem};
 
-use super::cdn_function::{check_owner, missing};
 use super::classify;
+use super::ownership::{check_owner, missing};
 use crate::exec::StoreError;
 use crate::identity::Site;
 use crate::plan::cdn_function::previews::is_redirect_key;

@@ -6,6 +6,7 @@ pub mod checks;
 pub mod cloudfront;
 pub mod connect;
 pub mod kvs;
+mod ownership;
 pub mod s3;
 pub mod setup;
 
