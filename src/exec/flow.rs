@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::{ExecError, ObjectStore};
+use super::traits::{ExecError, ObjectStore};
 
 /// In-flight requests at the start on a fast link, or one not timed.
 pub const START: usize = 32;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Batch, Cdn, CdnError, Event, InvalidationStatus};
+use super::traits::{Batch, Cdn, CdnError, Event, InvalidationStatus};
 use crate::plan::Plan;
 
 /// One invalidation to create: the distribution, its `CallerReference` and its paths (one batch).

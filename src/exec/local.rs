@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use super::{ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned};
+use super::traits::{ObjectHeaders, ObjectStore, Precondition, StoreError, Versioned};
 
 pub struct LocalStore {
     root: PathBuf,
@@ -192,8 +192,8 @@ impl ObjectStore for LocalStore {
     /// A delete takes any number of keys (one file each), but goes 1,000 at a time so that progress and
     /// Ctrl-C keep their pace; headers are not kept, so copying onto itself changes nothing; ETags are hashes
     /// of the record's bytes.
-    fn profile(&self) -> super::StoreProfile {
-        super::StoreProfile::DEFAULT
+    fn profile(&self) -> super::traits::StoreProfile {
+        super::traits::StoreProfile::DEFAULT
     }
 
     fn keeps_headers(&self) -> bool {
@@ -273,7 +273,7 @@ impl ObjectStore for LocalStore {
     async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
         let path = self.path(key)?;
         if let Ok(meta) = fs::metadata(&path) {
-            if meta.len() > super::MAX_VERSIONED_BYTES {
+            if meta.len() > super::traits::MAX_VERSIONED_BYTES {
                 let what = path.display().to_string();
                 let etag = match file_etag(&path) {
                     Ok(e) => e.unwrap_or_default(),
