@@ -157,7 +157,14 @@ impl Purger {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(config_error(format!("{BASE_VAR}={base:?} is not http(s)")));
         }
-        let transport = Transport::for_url(&url).map_err(config_error)?;
+        let transport = Transport::for_url(&url).map_err(|e| {
+            error(
+                PurgeErrorKind::Unavailable,
+                zone,
+                e,
+                "install the system's CA certificates (the ca-certificates package)",
+            )
+        })?;
         Ok(Purger {
             zone: zone.to_string(),
             token: token.filter(|t| !t.trim().is_empty()),
