@@ -1,5 +1,5 @@
-//! Cloudflare, as an adapter: purging a zone's cache by URL (`purge.rs`) over one JSON POST of its API v4
-//! (`api.rs`).
+//! Cloudflare, as an adapter: the executor's `Cdn` for a zone's cache and the profile the planner plans its purges
+//! by (`cdn.rs`), purging by URL (`purge.rs`) over one JSON POST of its API v4 (`api.rs`).
 //!
 //! Owns Cloudflare's request and answer (the envelope `{"success", "errors", "messages", "result"}`), its
 //! limits (URLs a request, the rate limit's 429 and `Retry-After`) and the errors a user can act on (each names
@@ -12,10 +12,12 @@
 //! (`tests.rs`) run against that stand-in.
 
 mod api;
+pub mod cdn;
 pub mod purge;
 #[cfg(test)]
 mod tests;
 
+pub use cdn::{cdn_error, profile, Cloudflare};
 pub use purge::{
     Limits, PurgeError, PurgeErrorKind, Purged, Purger, BASE_VAR, DEFAULT_BASE, TOKEN_VAR,
 };
