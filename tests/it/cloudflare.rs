@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
-use crate::util::{rt, unique};
+use crate::util::{rt, small_blog, unique, Run, Site};
 
 // ---- moto as R2 -----------------------------------------------------------------------------------------
 
@@ -31,8 +31,19 @@ pub fn r2() -> &'static R2 {
             .unwrap_or_else(|_| root.join("scripts/moto-server"));
         let mut cmd = Command::new(bin);
         cmd.args(["-H", "127.0.0.1", "-p", "0"]).env("MOTO_R2", "1");
-        let child = start(cmd, Some(&log));
-        std::mem::forget(child); // lives as long as the test process (PR_SET_PDEATHSIG)
+        // Started from a thread that lives as long as the process: PR_SET_PDEATHSIG fires when the thread
+        // that started the child ends, not the process.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server_log = log.clone();
+        std::thread::spawn(move || {
+            let mut child = start(cmd, Some(&server_log));
+            tx.send(()).unwrap();
+            let _ = child.wait();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().unwrap();
         for _ in 0..300 {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(rest) = text.split("Running on http://127.0.0.1:").nth(1) {
@@ -316,5 +327,279 @@ fn the_stand_in_logs_each_purge_with_its_urls() {
             "https://blog.example.com/",
             "https://blog.example.com/index.html"
         ]
+    );
+}
+
+// ---- publishing to R2 with Cloudflare's cache --------------------------------------------------------------
+
+const HOST: &str = "https://blog.example.com";
+
+/// site.toml for an R2 bucket behind Cloudflare's cache: `extra` lines in the target.
+fn r2_config(bucket: &str, extra: &str) -> String {
+    format!(
+        "[source]\ndir = \"public\"\n[targets.r2]\nurl = \"s3://{bucket}\"\nendpoint = \"{}\"\nregion = \"auto\"\n\
+         domain = \"blog.example.com\"\n{extra}\n[targets.r2.cloudflare]\nzone = \"{ZONE}\"\n",
+        r2().endpoint
+    )
+}
+
+/// The environment a publish to the stand-in needs.
+fn cf_env(cf: &StandIn) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLOUDFLARE_API_TOKEN", TOKEN.to_string()),
+        ("CLOUDFLARE_API_BASE_URL", cf.base.clone()),
+    ]
+}
+
+fn publish(site: &Site, cf: &StandIn, args: &[&str]) -> Run {
+    let env = cf_env(cf);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    site.run_with(args, &env)
+}
+
+/// The objects of an R2 bucket (the test side may list).
+fn r2_keys(bucket: &str) -> Vec<String> {
+    rt().block_on(async {
+        let out = (r2().client("auto").list_objects_v2().bucket(bucket).send())
+            .await
+            .unwrap();
+        (out.contents().iter())
+            .filter_map(|o| o.key().map(str::to_string))
+            .filter(|k| !k.starts_with(".git-publish/"))
+            .collect()
+    })
+}
+
+fn r2_body(bucket: &str, key: &str) -> Vec<u8> {
+    rt().block_on(async {
+        let out = (r2()
+            .client("auto")
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send())
+        .await
+        .unwrap();
+        out.body.collect().await.unwrap().to_vec()
+    })
+}
+
+/// A published small blog on R2; the stand-in and the bucket's request count after it.
+fn published(name: &str, cf_args: &[&str], extra: &str) -> (Site, String, StandIn) {
+    let site = Site::new();
+    let b = r2().bucket(name);
+    let cf = stand_in(cf_args);
+    small_blog(&site);
+    site.config(&r2_config(&b, extra));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    (site, b, cf)
+}
+
+#[test]
+fn first_publish_to_r2_uploads_every_file_and_purges_nothing() {
+    let (_site, b, cf) = published("r2-first", &[], "");
+    let reqs = r2().requests(&b);
+    assert_eq!(
+        r2_keys(&b),
+        [
+            "css/site.css",
+            "feed.xml",
+            "img/logo.png",
+            "index.html",
+            "posts/a/index.html",
+            "posts/b/index.html"
+        ]
+    );
+    assert!(
+        cf.requests().is_empty(),
+        "nothing was cached before: {:?}",
+        cf.requests()
+    );
+    assert!(
+        reqs.iter()
+            .all(|(m, p, _)| !(m == "GET" && p.contains("list-type"))),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().all(|(_, _, s)| *s < 500),
+        "R2 refused nothing: {reqs:?}"
+    );
+}
+
+#[test]
+fn a_new_post_on_r2_sends_the_changed_files_and_purges_exactly_their_urls() {
+    let (site, b, cf) = published("r2-newpost", &[], "");
+    let before = r2().requests(&b).len();
+    site.write("public/posts/c/index.html", "<h1>C</h1>")
+        .write("public/index.html", "<h1>Home</h1> with c")
+        .write("public/feed.xml", "<rss>c</rss>");
+    site.commit("new post");
+    publish(&site, &cf, &[]).ok();
+    let reqs: Vec<(String, String)> = (r2().requests(&b).into_iter().skip(before))
+        .map(|(m, p, _)| (m, p.split('?').next().unwrap().to_string()))
+        .collect();
+    let state = format!("/{b}/.git-publish/state.json");
+    let mut puts: Vec<&str> = reqs.iter().map(|(_, p)| p.as_str()).collect();
+    puts.sort();
+    assert!(
+        reqs.iter().all(|(m, _)| m == "PUT"),
+        "no LIST, no HEAD, no GET: {reqs:?}"
+    );
+    assert_eq!(
+        puts,
+        [
+            format!("/{b}/.git-publish/state.json"),
+            state.clone(),
+            format!("/{b}/feed.xml"),
+            format!("/{b}/index.html"),
+            format!("/{b}/posts/c/index.html"),
+        ]
+    );
+    // One purge request, naming exactly the stale URLs: the changed home page in both its forms and the feed;
+    // the new post was never cached.
+    let purges = cf.requests();
+    assert_eq!(purges.len(), 1, "{purges:?}");
+    assert_eq!(
+        cf.purged(),
+        [
+            format!("{HOST}/"),
+            format!("{HOST}/feed.xml"),
+            format!("{HOST}/index.html")
+        ]
+    );
+    assert_eq!(purges[0]["zone"], ZONE);
+    assert_eq!(r2_body(&b, "index.html"), b"<h1>Home</h1> with c");
+}
+
+#[test]
+fn a_deleted_post_on_r2_is_deleted_and_its_urls_purged() {
+    let (site, b, cf) = published("r2-delete", &[], "");
+    site.remove("public/posts/b/index.html");
+    site.commit("delete b");
+    publish(&site, &cf, &[]).ok();
+    assert!(!r2_keys(&b).contains(&"posts/b/index.html".to_string()));
+    assert_eq!(
+        cf.purged(),
+        [
+            format!("{HOST}/posts/b/"),
+            format!("{HOST}/posts/b/index.html")
+        ]
+    );
+}
+
+/// 60 changed pages: 120 URLs, two requests at 100 a request.
+fn change_60_pages(site: &Site) {
+    for i in 0..60 {
+        site.write(&format!("public/p/{i}/index.html"), format!("v2 {i}"));
+    }
+    site.commit("60 pages changed");
+}
+
+fn with_60_pages(site: &Site) {
+    for i in 0..60 {
+        site.write(&format!("public/p/{i}/index.html"), format!("v1 {i}"));
+    }
+}
+
+fn want_60() -> Vec<String> {
+    let mut want: Vec<String> = (0..60)
+        .flat_map(|i| [format!("{HOST}/p/{i}/"), format!("{HOST}/p/{i}/index.html")])
+        .collect();
+    want.sort();
+    want
+}
+
+#[test]
+fn a_429_from_cloudflare_is_waited_out_and_the_publish_completes() {
+    let site = Site::new();
+    let b = r2().bucket("r2-429");
+    let cf = stand_in(&["--rate", "1", "--window", "2", "--retry-after", "1"]);
+    small_blog(&site);
+    with_60_pages(&site);
+    site.config(&r2_config(&b, ""));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    change_60_pages(&site);
+    publish(&site, &cf, &[]).ok();
+    let statuses: Vec<u64> = cf
+        .requests()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.first(), Some(&200));
+    assert_eq!(statuses.last(), Some(&200));
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let mut purged = cf.purged();
+    purged.sort();
+    assert_eq!(purged, want_60());
+}
+
+#[test]
+fn a_zone_that_takes_30_urls_a_request_gets_30_after_refusing_100() {
+    let site = Site::new();
+    let b = r2().bucket("r2-30");
+    let cf = stand_in(&["--max-files", "30"]);
+    small_blog(&site);
+    with_60_pages(&site);
+    site.config(&r2_config(&b, ""));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    change_60_pages(&site);
+    publish(&site, &cf, &[]).ok();
+    let shape: Vec<(u64, usize)> = (cf.requests().iter())
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["files"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [(400, 100), (200, 30), (200, 30), (200, 30), (200, 10), (200, 20)],
+        "the planner's batches of 100: the first refused, sent again as 30s; then every request 30 at most"
+    );
+    let mut purged = cf.purged();
+    purged.sort();
+    assert_eq!(purged, want_60());
+}
+
+#[test]
+fn without_a_token_nothing_is_written_and_the_error_says_which_variable() {
+    let site = Site::new();
+    let b = r2().bucket("r2-notoken");
+    let cf = stand_in(&[]);
+    small_blog(&site);
+    site.config(&r2_config(&b, ""));
+    site.commit("v1");
+    let r = site.run_with(&[], &[("CLOUDFLARE_API_BASE_URL", cf.base.as_str())]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("CLOUDFLARE_API_TOKEN") && r.stderr.contains("Zone.Cache Purge"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(ZONE), "{}", r.stderr);
+    assert!(r2_keys(&b).is_empty(), "nothing uploaded");
+    assert!(cf.requests().is_empty());
+}
+
+#[test]
+fn a_redirect_on_r2_is_an_html_page() {
+    let (site, b, cf) = published("r2-redirect", &[], "");
+    let _ = cf;
+    let text = std::fs::read_to_string(site.path("site.toml")).unwrap();
+    site.config(&format!(
+        "{text}\n[[redirects]]\nfrom = \"/old/\"\nto = \"/posts/a/\"\n"
+    ));
+    site.commit("redirect");
+    publish(&site, &cf, &[]).ok();
+    let page = String::from_utf8(r2_body(&b, "old/index.html")).unwrap();
+    assert!(page.contains("url=/posts/a/"), "{page}");
+    let reqs = r2().requests(&b);
+    assert!(
+        reqs.iter().all(|(_, _, s)| *s < 500),
+        "no redirect header sent: {reqs:?}"
     );
 }
