@@ -90,13 +90,20 @@ impl Cdn for Cloudflare {
         if let Some(id) = self.everything.lock().unwrap().clone() {
             return Ok(id);
         }
+        let zone = self.purger.zone();
+        let mut on_wait = |d: std::time::Duration| {
+            tracing::info!(
+                "Cloudflare zone {zone}: purge rate limit; trying again in {} s",
+                d.as_secs()
+            )
+        };
         let requests = urls.len().div_ceil(self.purger.files_per_request().max(1));
         let done = if self.sent.load(Ordering::Relaxed) + requests > EVERYTHING_AFTER {
-            let done = (self.purger.purge_everything(&mut |_| {}).await).map_err(cdn_error)?;
+            let done = (self.purger.purge_everything(&mut on_wait).await).map_err(cdn_error)?;
             *self.everything.lock().unwrap() = done.ids.last().cloned();
             done
         } else {
-            let done = (self.purger.purge_urls(urls, &mut |_| {}).await).map_err(cdn_error)?;
+            let done = (self.purger.purge_urls(urls, &mut on_wait).await).map_err(cdn_error)?;
             self.sent.fetch_add(done.requests, Ordering::Relaxed);
             done
         };

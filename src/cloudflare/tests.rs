@@ -298,3 +298,47 @@ fn the_base_defaults_to_cloudflare_and_must_be_http() {
     assert!(e.to_string().contains("CLOUDFLARE_API_BASE_URL"), "{e}");
     assert!(e.hint.contains(DEFAULT_BASE), "{}", e.hint);
 }
+
+/// The Cdn: batches as the planner sends them, each a purge of its URLs, until a publish has sent 25 requests;
+/// the next batch is one purge_everything, and the batches after it send nothing.
+#[tokio::test]
+async fn the_cdn_purges_everything_after_25_requests_and_nothing_after_that() {
+    use crate::exec::{Batch, Cdn};
+    let cf = stand_in(&[]);
+    let cdn = Cloudflare::new(cf.purger(Some(TOKEN), quick()));
+    let all = urls(2700);
+    let mut ids = Vec::new();
+    for (i, batch) in all.chunks(100).enumerate() {
+        let reference = format!("r-{i}");
+        let batch = Batch {
+            reference: &reference,
+            addresses: batch,
+        };
+        ids.push(cdn.invalidate(batch).await.unwrap());
+    }
+    let reqs = cf.requests();
+    assert_eq!(reqs.len(), 26, "25 purges of URLs, then one of everything");
+    assert!(reqs[..25]
+        .iter()
+        .all(|r| r["files"].as_array().unwrap().len() == 100));
+    assert_eq!(reqs[25]["purge_everything"], true);
+    assert_eq!(
+        ids[25], ids[26],
+        "the last batch is covered by the purge of everything"
+    );
+    assert_eq!(
+        cdn.status(&ids[0]).await.unwrap(),
+        crate::exec::InvalidationStatus::Completed
+    );
+}
+
+#[test]
+fn the_profile_is_absolute_urls_without_wildcards_100_a_request() {
+    use crate::plan::invalidate::{Addresses, Wildcard};
+    let p = profile("blog.example.com");
+    assert_eq!(p.wildcard, Wildcard::None);
+    assert_eq!(p.max_per_request, 100);
+    assert_eq!(p.free_paths_a_month, None);
+    assert!(matches!(p.addresses, Addresses::AbsoluteUrls { .. }));
+    assert_eq!(p.address("/posts/a/"), "https://blog.example.com/posts/a/");
+}
