@@ -12,6 +12,7 @@ use crate::state::{ResolvedCdn, ResolvedDistribution};
 
 use crate::aws::cloudfront::{self, Notice};
 use crate::aws::{self, s3};
+use crate::cloudflare;
 use crate::exec::{local, Cdn, ObjectStore};
 
 /// The backends of one target.
@@ -67,6 +68,8 @@ impl Origins {
 /// A target's distributions, to be resolved (ListDistributions, GetDistribution) when the caller chooses, or
 /// taken from a record's [`ResolvedCdn`] without a request.
 pub struct CdnLookup {
+    /// `[targets.NAME.cloudflare]`: the zone and the host its URLs are purged on (no CloudFront request).
+    cloudflare: Option<(String, String)>,
     cf: aws_sdk_cloudfront::Client,
     kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
     target: Target,
@@ -78,6 +81,9 @@ impl CdnLookup {
     /// What the answer depends on: the `distribution` setting, `domain`, the bucket and the prefix. A record's
     /// answer is used only for the same value.
     pub fn spec(&self) -> String {
+        if let Some((zone, domain)) = &self.cloudflare {
+            return format!("cloudflare:{zone} domain={domain}");
+        }
         let ds: Vec<&str> = self
             .target
             .distributions
@@ -96,6 +102,9 @@ impl CdnLookup {
     /// Whether resolving asks CloudFront anything (not when every distribution is an id and `origin_path`
     /// is set).
     pub fn asks(&self) -> bool {
+        if self.cloudflare.is_some() {
+            return false;
+        }
         (self.target.distributions.iter()).any(|d| cloudfront::asks(&self.target, d))
     }
 
@@ -105,6 +114,12 @@ impl CdnLookup {
         &self,
         say: &dyn Fn(Notice),
     ) -> Result<(Vec<CdnEntry>, Option<ResolvedCdn>)> {
+        if let Some((zone, domain)) = &self.cloudflare {
+            return Ok((
+                vec![cloudflare_entry(&self.target.name, zone, domain)?],
+                None,
+            ));
+        }
         let mut out: Vec<CdnEntry> = Vec::new();
         let mut assumed = false;
         for d in &self.target.distributions {
@@ -128,6 +143,9 @@ impl CdnLookup {
 
     /// The distributions as `kept` says, without a request; None when it was resolved from other settings.
     pub fn kept(&self, kept: &ResolvedCdn, say: &dyn Fn(Notice)) -> Option<Vec<CdnEntry>> {
+        if self.cloudflare.is_some() {
+            return None; // nothing to keep: resolving asks nothing
+        }
         if kept.from != self.spec() || kept.distributions.len() != self.target.distributions.len() {
             return None;
         }
@@ -151,6 +169,24 @@ impl CdnLookup {
             .collect();
         Some(entries)
     }
+}
+
+/// A Cloudflare zone's cache as a CDN entry: the token and API base from the environment, checked before
+/// anything is written (a publish without a token stops here, naming the variable).
+fn cloudflare_entry(target: &str, zone: &str, domain: &str) -> Result<CdnEntry> {
+    let purger = cloudflare::Purger::from_env(zone)
+        .and_then(|p| p.check_token().map(|()| p))
+        .map_err(|e| Error::Store {
+            target: target.to_string(),
+            message: e.to_string(),
+            hint: e.hint,
+        })?;
+    let settings = CdnSettings {
+        id: zone.to_string(),
+        origin_path: String::new(),
+        profile: cloudflare::profile(domain),
+    };
+    Ok((settings, Box::new(cloudflare::Cloudflare::new(purger))))
 }
 
 /// One distribution: what the planner knows of it, and the [`Cdn`] to invalidate it with.
@@ -210,6 +246,15 @@ pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> 
     Ok(())
 }
 
+/// Whether the target's store is Cloudflare R2: its endpoint is R2's (`*.r2.cloudflarestorage.com`), or it has
+/// Cloudflare's cache in front (`[targets.NAME.cloudflare]`, which is how R2 serves a site on a domain).
+fn is_r2(target: &Target) -> bool {
+    let host = (target.endpoint.as_deref())
+        .and_then(|e| url::Url::parse(e).ok())
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    target.cloudflare.is_some() || host.is_some_and(|h| h.ends_with(".r2.cloudflarestorage.com"))
+}
+
 /// Build the target's backends. With `with_cdn`, the distributions are resolved through the CloudFront API:
 /// `"auto"` is looked up (ListDistributions), and every distribution's origin path is read (GetDistribution).
 pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> Result<Backends> {
@@ -256,8 +301,16 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
         _ => None,
     };
     let store = s3::S3Store::new(client, bucket, prefix, aws::custom_s3_endpoint(target));
+    // R2 refuses the redirect header: a target behind Cloudflare's cache, or on R2's endpoint, gets HTML pages.
+    let store = match is_r2(target) {
+        true => store.with_redirect_pages(),
+        false => store,
+    };
+    let cloudflare = (target.cloudflare.as_ref())
+        .map(|c| (c.zone.clone(), target.domain.clone().unwrap_or_default()));
     let with_cdn = !target.distributions.is_empty();
-    let lookup = with_cdn.then(|| CdnLookup {
+    let lookup = (with_cdn || cloudflare.is_some()).then(|| CdnLookup {
+        cloudflare,
         cf: aws::cloudfront_client(&sdk),
         kvs: aws::kvs_client(&sdk),
         target: target.clone(),

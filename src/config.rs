@@ -636,6 +636,11 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\npassword_env = \"A\"\npassword_file = \"f\"\n", "are both set"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\npassword = \"hunter2\"\n", "never holds credentials"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.previews]\npasword_env = \"A\"\n", "unknown field"),
+            // cloudflare
+            ("[targets.p]\nurl = \"s3://bucket\"\ndomain = \"a.example.com\"\n[targets.p.cloudflare]\n", "targets.p.cloudflare.zone is missing"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndomain = \"a.example.com\"\n[targets.p.cloudflare]\nzone = \"xyz\"\n", "is not a zone id"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloudflare]\nzone = \"023e105f4ecef8ad9ca31a8372d0c353\"\n", "needs the target's `domain`"),
+            ("[targets.p]\nurl = \"s3://bucket\"\ndomain = \"a.example.com\"\ndistribution = \"auto\"\n[targets.p.cloudflare]\nzone = \"023e105f4ecef8ad9ca31a8372d0c353\"\n", "cannot be combined with `distribution`"),
         ];
         let rows = target_checks::TARGET_CHECKS;
         let mut covered = vec![false; rows.len()];

@@ -17,6 +17,7 @@ pub mod backends;
 pub mod build;
 pub mod cli;
 pub mod clock;
+pub mod cloudflare;
 pub mod cmd;
 pub mod config;
 pub mod error;

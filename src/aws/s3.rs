@@ -67,6 +67,8 @@ pub struct S3Store {
     prefix: String,
     endpoint: Option<String>,
     congestion: Arc<AtomicU64>,
+    /// Redirects as HTML pages, not the redirect header (see [`S3Store::with_redirect_pages`]).
+    redirect_pages: bool,
 }
 
 /// Counts every attempt (retries included) answered 503/429 or not answered at all (timeout, reset).
@@ -169,6 +171,16 @@ impl S3Store {
             prefix: prefix.to_string(),
             endpoint,
             congestion,
+            redirect_pages: false,
+        }
+    }
+
+    /// A store with no redirect header (Cloudflare R2 refuses `x-amz-website-redirect-location`): a redirect
+    /// is written as a small HTML page that redirects ([`crate::exec::redirect_page`]).
+    pub fn with_redirect_pages(self) -> Self {
+        S3Store {
+            redirect_pages: true,
+            ..self
         }
     }
 
@@ -322,6 +334,14 @@ impl ObjectStore for S3Store {
     /// A zero-byte object whose `x-amz-website-redirect-location` the S3 website endpoint answers with a
     /// 301 (REST/OAC origins ignore it: there the CloudFront function answers, see `cdn-function`).
     async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
+        if self.redirect_pages {
+            let headers = ObjectHeaders {
+                content_type: "text/html; charset=utf-8".into(),
+                ..ObjectHeaders::default()
+            };
+            let page = crate::exec::redirect_page(location).into_bytes();
+            return self.put(key, page.into(), &headers).await;
+        }
         self.flow_client
             .put_object()
             .bucket(&self.bucket)

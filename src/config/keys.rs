@@ -19,6 +19,8 @@ pub enum Section {
     Target,
     /// `[targets.NAME.previews]`
     Previews,
+    /// `[targets.NAME.cloudflare]`
+    Cloudflare,
     /// Each `[[rules]]` entry.
     Rules,
     /// Each `[[redirects]]` entry.
@@ -33,6 +35,7 @@ impl Section {
             Section::Source => format!("source.{key}"),
             Section::Target => format!("targets.NAME.{key}"),
             Section::Previews => format!("targets.NAME.previews.{key}"),
+            Section::Cloudflare => format!("targets.NAME.cloudflare.{key}"),
             Section::Rules => format!("rules[N].{key}"),
             Section::Redirects => format!("redirects[N].{key}"),
         }
@@ -132,6 +135,7 @@ pub const KEYS: &[Key] = &[
     key(Previews, "domain", Str, None, "previews are served at https://NAME.<domain>/"),
     key(Previews, "password_env", Str, None, "the environment variable holding the previews' password"),
     key(Previews, "password_file", Path, None, "the file holding the previews' password"),
+    key(Cloudflare, "zone", Str, None, "the Cloudflare zone (its id) whose cache is purged by URL on `domain`; the store is R2"),
     key(Rules, "match", Str, None, "the glob a file's path must match (required)"),
     key(Rules, "cache_control", Str, None, "the Cache-Control header"),
     key(Rules, "content_type", Str, None, "overrides the type guessed from the extension"),
@@ -225,6 +229,7 @@ pub(crate) fn key_lines(text: &str) -> Vec<Line> {
                 "rules" => Some(Rules),
                 "redirects" => Some(Redirects),
                 h if h.starts_with("targets.") && h.ends_with(".previews") => Some(Previews),
+                h if h.starts_with("targets.") && h.ends_with(".cloudflare") => Some(Cloudflare),
                 h if h.starts_with("targets.") => Some(Target),
                 _ => None,
             };
@@ -288,7 +293,7 @@ mod tests {
 
     use super::*;
     use crate::config::{BuildEnv, CdnFunction, DirectoryUrl, Locking, RedirectRenames, Words};
-    use crate::config::{RawConfig, RawPreviews, RawSource, RawTarget};
+    use crate::config::{RawCloudflare, RawConfig, RawPreviews, RawSource, RawTarget};
     use crate::plan::redirects::RedirectSpec;
     use crate::plan::rules::RuleSpec;
 
@@ -319,8 +324,12 @@ mod tests {
             with(names(Top), &["redirects", "rules", "source", "targets"])
         );
         assert_eq!(fields_of::<RawSource>(), names(Source));
-        assert_eq!(fields_of::<RawTarget>(), with(names(Target), &["previews"]));
+        assert_eq!(
+            fields_of::<RawTarget>(),
+            with(names(Target), &["cloudflare", "previews"])
+        );
         assert_eq!(fields_of::<RawPreviews>(), names(Previews));
+        assert_eq!(fields_of::<RawCloudflare>(), names(Cloudflare));
         assert_eq!(fields_of::<RuleSpec>(), names(Rules));
         assert_eq!(fields_of::<RedirectSpec>(), names(Redirects));
         for (i, k) in KEYS.iter().enumerate() {
@@ -411,7 +420,9 @@ mod tests {
                     format!("{target}{redirect}"),
                     format!("{target}{redirect}{set}"),
                 ),
-                Top | Previews => panic!("{}: a default here needs a case in this test", k.name),
+                Top | Previews | Cloudflare => {
+                    panic!("{}: a default here needs a case in this test", k.name)
+                }
             };
             assert_eq!(parse(&without), parse(&with), "{}", k.name);
             checked += 1;

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 
 use super::modes::{CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
 use super::types::{
-    Distribution, PreviewsConfig, RawDistribution, RawTarget, StateLocation, Target,
-    DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT,
-    DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
+    CloudflareConfig, Distribution, PreviewsConfig, RawDistribution, RawTarget, StateLocation,
+    Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
+    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
+    DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use super::urls::{check_endpoint, is_plain_path, parse_url, redact_userinfo, Backend};
 use crate::error::{Error, Result};
@@ -99,6 +100,14 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         message: "targets.{target}.previews.password_env and password_file {value}",
         hint: "name an environment variable (password_env = \"PREVIEW_PASSWORD\") or a file (password_file = \
                \"~/.config/preview-password\"), not both",
+    },
+    FieldCheck {
+        key: "cloudflare.zone",
+        check: bad_cloudflare,
+        message: "targets.{target}.cloudflare.zone {value}",
+        hint: "set `zone` under [targets.NAME.cloudflare] to the Zone ID on the zone's Overview page in Cloudflare's \
+               dashboard, set the target's `domain` to the site's host (purged URLs are https://DOMAIN/PATH), and \
+               leave `distribution` out (Cloudflare's cache is the CDN)",
     },
     FieldCheck {
         key: "region",
@@ -380,6 +389,9 @@ impl<'a> Draft<'a> {
                 password_env: p.password_env,
                 password_file: p.password_file.map(PathBuf::from),
             }),
+            cloudflare: (t.cloudflare)
+                .and_then(|c| c.zone)
+                .map(|zone| CloudflareConfig { zone }),
             url: t.url,
         }
     }
@@ -469,6 +481,28 @@ fn bad_previews_domain(d: &Draft) -> Option<String> {
     };
     let ok = domain.contains('.') && domain.len() <= 190 && domain.split('.').all(label);
     (!ok).then(|| format!("{domain:?}"))
+}
+
+/// `[targets.NAME.cloudflare]`: a zone id (32 hex digits), a `domain` to purge URLs on, an s3:// target, and
+/// no CloudFront `distribution` beside it.
+fn bad_cloudflare(d: &Draft) -> Option<String> {
+    let cf = d.raw.cloudflare.as_ref()?;
+    let Some(zone) = cf.zone.as_deref() else {
+        return Some("is missing".into());
+    };
+    if zone.len() != 32 || !zone.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Some(format!("= {zone:?} is not a zone id"));
+    }
+    if d.raw.domain.is_none() {
+        return Some("needs the target's `domain` (the host whose URLs are purged)".into());
+    }
+    if !d.listed.is_empty() {
+        return Some("cannot be combined with `distribution`".into());
+    }
+    if !matches!(d.backend, Ok(Backend::S3 { .. })) {
+        return Some("needs an s3:// url (an R2 bucket)".into());
+    }
+    None
 }
 
 fn bad_previews_password(d: &Draft) -> Option<String> {

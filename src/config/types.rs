@@ -91,6 +91,14 @@ pub(crate) struct RawTarget {
     pub(crate) locking: Option<String>,
     pub(crate) state: Option<String>,
     pub(crate) previews: Option<RawPreviews>,
+    pub(crate) cloudflare: Option<RawCloudflare>,
+}
+
+/// `[targets.NAME.cloudflare]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCloudflare {
+    pub(crate) zone: Option<String>,
 }
 
 /// `[targets.NAME.previews]`.
@@ -180,6 +188,16 @@ pub struct Target {
     /// `[targets.NAME.previews]`: branch previews' domain and protection (`git publish preview` works without
     /// it, through the distribution's own name).
     pub previews: Option<PreviewsConfig>,
+    /// `[targets.NAME.cloudflare]`: Cloudflare's cache in front (purged by URL on `domain`), and the store is
+    /// R2 (no redirect header).
+    pub cloudflare: Option<CloudflareConfig>,
+}
+
+/// `[targets.NAME.cloudflare]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudflareConfig {
+    /// The zone's id (32 hex digits), whose cache is purged.
+    pub zone: String,
 }
 
 /// `[targets.NAME.previews]`.

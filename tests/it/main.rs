@@ -3,6 +3,7 @@
 mod bad_input;
 mod cdn;
 mod cdn_function;
+mod cloudflare;
 mod deletes;
 mod docs;
 mod first_hour;

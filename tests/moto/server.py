@@ -15,6 +15,7 @@ Run as the tests' S3/CloudFront server (scripts/moto-server). What it adds, each
   same, and refuses with 409 InvalidationBatchAlreadyExists when they differ (moto made a new one each time).
 Also: ACM issues a requested certificate at once (MOTO_ACM_VALIDATION_WAIT=0; AWS takes minutes, after the
 DNS records exist).
+With MOTO_R2=1, Cloudflare R2's refusals on S3 (tests/moto/r2.py).
 Everything else is moto as installed.
 """
 
@@ -219,6 +220,11 @@ r.CloudFrontResponse.update_function = update_function
 r.CloudFrontResponse.publish_function = publish_function
 r.CloudFrontResponse.get_function = get_function
 r.CloudFrontResponse.describe_function = describe_function
+
+# ---- Cloudflare R2's refusals, when MOTO_R2=1 (tests/moto/r2.py says which) ------------------------------
+
+if os.environ.get("MOTO_R2") == "1":
+    import r2  # noqa: F401
 
 if __name__ == "__main__":
     from moto.server import main

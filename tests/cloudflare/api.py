@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""A stand-in for the part of Cloudflare's API v4 that git-publish uses: purging a zone's cache.
+
+Cloudflare has no local server, so the tests talk to this one (Python 3 standard library only, 127.0.0.1 only).
+It follows these documents:
+- the request and its answer: https://developers.cloudflare.com/api/resources/cache/methods/purge/
+- purge by URL (absolute URLs, the URLs a request may name, no wildcards):
+  https://developers.cloudflare.com/cache/how-to/purge-cache/purge-by-single-file/
+  and the limits table of https://developers.cloudflare.com/cache/how-to/purge-cache/
+- the rate limit (HTTP 429 with `Retry-After`): https://developers.cloudflare.com/fundamentals/api/reference/limits/
+
+What it implements:
+- `POST /client/v4/zones/{zone_id}/purge_cache` with the JSON body `{"files": [url, ...]}` (a file may also be
+  `{"url": ..., "headers": {...}}`) or `{"purge_everything": true}`; every other path answers 404.
+- `Authorization: Bearer <token>`: a missing or other token answers 403 with error 10000 "Authentication error".
+- A zone id must look like one (32 hex digits), else 400 with error 7003 "Could not route to ..., perhaps your
+  object identifier is invalid?". With `--zone` (repeatable), another zone answers 403 (10000) as a token
+  without access to it does.
+- The envelope: `{"success": bool, "errors": [{"code", "message"}], "messages": [], "result": {"id"} | null}`.
+- At most `--max-files` URLs a request (100 on current plans; older documents and older zones: 30): more answer
+  400. The documents give the limit, not the error's code; reports of the refusal show HTTP 400 only, so the
+  code here (1122) is this stand-in's own and git-publish must not rely on it.
+- Wildcards (`*`) in `files` are refused (400): purge by URL matches exact URLs only.
+- A URL must be absolute (`http://` or `https://` and a host), else 400.
+- After `--rate N` accepted requests within `--window S` seconds, a request answers 429 with
+  `Retry-After: --retry-after` and error 971 "Please wait and consider throttling your request speed" (refused
+  requests do not count, as in a token bucket).
+
+Every request is logged as one JSON line (method, path, zone, status, auth ok or not, files, purge_everything,
+error codes) to the file given by `--log` or `$CLOUDFLARE_STANDIN_LOG`: tests read it to assert exactly which
+URLs were purged. The token itself is never logged.
+
+Usage: api.py [--port 0] [--token T] [--zone Z]... [--max-files 100] [--rate N --window S] [--retry-after S]
+[--log FILE]. Port 0 picks a free port; the first line printed is `listening on 127.0.0.1:PORT`.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PATH = re.compile(r"^/client/v4/zones/([^/]+)/purge_cache$")
+ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class State:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.accepted = []  # times of accepted requests, for the rate limit
+        self.log = open(args.log, "a", buffering=1) if args.log else None
+
+    def write(self, entry):
+        if self.log:
+            with self.lock:
+                self.log.write(json.dumps(entry) + "\n")
+
+    def throttled(self):
+        """Whether this request is over the rate limit; counts it when it is not."""
+        if not self.args.rate:
+            return False
+        now = time.monotonic()
+        with self.lock:
+            self.accepted = [t for t in self.accepted if now - t < self.args.window]
+            if len(self.accepted) >= self.args.rate:
+                return True
+            self.accepted.append(now)
+            return False
+
+
+def envelope(errors=(), result=None):
+    return {
+        "success": not errors,
+        "errors": [{"code": c, "message": m} for c, m in errors],
+        "messages": [],
+        "result": result,
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "cloudflare-standin"
+
+    def log_message(self, *_):  # the JSON log replaces the default one
+        pass
+
+    def answer(self, status, body, entry, headers=()):
+        # Logged before the answer is sent: a client that has its answer finds its request in the log.
+        entry.update(status=status, errors=[e["code"] for e in body["errors"]])
+        self.server.state.write(entry)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.refuse_method()
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def refuse_method(self):
+        self.read_body()
+        entry = {"method": self.command, "path": self.path}
+        self.answer(405, envelope([(10405, "Method not allowed")]), entry)
+
+    def read_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def do_POST(self):
+        st = self.server.state
+        args = st.args
+        raw = self.read_body()
+        m = PATH.match(self.path)
+        auth = self.headers.get("Authorization") or ""
+        entry = {
+            "method": "POST",
+            "path": self.path,
+            "zone": m.group(1) if m else None,
+            "auth": auth == f"Bearer {args.token}",
+            "files": None,
+            "purge_everything": False,
+        }
+        if not m:
+            return self.answer(404, envelope([(7000, "No route for that URI")]), entry)
+        zone = m.group(1)
+        if not ZONE_ID.match(zone):
+            msg = f"Could not route to /zones/{zone}/purge_cache, perhaps your object identifier is invalid?"
+            return self.answer(400, envelope([(7003, msg)]), entry)
+        if not entry["auth"] or (args.zone and zone not in args.zone):
+            return self.answer(403, envelope([(10000, "Authentication error")]), entry)
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return self.answer(400, envelope([(6007, "Malformed JSON in request body")]), entry)
+        if not isinstance(body, dict):
+            return self.answer(400, envelope([(6007, "Malformed JSON in request body")]), entry)
+        files = body.get("files")
+        everything = body.get("purge_everything") is True
+        if files is not None:
+            entry["files"] = [f.get("url") if isinstance(f, dict) else f for f in files] if isinstance(files, list) else files
+        entry["purge_everything"] = everything
+        if (files is None) != everything:
+            msg = 'Request must contain one of "purge_everything", "files", "tags", "hosts" or "prefixes"'
+            return self.answer(400, envelope([(1012, msg)]), entry)
+        if files is not None:
+            error = check_files(files, args.max_files)
+            if error:
+                return self.answer(400, envelope([error]), entry)
+        if st.throttled():
+            msg = "Please wait and consider throttling your request speed"
+            return self.answer(429, envelope([(971, msg)]), entry, [("Retry-After", str(args.retry_after))])
+        return self.answer(200, envelope(result={"id": uuid.uuid4().hex}), entry)
+
+
+def check_files(files, max_files):
+    """The error (code, message) for a `files` list Cloudflare refuses, or None."""
+    if not isinstance(files, list) or not files:
+        return 1014, '"files" must be a non-empty array'
+    if len(files) > max_files:
+        return 1122, f"You may purge up to {max_files} files in one request; this request had {len(files)}"
+    for f in files:
+        url = f.get("url") if isinstance(f, dict) else f
+        if not isinstance(url, str):
+            return 1014, '"files" must contain URLs (strings, or objects with "url")'
+        if "*" in url:
+            return 1131, f"Wildcards are not allowed in purge by URL: {url}"
+        if not re.match(r"^https?://[^/\s]+(/|$)", url):
+            return 1132, f"Not an absolute URL: {url}"
+    return None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("port", nargs="?", type=int, default=None)
+    p.add_argument("--port", dest="port_flag", type=int, default=0)
+    p.add_argument("--token", default=os.environ.get("CLOUDFLARE_STANDIN_TOKEN", "test-token"))
+    p.add_argument("--zone", action="append", default=[])
+    p.add_argument("--max-files", type=int, default=100, choices=[30, 100, 500])
+    p.add_argument("--rate", type=int, default=0, help="accepted requests a window (0: no limit)")
+    p.add_argument("--window", type=float, default=60.0)
+    p.add_argument("--retry-after", type=int, default=1)
+    p.add_argument("--log", default=os.environ.get("CLOUDFLARE_STANDIN_LOG"))
+    args = p.parse_args(argv)
+    port = args.port if args.port is not None else args.port_flag
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    server.state = State(args)
+    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,605 @@
+//! Cloudflare R2 + Cloudflare's cache: moto's S3 with R2's refusals switched on (`MOTO_R2=1`,
+//! tests/moto/r2.py), a server of its own started once per test process, and the Cloudflare API stand-in
+//! (tests/cloudflare/api.py), one per test with the limits it needs and its own request log.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+
+use crate::util::{rt, small_blog, unique, Run, Site};
+
+// ---- moto as R2 -----------------------------------------------------------------------------------------
+
+pub struct R2 {
+    pub endpoint: String,
+    pub log: PathBuf,
+}
+
+/// moto with R2's refusals, shared by this process's tests (started on first use, dies with the process).
+pub fn r2() -> &'static R2 {
+    static R2: OnceLock<R2> = OnceLock::new();
+    R2.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("git-publish-r2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("moto.log");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bin = std::env::var("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("scripts/moto-server"));
+        let mut cmd = Command::new(bin);
+        cmd.args(["-H", "127.0.0.1", "-p", "0"]).env("MOTO_R2", "1");
+        // Started from a thread that lives as long as the process: PR_SET_PDEATHSIG fires when the thread
+        // that started the child ends, not the process.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server_log = log.clone();
+        std::thread::spawn(move || {
+            let mut child = start(cmd, Some(&server_log));
+            tx.send(()).unwrap();
+            let _ = child.wait();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().unwrap();
+        for _ in 0..300 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(rest) = text.split("Running on http://127.0.0.1:").nth(1) {
+                let port: u16 = (rest.split(|c: char| !c.is_ascii_digit()).next())
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return R2 {
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                        log,
+                    };
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!(
+            "moto (MOTO_R2=1) did not start; log: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    })
+}
+
+/// Start `cmd`, its output to `log` (or piped), dying with the test process on Linux.
+fn start(mut cmd: Command, log: Option<&Path>) -> Child {
+    use std::os::unix::process::CommandExt;
+    cmd.stdin(Stdio::null());
+    match log {
+        Some(log) => {
+            let f = std::fs::File::create(log).unwrap();
+            cmd.stdout(f.try_clone().unwrap()).stderr(f);
+        }
+        None => {
+            cmd.stdout(Stdio::piped());
+        }
+    }
+    unsafe {
+        cmd.pre_exec(|| {
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap_or_else(|e| {
+        panic!("cannot start {cmd:?} ({e}); run `scripts/setup-test-env` (it installs moto into .venv)")
+    })
+}
+
+impl R2 {
+    /// An S3 client of R2's kind: region `auto`, path-style.
+    pub fn client(&self, region: &str) -> aws_sdk_s3::Client {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+                Credentials::new("test", "test", None, None, "tests"),
+            ))
+            .endpoint_url(&self.endpoint)
+            .build();
+        let conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// (method, path, status) of each request to `bucket` (path-style), in order, from moto's log.
+    pub fn requests(&self, bucket: &str) -> Vec<(String, String, u16)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let prefix = format!("/{bucket}");
+        (text.lines())
+            .filter_map(|l| {
+                // 127.0.0.1 - - [date] "PUT /bucket/key HTTP/1.1" 200 -   (maybe with ANSI colours)
+                let mut quoted = l.split('"');
+                let mut req = quoted.nth(1)?.split(' ');
+                let method = req
+                    .next()?
+                    .trim_start_matches(|c: char| !c.is_ascii_uppercase());
+                let path = req.next()?;
+                let status = quoted.next()?.split_whitespace().next()?.parse().ok()?;
+                let ours = path == prefix
+                    || path.starts_with(&format!("{prefix}/"))
+                    || path.starts_with(&format!("{prefix}?"));
+                ours.then(|| (method.to_string(), path.to_string(), status))
+            })
+            .collect()
+    }
+
+    /// A fresh bucket (created as R2 aliases it: us-east-1, no location constraint).
+    pub fn bucket(&self, name: &str) -> String {
+        let b = unique(name).to_lowercase();
+        (rt().block_on(self.client("us-east-1").create_bucket().bucket(&b).send())).unwrap();
+        b
+    }
+}
+
+// ---- the Cloudflare API stand-in ------------------------------------------------------------------------
+
+pub const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
+pub const TOKEN: &str = "test-token";
+
+/// One stand-in (tests/cloudflare/api.py), killed on drop.
+pub struct StandIn {
+    pub base: String,
+    pub log: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start the stand-in with `args` (`--max-files 30`, `--rate 1 --window 2`, …) on a port of its choosing.
+pub fn stand_in(args: &[&str]) -> StandIn {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("requests.jsonl");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    let python = if python.exists() {
+        python
+    } else {
+        "python3".into()
+    };
+    let mut cmd = Command::new(python);
+    cmd.arg(root.join("tests/cloudflare/api.py"))
+        .args(["--port", "0", "--token", TOKEN, "--log"])
+        .arg(&log)
+        .args(args);
+    let mut child = start(cmd, None);
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = (line.trim().rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the Cloudflare stand-in printed {line:?}"));
+    StandIn {
+        base: format!("http://127.0.0.1:{port}/client/v4"),
+        log,
+        child,
+        _dir: dir,
+    }
+}
+
+impl StandIn {
+    /// Every request, in order.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        (std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+    }
+
+    /// The URLs of the requests Cloudflare accepted, in order.
+    pub fn purged(&self) -> Vec<String> {
+        (self.requests().iter())
+            .filter(|r| r["status"] == 200)
+            .flat_map(|r| r["files"].as_array().cloned().unwrap_or_default())
+            .map(|u| u.as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// (HTTP status, S3 error code) of a refused request.
+fn refusal<E: aws_sdk_s3::error::ProvideErrorMetadata>(
+    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (Option<u16>, Option<String>) {
+    use aws_sdk_s3::error::ProvideErrorMetadata;
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    (status, e.code().map(str::to_string))
+}
+
+// ---- the tests ------------------------------------------------------------------------------------------
+
+/// The layer refuses what R2 refuses and leaves what R2 supports to moto.
+#[test]
+fn moto_as_r2_refuses_redirect_headers_acls_and_other_regions() {
+    let r2 = r2();
+    let b = r2.bucket("r2-layer");
+    let c = r2.client("auto");
+    rt().block_on(async {
+        c.put_object()
+            .bucket(&b)
+            .key("a.html")
+            .body(b"a".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        let e = (c
+            .put_object()
+            .bucket(&b)
+            .key("old.html")
+            .website_redirect_location("/a.html"))
+        .body(Vec::new().into())
+        .send()
+        .await
+        .unwrap_err();
+        assert_eq!(refusal(e), (Some(501), Some("NotImplemented".into())));
+        let e = (c
+            .put_object()
+            .bucket(&b)
+            .key("p.html")
+            .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead))
+        .body(Vec::new().into())
+        .send()
+        .await
+        .unwrap_err();
+        assert_eq!(refusal(e), (Some(501), Some("NotImplemented".into())));
+        let e = c
+            .get_object_acl()
+            .bucket(&b)
+            .key("a.html")
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(e), (Some(501), Some("NotImplemented".into())));
+        let e = (r2.client("eu-west-1").put_object().bucket(&b).key("x"))
+            .body(Vec::new().into())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(e), (Some(400), Some("InvalidRegionName".into())));
+        // What R2 supports: conditional writes and copies.
+        let e = (c.put_object().bucket(&b).key("a.html").if_none_match("*"))
+            .body(b"b".to_vec().into())
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(e).0, Some(412));
+        c.copy_object()
+            .bucket(&b)
+            .key("b.html")
+            .copy_source(format!("{b}/a.html"))
+            .send()
+            .await
+            .unwrap();
+        c.put_object()
+            .bucket(&b)
+            .key("c")
+            .body(b"c".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let statuses: Vec<u16> = r2.requests(&b).iter().map(|r| r.2).collect();
+    assert_eq!(statuses, [200, 200, 501, 501, 501, 400, 412, 200, 200]);
+}
+
+/// The stand-in itself, as the purge client and the publish tests rely on it: a purge logged with its URLs.
+#[test]
+fn the_stand_in_logs_each_purge_with_its_urls() {
+    let cf = stand_in(&["--max-files", "30"]);
+    let port = cf
+        .base
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let body = r#"{"files":["https://blog.example.com/","https://blog.example.com/index.html"]}"#;
+    let req = format!(
+        "POST /client/v4/zones/{ZONE}/purge_cache HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""success": true"#), "{answer}");
+    assert_eq!(
+        cf.purged(),
+        [
+            "https://blog.example.com/",
+            "https://blog.example.com/index.html"
+        ]
+    );
+}
+
+// ---- publishing to R2 with Cloudflare's cache --------------------------------------------------------------
+
+const HOST: &str = "https://blog.example.com";
+
+/// site.toml for an R2 bucket behind Cloudflare's cache: `extra` lines in the target.
+fn r2_config(bucket: &str, extra: &str) -> String {
+    format!(
+        "[source]\ndir = \"public\"\n[targets.r2]\nurl = \"s3://{bucket}\"\nendpoint = \"{}\"\nregion = \"auto\"\n\
+         domain = \"blog.example.com\"\n{extra}\n[targets.r2.cloudflare]\nzone = \"{ZONE}\"\n",
+        r2().endpoint
+    )
+}
+
+/// The environment a publish to the stand-in needs.
+fn cf_env(cf: &StandIn) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLOUDFLARE_API_TOKEN", TOKEN.to_string()),
+        ("CLOUDFLARE_API_BASE_URL", cf.base.clone()),
+    ]
+}
+
+fn publish(site: &Site, cf: &StandIn, args: &[&str]) -> Run {
+    let env = cf_env(cf);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    site.run_with(args, &env)
+}
+
+/// The objects of an R2 bucket (the test side may list).
+fn r2_keys(bucket: &str) -> Vec<String> {
+    rt().block_on(async {
+        let out = (r2().client("auto").list_objects_v2().bucket(bucket).send())
+            .await
+            .unwrap();
+        (out.contents().iter())
+            .filter_map(|o| o.key().map(str::to_string))
+            .filter(|k| !k.starts_with(".git-publish/"))
+            .collect()
+    })
+}
+
+fn r2_body(bucket: &str, key: &str) -> Vec<u8> {
+    rt().block_on(async {
+        let out = (r2()
+            .client("auto")
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send())
+        .await
+        .unwrap();
+        out.body.collect().await.unwrap().to_vec()
+    })
+}
+
+/// A published small blog on R2; the stand-in and the bucket's request count after it.
+fn published(name: &str, cf_args: &[&str], extra: &str) -> (Site, String, StandIn) {
+    let site = Site::new();
+    let b = r2().bucket(name);
+    let cf = stand_in(cf_args);
+    small_blog(&site);
+    site.config(&r2_config(&b, extra));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    (site, b, cf)
+}
+
+#[test]
+fn first_publish_to_r2_uploads_every_file_and_purges_nothing() {
+    let (_site, b, cf) = published("r2-first", &[], "");
+    let reqs = r2().requests(&b);
+    assert_eq!(
+        r2_keys(&b),
+        [
+            "css/site.css",
+            "feed.xml",
+            "img/logo.png",
+            "index.html",
+            "posts/a/index.html",
+            "posts/b/index.html"
+        ]
+    );
+    assert!(
+        cf.requests().is_empty(),
+        "nothing was cached before: {:?}",
+        cf.requests()
+    );
+    assert!(
+        reqs.iter()
+            .all(|(m, p, _)| !(m == "GET" && p.contains("list-type"))),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().all(|(_, _, s)| *s < 500),
+        "R2 refused nothing: {reqs:?}"
+    );
+}
+
+#[test]
+fn a_new_post_on_r2_sends_the_changed_files_and_purges_exactly_their_urls() {
+    let (site, b, cf) = published("r2-newpost", &[], "");
+    let before = r2().requests(&b).len();
+    site.write("public/posts/c/index.html", "<h1>C</h1>")
+        .write("public/index.html", "<h1>Home</h1> with c")
+        .write("public/feed.xml", "<rss>c</rss>");
+    site.commit("new post");
+    publish(&site, &cf, &[]).ok();
+    let reqs: Vec<(String, String)> = (r2().requests(&b).into_iter().skip(before))
+        .map(|(m, p, _)| (m, p.split('?').next().unwrap().to_string()))
+        .collect();
+    let state = format!("/{b}/.git-publish/state.json");
+    let mut puts: Vec<&str> = reqs.iter().map(|(_, p)| p.as_str()).collect();
+    puts.sort();
+    assert!(
+        reqs.iter().all(|(m, _)| m == "PUT"),
+        "no LIST, no HEAD, no GET: {reqs:?}"
+    );
+    assert_eq!(
+        puts,
+        [
+            format!("/{b}/.git-publish/state.json"),
+            state.clone(),
+            format!("/{b}/feed.xml"),
+            format!("/{b}/index.html"),
+            format!("/{b}/posts/c/index.html"),
+        ]
+    );
+    // One purge request, naming exactly the stale URLs: the changed home page in both its forms and the feed;
+    // the new post was never cached.
+    let purges = cf.requests();
+    assert_eq!(purges.len(), 1, "{purges:?}");
+    assert_eq!(
+        cf.purged(),
+        [
+            format!("{HOST}/"),
+            format!("{HOST}/feed.xml"),
+            format!("{HOST}/index.html")
+        ]
+    );
+    assert_eq!(purges[0]["zone"], ZONE);
+    assert_eq!(r2_body(&b, "index.html"), b"<h1>Home</h1> with c");
+}
+
+#[test]
+fn a_deleted_post_on_r2_is_deleted_and_its_urls_purged() {
+    let (site, b, cf) = published("r2-delete", &[], "");
+    site.remove("public/posts/b/index.html");
+    site.commit("delete b");
+    publish(&site, &cf, &[]).ok();
+    assert!(!r2_keys(&b).contains(&"posts/b/index.html".to_string()));
+    assert_eq!(
+        cf.purged(),
+        [
+            format!("{HOST}/posts/b/"),
+            format!("{HOST}/posts/b/index.html")
+        ]
+    );
+}
+
+/// 60 changed pages: 120 URLs, two requests at 100 a request.
+fn change_60_pages(site: &Site) {
+    for i in 0..60 {
+        site.write(&format!("public/p/{i}/index.html"), format!("v2 {i}"));
+    }
+    site.commit("60 pages changed");
+}
+
+fn with_60_pages(site: &Site) {
+    for i in 0..60 {
+        site.write(&format!("public/p/{i}/index.html"), format!("v1 {i}"));
+    }
+}
+
+fn want_60() -> Vec<String> {
+    let mut want: Vec<String> = (0..60)
+        .flat_map(|i| [format!("{HOST}/p/{i}/"), format!("{HOST}/p/{i}/index.html")])
+        .collect();
+    want.sort();
+    want
+}
+
+#[test]
+fn a_429_from_cloudflare_is_waited_out_and_the_publish_completes() {
+    let site = Site::new();
+    let b = r2().bucket("r2-429");
+    let cf = stand_in(&["--rate", "1", "--window", "2", "--retry-after", "1"]);
+    small_blog(&site);
+    with_60_pages(&site);
+    site.config(&r2_config(&b, ""));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    change_60_pages(&site);
+    publish(&site, &cf, &[]).ok();
+    let statuses: Vec<u64> = cf
+        .requests()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.first(), Some(&200));
+    assert_eq!(statuses.last(), Some(&200));
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let mut purged = cf.purged();
+    purged.sort();
+    assert_eq!(purged, want_60());
+}
+
+#[test]
+fn a_zone_that_takes_30_urls_a_request_gets_30_after_refusing_100() {
+    let site = Site::new();
+    let b = r2().bucket("r2-30");
+    let cf = stand_in(&["--max-files", "30"]);
+    small_blog(&site);
+    with_60_pages(&site);
+    site.config(&r2_config(&b, ""));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    change_60_pages(&site);
+    publish(&site, &cf, &[]).ok();
+    let shape: Vec<(u64, usize)> = (cf.requests().iter())
+        .map(|r| {
+            (
+                r["status"].as_u64().unwrap(),
+                r["files"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [(400, 100), (200, 30), (200, 30), (200, 30), (200, 10), (200, 20)],
+        "the planner's batches of 100: the first refused, sent again as 30s; then every request 30 at most"
+    );
+    let mut purged = cf.purged();
+    purged.sort();
+    assert_eq!(purged, want_60());
+}
+
+#[test]
+fn without_a_token_nothing_is_written_and_the_error_says_which_variable() {
+    let site = Site::new();
+    let b = r2().bucket("r2-notoken");
+    let cf = stand_in(&[]);
+    small_blog(&site);
+    site.config(&r2_config(&b, ""));
+    site.commit("v1");
+    let r = site.run_with(&[], &[("CLOUDFLARE_API_BASE_URL", cf.base.as_str())]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("CLOUDFLARE_API_TOKEN") && r.stderr.contains("Zone.Cache Purge"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains(ZONE), "{}", r.stderr);
+    assert!(r2_keys(&b).is_empty(), "nothing uploaded");
+    assert!(cf.requests().is_empty());
+}
+
+#[test]
+fn a_redirect_on_r2_is_an_html_page() {
+    let (site, b, cf) = published("r2-redirect", &[], "");
+    let _ = cf;
+    let text = std::fs::read_to_string(site.path("site.toml")).unwrap();
+    site.config(&format!(
+        "{text}\n[[redirects]]\nfrom = \"/old/\"\nto = \"/posts/a/\"\n"
+    ));
+    site.commit("redirect");
+    publish(&site, &cf, &[]).ok();
+    let page = String::from_utf8(r2_body(&b, "old/index.html")).unwrap();
+    assert!(page.contains("url=/posts/a/"), "{page}");
+    let reqs = r2().requests(&b);
+    assert!(
+        reqs.iter().all(|(_, _, s)| *s < 500),
+        "no redirect header sent: {reqs:?}"
+    );
+}
