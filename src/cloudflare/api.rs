@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::Full;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
+
+use crate::exec::http::{chain, read_at_most};
 
 /// The most of an answer's body read: Cloudflare's envelopes are small.
 const BODY_CAP: usize = 256 * 1024;
@@ -121,34 +122,4 @@ impl Transport {
             Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
         }
     }
-}
-
-async fn read_at_most(mut body: Incoming, cap: usize) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    while out.len() < cap {
-        let Some(frame) = body.frame().await else {
-            break;
-        };
-        let frame = frame.map_err(|e| format!("reading the answer: {}", chain(&e)))?;
-        if let Ok(data) = frame.into_data() {
-            let take = data.len().min(cap - out.len());
-            out.extend_from_slice(&data[..take]);
-        }
-    }
-    Ok(out)
-}
-
-/// An error and its sources ("client error (Connect): tcp connect error: Connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }

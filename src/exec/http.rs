@@ -80,8 +80,9 @@ where
     })
 }
 
-/// The body's first `cap` bytes; the rest is never read (the connection is dropped with it).
-async fn read_at_most(mut body: Incoming, cap: usize) -> Result<Vec<u8>, String> {
+/// The body's first `cap` bytes; the rest is never read (the connection is dropped with it). Also the
+/// Cloudflare client's.
+pub async fn read_at_most(mut body: Incoming, cap: usize) -> Result<Vec<u8>, String> {
     let mut head = Vec::new();
     while head.len() < cap {
         let Some(frame) = body.frame().await else {
@@ -97,7 +98,7 @@ async fn read_at_most(mut body: Incoming, cap: usize) -> Result<Vec<u8>, String>
 }
 
 /// An error and its sources ("client error (Connect): tcp connect error: Connection refused").
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
