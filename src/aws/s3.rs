@@ -335,12 +335,7 @@ impl ObjectStore for S3Store {
     /// 301 (REST/OAC origins ignore it: there the CloudFront function answers, see `cdn-function`).
     async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
         if self.redirect_pages {
-            let headers = ObjectHeaders {
-                content_type: "text/html; charset=utf-8".into(),
-                ..ObjectHeaders::default()
-            };
-            let page = crate::exec::redirect_page(location).into_bytes();
-            return self.put(key, page.into(), &headers).await;
+            return crate::exec::put_redirect_page(self, key, location).await;
         }
         self.flow_client
             .put_object()

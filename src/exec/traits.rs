@@ -38,6 +38,22 @@ impl ObjectHeaders {
     }
 }
 
+/// Write a redirect to `location` at `key` as a small HTML page ([`redirect_page`]): the default
+/// [`ObjectStore::put_redirect`], and the form a store without a redirect field uses (R2).
+pub async fn put_redirect_page<S: ObjectStore + ?Sized>(
+    store: &S,
+    key: &str,
+    location: &str,
+) -> Result<(), StoreError> {
+    let headers = ObjectHeaders {
+        content_type: "text/html; charset=utf-8".into(),
+        ..ObjectHeaders::default()
+    };
+    store
+        .put(key, redirect_page(location).into_bytes().into(), &headers)
+        .await
+}
+
 /// A page that sends the browser to `location` (and tells search engines where the page lives now), for
 /// stores that can't answer with a redirect status.
 pub fn redirect_page(location: &str) -> String {
@@ -253,12 +269,7 @@ pub trait ObjectStore: Send + Sync {
     /// Write a redirect to `location` (a URL path or an absolute URL) at `key`. The default, for stores with
     /// no redirect field (a local directory), is a small HTML page that redirects (see [`redirect_page`]).
     async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
-        let headers = ObjectHeaders {
-            content_type: "text/html; charset=utf-8".into(),
-            ..ObjectHeaders::default()
-        };
-        self.put(key, redirect_page(location).into_bytes().into(), &headers)
-            .await
+        put_redirect_page(self, key, location).await
     }
     /// Delete up to [`StoreProfile::max_keys_per_delete`] keys; every per-key failure is an error naming the
     /// keys.
