@@ -25,13 +25,42 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::error::PlanError;
 use super::invalidate::{url_forms, UrlForms};
 use super::redirects::Redirect;
-use super::PlanError;
 use crate::identity::Site;
 
+mod js;
 pub mod previews;
 pub use previews::Previews;
+
+use js::js;
+
+/// A viewer-request function a target manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Function {
+    pub name: String,
+    /// The site it serves: its comment (and its KeyValueStore's) carries the site's mark, and an existing
+    /// function, store or distribution is changed only when it is this site's (`crate::identity`).
+    #[serde(skip)]
+    pub site: crate::identity::Site,
+    pub code: String,
+    /// The KeyValueStore it reads the redirect table from, when the table is too large for the code (or a
+    /// preview password needs it).
+    pub kvs: Option<Kvs>,
+    /// The viewer-response function beside it (`[targets.NAME.previews]`: previews marked `noindex`); None:
+    /// the distribution runs none of this site's.
+    pub response: Option<ResponseFunction>,
+    /// What it serves, as the state records it ([`fingerprint`]).
+    pub fingerprint: String,
+}
+
+/// The viewer-response function of a managed site (`cdn_function::previews::response_code`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResponseFunction {
+    pub name: String,
+    pub code: String,
+}
 
 /// CloudFront Functions: at most 10 KB of code.
 pub const MAX_CODE_BYTES: usize = 10 * 1024;
@@ -336,18 +365,18 @@ pub fn function(
     forms: &UrlForms,
     p: &Previews,
     distributions: &[&str],
-) -> Result<super::Function, PlanError> {
+) -> Result<Function, PlanError> {
     let name = site.function_name();
     let g = generate_for(table, forms, p)?;
     let kvs = g.kvs.map(|entries| Kvs {
         name: name.clone(),
         entries,
     });
-    let response = g.response.map(|code| super::ResponseFunction {
+    let response = g.response.map(|code| ResponseFunction {
         name: site.response_function_name(),
         code,
     });
-    Ok(super::Function {
+    Ok(Function {
         fingerprint: fingerprint(
             &name,
             &g.code,
@@ -372,7 +401,7 @@ pub fn fingerprint(
     name: &str,
     code: &str,
     kvs: Option<&Kvs>,
-    response: Option<&super::ResponseFunction>,
+    response: Option<&ResponseFunction>,
     distributions: &[&str],
 ) -> String {
     use sha2::{Digest, Sha256};
@@ -400,30 +429,6 @@ pub fn fingerprint(
         part(d);
     }
     format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-/// A JavaScript string literal in printable ASCII: `"` and `\` escaped, and every other character outside
-/// U+0020..=U+007E as `\uXXXX` (a UTF-16 pair above U+FFFF). A JSON string is not enough: JSON leaves U+2028
-/// and U+2029 raw, which end a line inside a string literal of the ES5.1 that CloudFront's runtime parses
-/// (a syntax error, and no function), and it leaves every other character raw for the console to mangle.
-fn js(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            ' '..='~' => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{u:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

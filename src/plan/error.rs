@@ -26,7 +26,7 @@ pub enum PlanError {
         record: String,
     },
     /// The site path is under `_previews/`, where the target's branch previews live.
-    #[error("`{}` is under `{}/`, where git-publish keeps the branch previews (`git publish preview`)", quote_path(.path), crate::plan::PREVIEWS_DIR)]
+    #[error("`{}` is under `{}/`, where git-publish keeps the branch previews (`git publish preview`)", quote_path(.path), crate::plan::names::PREVIEWS_DIR)]
     PreviewPath { path: String },
     /// A directory target can't hold the name on Windows (see [`super::paths::not_portable`]).
     #[error("`{}` can't be written to a directory: `{}` {why}", quote_path(.path), quote_path(.component))]

@@ -45,7 +45,7 @@ pub fn refused_component(c: &str) -> Option<Refused> {
     if is_ntfs_dotgit(c) || folded(c).as_deref() == Some(".git") {
         return Some(Refused::GitDir);
     }
-    if folded(c).as_deref() == Some(super::STATE_DIR) {
+    if folded(c).as_deref() == Some(super::names::STATE_DIR) {
         return Some(Refused::Reserved);
     }
     None

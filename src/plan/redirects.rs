@@ -22,8 +22,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use super::change::{Change, ChangeKind};
+use super::error::PlanError;
 use super::invalidate::{encode, url_forms, UrlForms};
-use super::{Change, ChangeKind, PlanError};
 
 /// Chains longer than this are refused as loops (a real table never comes close).
 const MAX_HOPS: usize = 64;

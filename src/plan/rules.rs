@@ -135,7 +135,7 @@ impl Rules {
                 return Err(format!(
                     "{at}: the pattern picks out `{dir}/`, where git-publish keeps the state record; rules never \
                      apply there (it is neither uploaded from the tree nor excluded by a rule)",
-                    dir = super::STATE_DIR
+                    dir = super::names::STATE_DIR
                 ));
             }
             matchers.push(m);

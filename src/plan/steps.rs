@@ -8,12 +8,13 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use super::change::ChangeKind;
+use super::error::PlanError;
 use super::invalidate::{self, Cached, Edit};
-use super::redirects;
-use super::{
-    served_path, Budget, CdnPlan, CdnSettings, ChangeKind, FileEntry, Input, Plan, PlanError,
-    Settings, Upload, UploadKind,
+use super::model::{
+    served_path, Budget, CdnPlan, CdnSettings, FileEntry, Input, Plan, Settings, Upload, UploadKind,
 };
+use super::redirects;
 
 /// The plan while its steps build it.
 #[derive(Debug, Default)]
@@ -156,7 +157,7 @@ pub(super) fn rule_updates(
 fn rule_update(
     input: &Input,
     path: &str,
-    new: &super::Headers,
+    new: &super::rules::Headers,
     rules_changed: bool,
     full: bool,
 ) -> Option<(UploadKind, Edit)> {
@@ -294,13 +295,13 @@ pub(super) fn server_side_copies(
     Ok(())
 }
 
-/// Uploads whose bytes are already stored under another prefix of the bucket ([`super::Elsewhere`]: a
+/// Uploads whose bytes are already stored under another prefix of the bucket ([`super::model::Elsewhere`]: a
 /// preview's files that production has) become server-side copies from there, at whatever path they are
 /// (usually the same one). Nothing under that prefix is written by this plan, so any of its files may be a
 /// source; the bytes must have been stored with the same encoding.
 pub(super) fn copies_from_elsewhere(
     uploads: &mut [Upload],
-    e: &super::Elsewhere,
+    e: &super::model::Elsewhere,
     s: &Settings,
 ) -> Result<(), PlanError> {
     if s.full {
@@ -322,7 +323,7 @@ pub(super) fn copies_from_elsewhere(
         let Some(src) = src else { continue };
         if e.rules.headers(src).content_encoding == u.headers.content_encoding {
             u.kind = UploadKind::Copy;
-            u.copy_from = Some(super::key_for(e.prefix, src)?);
+            u.copy_from = Some(super::model::key_for(e.prefix, src)?);
         }
     }
     Ok(())
@@ -330,7 +331,7 @@ pub(super) fn copies_from_elsewhere(
 
 /// Limits and ordering: the safety limit on deletes comes before anything runs, and counts the deletes this
 /// plan decides (deferred ones too, not the ones it carries out for the previous publish); then uploads in execution
-/// order (by [`super::Phase`], then key), deletes and deferred deletes sorted.
+/// order (by [`super::model::Phase`], then key), deletes and deferred deletes sorted.
 /// Type changes: a file replaced by a directory of the same name, or the reverse (`x` ↔ `x/index.html`). A
 /// filesystem can't hold both, so the old key is deleted before any upload (S3 could hold both, but the old
 /// key must go all the same). Such deletes are never deferred. They stay in `deletes` (what the plan shows

@@ -44,7 +44,7 @@ const AUTH_VALUE_BYTES: usize = "sha256:".len() + 32 + 1 + 64;
 pub const MAX_PROTECTED_PREVIEWS: usize = 1000;
 /// One preview's password entry, at most (the longest name).
 pub const AUTH_ENTRY_MAX_BYTES: usize =
-    AUTH_KEY_PREFIX.len() + crate::plan::PREVIEW_NAME_MAX + AUTH_VALUE_BYTES;
+    AUTH_KEY_PREFIX.len() + crate::plan::names::PREVIEW_NAME_MAX + AUTH_VALUE_BYTES;
 /// The room kept in the KeyValueStore for previews' passwords when a password is configured.
 pub const AUTH_RESERVE_BYTES: usize = MAX_PROTECTED_PREVIEWS * AUTH_ENTRY_MAX_BYTES;
 
