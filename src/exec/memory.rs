@@ -3,11 +3,18 @@
 //! delete batch that fails, an invalidation that fails). With them, a unit test can run [`super::Executor`]
 //! and [`super::invalidate_each`] and read back what was sent in which order, without a server.
 //!
+//! The store also keeps what a test of one store call needs, so no test wraps it: how each object came and
+//! with which headers ([`MemoryStore::writes`]), how many uploads were in flight at most while each is held
+//! ([`MemoryStore::holding`]), scripted answers to the record's conditional writes
+//! ([`MemoryStore::answering`]), and redirects as HTML pages ([`MemoryStore::with_redirect_pages`]).
+//!
 //! Test-only (`#[cfg(test)]`); nothing here decides anything: the calls are the executor's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -78,6 +85,36 @@ impl Log {
     }
 }
 
+/// How an object reached a [`MemoryStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// `put`: the bytes in one request.
+    Whole,
+    /// `put_stream`: read in parts.
+    Streamed,
+    /// `copy` inside the store.
+    Copied,
+    /// `put_redirect` (a store with a redirect field).
+    Redirect,
+}
+
+/// One object written: its key, how it came, its headers (none for a redirect).
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub key: String,
+    pub how: How,
+    pub headers: ObjectHeaders,
+}
+
+/// What a scripted `put_versioned` answers instead of the store's own answer ([`MemoryStore::answering`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// 409: a concurrent conditional write is in flight (nothing written).
+    Conflict,
+    /// The write lands, then its answer is lost and the retry meets its own write: 412.
+    LandsThenRefused,
+}
+
 /// An object store in memory: each object's bytes and version tag (a new one on every write, as S3's ETag
 /// changes when an object is rewritten, so that `If-Match` sees a rewrite).
 #[derive(Default)]
@@ -86,6 +123,13 @@ pub struct MemoryStore {
     objects: Mutex<Objects>,
     failing_uploads: BTreeSet<String>,
     failing_deletes: BTreeSet<String>,
+    writes: Mutex<Vec<Write>>,
+    /// How long each `put` and `put_stream` is held before it is answered.
+    hold: Duration,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+    answers: Mutex<VecDeque<Answer>>,
+    redirect_pages: bool,
 }
 
 impl MemoryStore {
@@ -106,6 +150,71 @@ impl MemoryStore {
     pub fn failing_delete(mut self, key: &str) -> MemoryStore {
         self.failing_deletes.insert(key.to_string());
         self
+    }
+
+    /// Each `put` and `put_stream` is held `hold` long before it is answered, so that uploads sent together
+    /// overlap and [`MemoryStore::most_in_flight`] counts them.
+    pub fn holding(mut self, hold: Duration) -> MemoryStore {
+        self.hold = hold;
+        self
+    }
+
+    /// The first `put_versioned`s answer as `answers` says, in order; the later ones as the store does.
+    pub fn answering(self, answers: &[Answer]) -> MemoryStore {
+        *self.answers.lock().expect("answers lock") = answers.iter().copied().collect();
+        self
+    }
+
+    /// Redirects are written as HTML pages ([`super::put_redirect_page`], the trait's default), as a store
+    /// without a redirect field does.
+    pub fn with_redirect_pages(mut self) -> MemoryStore {
+        self.redirect_pages = true;
+        self
+    }
+
+    /// Every object written, in order.
+    pub fn writes(&self) -> Vec<Write> {
+        self.writes.lock().expect("writes lock").clone()
+    }
+
+    /// How `key` was written, each time.
+    pub fn how(&self, key: &str) -> Vec<How> {
+        (self.writes().into_iter())
+            .filter(|w| w.key == key)
+            .map(|w| w.how)
+            .collect()
+    }
+
+    /// The headers `key` was first written with.
+    pub fn headers(&self, key: &str) -> ObjectHeaders {
+        let w = self.writes().into_iter().find(|w| w.key == key);
+        w.unwrap_or_else(|| panic!("{key} was not written")).headers
+    }
+
+    /// The most `put`s and `put_stream`s in flight at once (see [`MemoryStore::holding`]).
+    pub fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// How many `put_versioned` calls it got (scripted ones included).
+    pub fn versioned_puts(&self) -> usize {
+        let calls = self.log.calls();
+        (calls.iter().filter(|c| matches!(c, Call::PutVersioned(_)))).count()
+    }
+
+    /// Note a write of `key`; a `put` or `put_stream` is then held (see [`MemoryStore::holding`]).
+    async fn arrive(&self, key: &str, how: How, headers: &ObjectHeaders) {
+        (self.writes.lock().expect("writes lock")).push(Write {
+            key: key.into(),
+            how,
+            headers: headers.clone(),
+        });
+        if matches!(how, How::Whole | How::Streamed) {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(self.hold).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 
     /// The keys it holds, sorted.
@@ -134,7 +243,8 @@ impl ObjectStore for MemoryStore {
         "memory".into()
     }
 
-    async fn put(&self, key: &str, body: Bytes, _: &ObjectHeaders) -> Result<(), StoreError> {
+    async fn put(&self, key: &str, body: Bytes, headers: &ObjectHeaders) -> Result<(), StoreError> {
+        self.arrive(key, How::Whole, headers).await;
         self.upload(Call::Put(key.into()), key, body)
     }
 
@@ -143,8 +253,9 @@ impl ObjectStore for MemoryStore {
         key: &str,
         _: u64,
         mut reader: Box<dyn Read + Send>,
-        _: &ObjectHeaders,
+        headers: &ObjectHeaders,
     ) -> Result<(), StoreError> {
+        self.arrive(key, How::Streamed, headers).await;
         let mut body = Vec::new();
         reader
             .read_to_end(&mut body)
@@ -152,7 +263,8 @@ impl ObjectStore for MemoryStore {
         self.upload(Call::Put(key.into()), key, body.into())
     }
 
-    async fn copy(&self, from: &str, to: &str, _: &ObjectHeaders) -> Result<(), StoreError> {
+    async fn copy(&self, from: &str, to: &str, headers: &ObjectHeaders) -> Result<(), StoreError> {
+        self.arrive(to, How::Copied, headers).await;
         let call = Call::Copy {
             from: from.into(),
             to: to.into(),
@@ -166,6 +278,11 @@ impl ObjectStore for MemoryStore {
     }
 
     async fn put_redirect(&self, key: &str, location: &str) -> Result<(), StoreError> {
+        if self.redirect_pages {
+            return super::put_redirect_page(self, key, location).await;
+        }
+        self.arrive(key, How::Redirect, &ObjectHeaders::default())
+            .await;
         let call = Call::Redirect {
             key: key.into(),
             to: location.into(),
@@ -213,6 +330,10 @@ impl ObjectStore for MemoryStore {
         cond: Precondition,
     ) -> Result<String, StoreError> {
         self.log.push(Call::PutVersioned(key.into()));
+        let answer = self.answers.lock().expect("answers lock").pop_front();
+        if answer == Some(Answer::Conflict) {
+            return Err(StoreError::Conflict);
+        }
         let mut objects = self.objects();
         let now = objects.by_key.get(key).map(|(_, etag)| etag);
         let holds = match &cond {
@@ -222,7 +343,11 @@ impl ObjectStore for MemoryStore {
         if !holds {
             return Err(StoreError::PreconditionFailed);
         }
-        Ok(objects.insert(key, body.into()))
+        let etag = objects.insert(key, body.into());
+        match answer {
+            Some(Answer::LandsThenRefused) => Err(StoreError::PreconditionFailed),
+            _ => Ok(etag),
+        }
     }
 }
 

@@ -1,112 +1,15 @@
-//! How the executor sends each upload, against the in-memory store (`memory.rs`) wrapped in [`Watched`], which
-//! notes how every object came (whole or streamed) with which headers, and how many requests were in flight
-//! at most: the streaming cutoff, the bytes counted, the memory budget, and a redirect object's headers
+//! How the executor sends each upload, against the in-memory store (`memory.rs`), which notes how every
+//! object came (whole or streamed) with which headers, and, holding each upload, how many were in flight at
+//! most: the streaming cutoff, the bytes counted, the memory budget, and a redirect object's headers
 //! (issue 29: what a mutation run of the unit tests left alive).
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-
 use super::executor_tests::upload;
-use super::memory::{Log, MemoryBlobs, MemoryStore};
+use super::memory::{How, Log, MemoryBlobs, MemoryStore};
 use super::*;
-
-/// How an object reached the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum How {
-    Whole,
-    Streamed,
-}
-
-/// The in-memory store, noting each `put` and `put_stream` (key, how, headers) and holding each of them
-/// `hold` long, counting how many are in flight at once. It keeps the trait's own `put_redirect`.
-struct Watched {
-    inner: MemoryStore,
-    hold: Duration,
-    puts: Mutex<Vec<(String, How, ObjectHeaders)>>,
-    in_flight: AtomicUsize,
-    most: AtomicUsize,
-}
-
-impl Watched {
-    fn new(hold: Duration) -> Watched {
-        Watched {
-            inner: MemoryStore::new(&Log::default()),
-            hold,
-            puts: Mutex::new(Vec::new()),
-            in_flight: AtomicUsize::new(0),
-            most: AtomicUsize::new(0),
-        }
-    }
-
-    async fn note(&self, key: &str, how: How, headers: &ObjectHeaders) {
-        (self.puts.lock().unwrap()).push((key.into(), how, headers.clone()));
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(self.hold).await;
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// How `key` was sent.
-    fn how(&self, key: &str) -> Vec<How> {
-        let puts = self.puts.lock().unwrap();
-        puts.iter().filter(|p| p.0 == key).map(|p| p.1).collect()
-    }
-
-    fn headers(&self, key: &str) -> ObjectHeaders {
-        let puts = self.puts.lock().unwrap();
-        let p = puts.iter().find(|p| p.0 == key);
-        p.unwrap_or_else(|| panic!("{key} was not sent")).2.clone()
-    }
-
-    fn most_in_flight(&self) -> usize {
-        self.most.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Watched {
-    fn describe(&self) -> String {
-        "watched".into()
-    }
-    async fn put(&self, key: &str, body: Bytes, headers: &ObjectHeaders) -> Result<(), StoreError> {
-        self.note(key, How::Whole, headers).await;
-        self.inner.put(key, body, headers).await
-    }
-    async fn put_stream(
-        &self,
-        key: &str,
-        size: u64,
-        reader: Box<dyn Read + Send>,
-        headers: &ObjectHeaders,
-    ) -> Result<(), StoreError> {
-        self.note(key, How::Streamed, headers).await;
-        self.inner.put_stream(key, size, reader, headers).await
-    }
-    async fn copy(&self, from: &str, to: &str, headers: &ObjectHeaders) -> Result<(), StoreError> {
-        self.inner.copy(from, to, headers).await
-    }
-    async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.inner.delete_batch(keys).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        self.inner.get_versioned(key).await
-    }
-    async fn put_versioned(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        cond: Precondition,
-    ) -> Result<String, StoreError> {
-        self.inner.put_versioned(key, body, cond).await
-    }
-}
 
 /// Blob bytes in memory, noting which blobs were asked their size.
 struct Sized {
@@ -139,7 +42,7 @@ fn sized(key: &str, len: usize, size: u64) -> (Upload, Vec<u8>) {
 /// Run a plan of `uploads` (each with its blob's bytes), up to 8 requests at once; the outcome, the bytes
 /// each `Uploaded` event reported, and which blobs were asked their size.
 async fn run(
-    store: &Watched,
+    store: &MemoryStore,
     uploads: Vec<(Upload, Vec<u8>)>,
 ) -> (Outcome, BTreeMap<String, u64>, Vec<String>) {
     let blobs = Arc::new(Sized {
@@ -177,7 +80,7 @@ async fn run(
 /// A store without a redirect field gets a small HTML page, sent as HTML.
 #[tokio::test]
 async fn a_redirect_object_is_an_html_page_by_default() {
-    let store = Watched::new(Duration::ZERO);
+    let store = MemoryStore::new(&Log::default()).with_redirect_pages();
     store
         .put_redirect("old/index.html", "/posts/a/")
         .await
@@ -195,7 +98,7 @@ async fn a_redirect_object_is_an_html_page_by_default() {
 /// The outcome counts the bytes of every upload, assets and pages.
 #[tokio::test]
 async fn the_bytes_sent_add_up_over_assets_and_pages() {
-    let store = Watched::new(Duration::ZERO);
+    let store = MemoryStore::new(&Log::default());
     let (outcome, reported, _) = run(
         &store,
         vec![
@@ -212,7 +115,7 @@ async fn the_bytes_sent_add_up_over_assets_and_pages() {
 /// The plan's size is used as it is; a blob is asked its size only when the plan has none (0).
 #[tokio::test]
 async fn a_blob_is_asked_its_size_only_when_the_plan_has_none() {
-    let store = Watched::new(Duration::ZERO);
+    let store = MemoryStore::new(&Log::default());
     let (_, _, asked) = run(
         &store,
         vec![sized("known.png", 10, 10), sized("unknown.png", 20, 0)],
@@ -225,7 +128,7 @@ async fn a_blob_is_asked_its_size_only_when_the_plan_has_none() {
 /// sent whole however large (it is encoded in memory). A streamed upload counts its size.
 #[tokio::test]
 async fn blobs_from_the_threshold_up_are_streamed_unless_compressed() {
-    let store = Watched::new(Duration::ZERO);
+    let store = MemoryStore::new(&Log::default());
     let at = STREAM_THRESHOLD as usize;
     let mut gzipped = sized("big.css", at, at as u64);
     gzipped.0.headers.content_encoding = Some(Encoding::Gzip);
@@ -263,7 +166,7 @@ const MIB: u64 = 1 << 20;
 #[tokio::test]
 async fn streamed_uploads_hold_a_part_of_the_budget_each() {
     assert_eq!(MEMORY_BUDGET, 2 * PART_SIZE);
-    let store = Watched::new(HOLD);
+    let store = MemoryStore::new(&Log::default()).holding(HOLD);
     let big = |k: &str| sized(k, 100, STREAM_THRESHOLD);
     let (outcome, _, _) = run(&store, vec![big("a.bin"), big("b.bin"), big("c.bin")]).await;
     assert_eq!(store.how("c.bin"), [How::Streamed]);
@@ -275,7 +178,7 @@ async fn streamed_uploads_hold_a_part_of_the_budget_each() {
 #[tokio::test]
 async fn whole_uploads_hold_their_size_of_the_budget() {
     assert_eq!(MEMORY_BUDGET as u64, 16 * MIB);
-    let store = Watched::new(HOLD);
+    let store = MemoryStore::new(&Log::default()).holding(HOLD);
     let six = |k: &str| sized(k, 100, 6 * MIB);
     run(&store, vec![six("a.png"), six("b.png"), six("c.png")]).await;
     assert_eq!(store.how("c.png"), [How::Whole]);
@@ -285,7 +188,7 @@ async fn whole_uploads_hold_their_size_of_the_budget() {
 /// One upload larger than the whole budget (a compressed one, read whole) still goes, alone.
 #[tokio::test]
 async fn an_upload_larger_than_the_budget_still_goes_alone() {
-    let store = Watched::new(HOLD);
+    let store = MemoryStore::new(&Log::default()).holding(HOLD);
     let huge = |k: &str| {
         let mut u = sized(k, 100, 17 * MIB);
         u.0.headers.content_encoding = Some(Encoding::Gzip);

@@ -1,109 +1,15 @@
 //! The record's reads, writes and constructors against the in-memory store (`exec::memory`), each test able
 //! to fail (issue 29: what a mutation run of the unit tests left alive). Where the store must answer in a way
-//! the in-memory one doesn't (a 409 to retry, a write that landed but answered 412) or must be watched (which
-//! headers an object was written with), [`Scripted`] wraps it.
+//! the in-memory one doesn't (a 409 to retry, a write that landed but answered 412), it is scripted
+//! (`MemoryStore::answering`); it also tells which headers an object was written with.
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Instant;
-
-use async_trait::async_trait;
-use bytes::Bytes;
 
 use super::*;
 use crate::backends::{Backends, Origins};
 use crate::config::Config;
-use crate::exec::memory::{Log, MemoryStore};
-use crate::exec::ObjectHeaders;
-
-/// What the next `put_versioned` of a [`Scripted`] store does instead of the in-memory store's answer.
-#[derive(Debug, Clone, Copy)]
-enum Then {
-    /// 409: a concurrent conditional write is in flight.
-    Conflict,
-    /// The write lands, then its answer is lost and the retry meets its own write: 412.
-    LandsThenRefused,
-}
-
-/// The in-memory store, answering the first `put_versioned`s as scripted and noting the headers of every
-/// `put` and `copy`.
-struct Scripted {
-    inner: MemoryStore,
-    script: Mutex<VecDeque<Then>>,
-    versioned_puts: Mutex<usize>,
-    /// (`put` or `copy`, key written, its headers).
-    written: Mutex<Vec<(&'static str, String, ObjectHeaders)>>,
-}
-
-impl Scripted {
-    fn new(script: &[Then]) -> Scripted {
-        Scripted {
-            inner: MemoryStore::new(&Log::default()),
-            script: Mutex::new(script.iter().copied().collect()),
-            versioned_puts: Mutex::new(0),
-            written: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn versioned_puts(&self) -> usize {
-        *self.versioned_puts.lock().unwrap()
-    }
-
-    fn written(&self) -> Vec<(&'static str, String, ObjectHeaders)> {
-        self.written.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Scripted {
-    fn describe(&self) -> String {
-        "scripted".into()
-    }
-    async fn put(&self, key: &str, body: Bytes, headers: &ObjectHeaders) -> Result<(), StoreError> {
-        (self.written.lock().unwrap()).push(("put", key.into(), headers.clone()));
-        self.inner.put(key, body, headers).await
-    }
-    async fn put_stream(
-        &self,
-        key: &str,
-        size: u64,
-        reader: Box<dyn std::io::Read + Send>,
-        headers: &ObjectHeaders,
-    ) -> Result<(), StoreError> {
-        self.inner.put_stream(key, size, reader, headers).await
-    }
-    async fn copy(&self, from: &str, to: &str, headers: &ObjectHeaders) -> Result<(), StoreError> {
-        (self.written.lock().unwrap()).push(("copy", to.into(), headers.clone()));
-        self.inner.copy(from, to, headers).await
-    }
-    async fn delete_batch(&self, keys: &[String]) -> Result<(), StoreError> {
-        self.inner.delete_batch(keys).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
-        self.inner.list(prefix).await
-    }
-    async fn get_versioned(&self, key: &str) -> Result<Option<Versioned>, StoreError> {
-        self.inner.get_versioned(key).await
-    }
-    async fn put_versioned(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        cond: Precondition,
-    ) -> Result<String, StoreError> {
-        *self.versioned_puts.lock().unwrap() += 1;
-        let next = self.script.lock().unwrap().pop_front();
-        match next {
-            None => self.inner.put_versioned(key, body, cond).await,
-            Some(Then::Conflict) => Err(StoreError::Conflict),
-            Some(Then::LandsThenRefused) => {
-                self.inner.put_versioned(key, body, cond).await?;
-                Err(StoreError::PreconditionFailed)
-            }
-        }
-    }
-}
+use crate::exec::memory::{Answer, Call, How, Log, MemoryStore};
 
 const KEY: &str = ".git-publish/state.json";
 
@@ -123,7 +29,7 @@ fn published(commit: char) -> State {
 /// A record written is read back as it was, with the version tag the write answered (the store's own).
 #[tokio::test]
 async fn a_record_written_reads_back_with_the_tag_the_write_answered() {
-    let store = Scripted::new(&[]);
+    let store = MemoryStore::new(&Log::default());
     let st = published('a');
     let etag = write(&store, KEY, "t", &st, None).await.unwrap();
     let stored = store.get_versioned(KEY).await.unwrap().unwrap();
@@ -158,14 +64,17 @@ fn target(extra: &str) -> Target {
 async fn read_for_finds_the_record_at_its_place_then_at_the_old_one() {
     let moved = target("state = \"s3://records/blog.json\"");
     let old_key = state_key("site");
-    let (site, records) = (MemoryStore::new(&Log::default()), Scripted::new(&[]));
+    let (site, records) = (
+        MemoryStore::new(&Log::default()),
+        MemoryStore::new(&Log::default()),
+    );
     write(&site, &old_key, "t", &published('a'), None)
         .await
         .unwrap();
     let at_new = write(&records, &key_of(&moved), "t", &published('b'), None)
         .await
         .unwrap();
-    let b = backends(&moved, site, records.inner);
+    let b = backends(&moved, site, records);
     assert_eq!(
         read_for(b.stores(), &moved).await.unwrap(),
         (Some(published('b')), Some(at_new)),
@@ -331,7 +240,7 @@ async fn an_unreadable_record_is_newer_only_when_its_format_is() {
 /// too large to read.
 #[tokio::test]
 async fn keep_aside_writes_the_copy_as_opaque_bytes() {
-    let store = Scripted::new(&[]);
+    let store = MemoryStore::new(&Log::default());
     let copy = format!("{KEY}.corrupt-20271231T235959Z");
     keep_aside(&store, KEY, &copy, &Content::Bytes(b"{not json".to_vec()))
         .await
@@ -350,13 +259,16 @@ async fn keep_aside_writes_the_copy_as_opaque_bytes() {
     let kept = store.get_versioned(&big_copy).await.unwrap().unwrap();
     assert_eq!(kept.body, b"too large");
 
-    let written: Vec<(&str, String, String)> = (store.written().into_iter())
-        .map(|(how, key, h)| (how, key, h.content_type))
+    let written: Vec<(How, String, String)> = (store.writes().into_iter())
+        .map(|w| (w.how, w.key, w.headers.content_type))
         .collect();
     let opaque = "application/octet-stream".to_string();
     assert_eq!(
         written,
-        [("put", copy, opaque.clone()), ("copy", big_copy, opaque)]
+        [
+            (How::Whole, copy, opaque.clone()),
+            (How::Copied, big_copy, opaque)
+        ]
     );
 }
 
@@ -364,7 +276,7 @@ async fn keep_aside_writes_the_copy_as_opaque_bytes() {
 /// apart.
 #[tokio::test]
 async fn a_conflict_is_retried_three_times_with_growing_pauses() {
-    let store = Scripted::new(&[Then::Conflict; 3]);
+    let store = MemoryStore::new(&Log::default()).answering(&[Answer::Conflict; 3]);
     let started = Instant::now();
     let etag = write(&store, KEY, "t", &published('a'), None)
         .await
@@ -381,7 +293,7 @@ async fn a_conflict_is_retried_three_times_with_growing_pauses() {
 /// A fourth 409 in a row fails the write, naming the conflict.
 #[tokio::test]
 async fn a_fourth_conflict_fails_the_write() {
-    let store = Scripted::new(&[Then::Conflict; 4]);
+    let store = MemoryStore::new(&Log::default()).answering(&[Answer::Conflict; 4]);
     let e = write(&store, KEY, "t", &published('a'), None)
         .await
         .unwrap_err();
@@ -400,10 +312,19 @@ async fn a_fourth_conflict_fails_the_write() {
 /// returned. A 412 because someone else wrote first is a lost race.
 #[tokio::test]
 async fn a_refused_write_is_won_only_when_the_record_is_ours() {
-    let store = Scripted::new(&[Then::LandsThenRefused]);
+    let log = Log::default();
+    let store = MemoryStore::new(&log).answering(&[Answer::LandsThenRefused]);
     let etag = write(&store, KEY, "t", &published('a'), None)
         .await
         .unwrap();
+    // The 412 was answered and the record read to see whose it is.
+    assert_eq!(
+        log.calls(),
+        [
+            Call::PutVersioned(KEY.into()),
+            Call::GetVersioned(KEY.into())
+        ]
+    );
     assert_eq!(etag, store.get_versioned(KEY).await.unwrap().unwrap().etag);
 
     let e0 = etag;
