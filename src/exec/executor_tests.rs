@@ -78,7 +78,7 @@ fn plan(distributions: &[&str], function: bool) -> Plan {
 }
 
 /// Run `plan` against `store` and `cdns` (named by their `describe`), up to 8 requests at once.
-async fn run(plan: &Plan, store: &MemoryStore, cdns: &[&dyn Cdn]) -> Result<Outcome, ExecError> {
+async fn run(plan: &Plan, store: &MemoryStore, cdns: &[&dyn Cdn]) -> Result<Sent, ExecError> {
     let blobs = (plan.uploads.iter())
         .map(|u| (u.blob.clone(), u.key.as_bytes().to_vec()))
         .collect();

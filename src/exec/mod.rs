@@ -43,11 +43,11 @@ pub use invalidation::{
 };
 pub use traits::*;
 
+/// What a publish sent: the bytes of its uploads, and its invalidations.
 #[derive(Debug, Default, Clone)]
-pub struct Outcome {
+pub struct Sent {
     pub uploaded_bytes: u64,
-    pub invalidation_ids: Vec<String>,
-    /// (distribution, invalidation id), for `--wait`.
+    /// (distribution, invalidation id), for `--wait` and the report.
     pub invalidations: Vec<(String, String)>,
 }
 
@@ -87,12 +87,8 @@ impl Executor<'_> {
     /// Run the plan's steps in order up to the invalidation: non-HTML uploads, HTML uploads, redirect
     /// objects, deletes, the managed CloudFront function. (The invalidation, [`invalidate_each`], and the
     /// state write, `state`, are the caller's: they go at the same time.)
-    pub async fn run(
-        &self,
-        plan: &Plan,
-        on: &(dyn Fn(Event) + Sync),
-    ) -> Result<Outcome, ExecError> {
-        let mut outcome = Outcome::default();
+    pub async fn run(&self, plan: &Plan, on: &(dyn Fn(Event) + Sync)) -> Result<Sent, ExecError> {
+        let mut outcome = Sent::default();
         let flow = Flow::timed(self.concurrency, self.round_trip);
         // A file that became a directory (or the reverse) is deleted before anything takes its place.
         self.delete_keys(&plan.clear_first, &flow, on).await?;

@@ -44,7 +44,7 @@ fn sized(key: &str, len: usize, size: u64) -> (Upload, Vec<u8>) {
 async fn run(
     store: &MemoryStore,
     uploads: Vec<(Upload, Vec<u8>)>,
-) -> (Outcome, BTreeMap<String, u64>, Vec<String>) {
+) -> (Sent, BTreeMap<String, u64>, Vec<String>) {
     let blobs = Arc::new(Sized {
         inner: MemoryBlobs(
             uploads

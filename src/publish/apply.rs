@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Locking;
 use crate::error::{Error, Result};
-use crate::exec::{self, Event, Executor, Invalidation, Outcome};
+use crate::exec::{self, Event, Executor, Invalidation, Sent};
 use crate::plan::Plan;
 use crate::records::KnownRecord;
 use crate::state::{self, Deploy, Holder, Pending, Probe, Requested, State};
@@ -26,7 +26,7 @@ use crate::settings::PublishOpts;
 /// What [`apply`] did.
 pub enum Applied {
     /// Published (`Some`), or nothing to do (`None`: nothing written).
-    Done(Option<Outcome>),
+    Done(Option<Sent>),
     /// The record was not what this clone knew (or CloudFront's answer changed): nothing of the site was
     /// written; plan again on the record read (`super::prepare_again`).
     Replan,
@@ -63,7 +63,7 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
         // Nothing to change: record the new commit in one conditional write.
         let confirmed = claim::resend(s, p).await;
         Some(Ran {
-            outcome: Outcome::default(),
+            outcome: Sent::default(),
             base: p.current.clone(),
             etag: p.etag.clone(),
             probe: probing.result(),
@@ -80,7 +80,7 @@ pub async fn apply(s: &Session, opts: &PublishOpts, p: &Prepared<'_>) -> Result<
 
 /// What the executor did under the claim, and what the final record is written over.
 struct Ran {
-    outcome: Outcome,
+    outcome: Sent,
     /// The record the final one replaces (the claim), and its ETag.
     base: Option<State>,
     etag: Option<String>,
@@ -209,7 +209,6 @@ async fn finish(
     keep_record(s, p, &next, final_etag, answered);
     for (i, c) in invalidations.iter().zip(&created) {
         if let Ok(id) = c {
-            outcome.invalidation_ids.push(id.clone());
             outcome
                 .invalidations
                 .push((i.distribution.clone(), id.clone()));
@@ -396,7 +395,7 @@ async fn run(
     opts: &PublishOpts,
     p: &Prepared<'_>,
     round_trip: std::time::Duration,
-) -> std::result::Result<Outcome, Stop> {
+) -> std::result::Result<Sent, Stop> {
     let blobs = s
         .repo
         .blob_reader()
@@ -502,7 +501,7 @@ fn deploy(s: &Session, p: &Prepared<'_>, me: &Holder) -> Deploy {
 }
 
 /// The closing line: what was published (or rolled back) where, how fast, and what it took.
-fn say_done(s: &Session, p: &Prepared<'_>, outcome: &Outcome) {
+fn say_done(s: &Session, p: &Prepared<'_>, outcome: &Sent) {
     let plan = &p.plan;
     let url = &p.report.url;
     let copied = plan.uploads.iter().filter(|u| !u.sends_bytes()).count();

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::backends::{check_env_endpoints, unresolved, Backends};
 use crate::config::{RedirectRenames, Target};
 use crate::error::{Error, Result};
-use crate::exec::Outcome;
+use crate::exec::Sent;
 use crate::plan::{self, Plan};
 use crate::state::{self, Deploy, Pending, State, Takeover};
 
@@ -82,12 +82,12 @@ pub struct PreviewPrepared {
 
 impl Prepared<'_> {
     /// The finished report: `status`, and what the executor did (None: nothing was transferred).
-    pub fn into_report(self, status: &'static str, outcome: Option<Outcome>) -> Report {
+    pub fn into_report(self, status: &'static str, outcome: Option<Sent>) -> Report {
         let mut report = self.report;
         report.status = status;
         if let Some(o) = outcome {
             report.uploaded_bytes = o.uploaded_bytes;
-            report.invalidation_ids = o.invalidation_ids;
+            report.invalidation_ids = (o.invalidations.into_iter()).map(|(_, id)| id).collect();
         }
         report.elapsed_ms = self.started.elapsed().as_millis();
         report

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::exec::{self, Cdn, Outcome};
+use crate::exec::{self, Cdn, Sent};
 use crate::plan::CdnSettings;
 
 use super::session::Session;
@@ -16,7 +16,7 @@ pub async fn wait(
     s: &Session,
     opts: &PublishOpts,
     cdns: &[(CdnSettings, Box<dyn Cdn>)],
-    outcome: &Outcome,
+    outcome: &Sent,
 ) -> Result<()> {
     if !opts.wait || outcome.invalidations.is_empty() {
         return Ok(());
