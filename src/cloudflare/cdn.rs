@@ -64,9 +64,9 @@ impl Cloudflare {
 }
 
 /// A purge's error as the executor's: a refused or missing token is a denial, the rest a failure; each keeps
-/// its message (the zone, the status, Cloudflare's code and message) and its fix.
+/// its message (the status, Cloudflare's code and message: the zone is named by [`Cdn::describe`]) and its fix.
 pub fn cdn_error(e: PurgeError) -> CdnError {
-    let message = e.to_string();
+    let message = e.message;
     match e.kind {
         PurgeErrorKind::Token => CdnError::Denied {
             message,
@@ -82,7 +82,7 @@ pub fn cdn_error(e: PurgeError) -> CdnError {
 #[async_trait]
 impl Cdn for Cloudflare {
     fn describe(&self) -> String {
-        format!("cloudflare:{}", self.purger.zone())
+        format!("Cloudflare zone {}", self.purger.zone())
     }
 
     async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {

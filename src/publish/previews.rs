@@ -151,10 +151,12 @@ async fn invalidate_preview(s: &Session, b: &Backends, p: &Target) -> Result<()>
             })
             .await)
             .map_err(|e| Error::Cdn {
-                distribution: c.id.clone(),
+                cdn: cdn.describe(),
                 message: e.to_string(),
-                hint: "run `git publish preview rm` again: what is already removed stays removed"
-                    .into(),
+                hint: crate::exec::with_hint(
+                    &e,
+                    "run `git publish preview rm` again: what is already removed stays removed",
+                ),
             })?;
         s.ui.note(&format!("invalidated {path} on {} ({id})", c.id));
     }

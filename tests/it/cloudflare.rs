@@ -603,3 +603,40 @@ fn a_redirect_on_r2_is_an_html_page() {
         "no redirect header sent: {reqs:?}"
     );
 }
+
+#[test]
+fn a_refused_purge_names_the_cloudflare_zone_and_keeps_the_token_hint() {
+    let (site, b, cf) = published("r2-badtoken", &[], "");
+    site.write("public/index.html", "<h1>Home</h1> v2");
+    site.commit("v2");
+    let r = site.run_with(
+        &[],
+        &[
+            ("CLOUDFLARE_API_TOKEN", "not-the-token"),
+            ("CLOUDFLARE_API_BASE_URL", cf.base.as_str()),
+        ],
+    );
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("Cloudflare zone {ZONE}: invalidating")),
+        "the CDN named as its adapter describes it: {}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("CloudFront"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("CLOUDFLARE_API_TOKEN") && r.stderr.contains("Zone.Cache Purge"),
+        "the adapter's hint is kept: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("the next publish sends it again"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r2_body(&b, "index.html"), b"<h1>Home</h1> v2");
+    let statuses: Vec<u64> = (cf.requests().iter())
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [403]);
+}
