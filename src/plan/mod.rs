@@ -485,6 +485,14 @@ pub fn served_path(prefix: &str, origin_path: &str, path: &str) -> Option<String
         .map(str::to_string)
 }
 
+/// The directory a distribution serves the target's prefix under (`/`, `/blog/`, unencoded, with both
+/// slashes): [`served_path`] of a file at the prefix's top, without the file. `None` when the distribution
+/// never serves the prefix.
+pub fn served_root(prefix: &str, origin_path: &str) -> Option<String> {
+    let file = served_path(prefix, origin_path, "x")?;
+    Some(format!("/{}", file.strip_suffix('x').unwrap_or_default()))
+}
+
 /// What [`build`] returns when nothing is wrong with the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -1610,5 +1618,29 @@ mod tests {
                 .unwrap();
             assert!(p.is_empty());
         }
+        // Cloudflare's purge by URL has no wildcard: the whole site is everything the zone cached.
+        let s = Settings {
+            prefix: "blog".into(),
+            cdns: vec![CdnSettings {
+                id: "0123".into(),
+                origin_path: String::new(),
+                profile: crate::cloudflare::profile("blog.example.com"),
+            }],
+            ..settings()
+        };
+        let input = Input {
+            changes: &[],
+            listing: None,
+            old_listing: None,
+            rules: &none,
+            old_rules: &none,
+            deferred: &[],
+            redirects: None,
+            forms_changed: true,
+            elsewhere: None,
+        };
+        let p = super::build("t", &input, &s).unwrap().planned().unwrap();
+        assert_eq!(p.invalidations, [invalidate::EVERYTHING]);
+        assert_eq!(p.cdn[0].batches, [[invalidate::EVERYTHING]]);
     }
 }

@@ -640,3 +640,23 @@ fn a_refused_purge_names_the_cloudflare_zone_and_keeps_the_token_hint() {
         .collect();
     assert_eq!(statuses, [403]);
 }
+
+/// Other URL forms invalidate the whole site; purge by URL has no wildcard, so it is one `purge_everything`
+/// (a `https://host/*` URL would be refused).
+#[test]
+fn other_url_forms_on_r2_purge_everything_once() {
+    let (site, b, cf) = published("r2-forms", &[], "");
+    site.config(&r2_config(&b, "directory_urls = [\"/dir/\"]"));
+    site.commit("other URL forms");
+    let dry = publish(&site, &cf, &["--dry-run"]).ok();
+    assert!(
+        dry.stdout.contains("! everything it has cached"),
+        "{}",
+        dry.stdout
+    );
+    publish(&site, &cf, &[]).ok();
+    let purges = cf.requests();
+    assert_eq!(purges.len(), 1, "{purges:?}");
+    assert_eq!(purges[0]["purge_everything"], true, "{purges:?}");
+    assert_eq!(purges[0]["status"], 200, "{purges:?}");
+}
