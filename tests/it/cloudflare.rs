@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
-use crate::util::{rt, small_blog, unique, Run, Site};
+use crate::util::{rt, small_blog, unique, Run, Site, SiteToml};
 
 // ---- moto as R2 -----------------------------------------------------------------------------------------
 
@@ -334,13 +334,20 @@ fn the_stand_in_logs_each_purge_with_its_urls() {
 
 const HOST: &str = "https://blog.example.com";
 
-/// site.toml for an R2 bucket behind Cloudflare's cache: `extra` lines in the target.
-fn r2_config(bucket: &str, extra: &str) -> String {
-    format!(
-        "[source]\ndir = \"public\"\n[targets.r2]\nurl = \"s3://{bucket}\"\nendpoint = \"{}\"\nregion = \"auto\"\n\
-         domain = \"blog.example.com\"\n{extra}\n[targets.r2.cloudflare]\nzone = \"{ZONE}\"\n",
-        r2().endpoint
-    )
+/// site.toml for an R2 bucket behind Cloudflare's cache, reached at `endpoint` (moto as R2, or a proxy in front
+/// of it); more target lines with [`SiteToml::with`].
+fn r2_toml_at(endpoint: &str, bucket: &str) -> SiteToml {
+    SiteToml::s3(bucket)
+        .name("r2")
+        .with(&format!(
+            "endpoint = \"{endpoint}\"\nregion = \"auto\"\ndomain = \"blog.example.com\""
+        ))
+        .then(&format!("[targets.r2.cloudflare]\nzone = \"{ZONE}\""))
+}
+
+/// site.toml for an R2 bucket on moto as R2.
+fn r2_toml(bucket: &str) -> SiteToml {
+    r2_toml_at(&r2().endpoint, bucket)
 }
 
 /// The environment a publish to the stand-in needs.
@@ -390,7 +397,7 @@ fn published(name: &str, cf_args: &[&str], extra: &str) -> (Site, String, StandI
     let b = r2().bucket(name);
     let cf = stand_in(cf_args);
     small_blog(&site);
-    site.config(&r2_config(&b, extra));
+    site.config(r2_toml(&b).with(extra));
     site.commit("v1");
     publish(&site, &cf, &[]).ok();
     (site, b, cf)
@@ -517,7 +524,7 @@ fn a_429_from_cloudflare_is_waited_out_and_the_publish_completes() {
     let cf = stand_in(&["--rate", "1", "--window", "2", "--retry-after", "1"]);
     small_blog(&site);
     with_60_pages(&site);
-    site.config(&r2_config(&b, ""));
+    site.config(r2_toml(&b));
     site.commit("v1");
     publish(&site, &cf, &[]).ok();
     change_60_pages(&site);
@@ -542,7 +549,7 @@ fn a_zone_that_takes_30_urls_a_request_gets_30_after_refusing_100() {
     let cf = stand_in(&["--max-files", "30"]);
     small_blog(&site);
     with_60_pages(&site);
-    site.config(&r2_config(&b, ""));
+    site.config(r2_toml(&b));
     site.commit("v1");
     publish(&site, &cf, &[]).ok();
     change_60_pages(&site);
@@ -571,7 +578,7 @@ fn without_a_token_nothing_is_written_and_the_error_says_which_variable() {
     let b = r2().bucket("r2-notoken");
     let cf = stand_in(&[]);
     small_blog(&site);
-    site.config(&r2_config(&b, ""));
+    site.config(r2_toml(&b));
     site.commit("v1");
     let r = site.run_with(&[], &[("CLOUDFLARE_API_BASE_URL", cf.base.as_str())]);
     assert_ne!(r.code, 0);
@@ -646,7 +653,7 @@ fn a_refused_purge_names_the_cloudflare_zone_and_keeps_the_token_hint() {
 #[test]
 fn other_url_forms_on_r2_purge_everything_once() {
     let (site, b, cf) = published("r2-forms", &[], "");
-    site.config(&r2_config(&b, "directory_urls = [\"/dir/\"]"));
+    site.config(r2_toml(&b).with("directory_urls = [\"/dir/\"]"));
     site.commit("other URL forms");
     let dry = publish(&site, &cf, &["--dry-run"]).ok();
     assert!(
@@ -659,4 +666,127 @@ fn other_url_forms_on_r2_purge_everything_once() {
     assert_eq!(purges.len(), 1, "{purges:?}");
     assert_eq!(purges[0]["purge_everything"], true, "{purges:?}");
     assert_eq!(purges[0]["status"], 200, "{purges:?}");
+}
+
+// ---- the S3 scenarios on R2: rename, rollback, a race, a kill, bucket == tree -------------------------------
+
+type Files = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// Every site object of an R2 bucket with its bytes (the record aside).
+fn r2_files(bucket: &str) -> Files {
+    (r2_keys(bucket).into_iter())
+        .map(|k| {
+            let body = r2_body(bucket, &k);
+            (k, body)
+        })
+        .collect()
+}
+
+/// The files of `rev`'s `public/` as git has them: `git ls-tree -r` and each blob's bytes.
+fn tree_at(site: &Site, rev: &str) -> Files {
+    let listing = site.git(&["ls-tree", "-r", &format!("{rev}:public")]);
+    (listing.lines())
+        .map(|l| {
+            let (meta, path) = l.split_once('\t').unwrap();
+            let blob = meta.split_whitespace().nth(2).unwrap();
+            let mut cmd = Command::new(crate::util::git_binary());
+            site.env(&mut cmd);
+            let out = (cmd.args(["cat-file", "blob", blob]).current_dir(&site.dir))
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            (path.to_string(), out.stdout)
+        })
+        .collect()
+}
+
+/// The deploy record in an R2 bucket.
+fn r2_state(bucket: &str) -> serde_json::Value {
+    serde_json::from_slice(&r2_body(bucket, ".git-publish/state.json")).unwrap()
+}
+
+/// The bucket holds exactly `rev`'s tree, byte for byte, and the record says `rev` is deployed.
+fn assert_bucket_is_tree(site: &Site, bucket: &str, rev: &str) {
+    let (got, want) = (r2_files(bucket), tree_at(site, rev));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (k, bytes) in &want {
+        assert_eq!(&got[k], bytes, "{k}");
+    }
+    let st = r2_state(bucket);
+    assert_eq!(st["deployed"]["commit"], rev, "{st}");
+    assert!(st["pending"].is_null(), "{st}");
+}
+
+/// The URLs the stand-in accepted, sorted.
+fn purged_sorted(cf: &StandIn) -> Vec<String> {
+    let mut purged = cf.purged();
+    purged.sort();
+    purged
+}
+
+fn urls(paths: &[&str]) -> Vec<String> {
+    paths.iter().map(|p| format!("{HOST}{p}")).collect()
+}
+
+#[test]
+fn a_renamed_post_on_r2_leaves_a_redirect_page_and_purges_the_old_urls() {
+    let (site, b, cf) = published("r2-rename", &[], "redirect_renames = \"auto\"");
+    site.git(&["mv", "public/posts/a", "public/posts/a2"]);
+    let c2 = site.commit("rename a");
+    publish(&site, &cf, &[]).ok();
+    assert_eq!(r2_body(&b, "posts/a2/index.html"), b"<h1>A</h1>");
+    let page = String::from_utf8(r2_body(&b, "posts/a/index.html")).unwrap();
+    assert!(page.contains("url=/posts/a2/"), "{page}");
+    // The old URLs were cached with the post: both are purged, to serve the redirect page. The new URL was
+    // never cached.
+    assert_eq!(
+        purged_sorted(&cf),
+        urls(&["/posts/a/", "/posts/a/index.html"])
+    );
+    let mut want = tree_at(&site, &c2);
+    want.insert("posts/a/index.html".into(), page.into_bytes());
+    assert_eq!(r2_files(&b), want, "the tree, and the redirect page");
+}
+
+#[test]
+fn a_rollback_on_r2_restores_the_old_bytes_and_purges_what_changed() {
+    let (site, b, cf) = published("r2-rollback", &[], "");
+    let c1 = site.git(&["rev-parse", "HEAD"]);
+    site.write("public/posts/a/index.html", "<h1>A v2</h1>")
+        .write("public/posts/c/index.html", "<h1>C</h1>");
+    let c2 = site.commit("v2");
+    publish(&site, &cf, &[]).ok();
+    assert_bucket_is_tree(&site, &b, &c2);
+    let before = cf.requests().len();
+    let r = publish(&site, &cf, &["rollback"]).ok();
+    assert!(
+        r.stderr.contains("rollback: r2 goes back from"),
+        "{}",
+        r.stderr
+    );
+    assert_bucket_is_tree(&site, &b, &c1);
+    // The changed post and the one the rollback deletes, in both their forms; one request.
+    let after: Vec<_> = cf.requests().into_iter().skip(before).collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    let mut files: Vec<String> = (after[0]["files"].as_array().unwrap().iter())
+        .map(|u| u.as_str().unwrap().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        urls(&[
+            "/posts/a/",
+            "/posts/a/index.html",
+            "/posts/c/",
+            "/posts/c/index.html"
+        ])
+    );
+    let log = publish(&site, &cf, &["log", "--json"]).ok().json();
+    let e = log["entries"].as_array().unwrap();
+    assert_eq!(e.len(), 3, "{log:#}");
+    assert_eq!(e[0]["commit"], c1.as_str());
+    assert_eq!(e[0]["rollback_from"], c2.as_str());
 }
