@@ -790,3 +790,128 @@ fn a_rollback_on_r2_restores_the_old_bytes_and_purges_what_changed() {
     assert_eq!(e[0]["commit"], c1.as_str());
     assert_eq!(e[0]["rollback_from"], c2.as_str());
 }
+
+/// A proxy in front of moto as R2, and the same site.toml pointing at it, written where `--config` reads it
+/// (inside `.git`, so the worktree stays clean).
+fn through_proxy(
+    site: &Site,
+    b: &str,
+    file: &str,
+    config: crate::proxy::Config,
+) -> (crate::proxy::Proxy, String) {
+    let proxy = crate::proxy::Proxy::start(&r2().endpoint, config);
+    let path = site.path(&format!(".git/{file}"));
+    std::fs::write(&path, r2_toml_at(&proxy.endpoint, b).to_string()).unwrap();
+    (proxy, path.to_string_lossy().into_owned())
+}
+
+/// Two publishers of two commits read the record at the same moment (each through its own proxy, which
+/// holds the first request until both arrived), then both claim: R2's conditional PutObject lets one win; the
+/// other is refused, writes nothing and purges nothing.
+#[test]
+fn two_publishers_racing_on_r2_one_wins_and_the_other_changes_nothing() {
+    let (site, b, cf) = published("r2-race", &[], "");
+    site.git(&["checkout", "-q", "-b", "a"]);
+    site.write("public/posts/a/index.html", "<h1>A by a</h1>");
+    let ca = site.commit("a");
+    site.git(&["checkout", "-q", "main"]);
+    site.write("public/index.html", "<h1>Home by b</h1>")
+        .write("public/b/only.html", "b");
+    let cb = site.commit("b");
+    // Both read the record (not the copy this clone kept), so both claims race on the same ETag.
+    std::fs::remove_dir_all(site.path(".git/git-publish/records")).unwrap();
+    let gate = Some(std::sync::Arc::new(std::sync::Barrier::new(2)));
+    let config = || crate::proxy::Config {
+        delay: std::time::Duration::from_millis(15),
+        gate: gate.clone(),
+        ..Default::default()
+    };
+    let (pa, config_a) = through_proxy(&site, &b, "a.toml", config());
+    let (pb, config_b) = through_proxy(&site, &b, "b.toml", config());
+    let env = cf_env(&cf);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = site.spawn(&["--config", &config_a, "--rev", &ca], &env);
+    let bproc = site.spawn(&["--config", &config_b, "--rev", &cb], &env);
+    let (ra, rb) = (
+        Run::from(a.wait_with_output().unwrap()),
+        Run::from(bproc.wait_with_output().unwrap()),
+    );
+    let (loser, loser_proxy, win_commit, win_purged) = match (ra.code, rb.code) {
+        (0, 3) => (&rb, &pb, &ca, urls(&["/posts/a/", "/posts/a/index.html"])),
+        (3, 0) => (&ra, &pa, &cb, urls(&["/", "/index.html"])),
+        codes => panic!("exit codes {codes:?}\nA: {}\nB: {}", ra.stderr, rb.stderr),
+    };
+    assert!(
+        loser.stderr.contains("is being published by")
+            || (loser.stderr.contains("was published by")
+                && loser.stderr.contains("nothing was written")),
+        "{}",
+        loser.stderr
+    );
+    let writes: Vec<_> = (loser_proxy.requests().into_iter())
+        .filter(|r| r.method != "GET" && r.forwarded && r.status != 412)
+        .map(|r| (r.method, r.path, r.status))
+        .collect();
+    assert!(writes.is_empty(), "the loser wrote {writes:?}");
+    assert_bucket_is_tree(&site, &b, win_commit);
+    assert_eq!(purged_sorted(&cf), win_purged, "only the winner purged");
+}
+
+/// Killed (SIGKILL) right after R2 stored the home page: the record holds the claim; the next publish says
+/// the publisher is gone, resumes, and leaves the bucket equal to the tree, with the stale URLs purged once.
+#[test]
+fn a_publish_to_r2_killed_mid_upload_resumes_and_the_bucket_is_the_tree() {
+    fn is_home_upload(a: &crate::proxy::Asked) -> bool {
+        a.method == "PUT"
+            && a.path.split('?').next().unwrap().ends_with("/index.html")
+            && !a.path.contains("/posts/")
+    }
+    let (site, b, cf) = published("r2-kill", &[], "");
+    site.write("public/index.html", "<h1>Home 2</h1>")
+        .write("public/posts/a/index.html", "<h1>A 2</h1>")
+        .remove("public/feed.xml");
+    let c2 = site.commit("v2");
+    let (proxy, config) = through_proxy(
+        &site,
+        &b,
+        "kill.toml",
+        crate::proxy::Config {
+            kill_on: Some((is_home_upload, true)),
+            ..Default::default()
+        },
+    );
+    let env = cf_env(&cf);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let child = site.spawn(&["--config", &config], &env);
+    proxy
+        .victim
+        .store(child.id(), std::sync::atomic::Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the kill did not land");
+    let held = r2_state(&b);
+    assert_eq!(held["pending"]["commit"], c2.as_str(), "{held}");
+    assert_eq!(
+        r2_body(&b, "index.html"),
+        b"<h1>Home 2</h1>",
+        "applied before the kill"
+    );
+    assert!(cf.requests().is_empty(), "killed before the purge");
+
+    let r = publish(&site, &cf, &["--config", &config]).ok();
+    assert!(
+        r.stderr.contains("resuming") && r.stderr.contains("process is gone"),
+        "{}",
+        r.stderr
+    );
+    assert_bucket_is_tree(&site, &b, &c2);
+    assert_eq!(
+        purged_sorted(&cf),
+        urls(&[
+            "/",
+            "/feed.xml",
+            "/index.html",
+            "/posts/a/",
+            "/posts/a/index.html"
+        ])
+    );
+}
