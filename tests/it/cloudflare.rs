@@ -441,7 +441,7 @@ fn a_new_post_on_r2_sends_the_changed_files_and_purges_exactly_their_urls() {
     site.write("public/posts/c/index.html", "<h1>C</h1>")
         .write("public/index.html", "<h1>Home</h1> with c")
         .write("public/feed.xml", "<rss>c</rss>");
-    site.commit("new post");
+    let c2 = site.commit("new post");
     publish(&site, &cf, &[]).ok();
     let reqs: Vec<(String, String)> = (r2().requests(&b).into_iter().skip(before))
         .map(|(m, p, _)| (m, p.split('?').next().unwrap().to_string()))
@@ -477,15 +477,17 @@ fn a_new_post_on_r2_sends_the_changed_files_and_purges_exactly_their_urls() {
     );
     assert_eq!(purges[0]["zone"], ZONE);
     assert_eq!(r2_body(&b, "index.html"), b"<h1>Home</h1> with c");
+    assert_bucket_is_tree(&site, &b, &c2);
 }
 
 #[test]
 fn a_deleted_post_on_r2_is_deleted_and_its_urls_purged() {
     let (site, b, cf) = published("r2-delete", &[], "");
     site.remove("public/posts/b/index.html");
-    site.commit("delete b");
+    let c2 = site.commit("delete b");
     publish(&site, &cf, &[]).ok();
     assert!(!r2_keys(&b).contains(&"posts/b/index.html".to_string()));
+    assert_bucket_is_tree(&site, &b, &c2);
     assert_eq!(
         cf.purged(),
         [
