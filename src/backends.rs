@@ -248,7 +248,7 @@ pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> 
 
 /// Whether the target's store is Cloudflare R2: its endpoint is R2's (`*.r2.cloudflarestorage.com`), or it has
 /// Cloudflare's cache in front (`[targets.NAME.cloudflare]`, which is how R2 serves a site on a domain).
-fn is_r2(target: &Target) -> bool {
+pub fn is_r2(target: &Target) -> bool {
     let host = (target.endpoint.as_deref())
         .and_then(|e| url::Url::parse(e).ok())
         .and_then(|u| u.host_str().map(str::to_ascii_lowercase));

@@ -917,3 +917,144 @@ fn a_publish_to_r2_killed_mid_upload_resumes_and_the_bucket_is_the_tree() {
         ])
     );
 }
+
+// ---- doctor, init and the AWS-only commands on an R2 target -------------------------------------------------
+
+/// The checks of a `doctor --json` answer: (name, ok, skipped, detail, fix).
+fn doctor_checks(j: &serde_json::Value) -> Vec<(String, bool, bool, String, String)> {
+    (j["checks"].as_array().unwrap().iter())
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (
+                s("check"),
+                c["ok"].as_bool().unwrap(),
+                c["skipped"].as_bool().unwrap_or(false),
+                s("detail"),
+                s("fix"),
+            )
+        })
+        .collect()
+}
+
+/// `doctor` on an R2 target: the credentials, the bucket (region `auto`, not compared), R2's conditional
+/// writes (the probe), the Cloudflare token (`/user/tokens/verify`) and the zone; no CloudFront check, and
+/// no S3-only advice.
+#[test]
+fn doctor_on_r2_checks_the_store_the_token_and_the_zone() {
+    let site = Site::new();
+    let b = r2().bucket("r2-doctor");
+    let cf = stand_in(&["--zone-name", "blog.example.com"]);
+    site.config(r2_toml(&b));
+    // The site is the stand-in's, which has no record: "not public".
+    let site_url = cf.base.clone();
+    let r = publish(&site, &cf, &["doctor", "--json", "--site-url", &site_url]).ok();
+    let checks = doctor_checks(&r.json());
+    let names: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "credentials",
+            "region",
+            "conditional writes",
+            "Cloudflare token",
+            "Cloudflare zone",
+            "public record"
+        ],
+        "{checks:#?}"
+    );
+    assert!(checks.iter().all(|c| c.1 && !c.2), "{checks:#?}");
+    assert!(checks[4].3.contains("blog.example.com"), "{checks:#?}");
+    let text = publish(&site, &cf, &["doctor", "--site-url", &site_url])
+        .ok()
+        .stdout;
+    for s3_only in [
+        "CloudFront",
+        "distribution",
+        "ACL",
+        "bucket policy",
+        "setup --check",
+    ] {
+        assert!(!text.contains(s3_only), "{s3_only}: {text}");
+    }
+    let verified: Vec<_> = (cf.requests().into_iter())
+        .filter(|r| r["path"] == "/client/v4/user/tokens/verify")
+        .collect();
+    assert_eq!(verified.len(), 2, "one token check a doctor run");
+
+    // A refused token fails, naming the variable; the zone is not asked then.
+    let env = [
+        ("CLOUDFLARE_API_TOKEN", "not-the-token"),
+        ("CLOUDFLARE_API_BASE_URL", cf.base.as_str()),
+    ];
+    let r = site.run_with(&["doctor", "--json", "--site-url", &site_url], &env);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let checks = doctor_checks(&r.json());
+    let token = checks.iter().find(|c| c.0 == "Cloudflare token").unwrap();
+    assert!(
+        !token.1 && token.4.contains("CLOUDFLARE_API_TOKEN"),
+        "{token:?}"
+    );
+    assert!(
+        !checks.iter().any(|c| c.0 == "Cloudflare zone"),
+        "{checks:#?}"
+    );
+}
+
+/// A token for purging alone may not read the zone (403): the zone check is skipped, not failed (a zone id
+/// that is not one is refused with site.toml).
+#[test]
+fn doctor_on_r2_skips_a_zone_the_token_may_not_read() {
+    let site = Site::new();
+    let b = r2().bucket("r2-doctor-zone");
+    let cf = stand_in(&["--zone", "ffffffffffffffffffffffffffffffff"]);
+    site.config(r2_toml(&b));
+    let site_url = cf.base.clone();
+    let r = publish(&site, &cf, &["doctor", "--json", "--site-url", &site_url]).ok();
+    let checks = doctor_checks(&r.json());
+    let zone = checks.iter().find(|c| c.0 == "Cloudflare zone").unwrap();
+    assert!(zone.1 && zone.2, "skipped: {zone:?}");
+    assert!(zone.3.contains("Zone.Cache Purge"), "{zone:?}");
+}
+
+/// A record readable at the site's URL: the fix is R2's (a private bucket for the record, or a WAF rule),
+/// not S3's bucket policy.
+#[test]
+fn doctor_on_r2_advises_r2s_fix_for_a_public_record() {
+    let (site, b, cf) = published("r2-doctor-public", &[], "");
+    // The site as a public bucket (r2.dev, or a custom domain without a rule) serves it: the record too.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".git-publish")).unwrap();
+    let record = r2_body(&b, ".git-publish/state.json");
+    std::fs::write(dir.path().join(".git-publish/state.json"), record).unwrap();
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-u",
+        "-m",
+        "http.server",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+    ])
+    .arg(dir.path());
+    let mut server = start(cmd, None);
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = (line.split(" port ").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("http.server printed {line:?}"));
+    let public = format!("http://127.0.0.1:{port}");
+    let r = publish(&site, &cf, &["doctor", "--json", "--site-url", &public]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let checks = doctor_checks(&r.json());
+    let record = checks.iter().find(|c| c.0 == "public record").unwrap();
+    assert!(!record.1, "{record:?}");
+    assert!(
+        record.4.contains("R2 has no bucket policy") && !record.4.contains("iam-policy"),
+        "{record:?}"
+    );
+}
