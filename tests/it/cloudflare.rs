@@ -1058,3 +1058,60 @@ fn doctor_on_r2_advises_r2s_fix_for_a_public_record() {
         "{record:?}"
     );
 }
+
+/// `init` with R2's endpoint writes the endpoint, `region = "auto"`, the site's `domain` and the
+/// `[targets.NAME.cloudflare]` table, and no CloudFront key; with --yes, the zone is a flag it names.
+#[test]
+fn init_with_an_r2_endpoint_writes_region_auto_and_the_cloudflare_table() {
+    let site = Site::new();
+    small_blog(&site);
+    site.commit("v1");
+    let endpoint = "https://0123abcd.r2.cloudflarestorage.com";
+    let r = site.run(&[
+        "init",
+        "--yes",
+        "--url",
+        "s3://blog",
+        "--endpoint",
+        endpoint,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--cloudflare-zone"), "{}", r.stderr);
+    assert!(!site.path("site.toml").exists());
+
+    let r = site
+        .run(&[
+            "init",
+            "--yes",
+            "--url",
+            "s3://blog",
+            "--endpoint",
+            endpoint,
+            "--cloudflare-zone",
+            ZONE,
+            "--domain",
+            "blog.example.com",
+            "--distribution",
+            "E2QWRUHAPOMQZL",
+        ])
+        .ok();
+    assert!(
+        r.stderr
+            .contains("--distribution is ignored for an R2 endpoint"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("Object Read & Write"), "{}", r.stderr);
+    let text = std::fs::read_to_string(site.path("site.toml")).unwrap();
+    for line in [
+        format!("endpoint = \"{endpoint}\""),
+        "region = \"auto\"".to_string(),
+        "domain = \"blog.example.com\"".to_string(),
+        "[targets.production.cloudflare]".to_string(),
+        format!("zone = \"{ZONE}\""),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}:\n{text}");
+    }
+    assert!(!text.contains("distribution"), "{text}");
+    assert!(!text.contains("iam-policy"), "{text}");
+}
