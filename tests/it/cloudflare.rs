@@ -1115,3 +1115,48 @@ fn init_with_an_r2_endpoint_writes_region_auto_and_the_cloudflare_table() {
     assert!(!text.contains("distribution"), "{text}");
     assert!(!text.contains("iam-policy"), "{text}");
 }
+
+/// `iam-policy`, `iam-policy --bucket-policy` and `setup` make AWS's policies and CloudFront: on an R2 target
+/// each is refused, naming the target and the two tokens to make in Cloudflare's dashboard, and asks nothing.
+#[test]
+fn aws_only_commands_refuse_an_r2_target_and_say_what_to_make_in_cloudflare() {
+    let site = Site::new();
+    let b = r2().bucket("r2-iam");
+    let cf = stand_in(&[]);
+    site.config(r2_toml(&b));
+    let before = r2().requests(&b).len();
+    for args in [
+        &["iam-policy"][..],
+        &[
+            "iam-policy",
+            "--bucket-policy",
+            "--account-id",
+            "123456789012",
+        ],
+        &["setup", "--yes"],
+        &["setup", "--check"],
+    ] {
+        let r = publish(&site, &cf, args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(
+            r.stdout.is_empty(),
+            "{args:?}: no policy printed: {}",
+            r.stdout
+        );
+        for said in [
+            "target r2 is a Cloudflare R2 bucket",
+            "Object Read & Write on bucket",
+            &b,
+            "Zone.Cache Purge on zone",
+            ZONE,
+        ] {
+            assert!(r.stderr.contains(said), "{args:?}: {said}: {}", r.stderr);
+        }
+    }
+    assert_eq!(
+        r2().requests(&b).len(),
+        before,
+        "nothing asked of the store"
+    );
+    assert!(cf.requests().is_empty());
+}
