@@ -49,7 +49,8 @@ pub fn not_on_r2(s: &Session, t: &Target, command: &str) -> Result<()> {
         Backend::S3 { bucket, .. } => bucket.as_str(),
         Backend::Local { .. } => return Ok(()),
     };
-    let zone = (t.cloudflare.as_ref()).map_or("the site's zone", |c| c.zone.as_str());
+    let zone =
+        (t.cloudflare.as_ref()).map_or("the site's zone".into(), |c| format!("zone {}", c.zone));
     Err(Error::ConfigInvalid {
         path: s.config.path.clone(),
         message: format!(
@@ -60,7 +61,7 @@ pub fn not_on_r2(s: &Session, t: &Target, command: &str) -> Result<()> {
         hint: format!(
             "in Cloudflare's dashboard, make an R2 API token with Object Read & Write on bucket {bucket} (R2 → \
              Manage API tokens; its access key id and secret go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) \
-             and an API token with Zone.Cache Purge on zone {zone} (My Profile → API Tokens; it goes in \
+             and an API token with Zone.Cache Purge on {zone} (My Profile → API Tokens; it goes in \
              CLOUDFLARE_API_TOKEN); `git publish doctor` checks both"
         ),
     })

@@ -936,19 +936,30 @@ fn doctor_checks(j: &serde_json::Value) -> Vec<(String, bool, bool, String, Stri
         .collect()
 }
 
+/// `doctor --json` on a new R2 bucket, with the stand-in started with `cf_args`; the site's URL is the
+/// stand-in's, which has no record ("not public"). Returns the site, the stand-in and the checks.
+fn doctor_on_a_new_bucket(
+    name: &str,
+    cf_args: &[&str],
+) -> (Site, StandIn, Vec<(String, bool, bool, String, String)>) {
+    let site = Site::new();
+    let b = r2().bucket(name);
+    let cf = stand_in(cf_args);
+    site.config(r2_toml(&b));
+    let site_url = cf.base.clone();
+    let r = publish(&site, &cf, &["doctor", "--json", "--site-url", &site_url]).ok();
+    let checks = doctor_checks(&r.json());
+    (site, cf, checks)
+}
+
 /// `doctor` on an R2 target: the credentials, the bucket (region `auto`, not compared), R2's conditional
 /// writes (the probe), the Cloudflare token (`/user/tokens/verify`) and the zone; no CloudFront check, and
 /// no S3-only advice.
 #[test]
 fn doctor_on_r2_checks_the_store_the_token_and_the_zone() {
-    let site = Site::new();
-    let b = r2().bucket("r2-doctor");
-    let cf = stand_in(&["--zone-name", "blog.example.com"]);
-    site.config(r2_toml(&b));
-    // The site is the stand-in's, which has no record: "not public".
+    let (site, cf, checks) =
+        doctor_on_a_new_bucket("r2-doctor", &["--zone-name", "blog.example.com"]);
     let site_url = cf.base.clone();
-    let r = publish(&site, &cf, &["doctor", "--json", "--site-url", &site_url]).ok();
-    let checks = doctor_checks(&r.json());
     let names: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
     assert_eq!(
         names,
@@ -1004,13 +1015,10 @@ fn doctor_on_r2_checks_the_store_the_token_and_the_zone() {
 /// that is not one is refused with site.toml).
 #[test]
 fn doctor_on_r2_skips_a_zone_the_token_may_not_read() {
-    let site = Site::new();
-    let b = r2().bucket("r2-doctor-zone");
-    let cf = stand_in(&["--zone", "ffffffffffffffffffffffffffffffff"]);
-    site.config(r2_toml(&b));
-    let site_url = cf.base.clone();
-    let r = publish(&site, &cf, &["doctor", "--json", "--site-url", &site_url]).ok();
-    let checks = doctor_checks(&r.json());
+    let (_site, _cf, checks) = doctor_on_a_new_bucket(
+        "r2-doctor-zone",
+        &["--zone", "ffffffffffffffffffffffffffffffff"],
+    );
     let zone = checks.iter().find(|c| c.0 == "Cloudflare zone").unwrap();
     assert!(zone.1 && zone.2, "skipped: {zone:?}");
     assert!(zone.3.contains("Zone.Cache Purge"), "{zone:?}");
@@ -1067,33 +1075,22 @@ fn init_with_an_r2_endpoint_writes_region_auto_and_the_cloudflare_table() {
     small_blog(&site);
     site.commit("v1");
     let endpoint = "https://0123abcd.r2.cloudflarestorage.com";
-    let r = site.run(&[
+    let init = [
         "init",
         "--yes",
         "--url",
         "s3://blog",
         "--endpoint",
         endpoint,
-    ]);
+    ];
+    let r = site.run(&init);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--cloudflare-zone"), "{}", r.stderr);
     assert!(!site.path("site.toml").exists());
 
+    let flags = ["--cloudflare-zone", ZONE, "--domain", "blog.example.com"];
     let r = site
-        .run(&[
-            "init",
-            "--yes",
-            "--url",
-            "s3://blog",
-            "--endpoint",
-            endpoint,
-            "--cloudflare-zone",
-            ZONE,
-            "--domain",
-            "blog.example.com",
-            "--distribution",
-            "E2QWRUHAPOMQZL",
-        ])
+        .run(&[&init[..], &flags, &["--distribution", "E2QWRUHAPOMQZL"]].concat())
         .ok();
     assert!(
         r.stderr

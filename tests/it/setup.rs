@@ -571,6 +571,15 @@ fn setup_refuses_what_it_cannot_set_up() {
         "[targets.r2]\nurl = \"s3://blog\"\nendpoint = \"https://acct.r2.cloudflarestorage.com\"\n",
     );
     let r = site.run(&["setup"]).fails(2);
+    assert!(
+        r.stderr.contains("target r2 is a Cloudflare R2 bucket"),
+        "{}",
+        r.stderr
+    );
+    site.config(
+        "[targets.b2]\nurl = \"s3://blog\"\nendpoint = \"https://s3.us-west-004.backblazeb2.com\"\n",
+    );
+    let r = site.run(&["setup"]).fails(2);
     assert!(r.stderr.contains("S3-compatible endpoint"), "{}", r.stderr);
     site.config("[targets.p]\nurl = \"s3://blog\"\n");
     let r = site.run(&["setup", "--route53"]).fails(2);
