@@ -920,8 +920,11 @@ fn a_publish_to_r2_killed_mid_upload_resumes_and_the_bucket_is_the_tree() {
 
 // ---- doctor, init and the AWS-only commands on an R2 target -------------------------------------------------
 
-/// The checks of a `doctor --json` answer: (name, ok, skipped, detail, fix).
-fn doctor_checks(j: &serde_json::Value) -> Vec<(String, bool, bool, String, String)> {
+/// One check of a `doctor --json` answer: (name, ok, skipped, detail, fix).
+type Check = (String, bool, bool, String, String);
+
+/// The checks of a `doctor --json` answer.
+fn doctor_checks(j: &serde_json::Value) -> Vec<Check> {
     (j["checks"].as_array().unwrap().iter())
         .map(|c| {
             let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
@@ -938,10 +941,7 @@ fn doctor_checks(j: &serde_json::Value) -> Vec<(String, bool, bool, String, Stri
 
 /// `doctor --json` on a new R2 bucket, with the stand-in started with `cf_args`; the site's URL is the
 /// stand-in's, which has no record ("not public"). Returns the site, the stand-in and the checks.
-fn doctor_on_a_new_bucket(
-    name: &str,
-    cf_args: &[&str],
-) -> (Site, StandIn, Vec<(String, bool, bool, String, String)>) {
+fn doctor_on_a_new_bucket(name: &str, cf_args: &[&str]) -> (Site, StandIn, Vec<Check>) {
     let site = Site::new();
     let b = r2().bucket(name);
     let cf = stand_in(cf_args);
