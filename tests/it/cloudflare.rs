@@ -1157,3 +1157,25 @@ fn aws_only_commands_refuse_an_r2_target_and_say_what_to_make_in_cloudflare() {
     );
     assert!(cf.requests().is_empty());
 }
+
+/// Regression (found by bench/r2.py, whose cached site repo kept the record of a bucket made again): a clone
+/// claims on the record's ETag it kept, but the record was deleted since (the bucket emptied or made again).
+/// S3 and R2 answer a PutObject with `If-Match` on a missing key 404 NoSuchKey, not 412: it must read the
+/// target again and publish on what is there, not fail with the store's error.
+#[test]
+fn a_claim_on_a_kept_record_that_was_deleted_since_reads_the_target_again() {
+    let (site, b, cf) = published("r2-gone", &[], "");
+    rt().block_on(
+        r2().client("auto")
+            .delete_object()
+            .bucket(&b)
+            .key(".git-publish/state.json")
+            .send(),
+    )
+    .unwrap();
+    site.write("public/index.html", "<h1>Home 2</h1>");
+    let c2 = site.commit("v2");
+    let r = publish(&site, &cf, &[]).ok();
+    assert!(r.stderr.contains("planning again"), "{}", r.stderr);
+    assert_bucket_is_tree(&site, &b, &c2);
+}
