@@ -1179,3 +1179,28 @@ fn a_claim_on_a_kept_record_that_was_deleted_since_reads_the_target_again() {
     assert!(r.stderr.contains("planning again"), "{}", r.stderr);
     assert_bucket_is_tree(&site, &b, &c2);
 }
+
+/// A preview removed from an R2 target: its keys go, and since purge by URL has no wildcard over its
+/// directory, Cloudflare's cache is purged of everything (`plan::invalidate::whole_site`), once.
+#[test]
+fn a_preview_removed_from_r2_purges_everything_once() {
+    let site = Site::new();
+    let b = r2().bucket("r2-preview");
+    let cf = stand_in(&[]);
+    small_blog(&site);
+    site.config(r2_toml(&b).source("branch = \"main\""));
+    site.commit("v1");
+    publish(&site, &cf, &[]).ok();
+    site.git(&["switch", "-q", "-c", "draft"]);
+    site.write("public/index.html", "<h1>Draft home</h1>");
+    site.commit("draft");
+    publish(&site, &cf, &["preview"]).ok();
+    assert!(r2_keys(&b).contains(&"_previews/draft/index.html".to_string()));
+    let before = cf.requests().len();
+    publish(&site, &cf, &["preview", "rm", "draft"]).ok();
+    assert!(r2_keys(&b).iter().all(|k| !k.starts_with("_previews/")));
+    let after: Vec<_> = cf.requests().into_iter().skip(before).collect();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["purge_everything"], true, "{after:?}");
+    assert_eq!(after[0]["status"], 200, "{after:?}");
+}
