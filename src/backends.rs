@@ -248,11 +248,16 @@ pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> 
 
 /// Whether the target's store is Cloudflare R2: its endpoint is R2's (`*.r2.cloudflarestorage.com`), or it has
 /// Cloudflare's cache in front (`[targets.NAME.cloudflare]`, which is how R2 serves a site on a domain).
-fn is_r2(target: &Target) -> bool {
-    let host = (target.endpoint.as_deref())
-        .and_then(|e| url::Url::parse(e).ok())
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
-    target.cloudflare.is_some() || host.is_some_and(|h| h.ends_with(".r2.cloudflarestorage.com"))
+pub fn is_r2(target: &Target) -> bool {
+    target.cloudflare.is_some() || target.endpoint.as_deref().is_some_and(is_r2_endpoint)
+}
+
+/// Whether `endpoint` is R2's S3 endpoint (`https://<account>.r2.cloudflarestorage.com`, or a jurisdiction's
+/// `<account>.eu.r2.cloudflarestorage.com`).
+pub fn is_r2_endpoint(endpoint: &str) -> bool {
+    let host =
+        (url::Url::parse(endpoint).ok()).and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    host.is_some_and(|h| h.ends_with(".r2.cloudflarestorage.com"))
 }
 
 /// Build the target's backends. With `with_cdn`, the distributions are resolved through the CloudFront API:

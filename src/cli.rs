@@ -524,6 +524,14 @@ pub struct InitArgs {
     #[arg(long, value_name = "ID")]
     pub distribution: Option<String>,
 
+    /// With an R2 endpoint: the Cloudflare zone (its id) whose cache is purged
+    #[arg(long, value_name = "ZONE_ID")]
+    pub cloudflare_zone: Option<String>,
+
+    /// With an R2 endpoint: the site's host name, on which Cloudflare's cache is purged
+    #[arg(long, value_name = "HOST")]
+    pub domain: Option<String>,
+
     /// Output directory inside the commit (default: detected from the generator)
     #[arg(long = "dir", value_name = "DIR")]
     pub output_dir: Option<String>,

@@ -179,9 +179,11 @@ pub enum Error {
         message: String,
         hint: String,
     },
-    #[error("CloudFront distribution {distribution}: {message}")]
+    /// A CDN's request failed. `cdn` names it as its adapter describes it (`exec::Cdn::describe`: "CloudFront
+    /// distribution E…", "Cloudflare zone …"); `hint` is the adapter's fix when it has one.
+    #[error("{cdn}: {message}")]
     Cdn {
-        distribution: String,
+        cdn: String,
         message: String,
         hint: String,
     },

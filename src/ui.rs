@@ -438,6 +438,10 @@ pub fn render_plan(plan: &Plan, detail: bool, color: bool) -> Vec<String> {
                 } else {
                     String::new()
                 };
+                let p = match p.as_str() {
+                    crate::plan::invalidate::EVERYTHING => "everything it has cached",
+                    p => p,
+                };
                 lines.push(format!("{} {on}{}", paint(color, "36", "!"), p));
             }
         }

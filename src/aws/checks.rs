@@ -115,9 +115,19 @@ pub async fn aws_checks(target: &Target) -> Vec<Finding> {
 }
 
 /// The bucket's region (GetBucketLocation; empty means us-east-1) against `region` in site.toml, or the
-/// region the SDK would use.
+/// region the SDK would use; `region = "auto"` (R2) is not compared.
 async fn region(client: &aws_sdk_s3::Client, target: &Target, bucket: &str) -> Finding {
     let what = format!("s3://{bucket}");
+    if target.region.as_deref() == Some("auto") {
+        // No AWS region is called `auto`: it is what Cloudflare R2 takes, whose buckets have no region to
+        // compare (GetBucketLocation answers a location hint, not a region).
+        return Finding::pass(
+            "region",
+            format!(
+                "region = \"auto\", as Cloudflare R2 takes it (no region to compare {what} with)"
+            ),
+        );
+    }
     let got = match client.get_bucket_location().bucket(bucket).send().await {
         Ok(out) => (out.location_constraint())
             .map(|c| c.as_str().to_string())

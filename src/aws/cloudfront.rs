@@ -77,10 +77,15 @@ impl CloudFront {
     }
 }
 
+/// A distribution as messages name it (and as [`Cdn::describe`] describes it).
+pub fn named(id: &str) -> String {
+    format!("CloudFront distribution {id}")
+}
+
 #[async_trait]
 impl Cdn for CloudFront {
     fn describe(&self) -> String {
-        format!("cloudfront:{}", self.distribution)
+        named(&self.distribution)
     }
 
     async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
@@ -281,7 +286,7 @@ async fn resolve_auto(
     let all = list(cf).await.map_err(|e| cdn_error(d, e))?;
     let one = pick_auto(&all, bucket, target.domain.as_deref())
         .map_err(|message| Error::Cdn {
-            distribution: "auto".into(),
+            cdn: named("auto"),
             message,
             hint: format!(
                 "set `distribution = \"E…\"` (or a list of ids) for targets.{} in site.toml, \
@@ -312,7 +317,7 @@ fn cdn_error(d: &Distribution, e: StoreError) -> Error {
             .into(),
     };
     Error::Cdn {
-        distribution: d.describe().to_string(),
+        cdn: named(d.describe()),
         message: e.to_string(),
         hint,
     }

@@ -504,14 +504,21 @@ impl ObjectStore for S3Store {
             .content_type("application/json")
             .cache_control("no-store")
             .body(ByteStream::from(body));
+        let replacing = matches!(cond, Precondition::Matches(_));
         req = match cond {
             Precondition::Absent => req.if_none_match("*"),
             Precondition::Matches(etag) => req.if_match(etag),
         };
-        let out = req
-            .send()
-            .await
-            .map_err(|e| classify(&e, &self.what(key), self.endpoint.as_deref()))?;
+        let out = req.send().await.map_err(|e| {
+            // `If-Match` on a key that is gone answers 404 NoSuchKey (S3, R2), not 412: the object is not the
+            // one expected either, so the caller reads it again as after a 412.
+            let gone = e.raw_response().is_some_and(|r| r.status().as_u16() == 404)
+                && e.code() != Some("NoSuchBucket");
+            match replacing && gone {
+                true => StoreError::PreconditionFailed,
+                false => classify(&e, &self.what(key), self.endpoint.as_deref()),
+            }
+        })?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 }

@@ -1,4 +1,4 @@
-//! One JSON POST to Cloudflare's API v4 and its answer: the status, `Retry-After`, and the envelope
+//! One JSON request to Cloudflare's API v4 (a purge's POST, `doctor`'s GETs) and its answer: the status, `Retry-After`, and the envelope
 //! (<https://developers.cloudflare.com/fundamentals/api/how-to/make-api-calls/>). It retries nothing and
 //! decides nothing about what an answer means (`purge.rs` does).
 
@@ -84,10 +84,35 @@ impl Transport {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Answer, String> {
+        self.send(hyper::Method::POST, url, token, body, timeout)
+            .await
+    }
+
+    /// GET `url` with the bearer `token`, within `timeout` (the token's and the zone's checks).
+    pub async fn get_json(
+        &self,
+        url: &url::Url,
+        token: &str,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
+        self.send(hyper::Method::GET, url, token, Vec::new(), timeout)
+            .await
+    }
+
+    async fn send(
+        &self,
+        method: hyper::Method,
+        url: &url::Url,
+        token: &str,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Answer, String> {
         let mut auth = hyper::header::HeaderValue::try_from(format!("Bearer {token}"))
             .map_err(|_| "the token holds characters a header can't".to_string())?;
         auth.set_sensitive(true);
-        let req = hyper::Request::post(url.as_str())
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(url.as_str())
             .header(hyper::header::AUTHORIZATION, auth)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .header(

@@ -11,6 +11,8 @@
 //!   one `purge_everything` request covers them at once. So the 26th request of a publish is a
 //!   `purge_everything`, and the batches after it are already covered (no request). What it costs instead:
 //!   every cached URL of the zone is fetched again from R2 once (R2 has no egress fees).
+//! - **A whole site** (other URL forms, a preview removed): the planner's
+//!   [`crate::plan::invalidate::EVERYTHING`], since purge by URL has no wildcards: one `purge_everything`.
 //! - **Status**: a purge is done when Cloudflare answers it (instant purge): `--wait` has nothing to wait for.
 
 use std::borrow::Cow;
@@ -21,7 +23,7 @@ use async_trait::async_trait;
 
 use super::purge::{PurgeError, PurgeErrorKind, Purger, FILES_PER_REQUEST};
 use crate::exec::{Batch, Cdn, CdnError};
-use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard};
+use crate::plan::invalidate::{Addresses, CdnProfile, Wildcard, EVERYTHING};
 
 /// Purge requests a publish sends URL by URL before it purges everything instead: the Free plan's burst.
 pub const EVERYTHING_AFTER: usize = 25;
@@ -64,9 +66,9 @@ impl Cloudflare {
 }
 
 /// A purge's error as the executor's: a refused or missing token is a denial, the rest a failure; each keeps
-/// its message (the zone, the status, Cloudflare's code and message) and its fix.
+/// its message (the status, Cloudflare's code and message: the zone is named by [`Cdn::describe`]) and its fix.
 pub fn cdn_error(e: PurgeError) -> CdnError {
-    let message = e.to_string();
+    let message = e.message;
     match e.kind {
         PurgeErrorKind::Token => CdnError::Denied {
             message,
@@ -82,7 +84,7 @@ pub fn cdn_error(e: PurgeError) -> CdnError {
 #[async_trait]
 impl Cdn for Cloudflare {
     fn describe(&self) -> String {
-        format!("cloudflare:{}", self.purger.zone())
+        format!("Cloudflare zone {}", self.purger.zone())
     }
 
     async fn invalidate(&self, batch: Batch<'_>) -> Result<String, CdnError> {
@@ -98,7 +100,9 @@ impl Cdn for Cloudflare {
             )
         };
         let requests = urls.len().div_ceil(self.purger.files_per_request().max(1));
-        let done = if self.sent.load(Ordering::Relaxed) + requests > EVERYTHING_AFTER {
+        let everything = urls.iter().any(|u| u == EVERYTHING);
+        let done = if everything || self.sent.load(Ordering::Relaxed) + requests > EVERYTHING_AFTER
+        {
             let done = (self.purger.purge_everything(&mut on_wait).await).map_err(cdn_error)?;
             *self.everything.lock().unwrap() = done.ids.last().cloned();
             done

@@ -13,6 +13,7 @@
 
 mod api;
 pub mod cdn;
+pub mod checks;
 pub mod purge;
 #[cfg(test)]
 mod tests;

@@ -292,6 +292,29 @@ impl Purger {
         }
     }
 
+    /// GET `path` of the API (relative to its base: `user/tokens/verify`, `zones/<id>`), once, with the
+    /// token: `doctor`'s read-only checks. No token is a [`PurgeErrorKind::Token`] error; no answer an
+    /// [`PurgeErrorKind::Unavailable`] one.
+    pub(super) async fn get(&self, path: &str) -> Result<Answer, PurgeError> {
+        self.check_token()?;
+        // The purge URL is `<base>/zones/<zone>/purge_cache`: two levels up is the base.
+        let url = (self.url.join(&format!("../../{path}")))
+            .map_err(|e| error(PurgeErrorKind::Refused, &self.zone, e.to_string(), ""))?;
+        let token = self.token.as_deref().unwrap_or_default();
+        (self
+            .transport
+            .get_json(&url, token, self.limits.timeout)
+            .await)
+            .map_err(|e| {
+                error(
+                    PurgeErrorKind::Unavailable,
+                    &self.zone,
+                    format!("no answer from {url}: {e}"),
+                    "try again later; Cloudflare's status is at https://www.cloudflarestatus.com",
+                )
+            })
+    }
+
     fn backoff(&self, n: u32) -> Duration {
         (self.limits.first_backoff * 2u32.saturating_pow(n.min(16))).min(self.limits.max_wait)
     }
@@ -310,8 +333,8 @@ impl Purger {
         )
     }
 
-    /// The error for an answer that is not a success.
-    fn refused(&self, a: &Answer) -> PurgeError {
+    /// The error for an answer that is not a success (a purge's, or a check's).
+    pub(super) fn refused(&self, a: &Answer) -> PurgeError {
         let codes: Vec<i64> = (a.envelope.iter())
             .flat_map(|e| e.errors.iter().map(|e| e.code))
             .collect();
@@ -336,7 +359,7 @@ impl Purger {
 }
 
 /// The fix for a zone id Cloudflare does not know.
-const ZONE_FIX: &str =
+pub(super) const ZONE_FIX: &str =
     "set `zone` in the target's `[cloudflare]` table to the Zone ID shown on the zone's \
                         Overview page in Cloudflare's dashboard (32 hex digits)";
 
@@ -354,7 +377,7 @@ fn error(
     }
 }
 
-fn accepted(a: &Answer) -> bool {
+pub(super) fn accepted(a: &Answer) -> bool {
     (200..300).contains(&a.status) && a.envelope.as_ref().is_some_and(|e| e.success)
 }
 
@@ -368,7 +391,7 @@ fn result_id(a: &Answer) -> String {
 }
 
 /// "HTTP 403, Cloudflare error 10000: Authentication error" (each error), or the body's start.
-fn describe(a: &Answer) -> String {
+pub(super) fn describe(a: &Answer) -> String {
     let errors: Vec<String> = (a.envelope.iter())
         .flat_map(|e| e.errors.iter())
         .map(|e| format!("Cloudflare error {}: {}", e.code, e.message))

@@ -26,6 +26,7 @@ use crate::publish::Session;
 /// `git publish iam-policy --bucket-policy [--account-id ID | --distribution-arn ARN...]`.
 pub fn run(s: &Session, target: Option<&str>, args: &BucketPolicyArgs) -> Result<ExitCode> {
     let t = s.config.target(target)?;
+    super::iam::not_on_r2(s, t, "iam-policy --bucket-policy")?;
     let invalid = |(message, hint): (String, String)| Error::ConfigInvalid {
         path: s.config.path.clone(),
         message,

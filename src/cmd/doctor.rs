@@ -14,6 +14,9 @@
 //! "404 page" check asks for a page that can't exist and tells a missing page (404) from that permission
 //! error (403).
 //!
+//! For a target behind Cloudflare's cache (`[targets.NAME.cloudflare]`, R2) it checks the token and the zone
+//! (`cloudflare::checks`), and its advice names no bucket policy, ACL or CloudFront setting (R2 has none).
+//!
 //! The AWS calls live in `aws::checks` and the GET of the public URL in `exec::http`; this module orders the
 //! checks, judges the public URL's answer and prints them (or `--json`). The only write is the probe object
 //! under `.git-publish/`.
@@ -51,6 +54,9 @@ pub async fn run(s: &Session, target: Option<&str>, site_url: Option<&str>) -> R
     let mut checks = aws_checks(t).await;
     if checks.iter().all(|f| f.ok) {
         checks.push(conditional_writes(s, t).await);
+    }
+    if let Some(cf) = &t.cloudflare {
+        checks.extend(cloudflare_checks(&cf.zone).await);
     }
     let recommended = if t.distributions.is_empty() {
         super::setup::Recommended::default()
@@ -112,6 +118,19 @@ fn render_findings(s: &Session, findings: &[Finding]) {
             s.ui.out(&format!("      fix: {}", crate::quote::scrub(&f.fix)));
         }
     }
+}
+
+/// The Cloudflare token (active) and the zone (readable, active), as [`Finding`]s.
+async fn cloudflare_checks(zone: &str) -> Vec<Finding> {
+    (crate::cloudflare::checks::token_and_zone(zone)
+        .await
+        .into_iter())
+    .map(|c| match (c.ok, c.skipped) {
+        (_, true) => Finding::skip(c.check, c.detail),
+        (true, false) => Finding::pass(c.check, c.detail),
+        (false, false) => Finding::fail(c.check, c.detail, c.fix),
+    })
+    .collect()
 }
 
 /// The probe the first publish runs, on the record's store.
@@ -368,6 +387,12 @@ fn looks_like_record(head: &[u8]) -> bool {
 
 fn public_fix(t: &Target) -> String {
     match &t.backend {
+        Backend::S3 { .. } if crate::backends::is_r2(t) => format!(
+            "R2 has no bucket policy: keep the record out of the site with `state = \"s3://PRIVATE-BUCKET/KEY\"` \
+             under [targets.{}] in site.toml (a bucket with no public access), or block /.git-publish/* with a \
+             WAF custom rule on the zone in Cloudflare's dashboard",
+            t.name
+        ),
         Backend::S3 { .. } => format!(
             "apply the bucket policy of `git publish iam-policy --bucket-policy` (the distribution then reads the \
              site but not .git-publish/*), or keep the record out of the site with \

@@ -24,6 +24,7 @@ use crate::publish::Session;
 /// publishes its previews only), on stdout.
 pub fn run(s: &Session, target: Option<&str>, previews: bool) -> Result<ExitCode> {
     let t = s.config.target(target)?;
+    not_on_r2(s, t, "iam-policy")?;
     let made = if previews {
         previews_policy(t)
     } else {
@@ -36,6 +37,34 @@ pub fn run(s: &Session, target: Option<&str>, previews: bool) -> Result<ExitCode
     })?;
     s.ui.json(&policy);
     Ok(ExitCode::Success)
+}
+
+/// `iam-policy`, `iam-policy --bucket-policy` and `setup` make AWS's IAM, bucket policies and CloudFront, which
+/// an R2 target has none of: refused, naming the target and what to make in Cloudflare's dashboard instead.
+pub fn not_on_r2(s: &Session, t: &Target, command: &str) -> Result<()> {
+    if !crate::backends::is_r2(t) {
+        return Ok(());
+    }
+    let bucket = match &t.backend {
+        Backend::S3 { bucket, .. } => bucket.as_str(),
+        Backend::Local { .. } => return Ok(()),
+    };
+    let zone =
+        (t.cloudflare.as_ref()).map_or("the site's zone".into(), |c| format!("zone {}", c.zone));
+    Err(Error::ConfigInvalid {
+        path: s.config.path.clone(),
+        message: format!(
+            "target {} is a Cloudflare R2 bucket: `git publish {command}` makes AWS IAM policies, bucket policies \
+             and CloudFront distributions, which R2 and Cloudflare's cache do not use",
+            t.name
+        ),
+        hint: format!(
+            "in Cloudflare's dashboard, make an R2 API token with Object Read & Write on bucket {bucket} (R2 → \
+             Manage API tokens; its access key id and secret go in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) \
+             and an API token with Zone.Cache Purge on {zone} (My Profile → API Tokens; it goes in \
+             CLOUDFLARE_API_TOKEN); `git publish doctor` checks both"
+        ),
+    })
 }
 
 /// The policy document, or why there is none.

@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 use crate::source::Repo;
 use crate::ui::Ui;
 
+mod r2;
+
 /// `git publish init`: returns the path written.
 pub async fn run(cwd: &Path, config: Option<PathBuf>, args: InitArgs, ui: &Ui) -> Result<PathBuf> {
     let repo = Repo::open(cwd)?;
@@ -44,7 +46,10 @@ pub async fn run(cwd: &Path, config: Option<PathBuf>, args: InitArgs, ui: &Ui) -
         questions.snapshot(&mut a)?;
     }
     questions.url(&mut a, &path, &root)?;
-    if bucket_of(&a.url).is_some() {
+    let r2 = (a.endpoint.as_deref()).is_some_and(crate::backends::is_r2_endpoint);
+    if bucket_of(&a.url).is_some() && r2 {
+        questions.r2(&mut a, ui)?;
+    } else if bucket_of(&a.url).is_some() {
         questions.aws(&mut a, ui).await?;
         questions.record_privacy(&mut a, ui)?;
     } else {
@@ -202,6 +207,10 @@ pub struct Answers {
     pub distribution: Option<String>,
     /// Aliases of the chosen distribution, for a comment.
     pub aliases: Vec<String>,
+    /// The site's host name (`domain`): with `zone`, the host Cloudflare's cache is purged on.
+    pub domain: Option<String>,
+    /// `[targets.NAME.cloudflare] zone`: an R2 bucket behind Cloudflare's cache.
+    pub zone: Option<String>,
     /// `state = …`: where the deploy record goes, when chosen over a bucket policy.
     pub state: Option<String>,
     /// Snapshot builds (`build_dir` = `dir`): git ignores the output directory, so it is never committed.
@@ -525,10 +534,21 @@ pub fn render(a: &Answers) -> String {
     t.push_str("# Use this target when no --target is given.\ndefault = true\n");
     t.push_str(
         "# Refuse a publish that would delete more objects than this (--max-deletes N allows it once).\n\
-         #max_deletes = 500\n\
-         # Most CloudFront paths per publish before collapsing to wildcards (1,000 a month are free).\n\
-         #max_invalidation_paths = 15\n",
+         #max_deletes = 500\n",
     );
+    match &a.zone {
+        None => t.push_str(
+            "# Most CloudFront paths per publish before collapsing to wildcards (1,000 a month are free).\n\
+             #max_invalidation_paths = 15\n",
+        ),
+        Some(zone) => t.push_str(&format!(
+            "\n# Cloudflare's cache in front of the R2 bucket: after each publish, the URLs whose content changed\n\
+             # are purged on https://<domain>/ (CLOUDFLARE_API_TOKEN: a token with Zone.Cache Purge).\n\
+             [targets.{}.cloudflare]\nzone = {}\n",
+            target_key(&a.target),
+            q(zone)
+        )),
+    }
     t
 }
 
@@ -617,6 +637,20 @@ fn render_aws(a: &Answers, t: &mut String) {
         &a.endpoint,
         "https://ACCOUNT.r2.cloudflarestorage.com",
     );
+    if let Some(domain) = &a.domain {
+        t.push_str(&format!(
+            "# The site's host name: Cloudflare's cache is purged at https://<domain>/<path>.\ndomain = {}\n",
+            q(domain)
+        ));
+    }
+    if a.zone.is_some() {
+        t.push_str(
+            "# Where the deploy record goes, out of what the site serves. Default: <url>/.git-publish/state.json\n\
+             # (R2 has no bucket policy: if the bucket is public, put the record in a private one).\n",
+        );
+        render_state(a, t);
+        return;
+    }
     t.push_str(
         "# CloudFront distribution to invalidate after each publish: only URLs whose content changed.\n",
     );
@@ -633,6 +667,10 @@ fn render_aws(a: &Answers, t: &mut String) {
         "# Where the deploy record goes, out of what the site serves. Default: <url>/.git-publish/state.json\n\
          # (then keep it private with `git publish iam-policy --bucket-policy`).\n",
     );
+    render_state(a, t);
+}
+
+fn render_state(a: &Answers, t: &mut String) {
     match &a.state {
         Some(st) => t.push_str(&format!("state = {}\n", q(st))),
         None => t.push_str("#state = \"s3://my-private-bucket/site.json\"\n"),
@@ -892,7 +930,14 @@ mod tests {
             url: "file:///srv/www".into(),
             ..s3.clone()
         };
-        for a in [s3, full, snapshot, built, local] {
+        let r2 = Answers {
+            region: Some("auto".into()),
+            endpoint: Some("https://0123abcd.r2.cloudflarestorage.com".into()),
+            domain: Some("blog.example.com".into()),
+            zone: Some("023e105f4ecef8ad9ca31a8372d0c353".into()),
+            ..s3.clone()
+        };
+        for a in [s3, full, snapshot, built, local, r2] {
             let text = render(&a);
             let problems = crate::config::keys::template_problems(&text);
             assert!(problems.is_empty(), "{}\n{text}", problems.join("\n"));

@@ -34,6 +34,7 @@ struct Report<'a> {
 
 pub async fn run(s: &Session, args: &SetupArgs) -> Result<ExitCode> {
     let t = s.config.target(args.target.as_deref())?;
+    super::iam::not_on_r2(s, t, "setup")?;
     check_env_endpoints(t)?;
     let domain = args.domain.clone().or_else(|| t.domain.clone());
     let previews = preview_domain(t, args)?;

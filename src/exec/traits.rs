@@ -166,6 +166,15 @@ impl CdnError {
     }
 }
 
+/// The fix for `e`: the adapter's own (a token to set, a permission to grant), then `then`, what the caller's
+/// step leaves behind and how to go on; `then` alone when the adapter has none.
+pub fn with_hint(e: &CdnError, then: &str) -> String {
+    match e.hint() {
+        "" => then.to_string(),
+        own => format!("{own}; {then}"),
+    }
+}
+
 /// An adapter's requests may be classified as a store's are (`aws::classify`), then taken as the CDN's.
 impl From<StoreError> for CdnError {
     fn from(e: StoreError) -> Self {

@@ -112,6 +112,28 @@ pub enum Addresses {
     AbsoluteUrls { host: Cow<'static, str> },
 }
 
+/// The address that means every URL the CDN has cached: how a CDN without wildcards is told to invalidate a
+/// whole site ([`whole_site`]; Cloudflare's `purge_everything`). Neither a path nor a URL, so no other
+/// address is ever equal to it.
+pub const EVERYTHING: &str = "*";
+
+/// The one address that invalidates every URL under `root`, a served directory (`/`, `/blog/`,
+/// `/_previews/<name>/`, unencoded): a wildcard over it where the CDN has wildcards, else [`EVERYTHING`]
+/// (which evicts the rest of the zone too: a CDN without wildcards can't purge less and still be sure).
+///
+/// | root          | CloudFront (`/path*`) | `/dir/*` only | no wildcards (Cloudflare) |
+/// |---------------|-----------------------|---------------|---------------------------|
+/// | `/`           | `/*`                  | `/*`          | [`EVERYTHING`]            |
+/// | `/my blog/`   | `/my%20blog/*`        | `/my%20blog/*`| [`EVERYTHING`]            |
+pub fn whole_site(root: &str, profile: &CdnProfile) -> String {
+    match profile.wildcard {
+        Wildcard::None => EVERYTHING.to_string(),
+        Wildcard::TrailingStar | Wildcard::TrailingSlashStar => {
+            profile.address(&format!("{}*", encode(root)))
+        }
+    }
+}
+
 impl CdnProfile {
     /// The address the CDN is given for an encoded path.
     pub fn address(&self, path: &str) -> String {
@@ -121,9 +143,10 @@ impl CdnProfile {
         }
     }
 
-    /// Whether an address (as [`plan`] returns it) is a wildcard for this CDN.
+    /// Whether an address (as [`plan`] or [`whole_site`] returns it) is a wildcard for this CDN
+    /// ([`EVERYTHING`] is, for every CDN).
     pub fn is_wildcard(&self, address: &str) -> bool {
-        self.wildcard != Wildcard::None && address.ends_with('*')
+        address == EVERYTHING || (self.wildcard != Wildcard::None && address.ends_with('*'))
     }
 }
 
@@ -571,6 +594,49 @@ mod tests {
             assert!(!seen.contains(&d), "{v:?} describes as another: {d}");
             seen.push(d);
         }
+    }
+
+    /// A whole site (other URL forms, a preview removed) is one address per CDN profile: a wildcard over the
+    /// served root where the CDN has wildcards, else everything (Cloudflare's purge by URL has none).
+    #[test]
+    fn whole_site_by_profile() {
+        let cloudflare = crate::cloudflare::profile("blog.example.com");
+        let slash_star = CdnProfile {
+            wildcard: Wildcard::TrailingSlashStar,
+            ..CF.clone()
+        };
+        #[rustfmt::skip]
+        let table: [(&CdnProfile, &str, &str); 7] = [
+            // (profile,     root,                  address)
+            (CF,             "/",                   "/*"),
+            (CF,             "/blog/",              "/blog/*"),
+            (CF,             "/_previews/x y/",     "/_previews/x%20y/*"),
+            (&slash_star,    "/blog/",              "/blog/*"),
+            (&cloudflare,    "/",                   EVERYTHING),
+            (&cloudflare,    "/blog/",              EVERYTHING),
+            (&cloudflare,    "/_previews/x/",       EVERYTHING),
+        ];
+        for (profile, root, want) in table {
+            let got = whole_site(root, profile);
+            assert_eq!(got, want, "{root} on {:?}", profile.wildcard);
+            assert!(profile.is_wildcard(&got), "{got} counts as one wildcard");
+            assert_eq!(
+                batches(std::slice::from_ref(&got), profile),
+                [[got.clone()]]
+            );
+        }
+        // No planned address is ever EVERYTHING: a stale URL with a literal `*` stays a URL on the host.
+        let forms = UrlForms::default();
+        let (paths, _) = plan(&Input {
+            stale: &["*"],
+            unchanged: &[],
+            added: &[],
+            forms: &forms,
+            max_paths: 1,
+            profile: &cloudflare,
+            root: "/",
+        });
+        assert_eq!(paths, ["https://blog.example.com/*"]);
     }
 
     fn run(stale: &[&str], unchanged: &[&str], max: usize) -> (Vec<String>, Summary) {

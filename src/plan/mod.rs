@@ -1101,20 +1101,24 @@ mod tests {
     #[test]
     fn changed_url_forms_invalidate_the_whole_site_once() {
         let none = Rules::default();
-        // (prefix, origin path, expected paths)
-        let table: [(&str, &str, &[&str]); 4] = [
-            ("", "", &["/*"]),
-            ("blog", "", &["/blog/*"]),
-            ("blog", "blog", &["/*"]),
-            ("blog", "shop", &[]),
+        let cloudfront = crate::aws::cloudfront::PROFILE;
+        // Cloudflare's purge by URL has no wildcard: the whole site is everything the zone cached.
+        let cloudflare = crate::cloudflare::profile("blog.example.com");
+        // (prefix, origin path, profile, expected paths)
+        let table: [(&str, &str, &invalidate::CdnProfile, &[&str]); 5] = [
+            ("", "", &cloudfront, &["/*"]),
+            ("blog", "", &cloudfront, &["/blog/*"]),
+            ("blog", "blog", &cloudfront, &["/*"]),
+            ("blog", "shop", &cloudfront, &[]),
+            ("blog", "", &cloudflare, &[invalidate::EVERYTHING]),
         ];
-        for (prefix, origin, want) in table {
+        for (prefix, origin, profile, want) in table {
             let s = Settings {
                 prefix: prefix.into(),
                 cdns: vec![CdnSettings {
                     id: "E1".into(),
                     origin_path: origin.into(),
-                    profile: crate::aws::cloudfront::PROFILE,
+                    profile: profile.clone(),
                 }],
                 ..settings()
             };
@@ -1132,6 +1136,15 @@ mod tests {
             let p = super::build("t", &input, &s).unwrap().planned().unwrap();
             assert_eq!(p.invalidations, want, "{prefix:?} under {origin:?}");
             assert_eq!(p.invalidation.wildcards, want.len());
+            let batches: Vec<Vec<&str>> = want.iter().map(|w| vec![*w]).collect();
+            assert_eq!(
+                p.cdn
+                    .iter()
+                    .flat_map(|c| &c.batches)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                batches
+            );
             let unchanged = Input {
                 forms_changed: false,
                 elsewhere: None,

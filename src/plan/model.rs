@@ -397,6 +397,14 @@ pub fn served_path(prefix: &str, origin_path: &str, path: &str) -> Option<String
         .map(str::to_string)
 }
 
+/// The directory a distribution serves the target's prefix under (`/`, `/blog/`, unencoded, with both
+/// slashes): [`served_path`] of a file at the prefix's top, without the file. `None` when the distribution
+/// never serves the prefix.
+pub fn served_root(prefix: &str, origin_path: &str) -> Option<String> {
+    let file = served_path(prefix, origin_path, "x")?;
+    Some(format!("/{}", file.strip_suffix('x').unwrap_or_default()))
+}
+
 /// What [`build`] returns when nothing is wrong with the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]

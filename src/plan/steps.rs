@@ -484,11 +484,11 @@ pub(super) fn cdn_paths(
     Some(out)
 }
 
-/// Every URL of the site on one distribution: the served root (the prefix under the origin path) and `*`;
-/// `None` when the distribution does not serve the target's prefix.
+/// Every URL of the site on one distribution: one address over its served root
+/// ([`invalidate::whole_site`]); `None` when the distribution does not serve the target's prefix.
 fn whole_site(cdn: &CdnSettings, s: &Settings) -> Option<CdnPlan> {
-    let root = served_path(&s.prefix, &cdn.origin_path, "*")?;
-    let paths = vec![format!("/{root}")];
+    let root = super::model::served_root(&s.prefix, &cdn.origin_path)?;
+    let paths = vec![invalidate::whole_site(&root, &cdn.profile)];
     Some(CdnPlan {
         distribution: cdn.id.clone(),
         batches: invalidate::batches(&paths, &cdn.profile),
@@ -512,8 +512,8 @@ fn distribution_plan(
 ) -> Option<CdnPlan> {
     let (stale, unchanged, added) = (refs(stale), refs(unchanged), refs(added));
     // A preview is served under its own directory; wildcards above it would evict production.
-    let root = match served_path(&s.prefix, &cdn.origin_path, "x") {
-        Some(x) if s.within_prefix => format!("/{}", x.trim_end_matches('x')),
+    let root = match super::model::served_root(&s.prefix, &cdn.origin_path) {
+        Some(root) if s.within_prefix => root,
         _ => "/".to_string(),
     };
     let (paths, summary) = invalidate::plan(&invalidate::Input {

@@ -216,12 +216,15 @@ async fn finish(
     }
     say_done(s, p, &outcome);
     if let Some((i, Err(e))) = invalidations.iter().zip(created).find(|(_, c)| c.is_err()) {
+        let cdn = (p.backends.cdns.iter()).find(|(c, _)| c.id == i.distribution);
         return Err(Error::Cdn {
-            distribution: i.distribution.clone(),
+            cdn: cdn.map_or(i.distribution.clone(), |(_, cdn)| cdn.describe()),
             message: format!("invalidating: {e}"),
-            hint: "the files are published and recorded; the record keeps the invalidation as requested, \
-                   and the next publish sends it again (`git publish` with nothing new does just that)"
-                .into(),
+            hint: exec::with_hint(
+                &e,
+                "the files are published and recorded; the record keeps the invalidation as requested, \
+                 and the next publish sends it again (`git publish` with nothing new does just that)",
+            ),
         });
     }
     Ok(Applied::Done(Some(outcome)))

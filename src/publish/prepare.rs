@@ -569,9 +569,9 @@ async fn check_managed_function(backends: &Backends, plan: &Plan) -> Result<()> 
     let Some(f) = &plan.function else {
         return Ok(());
     };
-    for (c, cdn) in &backends.cdns {
+    for (_, cdn) in &backends.cdns {
         (crate::exec::check_function(cdn.as_ref(), f).await).map_err(|e| Error::Cdn {
-            distribution: c.id.clone(),
+            cdn: cdn.describe(),
             message: e.to_string(),
             hint: match e.hint() {
                 "" => "check the distribution, or set cdn_function = \"off\"".into(),

@@ -136,13 +136,14 @@ async fn delete_all(b: &Backends, p: &Target, keys: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// One wildcard over the preview's directory, as each distribution serves it (never above it).
+/// The preview's whole directory, as each distribution serves it: one wildcard over it (never above it), or
+/// everything the CDN cached where it has no wildcards ([`crate::plan::invalidate::whole_site`]).
 async fn invalidate_preview(s: &Session, b: &Backends, p: &Target) -> Result<()> {
     for (c, cdn) in &b.cdns {
-        let Some(root) = crate::plan::served_path(p.prefix(), &c.origin_path, "*") else {
+        let Some(root) = crate::plan::served_root(p.prefix(), &c.origin_path) else {
             continue;
         };
-        let path = format!("/{root}");
+        let path = crate::plan::invalidate::whole_site(&root, &c.profile);
         let reference = format!("git-publish-rm-{}-{}", p.name, s.clock.rfc3339());
         let id = (cdn
             .invalidate(crate::exec::Batch {
@@ -151,10 +152,12 @@ async fn invalidate_preview(s: &Session, b: &Backends, p: &Target) -> Result<()>
             })
             .await)
             .map_err(|e| Error::Cdn {
-                distribution: c.id.clone(),
+                cdn: cdn.describe(),
                 message: e.to_string(),
-                hint: "run `git publish preview rm` again: what is already removed stays removed"
-                    .into(),
+                hint: crate::exec::with_hint(
+                    &e,
+                    "run `git publish preview rm` again: what is already removed stays removed",
+                ),
             })?;
         s.ui.note(&format!("invalidated {path} on {} ({id})", c.id));
     }

@@ -55,14 +55,14 @@ async fn wait_one(
     })
     .await
     .map_err(|e| Error::Cdn {
-        distribution: id.to_string(),
+        cdn: cdn.describe(),
         message: format!("checking the invalidation: {e}"),
         hint: "the publish itself succeeded; check it later with `aws cloudfront get-invalidation`"
             .into(),
     })?;
     if !done {
         return Err(Error::Cdn {
-            distribution: id.to_string(),
+            cdn: cdn.describe(),
             message: format!(
                 "invalidation not completed after {}s (the publish itself succeeded)",
                 timeout.as_secs()

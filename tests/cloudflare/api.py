@@ -8,10 +8,17 @@ It follows these documents:
   https://developers.cloudflare.com/cache/how-to/purge-cache/purge-by-single-file/
   and the limits table of https://developers.cloudflare.com/cache/how-to/purge-cache/
 - the rate limit (HTTP 429 with `Retry-After`): https://developers.cloudflare.com/fundamentals/api/reference/limits/
+- a token's check: https://developers.cloudflare.com/api/resources/user/subresources/tokens/methods/verify/
+- a zone's details: https://developers.cloudflare.com/api/resources/zones/methods/get/
 
 What it implements:
 - `POST /client/v4/zones/{zone_id}/purge_cache` with the JSON body `{"files": [url, ...]}` (a file may also be
-  `{"url": ..., "headers": {...}}`) or `{"purge_everything": true}`; every other path answers 404.
+  `{"url": ..., "headers": {...}}`) or `{"purge_everything": true}`.
+- `GET /client/v4/user/tokens/verify`: the token's `{"id", "status"}` (`--token-status`, default "active");
+  a missing or other token answers 401 with error 1000 "Invalid API Token".
+- `GET /client/v4/zones/{zone_id}`: the zone's `{"id", "name" (--zone-name), "status": "active"}`, with the
+  same zone-id and token checks as a purge (with `--zone`, another zone answers 403).
+- Every other path answers 404; other methods 405.
 - `Authorization: Bearer <token>`: a missing or other token answers 403 with error 10000 "Authentication error".
 - A zone id must look like one (32 hex digits), else 400 with error 7003 "Could not route to ..., perhaps your
   object identifier is invalid?". With `--zone` (repeatable), another zone answers 403 (10000) as a token
@@ -30,7 +37,7 @@ Every request is logged as one JSON line (method, path, zone, status, auth ok or
 error codes) to the file given by `--log` or `$CLOUDFLARE_STANDIN_LOG`: tests read it to assert exactly which
 URLs were purged. The token itself is never logged.
 
-Usage: api.py [--port 0] [--token T] [--zone Z]... [--max-files 100] [--rate N --window S] [--retry-after S]
+Usage: api.py [--port 0] [--token T] [--token-status active] [--zone Z]... [--zone-name example.com] [--max-files 100] [--rate N --window S] [--retry-after S]
 [--log FILE]. Port 0 picks a free port; the first line printed is `listening on 127.0.0.1:PORT`.
 """
 
@@ -45,6 +52,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PATH = re.compile(r"^/client/v4/zones/([^/]+)/purge_cache$")
+ZONE_PATH = re.compile(r"^/client/v4/zones/([^/]+)$")
+VERIFY_PATH = "/client/v4/user/tokens/verify"
+TOKEN_ID = "ed17574386854bf78a67040be0a770b0"
 ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -103,9 +113,29 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self):
+        args = self.server.state.args
+        self.read_body()
+        auth = self.headers.get("Authorization") or ""
+        entry = {"method": "GET", "path": self.path, "auth": auth == f"Bearer {args.token}"}
+        if self.path == VERIFY_PATH:
+            if not entry["auth"]:
+                return self.answer(401, envelope([(1000, "Invalid API Token")]), entry)
+            return self.answer(200, envelope(result={"id": TOKEN_ID, "status": args.token_status}), entry)
+        m = ZONE_PATH.match(self.path)
+        if not m:
+            return self.answer(404, envelope([(7000, "No route for that URI")]), entry)
+        zone = entry["zone"] = m.group(1)
+        if not ZONE_ID.match(zone):
+            msg = f"Could not route to /zones/{zone}, perhaps your object identifier is invalid?"
+            return self.answer(400, envelope([(7003, msg)]), entry)
+        if not entry["auth"] or (args.zone and zone not in args.zone):
+            return self.answer(403, envelope([(10000, "Authentication error")]), entry)
+        return self.answer(200, envelope(result={"id": zone, "name": args.zone_name, "status": "active"}), entry)
+
+    def do_PUT(self):
         self.refuse_method()
 
-    do_PUT = do_DELETE = do_PATCH = do_GET
+    do_DELETE = do_PATCH = do_PUT
 
     def refuse_method(self):
         self.read_body()
@@ -185,6 +215,8 @@ def main(argv=None):
     p.add_argument("--port", dest="port_flag", type=int, default=0)
     p.add_argument("--token", default=os.environ.get("CLOUDFLARE_STANDIN_TOKEN", "test-token"))
     p.add_argument("--zone", action="append", default=[])
+    p.add_argument("--zone-name", default="example.com")
+    p.add_argument("--token-status", default="active", choices=["active", "disabled", "expired"])
     p.add_argument("--max-files", type=int, default=100, choices=[30, 100, 500])
     p.add_argument("--rate", type=int, default=0, help="accepted requests a window (0: no limit)")
     p.add_argument("--window", type=float, default=60.0)

@@ -560,18 +560,28 @@ fn a_domain_with_its_certificate_and_route53_records() {
 #[test]
 fn setup_refuses_what_it_cannot_set_up() {
     let site = Site::new();
-    site.config("[targets.www]\nurl = \"file:www\"\n");
-    let r = site.run(&["setup"]).fails(2);
-    assert!(
-        r.stderr.contains("target www is a local directory"),
-        "{}",
-        r.stderr
-    );
-    site.config(
-        "[targets.r2]\nurl = \"s3://blog\"\nendpoint = \"https://acct.r2.cloudflarestorage.com\"\n",
-    );
-    let r = site.run(&["setup"]).fails(2);
-    assert!(r.stderr.contains("S3-compatible endpoint"), "{}", r.stderr);
+    let r2 = "https://acct.r2.cloudflarestorage.com";
+    let b2 = "https://s3.us-west-004.backblazeb2.com";
+    // (site.toml, what the refusal says)
+    let table = [
+        (
+            "[targets.www]\nurl = \"file:www\"\n".to_string(),
+            "target www is a local directory",
+        ),
+        (
+            format!("[targets.r2]\nurl = \"s3://blog\"\nendpoint = \"{r2}\"\n"),
+            "target r2 is a Cloudflare R2 bucket",
+        ),
+        (
+            format!("[targets.b2]\nurl = \"s3://blog\"\nendpoint = \"{b2}\"\n"),
+            "S3-compatible endpoint",
+        ),
+    ];
+    for (config, said) in &table {
+        site.config(config);
+        let r = site.run(&["setup"]).fails(2);
+        assert!(r.stderr.contains(said), "{said}: {}", r.stderr);
+    }
     site.config("[targets.p]\nurl = \"s3://blog\"\n");
     let r = site.run(&["setup", "--route53"]).fails(2);
     assert!(

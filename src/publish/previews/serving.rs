@@ -40,7 +40,7 @@ fn cdn_err(distribution: &str, e: impl Into<crate::exec::CdnError>) -> Error {
     let e = e.into();
     let (message, hint) = (e.to_string(), e.hint().to_string());
     Error::Cdn {
-        distribution: distribution.to_string(),
+        cdn: crate::aws::cloudfront::named(distribution),
         message,
         hint: if hint.is_empty() {
             "fix the cause above and run the command again: what is done stays done".into()
