@@ -3,6 +3,7 @@
 mod bad_input;
 mod cdn;
 mod cdn_function;
+mod cloud_cdn;
 mod cloudflare;
 mod deletes;
 mod docs;

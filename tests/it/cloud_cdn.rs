@@ -1,0 +1,266 @@
+//! Google Cloud CDN in front of a bucket: publishes to moto's S3 (the gs:// store is another helper's) with
+//! `[targets.NAME.cloud_cdn]`, against the Compute API stand-in (tests/gcp/cloud_cdn.py), one per test with
+//! the limits it needs and its own request log. Also the stand-in helper `tests/it/front_door.rs` uses.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::util::{bucket, site_objects, small_blog, Run, Site, SiteToml};
+
+pub const TOKEN: &str = "test-token";
+
+/// A cloud API's stand-in (a stdlib Python script under tests/), killed on drop.
+pub struct StandIn {
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    log: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl StandIn {
+    /// Start `script` with `--port 0 --token TOKEN --log FILE` and `args`.
+    pub fn start(script: &str, args: &[&str]) -> StandIn {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("requests.jsonl");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let venv = root.join(".venv/bin/python");
+        let python = if venv.exists() {
+            venv
+        } else {
+            "python3".into()
+        };
+        let mut child = Command::new(python)
+            .arg(root.join(script))
+            .args(["--port", "0", "--token", TOKEN, "--log"])
+            .arg(&log)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("python3 runs {script}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = (line.trim().rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{script} printed {line:?}"));
+        StandIn {
+            origin: format!("http://127.0.0.1:{port}"),
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Every request of `method`, in order.
+    pub fn of(&self, method: &str) -> Vec<serde_json::Value> {
+        (std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["method"] == method)
+        .collect()
+    }
+}
+
+// ---- Cloud CDN --------------------------------------------------------------------------------------------
+
+const SCRIPT: &str = "tests/gcp/cloud_cdn.py";
+
+fn config(b: &str) -> SiteToml {
+    SiteToml::s3(b).then(
+        "[targets.production.cloud_cdn]\nproject = \"my-blog-123\"\nurl_map = \"blog-lb\"\nhost = \"blog.example.com\"\n",
+    )
+}
+
+fn env(s: &StandIn) -> Vec<(&'static str, String)> {
+    vec![
+        ("CLOUDSDK_AUTH_ACCESS_TOKEN", TOKEN.to_string()),
+        (
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+            format!("{}/compute/v1/", s.origin),
+        ),
+    ]
+}
+
+fn publish(site: &Site, s: &StandIn, args: &[&str]) -> Run {
+    let env = env(s);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    site.run_with(args, &env)
+}
+
+/// The paths of the accepted invalidations, sorted; and that each named the host and the URL map.
+fn invalidated(s: &StandIn) -> Vec<String> {
+    let posts = s.of("POST");
+    assert!(
+        posts.iter().all(|r| r["host"] == "blog.example.com"
+            && r["project"] == "my-blog-123"
+            && r["url_map"] == "blog-lb"),
+        "{posts:?}"
+    );
+    let mut paths: Vec<String> = (posts.iter())
+        .filter(|r| r["status"] == 200)
+        .map(|r| r["invalidate"].as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// A published small blog behind Cloud CDN.
+fn published(name: &str, args: &[&str]) -> (Site, String, StandIn) {
+    let site = Site::new();
+    let b = bucket(name);
+    let s = StandIn::start(SCRIPT, args);
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    publish(&site, &s, &[]).ok();
+    (site, b, s)
+}
+
+#[test]
+fn first_publish_behind_cloud_cdn_uploads_everything_and_invalidates_nothing() {
+    let (_site, b, s) = published("gcdn-first", &[]);
+    assert_eq!(site_objects(&b).len(), 6);
+    assert!(s.of("POST").is_empty(), "nothing was cached before");
+}
+
+#[test]
+fn a_new_post_behind_cloud_cdn_invalidates_exactly_the_stale_paths_one_a_request() {
+    let (site, _b, s) = published("gcdn-newpost", &[]);
+    site.write("public/posts/c/index.html", "<h1>C</h1>")
+        .write("public/index.html", "<h1>Home</h1> with c")
+        .write("public/feed.xml", "<rss>c</rss>");
+    site.commit("new post");
+    publish(&site, &s, &[]).ok();
+    // The home page in both its URL forms and the feed; the new post was never cached. One request each.
+    assert_eq!(invalidated(&s), ["/", "/feed.xml", "/index.html"]);
+    assert_eq!(s.of("POST").len(), 3);
+}
+
+#[test]
+fn a_deleted_post_behind_cloud_cdn_is_invalidated_in_both_forms() {
+    let (site, b, s) = published("gcdn-delete", &[]);
+    site.remove("public/posts/b/index.html");
+    site.commit("delete b");
+    publish(&site, &s, &[]).ok();
+    assert!(!site_objects(&b).contains_key("posts/b/index.html"));
+    assert_eq!(invalidated(&s), ["/posts/b/", "/posts/b/index.html"]);
+}
+
+#[test]
+fn a_rollback_behind_cloud_cdn_invalidates_what_it_changes_back() {
+    let (site, _b, s) = published("gcdn-rollback", &[]);
+    site.write("public/posts/a/index.html", "<h1>A v2</h1>");
+    site.commit("v2");
+    publish(&site, &s, &[]).ok();
+    assert_eq!(invalidated(&s), ["/posts/a/", "/posts/a/index.html"]);
+    publish(&site, &s, &["rollback"]).ok();
+    let want = [
+        "/posts/a/",
+        "/posts/a/",
+        "/posts/a/index.html",
+        "/posts/a/index.html",
+    ];
+    assert_eq!(invalidated(&s), want);
+}
+
+/// Many changed pages in one directory: the planner collapses them into `/p/*` (a trailing `/*`, which the
+/// stand-in checks), and `--wait` reads the operation until it is done.
+#[test]
+fn many_changed_pages_behind_cloud_cdn_become_one_trailing_wildcard_and_wait_reads_the_operation() {
+    let site = Site::new();
+    let b = bucket("gcdn-wild");
+    let s = StandIn::start(SCRIPT, &["--done-after", "1"]);
+    small_blog(&site);
+    for i in 0..40 {
+        site.write(&format!("public/p/{i}/index.html"), format!("v1 {i}"));
+    }
+    site.config(config(&b));
+    site.commit("v1");
+    publish(&site, &s, &[]).ok();
+    for i in 0..40 {
+        site.write(&format!("public/p/{i}/index.html"), format!("v2 {i}"));
+    }
+    site.commit("v2");
+    publish(&site, &s, &["--wait"]).ok();
+    assert_eq!(invalidated(&s), ["/p/*"]);
+    let op = s.of("POST")[0]["operation"].as_str().unwrap().to_string();
+    let reads: Vec<serde_json::Value> = (s.of("GET").into_iter())
+        .filter(|r| r["path"].as_str().unwrap().ends_with(&op))
+        .collect();
+    assert!(reads.len() >= 2, "in progress, then done: {reads:?}");
+}
+
+#[test]
+fn a_429_from_cloud_cdn_is_waited_out_and_the_publish_completes() {
+    let (site, _b, s) = published(
+        "gcdn-429",
+        &["--rate", "1", "--window", "1.5", "--retry-after", "1"],
+    );
+    site.write("public/index.html", "<h1>Home</h1> v2");
+    site.commit("v2");
+    publish(&site, &s, &[]).ok();
+    assert_eq!(invalidated(&s), ["/", "/index.html"]);
+    assert!(s.of("POST").iter().any(|r| r["status"] == 429));
+}
+
+#[test]
+fn without_google_credentials_nothing_is_written_and_the_error_says_how_to_log_in() {
+    let site = Site::new();
+    let b = bucket("gcdn-nocreds");
+    let s = StandIn::start(SCRIPT, &[]);
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    let base = format!("{}/compute/v1/", s.origin);
+    let missing = site.path("no-such-key.json");
+    let env = [
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", base.as_str()),
+        ("GOOGLE_APPLICATION_CREDENTIALS", missing.to_str().unwrap()),
+    ];
+    let r = site.run_with(&[], &env);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("CLOUDSDK_AUTH_ACCESS_TOKEN is not set")
+            && r.stderr.contains("gcloud auth application-default login"),
+        "{}",
+        r.stderr
+    );
+    assert!(site_objects(&b).is_empty(), "nothing uploaded");
+    assert!(s.of("POST").is_empty());
+}
+
+#[test]
+fn a_plain_http_compute_endpoint_off_loopback_is_refused_before_anything_is_written() {
+    let site = Site::new();
+    let b = bucket("gcdn-http");
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    let env = [
+        ("CLOUDSDK_AUTH_ACCESS_TOKEN", TOKEN),
+        (
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+            "http://10.1.2.3/compute/v1/",
+        ),
+    ];
+    let r = site.run_with(&[], &env);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"),
+        "{}",
+        r.stderr
+    );
+    assert!(site_objects(&b).is_empty(), "nothing uploaded");
+}
