@@ -8,6 +8,7 @@ mod cloudflare;
 mod deletes;
 mod docs;
 mod first_hour;
+mod front_door;
 mod history;
 mod hooks;
 mod hostile;
