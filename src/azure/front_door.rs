@@ -67,6 +67,11 @@ impl Cdn for FrontDoor {
         Ok(polls.join(" "))
     }
 
+    async fn check_access(&self) -> Option<Result<String, CdnError>> {
+        let read = self.arm.read_endpoint().await;
+        Some(read.map(|()| format!("{}: readable with this token", self.arm.what())))
+    }
+
     async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
         for poll in id.split_whitespace() {
             if !self.arm.purge_done(poll).await? {

@@ -69,6 +69,11 @@ impl Cdn for CloudCdn {
         Ok(names.join(" "))
     }
 
+    async fn check_access(&self) -> Option<Result<String, CdnError>> {
+        let read = self.compute.read_url_map().await;
+        Some(read.map(|()| format!("{}: readable with these credentials", self.compute.what())))
+    }
+
     async fn status(&self, id: &str) -> Result<InvalidationStatus, CdnError> {
         for name in id.split_whitespace() {
             if !self.compute.operation_done(name).await? {

@@ -264,3 +264,41 @@ fn a_plain_http_compute_endpoint_off_loopback_is_refused_before_anything_is_writ
     );
     assert!(site_objects(&b).is_empty(), "nothing uploaded");
 }
+
+/// `doctor` reads the URL map with the publish's credentials (`urlMaps.get`) and invalidates nothing.
+#[test]
+fn doctor_checks_the_cloud_cdn_credentials_with_a_read() {
+    let site = Site::new();
+    let b = bucket("gcdn-doctor");
+    let s = StandIn::start(SCRIPT, &[]);
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    let r = publish(&site, &s, &["doctor"]);
+    assert!(
+        r.stdout
+            .contains("✓ CDN credentials: Cloud CDN URL map my-blog-123/blog-lb: readable"),
+        "{}",
+        r.stdout
+    );
+    let base = format!("{}/compute/v1/", s.origin);
+    let env = [
+        ("CLOUDSDK_AUTH_ACCESS_TOKEN", "expired"),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", base.as_str()),
+    ];
+    let r = site.run_with(&["doctor"], &env);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout.contains("✗ CDN credentials")
+            && r.stdout.contains("HTTP 401")
+            && r.stdout.contains("gcloud auth application-default login"),
+        "{}",
+        r.stdout
+    );
+    let gets = s.of("GET");
+    assert_eq!(gets.len(), 2);
+    assert!(gets
+        .iter()
+        .all(|g| g["path"] == "/compute/v1/projects/my-blog-123/global/urlMaps/blog-lb"));
+    assert!(s.of("POST").is_empty());
+}

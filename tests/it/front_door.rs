@@ -186,3 +186,41 @@ fn a_refused_purge_fails_the_publish_naming_the_permission() {
         r.stderr
     );
 }
+
+/// `doctor` reads the endpoint with the publish's token (`AFDEndpoints_Get`) and purges nothing.
+#[test]
+fn doctor_checks_the_front_door_token_with_a_read() {
+    let site = Site::new();
+    let b = bucket("afd-doctor");
+    let s = StandIn::start(SCRIPT, &["--endpoint", "blog"]);
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    let site_url = format!("{}/", s.origin);
+    let r = publish(&site, &s, &["doctor", "--site-url", &site_url]);
+    assert!(
+        r.stdout
+            .contains("✓ CDN credentials: Front Door endpoint blog-fd/blog: readable"),
+        "{}",
+        r.stdout
+    );
+    let base = format!("{}/", s.origin);
+    let env = [
+        ("AZURE_ACCESS_TOKEN", "expired"),
+        ("AZURE_RESOURCE_MANAGER_ENDPOINT", base.as_str()),
+    ];
+    let r = site.run_with(&["doctor", "--site-url", &site_url], &env);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stdout.contains("✗ CDN credentials")
+            && r.stdout.contains("InvalidAuthenticationToken")
+            && r.stdout.contains("az login"),
+        "{}",
+        r.stdout
+    );
+    let reads = (s.of("GET").into_iter())
+        .filter(|g| g["endpoint"] == "blog")
+        .count();
+    assert_eq!(reads, 2);
+    assert!(s.of("POST").is_empty());
+}
