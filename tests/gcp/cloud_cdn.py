@@ -31,16 +31,25 @@ What it implements:
   `rateLimitExceeded`, RESOURCE_EXHAUSTED) with `Retry-After: --retry-after`; `--rate-status 403` answers 403
   with the same reason instead (Google's older form). Refused requests do not count.
 
+- `POST /token` (the `token_uri` of a service account key, so that Application Default Credentials from
+  `GOOGLE_APPLICATION_CREDENTIALS` are tested end to end): the OAuth 2.0 JWT bearer grant of
+  https://developers.google.com/identity/protocols/oauth2/service-account#httprest, form-encoded
+  `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=<JWT>`, answered
+  `{"access_token": <--token>, "expires_in": 3600, "token_type": "Bearer"}`. The JWT's claims are read and
+  logged (`iss`, `scope`); its signature is not checked. With `--refuse-token` it answers 400
+  `invalid_grant`.
+
 Every request is logged as one JSON line (method, path, project, url_map, status, auth ok or not, the
 invalidation's path and host, the reason) to the file given by `--log`: tests read it to assert exactly which
 paths were invalidated. The token itself is never logged.
 
 Usage: cloud_cdn.py [--port 0] [--token T] [--project P]... [--url-map M]... [--rate N --window S]
-[--retry-after S] [--rate-status 429|403] [--done-after N] [--log FILE]. The first line printed is
+[--retry-after S] [--rate-status 429|403] [--done-after N] [--refuse-token] [--log FILE]. The first line printed is
 `listening on 127.0.0.1:PORT`.
 """
 
 import argparse
+import base64
 import json
 import re
 import sys
@@ -48,6 +57,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 PREFIX = "/compute/v1/projects/"
 INVALIDATE = re.compile(r"^/compute/v1/projects/([^/]+)/global/urlMaps/([^/]+)/invalidateCache$")
@@ -172,10 +182,41 @@ class Handler(BaseHTTPRequestHandler):
                                      "defaultService": "global/backendBuckets/site"}, e)
         return self.answer(404, error(404, "NOT_FOUND", "notFound", "no such resource"), e)
 
+    def token(self, raw, e):
+        form = parse_qs(raw.decode("utf-8", "replace"))
+        grant = form.get("grant_type", [""])[0]
+        parts = form.get("assertion", [""])[0].split(".")
+        claims = {}
+        if len(parts) == 3:
+            try:
+                claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            except ValueError:
+                claims = {}
+        e["grant"], e["iss"], e["scope"] = grant, claims.get("iss"), claims.get("scope")
+        if grant != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not claims or self.server.state.args.refuse_token:
+            body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+            e["status"] = 400
+            self.server.state.write(e)
+            data = json.dumps(body).encode()
+            self.send_response(400)
+        else:
+            body = {"access_token": self.server.state.args.token, "expires_in": 3600, "token_type": "Bearer"}
+            e["status"] = 200
+            self.server.state.write(e)
+            data = json.dumps(body).encode()
+            self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self):
         st = self.server.state
         raw = self.read_body()
         e = self.entry("POST")
+        if self.path == "/token":
+            e["method"] = "TOKEN"
+            return self.token(raw, e)
         m = INVALIDATE.match(self.path)
         if not m:
             return self.answer(404, error(404, "NOT_FOUND", "notFound", "no such method"), e)
@@ -227,6 +268,7 @@ def main(argv=None):
     p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--rate-status", type=int, default=429, choices=[429, 403])
     p.add_argument("--done-after", type=int, default=0)
+    p.add_argument("--refuse-token", action="store_true")
     p.add_argument("--log")
     args = p.parse_args(argv)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)

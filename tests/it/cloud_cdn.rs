@@ -302,3 +302,84 @@ fn doctor_checks_the_cloud_cdn_credentials_with_a_read() {
         .all(|g| g["path"] == "/compute/v1/projects/my-blog-123/global/urlMaps/blog-lb"));
     assert!(s.of("POST").is_empty());
 }
+
+/// A service account key (a throwaway RSA key made for these tests, tests/gcp/test-service-account-key.pem)
+/// whose `token_uri` is the stand-in: Application Default Credentials through `gcp_auth`, end to end.
+fn service_account_key(site: &Site, s: &StandIn) -> String {
+    let pem = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gcp/test-service-account-key.pem"),
+    )
+    .unwrap();
+    let key = serde_json::json!({
+        "type": "service_account",
+        "project_id": "my-blog-123",
+        "private_key_id": "0123456789abcdef",
+        "private_key": pem,
+        "client_email": "publisher@my-blog-123.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": format!("{}/token", s.origin),
+    });
+    let path = site.path("sa-key.json");
+    std::fs::write(&path, key.to_string()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn application_default_credentials_from_a_service_account_key_get_the_token() {
+    let site = Site::new();
+    let b = bucket("gcdn-adc");
+    let s = StandIn::start(SCRIPT, &[]);
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    let key = service_account_key(&site, &s);
+    let base = format!("{}/compute/v1/", s.origin);
+    let env = [
+        ("GOOGLE_APPLICATION_CREDENTIALS", key.as_str()),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", base.as_str()),
+    ];
+    site.run_with(&[], &env).ok();
+    site.write("public/index.html", "<h1>Home</h1> v2");
+    site.commit("v2");
+    site.run_with(&[], &env).ok();
+    assert_eq!(invalidated(&s), ["/", "/index.html"]);
+    assert!(s.of("POST").iter().all(|r| r["auth"] == true));
+    let tokens = s.of("TOKEN");
+    assert!(!tokens.is_empty());
+    assert!(
+        tokens.iter().all(|t| t["status"] == 200
+            && t["iss"] == "publisher@my-blog-123.iam.gserviceaccount.com"
+            && t["scope"] == "https://www.googleapis.com/auth/compute"),
+        "{tokens:?}"
+    );
+}
+
+/// Credentials that find a key but get no token stop the publish before anything is written.
+#[test]
+fn application_default_credentials_refused_a_token_stop_before_anything_is_written() {
+    let site = Site::new();
+    let b = bucket("gcdn-adc-refused");
+    let s = StandIn::start(SCRIPT, &["--refuse-token"]);
+    small_blog(&site);
+    site.config(config(&b));
+    site.commit("v1");
+    let key = service_account_key(&site, &s);
+    let base = format!("{}/compute/v1/", s.origin);
+    let env = [
+        ("GOOGLE_APPLICATION_CREDENTIALS", key.as_str()),
+        ("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE", base.as_str()),
+    ];
+    let r = site.run_with(&[], &env);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("Application Default Credentials"),
+        "{}",
+        r.stderr
+    );
+    assert!(site_objects(&b).is_empty(), "nothing uploaded");
+    let tokens = s.of("TOKEN");
+    assert!(
+        !tokens.is_empty() && tokens.iter().all(|t| t["status"] == 400),
+        "{tokens:?}"
+    );
+}
