@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use hyper::Method;
 
-use crate::exec::api::{base_from_env, Client, GaveUp, Limits, Reply};
+use crate::exec::api::{base_from_env, join, Client, Limits, Reply, Service};
 use crate::exec::CdnError;
 
 /// The token's variable.
@@ -139,14 +139,11 @@ impl Arm {
     fn url(&self, tail: &str) -> Result<url::Url, CdnError> {
         let a = &self.at;
         let path = format!(
-            "subscriptions/{}/resourceGroups/{}/providers/Microsoft.Cdn/profiles/{}/afdEndpoints/{}{tail}?api-version={API_VERSION}",
+            "subscriptions/{}/resourceGroups/{}/providers/Microsoft.Cdn/profiles/{}/afdEndpoints/{}{tail}\
+             ?api-version={API_VERSION}",
             a.subscription, a.resource_group, a.profile, a.endpoint
         );
-        let mut base = self.base.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        (base.join(&path)).map_err(|e| CdnError::failed(format!("{}: {e}", self.what()), ""))
+        join(&self.base, &path).map_err(|e| CdnError::failed(format!("{}: {e}", self.what()), ""))
     }
 
     /// Purge `paths` (at most 100) on `domains` (all the endpoint's when empty). Returns the URL to poll.
@@ -224,42 +221,25 @@ impl Arm {
         body: Option<&[u8]>,
         on_wait: &mut (dyn FnMut(Duration) + Send),
     ) -> Result<Reply, CdnError> {
-        let throttled = |r: &Reply| r.status == 429;
-        let reply = (self.client)
-            .send_patiently(
-                method,
-                url,
-                &self.token,
-                body,
-                &self.limits,
-                &throttled,
-                on_wait,
-            )
-            .await
-            .map_err(|g| self.gave_up(g))?;
-        match reply.status {
-            200..=299 => Ok(reply),
-            _ => Err(self.refused(&reply)),
-        }
-    }
-
-    fn gave_up(&self, g: GaveUp) -> CdnError {
-        match g {
-            GaveUp::RateLimited {
-                last,
-                times,
-                waited,
-            } => CdnError::Throttled(format!(
-                "{}: {} ({times} times; gave up after waiting {} s in all); publish again in a few minutes",
-                self.what(),
-                describe(&last),
-                waited.as_secs()
-            )),
-            GaveUp::Unavailable { last, tries } => CdnError::failed(
-                format!("{}: {last} (tried {tries} times)", self.what()),
-                "try again later; Azure's status is at https://azure.status.microsoft",
-            ),
-        }
+        let what = self.what();
+        let service = Service {
+            what: &what,
+            throttled: &|r: &Reply| r.status == 429,
+            describe,
+            rate_advice: "publish again in a few minutes",
+            unavailable_fix: "try again later; Azure's status is at https://azure.status.microsoft",
+        };
+        let sent = service.call(
+            &self.client,
+            method,
+            url,
+            &self.token,
+            body,
+            &self.limits,
+            on_wait,
+        );
+        sent.await
+            .map_err(|e| e.map_or_else(|e| e, |r| self.refused(&r)))
     }
 
     /// The error for an answer that is not a success.

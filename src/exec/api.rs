@@ -17,7 +17,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as Hyper;
 use hyper_util::rt::TokioExecutor;
 
-use super::http::{chain, read_at_most};
+use super::http::{chain, https, read_at_most};
 
 /// The most of an answer's body read: the APIs' answers to a purge, an operation or an error are small.
 const BODY_CAP: usize = 256 * 1024;
@@ -114,14 +114,8 @@ impl Client {
                 Hyper::builder(TokioExecutor::new()).build(HttpConnector::new()),
             ));
         }
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| format!("loading the system's root certificates: {e}"))?
-            .https_only()
-            .enable_http1()
-            .build();
         Ok(Client::Tls(
-            Hyper::builder(TokioExecutor::new()).build(https),
+            Hyper::builder(TokioExecutor::new()).build(https()?),
         ))
     }
 
@@ -235,6 +229,66 @@ impl Client {
             tokio::time::sleep(limits.backoff(failures - 1)).await;
         }
     }
+}
+
+/// What an adapter says about its service, for [`Service::call`]'s errors.
+pub struct Service<'a> {
+    /// The resource, as messages name it ("Cloud CDN URL map p/m").
+    pub what: &'a str,
+    /// Which answers are the service's rate limit.
+    pub throttled: &'a (dyn Fn(&Reply) -> bool + Sync),
+    /// An answer's status, code and message ("HTTP 404, notFound: …").
+    pub describe: fn(&Reply) -> String,
+    /// The advice after giving up on the rate limit ("publish again in a few minutes").
+    pub rate_advice: &'a str,
+    /// The fix when the service did not answer ("try again later; the status is at …").
+    pub unavailable_fix: &'a str,
+}
+
+impl Service<'_> {
+    /// [`Client::send_patiently`], then: a 2xx answer, or `Err(Ok(reply))` for the adapter to read, or
+    /// `Err(Err(error))` when it gave up (the rate limit: [`CdnError::Throttled`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn call(
+        &self,
+        client: &Client,
+        method: hyper::Method,
+        url: &url::Url,
+        token: &str,
+        body: Option<&[u8]>,
+        limits: &Limits,
+        on_wait: &mut (dyn FnMut(Duration) + Send),
+    ) -> Result<Reply, Result<Reply, super::CdnError>> {
+        let sent = client.send_patiently(method, url, token, body, limits, self.throttled, on_wait);
+        match sent.await {
+            Ok(r) if (200..300).contains(&r.status) => Ok(r),
+            Ok(r) => Err(Ok(r)),
+            Err(GaveUp::RateLimited {
+                last,
+                times,
+                waited,
+            }) => Err(Err(super::CdnError::Throttled(format!(
+                "{}: {} ({times} times; gave up after waiting {} s in all); {}",
+                self.what,
+                (self.describe)(&last),
+                waited.as_secs(),
+                self.rate_advice
+            )))),
+            Err(GaveUp::Unavailable { last, tries }) => Err(Err(super::CdnError::failed(
+                format!("{}: {last} (tried {tries} times)", self.what),
+                self.unavailable_fix,
+            ))),
+        }
+    }
+}
+
+/// `base` joined with `path`, `base` taken as a directory (a missing trailing `/` added).
+pub fn join(base: &url::Url, path: &str) -> Result<url::Url, String> {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(path).map_err(|e| e.to_string())
 }
 
 /// The API base from the environment variable `var`, else `default`; checked like `endpoint` in site.toml

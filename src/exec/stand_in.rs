@@ -1,4 +1,4 @@
-//! Test-only: a cloud API's stand-in (a Python script under `tests/`, standard library only) started on
+//! Test-only (the unit tests, and `tests/it` through `#[path]`): a cloud API's stand-in (a Python script under `tests/`, standard library only) started on
 //! 127.0.0.1 with the arguments a test needs, killed on drop, and the JSON lines it logs of every request.
 
 use std::io::{BufRead, BufReader};
@@ -60,6 +60,7 @@ impl StandIn {
     }
 
     /// Every request, in order.
+    #[allow(dead_code)]
     pub fn requests(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
@@ -69,6 +70,7 @@ impl StandIn {
     }
 
     /// The requests of `method`, in order.
+    #[allow(dead_code)] // each of the two test builds uses a part
     pub fn of(&self, method: &str) -> Vec<serde_json::Value> {
         (self.requests().into_iter())
             .filter(|r| r["method"] == method)

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use hyper::Method;
 
-use crate::exec::api::{base_from_env, Client, GaveUp, Limits, Reply};
+use crate::exec::api::{base_from_env, join, Client, Limits, Reply, Service};
 use crate::exec::CdnError;
 
 /// The token's variable (gcloud's).
@@ -140,12 +140,8 @@ impl Compute {
     }
 
     fn url(&self, tail: &str) -> Result<url::Url, CdnError> {
-        let mut base = self.base.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        (base.join(&format!("projects/{}/global/{tail}", self.project)))
-            .map_err(|e| CdnError::failed(format!("{}: {e}", self.what()), ""))
+        let path = format!("projects/{}/global/{tail}", self.project);
+        join(&self.base, &path).map_err(|e| CdnError::failed(format!("{}: {e}", self.what()), ""))
     }
 
     /// Invalidate `path` (`/a/b`, or `/dir/*`) on `host` (all hosts when None). Returns the Operation's name.
@@ -202,34 +198,25 @@ impl Compute {
         on_wait: &mut (dyn FnMut(Duration) + Send),
     ) -> Result<Reply, CdnError> {
         let token = self.token.get().await?;
-        let reply = (self.client)
-            .send_patiently(method, url, &token, body, &self.limits, &throttled, on_wait)
-            .await
-            .map_err(|g| self.gave_up(g))?;
-        match reply.status {
-            200..=299 => Ok(reply),
-            _ => Err(self.refused(&reply)),
-        }
-    }
-
-    fn gave_up(&self, g: GaveUp) -> CdnError {
-        match g {
-            GaveUp::RateLimited {
-                last,
-                times,
-                waited,
-            } => CdnError::Throttled(format!(
-                "{}: {} ({times} times; gave up after waiting {} s in all); Cloud CDN takes 500 \
-                 invalidations a minute per project: publish again in a few minutes",
-                self.what(),
-                describe(&last),
-                waited.as_secs()
-            )),
-            GaveUp::Unavailable { last, tries } => CdnError::failed(
-                format!("{}: {last} (tried {tries} times)", self.what()),
-                "try again later; Google Cloud's status is at https://status.cloud.google.com",
-            ),
-        }
+        let what = self.what();
+        let service = Service {
+            what: &what,
+            throttled: &throttled,
+            describe,
+            rate_advice: "Cloud CDN takes 500 invalidations a minute per project: publish again in a few minutes",
+            unavailable_fix: "try again later; Google Cloud's status is at https://status.cloud.google.com",
+        };
+        let sent = service.call(
+            &self.client,
+            method,
+            url,
+            &token,
+            body,
+            &self.limits,
+            on_wait,
+        );
+        sent.await
+            .map_err(|e| e.map_or_else(|e| e, |r| self.refused(&r)))
     }
 
     /// The error for an answer that is not a success.

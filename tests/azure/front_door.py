@@ -40,45 +40,21 @@ Usage: front_door.py [--port 0] [--token T] [--endpoint E]... [--max-paths 100] 
 `listening on 127.0.0.1:PORT`.
 """
 
-import argparse
 import json
+import os
 import re
 import sys
-import threading
-import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import standin  # noqa: E402
 
 ENDPOINT = re.compile(
     r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Cdn/profiles/([^/]+)"
     r"/afdEndpoints/([^/]+)(/purge)?$")
 OPERATION = re.compile(r"^/standin/operations/([0-9a-f]+)(/location)?$")
-
-
-class State:
-    def __init__(self, args):
-        self.args = args
-        self.lock = threading.Lock()
-        self.accepted = []
-        self.operations = {}
-        self.log = open(args.log, "a", buffering=1) if args.log else None
-
-    def write(self, entry):
-        if self.log:
-            with self.lock:
-                self.log.write(json.dumps(entry) + "\n")
-
-    def throttled(self):
-        if not self.args.rate:
-            return False
-        now = time.monotonic()
-        with self.lock:
-            self.accepted = [t for t in self.accepted if now - t < self.args.window]
-            if len(self.accepted) >= self.args.rate:
-                return True
-            self.accepted.append(now)
-            return False
 
 
 def error(code, message):
@@ -148,13 +124,9 @@ class Handler(BaseHTTPRequestHandler):
             refused = self.refused(e, None, {"api-version": 1})
             if refused:
                 return self.answer(*refused, e)
-            with st.lock:
-                reads = st.operations.get(m.group(1))
-                if reads is not None:
-                    st.operations[m.group(1)] = reads + 1
-            if reads is None:
+            done = st.read_operation(m.group(1))
+            if done is None:
                 return self.answer(404, error("NotFound", "no such operation"), e)
-            done = reads + 1 > st.args.done_after
             if m.group(2):
                 return self.answer(204 if done else 202, None, e)
             return self.answer(200, {"status": "Succeeded" if done else "InProgress"}, e)
@@ -197,8 +169,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(429, error("TooManyRequests", "Too many purge requests; retry later."), e,
                                [("Retry-After", str(st.args.retry_after))])
         op = uuid.uuid4().hex
-        with st.lock:
-            st.operations[op] = 0
+        st.new_operation(op)
         host = f"http://127.0.0.1:{self.server.server_address[1]}"
         e["operation"] = op
         return self.answer(202, None, e, [("Azure-AsyncOperation", f"{host}/standin/operations/{op}"),
@@ -207,27 +178,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--token", default="test-token")
+    p = standin.arguments(__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", action="append", default=[])
     p.add_argument("--max-paths", type=int, default=100)
-    p.add_argument("--rate", type=int, default=0, help="accepted purges a window (0: no limit)")
-    p.add_argument("--window", type=float, default=60.0)
-    p.add_argument("--retry-after", type=int, default=1)
-    p.add_argument("--done-after", type=int, default=0)
     p.add_argument("--deny-purge", action="store_true")
-    p.add_argument("--log")
-    args = p.parse_args(argv)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.state = State(args)
-    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return standin.serve(p.parse_args(argv), Handler)
 
 
 if __name__ == "__main__":

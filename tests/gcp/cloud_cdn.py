@@ -48,46 +48,22 @@ Usage: cloud_cdn.py [--port 0] [--token T] [--project P]... [--url-map M]... [--
 `listening on 127.0.0.1:PORT`.
 """
 
-import argparse
 import base64
 import json
+import os
 import re
 import sys
-import threading
-import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import standin  # noqa: E402
 
 PREFIX = "/compute/v1/projects/"
 INVALIDATE = re.compile(r"^/compute/v1/projects/([^/]+)/global/urlMaps/([^/]+)/invalidateCache$")
 OPERATION = re.compile(r"^/compute/v1/projects/([^/]+)/global/operations/([^/]+)$")
 URL_MAP = re.compile(r"^/compute/v1/projects/([^/]+)/global/urlMaps/([^/]+)$")
-
-
-class State:
-    def __init__(self, args):
-        self.args = args
-        self.lock = threading.Lock()
-        self.accepted = []
-        self.operations = {}  # name -> reads so far
-        self.log = open(args.log, "a", buffering=1) if args.log else None
-
-    def write(self, entry):
-        if self.log:
-            with self.lock:
-                self.log.write(json.dumps(entry) + "\n")
-
-    def throttled(self):
-        if not self.args.rate:
-            return False
-        now = time.monotonic()
-        with self.lock:
-            self.accepted = [t for t in self.accepted if now - t < self.args.window]
-            if len(self.accepted) >= self.args.rate:
-                return True
-            self.accepted.append(now)
-            return False
 
 
 def error(code, status, reason, message):
@@ -163,15 +139,10 @@ class Handler(BaseHTTPRequestHandler):
             if refused:
                 return self.answer(*refused, e)
             name = m.group(2)
-            with st.lock:
-                if name not in st.operations:
-                    reads = None
-                else:
-                    st.operations[name] += 1
-                    reads = st.operations[name]
-            if reads is None:
+            done = st.read_operation(name)
+            if done is None:
                 return self.answer(404, error(404, "NOT_FOUND", "notFound", f"operation {name} not found"), e)
-            return self.answer(200, operation(m.group(1), name, reads > st.args.done_after), e)
+            return self.answer(200, operation(m.group(1), name, done), e)
         m = URL_MAP.match(self.path)
         if m:
             e["project"], e["url_map"] = m.group(1), m.group(2)
@@ -241,8 +212,7 @@ class Handler(BaseHTTPRequestHandler):
                          "Rate Limit Exceeded: too many cache invalidations; try again later")
             return self.answer(status, body, e, [("Retry-After", str(st.args.retry_after))])
         name = f"operation-{uuid.uuid4().hex}"
-        with st.lock:
-            st.operations[name] = 0
+        st.new_operation(name)
         e["operation"] = name
         return self.answer(200, operation(project, name, st.args.done_after == 0, url_map), e)
 
@@ -258,28 +228,12 @@ def operation(project, name, done, url_map=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--token", default="test-token")
+    p = standin.arguments(__doc__.split("\n\n")[0])
     p.add_argument("--project", action="append", default=[])
     p.add_argument("--url-map", action="append", default=[])
-    p.add_argument("--rate", type=int, default=0, help="accepted invalidations a window (0: no limit)")
-    p.add_argument("--window", type=float, default=60.0)
-    p.add_argument("--retry-after", type=int, default=1)
     p.add_argument("--rate-status", type=int, default=429, choices=[429, 403])
-    p.add_argument("--done-after", type=int, default=0)
     p.add_argument("--refuse-token", action="store_true")
-    p.add_argument("--log")
-    args = p.parse_args(argv)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    server.state = State(args)
-    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return standin.serve(p.parse_args(argv), Handler)
 
 
 if __name__ == "__main__":

@@ -1,77 +1,14 @@
 //! Google Cloud CDN in front of a bucket: publishes to moto's S3 (the gs:// store is another helper's) with
 //! `[targets.NAME.cloud_cdn]`, against the Compute API stand-in (tests/gcp/cloud_cdn.py), one per test with
-//! the limits it needs and its own request log. Also the stand-in helper `tests/it/front_door.rs` uses.
+//! the limits it needs and its own request log (`src/exec/stand_in.rs`, shared with the unit tests).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
+pub use crate::stand_in::StandIn;
 use crate::util::{bucket, site_objects, small_blog, Run, Site, SiteToml};
 
+/// The token the stand-ins take (their default).
 pub const TOKEN: &str = "test-token";
-
-/// A cloud API's stand-in (a stdlib Python script under tests/), killed on drop.
-pub struct StandIn {
-    /// `http://127.0.0.1:PORT`
-    pub origin: String,
-    log: PathBuf,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl StandIn {
-    /// Start `script` with `--port 0 --token TOKEN --log FILE` and `args`.
-    pub fn start(script: &str, args: &[&str]) -> StandIn {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("requests.jsonl");
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let venv = root.join(".venv/bin/python");
-        let python = if venv.exists() {
-            venv
-        } else {
-            "python3".into()
-        };
-        let mut child = Command::new(python)
-            .arg(root.join(script))
-            .args(["--port", "0", "--token", TOKEN, "--log"])
-            .arg(&log)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("python3 runs {script}: {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = (line.trim().rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{script} printed {line:?}"));
-        StandIn {
-            origin: format!("http://127.0.0.1:{port}"),
-            log,
-            child,
-            _dir: dir,
-        }
-    }
-
-    /// Every request of `method`, in order.
-    pub fn of(&self, method: &str) -> Vec<serde_json::Value> {
-        (std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines())
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|r| r["method"] == method)
-        .collect()
-    }
-}
 
 // ---- Cloud CDN --------------------------------------------------------------------------------------------
 

@@ -33,6 +33,9 @@ mod roundtrips;
 mod secrets;
 mod setup;
 mod setup_previews;
+/// The cloud API stand-ins' launcher, shared with the unit tests.
+#[path = "../../src/exec/stand_in.rs"]
+mod stand_in;
 mod state_record;
 mod util;
 mod wait;
