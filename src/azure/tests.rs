@@ -228,3 +228,30 @@ fn the_profile_is_paths_with_dir_star_100_a_request() {
     assert_eq!(PROFILE.max_per_request, 100);
     assert_eq!(PROFILE.free_paths_a_month, None);
 }
+
+/// The stand-in takes at most 100 paths a request, as Front Door does.
+#[tokio::test]
+async fn the_stand_in_refuses_101_paths_in_one_request() {
+    let s = StandIn::start(SCRIPT, &[]);
+    let url = url::Url::parse(&format!(
+        "{}/subscriptions/x/resourceGroups/rg/providers/Microsoft.Cdn/profiles/p/afdEndpoints/e/purge?api-version=2024-02-01",
+        s.origin
+    ))
+    .unwrap();
+    let client = crate::exec::api::Client::for_url(&url).unwrap();
+    let body = serde_json::to_vec(&serde_json::json!({ "contentPaths": paths(101) })).unwrap();
+    let r = (client.send(
+        hyper::Method::POST,
+        &url,
+        TOKEN,
+        Some(&body),
+        quick().timeout,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("At most 100"));
+}

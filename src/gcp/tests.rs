@@ -237,3 +237,31 @@ fn the_profile_is_paths_with_a_trailing_slash_star_one_a_request_and_free() {
     // The planner's batches hold at most one exact path and one wildcard: the adapter sends each alone.
     assert!(batches(&paths, &PROFILE).iter().all(|b| b.len() <= 2));
 }
+
+/// The stand-in takes one path a request, as Cloud CDN does: a list is refused.
+#[tokio::test]
+async fn the_stand_in_refuses_a_second_path_in_one_request() {
+    let s = StandIn::start(SCRIPT, &[]);
+    let url = url::Url::parse(&format!(
+        "{}/compute/v1/projects/my-project/global/urlMaps/site-map/invalidateCache",
+        s.origin
+    ))
+    .unwrap();
+    let client = crate::exec::api::Client::for_url(&url).unwrap();
+    for body in [
+        r#"{"path": ["/a", "/b"]}"#,
+        r#"{"path": "/a", "paths": ["/b"]}"#,
+    ] {
+        let r = (client.send(
+            hyper::Method::POST,
+            &url,
+            TOKEN,
+            Some(body.as_bytes()),
+            quick().timeout,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(r.json()["error"]["errors"][0]["reason"], "invalid");
+    }
+}
