@@ -14,6 +14,8 @@ class State:
         self.args = args
         self.lock = threading.Lock()
         self.accepted = []  # times of accepted requests, for the rate limit
+        self.count = 0  # requests accepted so far, for --throttle-after
+        self.throttles_left = args.throttle_times
         self.operations = {}  # operation -> reads so far
         self.log = open(args.log, "a", buffering=1) if args.log else None
 
@@ -24,7 +26,13 @@ class State:
                 self.log.write(json.dumps(entry) + "\n")
 
     def throttled(self):
-        """Whether this request is over the rate limit; counts it when it is not."""
+        """Whether this request is over the rate limit; counts it when it is not. `--throttle-after A
+        --throttle-times T`: the T requests after the first A accepted ones are over it, whatever the time."""
+        with self.lock:
+            if self.count >= self.args.throttle_after and self.throttles_left > 0:
+                self.throttles_left -= 1
+                return True
+            self.count += 1
         if not self.args.rate:
             return False
         now = time.monotonic()
@@ -57,6 +65,8 @@ def arguments(description):
     p.add_argument("--rate", type=int, default=0, help="accepted requests a window (0: no limit)")
     p.add_argument("--window", type=float, default=60.0)
     p.add_argument("--retry-after", type=int, default=1)
+    p.add_argument("--throttle-after", type=int, default=0, help="accepted requests before --throttle-times 429s")
+    p.add_argument("--throttle-times", type=int, default=0)
     p.add_argument("--done-after", type=int, default=0, help="reads an operation is in progress for")
     p.add_argument("--log")
     return p

@@ -2,7 +2,7 @@
 //! `[targets.NAME.front_door]`, against the Resource Manager stand-in (tests/azure/front_door.py), one per
 //! test with the limits it needs and its own request log.
 
-use crate::cloud_cdn::{StandIn, TOKEN};
+use crate::cloud_cdn::{edits, StandIn, TOKEN};
 use crate::util::{bucket, site_objects, small_blog, Run, Site, SiteToml};
 
 const SCRIPT: &str = "tests/azure/front_door.py";
@@ -68,10 +68,7 @@ fn first_publish_behind_front_door_uploads_everything_and_purges_nothing() {
 #[test]
 fn a_new_post_behind_front_door_purges_exactly_the_stale_paths_in_one_request() {
     let (site, _b, s) = published("afd-newpost", &[]);
-    site.write("public/posts/c/index.html", "<h1>C</h1>")
-        .write("public/index.html", "<h1>Home</h1> with c")
-        .write("public/feed.xml", "<rss>c</rss>");
-    site.commit("new post");
+    edits::new_post(&site);
     publish(&site, &s, &[]).ok();
     assert_eq!(purged(&s), ["/", "/feed.xml", "/index.html"]);
     assert_eq!(s.of("POST").len(), 1);
@@ -80,8 +77,7 @@ fn a_new_post_behind_front_door_purges_exactly_the_stale_paths_in_one_request() 
 #[test]
 fn a_deleted_post_behind_front_door_is_purged_in_both_forms() {
     let (site, b, s) = published("afd-delete", &[]);
-    site.remove("public/posts/b/index.html");
-    site.commit("delete b");
+    edits::delete_post_b(&site);
     publish(&site, &s, &[]).ok();
     assert!(!site_objects(&b).contains_key("posts/b/index.html"));
     assert_eq!(purged(&s), ["/posts/b/", "/posts/b/index.html"]);
@@ -90,8 +86,7 @@ fn a_deleted_post_behind_front_door_is_purged_in_both_forms() {
 #[test]
 fn a_rollback_behind_front_door_purges_what_it_changes_back_and_wait_polls_the_operation() {
     let (site, _b, s) = published("afd-rollback", &["--done-after", "1"]);
-    site.write("public/posts/a/index.html", "<h1>A v2</h1>");
-    site.commit("v2");
+    edits::edit_post_a(&site);
     publish(&site, &s, &[]).ok();
     assert_eq!(purged(&s), ["/posts/a/", "/posts/a/index.html"]);
     publish(&site, &s, &["rollback", "--wait"]).ok();
@@ -117,16 +112,29 @@ fn a_rollback_behind_front_door_purges_what_it_changes_back_and_wait_polls_the_o
 fn a_429_from_front_door_is_waited_out_and_the_publish_completes() {
     let (site, _b, s) = published(
         "afd-429",
-        &["--rate", "1", "--window", "1.5", "--retry-after", "1"],
+        &[
+            "--throttle-after",
+            "1",
+            "--throttle-times",
+            "2",
+            "--retry-after",
+            "1",
+        ],
     );
-    site.write("public/index.html", "<h1>Home</h1> v2");
-    site.commit("v2");
+    edits::edit_home(&site);
     publish(&site, &s, &[]).ok();
     site.write("public/feed.xml", "<rss>v3</rss>");
     site.commit("v3");
     publish(&site, &s, &[]).ok();
     assert_eq!(purged(&s), ["/", "/feed.xml", "/index.html"]);
-    assert!(s.of("POST").iter().any(|r| r["status"] == 429));
+    let statuses: Vec<u64> = (s.of("POST").iter())
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|c| **c == 429).count(),
+        2,
+        "{statuses:?}"
+    );
 }
 
 /// The token comes from the Azure CLI when AZURE_ACCESS_TOKEN is not set: a stand-in `az` on PATH prints it
@@ -167,8 +175,7 @@ fn the_azure_cli_gives_the_token_and_without_one_nothing_is_written() {
         "#!/bin/sh\n[ \"$1 $2\" = \"account get-access-token\" ] && echo {TOKEN}\n"
     ));
     site.run_with(&[], &env).ok();
-    site.write("public/index.html", "<h1>Home</h1> v2");
-    site.commit("v2");
+    edits::edit_home(&site);
     site.run_with(&[], &env).ok();
     assert_eq!(purged(&s), ["/", "/index.html"]);
 }
@@ -176,8 +183,7 @@ fn the_azure_cli_gives_the_token_and_without_one_nothing_is_written() {
 #[test]
 fn a_refused_purge_fails_the_publish_naming_the_permission() {
     let (site, _b, s) = published("afd-denied", &["--deny-purge"]);
-    site.write("public/index.html", "<h1>Home</h1> v2");
-    site.commit("v2");
+    edits::edit_home(&site);
     let r = publish(&site, &s, &[]);
     assert_ne!(r.code, 0);
     assert!(
