@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::arm::TOKEN_FIX;
 use super::*;
 use crate::exec::api::Limits;
-use crate::exec::stand_in::StandIn;
+use crate::exec::stand_in::{StandIn, THROTTLE_TWICE};
 use crate::exec::{Batch, Cdn, CdnError, InvalidationStatus};
 
 const TOKEN: &str = "test-token";
@@ -115,15 +115,7 @@ async fn a_wildcard_in_the_wrong_place_is_refused_with_azures_message() {
 
 #[tokio::test]
 async fn a_429_is_waited_out_as_retry_after_says_and_the_request_sent_again() {
-    let throttle_twice = [
-        "--throttle-after",
-        "1",
-        "--throttle-times",
-        "2",
-        "--retry-after",
-        "1",
-    ];
-    let s = StandIn::start(SCRIPT, &throttle_twice);
+    let s = StandIn::start(SCRIPT, THROTTLE_TWICE);
     let door = door_on(&s, TOKEN, "site", quick());
     let want = paths(120);
     send(&door, &want).await.unwrap();

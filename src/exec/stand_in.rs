@@ -5,6 +5,18 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// The stand-ins' rate limit by count, not time: after one accepted request, two answered 429 with
+/// `Retry-After: 1` (`tests/standin.py`).
+#[allow(dead_code)]
+pub const THROTTLE_TWICE: &[&str] = &[
+    "--throttle-after",
+    "1",
+    "--throttle-times",
+    "2",
+    "--retry-after",
+    "1",
+];
+
 /// One stand-in, killed on drop.
 pub struct StandIn {
     /// `http://127.0.0.1:PORT`

@@ -6,20 +6,11 @@ use std::time::Duration;
 use super::compute::TOKEN_FIX;
 use super::*;
 use crate::exec::api::Limits;
-use crate::exec::stand_in::StandIn;
+use crate::exec::stand_in::{StandIn, THROTTLE_TWICE};
 use crate::exec::{Batch, Cdn, CdnError, InvalidationStatus};
 
 const TOKEN: &str = "test-token";
 const SCRIPT: &str = "tests/gcp/cloud_cdn.py";
-/// The stand-in's rate limit by count, not time: after one accepted request, two answered 429 (`Retry-After: 1`).
-const THROTTLE_TWICE: &[&str] = &[
-    "--throttle-after",
-    "1",
-    "--throttle-times",
-    "2",
-    "--retry-after",
-    "1",
-];
 
 fn quick() -> Limits {
     Limits {

@@ -167,17 +167,7 @@ fn many_changed_pages_behind_cloud_cdn_become_one_trailing_wildcard_and_wait_rea
 
 #[test]
 fn a_429_from_cloud_cdn_is_waited_out_and_the_publish_completes() {
-    let (site, _b, s) = published(
-        "gcdn-429",
-        &[
-            "--throttle-after",
-            "1",
-            "--throttle-times",
-            "2",
-            "--retry-after",
-            "1",
-        ],
-    );
+    let (site, _b, s) = published("gcdn-429", crate::stand_in::THROTTLE_TWICE);
     edits::edit_home(&site);
     publish(&site, &s, &[]).ok();
     assert_eq!(invalidated(&s), ["/", "/index.html"]);

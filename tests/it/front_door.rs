@@ -110,17 +110,7 @@ fn a_rollback_behind_front_door_purges_what_it_changes_back_and_wait_polls_the_o
 
 #[test]
 fn a_429_from_front_door_is_waited_out_and_the_publish_completes() {
-    let (site, _b, s) = published(
-        "afd-429",
-        &[
-            "--throttle-after",
-            "1",
-            "--throttle-times",
-            "2",
-            "--retry-after",
-            "1",
-        ],
-    );
+    let (site, _b, s) = published("afd-429", crate::stand_in::THROTTLE_TWICE);
     edits::edit_home(&site);
     publish(&site, &s, &[]).ok();
     site.write("public/feed.xml", "<rss>v3</rss>");
