@@ -12,8 +12,8 @@ use crate::state::{ResolvedCdn, ResolvedDistribution};
 
 use crate::aws::cloudfront::{self, Notice};
 use crate::aws::{self, s3};
-use crate::cloudflare;
-use crate::exec::{local, Cdn, ObjectStore};
+use crate::exec::{local, Cdn, CdnError, ObjectStore};
+use crate::{azure, cloudflare, gcp};
 
 /// The backends of one target.
 pub struct Backends {
@@ -68,8 +68,8 @@ impl Origins {
 /// A target's distributions, to be resolved (ListDistributions, GetDistribution) when the caller chooses, or
 /// taken from a record's [`ResolvedCdn`] without a request.
 pub struct CdnLookup {
-    /// `[targets.NAME.cloudflare]`: the zone and the host its URLs are purged on (no CloudFront request).
-    cloudflare: Option<(String, String)>,
+    /// A CDN named by its own table, reached without a CloudFront request.
+    direct: Option<Direct>,
     cf: aws_sdk_cloudfront::Client,
     kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
     target: Target,
@@ -77,12 +77,67 @@ pub struct CdnLookup {
     prefix: String,
 }
 
+/// A CDN named by its own table of the target (at most one: the config refuses two), reached without a
+/// CloudFront request: one arm each.
+enum Direct {
+    /// `[targets.NAME.cloudflare]`: the zone and the host its URLs are purged on.
+    Cloudflare { zone: String, domain: String },
+    /// `[targets.NAME.cloud_cdn]`.
+    CloudCdn(crate::config::CloudCdnConfig),
+    /// `[targets.NAME.front_door]`, and the target's `domain` (the one purged, when set).
+    FrontDoor(crate::config::FrontDoorConfig, Option<String>),
+}
+
+impl Direct {
+    fn of(target: &Target) -> Option<Direct> {
+        if let Some(c) = &target.cloudflare {
+            let domain = target.domain.clone().unwrap_or_default();
+            return Some(Direct::Cloudflare {
+                zone: c.zone.clone(),
+                domain,
+            });
+        }
+        if let Some(c) = &target.cloud_cdn {
+            return Some(Direct::CloudCdn(c.clone()));
+        }
+        (target.front_door.clone()).map(|f| Direct::FrontDoor(f, target.domain.clone()))
+    }
+
+    fn spec(&self) -> String {
+        match self {
+            Direct::Cloudflare { zone, domain } => format!("cloudflare:{zone} domain={domain}"),
+            Direct::CloudCdn(c) => format!(
+                "cloud_cdn:{}/{} host={}",
+                c.project,
+                c.url_map,
+                c.host.as_deref().unwrap_or("")
+            ),
+            Direct::FrontDoor(f, domain) => format!(
+                "front_door:{}/{}/{}/{} domain={}",
+                f.subscription,
+                f.resource_group,
+                f.profile,
+                f.endpoint,
+                domain.as_deref().unwrap_or("")
+            ),
+        }
+    }
+
+    async fn entry(&self, target: &Target) -> Result<CdnEntry> {
+        match self {
+            Direct::Cloudflare { zone, domain } => cloudflare_entry(&target.name, zone, domain),
+            Direct::CloudCdn(c) => cloud_cdn_entry(target, c).await,
+            Direct::FrontDoor(f, domain) => front_door_entry(target, f, domain.as_deref()).await,
+        }
+    }
+}
+
 impl CdnLookup {
     /// What the answer depends on: the `distribution` setting, `domain`, the bucket and the prefix. A record's
     /// answer is used only for the same value.
     pub fn spec(&self) -> String {
-        if let Some((zone, domain)) = &self.cloudflare {
-            return format!("cloudflare:{zone} domain={domain}");
+        if let Some(direct) = &self.direct {
+            return direct.spec();
         }
         let ds: Vec<&str> = self
             .target
@@ -102,7 +157,7 @@ impl CdnLookup {
     /// Whether resolving asks CloudFront anything (not when every distribution is an id and `origin_path`
     /// is set).
     pub fn asks(&self) -> bool {
-        if self.cloudflare.is_some() {
+        if self.direct.is_some() {
             return false;
         }
         (self.target.distributions.iter()).any(|d| cloudfront::asks(&self.target, d))
@@ -114,11 +169,8 @@ impl CdnLookup {
         &self,
         say: &dyn Fn(Notice),
     ) -> Result<(Vec<CdnEntry>, Option<ResolvedCdn>)> {
-        if let Some((zone, domain)) = &self.cloudflare {
-            return Ok((
-                vec![cloudflare_entry(&self.target.name, zone, domain)?],
-                None,
-            ));
+        if let Some(direct) = &self.direct {
+            return Ok((vec![direct.entry(&self.target).await?], None));
         }
         let mut out: Vec<CdnEntry> = Vec::new();
         let mut assumed = false;
@@ -143,7 +195,7 @@ impl CdnLookup {
 
     /// The distributions as `kept` says, without a request; None when it was resolved from other settings.
     pub fn kept(&self, kept: &ResolvedCdn, say: &dyn Fn(Notice)) -> Option<Vec<CdnEntry>> {
-        if self.cloudflare.is_some() {
+        if self.direct.is_some() {
             return None; // nothing to keep: resolving asks nothing
         }
         if kept.from != self.spec() || kept.distributions.len() != self.target.distributions.len() {
@@ -187,6 +239,61 @@ fn cloudflare_entry(target: &str, zone: &str, domain: &str) -> Result<CdnEntry> 
         profile: cloudflare::profile(domain),
     };
     Ok((settings, Box::new(cloudflare::Cloudflare::new(purger))))
+}
+
+/// The error of building a CDN adapter, as the target's.
+fn cdn_setup_error(target: &Target, e: CdnError) -> Error {
+    Error::Store {
+        target: target.name.clone(),
+        hint: e.hint().to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// A Cloud CDN URL map as a CDN entry: the token (checked now: a publish without credentials stops here,
+/// before anything is written) and the API base from the environment.
+async fn cloud_cdn_entry(target: &Target, c: &crate::config::CloudCdnConfig) -> Result<CdnEntry> {
+    let fail = |e| cdn_setup_error(target, e);
+    let base = gcp::Compute::base_from_env(target.allow_http).map_err(fail)?;
+    let token = gcp::Token::from_env().await.map_err(fail)?;
+    let limits = crate::exec::api::Limits::default();
+    let compute = gcp::Compute::new(&c.project, &c.url_map, base, token, limits).map_err(fail)?;
+    let settings = CdnSettings {
+        id: format!("{}/{}", c.project, c.url_map),
+        origin_path: String::new(),
+        profile: gcp::PROFILE,
+    };
+    Ok((
+        settings,
+        Box::new(gcp::CloudCdn::new(compute, c.host.clone())),
+    ))
+}
+
+/// A Front Door endpoint as a CDN entry: the token (checked now) and the management base from the environment;
+/// purges name the target's `domain` when it has one.
+async fn front_door_entry(
+    target: &Target,
+    f: &crate::config::FrontDoorConfig,
+    domain: Option<&str>,
+) -> Result<CdnEntry> {
+    let fail = |e| cdn_setup_error(target, e);
+    let base = azure::Arm::base_from_env(target.allow_http).map_err(fail)?;
+    let token = azure::arm::token_from_env().await.map_err(fail)?;
+    let at = azure::Endpoint {
+        subscription: f.subscription.clone(),
+        resource_group: f.resource_group.clone(),
+        profile: f.profile.clone(),
+        endpoint: f.endpoint.clone(),
+    };
+    let arm =
+        azure::Arm::new(at, base, token, crate::exec::api::Limits::default()).map_err(fail)?;
+    let settings = CdnSettings {
+        id: format!("{}/{}", f.profile, f.endpoint),
+        origin_path: String::new(),
+        profile: azure::PROFILE,
+    };
+    let domains = domain.map(|d| vec![d.to_string()]).unwrap_or_default();
+    Ok((settings, Box::new(azure::FrontDoor::new(arm, domains))))
 }
 
 /// One distribution: what the planner knows of it, and the [`Cdn`] to invalidate it with.
@@ -311,11 +418,10 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
         true => store.with_redirect_pages(),
         false => store,
     };
-    let cloudflare = (target.cloudflare.as_ref())
-        .map(|c| (c.zone.clone(), target.domain.clone().unwrap_or_default()));
+    let direct = Direct::of(target);
     let with_cdn = !target.distributions.is_empty();
-    let lookup = (with_cdn || cloudflare.is_some()).then(|| CdnLookup {
-        cloudflare,
+    let lookup = (with_cdn || direct.is_some()).then(|| CdnLookup {
+        direct,
         cf: aws::cloudfront_client(&sdk),
         kvs: aws::kvs_client(&sdk),
         target: target.clone(),

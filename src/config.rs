@@ -641,6 +641,21 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\ndomain = \"a.example.com\"\n[targets.p.cloudflare]\nzone = \"xyz\"\n", "is not a zone id"),
             ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloudflare]\nzone = \"023e105f4ecef8ad9ca31a8372d0c353\"\n", "needs the target's `domain`"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndomain = \"a.example.com\"\ndistribution = \"auto\"\n[targets.p.cloudflare]\nzone = \"023e105f4ecef8ad9ca31a8372d0c353\"\n", "cannot be combined with `distribution`"),
+            // cloud_cdn
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloud_cdn]\nurl_map = \"site\"\n", "targets.p.cloud_cdn.project is missing"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloud_cdn]\nproject = \"My_Project\"\nurl_map = \"site\"\n", "is not a project id"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloud_cdn]\nproject = \"my-blog-123\"\n", "targets.p.cloud_cdn.url_map is missing"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloud_cdn]\nproject = \"my-blog-123\"\nurl_map = \"Site Map\"\n", "is not a URL map's name"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloud_cdn]\nproject = \"my-blog-123\"\nurl_map = \"site\"\nhost = \"a/b\"\n", "is not a host name"),
+            ("[targets.p]\nurl = \"file:///x\"\n[targets.p.cloud_cdn]\nproject = \"my-blog-123\"\nurl_map = \"site\"\n", "cloud_cdn.needs a bucket url"),
+            // front_door
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.front_door]\nresource_group = \"rg\"\nprofile = \"fd\"\nendpoint = \"site\"\n", "targets.p.front_door.subscription is missing"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.front_door]\nsubscription = \"1234\"\nresource_group = \"rg\"\nprofile = \"fd\"\nendpoint = \"site\"\n", "subscription = \"1234\" is not valid"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.front_door]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\nprofile = \"fd\"\nendpoint = \"a/b\"\n", "endpoint = \"a/b\" is not valid"),
+            ("[targets.p]\nurl = \"file:///x\"\n[targets.p.front_door]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\nprofile = \"fd\"\nendpoint = \"site\"\n", "front_door.needs a bucket url"),
+            // one CDN a target
+            ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\n[targets.p.cloud_cdn]\nproject = \"my-blog-123\"\nurl_map = \"site\"\n", "more than one cdn: `distribution` and [cloud_cdn]"),
+            ("[targets.p]\nurl = \"s3://bucket\"\n[targets.p.cloud_cdn]\nproject = \"my-blog-123\"\nurl_map = \"site\"\n[targets.p.front_door]\nsubscription = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\nprofile = \"fd\"\nendpoint = \"site\"\n", "more than one cdn: [cloud_cdn] and [front_door]"),
         ];
         let rows = target_checks::TARGET_CHECKS;
         let mut covered = vec![false; rows.len()];

@@ -41,32 +41,8 @@ const AUTH_CODES: &[i64] = &[6003, 6111, 9103, 9106, 9109, 10000, 10001];
 /// Error codes for a zone id Cloudflare can't route to.
 const ZONE_CODES: &[i64] = &[7000, 7003];
 
-/// How long a purge keeps trying.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// The longest one wait after a 429 (a longer `Retry-After` is cut to it).
-    pub max_wait: Duration,
-    /// The waits after 429s one purge may add up to before it gives up.
-    pub max_total_wait: Duration,
-    /// One request's time to answer.
-    pub timeout: Duration,
-    /// Tries of a request that got no answer or a 5xx.
-    pub attempts: u32,
-    /// The first pause before trying again (doubled each time).
-    pub first_backoff: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_wait: Duration::from_secs(60),
-            max_total_wait: Duration::from_secs(15 * 60),
-            timeout: Duration::from_secs(30),
-            attempts: 4,
-            first_backoff: Duration::from_secs(1),
-        }
-    }
-}
+/// How long a purge keeps trying: the cloud APIs' limits (a purge's waits after 429s, tries of a request).
+pub use crate::exec::api::Limits;
 
 /// What kind of failure, for the caller's exit code and wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,7 +292,7 @@ impl Purger {
     }
 
     fn backoff(&self, n: u32) -> Duration {
-        (self.limits.first_backoff * 2u32.saturating_pow(n.min(16))).min(self.limits.max_wait)
+        self.limits.backoff(n)
     }
 
     fn rate_limited(&self, waited: Duration, throttled: usize, a: &Answer) -> PurgeError {

@@ -55,8 +55,11 @@ pub async fn run(s: &Session, target: Option<&str>, site_url: Option<&str>) -> R
     if checks.iter().all(|f| f.ok) {
         checks.push(conditional_writes(s, t).await);
     }
-    if let Some(cf) = &t.cloudflare {
-        checks.extend(cloudflare_checks(&cf.zone).await);
+    // Cloudflare's token and zone have checks of their own (a token verify, the zone's read); every other
+    // CDN answers one read-only call (`Cdn::check_access`).
+    match &t.cloudflare {
+        Some(cf) => checks.extend(cloudflare_checks(&cf.zone).await),
+        None => checks.extend(cdn_access(t).await),
     }
     let recommended = if t.distributions.is_empty() {
         super::setup::Recommended::default()
@@ -165,6 +168,38 @@ async fn conditional_writes(s: &Session, t: &Target) -> Finding {
         }
         Err(e) => Finding::fail(CHECK, e.to_string(), e.hint().unwrap_or_default()),
     }
+}
+
+/// A CDN reached without CloudFront (Cloud CDN, Front Door): a read-only call with the publish's credentials
+/// (`Cdn::check_access`), so a missing token or permission shows here and not after a publish's uploads.
+async fn cdn_access(t: &Target) -> Vec<Finding> {
+    const CHECK: &str = "CDN credentials";
+    let b = match crate::backends::unresolved(t).await {
+        Ok(b) => b,
+        Err(_) => return Vec::new(), // the store's checks above report it
+    };
+    let Some(lookup) = b.lookup.as_ref().filter(|l| !l.asks()) else {
+        return Vec::new();
+    };
+    let cdns = match lookup.resolve(&|_| {}).await {
+        Ok((cdns, _)) => cdns,
+        Err(e) => {
+            return vec![Finding::fail(
+                CHECK,
+                e.to_string(),
+                e.hint().unwrap_or_default(),
+            )]
+        }
+    };
+    let mut out = Vec::new();
+    for (_, cdn) in &cdns {
+        out.push(match cdn.check_access().await {
+            None => continue,
+            Some(Ok(detail)) => Finding::pass(CHECK, detail),
+            Some(Err(e)) => Finding::fail(CHECK, e.to_string(), e.hint().to_string()),
+        });
+    }
+    out
 }
 
 /// How long the look at the public URL may take, and how much of its body is read (a record starts with

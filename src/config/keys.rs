@@ -21,6 +21,10 @@ pub enum Section {
     Previews,
     /// `[targets.NAME.cloudflare]`
     Cloudflare,
+    /// `[targets.NAME.cloud_cdn]`
+    CloudCdn,
+    /// `[targets.NAME.front_door]`
+    FrontDoor,
     /// Each `[[rules]]` entry.
     Rules,
     /// Each `[[redirects]]` entry.
@@ -36,6 +40,8 @@ impl Section {
             Section::Target => format!("targets.NAME.{key}"),
             Section::Previews => format!("targets.NAME.previews.{key}"),
             Section::Cloudflare => format!("targets.NAME.cloudflare.{key}"),
+            Section::CloudCdn => format!("targets.NAME.cloud_cdn.{key}"),
+            Section::FrontDoor => format!("targets.NAME.front_door.{key}"),
             Section::Rules => format!("rules[N].{key}"),
             Section::Redirects => format!("redirects[N].{key}"),
         }
@@ -136,6 +142,13 @@ pub const KEYS: &[Key] = &[
     key(Previews, "password_env", Str, None, "the environment variable holding the previews' password"),
     key(Previews, "password_file", Path, None, "the file holding the previews' password"),
     key(Cloudflare, "zone", Str, None, "the Cloudflare zone (its id) whose cache is purged by URL on `domain`; the store is R2"),
+    key(CloudCdn, "project", Str, None, "the Google Cloud project (its id) of the URL map"),
+    key(CloudCdn, "url_map", Str, None, "the URL map (load balancer) whose Cloud CDN cache is invalidated by path"),
+    key(CloudCdn, "host", Str, None, "invalidate on this host only (default: every host of the URL map)"),
+    key(FrontDoor, "subscription", Str, None, "the Azure subscription (its id) of the Front Door profile"),
+    key(FrontDoor, "resource_group", Str, None, "the resource group of the Front Door profile"),
+    key(FrontDoor, "profile", Str, None, "the Front Door (Standard or Premium) profile"),
+    key(FrontDoor, "endpoint", Str, None, "the profile's endpoint whose cache is purged by path (on `domain` when set)"),
     key(Rules, "match", Str, None, "the glob a file's path must match (required)"),
     key(Rules, "cache_control", Str, None, "the Cache-Control header"),
     key(Rules, "content_type", Str, None, "overrides the type guessed from the extension"),
@@ -230,6 +243,8 @@ pub(crate) fn key_lines(text: &str) -> Vec<Line> {
                 "redirects" => Some(Redirects),
                 h if h.starts_with("targets.") && h.ends_with(".previews") => Some(Previews),
                 h if h.starts_with("targets.") && h.ends_with(".cloudflare") => Some(Cloudflare),
+                h if h.starts_with("targets.") && h.ends_with(".cloud_cdn") => Some(CloudCdn),
+                h if h.starts_with("targets.") && h.ends_with(".front_door") => Some(FrontDoor),
                 h if h.starts_with("targets.") => Some(Target),
                 _ => None,
             };
@@ -293,7 +308,8 @@ mod tests {
 
     use super::*;
     use crate::config::{BuildEnv, CdnFunction, DirectoryUrl, Locking, RedirectRenames, Words};
-    use crate::config::{RawCloudflare, RawConfig, RawPreviews, RawSource, RawTarget};
+    use crate::config::{RawCloudCdn, RawCloudflare, RawConfig, RawFrontDoor, RawPreviews};
+    use crate::config::{RawSource, RawTarget};
     use crate::plan::redirects::RedirectSpec;
     use crate::plan::rules::RuleSpec;
 
@@ -326,10 +342,15 @@ mod tests {
         assert_eq!(fields_of::<RawSource>(), names(Source));
         assert_eq!(
             fields_of::<RawTarget>(),
-            with(names(Target), &["cloudflare", "previews"])
+            with(
+                names(Target),
+                &["cloud_cdn", "cloudflare", "front_door", "previews"]
+            )
         );
         assert_eq!(fields_of::<RawPreviews>(), names(Previews));
         assert_eq!(fields_of::<RawCloudflare>(), names(Cloudflare));
+        assert_eq!(fields_of::<RawCloudCdn>(), names(CloudCdn));
+        assert_eq!(fields_of::<RawFrontDoor>(), names(FrontDoor));
         assert_eq!(fields_of::<RuleSpec>(), names(Rules));
         assert_eq!(fields_of::<RedirectSpec>(), names(Redirects));
         for (i, k) in KEYS.iter().enumerate() {
@@ -420,7 +441,7 @@ mod tests {
                     format!("{target}{redirect}"),
                     format!("{target}{redirect}{set}"),
                 ),
-                Top | Previews | Cloudflare => {
+                Top | Previews | Cloudflare | CloudCdn | FrontDoor => {
                     panic!("{}: a default here needs a case in this test", k.name)
                 }
             };

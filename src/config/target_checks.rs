@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use super::modes::{CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
 use super::types::{
-    CloudflareConfig, Distribution, PreviewsConfig, RawDistribution, RawTarget, StateLocation,
-    Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS,
-    DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES,
-    DEFAULT_MAX_INVALIDATION_PATHS,
+    CloudCdnConfig, CloudflareConfig, Distribution, FrontDoorConfig, PreviewsConfig,
+    RawDistribution, RawTarget, StateLocation, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY,
+    DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET,
+    DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use super::urls::{check_endpoint, is_plain_path, parse_url, redact_userinfo, Backend};
 use crate::error::{Error, Result};
@@ -108,6 +108,30 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         hint: "set `zone` under [targets.NAME.cloudflare] to the Zone ID on the zone's Overview page in Cloudflare's \
                dashboard, set the target's `domain` to the site's host (purged URLs are https://DOMAIN/PATH), and \
                leave `distribution` out (Cloudflare's cache is the CDN)",
+    },
+    FieldCheck {
+        key: "cloud_cdn",
+        check: bad_cloud_cdn,
+        message: "targets.{target}.cloud_cdn.{value}",
+        hint: "set `project` (the project's id, e.g. \"my-blog-123\") and `url_map` (the load balancer's URL map: \
+               `gcloud compute url-maps list --global`) under [targets.NAME.cloud_cdn], and `host` only to \
+               invalidate one host name; the target needs a bucket url",
+    },
+    FieldCheck {
+        key: "front_door",
+        check: bad_front_door,
+        message: "targets.{target}.front_door.{value}",
+        hint: "set `subscription` (a GUID), `resource_group`, `profile` and `endpoint` under \
+               [targets.NAME.front_door] as `az afd endpoint list --profile-name PROFILE --resource-group GROUP` \
+               shows them; the target needs a bucket url",
+    },
+    FieldCheck {
+        key: "cdn",
+        check: more_than_one_cdn,
+        message: "targets.{target} has more than one cdn: {value}",
+        hint: "keep one of `distribution`, [targets.NAME.cloudflare], [targets.NAME.cloud_cdn] and \
+               [targets.NAME.front_door]: a target is served through one CDN (publish to a second target for \
+               another)",
     },
     FieldCheck {
         key: "region",
@@ -392,6 +416,21 @@ impl<'a> Draft<'a> {
             cloudflare: (t.cloudflare)
                 .and_then(|c| c.zone)
                 .map(|zone| CloudflareConfig { zone }),
+            cloud_cdn: (t.cloud_cdn).and_then(|c| {
+                Some(CloudCdnConfig {
+                    project: c.project?,
+                    url_map: c.url_map?,
+                    host: c.host.map(|h| h.to_ascii_lowercase()),
+                })
+            }),
+            front_door: (t.front_door).and_then(|f| {
+                Some(FrontDoorConfig {
+                    subscription: f.subscription?,
+                    resource_group: f.resource_group?,
+                    profile: f.profile?,
+                    endpoint: f.endpoint?,
+                })
+            }),
             url: t.url,
         }
     }
@@ -503,6 +542,94 @@ fn bad_cloudflare(d: &Draft) -> Option<String> {
         return Some("needs an s3:// url (an R2 bucket)".into());
     }
     None
+}
+
+/// `[targets.NAME.cloud_cdn]`: a project id and a URL map name as Google spells them, an optional host name,
+/// and a bucket (not a directory) behind it.
+fn bad_cloud_cdn(d: &Draft) -> Option<String> {
+    let c = d.raw.cloud_cdn.as_ref()?;
+    let Some(project) = c.project.as_deref() else {
+        return Some("project is missing".into());
+    };
+    // 6 to 30 lowercase letters, digits and hyphens, starting with a letter, not ending with a hyphen.
+    let lower =
+        |s: &str| (s.chars()).all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+    let starts = |s: &str| s.starts_with(|ch: char| ch.is_ascii_lowercase()) && !s.ends_with('-');
+    if !(6..=30).contains(&project.len()) || !lower(project) || !starts(project) {
+        return Some(format!("project = {project:?} is not a project id"));
+    }
+    let Some(map) = c.url_map.as_deref() else {
+        return Some("url_map is missing".into());
+    };
+    // RFC 1035: up to 63 lowercase letters, digits and hyphens, starting with a letter.
+    if map.len() > 63 || !lower(map) || !starts(map) {
+        return Some(format!("url_map = {map:?} is not a URL map's name"));
+    }
+    if let Some(host) = c.host.as_deref().filter(|h| !is_host(h)) {
+        return Some(format!("host = {host:?} is not a host name"));
+    }
+    matches!(d.backend, Ok(Backend::Local { .. }))
+        .then(|| "needs a bucket url, not a directory".into())
+}
+
+/// Whether a value is spelled as its key requires.
+type NameRule<'a> = &'a dyn Fn(&str) -> bool;
+
+/// `[targets.NAME.front_door]`: a subscription GUID, names as Azure allows them, and a bucket behind it.
+fn bad_front_door(d: &Draft) -> Option<String> {
+    let f = d.raw.front_door.as_ref()?;
+    let guid = |s: &str| {
+        let parts: Vec<&str> = s.split('-').collect();
+        (parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12]))
+            && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+    };
+    // Resource groups: letters, digits, `-_.()`, not ending in `.`; profiles and endpoints: letters, digits, `-`.
+    let group = |s: &str| {
+        s.len() <= 90
+            && !s.ends_with('.')
+            && (s.chars()).all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '(' | ')'))
+    };
+    let name = |s: &str| s.len() <= 260 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let keys: [(&str, &Option<String>, NameRule); 4] = [
+        ("subscription", &f.subscription, &guid),
+        ("resource_group", &f.resource_group, &group),
+        ("profile", &f.profile, &name),
+        ("endpoint", &f.endpoint, &name),
+    ];
+    for (key, value, ok) in keys {
+        match value.as_deref() {
+            None => return Some(format!("{key} is missing")),
+            Some(v) if v.is_empty() || !ok(v) => {
+                return Some(format!("{key} = {v:?} is not valid"))
+            }
+            Some(_) => {}
+        }
+    }
+    matches!(d.backend, Ok(Backend::Local { .. }))
+        .then(|| "needs a bucket url, not a directory".into())
+}
+
+/// A host name: labels of letters, digits and `-`.
+fn is_host(h: &str) -> bool {
+    let label = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    h.len() <= 253 && h.split('.').all(label)
+}
+
+/// The CDNs a target names, when it names more than one.
+fn more_than_one_cdn(d: &Draft) -> Option<String> {
+    let r = &d.raw;
+    let named: Vec<&str> = [
+        (!d.listed.is_empty(), "`distribution`"),
+        (r.cloudflare.is_some(), "[cloudflare]"),
+        (r.cloud_cdn.is_some(), "[cloud_cdn]"),
+        (r.front_door.is_some(), "[front_door]"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    (named.len() > 1).then(|| named.join(" and "))
 }
 
 fn bad_previews_password(d: &Draft) -> Option<String> {

@@ -92,6 +92,8 @@ pub(crate) struct RawTarget {
     pub(crate) state: Option<String>,
     pub(crate) previews: Option<RawPreviews>,
     pub(crate) cloudflare: Option<RawCloudflare>,
+    pub(crate) cloud_cdn: Option<RawCloudCdn>,
+    pub(crate) front_door: Option<RawFrontDoor>,
 }
 
 /// `[targets.NAME.cloudflare]`.
@@ -99,6 +101,25 @@ pub(crate) struct RawTarget {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCloudflare {
     pub(crate) zone: Option<String>,
+}
+
+/// `[targets.NAME.cloud_cdn]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCloudCdn {
+    pub(crate) project: Option<String>,
+    pub(crate) url_map: Option<String>,
+    pub(crate) host: Option<String>,
+}
+
+/// `[targets.NAME.front_door]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFrontDoor {
+    pub(crate) subscription: Option<String>,
+    pub(crate) resource_group: Option<String>,
+    pub(crate) profile: Option<String>,
+    pub(crate) endpoint: Option<String>,
 }
 
 /// `[targets.NAME.previews]`.
@@ -191,6 +212,10 @@ pub struct Target {
     /// `[targets.NAME.cloudflare]`: Cloudflare's cache in front (purged by URL on `domain`), and the store is
     /// R2 (no redirect header).
     pub cloudflare: Option<CloudflareConfig>,
+    /// `[targets.NAME.cloud_cdn]`: Google Cloud CDN in front (invalidated by path through a URL map).
+    pub cloud_cdn: Option<CloudCdnConfig>,
+    /// `[targets.NAME.front_door]`: Azure Front Door in front (purged by path on an endpoint).
+    pub front_door: Option<FrontDoorConfig>,
 }
 
 /// `[targets.NAME.cloudflare]`.
@@ -198,6 +223,29 @@ pub struct Target {
 pub struct CloudflareConfig {
     /// The zone's id (32 hex digits), whose cache is purged.
     pub zone: String,
+}
+
+/// `[targets.NAME.cloud_cdn]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudCdnConfig {
+    /// The Google Cloud project's id.
+    pub project: String,
+    /// The URL map (the load balancer) whose Cloud CDN cache is invalidated.
+    pub url_map: String,
+    /// Invalidate on this host only (None: every host the URL map serves).
+    pub host: Option<String>,
+}
+
+/// `[targets.NAME.front_door]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrontDoorConfig {
+    /// The subscription's id (a GUID).
+    pub subscription: String,
+    pub resource_group: String,
+    /// The Front Door (Standard or Premium) profile.
+    pub profile: String,
+    /// The profile's endpoint whose cache is purged.
+    pub endpoint: String,
 }
 
 /// `[targets.NAME.previews]`.

@@ -38,19 +38,28 @@ pub async fn get(url: &url::Url, cap: usize, timeout: Duration) -> Result<Answer
             )
             .await
         } else {
-            let https = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
-                .map_err(|e| format!("loading the system's root certificates: {e}"))?
-                .https_only()
-                .enable_http1()
-                .build();
-            send(Client::builder(TokioExecutor::new()).build(https), url, cap).await
+            send(
+                Client::builder(TokioExecutor::new()).build(https()?),
+                url,
+                cap,
+            )
+            .await
         }
     };
     match tokio::time::timeout(timeout, answer).await {
         Ok(a) => a,
         Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
     }
+}
+
+/// The HTTPS connector of every client here: https only, HTTP/1, the system's root certificates, aws-lc-rs.
+pub fn https() -> Result<hyper_rustls::HttpsConnector<HttpConnector>, String> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+        .map_err(|e| format!("loading the system's root certificates: {e}"))?
+        .https_only()
+        .enable_http1()
+        .build())
 }
 
 async fn send<C>(

@@ -15,6 +15,7 @@
 //! The executor's order and failure paths are unit-tested (`executor_tests.rs`) against an in-memory store
 //! and CDN that log every call (`memory.rs`, test-only).
 
+pub mod api;
 #[cfg(test)]
 mod executor_tests;
 pub mod flow;
@@ -25,6 +26,8 @@ pub mod local;
 pub mod memory;
 #[cfg(test)]
 mod purge_only_tests;
+#[cfg(test)]
+pub mod stand_in;
 mod traits;
 #[cfg(test)]
 mod upload_tests;

@@ -325,6 +325,12 @@ pub trait Cdn: Send + Sync {
         let _ = id;
         Ok(InvalidationStatus::Completed)
     }
+    /// `doctor`'s read-only look at the CDN with the credentials a publish would use: what was read ("URL map
+    /// x"), or why not. The default, for a CDN `doctor` checks elsewhere (CloudFront, in `aws::checks`) or not
+    /// at all: None.
+    async fn check_access(&self) -> Option<Result<String, CdnError>> {
+        None
+    }
     /// The managed edge function, for a CDN that can run one (CloudFront: a Function and its KeyValueStore).
     /// The default: none.
     fn edge_function(&self) -> Option<&dyn EdgeFunction> {

@@ -3,10 +3,12 @@
 mod bad_input;
 mod cdn;
 mod cdn_function;
+mod cloud_cdn;
 mod cloudflare;
 mod deletes;
 mod docs;
 mod first_hour;
+mod front_door;
 mod history;
 mod hooks;
 mod hostile;
@@ -31,6 +33,9 @@ mod roundtrips;
 mod secrets;
 mod setup;
 mod setup_previews;
+/// The cloud API stand-ins' launcher, shared with the unit tests.
+#[path = "../../src/exec/stand_in.rs"]
+mod stand_in;
 mod state_record;
 mod util;
 mod wait;
