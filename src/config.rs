@@ -164,8 +164,9 @@ fn check_shared_state(targets: &BTreeMap<String, Target>, path: &Path) -> Result
     // targets on the same url share their record by design).
     let place = |t: &Target| match (&t.state, &t.backend) {
         (Some(loc), _) => loc.describe(),
-        (None, Backend::S3 { bucket, prefix }) => {
-            let key = StateLocation::parse(&format!("s3://{bucket}/{prefix}"), Path::new("/"));
+        (None, b @ (Backend::S3 { .. } | Backend::Cloud { .. })) => {
+            let prefix = b.bucket_and_prefix().map_or("", |(_, p)| p);
+            let key = StateLocation::parse(&b.with_prefix("").url_of(prefix), Path::new("/"));
             key.map(|l| l.describe()).unwrap_or_default()
         }
         (None, Backend::Local { root }) => StateLocation {

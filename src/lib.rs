@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod azure;
 pub mod backends;
 pub mod build;
 pub mod cli;
@@ -22,8 +23,10 @@ pub mod cmd;
 pub mod config;
 pub mod error;
 pub mod exec;
+pub mod gcp;
 pub mod hooks;
 pub mod identity;
+pub mod objstore;
 pub mod os;
 pub mod plan;
 pub mod preview;

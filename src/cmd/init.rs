@@ -438,7 +438,7 @@ impl Questions<'_> {
 fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> Result<()> {
     let target = cfg.target(None)?;
     let where_ = match &target.backend {
-        Backend::S3 { .. } => target.url.clone(),
+        Backend::S3 { .. } | Backend::Cloud { .. } => target.url.clone(),
         Backend::Local { root } => root.display().to_string(),
     };
     let shown_dir = if a.dir.is_empty() { "." } else { &a.dir };

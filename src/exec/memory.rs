@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use super::{
     Blobs, Cdn, CdnError, InvalidationStatus, ObjectHeaders, ObjectStore, Precondition, StoreError,
-    Versioned,
+    StoreProfile, Versioned,
 };
 
 /// One call a double received, in the words of the trait.
@@ -86,6 +86,8 @@ pub struct MemoryStore {
     objects: Mutex<Objects>,
     failing_uploads: BTreeSet<String>,
     failing_deletes: BTreeSet<String>,
+    /// What it says it can do (S3's profile unless [`MemoryStore::with_profile`]).
+    profile: Option<StoreProfile>,
 }
 
 impl MemoryStore {
@@ -105,6 +107,12 @@ impl MemoryStore {
     /// A delete batch holding `key` fails (the whole batch, as a request that got an error).
     pub fn failing_delete(mut self, key: &str) -> MemoryStore {
         self.failing_deletes.insert(key.to_string());
+        self
+    }
+
+    /// A store that says `profile` (another delete batch size, no header change in place).
+    pub fn with_profile(mut self, profile: StoreProfile) -> MemoryStore {
+        self.profile = Some(profile);
         self
     }
 
@@ -132,6 +140,10 @@ impl MemoryStore {
 impl ObjectStore for MemoryStore {
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn profile(&self) -> StoreProfile {
+        self.profile.unwrap_or(StoreProfile::DEFAULT)
     }
 
     async fn put(&self, key: &str, body: Bytes, _: &ObjectHeaders) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
 //! Integration tests, compiled as one binary: real git, the real binary, moto's S3 + CloudFront server.
 
+mod azure;
 mod bad_input;
 mod cdn;
 mod cdn_function;
