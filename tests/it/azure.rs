@@ -316,3 +316,15 @@ fn a_missing_container_is_named_with_its_fix() {
         r.stderr
     );
 }
+
+#[test]
+fn doctor_checks_the_container_and_its_conditional_writes() {
+    let (site, _) = published("az-doctor");
+    let r = run(&site, &azurite().endpoint, &["doctor"]).ok();
+    assert!(r.stdout.contains("✓ conditional writes"), "{}\n{}", r.stdout, r.stderr);
+    site.config(SiteToml::url("azblob://no-such-container/blog"));
+    let r = run(&site, &azurite().endpoint, &["doctor"]);
+    assert_ne!(r.code, 0);
+    let all = format!("{}{}", r.stdout, r.stderr);
+    assert!(all.contains("az storage container create"), "{all}");
+}
