@@ -591,6 +591,33 @@ mod tests {
     /// configs: each row of [`target_checks::TARGET_CHECKS`] must refuse at least one of them (found by its
     /// hint), so a new row fails here until it has an example.
     #[test]
+    fn aws_only_commands_name_a_gs_or_azblob_target_and_what_to_do_instead() {
+        for (url, instead) in [
+            ("gs://site", "roles/storage.objectAdmin"),
+            ("azblob://site", "Storage Blob Data Contributor"),
+        ] {
+            let c = parse(&format!("[targets.www]\nurl = \"{url}\"\n")).unwrap();
+            let why = c.targets["www"]
+                .backend
+                .aws_only("www", "an IAM policy")
+                .unwrap();
+            assert!(
+                why.starts_with(&format!("target www is ")) && why.contains(url),
+                "{why}"
+            );
+            assert!(
+                why.contains("an IAM policy is for AWS only") && why.contains(instead),
+                "{why}"
+            );
+        }
+        let s3 = parse(MINIMAL).unwrap();
+        assert_eq!(
+            s3.targets["production"].backend.aws_only("production", "x"),
+            None
+        );
+    }
+
+    #[test]
     fn every_check_refuses_its_examples() {
         let cases: &[(&str, &str)] = &[
             ("", "no targets"),

@@ -224,6 +224,24 @@ pub fn doctor_checks_the_bucket_and_its_conditional_writes(store: &dyn Emulated)
     assert!(all.contains(store.missing_fix()), "{all}");
 }
 
+/// An emulator's endpoint from the environment gets `endpoint`'s check: plain http only to loopback.
+pub fn plain_http_off_loopback_is_refused_before_any_request(store: &dyn Emulated) {
+    let bucket = store.bucket("plain-http");
+    let site = Site::new();
+    site.config(SiteToml::url(&store.url(&bucket, "blog")));
+    small_blog(&site);
+    site.commit("v1");
+    let r = run(store, &site, "http://192.0.2.1:9", &[]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr
+            .contains("use https, a loopback address, or set `allow_http = true`"),
+        "{}",
+        r.stderr
+    );
+    assert!(store.objects(&bucket).is_empty());
+}
+
 /// One `#[test]` per scenario for a store.
 #[macro_export]
 macro_rules! store_scenarios {
@@ -251,6 +269,10 @@ macro_rules! store_scenarios {
         #[test]
         fn two_publishers_racing_one_wins_the_other_writes_nothing() {
             $crate::stores::two_publishers_racing_one_wins_the_other_writes_nothing($store);
+        }
+        #[test]
+        fn plain_http_off_loopback_is_refused_before_any_request() {
+            $crate::stores::plain_http_off_loopback_is_refused_before_any_request($store);
         }
         #[test]
         fn doctor_checks_the_bucket_and_its_conditional_writes() {
