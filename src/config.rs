@@ -602,7 +602,7 @@ mod tests {
                 .aws_only("www", "an IAM policy")
                 .unwrap();
             assert!(
-                why.starts_with(&format!("target www is ")) && why.contains(url),
+                why.starts_with("target www is ") && why.contains(url),
                 "{why}"
             );
             assert!(
