@@ -5,7 +5,7 @@
 //! It owns the choice of implementation and the environment-endpoint check; it decides nothing about what
 //! to publish and prints nothing (notices go to the caller's `say`).
 
-use crate::config::{Backend, Distribution, Target};
+use crate::config::{Backend, Cloud, Distribution, Target};
 use crate::error::{Error, Result};
 use crate::plan::CdnSettings;
 use crate::state::{ResolvedCdn, ResolvedDistribution};
@@ -304,11 +304,68 @@ pub fn settings_of(cdns: &[CdnEntry]) -> Vec<CdnSettings> {
     cdns.iter().map(|(c, _)| c.clone()).collect()
 }
 
+/// The backends of a target in another cloud's object store: its store (the record's too, in another bucket
+/// of that store when `state` says so), no CDN of its own here.
+fn cloud_backends(target: &Target, cloud: Cloud, bucket: &str, prefix: &str) -> Result<Backends> {
+    let build = |bucket: &str, prefix: &str| -> Result<Box<dyn ObjectStore>> {
+        let store = match cloud {
+            Cloud::Gcs => gcp::storage::store(bucket, prefix),
+            Cloud::AzBlob => azure::blob::store(bucket, prefix),
+        };
+        store
+            .map(|s| Box::new(s) as Box<dyn ObjectStore>)
+            .map_err(|message| Error::Store {
+                target: target.name.clone(),
+                message: format!("{}://{bucket}: {message}", cloud.scheme()),
+                hint: String::new(),
+            })
+    };
+    let state = match target.state.as_ref().map(|l| &l.backend) {
+        Some(Backend::Cloud { bucket, .. }) => Some(build(bucket, "")?),
+        _ => None,
+    };
+    Ok(Backends {
+        store: build(bucket, prefix)?,
+        cdns: Vec::new(),
+        state,
+        lookup: None,
+        origins: Origins::default(),
+    })
+}
+
 /// Endpoints from the environment get the same check as `endpoint` in site.toml: plain http only to loopback
 /// unless `allow_http = true`, so signed requests never cross a network unencrypted by accident.
 pub fn check_env_endpoints(target: &Target) -> Result<()> {
-    if matches!(target.backend, Backend::Local { .. }) {
-        return Ok(());
+    let check = |var: &str, v: &str| {
+        crate::config::check_endpoint(v, target.allow_http).map_err(|why| Error::Usage(format!(
+            "{var}={}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
+            crate::config::redact_userinfo(v),
+            target.name
+        )))
+    };
+    match &target.backend {
+        Backend::Local { .. } => return Ok(()),
+        Backend::Cloud {
+            cloud: Cloud::Gcs, ..
+        } => {
+            if let Some(url) = gcp::storage::emulator_url() {
+                check(gcp::storage::EMULATOR_VAR, &url)?;
+            }
+            return Ok(());
+        }
+        Backend::Cloud {
+            cloud: Cloud::AzBlob,
+            ..
+        } => {
+            return match azure::blob::connection_endpoint() {
+                Some(Ok(url)) => check(azure::blob::CONNECTION_VAR, &url),
+                Some(Err(why)) => Err(Error::Usage(format!(
+                    "{why}; fix the variable, or unset it to use AZURE_STORAGE_ACCOUNT and your Azure sign-in"
+                ))),
+                None => Ok(()),
+            };
+        }
+        Backend::S3 { .. } => {}
     }
     for var in [
         "AWS_ENDPOINT_URL",
@@ -319,11 +376,7 @@ pub fn check_env_endpoints(target: &Target) -> Result<()> {
         "AWS_ENDPOINT_URL_ROUTE_53",
     ] {
         if let Some(v) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-            crate::config::check_endpoint(&v, target.allow_http).map_err(|why| Error::Usage(format!(
-                "{var}={}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
-                crate::config::redact_userinfo(&v),
-                target.name
-            )))?;
+            check(var, &v)?;
         }
     }
     Ok(())
@@ -399,6 +452,11 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
             });
         }
         Backend::S3 { bucket, prefix } => (bucket, prefix),
+        Backend::Cloud {
+            cloud,
+            bucket,
+            prefix,
+        } => return cloud_backends(target, *cloud, bucket, prefix),
     };
     let sdk = aws::sdk_config(target).await;
     check_resolved_endpoints(target, &sdk)?;

@@ -164,8 +164,9 @@ fn check_shared_state(targets: &BTreeMap<String, Target>, path: &Path) -> Result
     // targets on the same url share their record by design).
     let place = |t: &Target| match (&t.state, &t.backend) {
         (Some(loc), _) => loc.describe(),
-        (None, Backend::S3 { bucket, prefix }) => {
-            let key = StateLocation::parse(&format!("s3://{bucket}/{prefix}"), Path::new("/"));
+        (None, b @ (Backend::S3 { .. } | Backend::Cloud { .. })) => {
+            let prefix = b.bucket_and_prefix().map_or("", |(_, p)| p);
+            let key = StateLocation::parse(&b.with_prefix("").url_of(prefix), Path::new("/"));
             key.map(|l| l.describe()).unwrap_or_default()
         }
         (None, Backend::Local { root }) => StateLocation {
@@ -527,6 +528,31 @@ mod tests {
                     root: "/repo/out/site".into(),
                 }),
             ),
+            (
+                "gs://my_bucket.example/a/b/",
+                Ok(Backend::Cloud {
+                    cloud: crate::config::Cloud::Gcs,
+                    bucket: "my_bucket.example".into(),
+                    prefix: "a/b".into(),
+                }),
+            ),
+            (
+                "azblob://site-1",
+                Ok(Backend::Cloud {
+                    cloud: crate::config::Cloud::AzBlob,
+                    bucket: "site-1".into(),
+                    prefix: "".into(),
+                }),
+            ),
+            ("gs://Bucket", Err(())),
+            ("gs://goog-site", Err(())),
+            ("gs://-site", Err(())),
+            ("gs://bucket/a/../b", Err(())),
+            ("azblob://ab", Err(())),
+            ("azblob://a--b", Err(())),
+            ("azblob://my_site", Err(())),
+            ("azblob://site.example", Err(())),
+            ("azblob://site/a//b", Err(())),
             ("s3://Bucket", Err(())),
             ("s3://ab", Err(())),
             ("s3://bucket/a/../b", Err(())),
@@ -565,6 +591,33 @@ mod tests {
     /// configs: each row of [`target_checks::TARGET_CHECKS`] must refuse at least one of them (found by its
     /// hint), so a new row fails here until it has an example.
     #[test]
+    fn aws_only_commands_name_a_gs_or_azblob_target_and_what_to_do_instead() {
+        for (url, instead) in [
+            ("gs://site", "roles/storage.objectAdmin"),
+            ("azblob://site", "Storage Blob Data Contributor"),
+        ] {
+            let c = parse(&format!("[targets.www]\nurl = \"{url}\"\n")).unwrap();
+            let why = c.targets["www"]
+                .backend
+                .aws_only("www", "an IAM policy")
+                .unwrap();
+            assert!(
+                why.starts_with("target www is ") && why.contains(url),
+                "{why}"
+            );
+            assert!(
+                why.contains("an IAM policy is for AWS only") && why.contains(instead),
+                "{why}"
+            );
+        }
+        let s3 = parse(MINIMAL).unwrap();
+        assert_eq!(
+            s3.targets["production"].backend.aws_only("production", "x"),
+            None
+        );
+    }
+
+    #[test]
     fn every_check_refuses_its_examples() {
         let cases: &[(&str, &str)] = &[
             ("", "no targets"),
@@ -572,6 +625,9 @@ mod tests {
             ("[targets.p]\nurl = \"s3://bucket\"\nendpoint = \"http://10.1.2.3:9000\"\n", "targets.p.endpoint"),
             ("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"nope\"\n", "targets.p.distribution"),
             ("[targets.p]\nurl = \"file:///x\"\ndistribution = \"E2QWRUHAPOMQZL\"\n", "local directory"),
+            ("[targets.p]\nurl = \"gs://bucket\"\ndistribution = \"E2QWRUHAPOMQZL\"\n", "a Google Cloud Storage gs:// url"),
+            ("[targets.p]\nurl = \"azblob://site\"\nstate = \"s3://records/site.json\"\n", "same kind as `url`"),
+            ("[targets.p]\nurl = \"azblob://a_b\"\n", "not a valid Azure container name"),
             ("[targets.p]\nurl = \"s3://bucket\"\nmax_invalidation_paths = 0\n", "max_invalidation_paths"),
             ("[targets.p]\nurl = \"s3://bucket\"\nconcurrency = 0\n", "concurrency"),
             ("[targets.p]\nurl = \"s3://bucket\"\nclaim_lease = \"soon\"\n", "claim_lease"),

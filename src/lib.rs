@@ -26,6 +26,7 @@ pub mod exec;
 pub mod gcp;
 pub mod hooks;
 pub mod identity;
+pub mod objstore;
 pub mod os;
 pub mod plan;
 pub mod preview;

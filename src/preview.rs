@@ -17,8 +17,6 @@
 //! branch's name is not already one (it had to be folded or cut), the name ends with the first 8 hex digits of
 //! a SHA-256 of the full branch name: two branches never share a preview.
 
-use std::path::Path;
-
 use sha2::{Digest, Sha256};
 
 use crate::config::{Backend, StateLocation, Target};
@@ -84,13 +82,7 @@ pub fn records_dir(target: &Target) -> (Backend, String) {
     let production = crate::state::key_of(target);
     let backend = match &target.state {
         Some(loc) => loc.backend.clone(),
-        None => match &target.backend {
-            Backend::S3 { bucket, .. } => Backend::S3 {
-                bucket: bucket.clone(),
-                prefix: String::new(),
-            },
-            local => local.clone(),
-        },
+        None => target.backend.with_prefix(""),
     };
     let dir = match production.strip_suffix("state.json") {
         Some(dir) if target.state.is_none() => format!("{dir}previews/"),
@@ -114,13 +106,10 @@ pub fn derive(target: &Target, name: &str) -> Target {
     let mut t = target.clone();
     t.name = target_name(&target.name, name);
     t.backend = match &target.backend {
-        Backend::S3 { bucket, .. } => Backend::S3 {
-            bucket: bucket.clone(),
-            prefix: key_prefix(target, name),
-        },
         Backend::Local { root } => Backend::Local {
             root: root.join(PREFIX).join(name),
         },
+        bucket => bucket.with_prefix(&key_prefix(target, name)),
     };
     let (backend, _) = records_dir(target);
     t.state = Some(StateLocation {
@@ -145,9 +134,7 @@ pub fn url(target: &Target, name: &str, distribution_domain: Option<&str>) -> St
         (Backend::Local { root }, None) => {
             root.join(PREFIX).join(name).join("").display().to_string()
         }
-        (Backend::S3 { bucket, .. }, None) => {
-            format!("s3://{bucket}/{}/", key_prefix(target, name))
-        }
+        (bucket, None) => format!("{}/", bucket.url_of(&key_prefix(target, name))),
     }
 }
 
@@ -170,16 +157,14 @@ pub fn is_reserved(path: &str) -> bool {
 
 /// A local record directory as a path (for messages).
 pub fn describe_dir(backend: &Backend, dir: &str) -> String {
-    match backend {
-        Backend::S3 { bucket, .. } => format!("s3://{bucket}/{dir}"),
-        Backend::Local { root } => Path::new(root).join(dir).display().to_string(),
-    }
+    backend.url_of(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
+    use std::path::Path;
 
     fn target(extra: &str) -> Target {
         let text = format!("[targets.p]\n{extra}\n");

@@ -32,6 +32,14 @@ pub fn run(s: &Session, target: Option<&str>, args: &BucketPolicyArgs) -> Result
         message,
         hint,
     };
+    if let (Backend::Cloud { .. }, Some(why)) =
+        (&t.backend, t.backend.aws_only(&t.name, "a bucket policy"))
+    {
+        return Err(invalid((
+            why,
+            "name an s3:// target with --target NAME".into(),
+        )));
+    }
     let arns = distribution_arns(t, args).map_err(invalid)?;
     let policy = policy(t, &arns)
         .map_err(|m| invalid((m, "name an s3:// target with --target NAME".into())))?;

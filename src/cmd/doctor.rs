@@ -280,10 +280,12 @@ fn served_key(t: &Target) -> Served {
     };
     let key = match (&t.state, &t.backend) {
         (None, _) => state::state_key(t.prefix()),
-        (Some(loc), Backend::S3 { bucket, .. }) => match &loc.backend {
-            Backend::S3 { bucket: b, .. } if b == bucket => loc.key.clone(),
-            _ => return elsewhere(loc),
-        },
+        (Some(loc), site @ (Backend::S3 { .. } | Backend::Cloud { .. })) => {
+            match loc.backend.with_prefix("") == site.with_prefix("") {
+                true => loc.key.clone(),
+                false => return elsewhere(loc),
+            }
+        }
         (Some(loc), Backend::Local { root }) => {
             let Backend::Local { root: dir } = &loc.backend else {
                 return elsewhere(loc);
@@ -432,6 +434,12 @@ fn public_fix(t: &Target) -> String {
             "apply the bucket policy of `git publish iam-policy --bucket-policy` (the distribution then reads the \
              site but not .git-publish/*), or keep the record out of the site with \
              `state = \"s3://PRIVATE-BUCKET/KEY\"` under [targets.{}] in site.toml",
+            t.name
+        ),
+        Backend::Cloud { cloud, .. } => format!(
+            "keep the record out of the site with `state = \"{}://PRIVATE-BUCKET/KEY\"` under [targets.{}] in \
+             site.toml, or stop serving .git-publish/ to visitors",
+            cloud.scheme(),
             t.name
         ),
         Backend::Local { .. } => format!(

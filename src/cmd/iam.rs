@@ -47,7 +47,8 @@ pub fn not_on_r2(s: &Session, t: &Target, command: &str) -> Result<()> {
     }
     let bucket = match &t.backend {
         Backend::S3 { bucket, .. } => bucket.as_str(),
-        Backend::Local { .. } => return Ok(()),
+        // Not R2: `aws_only` names what they are.
+        Backend::Local { .. } | Backend::Cloud { .. } => return Ok(()),
     };
     let zone =
         (t.cloudflare.as_ref()).map_or("the site's zone".into(), |c| format!("zone {}", c.zone));
@@ -102,10 +103,7 @@ pub fn s3_arn<'t>(
     what: &str,
 ) -> std::result::Result<(&'t str, String), String> {
     let Backend::S3 { bucket, prefix } = &target.backend else {
-        return Err(format!(
-            "target {} is a local directory: it needs no {what}",
-            target.name
-        ));
+        return Err((target.backend.aws_only(&target.name, what)).unwrap_or_default());
     };
     Ok(match prefix.as_str() {
         "" => (bucket, format!("arn:aws:s3:::{bucket}")),
@@ -226,9 +224,9 @@ pub fn previews_policy(target: &Target) -> std::result::Result<Value, String> {
     let (records_backend, dir) = crate::preview::records_dir(target);
     let records = match records_backend {
         Backend::S3 { bucket: b, .. } => format!("arn:aws:s3:::{b}/{dir}*"),
-        Backend::Local { .. } => {
+        Backend::Local { .. } | Backend::Cloud { .. } => {
             return Err(format!(
-                "target {} keeps its record in a local directory",
+                "target {} keeps its record outside S3",
                 target.name
             ))
         }

@@ -375,7 +375,11 @@ impl Questions<'_> {
             ("--profile", args.profile.is_some()),
         ] {
             if given {
-                ui.warn(&format!("{flag} is ignored for a local-directory target"));
+                let what = match a.url.starts_with("file:") {
+                    true => "a local-directory target".to_string(),
+                    false => format!("{}: it is for s3:// targets", a.url),
+                };
+                ui.warn(&format!("{flag} is ignored for {what}"));
             }
         }
         a.region = None;
@@ -447,7 +451,7 @@ impl Questions<'_> {
 fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> Result<()> {
     let target = cfg.target(None)?;
     let where_ = match &target.backend {
-        Backend::S3 { .. } => target.url.clone(),
+        Backend::S3 { .. } | Backend::Cloud { .. } => target.url.clone(),
         Backend::Local { root } => root.display().to_string(),
     };
     let shown_dir = if a.dir.is_empty() { "." } else { &a.dir };
@@ -526,10 +530,20 @@ fn q(s: &str) -> String {
 pub fn render(a: &Answers) -> String {
     let mut t = render_source(a);
     t.push_str(&format!("[targets.{}]\n", target_key(&a.target)));
-    t.push_str("# Where the site goes: s3://BUCKET, s3://BUCKET/PREFIX, or file:///DIR (a local directory).\n");
+    t.push_str("# Where the site goes: s3://BUCKET, s3://BUCKET/PREFIX, gs://BUCKET[/PREFIX] (Google Cloud Storage),\n\
+                # azblob://CONTAINER[/PREFIX] (Azure Blob Storage), or file:///DIR (a local directory).\n");
     t.push_str(&format!("url = {}\n", q(&a.url)));
-    if !a.url.starts_with("file:") {
-        render_aws(a, &mut t);
+    match a.url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("s3") => render_aws(a, &mut t),
+        Some("gs") => t.push_str(
+            "# Credentials: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth\n\
+             # application-default login`, the metadata server); STORAGE_EMULATOR_HOST points at an emulator.\n",
+        ),
+        Some("azblob") => t.push_str(
+            "# Credentials: AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY or\n\
+             # your Azure sign-in (`az login`, a service principal, a managed identity).\n",
+        ),
+        _ => {}
     }
     t.push_str("# Use this target when no --target is given.\ndefault = true\n");
     t.push_str(
@@ -854,6 +868,43 @@ mod tests {
                 && lines[1].ends_with("<- origin is this bucket"),
             "{lines:?}"
         );
+    }
+
+    #[test]
+    fn gs_and_azblob_urls_get_their_credentials_and_no_aws_keys() {
+        let root = Path::new("/repo");
+        for (url, says, cloud) in [
+            (
+                "gs://my-bucket/blog",
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                crate::config::Cloud::Gcs,
+            ),
+            (
+                "azblob://site/blog",
+                "AZURE_STORAGE_CONNECTION_STRING",
+                crate::config::Cloud::AzBlob,
+            ),
+        ] {
+            let a = Answers {
+                dir: "public".into(),
+                target: "production".into(),
+                url: url.into(),
+                ..Answers::default()
+            };
+            let text = render(&a);
+            assert!(text.contains(says), "{text}");
+            assert!(
+                !text.contains("region") && !text.contains("distribution ="),
+                "{text}"
+            );
+            let cfg = Config::from_str(&text, &root.join("site.toml"), root).unwrap();
+            let t = cfg.target(None).unwrap();
+            assert!(
+                matches!(t.backend, Backend::Cloud { cloud: c, .. } if c == cloud),
+                "{:?}",
+                t.backend
+            );
+        }
     }
 
     #[test]

@@ -177,10 +177,14 @@ fn wants(
     previews: Option<String>,
 ) -> Result<Wants> {
     let Backend::S3 { bucket, prefix } = &t.backend else {
+        let why = (t.backend.aws_only(
+            &t.name,
+            "setup (an S3 bucket and a CloudFront distribution)",
+        ))
+        .unwrap_or_default();
         return Err(Error::Usage(format!(
-            "target {} is a local directory ({}): setup makes an S3 bucket and a CloudFront distribution; \
-             pick an s3:// target with --target NAME",
-            t.name, t.url
+            "{why} ({}); pick an s3:// target with --target NAME",
+            t.url
         )));
     };
     if let Some(ep) = &t.endpoint {

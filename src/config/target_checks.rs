@@ -77,8 +77,8 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
     },
     FieldCheck {
         key: "distribution",
-        check: distribution_on_local_target,
-        message: "targets.{target}.distribution is set but the target is a local directory",
+        check: distribution_off_s3,
+        message: "targets.{target}.distribution is set but the target is {value}, which CloudFront does not serve",
         hint: "remove `distribution`, or use an s3:// url",
     },
     FieldCheck {
@@ -254,13 +254,10 @@ pub(super) const TARGET_CHECKS: &[FieldCheck] = &[
         key: "state",
         check: |d| {
             let loc = d.state_location()?.ok()?;
-            let (s3_state, s3_site) = (
-                matches!(loc.backend, Backend::S3 { .. }),
-                matches!(d.backend, Ok(Backend::S3 { .. })),
-            );
-            (s3_state != s3_site).then(String::new)
+            let site = d.backend.as_ref().ok()?;
+            (loc.backend.scheme() != site.scheme()).then(String::new)
         },
-        message: "targets.{target}.state must be of the same kind as `url` (both s3:// or both file:)",
+        message: "targets.{target}.state must be of the same kind as `url` (both s3://, gs://, azblob:// or file:)",
         hint: "keep the record where every publisher of the target can reach it: an s3:// location for an \
                s3:// target, a file: path for a file: target",
     },
@@ -494,9 +491,14 @@ fn bad_distribution_id(d: &Draft) -> Option<String> {
     (problem == DistributionProblem::NotAnId).then(|| format!("{id:?}"))
 }
 
-fn distribution_on_local_target(d: &Draft) -> Option<String> {
-    let local = matches!(d.backend, Ok(Backend::Local { .. }));
-    (local && !d.listed.is_empty()).then(String::new)
+/// CloudFront's `distribution` on a target that is not an S3 bucket: a local directory, or another cloud's.
+fn distribution_off_s3(d: &Draft) -> Option<String> {
+    let what = match d.backend.as_ref().ok()? {
+        Backend::S3 { .. } => return None,
+        Backend::Local { .. } => "a local directory".to_string(),
+        Backend::Cloud { cloud, .. } => format!("a {} {}:// url", cloud.product(), cloud.scheme()),
+    };
+    (!d.listed.is_empty()).then_some(what)
 }
 
 fn bad_domain(d: &Draft) -> Option<String> {

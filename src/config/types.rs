@@ -280,16 +280,14 @@ impl StateLocation {
             }
         };
         match parse_url(url, base_dir)? {
-            Backend::S3 { bucket, prefix } => {
+            backend @ (Backend::S3 { .. } | Backend::Cloud { .. }) => {
+                let prefix = backend.bucket_and_prefix().map(|(_, p)| p).unwrap_or("");
                 let key = if prefix.ends_with(".json") {
-                    prefix
+                    prefix.to_string()
                 } else {
-                    default_key(&prefix)
+                    default_key(prefix)
                 };
-                let backend = Backend::S3 {
-                    bucket,
-                    prefix: String::new(),
-                };
+                let backend = backend.with_prefix("");
                 Ok(StateLocation { backend, key })
             }
             Backend::Local { root } => {
@@ -316,10 +314,7 @@ impl StateLocation {
 
     /// Where the record is, for messages.
     pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::S3 { bucket, .. } => format!("s3://{bucket}/{}", self.key),
-            Backend::Local { root } => root.join(&self.key).display().to_string(),
-        }
+        self.backend.url_of(&self.key)
     }
 }
 
@@ -342,16 +337,15 @@ impl Distribution {
 impl Target {
     /// Key prefix inside the bucket ("" for the bucket root or a local directory).
     pub fn prefix(&self) -> &str {
-        match &self.backend {
-            Backend::S3 { prefix, .. } => prefix,
-            Backend::Local { .. } => "",
-        }
+        self.backend.bucket_and_prefix().map_or("", |(_, p)| p)
     }
 
     /// The site's identity in its cloud account (see [`crate::identity`]): bucket, prefix and target name.
     pub fn site(&self) -> identity::Site {
         match &self.backend {
-            Backend::S3 { bucket, prefix } => identity::Site::new(&self.name, bucket, prefix),
+            Backend::S3 { bucket, prefix } | Backend::Cloud { bucket, prefix, .. } => {
+                identity::Site::new(&self.name, bucket, prefix)
+            }
             Backend::Local { root } => {
                 identity::Site::new(&self.name, &root.display().to_string(), "")
             }

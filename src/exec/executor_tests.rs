@@ -243,3 +243,43 @@ async fn a_failed_invalidation_is_answered_as_such_and_the_others_are_still_sent
     assert_eq!(answers[1].as_ref().unwrap(), "E1-I1");
     assert_eq!(answers[2].as_ref().unwrap(), "E2-I1");
 }
+
+/// A header change (`copy_from` its own key) and a copy from another key: copied on a store that sets headers
+/// in place (S3), sent again as bytes on one that can't (GCS, Azure: `copies_in_place: false`).
+#[tokio::test]
+async fn a_store_that_cannot_copy_in_place_gets_the_bytes_again() {
+    let mut plan = Plan::default();
+    let mut headers = upload("a.css");
+    headers.copy_from = Some("a.css".into());
+    let mut moved = upload("b.css");
+    moved.copy_from = Some("old/b.css".into());
+    plan.uploads = vec![headers, moved];
+    for (copies_in_place, copies) in [(true, 2), (false, 0)] {
+        let log = Log::default();
+        let profile = StoreProfile {
+            copies_in_place,
+            ..StoreProfile::DEFAULT
+        };
+        let store = MemoryStore::new(&log).with_profile(profile);
+        for key in ["a.css", "old/b.css"] {
+            store
+                .put(key, Bytes::from_static(b"x"), &ObjectHeaders::default())
+                .await
+                .unwrap();
+        }
+        run(&plan, &store, &[]).await.unwrap();
+        let calls = log.calls();
+        let copied = calls
+            .iter()
+            .filter(|c| matches!(c, Call::Copy { .. }))
+            .count();
+        let put = (calls.iter())
+            .filter(|c| matches!(c, Call::Put(k) if k == "a.css" || k == "b.css"))
+            .count();
+        assert_eq!(
+            (copied, put - 1),
+            (copies, 2 - copies),
+            "copies_in_place {copies_in_place}: {calls:#?}"
+        );
+    }
+}

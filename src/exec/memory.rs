@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 use super::{
     Blobs, Cdn, CdnError, InvalidationStatus, ObjectHeaders, ObjectStore, Precondition, StoreError,
-    Versioned,
+    StoreProfile, Versioned,
 };
 
 /// One call a double received, in the words of the trait.
@@ -130,6 +130,8 @@ pub struct MemoryStore {
     most_in_flight: AtomicUsize,
     answers: Mutex<VecDeque<Answer>>,
     redirect_pages: bool,
+    /// What it says it can do (S3's profile unless [`MemoryStore::with_profile`]).
+    profile: Option<StoreProfile>,
 }
 
 impl MemoryStore {
@@ -217,6 +219,12 @@ impl MemoryStore {
         }
     }
 
+    /// A store that says `profile` (another delete batch size, no header change in place).
+    pub fn with_profile(mut self, profile: StoreProfile) -> MemoryStore {
+        self.profile = Some(profile);
+        self
+    }
+
     /// The keys it holds, sorted.
     pub fn keys(&self) -> Vec<String> {
         self.objects().by_key.keys().cloned().collect()
@@ -241,6 +249,10 @@ impl MemoryStore {
 impl ObjectStore for MemoryStore {
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn profile(&self) -> StoreProfile {
+        self.profile.unwrap_or(StoreProfile::DEFAULT)
     }
 
     async fn put(&self, key: &str, body: Bytes, headers: &ObjectHeaders) -> Result<(), StoreError> {

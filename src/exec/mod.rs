@@ -225,7 +225,9 @@ impl Executor<'_> {
             git_blob: u.blob.clone(),
             executable: u.executable,
         };
-        if let Some(from) = &u.copy_from {
+        // A store whose copy can't set headers (GCS, Azure) gets the bytes again.
+        let copy_from = (u.copy_from.as_ref()).filter(|_| self.store.profile().copies_in_place);
+        if let Some(from) = copy_from {
             flow.send(self.store, || async {
                 self.store
                     .copy(from, &u.key, &headers)

@@ -4,7 +4,7 @@
 
 use super::errors::store_err;
 use crate::error::Result;
-use crate::exec::{ObjectStore, Precondition, StoreError};
+use crate::exec::{ObjectStore, Precondition, StoreError, Versions};
 
 /// Whether a publish to this target probes the store (until its record keeps a pass): not under
 /// `locking = "none"`, nor for a local directory, whose conditions are emulated under a lock file.
@@ -56,7 +56,12 @@ pub async fn probe_refusals(
     key: &str,
     target: &str,
 ) -> Result<Option<String>> {
-    let wrong = Precondition::Matches("\"00000000000000000000000000000000\"".into());
+    // A version the object can't have, in the store's own kind: an ETag, or a generation (GCS numbers them
+    // from the time in microseconds, so never 1).
+    let wrong = Precondition::Matches(match store.profile().versions {
+        Versions::ETag => "\"00000000000000000000000000000000\"".into(),
+        Versions::Generation => "1".into(),
+    });
     let (absent, matches) = futures::join!(
         store.put_versioned(key, PROBE_BODY.to_vec(), Precondition::Absent),
         store.put_versioned(key, PROBE_BODY.to_vec(), wrong),

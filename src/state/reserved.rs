@@ -50,19 +50,15 @@ fn record_keys(target: &Target) -> Vec<Reserved> {
         // The record's own directory, all of it (the name is refused at any depth anyway; this names it).
         let key = state_key(target.prefix());
         let dir = key.strip_suffix("/state.json").unwrap_or(&key).to_string();
-        let backend = match &target.backend {
-            Backend::S3 { bucket, .. } => Backend::S3 {
-                bucket: bucket.clone(),
-                prefix: String::new(),
-            },
-            local => local.clone(),
-        };
+        let backend = target.backend.with_prefix("");
         let record = StateLocation { backend, key }.describe();
         return vec![reserved(dir, false, &record)];
     };
     let record = loc.describe();
     let (key, lock) = match (&target.backend, &loc.backend) {
-        (Backend::S3 { bucket, .. }, Backend::S3 { bucket: b, .. }) if b == bucket => {
+        (Backend::S3 { .. } | Backend::Cloud { .. }, _)
+            if target.backend.with_prefix("") == loc.backend.with_prefix("") =>
+        {
             (loc.key.clone(), false)
         }
         (Backend::Local { root }, Backend::Local { root: state_root }) => {

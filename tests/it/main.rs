@@ -1,5 +1,6 @@
 //! Integration tests, compiled as one binary: real git, the real binary, moto's S3 + CloudFront server.
 
+mod azure;
 mod bad_input;
 mod cdn;
 mod cdn_function;
@@ -9,6 +10,7 @@ mod deletes;
 mod docs;
 mod first_hour;
 mod front_door;
+mod gcs;
 mod history;
 mod hooks;
 mod hostile;
@@ -37,5 +39,6 @@ mod setup_previews;
 #[path = "../../src/exec/stand_in.rs"]
 mod stand_in;
 mod state_record;
+mod stores;
 mod util;
 mod wait;

@@ -190,6 +190,38 @@ impl S3rver {
     }
 }
 
+/// Start a test server that picks its own port and prints it after `marker` (`...listens on http://127.0.0.1:`),
+/// as [`spawn_server`] does; its endpoint once it accepts connections.
+pub fn start_server(cmd: Command, log: &Path, marker: &str) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    spawn_server(cmd, log.to_path_buf(), tx);
+    if let Err(e) = rx.recv().unwrap() {
+        panic!(
+            "cannot start {} ({e}); run `scripts/setup-test-env`",
+            log.display()
+        );
+    }
+    for _ in 0..600 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(rest) = text.split(marker).nth(1) {
+            let port: u16 = rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return format!("http://127.0.0.1:{port}");
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!(
+        "the server did not start; log: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 /// Start a test server (`cmd`, output to `log`) from a thread that lives as long as the process, with
 /// PR_SET_PDEATHSIG so that it dies with the test process. `started` gets whether it could be spawned.
 fn spawn_server(
