@@ -1,4 +1,4 @@
-//! Builds the backends of one target from its settings: the object store (S3 or a local directory), the
+//! Builds the backends of one target from its settings: the object store (S3, GCS, Azure Blob or a local directory), the
 //! distributions' lookup ([`CdnLookup`]: resolved through [`cloudfront::resolve_one`] when the caller
 //! asks, or taken from what a record kept), and where connections may be opened ahead ([`Origins`]).
 //!
@@ -68,13 +68,19 @@ impl Origins {
 /// A target's distributions, to be resolved (ListDistributions, GetDistribution) when the caller chooses, or
 /// taken from a record's [`ResolvedCdn`] without a request.
 pub struct CdnLookup {
-    /// A CDN named by its own table, reached without a CloudFront request.
+    /// A CDN named by its own table, reached without a CloudFront request (any store), else CloudFront's
+    /// clients (an S3 target's `distribution`).
     direct: Option<Direct>,
-    cf: aws_sdk_cloudfront::Client,
-    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
+    cloudfront: Option<CloudFrontClients>,
     target: Target,
     bucket: String,
     prefix: String,
+}
+
+/// What asks CloudFront about a target's distributions, and invalidates them.
+struct CloudFrontClients {
+    cf: aws_sdk_cloudfront::Client,
+    kvs: aws_sdk_cloudfrontkeyvaluestore::Client,
 }
 
 /// A CDN named by its own table of the target (at most one: the config refuses two), reached without a
@@ -174,12 +180,16 @@ impl CdnLookup {
         }
         let mut out: Vec<CdnEntry> = Vec::new();
         let mut assumed = false;
+        // Distributions are only an S3 target's (the config refuses them elsewhere), which has the clients.
+        let Some(c) = &self.cloudfront else {
+            return Ok((out, None));
+        };
         for d in &self.target.distributions {
             let r =
-                cloudfront::resolve_one(&self.cf, &self.target, &self.bucket, &self.prefix, d, say)
+                cloudfront::resolve_one(&c.cf, &self.target, &self.bucket, &self.prefix, d, say)
                     .await?;
             assumed |= r.assumed;
-            out.push((r.settings, Box::new(r.cdn.with_kvs(self.kvs.clone()))));
+            out.push((r.settings, Box::new(r.cdn.with_kvs(c.kvs.clone()))));
         }
         let keep = (!assumed).then(|| ResolvedCdn {
             from: self.spec(),
@@ -195,9 +205,10 @@ impl CdnLookup {
 
     /// The distributions as `kept` says, without a request; None when it was resolved from other settings.
     pub fn kept(&self, kept: &ResolvedCdn, say: &dyn Fn(Notice)) -> Option<Vec<CdnEntry>> {
-        if self.direct.is_some() {
-            return None; // nothing to keep: resolving asks nothing
-        }
+        let c = match (&self.direct, &self.cloudfront) {
+            (None, Some(c)) => c,
+            _ => return None, // nothing to keep: resolving asks nothing
+        };
         if kept.from != self.spec() || kept.distributions.len() != self.target.distributions.len() {
             return None;
         }
@@ -212,10 +223,10 @@ impl CdnLookup {
                     profile: cloudfront::PROFILE,
                 };
                 cloudfront::warn_unserved(&settings, &self.bucket, &self.prefix, say);
-                let cdn = cloudfront::CloudFront::new(self.cf.clone(), &settings.id);
+                let cdn = cloudfront::CloudFront::new(c.cf.clone(), &settings.id);
                 (
                     settings,
-                    Box::new(cdn.with_kvs(self.kvs.clone())) as Box<dyn Cdn>,
+                    Box::new(cdn.with_kvs(c.kvs.clone())) as Box<dyn Cdn>,
                 )
             })
             .collect();
@@ -324,11 +335,19 @@ fn cloud_backends(target: &Target, cloud: Cloud, bucket: &str, prefix: &str) -> 
         Some(Backend::Cloud { bucket, .. }) => Some(build(bucket, "")?),
         _ => None,
     };
+    // Its cloud's CDN (or Cloudflare's), named by its own table: no CloudFront here.
+    let lookup = Direct::of(target).map(|direct| CdnLookup {
+        direct: Some(direct),
+        cloudfront: None,
+        target: target.clone(),
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+    });
     Ok(Backends {
         store: build(bucket, prefix)?,
         cdns: Vec::new(),
         state,
-        lookup: None,
+        lookup,
         origins: Origins::default(),
     })
 }
@@ -480,8 +499,10 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
     let with_cdn = !target.distributions.is_empty();
     let lookup = (with_cdn || direct.is_some()).then(|| CdnLookup {
         direct,
-        cf: aws::cloudfront_client(&sdk),
-        kvs: aws::kvs_client(&sdk),
+        cloudfront: Some(CloudFrontClients {
+            cf: aws::cloudfront_client(&sdk),
+            kvs: aws::kvs_client(&sdk),
+        }),
         target: target.clone(),
         bucket: bucket.clone(),
         prefix: prefix.clone(),

@@ -47,7 +47,7 @@ fn azurite() -> &'static str {
     })
 }
 
-struct Azurite;
+pub(crate) struct Azurite;
 
 impl Emulated for Azurite {
     fn upstream(&self) -> String {

@@ -43,7 +43,7 @@ pub mod edits {
 
 // ---- Cloud CDN --------------------------------------------------------------------------------------------
 
-const SCRIPT: &str = "tests/gcp/cloud_cdn.py";
+pub(crate) const SCRIPT: &str = "tests/gcp/cloud_cdn.py";
 
 fn config(b: &str) -> SiteToml {
     SiteToml::s3(b).then(
@@ -51,7 +51,7 @@ fn config(b: &str) -> SiteToml {
     )
 }
 
-fn env(s: &StandIn) -> Vec<(&'static str, String)> {
+pub(crate) fn env(s: &StandIn) -> Vec<(&'static str, String)> {
     vec![
         ("CLOUDSDK_AUTH_ACCESS_TOKEN", TOKEN.to_string()),
         (
@@ -68,7 +68,7 @@ fn publish(site: &Site, s: &StandIn, args: &[&str]) -> Run {
 }
 
 /// The paths of the accepted invalidations, sorted; and that each named the host and the URL map.
-fn invalidated(s: &StandIn) -> Vec<String> {
+pub(crate) fn invalidated(s: &StandIn) -> Vec<String> {
     let posts = s.of("POST");
     assert!(
         posts.iter().all(|r| r["host"] == "blog.example.com"

@@ -5,8 +5,8 @@
 use crate::cloud_cdn::{edits, StandIn, TOKEN};
 use crate::util::{bucket, site_objects, small_blog, Run, Site, SiteToml};
 
-const SCRIPT: &str = "tests/azure/front_door.py";
-const SUB: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const SCRIPT: &str = "tests/azure/front_door.py";
+pub(crate) const SUB: &str = "00000000-0000-0000-0000-000000000000";
 
 fn config(b: &str) -> SiteToml {
     SiteToml::s3(b)
@@ -27,7 +27,7 @@ fn publish(site: &Site, s: &StandIn, args: &[&str]) -> Run {
 }
 
 /// The paths of the accepted purges, sorted; and that each named the endpoint and the target's domain.
-fn purged(s: &StandIn) -> Vec<String> {
+pub(crate) fn purged(s: &StandIn) -> Vec<String> {
     let posts = s.of("POST");
     let at = format!(
         "/subscriptions/{SUB}/resourceGroups/blog-rg/providers/Microsoft.Cdn/profiles/blog-fd/afdEndpoints/blog/purge"

@@ -49,7 +49,7 @@ fn request(method: &str, path: &str) -> (u16, Vec<u8>) {
     (status, answer[split + 4..].to_vec())
 }
 
-struct Emulator;
+pub(crate) struct Emulator;
 
 impl Emulated for Emulator {
     fn upstream(&self) -> String {

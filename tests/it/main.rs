@@ -6,6 +6,7 @@ mod cdn;
 mod cdn_function;
 mod cloud_cdn;
 mod cloudflare;
+mod clouds;
 mod deletes;
 mod docs;
 mod first_hour;
