@@ -1,85 +1,31 @@
 //! The purge client against the Cloudflare API stand-in (`tests/cloudflare/api.py`, started on 127.0.0.1 for
 //! each test with the limits it needs), asserting from its log exactly which URLs each request named.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use super::purge::{FILES_PER_REQUEST, FILES_PER_REQUEST_OLD, TOKEN_FIX};
 use super::*;
+use crate::exec::stand_in::StandIn;
 
 const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 const TOKEN: &str = "test-token";
 
-/// One stand-in, killed on drop.
-struct StandIn {
-    base: String,
-    log: PathBuf,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    if venv.exists() {
-        venv
-    } else {
-        "python3".into()
-    }
-}
-
-/// Start the stand-in with `args` (`--max-files 30`, `--rate 1`, …) on a port of its choosing.
+/// The Cloudflare stand-in (`tests/cloudflare/api.py`) with `args` (`--max-files 30`, `--rate 1`, …), taking
+/// [`TOKEN`], on a port of its choosing (the launcher every stand-in shares: `exec::stand_in`).
 fn stand_in(args: &[&str]) -> StandIn {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("requests.jsonl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cloudflare/api.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .args(["--port", "0", "--token", TOKEN, "--log"])
-        .arg(&log)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs the Cloudflare stand-in (tests/cloudflare/api.py)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse::<u16>().ok())
-        .unwrap_or_else(|| panic!("the stand-in printed {line:?}"));
-    StandIn {
-        base: format!("http://127.0.0.1:{port}/client/v4"),
-        log,
-        child,
-        _dir: dir,
-    }
+    let mut all = vec!["--token", TOKEN];
+    all.extend_from_slice(args);
+    StandIn::start("tests/cloudflare/api.py", &all)
+}
+
+/// Where the stand-in serves Cloudflare's API (`CLOUDFLARE_API_BASE_URL`).
+fn base(s: &StandIn) -> String {
+    format!("{}/client/v4", s.origin)
 }
 
 impl StandIn {
     fn purger(&self, token: Option<&str>, limits: Limits) -> Purger {
-        Purger::new(ZONE, token.map(str::to_string), Some(&self.base), limits).unwrap()
-    }
-
-    /// Every request, in order.
-    fn requests(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        Purger::new(ZONE, token.map(str::to_string), Some(&base(self)), limits).unwrap()
     }
 
     /// (status, number of files) of each request.
@@ -227,7 +173,7 @@ async fn a_refused_token_names_status_code_message_and_fix() {
 #[tokio::test]
 async fn an_unknown_zone_and_a_refused_url_say_so() {
     let cf = stand_in(&[]);
-    let p = Purger::new("abc", Some(TOKEN.into()), Some(&cf.base), quick()).unwrap();
+    let p = Purger::new("abc", Some(TOKEN.into()), Some(&base(&cf)), quick()).unwrap();
     let e = p.purge_everything(&mut |_| {}).await.unwrap_err();
     assert_eq!(e.kind, PurgeErrorKind::Zone);
     assert!(e.to_string().contains("7003"), "{e}");

@@ -144,61 +144,28 @@ impl R2 {
 pub const ZONE: &str = "023e105f4ecef8ad9ca31a8372d0c353";
 pub const TOKEN: &str = "test-token";
 
-/// One stand-in (tests/cloudflare/api.py), killed on drop.
+/// The Cloudflare API stand-in (tests/cloudflare/api.py, taking [`TOKEN`]), started by the launcher every
+/// stand-in shares (`src/exec/stand_in.rs`), and where it serves the API (`CLOUDFLARE_API_BASE_URL`).
 pub struct StandIn {
     pub base: String,
-    pub log: PathBuf,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    inner: crate::stand_in::StandIn,
 }
 
 /// Start the stand-in with `args` (`--max-files 30`, `--rate 1 --window 2`, …) on a port of its choosing.
 pub fn stand_in(args: &[&str]) -> StandIn {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("requests.jsonl");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    let python = if python.exists() {
-        python
-    } else {
-        "python3".into()
-    };
-    let mut cmd = Command::new(python);
-    cmd.arg(root.join("tests/cloudflare/api.py"))
-        .args(["--port", "0", "--token", TOKEN, "--log"])
-        .arg(&log)
-        .args(args);
-    let mut child = start(cmd, None);
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = (line.trim().rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("the Cloudflare stand-in printed {line:?}"));
+    let mut all = vec!["--token", TOKEN];
+    all.extend_from_slice(args);
+    let inner = crate::stand_in::StandIn::start("tests/cloudflare/api.py", &all);
     StandIn {
-        base: format!("http://127.0.0.1:{port}/client/v4"),
-        log,
-        child,
-        _dir: dir,
+        base: format!("{}/client/v4", inner.origin),
+        inner,
     }
 }
 
 impl StandIn {
     /// Every request, in order.
     pub fn requests(&self) -> Vec<serde_json::Value> {
-        (std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+        self.inner.requests()
     }
 
     /// The URLs of the requests Cloudflare accepted, in order.
