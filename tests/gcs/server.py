@@ -20,12 +20,22 @@ storage, each as Google documents it:
 - GET Bucket, list-type=2 (https://cloud.google.com/storage/docs/xml-api/get-bucket-list): ListBucketResult with
   prefix, one page.
 - PUT Bucket (https://cloud.google.com/storage/docs/xml-api/put-bucket-create): the tests make their buckets so.
+- XML multipart uploads (https://cloud.google.com/storage/docs/multipart-uploads), for files of 16 MiB and more:
+  initiate (`POST ?uploads`, https://cloud.google.com/storage/docs/xml-api/post-object-multipart, the object's
+  headers kept for the end), upload a part (`PUT ?partNumber=N&uploadId=ID`,
+  https://cloud.google.com/storage/docs/xml-api/put-object-multipart, answered with the part's ETag), complete
+  (`POST ?uploadId=ID` with the parts listed, https://cloud.google.com/storage/docs/xml-api/post-object-complete:
+  the object is the listed parts in order; a part not uploaded is 400 InvalidPart) and abort (`DELETE ?uploadId=ID`,
+  https://cloud.google.com/storage/docs/xml-api/delete-multipart: 204).
 
 Everything else (the JSON API) is the emulator's. Storage is in memory.
 """
 import hashlib
+import re
 import sys
 import time
+import uuid
+from urllib.parse import parse_qs, urlparse
 from email.utils import formatdate
 from http import HTTPStatus
 from xml.sax.saxutils import escape
@@ -55,19 +65,27 @@ def _live(storage, bucket, name):
         return None
 
 
-def put_object(request, response, storage, *args, **kwargs):
-    bucket, name = request.params["bucket_name"], request.params["object_id"]
-    # The bytes as sent (the emulator's reader would decode JSON and gzip bodies), read before any answer.
-    data = server._read_raw_data(request._request_handler) or b""
+def _headers(request):
+    """The headers an object keeps, as the request sent them."""
+    kept = {h: request.get_header(h) for h in KEPT if request.get_header(h) is not None}
+    meta = {
+        k[len("x-goog-meta-"):]: v for k, v in request._request_handler.headers.items()
+        if k.lower().startswith("x-goog-meta-")
+    }
+    return kept, meta
+
+
+def _write(response, storage, bucket, name, data, headers, want=None):
+    """Store `data` at `name` with `headers` (from `_headers`), if `want` (x-goog-if-generation-match) holds."""
     if not storage.get_bucket(bucket):
         return _error(response, HTTPStatus.NOT_FOUND, "NoSuchBucket")
     live = _live(storage, bucket, name)
-    want = request.get_header("x-goog-if-generation-match")
     if want is not None and not want.isdigit():  # a generation is a number; GCS refuses anything else
         return _error(response, HTTPStatus.BAD_REQUEST, "InvalidArgument")
     if want is not None and want != (live["generation"] if live else "0"):
         return _error(response, HTTPStatus.PRECONDITION_FAILED, "PreconditionFailed")
     generation = str(max(time.time_ns() // 1000, int(live["generation"]) + 1 if live else 0))
+    kept, meta = headers
     obj = {
         "name": name,
         "bucket": bucket,
@@ -76,18 +94,72 @@ def put_object(request, response, storage, *args, **kwargs):
         "size": str(len(data)),
         "etag": '"{}"'.format(hashlib.md5(data).hexdigest()),
         "updated": formatdate(usegmt=True),
-        "metadata": {
-            k[len("x-goog-meta-"):]: v for k, v in request._request_handler.headers.items()
-            if k.lower().startswith("x-goog-meta-")
-        },
+        "metadata": meta,
     }
-    for header, field in KEPT.items():
-        value = request.get_header(header)
-        if value is not None:
-            obj[field] = value
+    for header, value in kept.items():
+        obj[KEPT[header]] = value
     storage.create_file(bucket, name, data, obj)
     response["ETag"] = obj["etag"]
     response["x-goog-generation"] = generation
+    return obj
+
+
+def _raw(request):
+    """The bytes as sent (the emulator's reader would decode JSON and gzip bodies), read before any answer."""
+    return server._read_raw_data(request._request_handler) or b""
+
+
+def put_object(request, response, storage, *args, **kwargs):
+    if "uploadId" in request.query:
+        return put_part(request, response, storage)
+    bucket, name = request.params["bucket_name"], request.params["object_id"]
+    data = _raw(request)
+    _write(response, storage, bucket, name, data, _headers(request),
+           request.get_header("x-goog-if-generation-match"))
+
+
+# Multipart uploads in progress: upload id -> bucket, name, the initiating request's headers, parts by number.
+UPLOADS = {}
+
+
+def post_object(request, response, storage, *args, **kwargs):
+    bucket, name = request.params["bucket_name"], request.params["object_id"]
+    body = _raw(request)
+    if "uploads" in parse_qs(urlparse(request._request_handler.path).query, keep_blank_values=True):
+        if not storage.get_bucket(bucket):
+            return _error(response, HTTPStatus.NOT_FOUND, "NoSuchBucket")
+        upload_id = uuid.uuid4().hex
+        UPLOADS[upload_id] = {"bucket": bucket, "name": name, "headers": _headers(request), "parts": {}}
+        xml = ("<?xml version='1.0' encoding='UTF-8'?><InitiateMultipartUploadResult><Bucket>{}</Bucket>"
+               "<Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>").format(
+                   escape(bucket), escape(name), upload_id)
+        return response.write_file(xml.encode(), "application/xml")
+    upload = UPLOADS.get((request.query.get("uploadId") or [""])[0])
+    if upload is None:
+        return _error(response, HTTPStatus.NOT_FOUND, "NoSuchUpload")
+    listed = [int(n) for n in re.findall(rb"<PartNumber>\s*(\d+)\s*</PartNumber>", body)]
+    if not listed or any(n not in upload["parts"] for n in listed):
+        return _error(response, HTTPStatus.BAD_REQUEST, "InvalidPart")
+    data = b"".join(upload["parts"][n] for n in listed)
+    obj = _write(response, storage, upload["bucket"], upload["name"], data, upload["headers"])
+    if isinstance(obj, dict):
+        del UPLOADS[request.query["uploadId"][0]]
+        xml = ("<?xml version='1.0' encoding='UTF-8'?><CompleteMultipartUploadResult><Bucket>{}</Bucket>"
+               "<Key>{}</Key><ETag>{}</ETag></CompleteMultipartUploadResult>").format(
+                   escape(upload["bucket"]), escape(upload["name"]), escape(obj["etag"]))
+        response.write_file(xml.encode(), "application/xml")
+
+
+def put_part(request, response, storage):
+    data = _raw(request)
+    upload = UPLOADS.get((request.query.get("uploadId") or [""])[0])
+    number = (request.query.get("partNumber") or [""])[0]
+    if upload is None:
+        return _error(response, HTTPStatus.NOT_FOUND, "NoSuchUpload")
+    if not number.isdigit():
+        return _error(response, HTTPStatus.BAD_REQUEST, "InvalidArgument")
+    upload["parts"][int(number)] = data
+    response["ETag"] = '"{}"'.format(hashlib.md5(data).hexdigest())
 
 
 def get_object(request, response, storage, *args, **kwargs):
@@ -108,6 +180,10 @@ def get_object(request, response, storage, *args, **kwargs):
 
 def delete_object(request, response, storage, *args, **kwargs):
     bucket, name = request.params["bucket_name"], request.params["object_id"]
+    if "uploadId" in request.query:  # abort a multipart upload
+        UPLOADS.pop(request.query["uploadId"][0], None)
+        response.status = HTTPStatus.NO_CONTENT
+        return
     if _live(storage, bucket, name) is None:
         return _error(response, HTTPStatus.NOT_FOUND, "NoSuchKey")
     storage.delete_file(bucket, name)
@@ -139,7 +215,7 @@ def put_bucket(request, response, storage, *args, **kwargs):
 XML_API = (
     (r"^/(?P<bucket_name>[-.\w%]+)$", {server.GET: list_bucket, server.PUT: put_bucket}),
     (r"^/(?P<bucket_name>[-.\w%]+)/(?P<object_id>.*[^/]+)$",
-     {server.GET: get_object, server.PUT: put_object, server.DELETE: delete_object}),
+     {server.GET: get_object, server.PUT: put_object, server.POST: post_object, server.DELETE: delete_object}),
 )
 # The emulator's own routes first (its /storage/v1, /upload, /download and /b paths), then the XML API in place
 # of its bare one.

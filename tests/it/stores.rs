@@ -242,6 +242,31 @@ pub fn plain_http_off_loopback_is_refused_before_any_request(store: &dyn Emulate
     assert!(store.objects(&bucket).is_empty());
 }
 
+/// A file over the streaming threshold (16 MiB) is sent in parts (a multipart upload: GCS's XML multipart
+/// upload, Azure's blocks) and reads back whole, byte for byte.
+pub fn a_file_over_the_stream_threshold_is_sent_in_parts_and_reads_back_whole(
+    store: &dyn Emulated,
+) {
+    let bucket = store.bucket("large");
+    let site = Site::new();
+    site.config(SiteToml::url(&store.url(&bucket, "blog")));
+    small_blog(&site);
+    // 17 MiB that no two parts share, so a part sent twice or out of order shows.
+    let big: Vec<u8> = (0..17u32 << 20)
+        .map(|i| (i % 251) as u8 ^ (i >> 20) as u8)
+        .collect();
+    std::fs::create_dir_all(site.path("public/media")).unwrap();
+    std::fs::write(site.path("public/media/talk.mp4"), &big).unwrap();
+    site.commit("v1 with a talk");
+    run(store, &site, &store.upstream(), &[]).ok();
+    let stored = site_objects(store, &bucket);
+    assert!(
+        stored["media/talk.mp4"] == big,
+        "the large file came back different"
+    );
+    assert_eq!(stored, tree(&site));
+}
+
 /// One `#[test]` per scenario for a store.
 #[macro_export]
 macro_rules! store_scenarios {
@@ -273,6 +298,12 @@ macro_rules! store_scenarios {
         #[test]
         fn plain_http_off_loopback_is_refused_before_any_request() {
             $crate::stores::plain_http_off_loopback_is_refused_before_any_request($store);
+        }
+        #[test]
+        fn a_file_over_the_stream_threshold_is_sent_in_parts_and_reads_back_whole() {
+            $crate::stores::a_file_over_the_stream_threshold_is_sent_in_parts_and_reads_back_whole(
+                $store,
+            );
         }
         #[test]
         fn doctor_checks_the_bucket_and_its_conditional_writes() {
