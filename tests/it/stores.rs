@@ -267,6 +267,35 @@ pub fn a_file_over_the_stream_threshold_is_sent_in_parts_and_reads_back_whole(
     assert_eq!(stored, tree(&site));
 }
 
+/// A branch's preview goes under `_previews/<name>/` beside production (which it leaves alone), `preview
+/// list` names it, and `preview rm` removes exactly its keys.
+pub fn a_preview_goes_beside_production_and_rm_removes_exactly_it(store: &dyn Emulated) {
+    let (site, bucket) = published(store, "preview");
+    let production = site_objects(store, &bucket);
+    site.git(&["checkout", "-q", "-b", "draft"]);
+    site.write("public/posts/c/index.html", "<h1>C, a draft</h1>");
+    site.commit("draft c");
+    run(store, &site, &store.upstream(), &["preview"]).ok();
+    let all = site_objects(store, &bucket);
+    let preview: BTreeMap<String, Vec<u8>> = (all.iter())
+        .filter_map(|(k, v)| Some((k.strip_prefix("_previews/draft/")?.to_string(), v.clone())))
+        .filter(|(k, _)| !k.starts_with(".git-publish/"))
+        .collect();
+    assert_eq!(preview, tree(&site), "the preview is the draft's tree");
+    let outside: BTreeMap<String, Vec<u8>> = (all.into_iter())
+        .filter(|(k, _)| !k.starts_with("_previews/"))
+        .collect();
+    assert_eq!(outside, production, "production is untouched");
+    let listed = run(store, &site, &store.upstream(), &["preview", "list"]).ok();
+    assert!(listed.stdout.contains("draft"), "{}", listed.stdout);
+    run(store, &site, &store.upstream(), &["preview", "rm", "draft"]).ok();
+    let left: Vec<String> = (store.objects(&bucket).into_keys())
+        .filter(|k| k.starts_with("blog/_previews/"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(site_objects(store, &bucket), production);
+}
+
 /// One `#[test]` per scenario for a store.
 #[macro_export]
 macro_rules! store_scenarios {
@@ -304,6 +333,10 @@ macro_rules! store_scenarios {
             $crate::stores::a_file_over_the_stream_threshold_is_sent_in_parts_and_reads_back_whole(
                 $store,
             );
+        }
+        #[test]
+        fn a_preview_goes_beside_production_and_rm_removes_exactly_it() {
+            $crate::stores::a_preview_goes_beside_production_and_rm_removes_exactly_it($store);
         }
         #[test]
         fn doctor_checks_the_bucket_and_its_conditional_writes() {
