@@ -96,17 +96,17 @@ enum Direct {
 
 impl Direct {
     fn of(target: &Target) -> Option<Direct> {
-        if let Some(c) = &target.cloudflare {
+        if let Some(c) = &target.cdn.cloudflare {
             let domain = target.domain.clone().unwrap_or_default();
             return Some(Direct::Cloudflare {
                 zone: c.zone.clone(),
                 domain,
             });
         }
-        if let Some(c) = &target.cloud_cdn {
+        if let Some(c) = &target.cdn.cloud_cdn {
             return Some(Direct::CloudCdn(c.clone()));
         }
-        (target.front_door.clone()).map(|f| Direct::FrontDoor(f, target.domain.clone()))
+        (target.cdn.front_door.clone()).map(|f| Direct::FrontDoor(f, target.domain.clone()))
     }
 
     fn spec(&self) -> String {
@@ -147,6 +147,7 @@ impl CdnLookup {
         }
         let ds: Vec<&str> = self
             .target
+            .cdn
             .distributions
             .iter()
             .map(|d| d.describe())
@@ -166,7 +167,7 @@ impl CdnLookup {
         if self.direct.is_some() {
             return false;
         }
-        (self.target.distributions.iter()).any(|d| cloudfront::asks(&self.target, d))
+        (self.target.cdn.distributions.iter()).any(|d| cloudfront::asks(&self.target, d))
     }
 
     /// Ask CloudFront. With the answer, what a record may keep of it (None when an origin path had to be
@@ -184,7 +185,7 @@ impl CdnLookup {
         let Some(c) = &self.cloudfront else {
             return Ok((out, None));
         };
-        for d in &self.target.distributions {
+        for d in &self.target.cdn.distributions {
             let r =
                 cloudfront::resolve_one(&c.cf, &self.target, &self.bucket, &self.prefix, d, say)
                     .await?;
@@ -209,27 +210,32 @@ impl CdnLookup {
             (None, Some(c)) => c,
             _ => return None, // nothing to keep: resolving asks nothing
         };
-        if kept.from != self.spec() || kept.distributions.len() != self.target.distributions.len() {
+        if kept.from != self.spec()
+            || kept.distributions.len() != self.target.cdn.distributions.len()
+        {
             return None;
         }
-        let entries = (kept.distributions.iter().zip(&self.target.distributions))
-            .map(|(k, d)| {
-                let settings = CdnSettings {
-                    id: match d {
-                        Distribution::Id(id) => id.clone(),
-                        Distribution::Auto => k.id.clone(),
-                    },
-                    origin_path: (self.target.origin_path.clone()).unwrap_or(k.origin_path.clone()),
-                    profile: cloudfront::PROFILE,
-                };
-                cloudfront::warn_unserved(&settings, &self.bucket, &self.prefix, say);
-                let cdn = cloudfront::CloudFront::new(c.cf.clone(), &settings.id);
-                (
-                    settings,
-                    Box::new(cdn.with_kvs(c.kvs.clone())) as Box<dyn Cdn>,
-                )
-            })
-            .collect();
+        let entries = (kept
+            .distributions
+            .iter()
+            .zip(&self.target.cdn.distributions))
+        .map(|(k, d)| {
+            let settings = CdnSettings {
+                id: match d {
+                    Distribution::Id(id) => id.clone(),
+                    Distribution::Auto => k.id.clone(),
+                },
+                origin_path: (self.target.cdn.origin_path.clone()).unwrap_or(k.origin_path.clone()),
+                profile: cloudfront::PROFILE,
+            };
+            cloudfront::warn_unserved(&settings, &self.bucket, &self.prefix, say);
+            let cdn = cloudfront::CloudFront::new(c.cf.clone(), &settings.id);
+            (
+                settings,
+                Box::new(cdn.with_kvs(c.kvs.clone())) as Box<dyn Cdn>,
+            )
+        })
+        .collect();
         Some(entries)
     }
 }
@@ -265,7 +271,7 @@ fn cdn_setup_error(target: &Target, e: CdnError) -> Error {
 /// before anything is written) and the API base from the environment.
 async fn cloud_cdn_entry(target: &Target, c: &crate::config::CloudCdnConfig) -> Result<CdnEntry> {
     let fail = |e| cdn_setup_error(target, e);
-    let base = gcp::Compute::base_from_env(target.allow_http).map_err(fail)?;
+    let base = gcp::Compute::base_from_env(target.store.allow_http).map_err(fail)?;
     let token = gcp::Token::from_env().await.map_err(fail)?;
     let limits = crate::exec::api::Limits::default();
     let compute = gcp::Compute::new(&c.project, &c.url_map, base, token, limits).map_err(fail)?;
@@ -288,7 +294,7 @@ async fn front_door_entry(
     domain: Option<&str>,
 ) -> Result<CdnEntry> {
     let fail = |e| cdn_setup_error(target, e);
-    let base = azure::Arm::base_from_env(target.allow_http).map_err(fail)?;
+    let base = azure::Arm::base_from_env(target.store.allow_http).map_err(fail)?;
     let token = azure::arm::token_from_env().await.map_err(fail)?;
     let at = azure::Endpoint {
         subscription: f.subscription.clone(),
@@ -331,7 +337,7 @@ fn cloud_backends(target: &Target, cloud: Cloud, bucket: &str, prefix: &str) -> 
                 hint: String::new(),
             })
     };
-    let state = match target.state.as_ref().map(|l| &l.backend) {
+    let state = match target.store.state.as_ref().map(|l| &l.backend) {
         Some(Backend::Cloud { bucket, .. }) => Some(build(bucket, "")?),
         _ => None,
     };
@@ -356,13 +362,13 @@ fn cloud_backends(target: &Target, cloud: Cloud, bucket: &str, prefix: &str) -> 
 /// unless `allow_http = true`, so signed requests never cross a network unencrypted by accident.
 pub fn check_env_endpoints(target: &Target) -> Result<()> {
     let check = |var: &str, v: &str| {
-        crate::config::check_endpoint(v, target.allow_http).map_err(|why| Error::Usage(format!(
+        crate::config::check_endpoint(v, target.store.allow_http).map_err(|why| Error::Usage(format!(
             "{var}={}: {why}; use https, a loopback address, or set `allow_http = true` for target `{}` in site.toml",
             crate::config::redact_userinfo(v),
             target.name
         )))
     };
-    match &target.backend {
+    match &target.store.backend {
         Backend::Local { .. } => return Ok(()),
         Backend::Cloud {
             cloud: Cloud::Gcs, ..
@@ -405,15 +411,15 @@ pub fn check_env_endpoints(target: &Target) -> Result<()> {
 /// `endpoint_url` too): `site.toml`'s `endpoint`, checked when the config was read, overrides S3's.
 pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> Result<()> {
     for (service, url) in aws::resolved_endpoints(sdk) {
-        if service == "S3" && target.endpoint.is_some() {
+        if service == "S3" && target.store.endpoint.is_some() {
             continue;
         }
-        crate::config::check_endpoint(&url, target.allow_http).map_err(|why| {
+        crate::config::check_endpoint(&url, target.store.allow_http).map_err(|why| {
             Error::Usage(format!(
                 "the {service} endpoint from the environment or AWS profile{} is {}: {why}; use https, a \
                  loopback address, or set `allow_http = true` for target `{}` in site.toml",
                 target
-                    .profile
+                    .store.profile
                     .as_deref()
                     .map(|p| format!(" `{p}`"))
                     .unwrap_or_default(),
@@ -428,7 +434,7 @@ pub fn check_resolved_endpoints(target: &Target, sdk: &aws_types::SdkConfig) -> 
 /// Whether the target's store is Cloudflare R2: its endpoint is R2's (`*.r2.cloudflarestorage.com`), or it has
 /// Cloudflare's cache in front (`[targets.NAME.cloudflare]`, which is how R2 serves a site on a domain).
 pub fn is_r2(target: &Target) -> bool {
-    target.cloudflare.is_some() || target.endpoint.as_deref().is_some_and(is_r2_endpoint)
+    target.cdn.cloudflare.is_some() || target.store.endpoint.as_deref().is_some_and(is_r2_endpoint)
 }
 
 /// Whether `endpoint` is R2's S3 endpoint (`https://<account>.r2.cloudflarestorage.com`, or a jurisdiction's
@@ -454,9 +460,9 @@ pub async fn backends(target: &Target, with_cdn: bool, say: &dyn Fn(Notice)) -> 
 /// The target's backends with its distributions not resolved yet: `lookup` resolves them when the caller
 /// chooses (a publish asks CloudFront beside its first request to the store, not before it).
 pub async fn unresolved(target: &Target) -> Result<Backends> {
-    let (bucket, prefix) = match &target.backend {
+    let (bucket, prefix) = match &target.store.backend {
         Backend::Local { root } => {
-            let state = match target.state.as_ref().map(|l| &l.backend) {
+            let state = match target.store.state.as_ref().map(|l| &l.backend) {
                 Some(Backend::Local { root }) => {
                     Some(Box::new(local::LocalStore::new(root)) as Box<dyn ObjectStore>)
                 }
@@ -480,7 +486,7 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
     let sdk = aws::sdk_config(target).await;
     check_resolved_endpoints(target, &sdk)?;
     let client = aws::s3_client(&sdk, target);
-    let state = match target.state.as_ref().map(|l| &l.backend) {
+    let state = match target.store.state.as_ref().map(|l| &l.backend) {
         Some(Backend::S3 { bucket, .. }) => Some(Box::new(s3::S3Store::new(
             client.clone(),
             bucket,
@@ -496,7 +502,7 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
         false => store,
     };
     let direct = Direct::of(target);
-    let with_cdn = !target.distributions.is_empty();
+    let with_cdn = !target.cdn.distributions.is_empty();
     let lookup = (with_cdn || direct.is_some()).then(|| CdnLookup {
         direct,
         cloudfront: Some(CloudFrontClients {

@@ -105,7 +105,7 @@ impl Config {
         check_publisher(raw.publisher.as_deref(), path)?;
         let mut targets = validate_targets(raw.targets, path, base_dir)?;
         for t in targets.values_mut() {
-            t.publisher = t.publisher.take().or_else(|| raw.publisher.clone());
+            t.publish.publisher = t.publish.publisher.take().or_else(|| raw.publisher.clone());
         }
         check_shared_state(&targets, path)?;
         let rules = Rules::compile(&raw.rules).map_err(|why| {
@@ -162,7 +162,7 @@ fn check_publisher(publisher: Option<&str>, path: &Path) -> Result<()> {
 fn check_shared_state(targets: &BTreeMap<String, Target>, path: &Path) -> Result<()> {
     // Where each record is: `state`, or inside the site. Only pairs where one sets `state` are refused (two
     // targets on the same url share their record by design).
-    let place = |t: &Target| match (&t.state, &t.backend) {
+    let place = |t: &Target| match (&t.store.state, &t.store.backend) {
         (Some(loc), _) => loc.describe(),
         (None, b @ (Backend::S3 { .. } | Backend::Cloud { .. })) => {
             let prefix = b.bucket_and_prefix().map_or("", |(_, p)| p);
@@ -180,7 +180,7 @@ fn check_shared_state(targets: &BTreeMap<String, Target>, path: &Path) -> Result
         let Some(other) = seen.insert(place(t), t) else {
             continue;
         };
-        if let Some(loc) = t.state.as_ref().or(other.state.as_ref()) {
+        if let Some(loc) = t.store.state.as_ref().or(other.store.state.as_ref()) {
             let other = &other.name;
             return Err(invalid(
                 path,
@@ -479,14 +479,14 @@ mod tests {
         assert_eq!(c.source.branch, None);
         let t = c.target(None).unwrap();
         assert_eq!(
-            t.backend,
+            t.store.backend,
             Backend::S3 {
                 bucket: "my-bucket".into(),
                 prefix: "blog".into()
             }
         );
-        assert_eq!(t.max_deletes, DEFAULT_MAX_DELETES);
-        assert_eq!(t.max_invalidation_paths, DEFAULT_MAX_INVALIDATION_PATHS);
+        assert_eq!(t.publish.max_deletes, DEFAULT_MAX_DELETES);
+        assert_eq!(t.cdn.max_invalidation_paths, DEFAULT_MAX_INVALIDATION_PATHS);
         assert_eq!(t.forms.index_document, "index.html");
         assert!(t.forms.dir_slash && t.forms.dir_index && !t.forms.dir_bare && !t.forms.pretty);
     }
@@ -598,6 +598,7 @@ mod tests {
         ] {
             let c = parse(&format!("[targets.www]\nurl = \"{url}\"\n")).unwrap();
             let why = c.targets["www"]
+                .store
                 .backend
                 .aws_only("www", "an IAM policy")
                 .unwrap();
@@ -612,7 +613,10 @@ mod tests {
         }
         let s3 = parse(MINIMAL).unwrap();
         assert_eq!(
-            s3.targets["production"].backend.aws_only("production", "x"),
+            s3.targets["production"]
+                .store
+                .backend
+                .aws_only("production", "x"),
             None
         );
     }
@@ -794,16 +798,22 @@ mod tests {
         let c = parse("[targets.p]\nurl = \"s3://bucket\"\ndistribution = [\"E2QWRUHAPOMQZL\", \"E3QWRUHAPOMQZL\"]\ndirectory_urls = [\"/dir\"]\npretty_urls = true\ninvalidation_budget = 200\ndelay_deletes = true\n").unwrap();
         let t = c.target(None).unwrap();
         assert_eq!(
-            t.distributions,
+            t.cdn.distributions,
             [
                 Distribution::Id("E2QWRUHAPOMQZL".into()),
                 Distribution::Id("E3QWRUHAPOMQZL".into())
             ]
         );
         assert!(t.forms.dir_bare && !t.forms.dir_slash && !t.forms.dir_index && t.forms.pretty);
-        assert_eq!((t.invalidation_budget, t.delay_deletes), (200, true));
+        assert_eq!(
+            (t.cdn.invalidation_budget, t.publish.delay_deletes),
+            (200, true)
+        );
         let c = parse("[targets.p]\nurl = \"s3://bucket\"\ndistribution = \"auto\"\ndomain = \"blog.example.com\"\n").unwrap();
-        assert_eq!(c.target(None).unwrap().distributions, [Distribution::Auto]);
+        assert_eq!(
+            c.target(None).unwrap().cdn.distributions,
+            [Distribution::Auto]
+        );
     }
 
     #[test]

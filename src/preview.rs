@@ -80,12 +80,12 @@ pub fn key_prefix(target: &Target, name: &str) -> String {
 /// the record's Deny covers them and listing them lists nothing of the site.
 pub fn records_dir(target: &Target) -> (Backend, String) {
     let production = crate::state::key_of(target);
-    let backend = match &target.state {
+    let backend = match &target.store.state {
         Some(loc) => loc.backend.clone(),
-        None => target.backend.with_prefix(""),
+        None => target.store.backend.with_prefix(""),
     };
     let dir = match production.strip_suffix("state.json") {
-        Some(dir) if target.state.is_none() => format!("{dir}previews/"),
+        Some(dir) if target.store.state.is_none() => format!("{dir}previews/"),
         _ => format!(
             "{}.previews/",
             production.trim_end_matches(".json").trim_end_matches('/')
@@ -105,19 +105,19 @@ pub fn record_key(target: &Target, name: &str) -> String {
 pub fn derive(target: &Target, name: &str) -> Target {
     let mut t = target.clone();
     t.name = target_name(&target.name, name);
-    t.backend = match &target.backend {
+    t.store.backend = match &target.store.backend {
         Backend::Local { root } => Backend::Local {
             root: root.join(PREFIX).join(name),
         },
         bucket => bucket.with_prefix(&key_prefix(target, name)),
     };
     let (backend, _) = records_dir(target);
-    t.state = Some(StateLocation {
+    t.store.state = Some(StateLocation {
         backend,
         key: record_key(target, name),
     });
-    t.cdn_function = crate::config::CdnFunction::Off;
-    t.delay_deletes = false;
+    t.cdn.cdn_function = crate::config::CdnFunction::Off;
+    t.publish.delay_deletes = false;
     t.default = false;
     t
 }
@@ -129,7 +129,7 @@ pub fn url(target: &Target, name: &str, distribution_domain: Option<&str>) -> St
     if let Some(domain) = target.previews.as_ref().and_then(|p| p.domain.as_deref()) {
         return format!("https://{name}.{domain}/");
     }
-    match (&target.backend, distribution_domain) {
+    match (&target.store.backend, distribution_domain) {
         (_, Some(d)) => format!("https://{d}{COOKIE_PATH}{name}/"),
         (Backend::Local { root }, None) => {
             root.join(PREFIX).join(name).join("").display().to_string()
@@ -224,15 +224,15 @@ mod tests {
         let p = derive(&t, "draft");
         assert_eq!(p.name, "p@draft");
         assert_eq!(p.prefix(), "site/_previews/draft");
-        let loc = p.state.as_ref().unwrap();
+        let loc = p.store.state.as_ref().unwrap();
         assert_eq!(loc.key, "site/.git-publish/previews/draft.json");
         assert!(!p.manages_cdn_function());
-        assert_eq!(p.distributions, t.distributions);
+        assert_eq!(p.cdn.distributions, t.cdn.distributions);
         let custom = target("url = \"s3://blog\"\nstate = \"s3://records/blog.json\"");
         assert_eq!(record_key(&custom, "x"), "blog.previews/x.json");
         let local = target("url = \"file:///srv/www\"");
         assert_eq!(
-            derive(&local, "x").backend,
+            derive(&local, "x").store.backend,
             Backend::Local {
                 root: "/srv/www/_previews/x".into()
             }

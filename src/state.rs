@@ -60,7 +60,7 @@ pub async fn move_record(
     target: &Target,
     dry_run: bool,
 ) -> Result<Option<Versioned>> {
-    if target.state.is_none() {
+    if target.store.state.is_none() {
         return Ok(None);
     }
     let err = |e| store_err(&target.name, e);
@@ -97,7 +97,7 @@ pub async fn read_for(
     target: &Target,
 ) -> Result<(Option<State>, Option<String>)> {
     let (st, etag) = read(stores.record, &key_of(target), &target.name).await?;
-    if st.is_some() || target.state.is_none() {
+    if st.is_some() || target.store.state.is_none() {
         return Ok((st, etag));
     }
     let old = state_key(target.prefix());

@@ -66,7 +66,7 @@ impl Finding {
 
 /// Credentials, region and each distribution's origin of an S3 target (nothing for a local directory).
 pub async fn aws_checks(target: &Target) -> Vec<Finding> {
-    let Backend::S3 { bucket, prefix } = &target.backend else {
+    let Backend::S3 { bucket, prefix } = &target.store.backend else {
         return Vec::new();
     };
     let sdk = aws::sdk_config(target).await;
@@ -83,7 +83,7 @@ pub async fn aws_checks(target: &Target) -> Vec<Finding> {
     }
     let mut out = vec![credentials, region(&client, target, bucket).await];
     let cf = aws::cloudfront_client(&sdk);
-    for d in &target.distributions {
+    for d in &target.cdn.distributions {
         let said = RefCell::new(Vec::new());
         let say = |n: Notice| {
             if let Notice::Warn(w) = n {
@@ -118,7 +118,7 @@ pub async fn aws_checks(target: &Target) -> Vec<Finding> {
 /// region the SDK would use; `region = "auto"` (R2) is not compared.
 async fn region(client: &aws_sdk_s3::Client, target: &Target, bucket: &str) -> Finding {
     let what = format!("s3://{bucket}");
-    if target.region.as_deref() == Some("auto") {
+    if target.store.region.as_deref() == Some("auto") {
         // No AWS region is called `auto`: it is what Cloudflare R2 takes, whose buckets have no region to
         // compare (GetBucketLocation answers a location hint, not a region).
         return Finding::pass(
@@ -138,7 +138,7 @@ async fn region(client: &aws_sdk_s3::Client, target: &Target, bucket: &str) -> F
             return Finding::from_error("region", classify(&e, &what, ep.as_deref()));
         }
     };
-    let configured = target.region.clone();
+    let configured = target.store.region.clone();
     match configured {
         Some(r) if r != got => Finding::fail(
             "region",

@@ -216,7 +216,7 @@ pub struct Resolution {
 
 /// Whether resolving `d` asks CloudFront anything (not for an id with `origin_path` set).
 pub fn asks(target: &Target, d: &Distribution) -> bool {
-    !matches!(d, Distribution::Id(_) if target.origin_path.is_some())
+    !matches!(d, Distribution::Id(_) if target.cdn.origin_path.is_some())
 }
 
 /// [`resolve`], saying whether the origin path was assumed.
@@ -231,7 +231,7 @@ pub async fn resolve_one(
     let mut assumed = false;
     let info = match d {
         // The origin path is given: nothing to ask CloudFront.
-        Distribution::Id(id) if target.origin_path.is_some() => DistInfo::known(id, Vec::new()),
+        Distribution::Id(id) if target.cdn.origin_path.is_some() => DistInfo::known(id, Vec::new()),
         Distribution::Id(id) => match get(cf, id).await {
             Ok(info) => info,
             Err(e) => {
@@ -247,7 +247,7 @@ pub async fn resolve_one(
         },
         Distribution::Auto => resolve_auto(cf, target, bucket, d, say).await?,
     };
-    let origin_path = match &target.origin_path {
+    let origin_path = match &target.cdn.origin_path {
         Some(p) => p.clone(),
         None => info.origin_path(bucket),
     };

@@ -25,7 +25,11 @@ use crate::exec::StoreError;
 
 /// Shared SDK configuration for a target: standard credential chain, the target's profile and region.
 pub async fn sdk_config(target: &Target) -> SdkConfig {
-    sdk_config_for(target.profile.as_deref(), target.region.as_deref()).await
+    sdk_config_for(
+        target.store.profile.as_deref(),
+        target.store.region.as_deref(),
+    )
+    .await
 }
 
 /// How long a new connection may take (TCP and TLS).
@@ -93,6 +97,7 @@ pub fn resolved_endpoints(sdk: &SdkConfig) -> Vec<(&'static str, String)> {
 /// Whether S3 requests go to a custom (S3-compatible or local) endpoint.
 pub fn custom_s3_endpoint(target: &Target) -> Option<String> {
     target
+        .store
         .endpoint
         .clone()
         .or_else(|| {
@@ -111,7 +116,7 @@ pub fn custom_s3_endpoint(target: &Target) -> Option<String> {
 /// the SDK's own endpoint rules: where connections for the site's requests may be opened ahead.
 pub async fn s3_origin(sdk: &SdkConfig, target: &Target, bucket: &str) -> Option<String> {
     use aws_sdk_s3::config::endpoint::{DefaultResolver, Params, ResolveEndpoint};
-    let custom = (target.endpoint.clone())
+    let custom = (target.store.endpoint.clone())
         .or_else(|| service_endpoint(sdk, "S3"))
         .filter(|e| !e.is_empty());
     let params = Params::builder()
@@ -155,7 +160,7 @@ fn service_endpoint(sdk: &SdkConfig, service: &str) -> Option<String> {
 
 pub fn s3_client(sdk: &SdkConfig, target: &Target) -> aws_sdk_s3::Client {
     let mut b = aws_sdk_s3::config::Builder::from(sdk);
-    if let Some(ep) = &target.endpoint {
+    if let Some(ep) = &target.store.endpoint {
         b = b.endpoint_url(ep);
     }
     if custom_s3_endpoint(target).is_some() {

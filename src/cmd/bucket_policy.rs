@@ -32,9 +32,10 @@ pub fn run(s: &Session, target: Option<&str>, args: &BucketPolicyArgs) -> Result
         message,
         hint,
     };
-    if let (Backend::Cloud { .. }, Some(why)) =
-        (&t.backend, t.backend.aws_only(&t.name, "a bucket policy"))
-    {
+    if let (Backend::Cloud { .. }, Some(why)) = (
+        &t.store.backend,
+        t.store.backend.aws_only(&t.name, "a bucket policy"),
+    ) {
         return Err(invalid((
             why,
             "name an s3:// target with --target NAME".into(),
@@ -66,7 +67,7 @@ pub fn distribution_arns(
         }
         return Ok(args.distribution_arn.clone());
     }
-    let ids: Vec<&str> = (t.distributions.iter())
+    let ids: Vec<&str> = (t.cdn.distributions.iter())
         .filter_map(|d| match d {
             Distribution::Id(id) => Some(id.as_str()),
             Distribution::Auto => None,
@@ -134,10 +135,10 @@ pub fn policy(target: &Target, arns: &[String]) -> std::result::Result<Value, St
 
 /// The deploy record's key when it is kept in the target's own bucket (None: elsewhere).
 pub fn record_key(target: &Target) -> Option<String> {
-    let Backend::S3 { bucket, prefix } = &target.backend else {
+    let Backend::S3 { bucket, prefix } = &target.store.backend else {
         return None;
     };
-    match &target.state {
+    match &target.store.state {
         None => Some(match prefix.as_str() {
             "" => format!("{}/state.json", crate::plan::STATE_DIR),
             p => format!("{p}/{}/state.json", crate::plan::STATE_DIR),
@@ -152,13 +153,13 @@ pub fn record_key(target: &Target) -> Option<String> {
 
 /// The Deny's resource: the record's directory, or a `state` key in this bucket with its siblings.
 fn record_resource(target: &Target) -> Option<String> {
-    let Backend::S3 { bucket, .. } = &target.backend else {
+    let Backend::S3 { bucket, .. } = &target.store.backend else {
         return None;
     };
     let key = record_key(target)?;
     Some(match key.strip_suffix("state.json") {
         // Our own directory: everything in it (the probe too).
-        Some(dir) if target.state.is_none() => format!("arn:aws:s3:::{bucket}/{dir}*"),
+        Some(dir) if target.store.state.is_none() => format!("arn:aws:s3:::{bucket}/{dir}*"),
         _ => format!("arn:aws:s3:::{bucket}/{key}*"),
     })
 }

@@ -57,11 +57,11 @@ pub async fn run(s: &Session, target: Option<&str>, site_url: Option<&str>) -> R
     }
     // Cloudflare's token and zone have checks of their own (a token verify, the zone's read); every other
     // CDN answers one read-only call (`Cdn::check_access`).
-    match &t.cloudflare {
+    match &t.cdn.cloudflare {
         Some(cf) => checks.extend(cloudflare_checks(&cf.zone).await),
         None => checks.extend(cdn_access(t).await),
     }
-    let recommended = if t.distributions.is_empty() {
+    let recommended = if t.cdn.distributions.is_empty() {
         super::setup::Recommended::default()
     } else {
         super::setup::recommended(t).await
@@ -75,7 +75,7 @@ pub async fn run(s: &Session, target: Option<&str>, site_url: Option<&str>) -> R
     }
     let report = Doctor {
         target: t.name.clone(),
-        url: t.url.clone(),
+        url: t.store.url.clone(),
         ok: checks.iter().all(|f| f.ok),
         checks,
         recommended: recommended.findings,
@@ -150,7 +150,7 @@ async fn conditional_writes(s: &Session, t: &Target) -> Finding {
             CHECK,
             format!("{} refused both writes that must fail (412)", store.describe()),
         ),
-        Ok(Some(what)) if t.locking == Locking::None => Finding::pass(
+        Ok(Some(what)) if t.store.locking == Locking::None => Finding::pass(
             CHECK,
             format!("{what}: accepted because the target sets locking = \"none\" (one publisher at a time)"),
         ),
@@ -271,14 +271,14 @@ enum Served {
 /// read the distribution). A record that `state` keeps in another bucket, or outside the served directory or
 /// origin path, is not served.
 fn served_key(t: &Target) -> Served {
-    let origin = t.origin_path.as_deref().unwrap_or(t.prefix());
+    let origin = t.cdn.origin_path.as_deref().unwrap_or(t.prefix());
     let elsewhere = |loc: &crate::config::StateLocation| {
         Served::Outside(format!(
             "the record is kept at {}, outside the site",
             loc.describe()
         ))
     };
-    let key = match (&t.state, &t.backend) {
+    let key = match (&t.store.state, &t.store.backend) {
         (None, _) => state::state_key(t.prefix()),
         (Some(loc), site @ (Backend::S3 { .. } | Backend::Cloud { .. })) => {
             match loc.backend.with_prefix("") == site.with_prefix("") {
@@ -299,7 +299,7 @@ fn served_key(t: &Target) -> Served {
             }
         }
     };
-    match (crate::plan::served_path("", origin, &key), &t.state) {
+    match (crate::plan::served_path("", origin, &key), &t.store.state) {
         (Some(path), _) => Served::At(path),
         (None, Some(loc)) => elsewhere(loc),
         (None, None) => Served::NotByTheDistribution(format!(
@@ -423,7 +423,7 @@ fn looks_like_record(head: &[u8]) -> bool {
 }
 
 fn public_fix(t: &Target) -> String {
-    match &t.backend {
+    match &t.store.backend {
         Backend::S3 { .. } if crate::backends::is_r2(t) => format!(
             "R2 has no bucket policy: keep the record out of the site with `state = \"s3://PRIVATE-BUCKET/KEY\"` \
              under [targets.{}] in site.toml (a bucket with no public access), or block /.git-publish/* with a \

@@ -45,13 +45,13 @@ pub fn not_on_r2(s: &Session, t: &Target, command: &str) -> Result<()> {
     if !crate::backends::is_r2(t) {
         return Ok(());
     }
-    let bucket = match &t.backend {
+    let bucket = match &t.store.backend {
         Backend::S3 { bucket, .. } => bucket.as_str(),
         // Not R2: `aws_only` names what they are.
         Backend::Local { .. } | Backend::Cloud { .. } => return Ok(()),
     };
-    let zone =
-        (t.cloudflare.as_ref()).map_or("the site's zone".into(), |c| format!("zone {}", c.zone));
+    let zone = (t.cdn.cloudflare.as_ref())
+        .map_or("the site's zone".into(), |c| format!("zone {}", c.zone));
     Err(Error::ConfigInvalid {
         path: s.config.path.clone(),
         message: format!(
@@ -89,8 +89,8 @@ pub fn policy(target: &Target) -> std::result::Result<Value, String> {
         }),
         list,
     ];
-    statements.extend(cloudfront_statements(&target.distributions));
-    if target.manages_cdn_function() && !target.distributions.is_empty() {
+    statements.extend(cloudfront_statements(&target.cdn.distributions));
+    if target.manages_cdn_function() && !target.cdn.distributions.is_empty() {
         statements.extend(function_statements(target));
     }
     Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
@@ -102,8 +102,8 @@ pub fn s3_arn<'t>(
     target: &'t Target,
     what: &str,
 ) -> std::result::Result<(&'t str, String), String> {
-    let Backend::S3 { bucket, prefix } = &target.backend else {
-        return Err((target.backend.aws_only(&target.name, what)).unwrap_or_default());
+    let Backend::S3 { bucket, prefix } = &target.store.backend else {
+        return Err((target.store.backend.aws_only(&target.name, what)).unwrap_or_default());
     };
     Ok(match prefix.as_str() {
         "" => (bucket, format!("arn:aws:s3:::{bucket}")),
@@ -162,7 +162,7 @@ fn function_statements(target: &Target) -> Vec<Value> {
             arn(target.site().response_function_name())
         ]),
     };
-    let distributions: Vec<String> = (target.distributions.iter())
+    let distributions: Vec<String> = (target.cdn.distributions.iter())
         .map(|d| match d {
             Distribution::Id(id) => format!("arn:aws:cloudfront::*:distribution/{id}"),
             Distribution::Auto => "arn:aws:cloudfront::*:distribution/*".into(),
@@ -258,7 +258,7 @@ pub fn previews_policy(target: &Target) -> std::result::Result<Value, String> {
             "NotResource": [previews, records],
         }),
     ];
-    let mut cf = cloudfront_statements(&target.distributions);
+    let mut cf = cloudfront_statements(&target.cdn.distributions);
     for s in &mut cf {
         if s["Sid"] == "InvalidateDistribution" {
             s["Sid"] = json!("InvalidatePreviewPaths");

@@ -450,8 +450,8 @@ impl Questions<'_> {
 /// Say where the file went, warn when the output directory is ignored, and say what to do next.
 fn say_written(repo: &Repo, cfg: &Config, a: &Answers, path: &Path, ui: &Ui) -> Result<()> {
     let target = cfg.target(None)?;
-    let where_ = match &target.backend {
-        Backend::S3 { .. } | Backend::Cloud { .. } => target.url.clone(),
+    let where_ = match &target.store.backend {
+        Backend::S3 { .. } | Backend::Cloud { .. } => target.store.url.clone(),
         Backend::Local { root } => root.display().to_string(),
     };
     let shown_dir = if a.dir.is_empty() { "." } else { &a.dir };
@@ -900,9 +900,9 @@ mod tests {
             let cfg = Config::from_str(&text, &root.join("site.toml"), root).unwrap();
             let t = cfg.target(None).unwrap();
             assert!(
-                matches!(t.backend, Backend::Cloud { cloud: c, .. } if c == cloud),
+                matches!(t.store.backend, Backend::Cloud { cloud: c, .. } if c == cloud),
                 "{:?}",
-                t.backend
+                t.store.backend
             );
         }
     }
@@ -925,18 +925,18 @@ mod tests {
         let t = cfg.target(None).unwrap();
         assert_eq!(t.name, "prod.eu");
         assert_eq!(
-            t.distributions,
+            t.cdn.distributions,
             vec![crate::config::Distribution::Id("E2QWRUHAPOMQZL".into())]
         );
-        assert_eq!(t.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(t.store.region.as_deref(), Some("eu-west-1"));
         assert_eq!(cfg.source.dir, "public");
-        assert!(t.state.is_none());
+        assert!(t.store.state.is_none());
         let private = Answers {
             state: Some("s3://private-bucket/site.json".into()),
             ..a
         };
         let cfg = Config::from_str(&render(&private), &path, root).unwrap();
-        let st = cfg.target(None).unwrap().state.clone().unwrap();
+        let st = cfg.target(None).unwrap().store.state.clone().unwrap();
         assert_eq!(st.key, "site.json");
 
         let local = Answers {

@@ -176,18 +176,18 @@ fn wants(
     domain: Option<String>,
     previews: Option<String>,
 ) -> Result<Wants> {
-    let Backend::S3 { bucket, prefix } = &t.backend else {
-        let why = (t.backend.aws_only(
+    let Backend::S3 { bucket, prefix } = &t.store.backend else {
+        let why = (t.store.backend.aws_only(
             &t.name,
             "setup (an S3 bucket and a CloudFront distribution)",
         ))
         .unwrap_or_default();
         return Err(Error::Usage(format!(
             "{why} ({}); pick an s3:// target with --target NAME",
-            t.url
+            t.store.url
         )));
     };
-    if let Some(ep) = &t.endpoint {
+    if let Some(ep) = &t.store.endpoint {
         return Err(Error::Usage(format!(
             "target {} uses the S3-compatible endpoint {}: setup makes AWS S3 buckets and CloudFront \
              distributions; create that store's bucket with its own tools",
@@ -195,7 +195,7 @@ fn wants(
             crate::config::redact_userinfo(ep)
         )));
     }
-    let region = (t.region.clone())
+    let region = (t.store.region.clone())
         .or_else(|| sdk.region().map(|r| r.to_string()))
         .unwrap_or_else(|| "us-east-1".into());
     let site = crate::identity::Site::new(&t.name, bucket, prefix);
@@ -215,7 +215,7 @@ fn wants(
 /// What site.toml says that setup writes: the distribution ids, the managed function, the domain.
 fn config_seen(t: &Target) -> ConfigSeen {
     ConfigSeen {
-        distributions: (t.distributions.iter())
+        distributions: (t.cdn.distributions.iter())
             .filter_map(|d| match d {
                 Distribution::Id(id) => Some(id.clone()),
                 Distribution::Auto => None,
@@ -265,7 +265,7 @@ fn store_error(t: &Target, e: crate::exec::StoreError) -> Error {
 }
 
 fn print_plan(s: &Session, t: &Target, plan: &SetupPlan) {
-    s.ui.out(&format!("setup of target {} ({})", t.name, t.url));
+    s.ui.out(&format!("setup of target {} ({})", t.name, t.store.url));
     for e in &plan.exists {
         s.ui.out(&format!("  = {e}"));
     }
@@ -417,8 +417,8 @@ fn next_steps(
     }
     s.ui.out("next: `git publish` publishes the site");
     let mut published = t.clone();
-    published.distributions = vec![Distribution::Id(d.id.clone())];
-    published.cdn_function = crate::config::CdnFunction::Manage;
+    published.cdn.distributions = vec![Distribution::Id(d.id.clone())];
+    published.cdn.cdn_function = crate::config::CdnFunction::Manage;
     if let Some(repo) = &args.github {
         github(s, &published, repo, &args.github_branch, &d.arn);
     } else {
@@ -462,7 +462,7 @@ fn github(s: &Session, t: &Target, repo: &str, branch: &str, dist_arn: &str) {
          permissions:\n  id-token: write\n  contents: read\nsteps:\n  - uses: actions/checkout@v4\n    with:\n      fetch-depth: 0\n  \
          - uses: aws-actions/configure-aws-credentials@v4\n    with:\n      role-to-assume: arn:aws:iam::{account}:role/{role}\n      \
          aws-region: {}\n  - run: npx --package=@git-publish/cli git-publish --target {}",
-        t.region.as_deref().unwrap_or("us-east-1"),
+        t.store.region.as_deref().unwrap_or("us-east-1"),
         t.name
     ));
 }
@@ -474,7 +474,7 @@ fn print_checks(s: &Session, t: &Target, checks: &[Check]) -> ExitCode {
     } else {
         s.ui.out(&format!(
             "recommended setup of target {} ({})",
-            t.name, t.url
+            t.name, t.store.url
         ));
         for c in checks {
             s.ui.out(&format!(
@@ -504,7 +504,7 @@ pub struct Recommended {
 }
 
 pub async fn recommended(t: &Target) -> Recommended {
-    let Backend::S3 { .. } = &t.backend else {
+    let Backend::S3 { .. } = &t.store.backend else {
         return Recommended::default();
     };
     let sdk = aws::sdk_config(t).await;

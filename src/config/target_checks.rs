@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 
 use super::modes::{CdnFunction, DirectoryUrl, Locking, Mode, RedirectRenames, Words};
 use super::types::{
-    CloudCdnConfig, CloudflareConfig, Distribution, FrontDoorConfig, PreviewsConfig,
-    RawDistribution, RawTarget, StateLocation, Target, DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY,
-    DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT, DEFAULT_INVALIDATION_BUDGET,
-    DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
+    CdnConfig, CloudCdnConfig, CloudflareConfig, Distribution, FrontDoorConfig, PreviewsConfig,
+    PublishSettings, RawDistribution, RawTarget, StateLocation, StoreSettings, Target,
+    DEFAULT_CLAIM_LEASE, DEFAULT_CONCURRENCY, DEFAULT_DIRECTORY_URLS, DEFAULT_INDEX_DOCUMENT,
+    DEFAULT_INVALIDATION_BUDGET, DEFAULT_MAX_DELETES, DEFAULT_MAX_INVALIDATION_PATHS,
 };
 use super::urls::{check_endpoint, is_plain_path, parse_url, redact_userinfo, Backend};
 use crate::error::{Error, Result};
@@ -383,52 +383,58 @@ impl<'a> Draft<'a> {
         let t = self.raw;
         Target {
             name: self.name.to_string(),
-            backend: self.backend.expect("the `url` row refuses a bad url"),
-            region: t.region,
-            profile: t.profile,
-            endpoint: t.endpoint.map(|e| e.trim_end_matches('/').to_string()),
-            distributions,
-            domain: t.domain,
-            origin_path,
             default: t.default,
-            concurrency,
-            max_deletes: t.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
-            max_invalidation_paths,
+            domain: t.domain,
             forms,
-            invalidate_new_files: t.invalidate_new_files.unwrap_or(false),
-            claim_lease,
-            allow_http: t.allow_http.unwrap_or(false),
-            invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
-            delay_deletes: t.delay_deletes.unwrap_or(false),
-            redirect_renames: checked_mode(t.redirect_renames.as_deref()),
-            cdn_function: checked_mode(t.cdn_function.as_deref()),
-            state: state.and_then(Result::ok),
-            publisher: t.publisher,
-            locking: checked_mode(t.locking.as_deref()),
             previews: t.previews.map(|p| PreviewsConfig {
                 domain: p.domain.map(|d| d.to_ascii_lowercase()),
                 password_env: p.password_env,
                 password_file: p.password_file.map(PathBuf::from),
             }),
-            cloudflare: (t.cloudflare)
-                .and_then(|c| c.zone)
-                .map(|zone| CloudflareConfig { zone }),
-            cloud_cdn: (t.cloud_cdn).and_then(|c| {
-                Some(CloudCdnConfig {
-                    project: c.project?,
-                    url_map: c.url_map?,
-                    host: c.host.map(|h| h.to_ascii_lowercase()),
-                })
-            }),
-            front_door: (t.front_door).and_then(|f| {
-                Some(FrontDoorConfig {
-                    subscription: f.subscription?,
-                    resource_group: f.resource_group?,
-                    profile: f.profile?,
-                    endpoint: f.endpoint?,
-                })
-            }),
-            url: t.url,
+            store: StoreSettings {
+                url: t.url,
+                backend: self.backend.expect("the `url` row refuses a bad url"),
+                region: t.region,
+                profile: t.profile,
+                endpoint: t.endpoint.map(|e| e.trim_end_matches('/').to_string()),
+                allow_http: t.allow_http.unwrap_or(false),
+                state: state.and_then(Result::ok),
+                locking: checked_mode(t.locking.as_deref()),
+            },
+            cdn: CdnConfig {
+                distributions,
+                origin_path,
+                max_invalidation_paths,
+                invalidation_budget: t.invalidation_budget.unwrap_or(DEFAULT_INVALIDATION_BUDGET),
+                invalidate_new_files: t.invalidate_new_files.unwrap_or(false),
+                cdn_function: checked_mode(t.cdn_function.as_deref()),
+                cloudflare: (t.cloudflare)
+                    .and_then(|c| c.zone)
+                    .map(|zone| CloudflareConfig { zone }),
+                cloud_cdn: (t.cloud_cdn).and_then(|c| {
+                    Some(CloudCdnConfig {
+                        project: c.project?,
+                        url_map: c.url_map?,
+                        host: c.host.map(|h| h.to_ascii_lowercase()),
+                    })
+                }),
+                front_door: (t.front_door).and_then(|f| {
+                    Some(FrontDoorConfig {
+                        subscription: f.subscription?,
+                        resource_group: f.resource_group?,
+                        profile: f.profile?,
+                        endpoint: f.endpoint?,
+                    })
+                }),
+            },
+            publish: PublishSettings {
+                concurrency,
+                max_deletes: t.max_deletes.unwrap_or(DEFAULT_MAX_DELETES),
+                delay_deletes: t.delay_deletes.unwrap_or(false),
+                claim_lease,
+                redirect_renames: checked_mode(t.redirect_renames.as_deref()),
+                publisher: t.publisher,
+            },
         }
     }
 }

@@ -167,48 +167,60 @@ pub struct SnapshotConfig {
     pub snapshot_ref: String,
 }
 
+/// One `[targets.NAME]`, checked, by concern: where the files go ([`StoreSettings`]), the CDN in front
+/// ([`CdnConfig`]), how a publish behaves ([`PublishSettings`]); and what the whole site shares: its name,
+/// domain, URL forms and previews.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub name: String,
-    pub url: String,
-    pub backend: Backend,
-    pub region: Option<String>,
-    pub profile: Option<String>,
-    pub endpoint: Option<String>,
-    /// CloudFront distributions to invalidate (empty: none).
-    pub distributions: Vec<Distribution>,
-    /// The site's domain: picks the distribution with this alias for `distribution = "auto"`.
-    pub domain: Option<String>,
-    /// The distributions' origin path, when given (then it is not read from CloudFront); no slashes at the ends.
-    pub origin_path: Option<String>,
+    /// The target `git publish` uses without `--target`.
     pub default: bool,
-    pub concurrency: usize,
-    pub max_deletes: usize,
-    pub max_invalidation_paths: usize,
+    /// The site's domain: picks the distribution with this alias for `distribution = "auto"`; the host a CDN
+    /// that purges by URL (Cloudflare) or by domain (Front Door) is told.
+    pub domain: Option<String>,
     /// Which URLs serve a file (`index_document`, `directory_urls`, `pretty_urls`).
     pub forms: UrlForms,
-    pub invalidate_new_files: bool,
-    pub claim_lease: Duration,
-    /// Accept plain-http endpoints that are not loopback.
-    pub allow_http: bool,
-    /// Invalidation paths a month before they are paid (`invalidation_budget`).
-    pub invalidation_budget: usize,
-    pub delay_deletes: bool,
-    /// `redirect_renames`: "auto" applies, "ask" asks on a terminal (else only shows), "off".
-    pub redirect_renames: RedirectRenames,
-    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date
-    /// ([`Target::manages_cdn_function`]).
-    pub cdn_function: CdnFunction,
-    /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
-    /// committer name from git config, else the OS user.
-    pub publisher: Option<String>,
-    /// `locking = "none"`: the store's conditional writes are not required (see [`Locking`]).
-    pub locking: Locking,
-    /// `state = …`: where the deploy record lives when not in the site's own `<prefix>/.git-publish/`.
-    pub state: Option<StateLocation>,
     /// `[targets.NAME.previews]`: branch previews' domain and protection (`git publish preview` works without
     /// it, through the distribution's own name).
     pub previews: Option<PreviewsConfig>,
+    pub store: StoreSettings,
+    pub cdn: CdnConfig,
+    pub publish: PublishSettings,
+}
+
+/// Where a target's files and its deploy record go, and how the store is reached.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// `url` as written.
+    pub url: String,
+    pub backend: Backend,
+    pub region: Option<String>,
+    /// The AWS profile.
+    pub profile: Option<String>,
+    pub endpoint: Option<String>,
+    /// Accept plain-http endpoints that are not loopback.
+    pub allow_http: bool,
+    /// `state = …`: where the deploy record lives when not in the site's own `<prefix>/.git-publish/`.
+    pub state: Option<StateLocation>,
+    /// `locking = "none"`: the store's conditional writes are not required (see [`Locking`]).
+    pub locking: Locking,
+}
+
+/// The CDN in front of a target (at most one kind: CloudFront's distributions, or one of the tables) and how
+/// it is invalidated.
+#[derive(Debug, Clone)]
+pub struct CdnConfig {
+    /// CloudFront distributions to invalidate (empty: none).
+    pub distributions: Vec<Distribution>,
+    /// The distributions' origin path, when given (then it is not read from CloudFront); no slashes at the ends.
+    pub origin_path: Option<String>,
+    pub max_invalidation_paths: usize,
+    /// Invalidation paths a month before they are paid (`invalidation_budget`).
+    pub invalidation_budget: usize,
+    pub invalidate_new_files: bool,
+    /// `cdn_function = "manage"`: git-publish keeps the distribution's viewer-request function up to date
+    /// ([`Target::manages_cdn_function`]).
+    pub cdn_function: CdnFunction,
     /// `[targets.NAME.cloudflare]`: Cloudflare's cache in front (purged by URL on `domain`), and the store is
     /// R2 (no redirect header).
     pub cloudflare: Option<CloudflareConfig>,
@@ -216,6 +228,20 @@ pub struct Target {
     pub cloud_cdn: Option<CloudCdnConfig>,
     /// `[targets.NAME.front_door]`: Azure Front Door in front (purged by path on an endpoint).
     pub front_door: Option<FrontDoorConfig>,
+}
+
+/// How a publish to a target behaves: requests at once, safety limits, the claim, renames, who it is.
+#[derive(Debug, Clone)]
+pub struct PublishSettings {
+    pub concurrency: usize,
+    pub max_deletes: usize,
+    pub delay_deletes: bool,
+    pub claim_lease: Duration,
+    /// `redirect_renames`: "auto" applies, "ask" asks on a terminal (else only shows), "off".
+    pub redirect_renames: RedirectRenames,
+    /// The name deploys are recorded under (`publisher`, the target's or the top-level one); None: the
+    /// committer name from git config, else the OS user.
+    pub publisher: Option<String>,
 }
 
 /// `[targets.NAME.cloudflare]`.
@@ -337,12 +363,15 @@ impl Distribution {
 impl Target {
     /// Key prefix inside the bucket ("" for the bucket root or a local directory).
     pub fn prefix(&self) -> &str {
-        self.backend.bucket_and_prefix().map_or("", |(_, p)| p)
+        self.store
+            .backend
+            .bucket_and_prefix()
+            .map_or("", |(_, p)| p)
     }
 
     /// The site's identity in its cloud account (see [`crate::identity`]): bucket, prefix and target name.
     pub fn site(&self) -> identity::Site {
-        match &self.backend {
+        match &self.store.backend {
             Backend::S3 { bucket, prefix } | Backend::Cloud { bucket, prefix, .. } => {
                 identity::Site::new(&self.name, bucket, prefix)
             }
@@ -354,7 +383,7 @@ impl Target {
 
     /// `cdn_function = "manage"`.
     pub fn manages_cdn_function(&self) -> bool {
-        self.cdn_function == CdnFunction::Manage
+        self.cdn.cdn_function == CdnFunction::Manage
     }
 
     /// The name of the CloudFront Function the target's distribution runs (`cdn_function = "manage"`,

@@ -291,7 +291,7 @@ async fn keep_replaced_state(s: &Session, p: &Prepared<'_>) -> Result<()> {
 
 /// `locking = "none"`: say on every publish that the store's conditional writes are not relied upon.
 fn warn_without_locking(s: &Session, p: &Prepared<'_>) {
-    if p.target.locking == Locking::None {
+    if p.target.store.locking == Locking::None {
         s.ui.warn(&format!(
             "target {}: locking = \"none\": the store is not trusted to refuse a second claim; two publishers \
              at once can overwrite each other's files and record",
@@ -407,7 +407,7 @@ async fn run(
         store: p.backends.store.as_ref(),
         cdns: cdns_of(p),
         blobs: Arc::new(blobs),
-        concurrency: p.target.concurrency,
+        concurrency: p.target.publish.concurrency,
         round_trip: Some(round_trip),
     };
     // The executor's workers call this: it captures only what is shared between threads.
@@ -462,7 +462,7 @@ async fn release(p: &Prepared<'_>, claimed: State, pending: Pending, etag: &str,
 /// The name this deploy is recorded under: `publisher`, else git's `user.name`, else the OS user. Never the
 /// host or the pid: the record may be readable by anyone (only the claim, while held, names them).
 fn publisher(s: &Session, p: &Prepared<'_>, me: &Holder) -> String {
-    (p.target.publisher.clone())
+    (p.target.publish.publisher.clone())
         .or_else(|| s.repo.config_string("user.name"))
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| me.user.clone())

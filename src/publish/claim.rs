@@ -110,7 +110,7 @@ pub async fn claim(
 /// Open the connections the plan's requests will want at once (sized by the flow's start, see
 /// `exec::connections_for`), while the claim is on its way.
 fn open_ahead(p: &Prepared<'_>) {
-    let start = exec::flow::start_for(p.read_took, p.target.concurrency);
+    let start = exec::flow::start_for(p.read_took, p.target.publish.concurrency);
     let (store, cdn) = exec::connections_for(
         &p.plan,
         start,

@@ -452,18 +452,18 @@ fn plan_settings(
     plan::Settings {
         prefix: target.prefix().to_string(),
         cdns: backends.cdns.iter().map(|(c, _)| c.clone()).collect(),
-        max_deletes: opts.max_deletes.unwrap_or(target.max_deletes),
-        max_invalidation_paths: target.max_invalidation_paths,
+        max_deletes: opts.max_deletes.unwrap_or(target.publish.max_deletes),
+        max_invalidation_paths: target.cdn.max_invalidation_paths,
         forms: target.forms.clone(),
-        invalidate_new_files: target.invalidate_new_files,
+        invalidate_new_files: target.cdn.invalidate_new_files,
         full: opts.full,
-        delay_deletes: target.delay_deletes,
+        delay_deletes: target.publish.delay_deletes,
         // No budget where every CDN's invalidations are free (no free allowance a month to stay within).
         monthly_budget: match (backends.cdns.iter())
             .all(|(c, _)| c.profile.free_paths_a_month.is_none())
         {
             true if !backends.cdns.is_empty() => usize::MAX,
-            _ => target.invalidation_budget,
+            _ => target.cdn.invalidation_budget,
         },
         used_this_month,
         within_prefix: crate::preview::is_preview(&target.name),
@@ -492,7 +492,7 @@ fn plan_with_churn(
         rules: &e.rules,
     });
     let recorded = deployed.map(|d| d.redirects.clone()).unwrap_or_default();
-    let similar = if target.redirect_renames == RedirectRenames::Off {
+    let similar = if target.publish.redirect_renames == RedirectRenames::Off {
         Vec::new()
     } else {
         s.repo.similar_pages(&d.changes, SIMILARITY)
@@ -501,7 +501,7 @@ fn plan_with_churn(
         config: &s.config.redirects,
         recorded: &recorded,
         similar: &similar,
-        renames: target.redirect_renames.unasked(),
+        renames: target.publish.redirect_renames.unasked(),
     };
     // Records from before forms were recorded say nothing: no change.
     let forms_changed =
@@ -588,7 +588,10 @@ const SIMILARITY: u8 = 50;
 /// `redirect_renames = "ask"` asks only a person at a terminal: never in a dry run, with `--json`, in hooks
 /// or CI (no terminal on stdin).
 fn may_ask(s: &Session, opts: &PublishOpts, target: &Target) -> bool {
-    target.redirect_renames == RedirectRenames::Ask && !opts.dry_run && !s.ui.json && s.ui.can_ask()
+    target.publish.redirect_renames == RedirectRenames::Ask
+        && !opts.dry_run
+        && !s.ui.json
+        && s.ui.can_ask()
 }
 
 /// Show the proposed redirects (`? /old/ → /new/`) and ask whether to apply them (default no).

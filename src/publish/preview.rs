@@ -64,7 +64,7 @@ impl Production {
     /// and this clone has the tree. Not for a local directory, whose store can't reach outside the preview's
     /// own directory (its keys have no prefix).
     pub fn elsewhere(&self, s: &Session, base: &Target) -> Option<Elsewhere> {
-        if matches!(base.backend, crate::config::Backend::Local { .. }) {
+        if matches!(base.store.backend, crate::config::Backend::Local { .. }) {
             return None;
         }
         let d = self.deployed.as_ref().filter(|_| !self.pending)?;

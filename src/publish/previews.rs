@@ -27,7 +27,7 @@ pub async fn url_of(t: &Target, name: &str) -> String {
     if t.previews.as_ref().is_some_and(|p| p.domain.is_some()) {
         return preview::url(t, name, None);
     }
-    let host = match (&t.domain, t.distributions.first()) {
+    let host = match (&t.domain, t.cdn.distributions.first()) {
         (Some(d), _) => Some(d.clone()),
         (None, Some(Distribution::Id(id))) => distribution_domain(t, id).await,
         _ => None,
@@ -77,9 +77,15 @@ pub async fn remove(
             return Ok(None);
         }
     }
-    state::check_pending(&p.name, Some(&current), p.claim_lease, false, &s.clock)?;
+    state::check_pending(
+        &p.name,
+        Some(&current),
+        p.publish.claim_lease,
+        false,
+        &s.clock,
+    )?;
     let prefix = format!("{}/", preview::key_prefix(t, name));
-    let keys = match &p.backend {
+    let keys = match &p.store.backend {
         crate::config::Backend::Local { .. } => b.store.list("").await,
         _ => b.store.list(&prefix).await,
     }

@@ -88,7 +88,7 @@ pub async fn start(
         let takeover = state::check_pending(
             &target.name,
             Some(&current),
-            target.claim_lease,
+            target.publish.claim_lease,
             opts.take_over,
             &s.clock,
         )?;
@@ -146,7 +146,7 @@ fn known(
     store: &str,
     key: &str,
 ) -> Option<(State, String)> {
-    if opts.dry_run || target.locking == Locking::None {
+    if opts.dry_run || target.store.locking == Locking::None {
         return None;
     }
     let k = crate::records::read_known(&s.repo, &target.name)?;
@@ -235,7 +235,7 @@ async fn read_state(
     let takeover = state::check_pending(
         &target.name,
         current.as_ref(),
-        target.claim_lease,
+        target.publish.claim_lease,
         opts.take_over,
         &s.clock,
     )?;
@@ -289,7 +289,7 @@ fn replace_unreadable(
 /// served directory: say once (there is no record yet) that it and its lock are served with the site unless a
 /// web server is told otherwise, as an explicit `state` there is warned about on every publish.
 fn warn_default_record_in_site(s: &Session, target: &Target) {
-    let (Backend::Local { root }, None) = (&target.backend, &target.state) else {
+    let (Backend::Local { root }, None) = (&target.store.backend, &target.store.state) else {
         return;
     };
     s.ui.warn(&format!(
@@ -304,7 +304,7 @@ fn warn_default_record_in_site(s: &Session, target: &Target) {
 
 /// `state = "file://…"` inside the served directory is served like the site: say so.
 fn warn_state_inside_site(s: &Session, target: &Target) {
-    let (Backend::Local { root }, Some(loc)) = (&target.backend, &target.state) else {
+    let (Backend::Local { root }, Some(loc)) = (&target.store.backend, &target.store.state) else {
         return;
     };
     if let Backend::Local { root: dir } = &loc.backend {

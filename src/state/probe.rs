@@ -9,8 +9,8 @@ use crate::exec::{ObjectStore, Precondition, StoreError, Versions};
 /// Whether a publish to this target probes the store (until its record keeps a pass): not under
 /// `locking = "none"`, nor for a local directory, whose conditions are emulated under a lock file.
 pub fn probes(target: &crate::config::Target) -> bool {
-    !matches!(target.backend, crate::config::Backend::Local { .. })
-        && target.locking != crate::config::Locking::None
+    !matches!(target.store.backend, crate::config::Backend::Local { .. })
+        && target.store.locking != crate::config::Locking::None
 }
 
 /// The probe object: `.git-publish/probe` beside a record in our own directory; beside a record elsewhere

@@ -46,7 +46,7 @@ fn backends(target: &Target, site: MemoryStore, records: MemoryStore) -> Backend
     Backends {
         store: Box::new(site),
         cdns: Vec::new(),
-        state: target.state.is_some().then(|| Box::new(records) as _),
+        state: target.store.state.is_some().then(|| Box::new(records) as _),
         lookup: None,
         origins: Origins::default(),
     }

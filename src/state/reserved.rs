@@ -29,7 +29,7 @@ pub fn state_key(prefix: &str) -> String {
 
 /// The record's key in its store (`super::Stores::record`): `state = …` when set, else inside the site.
 pub fn key_of(target: &Target) -> String {
-    match &target.state {
+    match &target.store.state {
         Some(loc) => loc.key.clone(),
         None => state_key(target.prefix()),
     }
@@ -40,24 +40,24 @@ pub fn key_of(target: &Target) -> String {
 pub fn key_rules(target: &Target) -> KeyRules {
     KeyRules {
         reserved: record_keys(target),
-        filesystem: matches!(target.backend, Backend::Local { .. }),
+        filesystem: matches!(target.store.backend, Backend::Local { .. }),
         previews: !crate::identity::is_preview(&target.name),
     }
 }
 
 fn record_keys(target: &Target) -> Vec<Reserved> {
-    let Some(loc) = &target.state else {
+    let Some(loc) = &target.store.state else {
         // The record's own directory, all of it (the name is refused at any depth anyway; this names it).
         let key = state_key(target.prefix());
         let dir = key.strip_suffix("/state.json").unwrap_or(&key).to_string();
-        let backend = target.backend.with_prefix("");
+        let backend = target.store.backend.with_prefix("");
         let record = StateLocation { backend, key }.describe();
         return vec![reserved(dir, false, &record)];
     };
     let record = loc.describe();
-    let (key, lock) = match (&target.backend, &loc.backend) {
+    let (key, lock) = match (&target.store.backend, &loc.backend) {
         (Backend::S3 { .. } | Backend::Cloud { .. }, _)
-            if target.backend.with_prefix("") == loc.backend.with_prefix("") =>
+            if target.store.backend.with_prefix("") == loc.backend.with_prefix("") =>
         {
             (loc.key.clone(), false)
         }

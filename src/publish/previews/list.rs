@@ -27,6 +27,6 @@ pub async fn names_in(b: &Backends, t: &Target) -> Result<Vec<String>> {
 /// A target whose store holds the previews' records (the production record's store).
 pub fn records_target(t: &Target) -> Target {
     let mut r = t.clone();
-    r.distributions = Vec::new();
+    r.cdn.distributions = Vec::new();
     r
 }

@@ -31,8 +31,8 @@ use crate::state;
 /// Whether the target's previews go through a function git-publish manages.
 fn managed(t: &Target) -> bool {
     t.manages_cdn_function()
-        && !t.distributions.is_empty()
-        && matches!(t.backend, Backend::S3 { .. })
+        && !t.cdn.distributions.is_empty()
+        && matches!(t.store.backend, Backend::S3 { .. })
 }
 
 /// A CloudFront error about the function or its store on `distribution`, as the user sees it.
@@ -52,7 +52,7 @@ fn cdn_err(distribution: &str, e: impl Into<crate::exec::CdnError>) -> Error {
 
 /// The target's first distribution, to name in a message about its function's store.
 fn first(t: &Target) -> String {
-    match t.distributions.first() {
+    match t.cdn.distributions.first() {
         Some(Distribution::Id(id)) => id.clone(),
         _ => "auto".into(),
     }
@@ -217,7 +217,7 @@ fn too_many_protected(others: &[String], name: &str) -> Option<usize> {
 /// The site's function as production's next publish would build it, when it differs from the one
 /// production's record says is live (None: that one is live, and serves what this site.toml says).
 async fn live_function(s: &Session, t: &Target) -> Result<Option<crate::plan::Function>> {
-    let ids: Option<Vec<String>> = (t.distributions.iter())
+    let ids: Option<Vec<String>> = (t.cdn.distributions.iter())
         .map(|d| match d {
             Distribution::Id(id) => Some(id.clone()),
             Distribution::Auto => None,
