@@ -2,7 +2,7 @@
 """The new post on each cloud store's emulator: git-publish against `hugo deploy`, counting requests (exact; no
 times are compared).
 
-    bench/clouds.py [--n 500] [--size-scale 0.05] [--out bench/results/clouds.md]
+    bench/clouds.py [--n 500] [--size-scale 0.05] [--out bench/results/clouds.md] [--built-from TEXT]
 
 - The stores: the tests' emulators. Azure Blob Storage: Azurite (`.node/node_modules/.bin/azurite-blob`, the
   arguments of tests/it/azure.rs, the development account `devstoreaccount1`, containers made with
@@ -286,6 +286,8 @@ def main():
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--size-scale", type=float, default=0.05)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/clouds.md"))
+    ap.add_argument("--built-from", help="what the git-publish binary was built from (e.g. `debug build of "
+                    "7c20686`), recorded in the result; default: the measured commit's debug build")
     args = ap.parse_args()
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     binary = os.environ.get("GIT_PUBLISH_BIN") or os.path.join(target, "debug/git-publish")
@@ -314,6 +316,7 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
     report = {"command": " ".join(["bench/clouds.py"] + sys.argv[1:]), "commit": commit,
+              "built_from": args.built_from or f"debug build of {commit}",
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": args.n, "binary": binary,
               "versions": versions, "rows": rows}
     with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
@@ -325,7 +328,8 @@ def main():
 
 def render(r):
     out = [f"# The new post on each cloud store's emulator: requests (`{r['command']}`)", "",
-           f"measured commit: {r['commit']} (git-publish: `{r['binary']}`, {r['versions']['git-publish']}), "
+           f"measured commit: {r['commit']} (git-publish: `{r['binary']}`, {r['built_from']}; "
+           f"{r['versions']['git-publish']}), "
            f"{r['when']}, N = {r['n']:,} files; {r['versions']['hugo']}; {r['versions']['azure']}; "
            f"{r['versions']['gcs']}; all on 127.0.0.1, counted by bench/clouds.py's proxy. Request counts are "
            "exact; no times.", "",
