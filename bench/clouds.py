@@ -35,6 +35,7 @@ import http.server
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -298,8 +299,8 @@ def main():
     # No cloud credentials of the machine's may reach either tool.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "GOOGLE_", "STORAGE_EMULATOR"))}
     env["HOME"] = work
-    versions = {"git-publish": run([binary, "--version"], ROOT, env)[1].strip(),
-                "hugo": run(["hugo", "version"], ROOT, env)[1].strip()}
+    versions = {"git-publish": run([binary, "--version"], ROOT, env)[1].strip().splitlines()[0],
+                "hugo": run(["hugo", "version"], ROOT, env)[1].strip().splitlines()[0]}
     rows = []
     for store in (Azure(), Gcs()):
         store.start(work)
@@ -315,7 +316,7 @@ def main():
             store.proc.wait()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()
-    report = {"command": " ".join(["bench/clouds.py"] + sys.argv[1:]), "commit": commit,
+    report = {"command": shlex.join(["bench/clouds.py"] + sys.argv[1:]), "commit": commit,
               "built_from": args.built_from or f"debug build of {commit}",
               "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": args.n, "binary": binary,
               "versions": versions, "rows": rows}
