@@ -32,7 +32,6 @@ Nothing leaves 127.0.0.1.
 import argparse
 import http.client
 import http.server
-import json
 import os
 import re
 import shlex
@@ -45,7 +44,9 @@ import time
 import urllib.parse
 import urllib.request
 
-ROOT = os.path.abspath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import counts
+
+ROOT = counts.ROOT
 ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "trailer", "upgrade"}
@@ -290,12 +291,9 @@ def main():
     ap.add_argument("--built-from", help="what the git-publish binary was built from (e.g. `debug build of "
                     "7c20686`), recorded in the result; default: the measured commit's debug build")
     args = ap.parse_args()
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    binary = os.environ.get("GIT_PUBLISH_BIN") or os.path.join(target, "debug/git-publish")
+    binary = counts.binary()
     work = tempfile.mkdtemp(prefix="bench-clouds-")
-    site = os.path.join(ROOT, f"bench/work/sites/n{args.n}-s{args.size_scale}")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench/gen_site.py"), "--n", str(args.n), "--out", site,
-                    "--size-scale", str(args.size_scale)], check=True, capture_output=True)
+    site = counts.site(args.n, args.size_scale)
     # No cloud credentials of the machine's may reach either tool.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "GOOGLE_", "STORAGE_EMULATOR"))}
     env["HOME"] = work
@@ -314,17 +312,11 @@ def main():
             counter.shutdown()
             store.proc.kill()
             store.proc.wait()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
+    commit, when = counts.measured()
     report = {"command": shlex.join(["bench/clouds.py"] + sys.argv[1:]), "commit": commit,
-              "built_from": args.built_from or f"debug build of {commit}",
-              "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "n": args.n, "binary": binary,
-              "versions": versions, "rows": rows}
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(report, f, indent=1)
-    with open(args.out, "w") as f:
-        f.write(render(report))
-    print(render(report))
+              "built_from": args.built_from or f"debug build of {commit}", "when": when, "n": args.n,
+              "binary": binary, "versions": versions, "rows": rows}
+    counts.write(report, args.out, render)
 
 
 def render(r):
