@@ -31,6 +31,8 @@ import tempfile
 import time
 import urllib.request
 
+import counts
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
 TOKEN = "bench-token"
@@ -165,12 +167,9 @@ def main():
     ap.add_argument("--size-scale", type=float, default=0.05)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench/results/r2.md"))
     args = ap.parse_args()
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    binary = os.environ.get("GIT_PUBLISH_BIN") or os.path.join(target, "debug/git-publish")
+    binary = counts.binary()
     work = tempfile.mkdtemp(prefix="bench-r2-")
-    site = os.path.join(ROOT, f"bench/work/sites/n{args.n}-s{args.size_scale}")
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench/gen_site.py"), "--n", str(args.n), "--out", site,
-                    "--size-scale", str(args.size_scale)], check=True, capture_output=True)
+    site = counts.site(args.n, args.size_scale)
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test", AWS_REGION="us-east-1",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
                AWS_SHARED_CREDENTIALS_FILE="/dev/null")
@@ -185,16 +184,10 @@ def main():
     urls = site_urls(site, "bench-newpost")
     for r in rows:
         r["evicted"] = urls if r["purge"]["everything"] else r["purge"]["urls"]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    commit, when = counts.measured()
     report = {"command": " ".join(["bench/r2.py"] + sys.argv[1:]), "commit": commit, "when": when,
               "n": args.n, "site_urls": urls, "binary": binary, "rows": rows}
-    with open(os.path.splitext(args.out)[0] + ".json", "w") as f:
-        json.dump(report, f, indent=1)
-    with open(args.out, "w") as f:
-        f.write(render(report))
-    print(render(report))
+    counts.write(report, args.out, render)
 
 
 def render(r):
