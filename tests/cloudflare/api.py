@@ -29,58 +29,34 @@ What it implements:
   code here (1122) is this stand-in's own and git-publish must not rely on it.
 - Wildcards (`*`) in `files` are refused (400): purge by URL matches exact URLs only.
 - A URL must be absolute (`http://` or `https://` and a host), else 400.
-- After `--rate N` accepted requests within `--window S` seconds, a request answers 429 with
+- After `--rate N` accepted requests within `--window S` seconds (or by count: `--throttle-after`, `--throttle-times`;
+  the rate limit and the server are `tests/standin.py`'s, shared with the other stand-ins), a request answers 429 with
   `Retry-After: --retry-after` and error 971 "Please wait and consider throttling your request speed" (refused
   requests do not count, as in a token bucket).
 
 Every request is logged as one JSON line (method, path, zone, status, auth ok or not, files, purge_everything,
-error codes) to the file given by `--log` or `$CLOUDFLARE_STANDIN_LOG`: tests read it to assert exactly which
+error codes) to the file given by `--log`: tests read it to assert exactly which
 URLs were purged. The token itself is never logged.
 
 Usage: api.py [--port 0] [--token T] [--token-status active] [--zone Z]... [--zone-name example.com] [--max-files 100] [--rate N --window S] [--retry-after S]
 [--log FILE]. Port 0 picks a free port; the first line printed is `listening on 127.0.0.1:PORT`.
 """
 
-import argparse
 import json
 import os
 import re
 import sys
-import threading
-import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import standin  # noqa: E402
 
 PATH = re.compile(r"^/client/v4/zones/([^/]+)/purge_cache$")
 ZONE_PATH = re.compile(r"^/client/v4/zones/([^/]+)$")
 VERIFY_PATH = "/client/v4/user/tokens/verify"
 TOKEN_ID = "ed17574386854bf78a67040be0a770b0"
 ZONE_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-class State:
-    def __init__(self, args):
-        self.args = args
-        self.lock = threading.Lock()
-        self.accepted = []  # times of accepted requests, for the rate limit
-        self.log = open(args.log, "a", buffering=1) if args.log else None
-
-    def write(self, entry):
-        if self.log:
-            with self.lock:
-                self.log.write(json.dumps(entry) + "\n")
-
-    def throttled(self):
-        """Whether this request is over the rate limit; counts it when it is not."""
-        if not self.args.rate:
-            return False
-        now = time.monotonic()
-        with self.lock:
-            self.accepted = [t for t in self.accepted if now - t < self.args.window]
-            if len(self.accepted) >= self.args.rate:
-                return True
-            self.accepted.append(now)
-            return False
 
 
 def envelope(errors=(), result=None):
@@ -210,29 +186,12 @@ def check_files(files, max_files):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("port", nargs="?", type=int, default=None)
-    p.add_argument("--port", dest="port_flag", type=int, default=0)
-    p.add_argument("--token", default=os.environ.get("CLOUDFLARE_STANDIN_TOKEN", "test-token"))
+    p = standin.arguments(__doc__.split("\n\n")[0])
     p.add_argument("--zone", action="append", default=[])
     p.add_argument("--zone-name", default="example.com")
     p.add_argument("--token-status", default="active", choices=["active", "disabled", "expired"])
     p.add_argument("--max-files", type=int, default=100, choices=[30, 100, 500])
-    p.add_argument("--rate", type=int, default=0, help="accepted requests a window (0: no limit)")
-    p.add_argument("--window", type=float, default=60.0)
-    p.add_argument("--retry-after", type=int, default=1)
-    p.add_argument("--log", default=os.environ.get("CLOUDFLARE_STANDIN_LOG"))
-    args = p.parse_args(argv)
-    port = args.port if args.port is not None else args.port_flag
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.state = State(args)
-    print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return standin.serve(p.parse_args(argv), Handler)
 
 
 if __name__ == "__main__":
