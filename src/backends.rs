@@ -1,6 +1,7 @@
-//! Builds the backends of one target from its settings: the object store (S3, GCS, Azure Blob or a local directory), the
-//! distributions' lookup ([`CdnLookup`]: resolved through [`cloudfront::resolve_one`] when the caller
-//! asks, or taken from what a record kept), and where connections may be opened ahead ([`Origins`]).
+//! Builds the backends of one target from its settings: the object store (S3, GCS, Azure Blob or a local
+//! directory), the CDN's lookup ([`CdnLookup`]: a CDN named by its own table, or CloudFront's distributions
+//! resolved through [`cloudfront::resolve_one`] when the caller asks, or taken from what a record kept), and
+//! where connections may be opened ahead ([`Origins`]).
 //!
 //! It owns the choice of implementation and the environment-endpoint check; it decides nothing about what
 //! to publish and prints nothing (notices go to the caller's `say`).
@@ -68,13 +69,17 @@ impl Origins {
 /// A target's distributions, to be resolved (ListDistributions, GetDistribution) when the caller chooses, or
 /// taken from a record's [`ResolvedCdn`] without a request.
 pub struct CdnLookup {
-    /// A CDN named by its own table, reached without a CloudFront request (any store), else CloudFront's
-    /// clients (an S3 target's `distribution`).
-    direct: Option<Direct>,
-    cloudfront: Option<CloudFrontClients>,
+    how: Lookup,
     target: Target,
     bucket: String,
     prefix: String,
+}
+
+/// How a target's CDN is found: named by its own table (any store), or CloudFront's distributions (an S3
+/// target's `distribution`), through CloudFront's clients.
+enum Lookup {
+    Direct(Direct),
+    CloudFront(CloudFrontClients),
 }
 
 /// What asks CloudFront about a target's distributions, and invalidates them.
@@ -142,7 +147,7 @@ impl CdnLookup {
     /// What the answer depends on: the `distribution` setting, `domain`, the bucket and the prefix. A record's
     /// answer is used only for the same value.
     pub fn spec(&self) -> String {
-        if let Some(direct) = &self.direct {
+        if let Lookup::Direct(direct) = &self.how {
             return direct.spec();
         }
         let ds: Vec<&str> = self
@@ -164,7 +169,7 @@ impl CdnLookup {
     /// Whether resolving asks CloudFront anything (not when every distribution is an id and `origin_path`
     /// is set).
     pub fn asks(&self) -> bool {
-        if self.direct.is_some() {
+        if let Lookup::Direct(_) = &self.how {
             return false;
         }
         (self.target.cdn.distributions.iter()).any(|d| cloudfront::asks(&self.target, d))
@@ -176,15 +181,12 @@ impl CdnLookup {
         &self,
         say: &dyn Fn(Notice),
     ) -> Result<(Vec<CdnEntry>, Option<ResolvedCdn>)> {
-        if let Some(direct) = &self.direct {
-            return Ok((vec![direct.entry(&self.target).await?], None));
-        }
+        let c = match &self.how {
+            Lookup::Direct(direct) => return Ok((vec![direct.entry(&self.target).await?], None)),
+            Lookup::CloudFront(c) => c,
+        };
         let mut out: Vec<CdnEntry> = Vec::new();
         let mut assumed = false;
-        // Distributions are only an S3 target's (the config refuses them elsewhere), which has the clients.
-        let Some(c) = &self.cloudfront else {
-            return Ok((out, None));
-        };
         for d in &self.target.cdn.distributions {
             let r =
                 cloudfront::resolve_one(&c.cf, &self.target, &self.bucket, &self.prefix, d, say)
@@ -206,9 +208,8 @@ impl CdnLookup {
 
     /// The distributions as `kept` says, without a request; None when it was resolved from other settings.
     pub fn kept(&self, kept: &ResolvedCdn, say: &dyn Fn(Notice)) -> Option<Vec<CdnEntry>> {
-        let c = match (&self.direct, &self.cloudfront) {
-            (None, Some(c)) => c,
-            _ => return None, // nothing to keep: resolving asks nothing
+        let Lookup::CloudFront(c) = &self.how else {
+            return None; // nothing to keep: resolving asks nothing
         };
         if kept.from != self.spec()
             || kept.distributions.len() != self.target.cdn.distributions.len()
@@ -343,8 +344,7 @@ fn cloud_backends(target: &Target, cloud: Cloud, bucket: &str, prefix: &str) -> 
     };
     // Its cloud's CDN (or Cloudflare's), named by its own table: no CloudFront here.
     let lookup = Direct::of(target).map(|direct| CdnLookup {
-        direct: Some(direct),
-        cloudfront: None,
+        how: Lookup::Direct(direct),
         target: target.clone(),
         bucket: bucket.to_string(),
         prefix: prefix.to_string(),
@@ -501,14 +501,18 @@ pub async fn unresolved(target: &Target) -> Result<Backends> {
         true => store.with_redirect_pages(),
         false => store,
     };
-    let direct = Direct::of(target);
     let with_cdn = !target.cdn.distributions.is_empty();
-    let lookup = (with_cdn || direct.is_some()).then(|| CdnLookup {
-        direct,
-        cloudfront: Some(CloudFrontClients {
-            cf: aws::cloudfront_client(&sdk),
-            kvs: aws::kvs_client(&sdk),
+    let how = match Direct::of(target) {
+        Some(direct) => Some(Lookup::Direct(direct)),
+        None => with_cdn.then(|| {
+            Lookup::CloudFront(CloudFrontClients {
+                cf: aws::cloudfront_client(&sdk),
+                kvs: aws::kvs_client(&sdk),
+            })
         }),
+    };
+    let lookup = how.map(|how| CdnLookup {
+        how,
         target: target.clone(),
         bucket: bucket.clone(),
         prefix: prefix.clone(),
